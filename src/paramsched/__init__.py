@@ -1,0 +1,34 @@
+"""paramsched: exact, fast learning-rate and weight-decay schedules for large-scale training.
+
+The core is Megatron-Core's ``OptimizerParamScheduler``, float for float, with
+validation, exact resume and a schedule you can evaluate before a run.
+"""
+
+from .errors import ScheduleError, ScheduleTypeError
+from .megatron import from_megatron_args
+from .overrides import (
+    ParamGroupOverride,
+    combine_param_group_overrides,
+    get_canonical_lr_for_logging,
+    param_group_override_to_tuple,
+)
+from .schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
+from .scheduler import OptimizerParamScheduler, logger
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LR_DECAY_STYLES",
+    "OptimizerParamScheduler",
+    "ParamGroupOverride",
+    "Schedule",
+    "ScheduleError",
+    "ScheduleTypeError",
+    "WD_INCR_STYLES",
+    "WSD_DECAY_STYLES",
+    "combine_param_group_overrides",
+    "from_megatron_args",
+    "get_canonical_lr_for_logging",
+    "logger",
+    "param_group_override_to_tuple",
+]

@@ -1,0 +1,65 @@
+"""The errors paramsched raises, and the checks that raise them.
+
+Every message names the field, repeats the value and says what was expected, so
+that a mistake in a launch script reads as one line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from collections.abc import Iterable
+
+
+class ScheduleError(ValueError):
+    """A value paramsched cannot accept; the message names the field and the value."""
+
+
+class ScheduleTypeError(ScheduleError, TypeError):
+    """A value of the wrong type; also a `TypeError`."""
+
+
+def check_number(field: str, value: object) -> int | float:
+    """Returns `value` as a finite Python int or float, or raises naming `field`.
+
+    Integers stay integers (step counts compare exactly), other reals become floats;
+    NumPy scalars are accepted. `bool` is refused: `True` is never a step count.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ScheduleTypeError(
+            f"{field}={value!r} is of type {type(value).__name__}; expected a number"
+        )
+    value = int(value) if isinstance(value, numbers.Integral) else float(value)
+    if not math.isfinite(value):
+        raise ScheduleError(f"{field}={value!r} is not finite; expected a finite number")
+    return value
+
+
+def check_non_negative(field: str, value: object) -> int | float:
+    """Like `check_number`, and also refuses values below zero."""
+    value = check_number(field, value)
+    if value < 0:
+        raise ScheduleError(f"{field}={value!r} is negative; expected a number >= 0")
+    return value
+
+
+def check_rate(field: str, value: object) -> float:
+    """A learning rate or a weight decay: a finite float >= 0."""
+    return float(check_non_negative(field, value))
+
+
+def check_choice(field: str, value: object, choices: Iterable[str]) -> str:
+    """Returns `value` if it is one of `choices`, else raises listing them all."""
+    choices = tuple(choices)
+    if isinstance(value, str) and value in choices:
+        return value
+    listed = ", ".join(repr(c) for c in choices)
+    message = f"{field}={value!r} is not one of {listed}"
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value, choices, n=1)
+        if not close:
+            close = [c for c in choices if c.lower() == value.lower()]
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+    raise ScheduleError(message)

@@ -1,0 +1,83 @@
+"""Per-group overrides: what a parameter group may set for itself.
+
+A parameter group (a dict in ``optimizer.param_groups``) may hold ``max_lr``,
+``min_lr``, ``start_wd``, ``end_wd`` and ``wd_mult``; the scheduler then uses
+them instead of its own values for that group, as Megatron-Core does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from .errors import ScheduleError
+
+OVERRIDE_KEYS = ("max_lr", "min_lr", "start_wd", "end_wd", "wd_mult")
+
+
+class ParamGroupOverride(TypedDict, total=False):
+    """Values a parameter group sets for itself; other keys are allowed too.
+
+    Example:
+        >>> ParamGroupOverride(min_lr=1e-4, wd_mult=0.0)
+        {'min_lr': 0.0001, 'wd_mult': 0.0}
+    """
+
+    max_lr: float
+    min_lr: float
+    start_wd: float
+    end_wd: float
+    wd_mult: float
+
+
+def param_group_override_to_tuple(
+    param_group_override: ParamGroupOverride | None,
+) -> tuple[tuple[str, Any], ...] | None:
+    """The override as a tuple of ``(key, value)`` sorted by key, usable as a dict key.
+
+    Two overrides that hold the same entries in a different order give the same tuple.
+
+    Example:
+        >>> param_group_override_to_tuple({"wd_mult": 0.0, "max_lr": 1e-3})
+        (('max_lr', 0.001), ('wd_mult', 0.0))
+    """
+    if param_group_override is None:
+        return None
+    return tuple(sorted(param_group_override.items()))
+
+
+def combine_param_group_overrides(
+    param_group_overrides: list[ParamGroupOverride | None],
+) -> ParamGroupOverride:
+    """Merges overrides into one; `None` entries are skipped.
+
+    Raises:
+        ScheduleError: (a `ValueError`) two overrides give one key different values.
+
+    Example:
+        >>> combine_param_group_overrides([{"wd_mult": 0.0}, None, {"max_lr": 1e-3}])
+        {'wd_mult': 0.0, 'max_lr': 0.001}
+    """
+    combined = ParamGroupOverride()
+    for index, override in enumerate(param_group_overrides):
+        if override is None:
+            continue
+        for key, value in override.items():
+            if key in combined and combined[key] != value:
+                raise ScheduleError(
+                    f"conflicting overrides for {key!r}: {combined[key]!r} and {value!r} "
+                    f"(override {index}); expected one value"
+                )
+            combined[key] = value
+    return combined
+
+
+def get_canonical_lr_for_logging(param_groups: list[dict]) -> float | None:
+    """The ``lr`` of the first group with ``default_config=True``, or None if there is none.
+
+    Groups that use the default configuration share one schedule, so the first is
+    representative; empty groups count too, since the scheduler writes every group.
+    """
+    for group in param_groups:
+        if group.get("default_config", False):
+            return group.get("lr")
+    return None

@@ -1,0 +1,117 @@
+"""Shared helpers for the tests."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+
+class PlainOptimizer:
+    """The least an optimizer must be: an object with a list of dict param groups."""
+
+    def __init__(self, groups=None):
+        self.param_groups = [dict(g) for g in (groups or [{"params": []}])]
+
+
+MEGATRON_KWARGS = dict(
+    init_lr=0.0,
+    max_lr=1.0,
+    min_lr=0.1,
+    lr_warmup_steps=10,
+    lr_decay_steps=110,
+    lr_decay_style="linear",
+    start_wd=0.1,
+    end_wd=0.1,
+    wd_incr_steps=110,
+    wd_incr_style="constant",
+)
+
+
+@pytest.fixture
+def plain_optimizer():
+    return PlainOptimizer([{"params": []}, {"params": [], "wd_mult": 0.0}])
+
+
+def random_config(rng: random.Random) -> dict:
+    """A valid OptimizerParamScheduler configuration, drawn to hit every style and edge."""
+    decay = rng.choice([rng.randint(1, 40), rng.randint(1, 3000), rng.randint(1, 3000) * 256])
+    style = rng.choice(["constant", "linear", "cosine", "inverse-square-root", "WSD"])
+    warmup = rng.choice([0, rng.randrange(0, decay), rng.random() * 0.3 * decay,
+                         decay - 1 if decay > 1 else 0])
+    max_lr = rng.choice([1.0, 3e-4, rng.uniform(1e-6, 1e-2), 6e-4 * rng.random()])
+    min_lr = max_lr * rng.choice([0.0, 0.1, rng.random(), 1.0])
+    init_lr = max_lr * rng.choice([0.0, 0.0, rng.random(), 1.0])
+    wd_style = rng.choice(["constant", "linear", "cosine"])
+    start_wd = rng.choice([0.0, 0.1, rng.random() * 0.2])
+    end_wd = start_wd if wd_style == "constant" else start_wd + rng.random() * 0.2
+    config = dict(
+        init_lr=init_lr, max_lr=max_lr, min_lr=min_lr, lr_warmup_steps=warmup,
+        lr_decay_steps=decay, lr_decay_style=style, start_wd=start_wd, end_wd=end_wd,
+        wd_incr_steps=rng.choice([rng.randint(1, 2 * decay), decay]) if wd_style != "constant"
+        else rng.choice([0, decay]),
+        wd_incr_style=wd_style,
+    )
+    if style == "WSD":
+        config["wsd_decay_steps"] = rng.choice([rng.randint(1, decay), decay])
+        config["lr_wsd_decay_style"] = rng.choice(["linear", "cosine", "exponential", "minus_sqrt"])
+    return config
+
+
+def random_groups(rng: random.Random, config: dict) -> list[dict]:
+    """Parameter groups with every kind of override, valid for `config`."""
+    groups = [{"params": [], "default_config": True}]
+    for _ in range(rng.randint(0, 5)):
+        group = {"params": []}
+        if rng.random() < 0.5:
+            group["max_lr"] = rng.uniform(config["max_lr"], 2 * config["max_lr"] + 1e-3)
+        if rng.random() < 0.5:
+            group["min_lr"] = rng.uniform(0, group.get("max_lr", config["max_lr"]))
+        if rng.random() < 0.5:
+            group["wd_mult"] = rng.choice([0.0, 0.5, 2.0, rng.random()])
+        if rng.random() < 0.4:
+            start = rng.random() * 0.2
+            group["start_wd"] = start
+            group["end_wd"] = start if config["wd_incr_style"] == "constant" else start + rng.random()
+        groups.append(group)
+    return groups
+
+
+def boundaries(config: dict) -> list[float]:
+    """The step counts where `config`'s schedule changes piece."""
+    points = [config["lr_warmup_steps"], config["lr_decay_steps"], config["wd_incr_steps"]]
+    if config.get("wsd_decay_steps") is not None:
+        points.append(config["lr_decay_steps"] - config["wsd_decay_steps"])
+    return points
+
+
+def step_counts(rng: random.Random, config: dict, points: int = 2000) -> list[int]:
+    """Increasing step counts past the end of `config`'s schedule, landing on, just
+    before and just after every boundary, and in between either every step, at random
+    or along a ramp of batch sizes."""
+    total = int(max(boundaries(config)) * 1.25) + 3
+    must = set()
+    for point in boundaries(config):
+        for near in (math.floor(point) - 1, math.floor(point), math.ceil(point),
+                     math.ceil(point) + 1):
+            if 0 < near <= total:
+                must.add(near)
+    mode = rng.choice(["ones", "random", "ramp"])
+    if mode == "ones" and total <= 4 * points:
+        counts = set(range(1, total + 1))
+    elif mode == "ramp":
+        counts, done, batch = set(), 0, rng.choice([1, 2, 8])
+        stride = max(1, total // points)
+        while done < total:
+            batch = min(batch + rng.choice([0, 0, 0, stride]), 16 * stride)
+            done += batch
+            counts.add(done)
+    else:
+        counts = {rng.randint(1, total) for _ in range(points)}
+    return sorted(counts | must)
+
+
+def increments(counts: list[int]) -> list[int]:
+    """The increments that take a scheduler from 0 through `counts`."""
+    return [b - a for a, b in zip([0] + counts[:-1], counts)]

@@ -1,0 +1,48 @@
+"""Tests for paramsched.overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from paramsched import (
+    ParamGroupOverride,
+    ScheduleError,
+    combine_param_group_overrides,
+    get_canonical_lr_for_logging,
+    param_group_override_to_tuple,
+)
+
+
+def test_override_is_a_partial_typed_dict_that_allows_other_keys():
+    assert ParamGroupOverride.__total__ is False
+    assert set(ParamGroupOverride.__annotations__) == {
+        "max_lr", "min_lr", "start_wd", "end_wd", "wd_mult"}
+    assert ParamGroupOverride(newvar=3) == {"newvar": 3}
+
+
+def test_to_tuple_ignores_key_order():
+    a = param_group_override_to_tuple({"wd_mult": 0.0, "max_lr": 1e-3})
+    b = param_group_override_to_tuple({"max_lr": 1e-3, "wd_mult": 0.0})
+    assert a == b == (("max_lr", 1e-3), ("wd_mult", 0.0))
+    assert param_group_override_to_tuple(None) is None
+    assert {a: "group"}[b] == "group"
+
+
+def test_combine_merges_and_skips_none():
+    assert combine_param_group_overrides([{"wd_mult": 0.0}, None, {"max_lr": 1e-3},
+                                          {"wd_mult": 0.0}]) == {"wd_mult": 0.0, "max_lr": 1e-3}
+    assert combine_param_group_overrides([]) == {}
+
+
+def test_combine_refuses_conflicts_naming_key_and_values():
+    with pytest.raises(ScheduleError, match=r"conflicting overrides for 'max_lr': 0.001 and 0.002"):
+        combine_param_group_overrides([{"max_lr": 1e-3}, {"max_lr": 2e-3}])
+    with pytest.raises(ValueError):
+        combine_param_group_overrides([{"wd_mult": 0.0}, {"wd_mult": 1.0}])
+
+
+def test_canonical_lr_is_the_first_default_config_group():
+    groups = [{"lr": 1.0}, {"lr": 2.0, "default_config": True}, {"lr": 3.0, "default_config": True}]
+    assert get_canonical_lr_for_logging(groups) == 2.0
+    assert get_canonical_lr_for_logging([{"lr": 1.0}]) is None
+    assert get_canonical_lr_for_logging([{"params": [], "lr": 4.0, "default_config": True}]) == 4.0

@@ -1,0 +1,332 @@
+"""Tests for paramsched.scheduler: stepping, overrides, validation, checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import logging
+
+import pytest
+
+from conftest import MEGATRON_KWARGS, PlainOptimizer
+from paramsched import OptimizerParamScheduler, Schedule, ScheduleError, ScheduleTypeError
+from paramsched.scheduler import FORMAT_KEY, STATE_FORMAT
+
+
+def make(groups=None, **changes):
+    optimizer = PlainOptimizer(groups)
+    return OptimizerParamScheduler(optimizer, **{**MEGATRON_KWARGS, **changes}), optimizer
+
+
+def written(optimizer):
+    return [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups]
+
+
+def test_signature_is_megatrons():
+    names = list(inspect.signature(OptimizerParamScheduler).parameters)
+    assert names == [
+        "optimizer", "init_lr", "max_lr", "min_lr", "lr_warmup_steps", "lr_decay_steps",
+        "lr_decay_style", "start_wd", "end_wd", "wd_incr_steps", "wd_incr_style",
+        "use_checkpoint_opt_param_scheduler", "override_opt_param_scheduler",
+        "wsd_decay_steps", "lr_wsd_decay_style",
+    ]
+    parameters = inspect.signature(OptimizerParamScheduler).parameters
+    assert parameters["use_checkpoint_opt_param_scheduler"].default is True
+    assert parameters["override_opt_param_scheduler"].default is False
+    assert inspect.signature(OptimizerParamScheduler.step).parameters["increment"].default == 1
+
+
+def test_construction_writes_step_zero_into_every_group():
+    scheduler, optimizer = make([{"params": []}, {}, {"wd_mult": 0.5}])
+    assert scheduler.num_steps == 0
+    assert written(optimizer) == [(0.0, 0.1), (0.0, 0.1), (0.0, 0.05)]
+
+
+def test_public_attributes():
+    scheduler, optimizer = make(wsd_decay_steps=50, lr_wsd_decay_style="cosine")
+    assert scheduler.optimizer is optimizer
+    expected = {**MEGATRON_KWARGS, "wsd_decay_steps": 50, "lr_wsd_decay_style": "cosine",
+                "num_steps": 0, "use_checkpoint_opt_param_scheduler": True,
+                "override_opt_param_scheduler": False}
+    for name, value in expected.items():
+        assert getattr(scheduler, name) == value, name
+    assert isinstance(scheduler.schedule, Schedule)
+
+
+def test_step_defaults_to_one_and_accepts_large_and_float_increments():
+    scheduler, optimizer = make()
+    scheduler.step()
+    assert scheduler.num_steps == 1 and written(optimizer)[0][0] == 0.1
+    scheduler.step(4)
+    assert scheduler.num_steps == 5 and written(optimizer)[0][0] == 0.5
+    scheduler.step(2.5)
+    assert scheduler.num_steps == 7.5 and written(optimizer)[0][0] == 0.75
+
+
+@pytest.mark.parametrize("increment,error,message", [
+    (-1, ScheduleError, "increment=-1 is negative"),
+    (float("nan"), ScheduleError, "increment=nan is not finite"),
+    (float("inf"), ScheduleError, "increment=inf is not finite"),
+    ("1", ScheduleTypeError, "increment='1' is of type str"),
+    (None, ScheduleTypeError, "increment=None"),
+], ids=["negative", "nan", "inf", "str", "none"])
+def test_bad_increment_raises_and_changes_nothing(increment, error, message):
+    scheduler, optimizer = make()
+    scheduler.step(3)
+    before = written(optimizer)
+    with pytest.raises(error, match=message):
+        scheduler.step(increment)
+    assert scheduler.num_steps == 3 and written(optimizer) == before
+
+
+def test_every_group_is_updated_including_empty_ones():
+    groups = [{"params": []}, {"params": [], "max_lr": 2.0, "min_lr": 0.0},
+              {"params": [], "wd_mult": 0.0, "start_wd": 0.3, "end_wd": 0.3}]
+    scheduler, optimizer = make(groups)
+    scheduler.step(60)
+    assert written(optimizer) == [(0.55, 0.1), (1.0, 0.1), (0.55, 0.0)]
+
+
+def test_overrides_are_reread_at_every_step():
+    scheduler, optimizer = make()
+    scheduler.step(60)
+    optimizer.param_groups[0]["max_lr"] = 2.0
+    optimizer.param_groups[0]["min_lr"] = 0.0
+    scheduler.step(0)
+    assert written(optimizer)[0][0] == 1.0
+    optimizer.param_groups = [{"params": []}]  # torch's load_state_dict replaces the list
+    scheduler.step(0)
+    assert written(optimizer)[0][0] == 0.55
+
+
+def test_get_lr_and_get_wd():
+    scheduler, optimizer = make([{}, {"max_lr": 2.0, "min_lr": 0.0, "wd_mult": 3.0}])
+    scheduler.step(60)
+    assert scheduler.get_lr(optimizer.param_groups[1]) == 1.0
+    assert scheduler.get_wd(optimizer.param_groups[1]) == 0.1  # wd_mult applies in step()
+    assert scheduler.get_wd() == 0.1
+    assert optimizer.param_groups[1]["weight_decay"] == 0.1 * 3.0
+
+
+@pytest.mark.parametrize("group,message", [
+    ({"min_lr": 5.0}, r"optimizer.param_groups\[1\] has min_lr=5.0 above max_lr=1.0"),
+    ({"max_lr": -1.0}, r"optimizer.param_groups\[1\]\['max_lr'\]=-1.0 is negative"),
+    ({"wd_mult": float("nan")}, r"optimizer.param_groups\[1\]\['wd_mult'\]=nan is not finite"),
+    ({"start_wd": 0.2}, r"optimizer.param_groups\[1\] has end_wd=0.1 below start_wd=0.2"),
+    ({"start_wd": 0.0}, r"start_wd=0.0 and end_wd=0.1 with wd_incr_style='constant'"),
+    ({"max_lr": "big"}, r"optimizer.param_groups\[1\]\['max_lr'\]='big' is of type str"),
+], ids=["min-above-max", "negative", "nan-mult", "wd-falls", "constant-wd-differs", "str"])
+def test_bad_group_override_is_refused_before_anything_is_written(group, message):
+    optimizer = PlainOptimizer([{}, group])
+    with pytest.raises(ScheduleError, match=message):
+        OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS)
+    assert all("lr" not in g for g in optimizer.param_groups)
+
+    scheduler, optimizer = make([{}, {}])
+    scheduler.step(20)
+    before = written(optimizer)
+    optimizer.param_groups[1].update(group)
+    with pytest.raises(ScheduleError, match=message):
+        scheduler.step(5)
+    assert scheduler.num_steps == 20
+    assert written(optimizer) == before
+
+
+@pytest.mark.parametrize("optimizer,message", [
+    (object(), "has no param_groups list"),
+    (PlainOptimizer.__new__(PlainOptimizer), "has no param_groups list"),
+    (type("Opt", (), {"param_groups": [1]})(), r"optimizer.param_groups\[0\] is of type int"),
+], ids=["object", "no-attribute", "not-dicts"])
+def test_optimizer_without_param_groups_is_refused(optimizer, message):
+    with pytest.raises(ScheduleTypeError, match=message):
+        OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS)
+
+
+def test_invalid_configuration_writes_nothing():
+    optimizer = PlainOptimizer()
+    with pytest.raises(ScheduleError, match="lr_decay_style='cosin'"):
+        OptimizerParamScheduler(optimizer, **{**MEGATRON_KWARGS, "lr_decay_style": "cosin"})
+    assert "lr" not in optimizer.param_groups[0]
+
+
+def test_both_checkpoint_policies_are_refused():
+    with pytest.raises(ScheduleError, match="expected at most one of the two checkpoint policies"):
+        make(use_checkpoint_opt_param_scheduler=True, override_opt_param_scheduler=True)
+    with pytest.raises(ScheduleTypeError, match="override_opt_param_scheduler='yes'"):
+        make(override_opt_param_scheduler="yes")
+
+
+def test_attribute_assignment_is_validated():
+    scheduler, optimizer = make()
+    scheduler.max_lr = 2.0
+    assert scheduler.schedule.max_lr == 2.0
+    with pytest.raises(ScheduleError, match="min_lr=0.1 is greater than max_lr=0.01"):
+        scheduler.max_lr = 0.01
+    assert scheduler.max_lr == 2.0
+    with pytest.raises(ScheduleError, match="num_steps=-5 is negative"):
+        scheduler.num_steps = -5
+
+
+def test_from_schedule():
+    schedule = Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="cosine")
+    optimizer = PlainOptimizer()
+    scheduler = OptimizerParamScheduler.from_schedule(optimizer, schedule)
+    assert scheduler.schedule is schedule
+    scheduler.step(5)
+    assert optimizer.param_groups[0]["lr"] == schedule.lr(5)
+    with pytest.raises(ScheduleTypeError, match="expected a paramsched.Schedule"):
+        OptimizerParamScheduler.from_schedule(optimizer, {"max_lr": 1.0})
+
+
+# ----------------------------------------------------------------- checkpoints
+
+
+def test_state_dict_holds_every_field_as_builtins():
+    scheduler, _ = make(lr_decay_style="WSD", wsd_decay_steps=40, lr_wsd_decay_style="minus_sqrt")
+    scheduler.step(33)
+    state = scheduler.state_dict()
+    assert state == {
+        "max_lr": 1.0, "lr_warmup_steps": 10, "num_steps": 33, "lr_decay_style": "WSD",
+        "lr_decay_steps": 110, "min_lr": 0.1, "start_wd": 0.1, "end_wd": 0.1,
+        "wd_incr_style": "constant", "wd_incr_steps": 110, "init_lr": 0.0,
+        "wsd_decay_steps": 40, "lr_wsd_decay_style": "minus_sqrt", FORMAT_KEY: STATE_FORMAT,
+    }
+    assert json.loads(json.dumps(state)) == state
+    assert all(type(v) in (int, float, str, type(None)) for v in state.values())
+
+
+def test_load_sets_the_step_and_is_idempotent():
+    source, source_optimizer = make()
+    source.step(42)
+    state = source.state_dict()
+    scheduler, optimizer = make()
+    scheduler.step(17)
+    scheduler.load_state_dict(state)
+    scheduler.load_state_dict(state)
+    assert scheduler.num_steps == 42
+    assert written(optimizer) == written(source_optimizer)
+
+
+def test_load_restores_weight_decay_before_writing_the_groups():
+    source, source_optimizer = make(start_wd=0.0, end_wd=0.5, wd_incr_style="linear",
+                                    wd_incr_steps=100)
+    source.step(50)
+    scheduler, optimizer = make()  # constant weight decay 0.1
+    scheduler.load_state_dict(source.state_dict())
+    assert written(optimizer) == written(source_optimizer) == [(0.64, 0.25)]
+
+
+def test_wsd_settings_survive_a_checkpoint():
+    source, source_optimizer = make(lr_decay_style="WSD", wsd_decay_steps=40,
+                                    lr_wsd_decay_style="exponential", init_lr=0.5)
+    source.step(90)
+    scheduler, optimizer = make()  # built without WSD
+    scheduler.load_state_dict(source.state_dict())
+    assert scheduler.lr_decay_style == "WSD" and scheduler.wsd_decay_steps == 40
+    assert scheduler.init_lr == 0.5
+    assert written(optimizer) == written(source_optimizer)
+
+
+BROKEN = [
+    ("missing-key", lambda s: s.pop("min_lr"), "state_dict is missing 'min_lr'"),
+    ("missing-wd", lambda s: s.pop("wd_incr_style"), "state_dict is missing 'wd_incr_style'"),
+    ("bad-style", lambda s: s.update(lr_decay_style="cosin"),
+     "state_dict['lr_decay_style']='cosin' is not one of"),
+    ("legacy-bad-style", lambda s: s.update(decay_style=s.pop("lr_decay_style") + "x"),
+     "state_dict['decay_style']='linearx' is not one of"),
+    ("nan-step", lambda s: s.update(num_steps=float("nan")),
+     "state_dict['num_steps']=nan is not finite"),
+    ("negative-step", lambda s: s.update(num_steps=-3),
+     "state_dict['num_steps']=-3 is negative"),
+    ("str-lr", lambda s: s.update(max_lr="1"), "state_dict['max_lr']='1' is of type str"),
+    ("newer-format", lambda s: s.update({FORMAT_KEY: STATE_FORMAT + 1}),
+     "written by a newer paramsched"),
+    ("conflicting-legacy", lambda s: s.update(num_iters=5),
+     "state_dict['num_steps']=30 and state_dict['num_iters']=5 both give num_steps"),
+    ("invalid-together", lambda s: s.update(min_lr=2.0),
+     "checkpoint rejected: min_lr=2.0 is greater than max_lr=1.0"),
+    ("wsd-without-steps", lambda s: s.update(lr_decay_style="WSD", wsd_decay_steps=None),
+     "checkpoint rejected: wsd_decay_steps=None with lr_decay_style='WSD'"),
+]
+
+
+@pytest.mark.parametrize("corrupt,message", [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
+def test_rejected_checkpoint_changes_nothing(corrupt, message):
+    source, _ = make(groups=[{}, {"wd_mult": 0.0}])
+    source.step(30)
+    state = source.state_dict()
+    corrupt(state)
+    scheduler, optimizer = make(groups=[{}, {"wd_mult": 0.0}])
+    scheduler.step(12)
+    before_state, before_groups = scheduler.state_dict(), copy.deepcopy(optimizer.param_groups)
+    with pytest.raises(ScheduleError) as info:
+        scheduler.load_state_dict(state)
+    assert message in str(info.value)
+    assert scheduler.state_dict() == before_state
+    assert optimizer.param_groups == before_groups
+
+
+def test_non_dict_checkpoint_is_refused():
+    scheduler, _ = make()
+    with pytest.raises(ScheduleTypeError, match="state_dict is of type list"):
+        scheduler.load_state_dict([1, 2])
+
+
+def test_strict_policy_lists_every_differing_field():
+    source, _ = make(max_lr=2.0, min_lr=0.2, lr_decay_style="cosine")
+    source.step(5)
+    scheduler, optimizer = make(use_checkpoint_opt_param_scheduler=False)
+    before = written(optimizer)
+    with pytest.raises(ScheduleError) as info:
+        scheduler.load_state_dict(source.state_dict())
+    message = str(info.value)
+    for fragment in ("max_lr: scheduler 1.0, checkpoint 2.0", "min_lr: scheduler 0.1, checkpoint 0.2",
+                     "lr_decay_style: scheduler 'linear', checkpoint 'cosine'"):
+        assert fragment in message
+    assert scheduler.num_steps == 0 and written(optimizer) == before
+    matching, _ = make()
+    matching.step(5)
+    scheduler.load_state_dict(matching.state_dict())
+    assert scheduler.num_steps == 5
+
+
+def test_override_policy_keeps_the_schedulers_values():
+    source, _ = make(max_lr=2.0, min_lr=0.2)
+    source.step(60)
+    scheduler, optimizer = make(use_checkpoint_opt_param_scheduler=False,
+                                override_opt_param_scheduler=True)
+    scheduler.load_state_dict(source.state_dict())
+    assert scheduler.max_lr == 1.0 and scheduler.num_steps == 60
+    assert written(optimizer)[0][0] == 0.55
+
+
+def test_check_and_set_follows_the_policies():
+    scheduler, _ = make()
+    assert scheduler._check_and_set(1.0, 2.0, "max_lr") == 2.0
+    scheduler.use_checkpoint_opt_param_scheduler = False
+    assert scheduler._check_and_set(1.0, 1.0, "max_lr") == 1.0
+    with pytest.raises(ScheduleError, match="max_lr: scheduler 1.0, checkpoint 2.0"):
+        scheduler._check_and_set(1.0, 2.0, "max_lr")
+    scheduler.override_opt_param_scheduler = True
+    assert scheduler._check_and_set(1.0, 2.0, "max_lr") == 1.0
+
+
+def test_megatron_checkpoint_without_new_keys_keeps_constructor_values():
+    scheduler, optimizer = make(lr_decay_style="WSD", wsd_decay_steps=40,
+                                lr_wsd_decay_style="linear", init_lr=0.2)
+    state = {"max_lr": 1.0, "lr_warmup_steps": 10, "num_steps": 100, "lr_decay_style": "WSD",
+             "lr_decay_steps": 110, "min_lr": 0.1}  # an old Megatron checkpoint: no weight decay
+    scheduler.load_state_dict(state)
+    assert (scheduler.init_lr, scheduler.wsd_decay_steps) == (0.2, 40)
+    assert scheduler.start_wd == 0.1 and scheduler.num_steps == 100
+    assert written(optimizer)[0][0] == scheduler.schedule.lr(100)
+
+
+def test_load_logs_what_it_did(caplog):
+    source, _ = make()
+    source.step(3)
+    scheduler, _ = make()
+    with caplog.at_level(logging.INFO, logger="paramsched"):
+        scheduler.load_state_dict(source.state_dict())
+    assert "num_steps=3" in caplog.text

@@ -1,0 +1,115 @@
+"""Differential tests: paramsched against megatron-core 0.16.1, float for float."""
+
+from __future__ import annotations
+
+import random
+import warnings
+
+import pytest
+
+from conftest import PlainOptimizer, increments, random_config, random_groups, step_counts
+from paramsched import OptimizerParamScheduler
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from megatron.core import optimizer_param_scheduler as megatron
+
+N_CONFIGS = 400
+
+
+def written(optimizer):
+    return [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups]
+
+
+def pair(config, groups):
+    ours, theirs = PlainOptimizer(groups), PlainOptimizer(groups)
+    return (
+        OptimizerParamScheduler(ours, **config), ours,
+        megatron.OptimizerParamScheduler(theirs, **config), theirs,
+    )
+
+
+@pytest.mark.parametrize("seed", range(N_CONFIGS), ids=lambda s: f"config{s}")
+def test_every_written_value_equals_megatron(seed):
+    rng = random.Random(seed)
+    config = random_config(rng)
+    scheduler, ours, reference, theirs = pair(config, random_groups(rng, config))
+    assert written(ours) == written(theirs), "after construction"
+    for increment in increments(step_counts(rng, config)):
+        scheduler.step(increment)
+        reference.step(increment)
+        assert written(ours) == written(theirs), (config, reference.num_steps)
+    for group in ours.param_groups:
+        assert scheduler.get_lr(group) == reference.get_lr(group)
+        assert scheduler.get_wd(group) == reference.get_wd(group)
+    assert scheduler.get_wd() == reference.get_wd()
+
+
+def test_written_values_are_floats_where_megatron_writes_ints():
+    # An int min_lr comes back from Megatron as an int; paramsched writes floats of equal value.
+    config = dict(init_lr=0, max_lr=1, min_lr=0, lr_warmup_steps=0, lr_decay_steps=4,
+                  lr_decay_style="linear", start_wd=0, end_wd=0, wd_incr_steps=0,
+                  wd_incr_style="constant")
+    scheduler, ours, reference, theirs = pair(config, [{}])
+    for _ in range(6):
+        scheduler.step(1)
+        reference.step(1)
+        assert written(ours) == written(theirs)
+        assert all(type(v) is float for v in written(ours)[0])
+
+
+@pytest.mark.parametrize("seed", range(40), ids=lambda s: f"config{s}")
+def test_our_checkpoint_loads_into_megatron(seed):
+    rng = random.Random(1000 + seed)
+    config = random_config(rng)
+    groups = random_groups(rng, config)
+    scheduler, ours, _, _ = pair(config, groups)
+    counts = step_counts(rng, config, points=50)
+    for increment in increments(counts[: len(counts) // 2]):
+        scheduler.step(increment)
+    _, _, reference, theirs = pair(config, groups)
+    reference.load_state_dict(scheduler.state_dict())
+    assert reference.num_steps == scheduler.num_steps
+    assert written(theirs) == written(ours)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["current-keys", "legacy-keys"])
+@pytest.mark.parametrize("seed", range(40), ids=lambda s: f"config{s}")
+def test_megatron_checkpoint_resumes_exactly(seed, legacy):
+    rng = random.Random(2000 + seed)
+    config = random_config(rng)
+    groups = random_groups(rng, config)
+    _, _, reference, theirs = pair(config, groups)
+    counts = step_counts(rng, config, points=60)
+    split = rng.randrange(len(counts))
+    steps = increments(counts)
+    for increment in steps[:split]:
+        reference.step(increment)
+    state = reference.state_dict()
+    if legacy:
+        renames = {"max_lr": "start_lr", "lr_warmup_steps": "warmup_iter",
+                   "lr_decay_steps": "end_iter", "lr_decay_style": "decay_style",
+                   "num_steps": "num_iters"}
+        state = {renames.get(k, k): v for k, v in state.items()}
+    scheduler, ours, _, _ = pair(config, groups)
+    scheduler.step(7)  # loading sets the step; it never adds to it
+    scheduler.load_state_dict(state)
+    assert scheduler.num_steps == reference.num_steps
+    assert written(ours) == written(theirs)
+    for increment in steps[split:]:
+        scheduler.step(increment)
+        reference.step(increment)
+        assert written(ours) == written(theirs)
+
+
+def test_override_helpers_match_megatron():
+    overrides = [{"wd_mult": 0.0, "max_lr": 1e-3}, None, {"min_lr": 1e-5, "wd_mult": 0.0}]
+    from paramsched import combine_param_group_overrides, param_group_override_to_tuple
+
+    assert combine_param_group_overrides(overrides) == megatron.combine_param_group_overrides(
+        overrides
+    )
+    for override in overrides:
+        assert param_group_override_to_tuple(override) == (
+            megatron.param_group_override_to_tuple(override)
+        )
