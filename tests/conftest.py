@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 
 import pytest
+from hypothesis import settings
+
+# CI runs are reproducible: the same examples every time. Locally, hypothesis explores.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 class PlainOptimizer:

@@ -113,3 +113,17 @@ def test_override_helpers_match_megatron():
         assert param_group_override_to_tuple(override) == (
             megatron.param_group_override_to_tuple(override)
         )
+
+
+@pytest.mark.parametrize("warmup", [3.3376107877608e-309, 5e-324, 1e-300, 0.5],
+                         ids=["subnormal", "smallest", "tiny", "half"])
+def test_degenerate_warmups_match_megatron(warmup):
+    # Hypothesis found that a subnormal warmup overshoots max_lr; Megatron's does too.
+    config = dict(init_lr=0.0, max_lr=3e-4, min_lr=0.0, lr_warmup_steps=warmup, lr_decay_steps=1,
+                  lr_decay_style="constant", start_wd=0.0, end_wd=0.0, wd_incr_steps=0,
+                  wd_incr_style="constant")
+    scheduler, ours, reference, theirs = pair(config, [{}])
+    for increment in (0, warmup, 0.5, 1):
+        scheduler.step(increment)
+        reference.step(increment)
+        assert written(ours) == written(theirs)
