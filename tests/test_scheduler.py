@@ -330,3 +330,25 @@ def test_load_logs_what_it_did(caplog):
     with caplog.at_level(logging.INFO, logger="paramsched"):
         scheduler.load_state_dict(source.state_dict())
     assert "num_steps=3" in caplog.text
+
+
+def test_a_group_that_is_not_a_dict_is_refused_mid_run_and_nothing_changes():
+    scheduler, optimizer = make([{}, {}, {}])
+    scheduler.step(20)
+    before = written(optimizer)
+    optimizer.param_groups[2] = ["not", "a", "dict"]
+    with pytest.raises(ScheduleTypeError, match=r"optimizer.param_groups\[2\] is of type list"):
+        scheduler.step(5)
+    assert scheduler.num_steps == 20
+    assert [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups[:2]] == before[:2]
+
+
+def test_groups_added_or_replaced_between_steps_are_planned_afresh():
+    scheduler, optimizer = make([{}])
+    scheduler.step(60)
+    optimizer.param_groups.append({"max_lr": 2.0, "min_lr": 0.0})
+    scheduler.step(0)
+    assert written(optimizer) == [(0.55, 0.1), (1.0, 0.1)]
+    optimizer.param_groups = [{"wd_mult": 2.0}, {}]
+    scheduler.step(0)
+    assert written(optimizer) == [(0.55, 0.2), (0.55, 0.1)]

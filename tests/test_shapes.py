@@ -22,18 +22,18 @@ def test_decay_runs_from_one_to_zero(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_rise_runs_from_zero_to_one(name):
-    assert SHAPES[name].rising(0.0) == 0.0
-    assert SHAPES[name].rising(1.0) == 1.0
+    assert SHAPES[name].rise(0.0) == 0.0
+    assert SHAPES[name].rise(1.0) == 1.0
 
 
 def test_linear_rise_is_the_ratio_itself():
     # 1 - (1 - r) is not r in floating point; Megatron's weight decay uses r.
-    assert SHAPES["linear"].rising(0.1) == 0.1
+    assert SHAPES["linear"].rise(0.1) == 0.1
     assert SHAPES["linear"].decay(1 - 0.1) != 0.1
 
 
 def test_cosine_rise_mirrors_decay():
-    assert SHAPES["cosine"].rising(0.3) == SHAPES["cosine"].decay(1 - 0.3)
+    assert SHAPES["cosine"].rise(0.3) == SHAPES["cosine"].decay(1 - 0.3)
 
 
 ratios = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
@@ -46,7 +46,7 @@ def test_array_namespace_is_bit_identical(name, values):
     shape = SHAPES[name]
     array = np.array(values)
     assert shape.decay(array, ARRAY).tolist() == [shape.decay(r) for r in values]
-    assert shape.rising(array, ARRAY).tolist() == [shape.rising(r) for r in values]
+    assert shape.rise(array, ARRAY).tolist() == [shape.rise(r) for r in values]
 
 
 @pytest.mark.parametrize("name", NAMES)

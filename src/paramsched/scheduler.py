@@ -15,10 +15,10 @@ are written once, with every restored value.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 
-from .errors import ScheduleError, ScheduleTypeError, check_non_negative, check_rate
-from .overrides import OVERRIDE_KEYS
+from ._writer import GroupWriter, effective, override_key, param_groups, plan
+from .errors import ScheduleError, ScheduleTypeError, check_non_negative
 from .schedule import SCHEDULE_FIELDS, Schedule, check_field
 
 logger = logging.getLogger(__name__)
@@ -163,14 +163,15 @@ class OptimizerParamScheduler:
                 "override_opt_param_scheduler=True and use_checkpoint_opt_param_scheduler=True;"
                 " expected at most one of the two checkpoint policies"
             )
-        groups = _param_groups(optimizer)
-        values = _group_values(schedule, 0, groups)
+        groups = param_groups(optimizer)
+        first = plan(schedule, 0, groups)
         self.optimizer = optimizer
         self._schedule = schedule
         self._num_steps = 0
         self.use_checkpoint_opt_param_scheduler = use_checkpoint
         self.override_opt_param_scheduler = override
-        _write(groups, values)
+        self._writer = GroupWriter()
+        self._writer.write(groups, first)
         logger.debug("learning rate decay style: %s", schedule.lr_decay_style)
 
     # ------------------------------------------------------------------ state
@@ -202,7 +203,7 @@ class OptimizerParamScheduler:
 
     def get_lr(self, param_group: dict) -> float:
         """The learning rate for `param_group` at the current step, with its overrides."""
-        max_lr, min_lr, _, _, _ = _effective(self._schedule, _override_key(param_group))
+        max_lr, min_lr, _, _, _ = effective(self._schedule, override_key(param_group))
         return float(self._schedule.lr_at(self._num_steps, max_lr, min_lr))
 
     def get_wd(self, param_group: dict | None = None) -> float:
@@ -210,8 +211,8 @@ class OptimizerParamScheduler:
 
         As in Megatron-Core, ``wd_mult`` is not applied here but in `step`.
         """
-        key = _override_key(param_group) if param_group is not None else (None,) * 5
-        _, _, start_wd, end_wd, _ = _effective(self._schedule, key)
+        key = override_key(param_group) if param_group is not None else (None,) * 5
+        _, _, start_wd, end_wd, _ = effective(self._schedule, key)
         return float(self._schedule.wd_at(self._num_steps, start_wd, end_wd))
 
     def step(self, increment: int = 1) -> None:
@@ -221,11 +222,11 @@ class OptimizerParamScheduler:
             ScheduleError: `increment` is negative or not finite, or a group holds an
                 invalid override; nothing is changed then.
         """
-        num_steps = self._num_steps + check_non_negative("increment", increment)
-        groups = _param_groups(self.optimizer)
-        values = _group_values(self._schedule, num_steps, groups)
+        if type(increment) is not int or increment < 0:
+            increment = check_non_negative("increment", increment)
+        num_steps = self._num_steps + increment
+        self._writer.write_step(self.optimizer, self._schedule, num_steps)
         self._num_steps = num_steps
-        _write(groups, values)
 
     # ------------------------------------------------------------ checkpoints
 
@@ -288,11 +289,11 @@ class OptimizerParamScheduler:
         except ScheduleError as error:
             raise type(error)(f"checkpoint rejected: {error}") from None
         num_steps = state["num_steps"]
-        groups = _param_groups(self.optimizer)
-        values = _group_values(schedule, num_steps, groups)
+        groups = param_groups(self.optimizer)
+        restored = plan(schedule, num_steps, groups)
         self._schedule = schedule
         self._num_steps = num_steps
-        _write(groups, values)
+        self._writer.write(groups, restored)
         policy = (
             "scheduler's values kept" if self.override_opt_param_scheduler
             else "checkpoint's values used" if self.use_checkpoint_opt_param_scheduler
@@ -308,78 +309,6 @@ def _check_policy(name: str, value) -> bool:
     if value is None or isinstance(value, bool):
         return bool(value)
     raise ScheduleTypeError(f"{name}={value!r} is of type {type(value).__name__}; expected a bool")
-
-
-def _param_groups(optimizer) -> list:
-    groups = getattr(optimizer, "param_groups", None)
-    if not isinstance(groups, (list, tuple)):
-        raise ScheduleTypeError(
-            f"optimizer={optimizer!r} has no param_groups list; expected an optimizer "
-            "such as torch.optim.AdamW, or any object whose param_groups is a list of dicts"
-        )
-    for index, group in enumerate(groups):
-        if not isinstance(group, MutableMapping):
-            raise ScheduleTypeError(
-                f"optimizer.param_groups[{index}] is of type {type(group).__name__}; "
-                "expected a dict"
-            )
-    return groups
-
-
-def _override_key(group: Mapping) -> tuple:
-    return tuple(group.get(key) for key in OVERRIDE_KEYS)
-
-
-def _effective(schedule: Schedule, key: tuple, where: str = "param_group"):
-    """A group's ``(max_lr, min_lr, start_wd, end_wd, wd_mult)``, its overrides checked."""
-    max_lr, min_lr, start_wd, end_wd, wd_mult = (
-        default if value is None else check_rate(f"{where}[{name!r}]", value)
-        for name, value, default in zip(
-            OVERRIDE_KEYS,
-            key,
-            (schedule.max_lr, schedule.min_lr, schedule.start_wd, schedule.end_wd, 1.0),
-        )
-    )
-    if min_lr > max_lr:
-        raise ScheduleError(
-            f"{where} has min_lr={min_lr!r} above max_lr={max_lr!r}; expected min_lr <= max_lr"
-        )
-    if end_wd < start_wd:
-        raise ScheduleError(
-            f"{where} has end_wd={end_wd!r} below start_wd={start_wd!r}; "
-            "expected start_wd <= end_wd"
-        )
-    if schedule.wd_incr_style == "constant" and start_wd != end_wd:
-        raise ScheduleError(
-            f"{where} has start_wd={start_wd!r} and end_wd={end_wd!r} with "
-            "wd_incr_style='constant'; expected equal values"
-        )
-    return max_lr, min_lr, start_wd, end_wd, wd_mult
-
-
-def _group_values(schedule: Schedule, num_steps, groups) -> list[tuple[float, float]]:
-    """``(lr, weight_decay)`` for every group at `num_steps`, computed once per distinct override."""
-    memo: dict[tuple, tuple[float, float]] = {}
-    values = []
-    for index, group in enumerate(groups):
-        key = _override_key(group)
-        value = memo.get(key)
-        if value is None:
-            max_lr, min_lr, start_wd, end_wd, wd_mult = _effective(
-                schedule, key, f"optimizer.param_groups[{index}]"
-            )
-            value = memo[key] = (
-                float(schedule.lr_at(num_steps, max_lr, min_lr)),
-                float(schedule.wd_at(num_steps, start_wd, end_wd) * wd_mult),
-            )
-        values.append(value)
-    return values
-
-
-def _write(groups, values) -> None:
-    for group, (lr, weight_decay) in zip(groups, values):
-        group["lr"] = lr
-        group["weight_decay"] = weight_decay
 
 
 def _read_state(state_dict) -> dict:

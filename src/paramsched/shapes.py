@@ -85,13 +85,12 @@ class Shape:
 
     name: str
     decay: Callable[..., Any]
-    rise: Callable[..., Any] | None = None
+    rise: Callable[..., Any] = None  # type: ignore[assignment]
 
-    def rising(self, ratio, m=SCALAR):
-        """The increasing coefficient at `ratio`."""
-        if self.rise is not None:
-            return self.rise(ratio, m)
-        return self.decay(1 - ratio, m)
+    def __post_init__(self) -> None:
+        if self.rise is None:
+            decay = self.decay
+            object.__setattr__(self, "rise", lambda r, m=SCALAR: decay(1 - r, m))
 
 
 SHAPES: dict[str, Shape] = {

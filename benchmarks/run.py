@@ -1,0 +1,249 @@
+"""paramsched's benchmarks, measured side by side in one process.
+
+Run ``python benchmarks/run.py`` (``--quick`` for tiny sizes, as the test suite
+does). Every comparison is interleaved: each repeat runs every candidate once, and
+the table reports medians over the repeats, and ratios, since absolute times on a
+shared machine are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+import warnings
+from importlib import metadata
+
+import numpy as np
+
+from paramsched import OptimizerParamScheduler, Schedule
+
+MEGATRON_CONFIG = dict(
+    init_lr=0.0, max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=100, lr_decay_steps=10**9,
+    lr_decay_style="cosine", start_wd=0.0, end_wd=0.1, wd_incr_steps=10**9,
+    wd_incr_style="linear",
+)
+
+
+class Groups:
+    """A stand-in optimizer: nothing but param_groups, so only the scheduler is timed."""
+
+    def __init__(self, count: int):
+        self.param_groups = megatron_style_groups(count)
+
+
+def megatron_style_groups(count: int) -> list[dict]:
+    """Groups as Megatron-Core builds them: every group has max_lr, min_lr and wd_mult.
+
+    Layers alternate between decayed weights and undecayed biases and norms, and one
+    group in eight has a decoupled learning rate (embeddings, output layer).
+    """
+    groups = []
+    for index in range(count):
+        decoupled = index % 8 == 2
+        groups.append({
+            "params": [], "wd_mult": 0.0 if index % 2 else 1.0, "lr_mult": 1.0,
+            "max_lr": 1e-3 if decoupled else 3e-4, "min_lr": 1e-4 if decoupled else 3e-5,
+            "is_expert_parallel": False, "default_config": not decoupled,
+        })
+    return groups
+
+
+def interleaved(candidates: dict, repeats: int, calls: int) -> dict[str, float]:
+    """Median seconds per call of each candidate, the candidates taking turns."""
+    times = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, call in candidates.items():
+            gc.disable()
+            start = time.perf_counter()
+            for _ in range(calls):
+                call()
+            times[name].append((time.perf_counter() - start) / calls)
+            gc.enable()
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def read_write_floor(groups):
+    """The least Megatron's semantics allow: read five overrides, write two floats."""
+    for group in groups:
+        group.get("max_lr"), group.get("min_lr"), group.get("start_wd")
+        group.get("end_wd"), group.get("wd_mult")
+        group["lr"] = 1e-4
+        group["weight_decay"] = 0.1
+
+
+def write_floor(groups):
+    """Writing two floats into each group and nothing else."""
+    for group in groups:
+        group["lr"] = 1e-4
+        group["weight_decay"] = 0.1
+
+
+def host_step(sizes, repeats) -> list[list[str]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from megatron.core.optimizer_param_scheduler import (
+            OptimizerParamScheduler as MegatronScheduler,
+        )
+    rows = []
+    for count in sizes:
+        theirs, ours, floor = Groups(count), Groups(count), Groups(count)
+        reference = MegatronScheduler(theirs, **MEGATRON_CONFIG)
+        scheduler = OptimizerParamScheduler(ours, **MEGATRON_CONFIG)
+        reference.step(1000)
+        scheduler.step(1000)  # into the cosine decay, where the work is
+        calls = max(1, 20_000 // count)
+        t = interleaved({
+            "megatron": lambda: reference.step(1),
+            "ours": lambda: scheduler.step(1),
+            "rw": lambda: read_write_floor(floor.param_groups),
+            "w": lambda: write_floor(floor.param_groups),
+        }, repeats, calls)
+        identical = all(
+            a["lr"] == b["lr"] and a["weight_decay"] == b["weight_decay"]
+            for a, b in zip(theirs.param_groups, ours.param_groups)
+        ) and reference.num_steps == scheduler.num_steps
+        rows.append([
+            str(count), f"{t['megatron'] * 1e6:.1f}", f"{t['ours'] * 1e6:.1f}",
+            f"{t['rw'] * 1e6:.1f}", f"{t['w'] * 1e6:.1f}",
+            f"{t['megatron'] / t['ours']:.2f}x", f"{t['ours'] / t['rw']:.2f}x",
+            f"{t['ours'] / t['w']:.2f}x", "yes" if identical else "NO",
+        ])
+    return rows
+
+
+CURVES = {
+    "linear": dict(lr_decay_style="linear"),
+    "cosine": dict(lr_decay_style="cosine"),
+    "constant": dict(lr_decay_style="constant"),
+    "inverse-square-root": dict(lr_decay_style="inverse-square-root"),
+    "WSD linear": dict(lr_decay_style="WSD", lr_wsd_decay_style="linear"),
+    "WSD cosine": dict(lr_decay_style="WSD", lr_wsd_decay_style="cosine"),
+    "WSD exponential": dict(lr_decay_style="WSD", lr_wsd_decay_style="exponential"),
+    "WSD minus_sqrt": dict(lr_decay_style="WSD", lr_wsd_decay_style="minus_sqrt"),
+    "wd linear": dict(lr_decay_style="constant", wd_incr_style="linear"),
+    "wd cosine": dict(lr_decay_style="constant", wd_incr_style="cosine"),
+}
+
+
+def curves(points: int, sample: int, repeats: int) -> list[list[str]]:
+    """Whole-curve evaluation against the scalar path called in a loop.
+
+    WSD anneals over the whole decay (``wsd_decay_steps = lr_decay_steps``), the
+    worst case for the exponential shape, whose ``pow`` is taken per element.
+    """
+    steps = np.arange(points, dtype=np.int64)
+    rows = []
+    for name, style in CURVES.items():
+        rising_wd = "wd_incr_style" in style
+        schedule = Schedule(
+            max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=points // 100, lr_decay_steps=points,
+            start_wd=0.0, end_wd=0.1 if rising_wd else 0.0, wd_incr_steps=points,
+            wsd_decay_steps=points, **style,
+        )
+        curve = schedule.wd if name.startswith("wd") else schedule.lr
+        picks = [int(s) for s in np.linspace(0, points - 1, sample)]
+        t = interleaved({
+            "array": lambda: curve(steps),
+            "scalar": lambda: [curve(s) for s in picks],
+        }, repeats, 1)
+        per_point = t["scalar"] / sample
+        rows.append([name, f"{points:,}", f"{t['array']:.3f}", f"{per_point * 1e6:.2f}",
+                     f"{per_point * points / t['array']:.0f}x"])
+    return rows
+
+
+def footprint(obj, seen=None, stop=()) -> int:
+    """Bytes held by `obj` and what it references, not counting objects in `stop`."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or any(obj is s for s in stop):
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(footprint(k, seen, stop) + footprint(v, seen, stop) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple, set)):
+        size += sum(footprint(item, seen, stop) for item in obj)
+    elif hasattr(obj, "__dict__"):
+        size += footprint(vars(obj), seen, stop)
+    elif hasattr(obj, "__slots__"):
+        size += sum(footprint(getattr(obj, s), seen, stop) for s in obj.__slots__
+                    if hasattr(obj, s))
+    return size
+
+
+def memory(steps: int, groups: int) -> list[list[str]]:
+    optimizer = Groups(groups)
+    scheduler = OptimizerParamScheduler(optimizer, **MEGATRON_CONFIG)
+    for _ in range(1000):
+        scheduler.step()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(steps):
+        scheduler.step()
+    gc.collect()
+    after, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    own = footprint(scheduler, stop=(optimizer,))
+    return [[f"{steps:,}", str(groups), f"{after - before:+,}", f"{peak - before:,}", f"{own:,}"]]
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([f"### {title}", "", line(header), rule, *map(line, rows), ""])
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(l.split(":", 1)[1].strip() for l in info if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = []
+    for package in ("paramsched", "numpy", "megatron-core", "torch"):
+        try:
+            versions.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+            f"Python {platform.python_version()}; " + ", ".join(versions))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
+    options = parser.parse_args(argv)
+    quick = options.quick
+    print(f"machine: {machine()}\n")
+    print(table(
+        "Host step cost: microseconds per step() (median of interleaved repeats)",
+        ["groups", "megatron-core", "paramsched", "read+write floor", "write floor",
+         "megatron / ours", "ours / read+write", "ours / write", "bit-identical"],
+        host_step([1, 8] if quick else [1, 64, 512], 3 if quick else 15),
+    ))
+    points = 20_000 if quick else 10_000_000
+    print(table(
+        f"Curve evaluation: Schedule.lr / wd over {points:,} steps",
+        ["shape", "steps", "array (s)", "scalar loop (us/step)", "array vs scalar loop"],
+        curves(points, 200 if quick else 20_000, 1 if quick else 3),
+    ))
+    print(table(
+        "Memory: growth over many steps (tracemalloc) and the scheduler's own footprint",
+        ["steps", "groups", "growth (bytes)", "peak during (bytes)", "scheduler (bytes)"],
+        memory(2_000 if quick else 1_000_000, 64),
+    ))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

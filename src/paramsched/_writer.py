@@ -1,0 +1,173 @@
+"""Writing ``lr`` and ``weight_decay`` into parameter groups, fast and all-or-nothing.
+
+Groups that hold the same overrides get the same values, so the values are
+computed once per *class* of groups (distinct overrides), not once per group.
+Megatron-Core re-reads every group's overrides at every step (users and its own
+checkpoint code change them, and ``torch.optim.Optimizer.load_state_dict``
+replaces the group dicts), and so does paramsched: `GroupWriter.write_step`
+reads the five override keys of each group and compares them, as one tuple,
+with what that position held at the last step. While they match (the common
+case) a group costs those reads, one tuple comparison and two stores. Any
+difference (a changed override, a new group list, a group that is not a dict)
+falls back to planning every group afresh, which validates before it writes and
+restores the groups already written if it refuses.
+
+The plan is a cache of what the groups held, derived from them; it is not part
+of the scheduler's state and is never saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+
+from .errors import ScheduleError, ScheduleTypeError, check_rate
+from .overrides import OVERRIDE_KEYS
+from .schedule import Schedule
+
+
+@dataclass(slots=True)
+class Plan:
+    """Which class each group belongs to, and each class's values at one step.
+
+    All groups of a class share one ``[lr, weight_decay]`` list (``cells`` holds it
+    by position), so updating a class's values updates every group's cell at once.
+    """
+
+    schedule: Schedule
+    num_steps: int | float  # the step the values are for
+    keys: list[tuple]  # each group's overrides, in OVERRIDE_KEYS order, by position
+    cells: list[list[float]]  # each group's class's [lr, weight_decay], by position
+    effective: list[tuple]  # each class's (max_lr, min_lr, start_wd, end_wd, wd_mult)
+    values: list[list[float]]  # each class's [lr, weight_decay]
+
+    def advance(self, num_steps) -> None:
+        """Recomputes every class's values for `num_steps`."""
+        schedule = self.schedule
+        for cell, overrides in zip(self.values, self.effective):
+            cell[0], cell[1] = class_values(schedule, num_steps, overrides)
+        self.num_steps = num_steps
+
+
+def param_groups(optimizer) -> list:
+    """``optimizer.param_groups``, checked to be a list of dicts."""
+    groups = getattr(optimizer, "param_groups", None)
+    if not isinstance(groups, (list, tuple)):
+        raise ScheduleTypeError(
+            f"optimizer={optimizer!r} has no param_groups list; expected an optimizer "
+            "such as torch.optim.AdamW, or any object whose param_groups is a list of dicts"
+        )
+    for index, group in enumerate(groups):
+        if not isinstance(group, MutableMapping):
+            raise ScheduleTypeError(
+                f"optimizer.param_groups[{index}] is of type {type(group).__name__}; "
+                "expected a dict"
+            )
+    return groups
+
+
+def override_key(group) -> tuple:
+    """The group's overrides in `OVERRIDE_KEYS` order, None where it has none."""
+    return tuple(group.get(key) for key in OVERRIDE_KEYS)
+
+
+def effective(schedule: Schedule, key: tuple, where: str = "param_group") -> tuple:
+    """A group's ``(max_lr, min_lr, start_wd, end_wd, wd_mult)``, its overrides checked."""
+    defaults = (schedule.max_lr, schedule.min_lr, schedule.start_wd, schedule.end_wd, 1.0)
+    max_lr, min_lr, start_wd, end_wd, wd_mult = (
+        default if value is None else check_rate(f"{where}[{name!r}]", value)
+        for name, value, default in zip(OVERRIDE_KEYS, key, defaults)
+    )
+    if min_lr > max_lr:
+        raise ScheduleError(
+            f"{where} has min_lr={min_lr!r} above max_lr={max_lr!r}; expected min_lr <= max_lr"
+        )
+    if end_wd < start_wd:
+        raise ScheduleError(
+            f"{where} has end_wd={end_wd!r} below start_wd={start_wd!r}; "
+            "expected start_wd <= end_wd"
+        )
+    if schedule.wd_incr_style == "constant" and start_wd != end_wd:
+        raise ScheduleError(
+            f"{where} has start_wd={start_wd!r} and end_wd={end_wd!r} with "
+            "wd_incr_style='constant'; expected equal values"
+        )
+    return max_lr, min_lr, start_wd, end_wd, wd_mult
+
+
+def class_values(schedule: Schedule, num_steps, overrides: tuple) -> tuple[float, float]:
+    """``(lr, weight_decay)`` at `num_steps` for a class's effective overrides."""
+    max_lr, min_lr, start_wd, end_wd, wd_mult = overrides
+    # The overrides are floats, so both formulas give floats.
+    return (
+        schedule.lr_at(num_steps, max_lr, min_lr),
+        schedule.wd_at(num_steps, start_wd, end_wd) * wd_mult,
+    )
+
+
+def plan(schedule: Schedule, num_steps, groups) -> Plan:
+    """Classes and values for every group; checks every override, writes nothing."""
+    index: dict[tuple, int] = {}
+    keys, classes, overrides = [], [], []
+    for position, group in enumerate(groups):
+        key = override_key(group)
+        cls = index.get(key)
+        if cls is None:
+            cls = index[key] = len(overrides)
+            overrides.append(effective(schedule, key, f"optimizer.param_groups[{position}]"))
+        keys.append(key)
+        classes.append(cls)
+    values = [list(class_values(schedule, num_steps, o)) for o in overrides]
+    return Plan(schedule, num_steps, keys, [values[c] for c in classes], overrides, values)
+
+
+class GroupWriter:
+    """Writes a schedule's values into an optimizer's groups, remembering the last plan."""
+
+    def __init__(self) -> None:
+        self.plan: Plan | None = None
+
+    def write(self, groups, new_plan: Plan) -> None:
+        """Writes a checked plan into `groups` and remembers it."""
+        for group, (lr, weight_decay) in zip(groups, new_plan.cells):
+            group["lr"] = lr
+            group["weight_decay"] = weight_decay
+        self.plan = new_plan
+
+    def write_step(self, optimizer, schedule: Schedule, num_steps) -> None:
+        """Writes every group's values at `num_steps`, or raises having changed nothing."""
+        last = self.plan
+        groups = getattr(optimizer, "param_groups", None)
+        if (last is not None and last.schedule is schedule and type(groups) is list
+                and len(groups) == len(last.keys)):
+            previous_steps = last.num_steps
+            last.advance(num_steps)
+            try:
+                # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
+                for group, key, cell in zip(groups, last.keys, last.cells):
+                    if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                            group.get("end_wd"), group.get("wd_mult")) != key:
+                        break
+                    group["lr"] = cell[0]
+                    group["weight_decay"] = cell[1]
+                else:
+                    return
+            except (AttributeError, TypeError):
+                pass  # not a dict: planning afresh says so
+            last.advance(previous_steps)
+        try:
+            new_plan = plan(schedule, num_steps, param_groups(optimizer))
+        except ScheduleError:
+            self._restore(groups)
+            raise
+        self.write(groups, new_plan)
+
+    def _restore(self, groups) -> None:
+        """Puts back the last step's values into the groups the fast path may have written."""
+        last = self.plan
+        if last is None or not isinstance(groups, (list, tuple)):
+            return
+        for group, key, (lr, weight_decay) in zip(groups, last.keys, last.cells):
+            if isinstance(group, MutableMapping) and override_key(group) == key:
+                group["lr"] = lr
+                group["weight_decay"] = weight_decay

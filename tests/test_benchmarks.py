@@ -1,0 +1,22 @@
+"""The benchmark script runs end to end at tiny sizes (speed is a benchmark, not a test)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parent.parent / "benchmarks" / "run.py"
+
+
+def test_benchmarks_run_and_report_identical_results():
+    result = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("machine: ")
+    for title in ("Host step cost", "Curve evaluation", "Memory"):
+        assert f"### {title}" in out
+    host = out.split("### Host step cost")[1].split("###")[0]
+    rows = [line for line in host.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert rows and all(row.rstrip(" |").endswith("yes") for row in rows)
