@@ -352,3 +352,28 @@ def test_groups_added_or_replaced_between_steps_are_planned_afresh():
     optimizer.param_groups = [{"wd_mult": 2.0}, {}]
     scheduler.step(0)
     assert written(optimizer) == [(0.55, 0.2), (0.55, 0.1)]
+
+
+def test_tensor_learning_rates_are_updated_in_place():
+    torch = pytest.importorskip("torch")
+    weight, bias = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    lr = torch.tensor(0.0, dtype=torch.float64)  # float64: the values compare exactly
+    optimizer = torch.optim.AdamW([{"params": [weight], "lr": lr.clone()},
+                                   {"params": [bias], "lr": lr.clone(), "max_lr": 2.0}])
+    tensors = [g["lr"] for g in optimizer.param_groups]
+    scheduler = OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS)
+    for increment in (5, 55, 100):
+        scheduler.step(increment)
+        assert [g["lr"] is t for g, t in zip(optimizer.param_groups, tensors)] == [True, True]
+        assert [g["lr"].item() for g in optimizer.param_groups] == [
+            scheduler.get_lr(g) for g in optimizer.param_groups]
+
+
+def test_one_lr_tensor_shared_by_differently_scheduled_groups_is_refused():
+    torch = pytest.importorskip("torch")
+    weight, bias = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    optimizer = torch.optim.AdamW([{"params": [weight]}, {"params": [bias], "max_lr": 2.0}],
+                                  lr=torch.tensor(0.01))  # torch shares the default tensor
+    with pytest.raises(ScheduleError, match=r"param_groups\[0\] and \[1\] share one lr tensor"):
+        OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS)
+    assert optimizer.param_groups[0]["lr"].item() == pytest.approx(0.01)

@@ -36,6 +36,8 @@ class Plan:
 
     schedule: Schedule
     num_steps: int | float  # the step the values are for
+    groups: list  # the group dicts planned for, by position
+    tensors: bool  # whether some group holds its lr or weight_decay in a tensor
     keys: list[tuple]  # each group's overrides, in OVERRIDE_KEYS order, by position
     cells: list[list[float]]  # each group's class's [lr, weight_decay], by position
     effective: list[tuple]  # each class's (max_lr, min_lr, start_wd, end_wd, wd_mult)
@@ -118,7 +120,50 @@ def plan(schedule: Schedule, num_steps, groups) -> Plan:
         keys.append(key)
         classes.append(cls)
     values = [list(class_values(schedule, num_steps, o)) for o in overrides]
-    return Plan(schedule, num_steps, keys, [values[c] for c in classes], overrides, values)
+    tensors = any(_is_tensor(g.get("lr")) or _is_tensor(g.get("weight_decay")) for g in groups)
+    if tensors:
+        _check_shared_tensors(groups, classes, overrides)
+    return Plan(schedule, num_steps, list(groups), tensors, keys, [values[c] for c in classes],
+                overrides, values)
+
+
+def _check_shared_tensors(groups, classes, overrides) -> None:
+    """Refuses one tensor shared by groups that need different values.
+
+    ``torch.optim`` gives every group the same ``lr`` tensor when the default
+    ``lr`` is a tensor; groups with different overrides cannot share it.
+    """
+    for key, relevant in (("lr", slice(0, 2)), ("weight_decay", slice(2, 5))):
+        first: dict[int, int] = {}
+        for position, group in enumerate(groups):
+            value = group.get(key)
+            if not _is_tensor(value):
+                continue
+            other = first.setdefault(id(value), position)
+            mine, theirs = overrides[classes[position]], overrides[classes[other]]
+            if mine[relevant] != theirs[relevant]:
+                raise ScheduleError(
+                    f"optimizer.param_groups[{other}] and [{position}] share one {key} tensor "
+                    f"but are scheduled differently ({theirs[relevant]} and {mine[relevant]}); "
+                    f"expected a tensor of its own in each group, e.g. "
+                    f"group['{key}'] = group['{key}'].clone()"
+                )
+
+
+def _is_tensor(value) -> bool:
+    """Whether `value` is a tensor-like to update in place (duck-typed: no torch import)."""
+    return hasattr(value, "copy_") and hasattr(value, "dim")
+
+
+def _write_cells(groups, cells, tensors: bool) -> None:
+    if tensors:
+        from .torch import write_tensor_values  # only reached when torch tensors are in use
+
+        write_tensor_values(groups, cells)
+        return
+    for group, (lr, weight_decay) in zip(groups, cells):
+        group["lr"] = lr
+        group["weight_decay"] = weight_decay
 
 
 class GroupWriter:
@@ -129,9 +174,7 @@ class GroupWriter:
 
     def write(self, groups, new_plan: Plan) -> None:
         """Writes a checked plan into `groups` and remembers it."""
-        for group, (lr, weight_decay) in zip(groups, new_plan.cells):
-            group["lr"] = lr
-            group["weight_decay"] = weight_decay
+        _write_cells(groups, new_plan.cells, new_plan.tensors)
         self.plan = new_plan
 
     def write_step(self, optimizer, schedule: Schedule, num_steps) -> None:
@@ -143,15 +186,22 @@ class GroupWriter:
             previous_steps = last.num_steps
             last.advance(num_steps)
             try:
-                # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
-                for group, key, cell in zip(groups, last.keys, last.cells):
-                    if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
-                            group.get("end_wd"), group.get("wd_mult")) != key:
-                        break
-                    group["lr"] = cell[0]
-                    group["weight_decay"] = cell[1]
+                if last.tensors:
+                    if self._unchanged(groups):
+                        _write_cells(groups, last.cells, True)
+                        return
                 else:
-                    return
+                    # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
+                    for group, planned, key, cell in zip(groups, last.groups, last.keys,
+                                                         last.cells):
+                        if group is not planned or (
+                                group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                                group.get("end_wd"), group.get("wd_mult")) != key:
+                            break
+                        group["lr"] = cell[0]
+                        group["weight_decay"] = cell[1]
+                    else:
+                        return
             except (AttributeError, TypeError):
                 pass  # not a dict: planning afresh says so
             last.advance(previous_steps)
@@ -162,12 +212,23 @@ class GroupWriter:
             raise
         self.write(groups, new_plan)
 
+    def _unchanged(self, groups) -> bool:
+        """Whether `groups` are the planned dicts holding the planned overrides."""
+        last = self.plan
+        for group, planned, key in zip(groups, last.groups, last.keys):
+            if group is not planned or override_key(group) != key:
+                return False
+        return True
+
     def _restore(self, groups) -> None:
         """Puts back the last step's values into the groups the fast path may have written."""
         last = self.plan
         if last is None or not isinstance(groups, (list, tuple)):
             return
-        for group, key, (lr, weight_decay) in zip(groups, last.keys, last.cells):
-            if isinstance(group, MutableMapping) and override_key(group) == key:
+        if last.tensors:
+            return  # tensor plans write nothing before every group is checked
+        for group, planned, key, (lr, weight_decay) in zip(groups, last.groups, last.keys,
+                                                           last.cells):
+            if group is planned and override_key(group) == key:
                 group["lr"] = lr
                 group["weight_decay"] = weight_decay
