@@ -11,7 +11,7 @@ import pytest
 
 from conftest import MEGATRON_KWARGS, PlainOptimizer
 from paramsched import OptimizerParamScheduler, Schedule, ScheduleError, ScheduleTypeError
-from paramsched.scheduler import FORMAT_KEY, STATE_FORMAT
+from paramsched.scheduler import FORMAT_KEY, MEGATRON_FORMAT, STATE_FORMAT
 
 
 def make(groups=None, **changes):
@@ -190,7 +190,7 @@ def test_state_dict_holds_every_field_as_builtins():
         "max_lr": 1.0, "lr_warmup_steps": 10, "num_steps": 33, "lr_decay_style": "WSD",
         "lr_decay_steps": 110, "min_lr": 0.1, "start_wd": 0.1, "end_wd": 0.1,
         "wd_incr_style": "constant", "wd_incr_steps": 110, "init_lr": 0.0,
-        "wsd_decay_steps": 40, "lr_wsd_decay_style": "minus_sqrt", FORMAT_KEY: STATE_FORMAT,
+        "wsd_decay_steps": 40, "lr_wsd_decay_style": "minus_sqrt", FORMAT_KEY: MEGATRON_FORMAT,
     }
     assert json.loads(json.dumps(state)) == state
     assert all(type(v) in (int, float, str, type(None)) for v in state.values())

@@ -12,8 +12,11 @@ from .overrides import (
     get_canonical_lr_for_logging,
     param_group_override_to_tuple,
 )
+from .phases import Phase, PhaseSchedule
+from .recipe import load_schedule, recipes
 from .schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
 from .scheduler import OptimizerParamScheduler, logger
+from .units import Quantity, Run
 
 __version__ = "0.1.0"
 
@@ -21,6 +24,10 @@ __all__ = [
     "LR_DECAY_STYLES",
     "OptimizerParamScheduler",
     "ParamGroupOverride",
+    "Phase",
+    "PhaseSchedule",
+    "Quantity",
+    "Run",
     "Schedule",
     "ScheduleError",
     "ScheduleTypeError",
@@ -29,6 +36,8 @@ __all__ = [
     "combine_param_group_overrides",
     "from_megatron_args",
     "get_canonical_lr_for_logging",
+    "load_schedule",
     "logger",
     "param_group_override_to_tuple",
+    "recipes",
 ]

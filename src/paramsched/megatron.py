@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .errors import ScheduleError, check_non_negative
 from .schedule import Schedule
+from .units import Run
 
 #: Megatron's defaults for the arguments that have one.
 MEGATRON_DEFAULTS = {
@@ -33,11 +34,31 @@ MEGATRON_DEFAULTS = {
     "start_weight_decay": None,
     "end_weight_decay": None,
     "weight_decay_incr_style": "constant",
+    "seq_length": None,
+    "rampup_batch_size": None,
 }
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def _megatron_int(label: str, value):
+    """Megatron reads --rampup-batch-size as strings and converts them with int()."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ScheduleError(f"{label}={value!r}; expected a whole number") from None
+
+
+def _megatron_ramp_length(value):
+    """The ramp's length: samples as Megatron has them, or a quantity such as '20B tokens'."""
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return value  # a quantity, checked by Run
+    return value
 
 
 def from_megatron_args(args) -> Schedule:
@@ -80,6 +101,11 @@ def from_megatron_args(args) -> Schedule:
                 )
         start_wd, end_wd = a["start_weight_decay"], a["end_weight_decay"]
 
+    if a["train_iters"] and a["rampup_batch_size"] is not None:
+        raise ScheduleError(
+            f"--rampup-batch-size={a['rampup_batch_size']!r} with --train-iters; expected "
+            "--train-samples, as Megatron requires for a batch-size ramp-up"
+        )
     if a["train_iters"]:
         unit, scale = "iters", a["global_batch_size"]
         if scale is None:
@@ -117,6 +143,12 @@ def from_megatron_args(args) -> Schedule:
             "expected the length of the final anneal"
         )
     try:
+        rampup = a["rampup_batch_size"]
+        if rampup is not None and not isinstance(rampup, (str, bytes)):
+            rampup = [_megatron_int(f"--rampup-batch-size[{i}]", v) if i < 2 else
+                      _megatron_ramp_length(v) for i, v in enumerate(rampup)]
+        run = Run(global_batch_size=a["global_batch_size"], seq_length=a["seq_length"],
+                  rampup_batch_size=rampup, total=f"{train} samples")
         return Schedule(
             init_lr=a["lr_warmup_init"],
             max_lr=a["lr"],
@@ -130,6 +162,7 @@ def from_megatron_args(args) -> Schedule:
             wd_incr_style=wd_style,
             wsd_decay_steps=wsd_decay_steps,
             lr_wsd_decay_style=a["lr_wsd_decay_style"],
+            run=run,
         )
     except ScheduleError as error:
         raise type(error)(f"from Megatron's arguments: {error}") from None

@@ -43,7 +43,8 @@ from .errors import (
     check_non_negative,
     check_rate,
 )
-from .shapes import ARRAY, SCALAR, SHAPES, interpolate, warmup
+from .shapes import ARRAY, SHAPES, interpolate, warmup
+from .units import Run
 
 LrDecayStyle = Literal["constant", "linear", "cosine", "inverse-square-root", "WSD"]
 WsdDecayStyle = Literal["linear", "cosine", "exponential", "minus_sqrt"]
@@ -78,6 +79,9 @@ class Schedule:
         wd_incr_style: One of `WD_INCR_STYLES`; constant needs ``start_wd == end_wd``.
         wsd_decay_steps: For WSD, the length of the final anneal, in ``(0, lr_decay_steps]``.
         lr_wsd_decay_style: For WSD, the anneal's shape, one of `WSD_DECAY_STYLES`.
+        run: Optionally, the run the schedule is for (batch size, sequence length,
+            length), which previews use to speak of steps and tokens; it does not
+            change any value and is not compared.
 
     Example:
         >>> s = Schedule(max_lr=1.0, min_lr=0.1, lr_warmup_steps=10, lr_decay_steps=110,
@@ -100,11 +104,14 @@ class Schedule:
     wd_incr_style: WdIncrStyle = "constant"
     wsd_decay_steps: Optional[int | float] = None
     lr_wsd_decay_style: Optional[WsdDecayStyle] = None
+    run: Optional[Run] = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = check_field(field.name, getattr(self, field.name))
-            object.__setattr__(self, field.name, value)
+        for name in SCHEDULE_FIELDS:
+            object.__setattr__(self, name, check_field(name, getattr(self, name)))
+        if self.run is not None and not isinstance(self.run, Run):
+            raise ScheduleTypeError(f"run={self.run!r} is of type {type(self.run).__name__}; "
+                                    "expected a paramsched.Run or None")
         self._check_relations()
         # The formulas this schedule uses, looked up once (not fields: derived).
         decay_style = (self.lr_wsd_decay_style if self.lr_decay_style == "WSD"
@@ -177,8 +184,8 @@ class Schedule:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        """The configuration as a dict of Python builtins."""
-        return dataclasses.asdict(self)
+        """The configuration (Megatron's arguments) as a dict of Python builtins."""
+        return {name: getattr(self, name) for name in SCHEDULE_FIELDS}
 
     # ----------------------------------------------------------------- public
 
@@ -195,9 +202,9 @@ class Schedule:
         """
         max_lr = self.max_lr if max_lr is None else check_rate("max_lr", max_lr)
         min_lr = self.min_lr if min_lr is None else check_rate("min_lr", min_lr)
-        if _is_scalar(step):
+        if is_scalar(step):
             return float(self.lr_at(check_non_negative("step", step), max_lr, min_lr))
-        return self._lr_array(_step_array(step), max_lr, min_lr)
+        return self._lr_array(step_array(step), max_lr, min_lr)
 
     def wd(self, step, start_wd: float | None = None, end_wd: float | None = None):
         """The weight decay after `step` steps (before any group's ``wd_mult``).
@@ -212,9 +219,9 @@ class Schedule:
         """
         start_wd = self.start_wd if start_wd is None else check_rate("start_wd", start_wd)
         end_wd = self.end_wd if end_wd is None else check_rate("end_wd", end_wd)
-        if _is_scalar(step):
+        if is_scalar(step):
             return float(self.wd_at(check_non_negative("step", step), start_wd, end_wd))
-        return self._wd_array(_step_array(step), start_wd, end_wd)
+        return self._wd_array(step_array(step), start_wd, end_wd)
 
     # ------------------------------------------------------ the scalar formula
 
@@ -318,7 +325,10 @@ _FIELD_CHECKS = {
     ),
 }
 
-SCHEDULE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Schedule))
+#: Megatron's arguments, the fields a checkpoint holds; ``run`` only describes the clock.
+SCHEDULE_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(Schedule) if f.name != "run"
+)
 
 
 def check_field(name: str, value: object, label: str | None = None):
@@ -332,11 +342,11 @@ def check_field(name: str, value: object, label: str | None = None):
     return _FIELD_CHECKS[name](label or name, value)
 
 
-def _is_scalar(step) -> bool:
+def is_scalar(step) -> bool:
     return np.ndim(step) == 0 and not isinstance(step, np.ndarray)
 
 
-def _step_array(step) -> np.ndarray:
+def step_array(step) -> np.ndarray:
     """`step` as a float64 array, refusing negative, non-finite and non-numeric entries."""
     try:
         steps = np.asarray(step)

@@ -19,12 +19,16 @@ from collections.abc import Mapping
 
 from ._writer import GroupWriter, effective, override_key, param_groups, plan
 from .errors import ScheduleError, ScheduleTypeError, check_non_negative
+from .phases import PhaseSchedule
 from .schedule import SCHEDULE_FIELDS, Schedule, check_field
 
 logger = logging.getLogger(__name__)
 
-#: Version of the checkpoint format written by `OptimizerParamScheduler.state_dict`.
-STATE_FORMAT = 1
+#: Checkpoint formats: 1, Megatron's flat keys and paramsched's additions; 2, a
+#: PhaseSchedule's data under ``schedule``. `STATE_FORMAT` is the newest one read.
+MEGATRON_FORMAT = 1
+PHASES_FORMAT = 2
+STATE_FORMAT = 2
 FORMAT_KEY = "paramsched_format"
 
 #: Keys older Megatron checkpoints use, and the key each stands for today.
@@ -57,9 +61,20 @@ class _ScheduleField:
     def __get__(self, scheduler, owner=None):
         if scheduler is None:
             return self
-        return getattr(scheduler.schedule, self.name)
+        try:
+            return getattr(scheduler.schedule, self.name)
+        except AttributeError:
+            raise AttributeError(
+                f"{self.name} is a field of Megatron-style schedules; this scheduler runs a "
+                f"{type(scheduler.schedule).__name__} (see scheduler.schedule)"
+            ) from None
 
     def __set__(self, scheduler, value) -> None:
+        if not isinstance(scheduler.schedule, Schedule):
+            raise ScheduleTypeError(
+                f"{self.name} cannot be set on a {type(scheduler.schedule).__name__}; expected "
+                "a new schedule assigned to scheduler.schedule"
+            )
         scheduler.schedule = scheduler.schedule.replace(**{self.name: value})
 
 
@@ -151,11 +166,7 @@ class OptimizerParamScheduler:
         return scheduler
 
     def _start(self, optimizer, schedule, use_checkpoint, override) -> None:
-        if not isinstance(schedule, Schedule):
-            raise ScheduleTypeError(
-                f"schedule={schedule!r} is of type {type(schedule).__name__}; "
-                "expected a paramsched.Schedule"
-            )
+        _check_schedule(schedule)
         use_checkpoint = _check_policy("use_checkpoint_opt_param_scheduler", use_checkpoint)
         override = _check_policy("override_opt_param_scheduler", override)
         if use_checkpoint and override:
@@ -172,7 +183,7 @@ class OptimizerParamScheduler:
         self.override_opt_param_scheduler = override
         self._writer = GroupWriter()
         self._writer.write(groups, first)
-        logger.debug("learning rate decay style: %s", schedule.lr_decay_style)
+        logger.debug("scheduler started with %r", schedule)
 
     # ------------------------------------------------------------------ state
 
@@ -182,13 +193,8 @@ class OptimizerParamScheduler:
         return self._schedule
 
     @schedule.setter
-    def schedule(self, schedule: Schedule) -> None:
-        if not isinstance(schedule, Schedule):
-            raise ScheduleTypeError(
-                f"schedule={schedule!r} is of type {type(schedule).__name__}; "
-                "expected a paramsched.Schedule"
-            )
-        self._schedule = schedule
+    def schedule(self, schedule: Schedule | PhaseSchedule) -> None:
+        self._schedule = _check_schedule(schedule)
 
     @property
     def num_steps(self) -> int | float:
@@ -233,13 +239,18 @@ class OptimizerParamScheduler:
     def state_dict(self) -> dict:
         """The scheduler's state as a flat dict of Python builtins.
 
-        It has Megatron-Core's keys, so Megatron-Core's own `load_state_dict`
-        reads it, and also ``init_lr``, ``wsd_decay_steps``, ``lr_wsd_decay_style``
-        and ``paramsched_format``.
+        For a Megatron-style `Schedule` it has Megatron-Core's keys, so
+        Megatron-Core's own `load_state_dict` reads it, and also ``init_lr``,
+        ``wsd_decay_steps``, ``lr_wsd_decay_style`` and ``paramsched_format``. For a
+        `PhaseSchedule` it holds the whole schedule's data under ``schedule``, the
+        step count and ``paramsched_format`` 2.
         """
+        if isinstance(self._schedule, PhaseSchedule):
+            return {"schedule": self._schedule.to_dict(), "num_steps": self._num_steps,
+                    FORMAT_KEY: PHASES_FORMAT}
         state = {name: getattr(self._schedule, name) for name in SCHEDULE_FIELDS}
         state["num_steps"] = self._num_steps
-        state[FORMAT_KEY] = STATE_FORMAT
+        state[FORMAT_KEY] = MEGATRON_FORMAT
         return state
 
     def _check_and_set(self, cls_value, sd_value, name: str):
@@ -261,6 +272,39 @@ class OptimizerParamScheduler:
             return cls_value, cls_value != sd_value
         return sd_value, False
 
+    def _restored_schedule(self, state: dict):
+        """The schedule the checkpoint policies keep, given a checked checkpoint."""
+        if self.override_opt_param_scheduler:
+            return self._schedule
+        mine = self._schedule
+        if "schedule" in state:  # a PhaseSchedule's checkpoint
+            theirs = state["schedule"]
+            if not self.use_checkpoint_opt_param_scheduler and theirs != mine:
+                raise ScheduleError(_mismatch_message(_differences(
+                    _describe(mine), theirs.to_dict(), "schedule")))
+            return theirs if self.use_checkpoint_opt_param_scheduler else mine
+        fields = {name: state[name] for name in SCHEDULE_FIELDS if name in state}
+        if not isinstance(mine, Schedule):
+            if not self.use_checkpoint_opt_param_scheduler:
+                raise ScheduleError(_mismatch_message(
+                    [("schedule", _describe(mine), f"Megatron's {fields['lr_decay_style']}")]))
+            current = {}
+        else:
+            current = mine.to_dict()
+        chosen, mismatches = {}, []
+        for name, value in fields.items():
+            chosen[name], differs = self._policy_value(current.get(name, value), value)
+            if differs:
+                mismatches.append((name, current[name], value))
+        if mismatches:
+            raise ScheduleError(_mismatch_message(mismatches))
+        try:
+            if isinstance(mine, Schedule):
+                return mine.replace(**chosen)
+            return Schedule(**chosen)
+        except ScheduleError as error:
+            raise type(error)(f"checkpoint rejected: {error}") from None
+
     def load_state_dict(self, state_dict: Mapping) -> None:
         """Restores a checkpoint written by paramsched or by Megatron-Core, legacy keys included.
 
@@ -275,19 +319,7 @@ class OptimizerParamScheduler:
                 scheduler and the groups are then exactly as they were.
         """
         state = _read_state(state_dict)
-        current = self._schedule.to_dict()
-        chosen, mismatches = {}, []
-        for name in SCHEDULE_FIELDS:
-            if name in state:
-                chosen[name], differs = self._policy_value(current[name], state[name])
-                if differs:
-                    mismatches.append((name, current[name], state[name]))
-        if mismatches:
-            raise ScheduleError(_mismatch_message(mismatches))
-        try:
-            schedule = self._schedule.replace(**chosen)
-        except ScheduleError as error:
-            raise type(error)(f"checkpoint rejected: {error}") from None
+        schedule = self._restored_schedule(state)
         num_steps = state["num_steps"]
         groups = param_groups(self.optimizer)
         restored = plan(schedule, num_steps, groups)
@@ -325,6 +357,8 @@ def _read_state(state_dict) -> dict:
             f"state_dict[{FORMAT_KEY!r}]={version!r} was written by a newer paramsched; "
             f"this one reads formats up to {STATE_FORMAT}"
         )
+    if "schedule" in state_dict:
+        return _read_phase_state(state_dict)
     state, labels = {}, {}
     for key, value in state_dict.items():
         name = LEGACY_KEYS.get(key, key)
@@ -351,6 +385,50 @@ def _read_state(state_dict) -> dict:
         else:
             state[name] = check_field(name, value, label)
     return state
+
+
+def _read_phase_state(state_dict) -> dict:
+    missing = [key for key in ("schedule", "num_steps") if key not in state_dict]
+    if missing:
+        raise ScheduleError("state_dict is missing " + ", ".join(repr(k) for k in missing)
+                            + "; expected a checkpoint written by OptimizerParamScheduler")
+    try:
+        schedule = PhaseSchedule.from_dict(state_dict["schedule"])
+    except ScheduleError as error:
+        raise type(error)(f"state_dict['schedule']: {error}") from None
+    return {"schedule": schedule,
+            "num_steps": check_non_negative("state_dict['num_steps']", state_dict["num_steps"])}
+
+
+def _check_schedule(schedule):
+    if not isinstance(schedule, (Schedule, PhaseSchedule)):
+        raise ScheduleTypeError(
+            f"schedule={schedule!r} is of type {type(schedule).__name__}; "
+            "expected a paramsched.Schedule or PhaseSchedule"
+        )
+    return schedule
+
+
+def _describe(schedule):
+    """What a schedule is, for a mismatch message: its data for phases."""
+    if isinstance(schedule, PhaseSchedule):
+        return schedule.to_dict()
+    return f"Megatron's {schedule.lr_decay_style}"
+
+
+def _differences(mine, theirs, path: str) -> list[tuple]:
+    """Every ``(path, mine, theirs)`` where two schedules' data differ."""
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        found = []
+        for key in list(mine) + [k for k in theirs if k not in mine]:
+            found += _differences(mine.get(key), theirs.get(key), f"{path}.{key}")
+        return found
+    if isinstance(mine, list) and isinstance(theirs, list) and len(mine) == len(theirs):
+        found = []
+        for index, (a, b) in enumerate(zip(mine, theirs)):
+            found += _differences(a, b, f"{path}[{index}]")
+        return found
+    return [] if mine == theirs else [(path, mine, theirs)]
 
 
 def _mismatch_message(mismatches) -> str:

@@ -1,0 +1,111 @@
+"""Schedule files (TOML) and the recipes shipped with paramsched.
+
+A file holds either a multi-phase schedule (``[run]``, ``[lr]``, ``[wd]``; see
+`paramsched.phases`) or a ``[megatron]`` table of Megatron's arguments, which
+mean exactly what they mean to Megatron. An optional ``[recipe]`` table names
+the recipe and cites its source. Every error names the file and the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .errors import ScheduleError, ScheduleTypeError
+from .megatron import MEGATRON_DEFAULTS, from_megatron_args
+from .phases import PhaseSchedule
+from .schedule import Schedule
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+_RECIPE_KEYS = ("name", "description", "source")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named schedule file shipped with paramsched, with the source it follows."""
+
+    name: str
+    description: str
+    source: str
+    path: Path
+
+
+def schedule_from_data(data: dict) -> Schedule | PhaseSchedule:
+    """The schedule a file's tables describe (without the optional ``[recipe]`` table)."""
+    if not isinstance(data, dict):
+        raise ScheduleTypeError(f"the schedule is of type {type(data).__name__}; expected tables")
+    data = {k: v for k, v in data.items() if k != "recipe"}
+    if "megatron" in data:
+        if len(data) > 1:
+            others = ", ".join(sorted(k for k in data if k != "megatron"))
+            raise ScheduleError(f"a [megatron] table comes alone; found also {others}")
+        arguments = data["megatron"]
+        if not isinstance(arguments, dict):
+            raise ScheduleTypeError("[megatron] is not a table; expected Megatron's arguments")
+        for key in arguments:
+            if key not in MEGATRON_DEFAULTS:
+                raise ScheduleError(
+                    f"megatron.{key} is not a scheduling argument; expected one of "
+                    + ", ".join(MEGATRON_DEFAULTS)
+                )
+        return from_megatron_args(argparse.Namespace(**arguments))
+    return PhaseSchedule.from_dict(data)
+
+
+def _read(path: Path) -> dict:
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise ScheduleError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ScheduleError(f"{path}: is a directory; expected a TOML file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ScheduleError(f"{path}: not valid TOML: {error}") from None
+
+
+def load_schedule(path) -> Schedule | PhaseSchedule:
+    """Reads a schedule file.
+
+    Returns:
+        A `PhaseSchedule`, or for a ``[megatron]`` table the `Schedule` Megatron builds.
+
+    Raises:
+        ScheduleError: the file is missing or malformed; the message names the file
+            and the key.
+    """
+    path = Path(path)
+    data = _read(path)
+    try:
+        return schedule_from_data(data)
+    except ScheduleError as error:
+        raise type(error)(f"{path}: {error}") from None
+
+
+def recipes() -> list[Recipe]:
+    """The recipes shipped with paramsched, by name."""
+    found = []
+    for entry in sorted(resources.files("paramsched").joinpath("recipes").iterdir(),
+                        key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            path = Path(str(entry))
+            meta = _read(path).get("recipe", {})
+            found.append(Recipe(path.stem, meta.get("description", ""),
+                                meta.get("source", ""), path))
+    return found
+
+
+def recipe_path(name: str) -> Path:
+    """The file of the recipe `name`, or an error listing the recipes."""
+    available = {recipe.name: recipe.path for recipe in recipes()}
+    if name not in available:
+        raise ScheduleError(f"recipe {name!r} is not one of " +
+                            ", ".join(repr(n) for n in available))
+    return available[name]

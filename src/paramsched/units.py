@@ -1,0 +1,258 @@
+"""Quantities with units, and the clock of a run: steps, samples and tokens.
+
+The clock is Megatron's: the scheduler counts consumed samples. A `Run`
+converts steps, samples and tokens both ways, with a batch-size ramp-up exactly
+as Megatron-Core's ramp-up calculator has it: after ``consumed`` samples the
+global batch size is ``start + int(consumed / (ramp / n)) * increment`` (``n``
+the number of increments) while ``consumed <= ramp``, and the full global batch
+size after; each optimizer step consumes the batch size of the moment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+
+from .errors import ScheduleError, ScheduleTypeError, check_number
+
+Unit = Literal["steps", "samples", "tokens", "%"]
+UNITS: tuple[str, ...] = ("steps", "samples", "tokens", "%")
+SI_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
+_UNIT_NAMES = {"step": "steps", "steps": "steps", "sample": "samples", "samples": "samples",
+               "token": "tokens", "tokens": "tokens", "%": "%"}
+_QUANTITY = re.compile(
+    r"^\s*(?P<number>(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?P<si>[KkMmBbGgTt]?)"
+    r"\s*(?P<unit>%|[A-Za-z]+)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """An amount of steps, samples or tokens, or a percentage of a run's total.
+
+    Attributes:
+        amount: The exact amount (a Fraction, so "1.5M" is exactly 1,500,000).
+        unit: One of `UNITS`.
+    """
+
+    amount: Fraction
+    unit: Unit
+
+    @classmethod
+    def parse(cls, text: object, field: str = "quantity") -> "Quantity":
+        """Reads ``"2000 steps"``, ``"1.5M samples"``, ``"10T tokens"`` or ``"5%"``.
+
+        SI suffixes K, M, B (or G) and T multiply by 10**3, 10**6, 10**9, 10**12.
+
+        Raises:
+            ScheduleError: naming `field`, for anything else.
+
+        Example:
+            >>> Quantity.parse("1.5M samples")
+            Quantity(amount=Fraction(1500000, 1), unit='samples')
+            >>> str(Quantity.parse("5%"))
+            '5%'
+        """
+        if isinstance(text, Quantity):
+            return text
+        if not isinstance(text, str):
+            raise ScheduleTypeError(
+                f"{field}={text!r} is of type {type(text).__name__}; expected a quantity such as "
+                "'2000 steps', '1.5M samples', '10T tokens' or '5%'"
+            )
+        match = _QUANTITY.match(text)
+        unit = _UNIT_NAMES.get(match["unit"].lower()) if match else None
+        if unit is None or (unit == "%" and match["si"]):
+            raise ScheduleError(
+                f"{field}={text!r} is not a quantity; expected a number, an optional SI suffix "
+                "(K, M, B or G, T) and a unit (steps, samples, tokens), or a percentage: "
+                "'2000 steps', '1.5M samples', '10T tokens', '5%'"
+            )
+        amount = Fraction(match["number"].replace("_", "")) * SI_SUFFIXES[match["si"].upper()]
+        return cls(amount, unit)
+
+    def __str__(self) -> str:
+        number = _format_amount(self.amount)
+        return f"{number}%" if self.unit == "%" else f"{number} {self.unit}"
+
+
+def _format_amount(amount: Fraction) -> str:
+    """``1500000`` as ``1.5M``; fractions as a short decimal."""
+    if amount.denominator != 1:
+        return f"{float(amount):g}"
+    value = amount.numerator
+    for suffix, scale in (("T", 10**12), ("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if value >= scale and (value * 1000) % scale == 0:
+            return f"{value / scale:g}{suffix}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Run:
+    """How a run consumes samples: batch size, ramp-up, sequence length, length.
+
+    Args:
+        global_batch_size: Samples per optimizer step once any ramp-up is over.
+        seq_length: Tokens per sample; needed to speak of tokens.
+        rampup_batch_size: Megatron's ``--rampup-batch-size``: ``(start, increment,
+            ramp)``, the ramp in samples (a number) or as a quantity in samples or tokens.
+        total: The run's length, a quantity; what ``"%"`` refers to, and where previews stop.
+    """
+
+    global_batch_size: int | None = None
+    seq_length: int | None = None
+    rampup_batch_size: tuple | None = None
+    total: Quantity | str | None = None
+    _ramp: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("global_batch_size", "seq_length"):
+            value = getattr(self, name)
+            if value is not None:
+                value = check_number(name, value)
+                if not isinstance(value, int) or value <= 0:
+                    raise ScheduleError(f"{name}={value!r}; expected a whole number > 0")
+                object.__setattr__(self, name, value)
+        if self.total is not None:
+            total = Quantity.parse(self.total, "total")
+            if total.unit == "%":
+                raise ScheduleError(f"total={self.total!r} is a percentage; expected steps, "
+                                    "samples or tokens")
+            object.__setattr__(self, "total", total)
+        if self.rampup_batch_size is not None:
+            object.__setattr__(self, "_ramp", self._check_ramp(self.rampup_batch_size))
+            object.__setattr__(self, "rampup_batch_size", tuple(self.rampup_batch_size))
+
+    def _check_ramp(self, ramp) -> tuple[int, int, float]:
+        label = "rampup_batch_size"
+        if isinstance(ramp, (str, bytes)) or not hasattr(ramp, "__len__") or len(ramp) != 3:
+            raise ScheduleError(f"{label}={ramp!r}; expected [start, increment, ramp length]")
+        if self.global_batch_size is None:
+            raise ScheduleError(f"{label}={list(ramp)!r} without global_batch_size; expected both")
+        start, increment = (check_number(f"{label}[{i}]", v) for i, v in enumerate(ramp[:2]))
+        for index, value in enumerate((start, increment)):
+            if not isinstance(value, int) or value <= 0:
+                raise ScheduleError(f"{label}[{index}]={value!r}; expected a whole number > 0")
+        length = ramp[2]
+        if isinstance(length, str):
+            quantity = Quantity.parse(length, f"{label}[2]")
+            if quantity.unit in ("steps", "%"):
+                raise ScheduleError(
+                    f"{label}[2]={length!r}; expected the ramp's length in samples or tokens "
+                    "(in steps it would depend on itself)"
+                )
+            samples = self._exact_samples(quantity, f"{label}[2]")
+            length = int(samples) if samples.denominator == 1 else float(samples)
+        else:
+            length = check_number(f"{label}[2]", length)
+            if length < 0:
+                raise ScheduleError(f"{label}[2]={length!r} is negative; expected samples >= 0")
+        difference = self.global_batch_size - start
+        if difference < 0 or difference % increment:
+            raise ScheduleError(
+                f"{label}={list(ramp)!r}: global_batch_size {self.global_batch_size} minus the "
+                f"start {start} is {difference}; expected a multiple >= 0 of the increment "
+                f"{increment}"
+            )
+        return start, increment, length
+
+    # ------------------------------------------------------------ conversions
+
+    def _exact_samples(self, quantity: Quantity, field: str) -> Fraction:
+        if quantity.unit == "samples":
+            return quantity.amount
+        if quantity.unit == "tokens":
+            if self.seq_length is None:
+                raise ScheduleError(f"{field}={str(quantity)!r} is in tokens; expected "
+                                    "seq_length in the run to convert tokens to samples")
+            return quantity.amount / self.seq_length
+        if quantity.unit == "steps":
+            if quantity.amount.denominator != 1:
+                raise ScheduleError(f"{field}={str(quantity)!r}; expected a whole number of steps")
+            if self.global_batch_size is None:
+                raise ScheduleError(f"{field}={str(quantity)!r} is in steps; expected "
+                                    "global_batch_size in the run to convert steps to samples")
+            return Fraction(int(self.samples_at_step(int(quantity.amount))))
+        if self.total is None:
+            raise ScheduleError(f"{field}={str(quantity)!r} is a percentage; expected total in "
+                                "the run, which it is a percentage of")
+        return self._exact_samples(self.total, "total") * quantity.amount / 100
+
+    def samples(self, quantity: Quantity | str, field: str = "quantity") -> int | float:
+        """The number of consumed samples `quantity` stands for (an int when whole)."""
+        exact = self._exact_samples(Quantity.parse(quantity, field), field)
+        return exact.numerator if exact.denominator == 1 else float(exact)
+
+    def batch_size_at(self, consumed_samples) -> int:
+        """The global batch size after `consumed_samples`, as Megatron's calculator gives it."""
+        if self.global_batch_size is None:
+            raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
+        if self._ramp is None:
+            return self.global_batch_size
+        start, increment, length = self._ramp
+        per_increment = length / ((self.global_batch_size - start) // increment or 1)
+        if consumed_samples > length or start == self.global_batch_size:
+            return self.global_batch_size
+        return start + int(consumed_samples / per_increment) * increment
+
+    @cached_property
+    def _ramp_table(self) -> np.ndarray:
+        """Consumed samples after each step of the ramp, until the full batch size applies."""
+        consumed, table = 0, [0]
+        if self._ramp is not None and self._ramp[0] != self.global_batch_size:
+            while consumed <= self._ramp[2]:
+                consumed += self.batch_size_at(consumed)
+                table.append(consumed)
+        return np.array(table, dtype=np.int64)
+
+    def samples_at_step(self, steps):
+        """Consumed samples after `steps` optimizer steps (a number or an array)."""
+        if self.global_batch_size is None:
+            raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
+        table = self._ramp_table
+        last = len(table) - 1
+        steps_array = np.asarray(steps, dtype=np.int64)
+        ramped = table[np.minimum(steps_array, last)]
+        result = ramped + np.maximum(steps_array - last, 0) * self.global_batch_size
+        return int(result) if np.ndim(steps) == 0 else result
+
+    def step_at_samples(self, samples):
+        """The first step after which at least `samples` samples are consumed."""
+        table = self._ramp_table
+        last = len(table) - 1
+        samples_array = np.asarray(samples, dtype=np.float64)
+        within = np.searchsorted(table, samples_array, side="left")
+        beyond = last + np.ceil((samples_array - table[last]) / self.global_batch_size)
+        result = np.where(samples_array <= table[last], within, beyond).astype(np.int64)
+        return int(result) if np.ndim(samples) == 0 else result
+
+    def tokens(self, samples):
+        """Tokens in `samples` samples, or None without a sequence length."""
+        return None if self.seq_length is None else samples * self.seq_length
+
+    @property
+    def total_samples(self) -> int | float | None:
+        """The run's length in samples, or None if it has no total."""
+        return None if self.total is None else self.samples(self.total, "total")
+
+    def to_dict(self) -> dict:
+        """The run as builtins (the ramp's length as given)."""
+        return {
+            "global_batch_size": self.global_batch_size,
+            "seq_length": self.seq_length,
+            "rampup_batch_size": None if self.rampup_batch_size is None else [
+                str(v) if isinstance(v, Quantity) else v for v in self.rampup_batch_size],
+            "total": None if self.total is None else str(self.total),
+        }
+
+
+def whole(value: float) -> int | float:
+    """`value` as an int when it is whole, for display and for exact step counts."""
+    return int(value) if float(value).is_integer() else value
+
+
