@@ -2,12 +2,16 @@
 
 ``paramsched table`` prints the learning rate and weight decay a Megatron run
 would use, from Megatron's own flags, at the schedule's boundaries and at evenly
-spaced iterations. Errors are one line on stderr and exit status 2.
+spaced iterations. ``paramsched preview`` shows any schedule (a file, a recipe,
+or Megatron's flags) as a table of phases, points, a plot and a CSV;
+``paramsched recipes`` lists the built-in recipes. Errors are one line on stderr
+and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 
@@ -83,7 +87,129 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="samples per iteration (default 1)")
     table.add_argument("--points", type=int, default=10,
                        help="evenly spaced iterations to show besides the boundaries (default 10)")
+    _add_preview(commands)
+    commands.add_parser(
+        "recipes", help="list the built-in recipes",
+        description="Lists the recipes shipped with paramsched, each with its source.",
+    )
     return parser
+
+
+def _add_preview(commands) -> None:
+    preview = commands.add_parser(
+        "preview",
+        help="show a schedule before a run: phases, totals, points, plot, CSV",
+        description="Shows a schedule before the run: a table of its phases in steps, "
+        "samples and tokens, its totals, its values at chosen points (--at), a plot (--out) "
+        "and the whole curve (--csv). The schedule comes from a TOML FILE, a built-in "
+        "--recipe, or Megatron's own flags. The value at step N is what the scheduler holds "
+        "after N optimizer steps, the value Megatron logs at iteration N.",
+        epilog="examples: paramsched preview --recipe deepseek-v3 --at '10T tokens' --out "
+        "schedule.png --x tokens;  paramsched preview --lr 3e-4 --min-lr 3e-5 --train-iters "
+        "10000 --lr-warmup-iters 500 --lr-decay-style cosine --global-batch-size 256",
+    )
+    preview.add_argument("file", nargs="?", help="a schedule file (TOML)")
+    preview.add_argument("--recipe", help="a built-in recipe (see: paramsched recipes)")
+    preview.add_argument("--at", action="append", default=[], metavar="QUANTITY",
+                         help="a point to show: '2000 steps', '1.5M samples', '10T tokens', "
+                         "'50%%' (repeatable)")
+    preview.add_argument("--json", action="store_true",
+                         help="print the --at points (or the phase ends) as JSON instead")
+    preview.add_argument("--csv", metavar="FILE", help="write step, samples, tokens, lr, wd "
+                         "for every step")
+    preview.add_argument("--out", metavar="PNG", help="write a plot of lr and weight decay")
+    preview.add_argument("--x", choices=("steps", "samples", "tokens"), default="steps",
+                         help="the plot's x axis (default steps)")
+    flags = preview.add_argument_group("Megatron's scheduling flags (same meanings and defaults)")
+    for name, kind, text in MEGATRON_FLAGS:
+        if name == "rampup_batch_size":
+            flags.add_argument("--rampup-batch-size", nargs=3,
+                               metavar=("START", "INCREMENT", "RAMP_SAMPLES"), help=text)
+        elif isinstance(kind, tuple):
+            flags.add_argument("--" + name.replace("_", "-"), choices=kind, help=text)
+        else:
+            flags.add_argument("--" + name.replace("_", "-"), type=kind, help=text)
+
+
+#: Megatron's flags for scheduling, with their types: what `paramsched preview` accepts.
+MEGATRON_FLAGS = [
+    ("lr", float, "peak learning rate"),
+    ("min_lr", float, "final learning rate (default 0.0)"),
+    ("lr_warmup_init", float, "learning rate at step 0 (default 0.0)"),
+    ("lr_warmup_iters", int, "warmup in iterations (default 0)"),
+    ("lr_warmup_samples", int, "warmup in samples (default 0)"),
+    ("lr_warmup_fraction", float, "warmup as a fraction of the decay"),
+    ("lr_decay_iters", int, "decay length in iterations (default: --train-iters)"),
+    ("lr_decay_samples", int, "decay length in samples (default: --train-samples)"),
+    ("train_iters", int, "training length in iterations"),
+    ("train_samples", int, "training length in samples"),
+    ("lr_decay_style", LR_DECAY_STYLES, "default linear"),
+    ("lr_wsd_decay_style", WSD_DECAY_STYLES, "the WSD anneal's shape (default exponential)"),
+    ("lr_wsd_decay_iters", int, "the WSD anneal's length in iterations"),
+    ("lr_wsd_decay_samples", int, "the WSD anneal's length in samples"),
+    ("weight_decay", float, "constant weight decay (default 0.01)"),
+    ("start_weight_decay", float, "weight decay at the start (linear or cosine style)"),
+    ("end_weight_decay", float, "weight decay at the end (linear or cosine style)"),
+    ("weight_decay_incr_style", WD_INCR_STYLES, "default constant"),
+    ("global_batch_size", int, "samples per iteration"),
+    ("rampup_batch_size", None, "Megatron's batch-size ramp-up"),
+    ("seq_length", int, "tokens per sample"),
+]
+
+
+def _preview(options: argparse.Namespace) -> str:
+    from . import preview
+    from .recipe import load_schedule, recipe_path
+
+    flags = {name: getattr(options, name) for name, _, _ in MEGATRON_FLAGS
+             if getattr(options, name) is not None}
+    sources = [bool(options.file), bool(options.recipe), bool(flags)]
+    if sum(sources) != 1:
+        raise UsageError("paramsched preview: error: expected one schedule: a FILE, "
+                         "--recipe NAME, or Megatron's flags (--lr ... --train-iters ...)")
+    if options.file:
+        schedule, title = load_schedule(options.file), options.file
+    elif options.recipe:
+        schedule, title = load_schedule(recipe_path(options.recipe)), f"recipe {options.recipe}"
+    else:
+        schedule = from_megatron_args(argparse.Namespace(**{**MEGATRON_DEFAULTS, **flags}))
+        title = "Megatron flags: " + " ".join(
+            f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in flags.items())
+    if options.json:
+        points = [preview.at(schedule, q) for q in options.at] if options.at else [
+            preview.point(schedule, p.end, None if schedule.run is None or
+                          schedule.run.global_batch_size is None
+                          else schedule.run.step_at_samples(p.end))
+            for p in preview.pieces(schedule, preview.total_samples(schedule))]
+        return json.dumps(points, indent=2)
+    lines = [preview.table(schedule, title)]
+    if options.at:
+        lines += ["", f"{'at':>16} {'step':>12} {'samples':>16} {'tokens':>18} {'lr':>13} "
+                      f"{'wd':>10}"]
+        for quantity in options.at:
+            p = preview.at(schedule, quantity)
+            lines.append(f"{quantity:>16} {preview._number(p['step']):>12} "
+                         f"{preview._number(p['samples']):>16} {preview._number(p['tokens']):>18} "
+                         f"{p['lr']:>13.6e} {p['wd']:>10.4g}")
+    if options.csv:
+        rows = preview.write_csv(schedule, options.csv)
+        lines.append(f"\nwrote {rows:,} rows to {options.csv}")
+    if options.out:
+        preview.plot(schedule, options.out, options.x, title)
+        lines.append(f"wrote the plot to {options.out}")
+    return "\n".join(lines)
+
+
+def _recipes() -> str:
+    from .recipe import recipes
+
+    lines = []
+    for recipe in recipes():
+        lines += [f"{recipe.name}: {recipe.description}", f"    source: {recipe.source}",
+                  f"    file: {recipe.path}", ""]
+    lines.append("preview one with: paramsched preview --recipe NAME")
+    return "\n".join(lines)
 
 
 def _megatron_args(options: argparse.Namespace) -> tuple[argparse.Namespace, bool]:
@@ -150,11 +276,15 @@ def main(argv: list[str] | None = None) -> int:
         if options.command is None:
             parser.print_help()
             return 2
-        print(_table(options))
+        run = {"table": _table, "preview": _preview, "recipes": lambda _: _recipes()}
+        print(run[options.command](options))
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
     except ScheduleError as error:
+        print(f"paramsched {options.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # --csv or --out cannot be written
         print(f"paramsched {options.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

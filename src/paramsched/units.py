@@ -86,8 +86,9 @@ def _format_amount(amount: Fraction) -> str:
     if amount.denominator != 1:
         return f"{float(amount):g}"
     value = amount.numerator
-    for suffix, scale in (("T", 10**12), ("B", 10**9), ("M", 10**6), ("K", 10**3)):
-        if value >= scale and (value * 1000) % scale == 0:
+    for suffix, scale, step in (("T", 10**12, 10**9), ("B", 10**9, 10**6), ("M", 10**6, 10**3),
+                                ("K", 10**3, 10**3)):
+        if value >= scale and value % step == 0:
             return f"{value / scale:g}{suffix}"
     return str(value)
 

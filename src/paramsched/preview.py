@@ -1,0 +1,273 @@
+"""A schedule before the run: its phases, totals, values at chosen points, and a plot.
+
+"At step N" means what the scheduler holds after N optimizer steps, the value
+Megatron logs at iteration N: with a batch-size ramp-up, each step advances the
+clock by that step's global batch size. A point given in samples or tokens is
+the value when the clock reads that many samples; its step is the first step
+after which at least that many samples are consumed.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ScheduleError
+from .phases import PhaseSchedule
+from .schedule import Schedule
+from .shapes import SCALAR
+from .units import Quantity, Run
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One phase of a schedule, for display: where it runs, in samples, and its end values."""
+
+    name: str
+    start: float
+    end: float
+    lr_start: float
+    lr_end: float
+
+
+def pieces(schedule: Schedule | PhaseSchedule, total: float) -> list[Piece]:
+    """The learning rate's phases, up to `total` samples."""
+    if isinstance(schedule, PhaseSchedule):
+        curve, names = schedule.lr_curve, schedule.lr_curve.names
+        found, begin = [], 0
+        for index, phase in enumerate(curve.phases):
+            end = curve.ends[index]
+            found.append(Piece(phase.shape, begin, end,
+                               float(curve._phase_value(index, begin, names, SCALAR)),
+                               float(curve._phase_value(index, end, names, SCALAR))))
+            begin = end
+        if total > begin:
+            found.append(Piece("hold", begin, total, schedule.lr(total), schedule.lr(total)))
+        return found
+    w, d, style = schedule.lr_warmup_steps, schedule.lr_decay_steps, schedule.lr_decay_style
+    bounds = [("warmup", 0, w)] if w > 0 else []
+    if style == "constant":
+        bounds.append(("constant", w, max(total, w)))
+    else:
+        if style == "WSD":
+            anneal = d - schedule.wsd_decay_steps
+            if anneal > w:
+                bounds.append(("stable", w, anneal))
+            bounds.append((f"WSD {schedule.lr_wsd_decay_style}", max(w, anneal), d))
+        else:
+            bounds.append((style, w, d))
+        if total > d:
+            bounds.append(("hold", d, total))
+    found = []
+    for name, begin, end in bounds:
+        # A piece starts just after its begin (warmup includes step 0).
+        first = schedule.lr(begin) if begin == 0 else schedule.lr(math.nextafter(begin, math.inf))
+        found.append(Piece(name, begin, end, first, schedule.lr(end)))
+    return found
+
+
+def run_of(schedule) -> Run:
+    return schedule.run if schedule.run is not None else Run()
+
+
+def total_samples(schedule) -> float:
+    """How far a preview goes: the run's total, or the end of the last phase."""
+    run = run_of(schedule)
+    if run.total is not None:
+        return run.total_samples
+    if isinstance(schedule, PhaseSchedule):
+        return schedule.lr_curve.ends[-1]
+    return schedule.lr_decay_steps
+
+
+def point(schedule, samples: float, step: int | None) -> dict:
+    """The step, samples, tokens, lr and wd at `samples`."""
+    run = run_of(schedule)
+    return {
+        "step": step,
+        "samples": samples,
+        "tokens": run.tokens(samples),
+        "lr": float(schedule.lr(samples)),
+        "wd": float(schedule.wd(samples)),
+    }
+
+
+def at(schedule, quantity: str) -> dict:
+    """The point a quantity names (``"2000 steps"``, ``"10T tokens"``, ``"50%"``)."""
+    run = run_of(schedule)
+    parsed = Quantity.parse(quantity, "--at")
+    if parsed.unit == "%" and run.total is None:
+        raise ScheduleError(f"--at={quantity!r} is a percentage; expected a schedule whose run "
+                            "has a total")
+    samples = run.samples(parsed, "--at")
+    step = None
+    if run.global_batch_size is not None:
+        step = int(parsed.amount) if parsed.unit == "steps" else run.step_at_samples(samples)
+    return point(schedule, samples, step)
+
+
+def step_curve(schedule) -> tuple[np.ndarray, np.ndarray] | None:
+    """Steps 0..N and the samples after each, or None without a batch size."""
+    run = run_of(schedule)
+    if run.global_batch_size is None:
+        return None
+    steps = np.arange(run.step_at_samples(total_samples(schedule)) + 1)
+    return steps, run.samples_at_step(steps)
+
+
+def totals(schedule) -> dict:
+    """Steps, samples, tokens, peak and final lr, and the area under the lr curve."""
+    total = total_samples(schedule)
+    run = run_of(schedule)
+    curve = step_curve(schedule)
+    if curve is not None:
+        steps, samples = curve
+        lr = schedule.lr(samples)
+        # Each optimizer step uses the rate the scheduler held before it.
+        area, peak, count = float(lr[:-1].sum()), float(lr.max()), int(steps[-1])
+    else:
+        grid = np.linspace(0, total, 100_001)
+        lr = schedule.lr(grid)
+        area, peak, count = None, float(lr.max()), None
+    return {"steps": count, "samples": total, "tokens": run.tokens(total), "peak_lr": peak,
+            "final_lr": float(schedule.lr(total)), "lr_area": area}
+
+
+def _number(value) -> str:
+    """Counts for people: exact below a million, then 3.4912B, 14.633T."""
+    if value is None:
+        return "-"
+    if abs(value) >= 10**6:
+        for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6)):
+            if abs(value) >= scale:
+                return f"{value / scale:.5g}{suffix}"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.6g}"
+    return f"{int(value):,}"
+
+
+def _steps_at(run: Run, samples: float) -> str:
+    return "-" if run.global_batch_size is None else _number(run.step_at_samples(samples))
+
+
+def table(schedule, title: str) -> str:
+    """The phases and totals as text."""
+    run = run_of(schedule)
+    total = total_samples(schedule)
+    header = ["phase", "shape", "steps", "samples", "tokens", "lr at start", "lr at end"]
+    rows = []
+    for index, piece in enumerate(pieces(schedule, total)):
+        span = lambda f: f"{f(piece.start)} .. {f(piece.end)}"  # noqa: E731
+        rows.append([
+            str(index), piece.name, span(lambda s: _steps_at(run, s)), span(_number),
+            span(lambda s: _number(run.tokens(s))), f"{piece.lr_start:.6g}",
+            f"{piece.lr_end:.6g}",
+        ])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa
+    sums = totals(schedule)
+    area = "-" if sums["lr_area"] is None else f"{sums['lr_area']:.6g}"
+    return "\n".join([
+        title,
+        line(header),
+        line(["-" * w for w in widths]),
+        *map(line, rows),
+        "",
+        f"total: {_number(sums['steps'])} steps, {_number(sums['samples'])} samples, "
+        f"{_number(sums['tokens'])} tokens",
+        f"peak lr {sums['peak_lr']:.6g}, final lr {sums['final_lr']:.6g}, "
+        f"area under the lr curve {area} (sum over optimizer steps of the rate each used)",
+    ])
+
+
+def write_csv(schedule, path) -> int:
+    """Writes step, samples, tokens, lr, wd for every step (or a fine grid); returns rows."""
+    run = run_of(schedule)
+    curve = step_curve(schedule)
+    if curve is not None:
+        steps, samples = curve
+    else:
+        samples = np.linspace(0, total_samples(schedule), 100_001)
+        steps = None
+    lr, wd = schedule.lr(samples), schedule.wd(samples)
+    tokens = None if run.seq_length is None else samples * run.seq_length
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["step", "samples", "tokens", "lr", "wd"])
+        for i in range(len(samples)):
+            writer.writerow([
+                "" if steps is None else int(steps[i]), _csv_number(samples[i]),
+                "" if tokens is None else _csv_number(tokens[i]), repr(float(lr[i])),
+                repr(float(wd[i])),
+            ])
+    return len(samples)
+
+
+def _csv_number(value) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def plot(schedule, path, x_unit: str, title: str) -> None:
+    """Draws lr and wd against steps, samples or tokens, with the phase boundaries marked."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import EngFormatter, FuncFormatter
+    except ImportError:
+        raise ScheduleError("--out needs matplotlib; expected it installed "
+                            "(pip install matplotlib)") from None
+    run = run_of(schedule)
+    total = total_samples(schedule)
+    curve = step_curve(schedule)
+    if curve is not None and len(curve[0]) <= 2_000_000:
+        steps, samples = curve
+    else:
+        samples = np.linspace(0, total, 200_001)
+        steps = None
+    if x_unit == "steps":
+        if steps is None:
+            raise ScheduleError("--x steps needs the run's global_batch_size")
+        x, convert = steps, (lambda s: run.step_at_samples(s))
+    elif x_unit == "tokens":
+        if run.seq_length is None:
+            raise ScheduleError("--x tokens needs the run's seq_length")
+        x, convert = samples * run.seq_length, (lambda s: s * run.seq_length)
+    else:
+        x, convert = samples, (lambda s: s)
+    figure, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5),
+                                         gridspec_kw={"height_ratios": [3, 1.4]})
+    top.plot(x, schedule.lr(samples), color="tab:blue", linewidth=1.6)
+    bottom.plot(x, schedule.wd(samples), color="tab:orange", linewidth=1.6)
+    phases = pieces(schedule, total)
+    span = float(convert(total)) or 1.0
+    for index, piece in enumerate(phases):
+        for axis in (top, bottom):
+            if index:
+                axis.axvline(convert(piece.start), color="0.6", linestyle=":", linewidth=1)
+        wide = (convert(piece.end) - convert(piece.start)) / span > 0.12
+        top.annotate(f"{index}: {piece.name}" if wide else str(index),
+                     (convert((piece.start + piece.end) / 2), 0.98 - 0.06 * (index % 2)),
+                     xycoords=("data", "axes fraction"), ha="center", va="top", fontsize=8,
+                     color="0.35")
+    top.set_title(title)
+    top.set_ylabel("learning rate")
+    bottom.set_ylabel("weight decay")
+    bottom.set_xlabel({"steps": "optimizer steps", "samples": "consumed samples",
+                       "tokens": "tokens"}[x_unit] + "   (dotted lines: phase boundaries, "
+                      "numbered as in the table)")
+    for axis in (top, bottom):
+        axis.grid(True, alpha=0.3)
+        axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    bottom.xaxis.set_major_formatter(EngFormatter(sep=""))
+    bottom.set_xlim(0, float(x[-1]))
+    top.set_ylim(0, max(float(np.max(schedule.lr(samples))), 1e-12) * 1.15)
+    bottom.set_ylim(0, max(float(np.max(schedule.wd(samples))), 1e-12) * 1.25)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,217 @@
+"""Tests for paramsched.phases: golden values, Megatron equivalence, validation, arrays."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import random_config
+from paramsched import PhaseSchedule, Schedule, ScheduleError
+
+
+def schedule(phases, wd=None, run=None, **names):
+    lr = {"init_lr": 0.0, "max_lr": 1.0, "min_lr": 0.25, **names, "phases": phases}
+    data = {"lr": lr, "run": run or {}}
+    if wd is not None:
+        data["wd"] = wd
+    return PhaseSchedule.from_dict(data)
+
+
+def samples(n):
+    return f"{n!r} samples"
+
+
+def test_golden_warmup_hold_decay_hold_step_down():
+    s = schedule([
+        {"shape": "linear", "to": "max_lr", "until": "4 samples"},
+        {"shape": "constant", "until": "8 samples"},
+        {"shape": "linear", "to": "min_lr", "until": "16 samples"},
+        {"shape": "constant", "until": "20 samples"},
+        {"shape": "constant", "value": 0.125, "until": "24 samples"},
+    ], init_lr=0.5)
+    expected = {0: 0.5, 2: 0.75, 4: 1.0, 6: 1.0, 8: 1.0, 12: 0.625, 16: 0.25, 18: 0.25,
+                20: 0.25, 21: 0.125, 24: 0.125, 1000: 0.125}
+    assert {n: s.lr(n) for n in expected} == expected
+    assert s.lr(np.array(list(expected))).tolist() == list(expected.values())
+
+
+@pytest.mark.parametrize("shape,middle", [
+    ("cosine", 0.625), ("minus_sqrt", None), ("exponential", None), ("polynomial", 0.4375),
+])
+def test_golden_decays(shape, middle):
+    phase = {"shape": shape, "to": "min_lr", "until": "8 samples", "from": "max_lr"}
+    if shape == "polynomial":
+        phase["power"] = 2.0
+    s = schedule([phase])
+    assert s.lr(0) == 1.0 and s.lr(8) == 0.25 and s.lr(9) == 0.25
+    if middle is not None:  # cosine: (cos(pi/2) + 1) / 2; polynomial: 0.25 + 0.75 * 0.5**2
+        assert s.lr(4) == middle
+    assert s.lr(2) == pytest.approx({"cosine": 0.25 + 0.75 * (2 + math.sqrt(2)) / 4,
+                                     "minus_sqrt": 0.25 + 0.75 * 0.5,
+                                     "exponential": 0.25 + 0.75 * (2 * 0.5**0.25 - 1),
+                                     "polynomial": 0.25 + 0.75 * 0.75**2}[shape], rel=1e-15)
+
+
+def test_rising_shapes_and_from():
+    s = schedule([
+        {"shape": "cosine", "to": "max_lr", "until": "8 samples"},
+        {"shape": "linear", "to": "min_lr", "until": "16 samples", "from": 0.5},
+    ])
+    assert s.lr(0) == 0.0 and s.lr(4) == 0.5 and s.lr(8) == 1.0
+    assert s.lr(9) == 0.46875  # jumps to its own start, 0.5, and falls to 0.25
+    assert s.lr(16) == 0.25
+
+
+def test_inverse_square_root_phase_is_floored_and_ends_at_its_target():
+    s = schedule([{"shape": "linear", "to": "max_lr", "until": "4 samples"},
+                  {"shape": "inverse-square-root", "to": "min_lr", "until": "100 samples"}])
+    assert s.lr(16) == 0.5 and s.lr(64) == 0.25 and s.lr(81) == 0.25 and s.lr(101) == 0.25
+
+
+def test_values_are_named_so_group_overrides_apply():
+    s = schedule([{"shape": "linear", "to": "max_lr", "until": "4 samples"},
+                  {"shape": "linear", "to": "min_lr", "until": "12 samples"}])
+    assert s.lr(8) == 0.625
+    assert s.lr(8, max_lr=2.0, min_lr=0.0) == 1.0
+    assert s.lr_at(2, 2.0, 0.0) == 1.0
+
+
+def test_units_resolve_through_the_run():
+    run = {"global_batch_size": 4, "seq_length": 2, "total": "40 samples"}
+    s = schedule([{"shape": "linear", "to": "max_lr", "until": "2 steps"},
+                  {"shape": "constant", "until": "32 tokens"},
+                  {"shape": "linear", "to": "min_lr", "until": "100%"}], run=run)
+    assert s.lr_curve.ends == (8, 16, 40)
+
+
+def test_weight_decay_phases_and_megatron_triple():
+    phases = schedule([{"shape": "constant", "until": "1 samples"}],
+                      wd={"start_wd": 0.0, "end_wd": 0.2, "phases": [
+                          {"shape": "linear", "to": "end_wd", "until": "10 samples"}]})
+    assert phases.wd(5) == 0.1 and phases.wd(50) == 0.2 and phases.wd(5, end_wd=0.4) == 0.2
+    triple = schedule([{"shape": "constant", "until": "1 samples"}], run={"total": "8 samples"},
+                      wd={"start_wd": 0.0, "end_wd": 0.5, "style": "cosine"})
+    reference = Schedule(max_lr=1.0, lr_decay_steps=8, lr_decay_style="constant", start_wd=0.0,
+                         end_wd=0.5, wd_incr_steps=8, wd_incr_style="cosine")
+    assert [triple.wd(n) for n in range(10)] == [reference.wd(n) for n in range(10)]
+    assert triple.wd_incr_style == "cosine"
+
+
+def megatron_as_phases(config):
+    """Megatron's linear or cosine schedule written as phases, in samples."""
+    w, d = config["lr_warmup_steps"], config["lr_decay_steps"]
+    decay = {"shape": config["lr_decay_style"], "to": "min_lr", "until": samples(d)}
+    phases = [{"shape": "linear", "to": "max_lr", "until": samples(w)}, decay] if w > 0 else [
+        {**decay, "from": "max_lr"}]
+    return PhaseSchedule.from_dict({"lr": {
+        "init_lr": config["init_lr"], "max_lr": config["max_lr"], "min_lr": config["min_lr"],
+        "phases": phases}})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.randoms(use_true_random=False), st.sampled_from(["linear", "cosine"]))
+def test_warmup_then_decay_phases_are_megatrons_schedule_to_the_bit(rng, style):
+    config = {**random_config(rng), "lr_decay_style": style}
+    config.pop("wsd_decay_steps", None), config.pop("lr_wsd_decay_style", None)
+    megatron = Schedule(**config)
+    phases = megatron_as_phases(config)
+    d = config["lr_decay_steps"]
+    points = sorted({0, 1, d, d + 1, int(config["lr_warmup_steps"]),
+                     *(rng.randint(0, int(d * 1.2) + 2) for _ in range(60))})
+    overrides = (config["max_lr"], config["min_lr"]), (2 * config["max_lr"], 0.0)
+    for max_lr, min_lr in overrides:
+        assert [phases.lr_at(n, max_lr, min_lr) for n in points] == [
+            megatron.lr_at(n, max_lr, min_lr) for n in points]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["linear", "cosine", "exponential", "minus_sqrt", "polynomial",
+                                 "constant", "inverse-square-root"]), min_size=1, max_size=8),
+       st.lists(st.floats(0, 1e-3), min_size=8, max_size=8),
+       st.lists(st.integers(1, 50), min_size=8, max_size=8))
+def test_array_path_equals_scalar_path(shapes, targets, lengths):
+    phases, end = [], 0
+    for shape, target, length in zip(shapes, targets, lengths):
+        end += length
+        phase = {"shape": shape, "until": samples(end)}
+        if shape == "constant":
+            phase["value"] = target
+        else:
+            phase["to"] = target
+        if shape == "polynomial":
+            phase["power"] = 1.5
+        phases.append(phase)
+    s = schedule(phases, max_lr=1e-3, min_lr=0.0)
+    grid = np.concatenate([np.linspace(0, end + 5, 997), np.arange(end + 6)])
+    scalar = [s.lr(float(n)) for n in grid]
+    if "inverse-square-root" in shapes:  # np.sqrt for ** 0.5: one ulp
+        np.testing.assert_allclose(s.lr(grid), scalar, rtol=2.3e-16, atol=0)
+    else:
+        assert s.lr(grid).tolist() == scalar
+    order = np.random.default_rng(0).permutation(grid.size)  # unsorted input: another path
+    np.testing.assert_array_equal(s.lr(grid[order]), s.lr(grid)[order])
+
+
+BAD = [
+    ("unknown-shape", [{"shape": "cosin", "to": 0.0, "until": "5 samples"}],
+     "lr.phases[0].shape='cosin' is not one of"),
+    ("no-until", [{"shape": "linear", "to": 0.0}], "lr.phases[0] has no 'until'"),
+    ("no-to", [{"shape": "linear", "until": "5 samples"}], "lr.phases[0] (linear) has no 'to'"),
+    ("not-increasing", [{"shape": "linear", "to": 1.0, "until": "5 samples"},
+                        {"shape": "constant", "until": "5 samples"}],
+     "lr.phases[1].until=5 (5 samples) does not come after the previous end"),
+    ("bare-number", [{"shape": "linear", "to": 1.0, "until": "500"}],
+     "lr.phases[0].until='500' is not a quantity"),
+    ("unknown-name", [{"shape": "linear", "to": "peak_lr", "until": "5 samples"}],
+     "lr.phases[0].to='peak_lr' is not one of 'init_lr', 'max_lr', 'min_lr'"),
+    ("negative", [{"shape": "linear", "to": -1.0, "until": "5 samples"}],
+     "lr.phases[0].to=-1.0 is negative"),
+    ("power-missing", [{"shape": "polynomial", "to": 0.0, "until": "5 samples"}],
+     "lr.phases[0].power=None; expected a number > 0"),
+    ("power-elsewhere", [{"shape": "linear", "to": 0.0, "until": "5 samples", "power": 2}],
+     "only a polynomial phase has a power"),
+    ("value-elsewhere", [{"shape": "linear", "to": 0.0, "value": 1.0, "until": "5 samples"}],
+     "only a constant phase holds a value"),
+    ("to-on-constant", [{"shape": "constant", "to": 0.0, "until": "5 samples"}],
+     "expected 'value' for a constant phase"),
+    ("unknown-key", [{"shape": "linear", "to": 0.0, "until": "5 samples", "form": 1}],
+     "lr.phases[0] has an unknown key 'form'"),
+    ("empty", [], "lr.phases=[]; expected a non-empty list of phases"),
+    ("percent-without-total", [{"shape": "linear", "to": 1.0, "until": "50%"}],
+     "is a percentage; expected total"),
+    ("tokens-without-seq", [{"shape": "linear", "to": 1.0, "until": "5 tokens"}],
+     "is in tokens; expected seq_length"),
+]
+
+
+@pytest.mark.parametrize("phases,message", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_phases_name_the_key(phases, message):
+    with pytest.raises(ScheduleError) as info:
+        schedule(phases)
+    assert message in str(info.value)
+
+
+def test_bad_tables_name_the_key():
+    with pytest.raises(ScheduleError, match="lr has no 'max_lr'"):
+        PhaseSchedule.from_dict({"lr": {"phases": []}})
+    with pytest.raises(ScheduleError, match="schedule has an unknown key 'lrs'"):
+        PhaseSchedule.from_dict({"lrs": {}})
+    with pytest.raises(ScheduleError, match="the schedule has no \\[lr\\] table"):
+        PhaseSchedule.from_dict({"run": {}})
+    with pytest.raises(ScheduleError, match="wd has both phases and 'style'"):
+        schedule([{"shape": "constant", "until": "1 samples"}],
+                 wd={"style": "linear", "phases": []})
+    with pytest.raises(ScheduleError, match="lr.min_lr=2.0 is greater than lr.max_lr=1.0"):
+        schedule([{"shape": "constant", "until": "1 samples"}], min_lr=2.0)
+
+
+def test_equality_and_round_trip_through_data():
+    phases = [{"shape": "linear", "to": "max_lr", "until": "4 samples"}]
+    a, b = schedule(phases), schedule(phases)
+    assert a == b and a.to_dict() == b.to_dict()
+    assert PhaseSchedule.from_dict(a.to_dict()) == a
+    assert a != schedule(phases, max_lr=2.0)

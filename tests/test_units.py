@@ -1,0 +1,133 @@
+"""Tests for paramsched.units: quantities, and the run's clock against Megatron's ramp-up."""
+
+from __future__ import annotations
+
+import logging
+import random
+import warnings
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from paramsched import Quantity, Run, ScheduleError, ScheduleTypeError
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from megatron.core.num_microbatches_calculator import RampupBatchsizeNumMicroBatchesCalculator
+
+
+@pytest.mark.parametrize("text,amount,unit", [
+    ("2000 steps", 2000, "steps"), ("1 step", 1, "steps"), ("1.5M samples", 1_500_000, "samples"),
+    ("10T tokens", 10**13, "tokens"), ("20B tokens", 2 * 10**10, "tokens"),
+    ("3G tokens", 3 * 10**9, "tokens"), ("2.5K steps", 2500, "steps"), ("5%", 5, "%"),
+    ("12.5 %", Fraction(25, 2), "%"), ("1e3 samples", 1000, "samples"),
+    ("0.1T tokens", 10**11, "tokens"), ("4_096 samples", 4096, "samples"),
+], ids=lambda v: str(v))
+def test_quantities_parse_exactly(text, amount, unit):
+    quantity = Quantity.parse(text)
+    assert (quantity.amount, quantity.unit) == (amount, unit)
+
+
+@pytest.mark.parametrize("text", ["2000", "5 apples", "5K%", "", "steps", "-3 steps", "1..5 steps"])
+def test_bad_quantities_name_the_field(text):
+    with pytest.raises(ScheduleError, match=r"until=.* is not a quantity; expected a number"):
+        Quantity.parse(text, "until")
+
+
+def test_non_string_quantity_is_a_type_error():
+    with pytest.raises(ScheduleTypeError, match="until=12 is of type int"):
+        Quantity.parse(12, "until")
+
+
+def test_quantities_print_back():
+    assert [str(Quantity.parse(t)) for t in ("1500000 samples", "10T tokens", "5%", "2001 steps")] \
+        == ["1.5M samples", "10T tokens", "5%", "2001 steps"]
+
+
+def test_conversions_without_a_ramp():
+    run = Run(global_batch_size=1024, seq_length=4096, total="1T tokens")
+    assert run.samples("2000 steps") == 2_048_000
+    assert run.samples("4096 tokens") == 1
+    assert run.samples("1 tokens") == 1 / 4096
+    assert run.samples("50%") == run.total_samples / 2
+    assert run.total_samples == 244_140_625
+    assert run.samples_at_step(3) == 3072
+    assert run.step_at_samples(3072) == 3 and run.step_at_samples(3073) == 4
+    assert run.tokens(2) == 8192
+
+
+@pytest.mark.parametrize("values,message", [
+    (dict(seq_length=0), "seq_length=0; expected a whole number > 0"),
+    (dict(global_batch_size=2.5), "global_batch_size=2.5; expected a whole number > 0"),
+    (dict(total="5%"), "total='5%' is a percentage"),
+    (dict(global_batch_size=1024, rampup_batch_size=[256, 100, 1000]),
+     "minus the start 256 is 768; expected a multiple >= 0 of the increment 100"),
+    (dict(global_batch_size=100, rampup_batch_size=[256, 128, 1000]),
+     "minus the start 256 is -156"),
+    (dict(rampup_batch_size=[256, 128, 1000]), "without global_batch_size"),
+    (dict(global_batch_size=1024, rampup_batch_size=[256, 128]), "expected [start, increment,"),
+    (dict(global_batch_size=1024, rampup_batch_size=[256, 128, "20B tokens"]),
+     "rampup_batch_size[2]='20B tokens' is in tokens; expected seq_length"),
+    (dict(global_batch_size=1024, rampup_batch_size=[256, 128, "100 steps"]),
+     "expected the ramp's length in samples or tokens"),
+    (dict(global_batch_size=1024, rampup_batch_size=[0, 128, 100]),
+     "rampup_batch_size[0]=0; expected a whole number > 0"),
+], ids=["seq", "batch", "total-percent", "not-dividing", "start-above", "no-batch", "two-values",
+        "tokens-no-seq", "steps", "zero-start"])
+def test_bad_runs_are_refused(values, message):
+    with pytest.raises(ScheduleError) as info:
+        Run(**values)
+    assert message in str(info.value)
+
+
+def test_missing_pieces_are_named():
+    run = Run(global_batch_size=8)
+    with pytest.raises(ScheduleError, match="is in tokens; expected seq_length"):
+        run.samples("10 tokens", "until")
+    with pytest.raises(ScheduleError, match="is a percentage; expected total"):
+        run.samples("10%", "until")
+    with pytest.raises(ScheduleError, match="is in steps; expected global_batch_size"):
+        Run().samples("10 steps", "until")
+
+
+def megatron_clock(start, increment, ramp, global_batch_size, steps):
+    """Consumed samples and batch sizes as Megatron's training loop advances them."""
+    logging.disable(logging.CRITICAL)
+    try:
+        calculator = RampupBatchsizeNumMicroBatchesCalculator(
+            global_batch_size, 1, 1, False, 0, start, increment, ramp)
+        consumed, clock, batches = 0, [0], []
+        for _ in range(steps):
+            calculator.update(consumed, consistency_check=False)
+            batch = calculator.get_current_global_batch_size()
+            batches.append(batch)
+            consumed += batch
+            clock.append(consumed)
+    finally:
+        logging.disable(logging.NOTSET)
+    return clock, batches
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_ramp_matches_megatrons_calculator(seed):
+    rng = random.Random(seed)
+    start, increment = rng.randint(1, 64), rng.randint(1, 64)
+    global_batch_size = start + increment * rng.randint(1, 12)
+    ramp = rng.choice([rng.randint(0, 5000), rng.randint(0, 5000) + 0.5, 10_000])
+    run = Run(global_batch_size=global_batch_size, rampup_batch_size=[start, increment, ramp])
+    steps = 400
+    clock, batches = megatron_clock(start, increment, ramp, global_batch_size, steps)
+    assert run.samples_at_step(np.arange(steps + 1)).tolist() == clock
+    assert [run.batch_size_at(c) for c in clock[:-1]] == batches
+    assert [run.samples_at_step(k) for k in range(0, steps + 1, 37)] == clock[::37]
+    for k in range(1, steps + 1, 13):  # the inverse: the first step reaching a sample count
+        assert run.step_at_samples(clock[k]) == k
+        assert run.step_at_samples(clock[k] - 0.5) == k
+
+
+def test_ramp_in_tokens_and_a_ramp_of_one_level():
+    run = Run(global_batch_size=1024, seq_length=4096, rampup_batch_size=[256, 128, "20B tokens"])
+    assert run._ramp[2] == 20 * 10**9 / 4096
+    flat = Run(global_batch_size=64, rampup_batch_size=[64, 8, 1000])  # nothing to ramp
+    assert flat.samples_at_step(10) == 640 and flat.batch_size_at(0) == 64
