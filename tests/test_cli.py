@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -72,3 +73,65 @@ def test_runs_as_a_module_and_as_a_command():
 
 def test_example_is_a_valid_megatron_configuration():
     assert from_megatron_args(argparse.Namespace(**EXAMPLE)).lr_decay_style == "WSD"
+
+
+def test_recipes_lists_every_recipe_with_its_source(capsys):
+    status, out, _ = run(capsys, "recipes")
+    assert status == 0
+    for name in ("llama2-7b", "minicpm-wsd", "deepseek-v3"):
+        assert f"{name}: " in out
+    assert out.count("source: ") >= 3
+
+
+def test_preview_of_a_recipe_with_points_csv_and_plot(capsys, tmp_path):
+    png, table = tmp_path / "s.png", tmp_path / "s.csv"
+    status, out, err = run(capsys, "preview", "--recipe", "deepseek-v3", "--at", "2000 steps",
+                           "--at", "10T tokens", "--out", str(png), "--x", "tokens",
+                           "--csv", str(table))
+    assert status == 0, err
+    assert "constant" in out and "cosine" in out and "area under the lr curve" in out
+    assert png.read_bytes()[:4] == b"\x89PNG" and table.read_text().startswith("step,samples")
+
+
+def test_preview_json_points(capsys):
+    from paramsched import load_schedule
+    from paramsched.recipe import recipe_path
+
+    status, out, _ = run(capsys, "preview", "--recipe", "llama2-7b", "--json", "--at",
+                         "2000 steps", "--at", "50%")
+    points = json.loads(out)
+    schedule = load_schedule(recipe_path("llama2-7b"))
+    assert [sorted(p) for p in points] == [["lr", "samples", "step", "tokens", "wd"]] * 2
+    assert points[0] == {"step": 2000, "samples": 2000 * 1024, "tokens": 2000 * 1024 * 4096,
+                         "lr": 3e-4, "wd": 0.1}
+    assert points[1]["lr"] == schedule.lr(points[1]["samples"])
+
+
+def test_preview_from_megatron_flags_and_a_file(capsys, tmp_path):
+    status, out, _ = run(capsys, "preview", "--lr", "1e-3", "--train-samples", "100000",
+                         "--rampup-batch-size", "32", "32", "10000", "--global-batch-size",
+                         "128", "--lr-decay-style", "cosine", "--lr-warmup-samples", "1000",
+                         "--seq-length", "512")
+    assert status == 0 and "warmup" in out and "cosine" in out
+    path = tmp_path / "s.toml"
+    path.write_text("[lr]\nmax_lr = 1.0\nphases = [{ shape = 'linear', to = 0.0, "
+                    "until = '10 samples', from = 'max_lr' }]\n")
+    status, out, _ = run(capsys, "preview", str(path), "--at", "5 samples")
+    assert status == 0 and "5.000000e-01" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["preview"], "expected one schedule"),
+    (["preview", "--recipe", "x", "--lr", "1"], "expected one schedule"),
+    (["preview", "--recipe", "nope"], "recipe 'nope' is not one of"),
+    (["preview", "missing.toml"], "missing.toml: no such file"),
+    (["preview", "--recipe", "llama2-7b", "--at", "5 apples"], "--at='5 apples' is not a quantity"),
+    (["preview", "--recipe", "llama2-7b", "--x", "epochs"], "invalid choice: 'epochs'"),
+    (["preview", "--lr", "1", "--train-iters", "10", "--global-batch-size", "4",
+      "--rampup-batch-size", "1", "1", "8"], "with --train-iters; expected --train-samples"),
+    (["preview", "--recipe", "llama2-7b", "--csv", "/nonexistent/dir/x.csv"], "No such file"),
+], ids=["none", "two", "recipe", "file", "at", "x", "ramp-iters", "csv-path"])
+def test_preview_errors_are_one_line(capsys, argv, message):
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and out == ""
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -377,3 +377,94 @@ def test_one_lr_tensor_shared_by_differently_scheduled_groups_is_refused():
     with pytest.raises(ScheduleError, match=r"param_groups\[0\] and \[1\] share one lr tensor"):
         OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS)
     assert optimizer.param_groups[0]["lr"].item() == pytest.approx(0.01)
+
+
+# ------------------------------------------------------------ phase schedules
+
+
+def phase_schedule(max_lr=1.0):
+    from paramsched import PhaseSchedule
+
+    return PhaseSchedule.from_dict({
+        "run": {"global_batch_size": 8, "rampup_batch_size": [2, 2, 40], "total": "400 samples"},
+        "lr": {"max_lr": max_lr, "min_lr": 0.1, "phases": [
+            {"shape": "linear", "to": "max_lr", "until": "5 steps"},
+            {"shape": "constant", "until": "50%"},
+            {"shape": "cosine", "to": "min_lr", "until": "90%"},
+            {"shape": "constant", "value": 0.05, "until": "100%"}]},
+        "wd": {"start_wd": 0.0, "end_wd": 0.1, "style": "linear"},
+    })
+
+
+def run_phases(scheduler, run, steps, consumed=0):
+    trace = []
+    for _ in range(steps):
+        batch = run.batch_size_at(consumed)
+        scheduler.step(batch)
+        consumed += batch
+        trace.append(written(scheduler.optimizer))
+    return trace, consumed
+
+
+def test_a_phase_schedule_resumes_exactly_through_torch_save():
+    torch = pytest.importorskip("torch")
+    import io
+
+    schedule = phase_schedule()
+    groups = [{}, {"max_lr": 2.0, "min_lr": 0.0, "wd_mult": 0.0}]
+    straight = OptimizerParamScheduler.from_schedule(PlainOptimizer(groups), schedule)
+    expected, _ = run_phases(straight, schedule.run, 60)
+    first = OptimizerParamScheduler.from_schedule(PlainOptimizer(groups), schedule)
+    _, consumed = run_phases(first, schedule.run, 23)
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    assert state["paramsched_format"] == 2 and state["schedule"] == schedule.to_dict()
+    resumed = OptimizerParamScheduler.from_schedule(PlainOptimizer(groups), phase_schedule())
+    resumed.load_state_dict(state)
+    assert resumed.num_steps == consumed
+    trace, _ = run_phases(resumed, schedule.run, 37, consumed)
+    assert trace == expected[23:]
+
+
+def test_a_changed_phase_schedule_is_detected_under_the_strict_policy():
+    source = OptimizerParamScheduler.from_schedule(PlainOptimizer(), phase_schedule(max_lr=1.0))
+    strict = OptimizerParamScheduler.from_schedule(
+        PlainOptimizer(), phase_schedule(max_lr=2.0), use_checkpoint_opt_param_scheduler=False)
+    with pytest.raises(ScheduleError, match=r"schedule.lr.max_lr: scheduler 2.0, checkpoint 1.0"):
+        strict.load_state_dict(source.state_dict())
+    taking = OptimizerParamScheduler.from_schedule(PlainOptimizer(), phase_schedule(max_lr=2.0))
+    taking.load_state_dict(source.state_dict())
+    assert taking.schedule == phase_schedule(max_lr=1.0)
+    keeping = OptimizerParamScheduler.from_schedule(
+        PlainOptimizer(), phase_schedule(max_lr=2.0), use_checkpoint_opt_param_scheduler=False,
+        override_opt_param_scheduler=True)
+    keeping.load_state_dict(source.state_dict())
+    assert keeping.schedule == phase_schedule(max_lr=2.0)
+
+
+def test_switching_between_megatron_and_phase_checkpoints():
+    megatron, _ = make()
+    megatron.step(30)
+    phases = OptimizerParamScheduler.from_schedule(PlainOptimizer(), phase_schedule())
+    phases.load_state_dict(megatron.state_dict())  # the default policy takes the checkpoint's
+    assert phases.schedule == megatron.schedule and phases.num_steps == 30
+    strict = OptimizerParamScheduler.from_schedule(PlainOptimizer(), phase_schedule(),
+                                                   use_checkpoint_opt_param_scheduler=False)
+    with pytest.raises(ScheduleError, match="schedule: scheduler 'phases \\(4 for lr\\)', "
+                                            "checkpoint \"Megatron's linear\""):
+        strict.load_state_dict(megatron.state_dict())
+    broken = {"schedule": {"lr": {"max_lr": 1.0, "phases": []}}, "num_steps": 3,
+              FORMAT_KEY: 2}
+    with pytest.raises(ScheduleError, match=r"state_dict\['schedule'\]: lr.phases=\[\]"):
+        phases.load_state_dict(broken)
+
+
+def test_megatron_fields_are_not_attributes_of_a_phase_scheduler():
+    scheduler = OptimizerParamScheduler.from_schedule(PlainOptimizer(), phase_schedule())
+    assert scheduler.max_lr == 1.0 and scheduler.min_lr == 0.1
+    with pytest.raises(AttributeError, match="lr_decay_style is a field of Megatron-style"):
+        scheduler.lr_decay_style
+    with pytest.raises(ScheduleTypeError, match="max_lr cannot be set on a PhaseSchedule"):
+        scheduler.max_lr = 3.0

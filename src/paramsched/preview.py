@@ -127,7 +127,7 @@ def totals(schedule) -> dict:
         steps, samples = curve
         lr = schedule.lr(samples)
         # Each optimizer step uses the rate the scheduler held before it.
-        area, peak, count = float(lr[:-1].sum()), float(lr.max()), int(steps[-1])
+        area, peak, count = math.fsum(lr[:-1].tolist()), float(lr.max()), int(steps[-1])
     else:
         grid = np.linspace(0, total, 100_001)
         lr = schedule.lr(grid)

@@ -25,7 +25,7 @@ Every operation is Megatron-Core's, in its order, so the floats are the same to
 the last bit. The array path evaluates the same shape formulas on NumPy arrays
 (see `paramsched.shapes`) and gives the same floats as the scalar path, except
 for the inverse square root, where it takes ``np.sqrt`` for ``** 0.5`` and may
-differ by one ulp (a relative 2.3e-16).
+differ by an ulp or two (relative differences below 1e-15).
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ class Schedule:
         if style == "inverse-square-root":
             # np.sqrt is correctly rounded; the scalar path's ``n ** 0.5`` (the C
             # library's pow) is off from it by one ulp for about 0.1% of steps. The
-            # array path accepts that (relative difference <= 2.3e-16) rather than
+            # array path accepts that (a relative difference below 1e-15) rather than
             # call pow per element, which would make it ten times slower.
             lr = max_lr * max(w, 1) ** 0.5 / np.sqrt(np.maximum(n, 1.0))
             fill(todo.copy(), np.maximum(min_lr, lr))

@@ -286,8 +286,9 @@ class OptimizerParamScheduler:
         fields = {name: state[name] for name in SCHEDULE_FIELDS if name in state}
         if not isinstance(mine, Schedule):
             if not self.use_checkpoint_opt_param_scheduler:
-                raise ScheduleError(_mismatch_message(
-                    [("schedule", _describe(mine), f"Megatron's {fields['lr_decay_style']}")]))
+                raise ScheduleError(_mismatch_message([(
+                    "schedule", f"phases ({len(mine.lr_curve.phases)} for lr)",
+                    f"Megatron's {fields['lr_decay_style']}")]))
             current = {}
         else:
             current = mine.to_dict()
@@ -410,7 +411,7 @@ def _check_schedule(schedule):
 
 
 def _describe(schedule):
-    """What a schedule is, for a mismatch message: its data for phases."""
+    """A schedule's data for comparing phase schedules; a Megatron one is named."""
     if isinstance(schedule, PhaseSchedule):
         return schedule.to_dict()
     return f"Megatron's {schedule.lr_decay_style}"

@@ -1,0 +1,114 @@
+"""Tests for paramsched.recipe: schedule files and the shipped recipes."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from paramsched import PhaseSchedule, Schedule, ScheduleError, from_megatron_args, load_schedule
+from paramsched.recipe import recipe_path, recipes
+
+ISSUE_EXAMPLE = """
+[run]
+seq_length = 4096
+global_batch_size = 1024
+rampup_batch_size = [256, 128, "20B tokens"]
+total = "1T tokens"
+
+[lr]
+init_lr = 0.0
+max_lr = 3e-4
+min_lr = 3e-5
+phases = [
+  { shape = "linear", to = "max_lr", until = "2000 steps" },
+  { shape = "constant", until = "80%" },
+  { shape = "minus_sqrt", to = "min_lr", until = "100%" },
+]
+
+[wd]
+start_wd = 0.1
+end_wd = 0.1
+style = "constant"
+"""
+
+
+def write(tmp_path, text, name="schedule.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_the_documented_example_loads(tmp_path):
+    schedule = load_schedule(write(tmp_path, ISSUE_EXAMPLE))
+    assert isinstance(schedule, PhaseSchedule)
+    run = schedule.run
+    warmup_end = run.samples_at_step(2000)
+    assert warmup_end == 2000 * 256  # the ramp is still at its start
+    assert schedule.lr_curve.ends == (warmup_end, 0.8 * 10**12 / 4096, 10**12 / 4096)
+    assert schedule.lr(warmup_end) == 3e-4 and schedule.lr(10**12 / 4096) == 3e-5
+    assert schedule.wd(123) == 0.1
+
+
+def test_a_megatron_table_means_what_it_means_to_megatron(tmp_path):
+    path = write(tmp_path, """
+[megatron]
+lr = 3e-4
+min_lr = 3e-5
+train_iters = 1000
+lr_warmup_fraction = 0.01
+lr_decay_style = "cosine"
+global_batch_size = 8
+seq_length = 128
+""")
+    schedule = load_schedule(path)
+    assert schedule == from_megatron_args(argparse.Namespace(
+        lr=3e-4, min_lr=3e-5, train_iters=1000, lr_warmup_fraction=0.01,
+        lr_decay_style="cosine", global_batch_size=8))
+    assert schedule.run.seq_length == 128 and schedule.run.total_samples == 8000
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[lr]\nmax_lr = 1.0\nphases = [{ shape = 'linear', to = 1.0, until = '5 apples' }]",
+     "lr.phases[0].until='5 apples' is not a quantity"),
+    ("[lr]\nmax_lr = 1.0\nphases = [{ shape = 'linear', to = 1.0, until = '5 tokens' }]",
+     "is in tokens; expected seq_length"),
+    ("[run]\ntotal = '5 samples'\n[lr]\nmax_lr = 1.0\n"
+     "phases = [{ shape = 'linear', to = 1.0, until = '60%' },"
+     " { shape = 'constant', until = '50%' }]", "does not come after the previous end"),
+    ("[run]\nglobal_batch_size = 100\nrampup_batch_size = [16, 5, 1000]\n[lr]\nmax_lr = 1.0\n"
+     "phases = []", "expected a multiple >= 0 of the increment 5"),
+    ("[lr]\nmax_lr = -1.0\nphases = []", "lr.max_lr=-1.0 is negative"),
+    ("[lr\nmax_lr = 1.0", "not valid TOML"),
+    ("[megatron]\nlr = 1.0\ntrain_iters = 10\nglobal_batch = 8", "megatron.global_batch is not "
+     "a scheduling argument"),
+    ("[megatron]\nlr = 1.0\n[lr]\nmax_lr = 1.0", "a [megatron] table comes alone"),
+], ids=["unit", "tokens", "order", "ramp", "negative", "toml", "megatron-key", "mixed"])
+def test_bad_files_name_the_file_and_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ScheduleError) as info:
+        load_schedule(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ScheduleError, match="no such file"):
+        load_schedule(tmp_path / "nothing.toml")
+
+
+def test_recipes_ship_with_sources_and_load():
+    found = {recipe.name: recipe for recipe in recipes()}
+    assert {"llama2-7b", "minicpm-wsd", "deepseek-v3"} <= set(found)
+    for recipe in found.values():
+        assert recipe.source and recipe.description
+        schedule = load_schedule(recipe.path)
+        total = schedule.run.total_samples
+        # Megatron's WSD holds min_lr + 1.0 * (max_lr - min_lr), which may round one ulp up.
+        assert 0 < schedule.lr(total / 2) <= schedule.max_lr * (1 + 2**-52)
+    assert isinstance(load_schedule(found["minicpm-wsd"].path), Schedule)
+    deepseek = load_schedule(found["deepseek-v3"].path)
+    assert deepseek.run.batch_size_at(0) == 3072
+    assert deepseek.lr(deepseek.run.total_samples) == 7.3e-6
+    with pytest.raises(ScheduleError, match="recipe 'llama' is not one of"):
+        recipe_path("llama")
