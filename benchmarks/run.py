@@ -159,6 +159,74 @@ def curves(points: int, sample: int, repeats: int) -> list[list[str]]:
     return rows
 
 
+def multi_phase(points: int, repeats: int) -> list[list[str]]:
+    """A schedule of 2 phases and one of 64, over the same points: cost per point."""
+    from paramsched import PhaseSchedule
+
+    steps = np.arange(points, dtype=np.int64)
+    rows, times = [], {}
+    for count in (2, 8, 64):
+        shapes = ["linear", "cosine", "constant", "minus_sqrt"]
+        phases = [{"shape": "linear", "to": "max_lr", "until": f"{points // 100} samples"}]
+        for index in range(1, count):
+            shape = shapes[index % len(shapes)]
+            phase = {"shape": shape, "until": f"{points // 100 + index * (points // count)} samples"}
+            if shape == "constant":
+                phase["value"] = 3e-4 * (1 - index / count)
+            else:
+                phase["to"] = 3e-4 * (1 - index / count)
+            phases.append(phase)
+        schedule = PhaseSchedule.from_dict({"lr": {"max_lr": 3e-4, "phases": phases}})
+        times[count] = interleaved({"array": lambda: schedule.lr(steps)}, repeats, 1)["array"]
+    for count, seconds in times.items():
+        rows.append([str(count), f"{points:,}", f"{seconds:.3f}",
+                     f"{seconds / points * 1e9:.1f}", f"{seconds / times[2]:.2f}x"])
+    return rows
+
+
+def tensor_lrs(sizes, repeats) -> list[list[str]]:
+    """Tensor learning rates: dispatched torch operations per step, and host time per step
+    against Megatron-Core main's way, an in-place fill_ of each group's tensor."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops += 1
+            return func(*args, **(kwargs or {}))
+
+    rows = []
+    for count in sizes:
+        def make():
+            groups = megatron_style_groups(count)
+            for group in groups:
+                group["lr"] = torch.tensor(0.0, dtype=torch.float64)
+            return type("Tensors", (), {"param_groups": groups})()
+
+        ours, theirs = make(), make()
+        scheduler = OptimizerParamScheduler(ours, **MEGATRON_CONFIG)
+        scheduler.step(1000)
+        values = [scheduler.get_lr(group) for group in theirs.param_groups]
+
+        def fill_each():
+            for group, value in zip(theirs.param_groups, values):
+                group["lr"].fill_(value)
+
+        with Count() as counted:
+            scheduler.step(1)
+        with Count() as filled:
+            fill_each()
+        calls = max(1, 2_000 // count)
+        t = interleaved({"ours": lambda: scheduler.step(1), "fill": fill_each}, repeats, calls)
+        rows.append([str(count), str(counted.ops), str(filled.ops), f"{t['ours'] * 1e6:.1f}",
+                     f"{t['fill'] * 1e6:.1f}", f"{t['fill'] / t['ours']:.2f}x"])
+    return rows
+
+
 def footprint(obj, seen=None, stop=()) -> int:
     """Bytes held by `obj` and what it references, not counting objects in `stop`."""
     seen = set() if seen is None else seen
@@ -236,6 +304,17 @@ def main(argv=None) -> int:
         f"Curve evaluation: Schedule.lr / wd over {points:,} steps",
         ["shape", "steps", "array (s)", "scalar loop (us/step)", "array vs scalar loop"],
         curves(points, 200 if quick else 20_000, 1 if quick else 3),
+    ))
+    print(table(
+        f"Multi-phase curves: PhaseSchedule.lr over {points:,} steps, by number of phases",
+        ["phases", "steps", "array (s)", "ns per step", "vs 2 phases"],
+        multi_phase(points, 1 if quick else 3),
+    ))
+    print(table(
+        "Tensor learning rates: torch ops dispatched per step() and host time per step",
+        ["groups", "ops (paramsched)", "ops (fill_ per group)", "paramsched (us)",
+         "fill_ per group (us)", "fill_ / ours"],
+        tensor_lrs([1, 8] if quick else [1, 64, 512], 3 if quick else 9),
     ))
     print(table(
         "Memory: growth over many steps (tracemalloc) and the scheduler's own footprint",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ScheduleError, ScheduleTypeError, check_rate
 from .overrides import OVERRIDE_KEYS
@@ -37,7 +38,7 @@ class Plan:
     schedule: Schedule
     num_steps: int | float  # the step the values are for
     groups: list  # the group dicts planned for, by position
-    tensors: bool  # whether some group holds its lr or weight_decay in a tensor
+    tensors: Any  # a paramsched.torch.TensorWriter if some group holds a tensor, else None
     keys: list[tuple]  # each group's overrides, in OVERRIDE_KEYS order, by position
     cells: list[list[float]]  # each group's class's [lr, weight_decay], by position
     effective: list[tuple]  # each class's (max_lr, min_lr, start_wd, end_wd, wd_mult)
@@ -120,11 +121,14 @@ def plan(schedule: Schedule, num_steps, groups) -> Plan:
         keys.append(key)
         classes.append(cls)
     values = [list(class_values(schedule, num_steps, o)) for o in overrides]
-    tensors = any(_is_tensor(g.get("lr")) or _is_tensor(g.get("weight_decay")) for g in groups)
-    if tensors:
+    cells = [values[c] for c in classes]
+    tensors = None
+    if any(_is_tensor(g.get("lr")) or _is_tensor(g.get("weight_decay")) for g in groups):
         _check_shared_tensors(groups, classes, overrides)
-    return Plan(schedule, num_steps, list(groups), tensors, keys, [values[c] for c in classes],
-                overrides, values)
+        from .torch import TensorWriter  # only reached when torch tensors are in use
+
+        tensors = TensorWriter(groups, cells)
+    return Plan(schedule, num_steps, list(groups), tensors, keys, cells, overrides, values)
 
 
 def _check_shared_tensors(groups, classes, overrides) -> None:
@@ -155,17 +159,6 @@ def _is_tensor(value) -> bool:
     return hasattr(value, "copy_") and hasattr(value, "dim")
 
 
-def _write_cells(groups, cells, tensors: bool) -> None:
-    if tensors:
-        from .torch import write_tensor_values  # only reached when torch tensors are in use
-
-        write_tensor_values(groups, cells)
-        return
-    for group, (lr, weight_decay) in zip(groups, cells):
-        group["lr"] = lr
-        group["weight_decay"] = weight_decay
-
-
 class GroupWriter:
     """Writes a schedule's values into an optimizer's groups, remembering the last plan."""
 
@@ -174,7 +167,12 @@ class GroupWriter:
 
     def write(self, groups, new_plan: Plan) -> None:
         """Writes a checked plan into `groups` and remembers it."""
-        _write_cells(groups, new_plan.cells, new_plan.tensors)
+        if new_plan.tensors is not None:
+            new_plan.tensors()
+        else:
+            for group, (lr, weight_decay) in zip(groups, new_plan.cells):
+                group["lr"] = lr
+                group["weight_decay"] = weight_decay
         self.plan = new_plan
 
     def write_step(self, optimizer, schedule: Schedule, num_steps) -> None:
@@ -186,9 +184,14 @@ class GroupWriter:
             previous_steps = last.num_steps
             last.advance(num_steps)
             try:
-                if last.tensors:
-                    if self._unchanged(groups):
-                        _write_cells(groups, last.cells, True)
+                if last.tensors is not None:
+                    for group, planned, key in zip(groups, last.groups, last.keys):
+                        if group is not planned or (
+                                group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                                group.get("end_wd"), group.get("wd_mult")) != key:
+                            break
+                    else:
+                        last.tensors()
                         return
                 else:
                     # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
@@ -212,20 +215,12 @@ class GroupWriter:
             raise
         self.write(groups, new_plan)
 
-    def _unchanged(self, groups) -> bool:
-        """Whether `groups` are the planned dicts holding the planned overrides."""
-        last = self.plan
-        for group, planned, key in zip(groups, last.groups, last.keys):
-            if group is not planned or override_key(group) != key:
-                return False
-        return True
-
     def _restore(self, groups) -> None:
         """Puts back the last step's values into the groups the fast path may have written."""
         last = self.plan
         if last is None or not isinstance(groups, (list, tuple)):
             return
-        if last.tensors:
+        if last.tensors is not None:
             return  # tensor plans write nothing before every group is checked
         for group, planned, key, (lr, weight_decay) in zip(groups, last.groups, last.keys,
                                                            last.cells):
