@@ -259,7 +259,7 @@ def memory(steps: int, groups: int) -> list[list[str]]:
     gc.collect()
     after, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    own = footprint(scheduler, stop=(optimizer,))
+    own = footprint(scheduler, stop=(optimizer, *optimizer.param_groups))
     return [[f"{steps:,}", str(groups), f"{after - before:+,}", f"{peak - before:,}", f"{own:,}"]]
 
 
