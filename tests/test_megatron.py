@@ -69,3 +69,28 @@ def test_bad_arguments_name_the_flag(values, message):
     with pytest.raises(ScheduleError) as info:
         from_megatron_args(args(**values))
     assert message in str(info.value)
+
+
+def test_the_run_is_described_for_previews():
+    schedule = from_megatron_args(args(lr=1.0, train_samples=100_000, global_batch_size=64,
+                                       seq_length=2048, rampup_batch_size=["16", "16", "5000"]))
+    run = schedule.run
+    assert (run.global_batch_size, run.seq_length, run.total_samples) == (64, 2048, 100_000)
+    assert run.batch_size_at(0) == 16 and run.batch_size_at(5001) == 64
+    ramped = from_megatron_args(args(lr=1.0, train_samples=10**6, global_batch_size=1024,
+                                     seq_length=4096, rampup_batch_size=[256, 128, "20B tokens"]))
+    assert ramped.run.batch_size_at(0) == 256
+
+
+@pytest.mark.parametrize("values,message", [
+    (dict(lr=1.0, train_iters=10, global_batch_size=8, rampup_batch_size=[1, 1, 8]),
+     "--rampup-batch-size=[1, 1, 8] with --train-iters; expected --train-samples"),
+    (dict(lr=1.0, train_samples=10, global_batch_size=8, rampup_batch_size=["a", 1, 8]),
+     "--rampup-batch-size[0]='a'; expected a whole number"),
+    (dict(lr=1.0, train_samples=10, global_batch_size=8, rampup_batch_size=[3, 2, 8]),
+     "expected a multiple >= 0 of the increment 2"),
+], ids=["iters", "not-a-number", "not-dividing"])
+def test_bad_ramps(values, message):
+    with pytest.raises(ScheduleError) as info:
+        from_megatron_args(args(**values))
+    assert message in str(info.value)
