@@ -39,11 +39,10 @@ from .errors import (
     ScheduleError,
     ScheduleTypeError,
     check_choice,
-    check_non_negative,
     check_number,
     check_rate,
 )
-from .schedule import Schedule, is_scalar, step_array
+from .schedule import Evaluates, Schedule
 from .shapes import ARRAY, SCALAR, SHAPES, Shape, interpolate, warmup
 from .units import Quantity, Run
 
@@ -179,9 +178,10 @@ class PhaseCurve:
         index = bisect.bisect_left(self._ends, n)
         if index == len(self._ends):
             return self.end_value(names)
-        return self._phase_value(index, n, names, SCALAR)
+        return self.phase_value(index, n, names, SCALAR)
 
-    def _phase_value(self, index: int, n, names: dict, m):
+    def phase_value(self, index: int, n, names: dict, m=SCALAR):
+        """Phase `index`'s formula at `n` (a number, or an array with `m=ARRAY`)."""
         phase = self.phases[index]
         begin = self._ends[index - 1] if index else 0
         end = self._ends[index]
@@ -220,7 +220,7 @@ class PhaseCurve:
             if phase == len(self._ends):
                 result[where] = self.end_value(names)
             else:
-                result[where] = self._phase_value(phase, flat[where], names, ARRAY)
+                result[where] = self.phase_value(phase, flat[where], names, ARRAY)
         return out
 
     def to_dict(self) -> dict:
@@ -261,7 +261,7 @@ def _phases(run: Run, items, where: str) -> tuple[Phase, ...]:
 
 
 @dataclass(frozen=True, eq=False)
-class PhaseSchedule:
+class PhaseSchedule(Evaluates):
     """A learning rate of phases, and a weight decay of phases or Megatron's triple.
 
     Build one from the data of a schedule file with `PhaseSchedule.from_dict` (or
@@ -377,21 +377,11 @@ class PhaseSchedule:
             return self.wd_curve.wd_at(n, start_wd, end_wd)
         return self.wd_curve.at(n, {"start_wd": start_wd, "end_wd": end_wd})
 
-    def lr(self, step, max_lr: float | None = None, min_lr: float | None = None):
-        """The learning rate after `step` samples (a number, or an array of them)."""
-        max_lr = self.max_lr if max_lr is None else check_rate("max_lr", max_lr)
-        min_lr = self.min_lr if min_lr is None else check_rate("min_lr", min_lr)
-        if is_scalar(step):
-            return float(self.lr_at(check_non_negative("step", step), max_lr, min_lr))
+    def _lr_array(self, steps, max_lr, min_lr):
         names = {**self.lr_curve.names, "max_lr": max_lr, "min_lr": min_lr}
-        return self.lr_curve.array(step_array(step), names)
+        return self.lr_curve.array(steps, names)
 
-    def wd(self, step, start_wd: float | None = None, end_wd: float | None = None):
-        """The weight decay after `step` samples (a number, or an array of them)."""
-        start_wd = self.start_wd if start_wd is None else check_rate("start_wd", start_wd)
-        end_wd = self.end_wd if end_wd is None else check_rate("end_wd", end_wd)
-        if is_scalar(step):
-            return float(self.wd_at(check_non_negative("step", step), start_wd, end_wd))
+    def _wd_array(self, steps, start_wd, end_wd):
         if isinstance(self.wd_curve, Schedule):
-            return self.wd_curve.wd(step, start_wd, end_wd)
-        return self.wd_curve.array(step_array(step), {"start_wd": start_wd, "end_wd": end_wd})
+            return self.wd_curve._wd_array(steps, start_wd, end_wd)
+        return self.wd_curve.array(steps, {"start_wd": start_wd, "end_wd": end_wd})

@@ -41,8 +41,8 @@ def pieces(schedule: Schedule | PhaseSchedule, total: float) -> list[Piece]:
         for index, phase in enumerate(curve.phases):
             end = curve.ends[index]
             found.append(Piece(phase.shape, begin, end,
-                               float(curve._phase_value(index, begin, names, SCALAR)),
-                               float(curve._phase_value(index, end, names, SCALAR))))
+                               float(curve.phase_value(index, begin, names, SCALAR)),
+                               float(curve.phase_value(index, end, names, SCALAR))))
             begin = end
         if total > begin:
             found.append(Piece("hold", begin, total, schedule.lr(total), schedule.lr(total)))

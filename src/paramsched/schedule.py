@@ -55,8 +55,51 @@ WSD_DECAY_STYLES: tuple[str, ...] = get_args(WsdDecayStyle)
 WD_INCR_STYLES: tuple[str, ...] = get_args(WdIncrStyle)
 
 
+class Evaluates:
+    """`lr` and `wd` for a number or an array of steps, from a schedule's formulas.
+
+    A schedule provides ``lr_at``/``wd_at`` (one step, values as a group holds
+    them) and ``_lr_array``/``_wd_array`` (the same over a float64 array), and its
+    ``max_lr``, ``min_lr``, ``start_wd`` and ``end_wd``.
+    """
+
+    def lr(self, step, max_lr: float | None = None, min_lr: float | None = None):
+        """The learning rate after `step` steps.
+
+        Args:
+            step: A step count, or an array-like of them (>= 0, finite).
+            max_lr: A parameter group's override of `max_lr`; default `self.max_lr`.
+            min_lr: A parameter group's override of `min_lr`; default `self.min_lr`.
+
+        Returns:
+            A float for a scalar step, a float64 array of the same shape for an array.
+        """
+        max_lr = self.max_lr if max_lr is None else check_rate("max_lr", max_lr)
+        min_lr = self.min_lr if min_lr is None else check_rate("min_lr", min_lr)
+        if is_scalar(step):
+            return float(self.lr_at(check_non_negative("step", step), max_lr, min_lr))
+        return self._lr_array(step_array(step), max_lr, min_lr)
+
+    def wd(self, step, start_wd: float | None = None, end_wd: float | None = None):
+        """The weight decay after `step` steps (before any group's ``wd_mult``).
+
+        Args:
+            step: A step count, or an array-like of them (>= 0, finite).
+            start_wd: A parameter group's override of `start_wd`.
+            end_wd: A parameter group's override of `end_wd`.
+
+        Returns:
+            A float for a scalar step, a float64 array of the same shape for an array.
+        """
+        start_wd = self.start_wd if start_wd is None else check_rate("start_wd", start_wd)
+        end_wd = self.end_wd if end_wd is None else check_rate("end_wd", end_wd)
+        if is_scalar(step):
+            return float(self.wd_at(check_non_negative("step", step), start_wd, end_wd))
+        return self._wd_array(step_array(step), start_wd, end_wd)
+
+
 @dataclass(frozen=True, kw_only=True)
-class Schedule:
+class Schedule(Evaluates):
     """Megatron-Core's learning-rate and weight-decay schedule, validated and immutable.
 
     Arguments have Megatron-Core's names and meanings; steps are whatever the
@@ -186,42 +229,6 @@ class Schedule:
     def to_dict(self) -> dict:
         """The configuration (Megatron's arguments) as a dict of Python builtins."""
         return {name: getattr(self, name) for name in SCHEDULE_FIELDS}
-
-    # ----------------------------------------------------------------- public
-
-    def lr(self, step, max_lr: float | None = None, min_lr: float | None = None):
-        """The learning rate after `step` steps.
-
-        Args:
-            step: A step count, or an array-like of them (>= 0, finite).
-            max_lr: A parameter group's override of `max_lr`; default `self.max_lr`.
-            min_lr: A parameter group's override of `min_lr`; default `self.min_lr`.
-
-        Returns:
-            A float for a scalar step, a float64 array of the same shape for an array.
-        """
-        max_lr = self.max_lr if max_lr is None else check_rate("max_lr", max_lr)
-        min_lr = self.min_lr if min_lr is None else check_rate("min_lr", min_lr)
-        if is_scalar(step):
-            return float(self.lr_at(check_non_negative("step", step), max_lr, min_lr))
-        return self._lr_array(step_array(step), max_lr, min_lr)
-
-    def wd(self, step, start_wd: float | None = None, end_wd: float | None = None):
-        """The weight decay after `step` steps (before any group's ``wd_mult``).
-
-        Args:
-            step: A step count, or an array-like of them (>= 0, finite).
-            start_wd: A parameter group's override of `start_wd`.
-            end_wd: A parameter group's override of `end_wd`.
-
-        Returns:
-            A float for a scalar step, a float64 array of the same shape for an array.
-        """
-        start_wd = self.start_wd if start_wd is None else check_rate("start_wd", start_wd)
-        end_wd = self.end_wd if end_wd is None else check_rate("end_wd", end_wd)
-        if is_scalar(step):
-            return float(self.wd_at(check_non_negative("step", step), start_wd, end_wd))
-        return self._wd_array(step_array(step), start_wd, end_wd)
 
     # ------------------------------------------------------ the scalar formula
 
