@@ -6,11 +6,13 @@ Megatron-Core re-reads every group's overrides at every step (users and its own
 checkpoint code change them, and ``torch.optim.Optimizer.load_state_dict``
 replaces the group dicts), and so does paramsched: `GroupWriter.write_step`
 reads the five override keys of each group and compares them, as one tuple,
-with what that position held at the last step. While they match (the common
-case) a group costs those reads, one tuple comparison and two stores. Any
-difference (a changed override, a new group list, a group that is not a dict)
-falls back to planning every group afresh, which validates before it writes and
-restores the groups already written if it refuses.
+with what that position held at the last step, in the same dict. While they
+match (the common case) a group costs those reads, one tuple comparison and two
+stores. Any difference (a changed override, a replaced group dict, a group that
+is not a dict) falls back to planning every group afresh, which validates before
+it writes and restores the groups already written if it refuses. Groups that
+hold ``lr`` or ``weight_decay`` in tensors are checked first and written after,
+in place, by `paramsched.torch.TensorWriter`.
 
 The plan is a cache of what the groups held, derived from them; it is not part
 of the scheduler's state and is never saved.
