@@ -1,0 +1,89 @@
+"""PyTorch Lightning: ParamScheduler from configure_optimizers, stopped and resumed from a
+checkpoint (ckpt_path), gives the same learning rate at every step as an uninterrupted run."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pytest
+import torch
+
+lightning = pytest.importorskip("lightning")  # a test dependency; installed in CI
+from lightning.pytorch import LightningModule, Trainer  # noqa: E402
+from lightning.pytorch.callbacks import Callback  # noqa: E402
+
+from paramsched import Schedule  # noqa: E402
+from paramsched.torch import ParamScheduler  # noqa: E402
+
+SCHEDULE = Schedule(max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=5, lr_decay_steps=30,
+                    lr_decay_style="WSD", wsd_decay_steps=12, lr_wsd_decay_style="cosine",
+                    start_wd=0.0, end_wd=0.1, wd_incr_steps=30, wd_incr_style="linear")
+
+
+class Tiny(LightningModule):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.layer = torch.nn.Linear(4, 1)
+
+    def training_step(self, batch, batch_index):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.layer(x), y)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW([
+            {"params": [self.layer.weight]},
+            {"params": [self.layer.bias], "wd_mult": 0.0, "max_lr": 2e-3, "min_lr": 0.0},
+        ])
+        scheduler = ParamScheduler(optimizer, SCHEDULE)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def train_dataloader(self):
+        generator = torch.Generator().manual_seed(0)
+        data = torch.utils.data.TensorDataset(torch.randn(256, 4, generator=generator),
+                                              torch.randn(256, 1, generator=generator))
+        return torch.utils.data.DataLoader(data, batch_size=4)
+
+
+class Record(Callback):
+    """The lr and weight decay each optimizer step uses, by global step."""
+
+    def __init__(self):
+        self.seen = {}
+
+    def on_before_optimizer_step(self, trainer, module, optimizer):
+        self.seen[trainer.global_step] = [(g["lr"], g["weight_decay"])
+                                          for g in optimizer.param_groups]
+
+
+def fit(max_steps, ckpt_path=None, save_to=None):
+    record = Record()
+    trainer = Trainer(max_steps=max_steps, accelerator="cpu", devices=1, logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, callbacks=[record])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(Tiny(), ckpt_path=ckpt_path)
+    if save_to is not None:
+        trainer.save_checkpoint(save_to)
+    return record.seen
+
+
+@pytest.fixture(autouse=True)
+def quiet():
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+
+
+def test_resumed_run_has_the_uninterrupted_runs_learning_rates(tmp_path):
+    straight = fit(40)
+    assert len(straight) == 40
+    checkpoint = tmp_path / "stop.ckpt"
+    first = fit(17, save_to=checkpoint)
+    resumed = fit(40, ckpt_path=str(checkpoint))
+    assert sorted(resumed) == list(range(17, 40))
+    assert {**first, **resumed} == straight
+    # The schedule really moves over these steps: warmup, hold, anneal, floor.
+    assert len({v[0][0] for v in straight.values()}) >= 18
