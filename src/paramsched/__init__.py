@@ -14,6 +14,7 @@ from .overrides import (
 )
 from .phases import Phase, PhaseSchedule
 from .recipe import load_schedule, recipes
+from .rules import param_groups
 from .schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
 from .scheduler import OptimizerParamScheduler, logger
 from .units import Quantity, Run
@@ -39,5 +40,6 @@ __all__ = [
     "load_schedule",
     "logger",
     "param_group_override_to_tuple",
+    "param_groups",
     "recipes",
 ]
