@@ -468,3 +468,9 @@ def test_megatron_fields_are_not_attributes_of_a_phase_scheduler():
         scheduler.lr_decay_style
     with pytest.raises(ScheduleTypeError, match="max_lr cannot be set on a PhaseSchedule"):
         scheduler.max_lr = 3.0
+
+
+def test_last_values_are_what_was_written():
+    scheduler, optimizer = make([{}, {"wd_mult": 0.0, "max_lr": 2.0, "min_lr": 0.0}])
+    scheduler.step(60)
+    assert scheduler.last_values() == written(optimizer) == [(0.55, 0.1), (1.0, 0.0)]

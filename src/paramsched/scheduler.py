@@ -221,6 +221,13 @@ class OptimizerParamScheduler:
         _, _, start_wd, end_wd, _ = effective(self._schedule, key)
         return float(self._schedule.wd_at(self._num_steps, start_wd, end_wd))
 
+    def last_values(self) -> list[tuple[float, float]]:
+        """Each group's ``(lr, weight_decay)`` as last written, as Python floats.
+
+        For groups that hold tensors this does not read them back to the host.
+        """
+        return [(lr, weight_decay) for lr, weight_decay in self._writer.plan.cells]
+
     def step(self, increment: int = 1) -> None:
         """Advances by `increment` steps and writes every group's lr and weight decay.
 

@@ -114,8 +114,7 @@ class ParamScheduler(LRScheduler):
 
     def get_lr(self) -> list[float]:
         """Each group's learning rate, as Python floats (tensors are not read back)."""
-        plan = self.core._writer.plan
-        return [cell[0] for cell in plan.cells]
+        return [lr for lr, _ in self.core.last_values()]
 
     def state_dict(self) -> dict:
         """Plain data: the scheduler's state, ``samples_per_step`` and torch's counters."""
