@@ -130,7 +130,10 @@ def test_preview_from_megatron_flags_and_a_file(capsys, tmp_path):
     (["preview", "--lr", "1", "--train-iters", "10", "--global-batch-size", "4",
       "--rampup-batch-size", "1", "1", "8"], "with --train-iters; expected --train-samples"),
     (["preview", "--recipe", "llama2-7b", "--csv", "/nonexistent/dir/x.csv"], "No such file"),
-], ids=["none", "two", "recipe", "file", "at", "x", "ramp-iters", "csv-path"])
+    (["preview", "--recipe", "llama2-7b", "--at", "1e400 steps"], "is beyond any run"),
+    (["preview", "--lr", "1", "--train-iters", "0", "--global-batch-size", "4"],
+     "--train-iters=0; expected a number > 0"),
+], ids=["none", "two", "recipe", "file", "at", "x", "ramp-iters", "csv-path", "huge", "zero"])
 def test_preview_errors_are_one_line(capsys, argv, message):
     status, out, err = run(capsys, *argv)
     assert status == 2 and out == ""

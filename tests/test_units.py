@@ -131,3 +131,13 @@ def test_ramp_in_tokens_and_a_ramp_of_one_level():
     assert run._ramp[2] == 20 * 10**9 / 4096
     flat = Run(global_batch_size=64, rampup_batch_size=[64, 8, 1000])  # nothing to ramp
     assert flat.samples_at_step(10) == 640 and flat.batch_size_at(0) == 64
+
+
+def test_the_clock_is_exact_at_any_size():
+    run = Run(global_batch_size=15360, rampup_batch_size=[3072, 3072, 10**8])
+    steps = 10**17
+    samples = run.samples_at_step(steps)
+    assert isinstance(samples, int) and run.step_at_samples(samples) == steps
+    assert run.step_at_samples(samples - 1) == steps and run.step_at_samples(samples + 1) == steps + 1
+    with pytest.raises(ScheduleError, match="is beyond any run"):
+        Quantity.parse("1e400 steps", "at")

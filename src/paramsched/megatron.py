@@ -78,6 +78,10 @@ def from_megatron_args(args) -> Schedule:
     a = {name: getattr(args, name, default) for name, default in MEGATRON_DEFAULTS.items()}
     if a["lr"] is None:
         raise ScheduleError("--lr is not set; expected the peak learning rate")
+    for name in ("train_iters", "train_samples"):
+        if a[name] is not None and not isinstance(a[name], bool) and isinstance(a[name], (int, float)) \
+                and a[name] <= 0:
+            raise ScheduleError(f"{_flag(name)}={a[name]!r}; expected a number > 0")
     if a["train_iters"] and a["train_samples"]:
         raise ScheduleError(
             f"--train-iters={a['train_iters']!r} and --train-samples={a['train_samples']!r} "

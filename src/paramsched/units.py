@@ -10,6 +10,7 @@ size after; each optimizer step consumes the batch size of the moment.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -22,6 +23,7 @@ from .errors import ScheduleError, ScheduleTypeError, check_number
 
 Unit = Literal["steps", "samples", "tokens", "%"]
 UNITS: tuple[str, ...] = ("steps", "samples", "tokens", "%")
+MAX_AMOUNT = 10**18  # far beyond any run, and within what the clock's int64 arrays hold
 SI_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 _UNIT_NAMES = {"step": "steps", "steps": "steps", "sample": "samples", "samples": "samples",
                "token": "tokens", "tokens": "tokens", "%": "%"}
@@ -74,6 +76,9 @@ class Quantity:
                 "'2000 steps', '1.5M samples', '10T tokens', '5%'"
             )
         amount = Fraction(match["number"].replace("_", "")) * SI_SUFFIXES[match["si"].upper()]
+        if amount > MAX_AMOUNT:
+            raise ScheduleError(f"{field}={text!r} is beyond any run; expected at most "
+                                f"{float(MAX_AMOUNT):g}")
         return cls(amount, unit)
 
     def __str__(self) -> str:
@@ -217,20 +222,25 @@ class Run:
             raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
         table = self._ramp_table
         last = len(table) - 1
+        if np.ndim(steps) == 0:  # Python ints: exact at any size
+            steps = int(steps)
+            return int(table[min(steps, last)]) + max(steps - last, 0) * self.global_batch_size
         steps_array = np.asarray(steps, dtype=np.int64)
-        ramped = table[np.minimum(steps_array, last)]
-        result = ramped + np.maximum(steps_array - last, 0) * self.global_batch_size
-        return int(result) if np.ndim(steps) == 0 else result
+        return table[np.minimum(steps_array, last)] + np.maximum(steps_array - last, 0) * \
+            self.global_batch_size
 
     def step_at_samples(self, samples):
         """The first step after which at least `samples` samples are consumed."""
         table = self._ramp_table
         last = len(table) - 1
+        if np.ndim(samples) == 0:
+            if samples <= table[last]:
+                return int(np.searchsorted(table, samples, side="left"))
+            return last + math.ceil((Fraction(samples) - int(table[last])) / self.global_batch_size)
         samples_array = np.asarray(samples, dtype=np.float64)
         within = np.searchsorted(table, samples_array, side="left")
         beyond = last + np.ceil((samples_array - table[last]) / self.global_batch_size)
-        result = np.where(samples_array <= table[last], within, beyond).astype(np.int64)
-        return int(result) if np.ndim(samples) == 0 else result
+        return np.where(samples_array <= table[last], within, beyond).astype(np.int64)
 
     def tokens(self, samples):
         """Tokens in `samples` samples, or None without a sequence length."""
