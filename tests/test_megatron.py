@@ -60,7 +60,7 @@ def test_weight_decay_styles():
      "--start-weight-decay=0.1 with --weight-decay-incr-style=constant"),
     (dict(lr=1.0, train_samples=10, weight_decay_incr_style="cosine", start_weight_decay=0.0),
      "--end-weight-decay is not set with --weight-decay-incr-style=cosine"),
-    (dict(lr=1.0, train_samples=-10), "--train-samples=-10 is negative"),
+    (dict(lr=1.0, train_samples=-10), "--train-samples=-10; expected a number > 0"),
     (dict(lr=1.0, min_lr=2.0, train_samples=10),
      "from Megatron's arguments: min_lr=2.0 is greater than max_lr=1.0"),
 ], ids=["no-lr", "no-length", "two-lengths", "no-batch", "two-warmups", "wsd-no-length",
