@@ -66,8 +66,10 @@ def _build_parser() -> argparse.ArgumentParser:
     number = float
     table.add_argument("--lr", type=number, help="peak learning rate")
     table.add_argument("--min-lr", type=number, help="final learning rate (default 0.0)")
-    table.add_argument("--lr-warmup-init", type=number, help="learning rate at step 0 (default 0.0)")
-    table.add_argument("--lr-warmup-iters", type=int, help="warmup length in iterations (default 0)")
+    table.add_argument("--lr-warmup-init", type=number,
+                       help="learning rate at step 0 (default 0.0)")
+    table.add_argument("--lr-warmup-iters", type=int,
+                       help="warmup length in iterations (default 0)")
     table.add_argument("--lr-warmup-fraction", type=number,
                        help="warmup length as a fraction of the decay length")
     table.add_argument("--lr-decay-iters", type=int,

@@ -9,7 +9,7 @@ give a fractional warmup.
 
 from __future__ import annotations
 
-from .errors import ScheduleError, check_non_negative
+from .errors import ScheduleError, check_non_negative, check_number
 from .schedule import Schedule
 from .units import Run
 
@@ -79,8 +79,7 @@ def from_megatron_args(args) -> Schedule:
     if a["lr"] is None:
         raise ScheduleError("--lr is not set; expected the peak learning rate")
     for name in ("train_iters", "train_samples"):
-        if a[name] is not None and not isinstance(a[name], bool) and isinstance(a[name], (int, float)) \
-                and a[name] <= 0:
+        if a[name] is not None and check_number(_flag(name), a[name]) <= 0:
             raise ScheduleError(f"{_flag(name)}={a[name]!r}; expected a number > 0")
     if a["train_iters"] and a["train_samples"]:
         raise ScheduleError(

@@ -186,7 +186,8 @@ class Schedule(Evaluates):
         require(
             self.lr_warmup_steps < self.lr_decay_steps,
             f"lr_warmup_steps={self.lr_warmup_steps!r} is not below "
-            f"lr_decay_steps={self.lr_decay_steps!r}; expected 0 <= lr_warmup_steps < lr_decay_steps",
+            f"lr_decay_steps={self.lr_decay_steps!r}; "
+            "expected 0 <= lr_warmup_steps < lr_decay_steps",
         )
         if self.lr_decay_style == "WSD":
             require(
