@@ -127,3 +127,38 @@ def test_degenerate_warmups_match_megatron(warmup):
         scheduler.step(increment)
         reference.step(increment)
         assert written(ours) == written(theirs)
+
+
+@pytest.mark.parametrize("seed", range(60), ids=lambda s: f"run{s}")
+def test_groups_changed_between_steps_match_megatron(seed):
+    """Overrides changed, groups added, removed and replaced between steps, as users and
+    torch's load_state_dict do: megatron-core re-reads them at every step, and so must we."""
+    rng = random.Random(5000 + seed)
+    config = random_config(rng)
+    groups = random_groups(rng, config)
+    scheduler, ours, reference, theirs = pair(config, groups)
+    for increment in increments(step_counts(rng, config, points=150)):
+        change = rng.random()
+        if change < 0.1:
+            index = rng.randrange(len(ours.param_groups))
+            key = rng.choice(["max_lr", "min_lr", "wd_mult"])
+            value = {"max_lr": config["max_lr"] * rng.choice([1, 2, 3]),
+                     "min_lr": config["min_lr"] * rng.random(), "wd_mult": rng.random()}[key]
+            if key == "max_lr":
+                value = max(value, ours.param_groups[index].get("min_lr", config["min_lr"]))
+            if key == "min_lr":
+                value = min(value, ours.param_groups[index].get("max_lr", config["max_lr"]))
+            for optimizer in (ours, theirs):
+                optimizer.param_groups[index][key] = value
+        elif change < 0.15:
+            extra = random_groups(rng, config)[-1]
+            ours.param_groups.append(dict(extra))
+            theirs.param_groups.append(dict(extra))
+        elif change < 0.2 and len(ours.param_groups) > 1:
+            index = rng.randrange(len(ours.param_groups))
+            del ours.param_groups[index], theirs.param_groups[index]
+        elif change < 0.25:  # new dicts with the same contents, as load_state_dict makes
+            ours.param_groups = [dict(g) for g in ours.param_groups]
+        scheduler.step(increment)
+        reference.step(increment)
+        assert written(ours) == written(theirs), (config, reference.num_steps)
