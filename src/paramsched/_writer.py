@@ -47,10 +47,18 @@ class Plan:
     values: list[list[float]]  # each class's [lr, weight_decay]
 
     def advance(self, num_steps) -> None:
-        """Recomputes every class's values for `num_steps`."""
-        schedule = self.schedule
-        for cell, overrides in zip(self.values, self.effective):
-            cell[0], cell[1] = class_values(schedule, num_steps, overrides)
+        """Recomputes every class's values for `num_steps`.
+
+        The only place a class's ``(lr, weight_decay)`` is computed: the learning rate
+        for its ``max_lr``/``min_lr``, the weight decay for its ``start_wd``/``end_wd``
+        times its ``wd_mult`` (as Megatron-Core multiplies). The overrides are floats,
+        so both are floats.
+        """
+        lr_at, wd_at = self.schedule.lr_at, self.schedule.wd_at
+        for cell, (max_lr, min_lr, start_wd, end_wd, wd_mult) in zip(self.values,
+                                                                      self.effective):
+            cell[0] = lr_at(num_steps, max_lr, min_lr)
+            cell[1] = wd_at(num_steps, start_wd, end_wd) * wd_mult
         self.num_steps = num_steps
 
 
@@ -100,16 +108,6 @@ def effective(schedule: Schedule, key: tuple, where: str = "param_group") -> tup
     return max_lr, min_lr, start_wd, end_wd, wd_mult
 
 
-def class_values(schedule: Schedule, num_steps, overrides: tuple) -> tuple[float, float]:
-    """``(lr, weight_decay)`` at `num_steps` for a class's effective overrides."""
-    max_lr, min_lr, start_wd, end_wd, wd_mult = overrides
-    # The overrides are floats, so both formulas give floats.
-    return (
-        schedule.lr_at(num_steps, max_lr, min_lr),
-        schedule.wd_at(num_steps, start_wd, end_wd) * wd_mult,
-    )
-
-
 def plan(schedule: Schedule, num_steps, groups) -> Plan:
     """Classes and values for every group; checks every override, writes nothing."""
     index: dict[tuple, int] = {}
@@ -122,7 +120,7 @@ def plan(schedule: Schedule, num_steps, groups) -> Plan:
             overrides.append(effective(schedule, key, f"optimizer.param_groups[{position}]"))
         keys.append(key)
         classes.append(cls)
-    values = [list(class_values(schedule, num_steps, o)) for o in overrides]
+    values = [[0.0, 0.0] for _ in overrides]
     cells = [values[c] for c in classes]
     tensors = None
     if any(_is_tensor(g.get("lr")) or _is_tensor(g.get("weight_decay")) for g in groups):
@@ -130,7 +128,9 @@ def plan(schedule: Schedule, num_steps, groups) -> Plan:
         from .torch import TensorWriter  # only reached when torch tensors are in use
 
         tensors = TensorWriter(groups, cells)
-    return Plan(schedule, num_steps, list(groups), tensors, keys, cells, overrides, values)
+    planned = Plan(schedule, num_steps, list(groups), tensors, keys, cells, overrides, values)
+    planned.advance(num_steps)
+    return planned
 
 
 def _check_shared_tensors(groups, classes, overrides) -> None:
