@@ -260,10 +260,3 @@ class Run:
                 str(v) if isinstance(v, Quantity) else v for v in self.rampup_batch_size],
             "total": None if self.total is None else str(self.total),
         }
-
-
-def whole(value: float) -> int | float:
-    """`value` as an int when it is whole, for display and for exact step counts."""
-    return int(value) if float(value).is_integer() else value
-
-
