@@ -98,7 +98,7 @@ def test_weight_decay_phases_and_megatron_triple():
     reference = Schedule(max_lr=1.0, lr_decay_steps=8, lr_decay_style="constant", start_wd=0.0,
                          end_wd=0.5, wd_incr_steps=8, wd_incr_style="cosine")
     assert [triple.wd(n) for n in range(10)] == [reference.wd(n) for n in range(10)]
-    assert triple.wd_incr_style == "cosine"
+    assert triple.to_dict()["wd"]["style"] == "cosine"
 
 
 def megatron_as_phases(config):

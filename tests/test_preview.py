@@ -28,7 +28,7 @@ def test_step_n_is_the_value_after_n_steps_of_the_ramped_clock():
     # consumed = 8, and the full 4 after: steps end at 2, 4, 6, 8, 12, 16, ...
     assert s.run.samples_at_step(np.arange(7)).tolist() == [0, 2, 4, 6, 8, 12, 16]
     point = preview.at(s, "3 steps")
-    assert point == {"step": 3, "samples": 6, "tokens": 60, "lr": 1.0, "wd": 0.0}
+    assert point == {"step": 3, "samples": 6, "tokens": 60, "lr": 1.0, "wd": None}
     assert preview.at(s, "60 tokens")["step"] == 3
     assert preview.at(s, "7 samples")["step"] == 4  # the first step after which 7 are consumed
 

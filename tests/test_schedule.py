@@ -114,7 +114,7 @@ def test_lr_overrides_take_the_groups_values():
 
 
 def test_array_keeps_shape_and_accepts_lists():
-    schedule = Schedule(**BASE, lr_decay_style="linear")
+    schedule = Schedule(**BASE, lr_decay_style="linear", start_wd=0.1)
     grid = np.array([[0, 2], [12, 20]])
     assert schedule.lr(grid).shape == (2, 2)
     assert schedule.lr(grid).tolist() == [[0.5, 0.75], [0.625, 0.25]]

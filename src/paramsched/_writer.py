@@ -1,18 +1,24 @@
 """Writing ``lr`` and ``weight_decay`` into parameter groups, fast and all-or-nothing.
 
 Groups that hold the same overrides get the same values, so the values are
-computed once per *class* of groups (distinct overrides), not once per group.
+computed once per *class* of groups (distinct overrides), not once per group,
+from the schedule's curves bound to the class's overrides (`CurveSchedule.bind`).
 Megatron-Core re-reads every group's overrides at every step (users and its own
 checkpoint code change them, and ``torch.optim.Optimizer.load_state_dict``
 replaces the group dicts), and so does paramsched: `GroupWriter.write_step`
-reads the five override keys of each group and compares them, as one tuple,
-with what that position held at the last step, in the same dict. While they
-match (the common case) a group costs those reads, one tuple comparison and two
-stores. Any difference (a changed override, a replaced group dict, a group that
-is not a dict) falls back to planning every group afresh, which validates before
-it writes and restores the groups already written if it refuses. Groups that
-hold ``lr`` or ``weight_decay`` in tensors are checked first and written after,
-in place, by `paramsched.torch.TensorWriter`.
+reads each group's five override keys and the type of what it holds in ``lr``
+and ``weight_decay``, and compares them, as one tuple, with what that position
+held at the last step, in the same dict. While they match (the common case) a
+group costs those reads, one comparison and two stores. Any difference (a
+changed override, a replaced group dict, a float replaced by a tensor, a group
+that is not a dict) falls back to planning every group afresh, which validates
+before it writes and restores the groups already written if it refuses.
+
+Groups that hold ``lr`` or ``weight_decay`` in tensors are written in place by
+`paramsched._tensors.TensorWriter`; a tensor replaced by another is noticed
+(by identity) and the new one is updated from then on, a float replacing a
+tensor gets floats, and a tensor replacing a float is kept and updated in
+place. A schedule without a weight-decay part writes only ``lr``.
 
 The plan is a cache of what the groups held, derived from them; it is not part
 of the scheduler's state and is never saved.
@@ -21,44 +27,44 @@ of the scheduler's state and is never saved.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
+from ._tensors import is_tensor
 from .errors import ScheduleError, ScheduleTypeError, check_rate
 from .overrides import OVERRIDE_KEYS
-from .schedule import Schedule
+
+_WD_OVERRIDES = ("start_wd", "end_wd", "wd_mult")
 
 
-@dataclass(slots=True)
 class Plan:
     """Which class each group belongs to, and each class's values at one step.
 
-    All groups of a class share one ``[lr, weight_decay]`` list (``cells`` holds it
-    by position), so updating a class's values updates every group's cell at once.
+    All groups of a class share one ``[lr, weight_decay]`` list (their cell), so
+    updating a class's values updates every group's cell at once.
     """
 
-    schedule: Schedule
-    num_steps: int | float  # the step the values are for
-    groups: list  # the group dicts planned for, by position
-    tensors: Any  # a paramsched.torch.TensorWriter if some group holds a tensor, else None
-    keys: list[tuple]  # each group's overrides, in OVERRIDE_KEYS order, by position
-    cells: list[list[float]]  # each group's class's [lr, weight_decay], by position
-    effective: list[tuple]  # each class's (max_lr, min_lr, start_wd, end_wd, wd_mult)
-    values: list[list[float]]  # each class's [lr, weight_decay]
+    __slots__ = ("schedule", "num_steps", "rows", "tensors", "classes", "values", "keys")
+
+    def __init__(self, schedule, rows, tensors, classes, values) -> None:
+        self.schedule = schedule
+        self.num_steps = None  # the step the values are for
+        # (group, key, cell) by position; key = (overrides..., what lr and wd hold)
+        self.rows: list[tuple] = rows
+        self.tensors: Any = tensors  # a TensorWriter if some group holds a tensor
+        self.classes: list[tuple] = classes  # each class's (lr function, wd function, wd_mult)
+        self.values: list[list[float]] = values  # each class's [lr, weight_decay]
+        self.keys = ("lr", "weight_decay") if schedule.has_wd else ("lr",)
 
     def advance(self, num_steps) -> None:
-        """Recomputes every class's values for `num_steps`.
+        """Recomputes every class's values for `num_steps`: the only place they are computed.
 
-        The only place a class's ``(lr, weight_decay)`` is computed: the learning rate
-        for its ``max_lr``/``min_lr``, the weight decay for its ``start_wd``/``end_wd``
-        times its ``wd_mult`` (as Megatron-Core multiplies). The overrides are floats,
-        so both are floats.
+        The weight decay is the curve's value times the class's ``wd_mult``, as
+        Megatron-Core multiplies; without a weight-decay part it is not computed.
         """
-        lr_at, wd_at = self.schedule.lr_at, self.schedule.wd_at
-        for cell, (max_lr, min_lr, start_wd, end_wd, wd_mult) in zip(self.values,
-                                                                      self.effective):
-            cell[0] = lr_at(num_steps, max_lr, min_lr)
-            cell[1] = wd_at(num_steps, start_wd, end_wd) * wd_mult
+        for cell, (lr, wd, wd_mult) in zip(self.values, self.classes):
+            cell[0] = lr(num_steps)
+            if wd is not None:
+                cell[1] = wd(num_steps) * wd_mult
         self.num_steps = num_steps
 
 
@@ -84,31 +90,25 @@ def override_key(group) -> tuple:
     return tuple(group.get(key) for key in OVERRIDE_KEYS)
 
 
-def effective(schedule: Schedule, key: tuple, where: str = "param_group") -> tuple:
+def effective(schedule, key: tuple, where: str = "param_group") -> tuple:
     """A group's ``(max_lr, min_lr, start_wd, end_wd, wd_mult)``, its overrides checked."""
+    if not schedule.has_wd:
+        for name, value in zip(OVERRIDE_KEYS, key):
+            if name in _WD_OVERRIDES and value is not None:
+                raise ScheduleError(
+                    f"{where} has {name}={value!r} but the schedule has no weight-decay part; "
+                    "expected start_wd (and end_wd) in the schedule, or the group's own "
+                    "weight_decay without weight-decay overrides")
     defaults = (schedule.max_lr, schedule.min_lr, schedule.start_wd, schedule.end_wd, 1.0)
-    max_lr, min_lr, start_wd, end_wd, wd_mult = (
+    values = tuple(
         default if value is None else check_rate(f"{where}[{name!r}]", value)
         for name, value, default in zip(OVERRIDE_KEYS, key, defaults)
     )
-    if min_lr > max_lr:
-        raise ScheduleError(
-            f"{where} has min_lr={min_lr!r} above max_lr={max_lr!r}; expected min_lr <= max_lr"
-        )
-    if end_wd < start_wd:
-        raise ScheduleError(
-            f"{where} has end_wd={end_wd!r} below start_wd={start_wd!r}; "
-            "expected start_wd <= end_wd"
-        )
-    if schedule.wd_incr_style == "constant" and start_wd != end_wd:
-        raise ScheduleError(
-            f"{where} has start_wd={start_wd!r} and end_wd={end_wd!r} with "
-            "wd_incr_style='constant'; expected equal values"
-        )
-    return max_lr, min_lr, start_wd, end_wd, wd_mult
+    schedule.check_group(*values[:4], where)
+    return values
 
 
-def plan(schedule: Schedule, num_steps, groups) -> Plan:
+def plan(schedule, num_steps, groups) -> Plan:
     """Classes and values for every group; checks every override, writes nothing."""
     index: dict[tuple, int] = {}
     keys, classes, overrides = [], [], []
@@ -121,29 +121,42 @@ def plan(schedule: Schedule, num_steps, groups) -> Plan:
         keys.append(key)
         classes.append(cls)
     values = [[0.0, 0.0] for _ in overrides]
+    bound = []
+    for max_lr, min_lr, start_wd, end_wd, wd_mult in overrides:
+        bound.append((*schedule.bind(max_lr, min_lr, start_wd, end_wd), wd_mult))
     cells = [values[c] for c in classes]
+    written = ("lr", "weight_decay") if schedule.has_wd else ("lr",)
     tensors = None
-    if any(_is_tensor(g.get("lr")) or _is_tensor(g.get("weight_decay")) for g in groups):
-        _check_shared_tensors(groups, classes, overrides)
-        from .torch import TensorWriter  # only reached when torch tensors are in use
+    if any(is_tensor(g.get(k)) for g in groups for k in written):
+        _check_shared_tensors(groups, classes, overrides, written)
+        from ._tensors import TensorWriter
 
-        tensors = TensorWriter(groups, cells)
-    planned = Plan(schedule, num_steps, list(groups), tensors, keys, cells, overrides, values)
+        tensors = TensorWriter(groups, cells, written)
+    rows = [(group, (*key, *(_held(group.get(k)) for k in written)), cell)
+            for group, key, cell in zip(groups, keys, cells)]
+    planned = Plan(schedule, rows, tensors, bound, values)
     planned.advance(num_steps)
     return planned
 
 
-def _check_shared_tensors(groups, classes, overrides) -> None:
+def _held(value):
+    """What the fast path compares for a group's ``lr`` or ``weight_decay``: a tensor's
+    identity (the plan keeps it alive), or the type of anything else (floats are
+    rewritten anyway, and anything that is not a float is planned afresh)."""
+    return id(value) if is_tensor(value) else type(value)
+
+
+def _check_shared_tensors(groups, classes, overrides, written) -> None:
     """Refuses one tensor shared by groups that need different values.
 
     ``torch.optim`` gives every group the same ``lr`` tensor when the default
     ``lr`` is a tensor; groups with different overrides cannot share it.
     """
-    for key, relevant in (("lr", slice(0, 2)), ("weight_decay", slice(2, 5))):
+    for key, relevant in (("lr", slice(0, 2)), ("weight_decay", slice(2, 5)))[:len(written)]:
         first: dict[int, int] = {}
         for position, group in enumerate(groups):
             value = group.get(key)
-            if not _is_tensor(value):
+            if not is_tensor(value):
                 continue
             other = first.setdefault(id(value), position)
             mine, theirs = overrides[classes[position]], overrides[classes[other]]
@@ -156,76 +169,83 @@ def _check_shared_tensors(groups, classes, overrides) -> None:
                 )
 
 
-def _is_tensor(value) -> bool:
-    """Whether `value` is a tensor-like to update in place (duck-typed: no torch import)."""
-    return hasattr(value, "copy_") and hasattr(value, "dim")
-
-
 class GroupWriter:
     """Writes a schedule's values into an optimizer's groups, remembering the last plan."""
 
     def __init__(self) -> None:
         self.plan: Plan | None = None
 
-    def write(self, groups, new_plan: Plan) -> None:
-        """Writes a checked plan into `groups` and remembers it."""
+    def write(self, new_plan: Plan) -> None:
+        """Writes a checked plan into its groups and remembers it."""
         if new_plan.tensors is not None:
             new_plan.tensors()
-        else:
-            for group, (lr, weight_decay) in zip(groups, new_plan.cells):
+        elif len(new_plan.keys) == 2:
+            for group, _, (lr, weight_decay) in new_plan.rows:
                 group["lr"] = lr
                 group["weight_decay"] = weight_decay
+        else:
+            for group, _, cell in new_plan.rows:
+                group["lr"] = cell[0]
         self.plan = new_plan
 
-    def write_step(self, optimizer, schedule: Schedule, num_steps) -> None:
+    def write_step(self, optimizer, schedule, num_steps) -> None:
         """Writes every group's values at `num_steps`, or raises having changed nothing."""
         last = self.plan
         groups = getattr(optimizer, "param_groups", None)
         if (last is not None and last.schedule is schedule and type(groups) is list
-                and len(groups) == len(last.keys)):
+                and len(groups) == len(last.rows)):
             previous_steps = last.num_steps
             last.advance(num_steps)
-            try:
-                if last.tensors is not None:
-                    for group, planned, key in zip(groups, last.groups, last.keys):
-                        if group is not planned or (
-                                group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
-                                group.get("end_wd"), group.get("wd_mult")) != key:
-                            break
-                    else:
-                        last.tensors()
-                        return
-                else:
-                    # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
-                    for group, planned, key, cell in zip(groups, last.groups, last.keys,
-                                                         last.cells):
-                        if group is not planned or (
-                                group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
-                                group.get("end_wd"), group.get("wd_mult")) != key:
-                            break
-                        group["lr"] = cell[0]
-                        group["weight_decay"] = cell[1]
-                    else:
-                        return
-            except (AttributeError, TypeError):
-                pass  # not a dict: planning afresh says so
+            if self._fast(groups, last):
+                return
             last.advance(previous_steps)
         try:
             new_plan = plan(schedule, num_steps, param_groups(optimizer))
         except ScheduleError:
             self._restore(groups)
             raise
-        self.write(groups, new_plan)
+        self.write(new_plan)
+
+    @staticmethod
+    def _fast(groups, last: Plan) -> bool:
+        """Writes the planned values if every group is as planned; False at the first
+        that is not (the groups before it are written, and `_restore` can undo them)."""
+        # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
+        try:
+            if last.tensors is not None:
+                for group, (planned, key, _) in zip(groups, last.rows):
+                    if group is not planned or (*override_key(group),
+                                                *(_held(group.get(k)) for k in last.keys)) != key:
+                        return False
+                last.tensors()
+            elif len(last.keys) == 2:
+                for group, (planned, key, cell) in zip(groups, last.rows):
+                    if group is not planned or (
+                            group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                            group.get("end_wd"), group.get("wd_mult"),
+                            group["lr"].__class__, group["weight_decay"].__class__) != key:
+                        return False
+                    group["lr"] = cell[0]
+                    group["weight_decay"] = cell[1]
+            else:
+                for group, (planned, key, cell) in zip(groups, last.rows):
+                    if group is not planned or (
+                            group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                            group.get("end_wd"), group.get("wd_mult"),
+                            group["lr"].__class__) != key:
+                        return False
+                    group["lr"] = cell[0]
+        except (AttributeError, TypeError, KeyError):
+            return False  # not a dict, or a key removed: planning afresh says so
+        return True
 
     def _restore(self, groups) -> None:
         """Puts back the last step's values into the groups the fast path may have written."""
         last = self.plan
-        if last is None or not isinstance(groups, (list, tuple)):
-            return
-        if last.tensors is not None:
+        if last is None or not isinstance(groups, (list, tuple)) or last.tensors is not None:
             return  # tensor plans write nothing before every group is checked
-        for group, planned, key, (lr, weight_decay) in zip(groups, last.groups, last.keys,
-                                                           last.cells):
-            if group is planned and override_key(group) == key:
+        for group, (planned, key, (lr, weight_decay)) in zip(groups, last.rows):
+            if group is planned and override_key(group) == key[:5]:
                 group["lr"] = lr
-                group["weight_decay"] = weight_decay
+                if len(last.keys) == 2:
+                    group["weight_decay"] = weight_decay

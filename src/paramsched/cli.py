@@ -193,7 +193,7 @@ def _preview(options: argparse.Namespace) -> str:
             p = preview.at(schedule, quantity)
             lines.append(f"{quantity:>16} {preview._number(p['step']):>12} "
                          f"{preview._number(p['samples']):>16} {preview._number(p['tokens']):>18} "
-                         f"{p['lr']:>13.6e} {p['wd']:>10.4g}")
+                         f"{p['lr']:>13.6e} {'-' if p['wd'] is None else format(p['wd'], '.4g'):>10}")
     if options.csv:
         rows = preview.write_csv(schedule, options.csv)
         lines.append(f"\nwrote {rows:,} rows to {options.csv}")

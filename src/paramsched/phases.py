@@ -21,35 +21,34 @@ These are Megatron-Core's operations (its warmup for a linear rise, its decay fo
 a fall), so a linear warmup to ``max_lr`` followed by a cosine to ``min_lr``
 gives Megatron's cosine schedule to the bit. Shapes: ``linear``, ``constant``,
 ``cosine``, ``exponential``, ``minus_sqrt``, ``inverse-square-root`` and
-``polynomial`` (``decay = (1 - r)**power``).
+``polynomial`` (``decay = (1 - r)**power``). Each phase is one segment of the
+curve engine (`paramsched._curve`).
 
 Steps here are the scheduler's clock: consumed samples. A `Run` turns steps,
-tokens and percentages into samples when a schedule is built.
+tokens and percentages into samples when a schedule is built, and the schedule
+keeps only what that means: two files that say the same thing in other words
+(``"2K samples"`` and ``"2000 samples"``, an omitted default and the default
+written out) give equal schedules with equal checkpoints.
 """
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 from typing import Any, Optional
 
-import numpy as np
-
-from .errors import (
-    ScheduleError,
-    ScheduleTypeError,
-    check_choice,
-    check_number,
-    check_rate,
-)
-from .schedule import Evaluates, Schedule
-from .shapes import ARRAY, SCALAR, SHAPES, Shape, interpolate, warmup
+from ._curve import Curve, CurveSchedule, Segment
+from .errors import ScheduleError, ScheduleTypeError, check_choice, check_number, check_rate
+from .shapes import SHAPE_NAMES, shape_named
 from .units import Quantity, Run
 
 PHASE_SHAPES = ("linear", "constant", "cosine", "exponential", "minus_sqrt",
                 "inverse-square-root", "polynomial")
 LR_NAMES = ("init_lr", "max_lr", "min_lr")
 WD_NAMES = ("start_wd", "end_wd")
+WD_STYLES = ("constant", "linear", "cosine")
+#: The kind a phase schedule's checkpoint data carries.
+KIND = "phases"
 
 
 @dataclass(frozen=True)
@@ -74,158 +73,71 @@ class Phase:
     value: Any = None
     power: Optional[float] = None
 
-    def to_dict(self) -> dict:
-        data = {"shape": self.shape, "until": str(self.until)
-                if isinstance(self.until, Quantity) else self.until}
-        for key, name in (("to", "to"), ("start", "from"), ("value", "value"), ("power", "power")):
-            if getattr(self, key) is not None:
-                data[name] = getattr(self, key)
-        return data
+
+def _samples_text(samples) -> str:
+    """A number of samples as an exact quantity that reads back to the same number."""
+    return f"{samples!r} samples"
 
 
-def _polynomial(power: float) -> Shape:
-    return Shape("polynomial", lambda r, m=SCALAR: m.pow(1.0 - r, power))
+def _curve(phases: tuple[Phase, ...], names: dict, first: str,
+           label: str) -> tuple[Curve, list[dict]]:
+    """The curve of `phases`, and their meaning as data (each start and target explicit)."""
+    segments, canonical = [], []
+    previous_end, previous_target = 0, first
 
-
-@dataclass(frozen=True)
-class PhaseCurve:
-    """One quantity (learning rate or weight decay) as phases; see the module docstring.
-
-    Args:
-        phases: The phases, their ends already in samples and increasing.
-        names: The named values and their defaults, e.g. ``{"init_lr": 0.0, ...}``.
-        first: The name of the value the first phase starts from.
-        label: How errors name the curve (``"lr"``, ``"wd"``).
-    """
-
-    phases: tuple[Phase, ...]
-    names: dict
-    first: str
-    label: str = "lr"
-    _ends: tuple = field(default=(), init=False, repr=False, compare=False)
-    _starts: tuple = field(default=(), init=False, repr=False, compare=False)
-    _targets: tuple = field(default=(), init=False, repr=False, compare=False)
-    _shapes: tuple = field(default=(), init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        ends, starts, targets, shapes = [], [], [], []
-        previous_end, previous_target = 0, self.first
-        for index, phase in enumerate(self.phases):
-            where = f"{self.label}.phases[{index}]"
-            shape = check_choice(f"{where}.shape", phase.shape, PHASE_SHAPES)
-            end = check_number(f"{where}.until", phase.until)
-            if end <= previous_end:
-                raise ScheduleError(
-                    f"{where}.until={phase.until!r} ({end!r} samples) does not come after the "
-                    f"previous end ({previous_end!r} samples); expected increasing phase ends"
-                )
-            start = previous_target if phase.start is None else self._operand(
-                f"{where}.from", phase.start)
-            if shape == "constant":
-                if phase.to is not None:
-                    raise ScheduleError(f"{where} is constant and has to={phase.to!r}; "
-                                        "expected 'value' for a constant phase")
-                target = start if phase.value is None else self._operand(
-                    f"{where}.value", phase.value)
-            else:
-                if phase.value is not None:
-                    raise ScheduleError(f"{where} has value={phase.value!r}; only a constant "
-                                        "phase holds a value")
-                if phase.to is None:
-                    raise ScheduleError(f"{where} ({shape}) has no 'to'; expected the value "
-                                        "the phase goes to")
-                target = self._operand(f"{where}.to", phase.to)
-            if shape == "polynomial":
-                power = check_number(f"{where}.power", phase.power) if phase.power is not None \
-                    else None
-                if power is None or power <= 0:
-                    raise ScheduleError(f"{where}.power={phase.power!r}; expected a number > 0 "
-                                        "for a polynomial phase")
-                shapes.append(_polynomial(float(power)))
-            elif phase.power is not None:
-                raise ScheduleError(f"{where} has power={phase.power!r}; only a polynomial "
-                                    "phase has a power")
-            else:
-                shapes.append(SHAPES.get(shape))
-            ends.append(end)
-            starts.append(start)
-            targets.append(target)
-            previous_end, previous_target = end, target
-        object.__setattr__(self, "_ends", tuple(ends))
-        object.__setattr__(self, "_starts", tuple(starts))
-        object.__setattr__(self, "_targets", tuple(targets))
-        object.__setattr__(self, "_shapes", tuple(shapes))
-
-    def _operand(self, label: str, value):
+    def operand(where, value):
         if isinstance(value, str):
-            return check_choice(label, value, tuple(self.names))
-        return check_rate(label, value)
+            return check_choice(where, value, tuple(names))
+        return check_rate(where, value)
 
-    @property
-    def ends(self) -> tuple:
-        """Each phase's end, in samples."""
-        return self._ends
-
-    def resolve(self, operand, names: dict) -> float:
-        return names[operand] if isinstance(operand, str) else operand
-
-    def end_value(self, names: dict) -> float:
-        """The value after the last phase."""
-        return self.resolve(self._targets[-1] if self.phases else self.first, names)
-
-    def at(self, n, names: dict):
-        """The value after `n` samples, for the named values `names`."""
-        index = bisect.bisect_left(self._ends, n)
-        if index == len(self._ends):
-            return self.end_value(names)
-        return self.phase_value(index, n, names, SCALAR)
-
-    def phase_value(self, index: int, n, names: dict, m=SCALAR):
-        """Phase `index`'s formula at `n` (a number, or an array with `m=ARRAY`)."""
-        phase = self.phases[index]
-        begin = self._ends[index - 1] if index else 0
-        end = self._ends[index]
-        a = self.resolve(self._starts[index], names)
-        b = self.resolve(self._targets[index], names)
-        if phase.shape == "constant":
-            return b if m is SCALAR else np.full(np.shape(n), b)
-        if phase.shape == "inverse-square-root":
-            if m is SCALAR:
-                return max(b, a * max(begin, 1) ** 0.5 / max(n, 1) ** 0.5)
-            return np.maximum(b, a * max(begin, 1) ** 0.5 / np.sqrt(np.maximum(n, 1.0)))
-        if m is SCALAR:
-            offset, length = float(n - begin), float(end - begin)
+    for index, phase in enumerate(phases):
+        where = f"{label}.phases[{index}]"
+        shape = check_choice(f"{where}.shape", phase.shape, PHASE_SHAPES)
+        end = check_number(f"{where}.until", phase.until)
+        if end <= previous_end:
+            raise ScheduleError(
+                f"{where}.until={phase.until!r} ({end!r} samples) does not come after the "
+                f"previous end ({previous_end!r} samples); expected increasing phase ends")
+        start = previous_target if phase.start is None else operand(f"{where}.from", phase.start)
+        if shape == "constant":
+            if phase.to is not None:
+                raise ScheduleError(f"{where} is constant and has to={phase.to!r}; "
+                                    "expected 'value' for a constant phase")
+        elif phase.value is not None:
+            raise ScheduleError(f"{where} has value={phase.value!r}; only a constant "
+                                "phase holds a value")
+        elif phase.to is None:
+            raise ScheduleError(f"{where} ({shape}) has no 'to'; expected the value "
+                                "the phase goes to")
+        if shape != "polynomial" and phase.power is not None:
+            raise ScheduleError(f"{where} has power={phase.power!r}; only a polynomial "
+                                "phase has a power")
+        data = {"shape": shape, "until": _samples_text(end)}
+        if shape == "constant":
+            target = start if phase.value is None else operand(f"{where}.value", phase.value)
+            segments.append(Segment(end, "hold", start, target, label=shape))
+            data["value"] = target
         else:
-            offset, length = n - begin, float(end - begin)
-        if b >= a:
-            if phase.shape == "linear":
-                return warmup(a, b, offset, length)
-            return interpolate(a, b, self._shapes[index].rise(offset / length, m))
-        return interpolate(b, a, self._shapes[index].decay(offset / length, m))
-
-    def array(self, steps: np.ndarray, names: dict) -> np.ndarray:
-        """`at` for an array of steps; the cost grows with the steps, not with the phases."""
-        out = np.empty_like(steps)
-        flat, result = steps.ravel(), out.ravel()
-        index = np.searchsorted(np.asarray(self._ends, dtype=np.float64), flat, side="left")
-        order = None if flat.size < 2 or np.all(flat[1:] >= flat[:-1]) else np.argsort(
-            index, kind="stable")
-        ordered = index if order is None else index[order]
-        bounds = np.searchsorted(ordered, np.arange(len(self._ends) + 2), side="left")
-        for phase in range(len(self._ends) + 1):
-            chunk = slice(bounds[phase], bounds[phase + 1])
-            if chunk.start == chunk.stop:
-                continue
-            where = chunk if order is None else order[chunk]
-            if phase == len(self._ends):
-                result[where] = self.end_value(names)
+            target = operand(f"{where}.to", phase.to)
+            data.update({"from": start, "to": target})
+            if shape == "inverse-square-root":
+                segments.append(Segment(end, "inverse-sqrt", start, target,
+                                        origin=previous_end, label=shape))
             else:
-                result[where] = self.phase_value(phase, flat[where], names, ARRAY)
-        return out
-
-    def to_dict(self) -> dict:
-        return {"names": dict(self.names), "first": self.first,
-                "phases": [p.to_dict() for p in self.phases]}
+                if shape == "polynomial":
+                    power = None if phase.power is None else check_number(f"{where}.power",
+                                                                          phase.power)
+                    if power is None or power <= 0:
+                        raise ScheduleError(f"{where}.power={phase.power!r}; expected a number "
+                                            "> 0 for a polynomial phase")
+                    data["power"] = float(power)
+                curve_shape = shape_named(f"{where}.shape", shape, data.get("power"))
+                segments.append(Segment(end, "auto", start, target, curve_shape,
+                                        origin=previous_end, length=float(end - previous_end),
+                                        label=shape))
+        canonical.append(data)
+        previous_end, previous_target = end, target
+    return Curve(tuple(segments), previous_target), canonical
 
 
 _PHASE_KEYS = ("shape", "until", "to", "from", "value", "power")
@@ -260,27 +172,65 @@ def _phases(run: Run, items, where: str) -> tuple[Phase, ...]:
     return tuple(phases)
 
 
+def _wd_part(run: Run, wd: dict) -> tuple[Curve, dict]:
+    """The weight decay of a ``[wd]`` table: phases, or Megatron's triple."""
+    start_wd = check_rate("wd.start_wd", wd.get("start_wd", 0.0))
+    end_wd = check_rate("wd.end_wd", wd.get("end_wd", start_wd))
+    names = {"start_wd": start_wd, "end_wd": end_wd}
+    if "phases" in wd:
+        for key in ("style", "until"):
+            if key in wd:
+                raise ScheduleError(f"wd has both phases and {key!r}; expected one form")
+        curve, phases = _curve(_phases(run, wd["phases"], "wd.phases"), names, "start_wd", "wd")
+        return curve, {**names, "phases": phases}
+    # Megatron's weight decay: style, start_wd, end_wd, over `until` (default the run).
+    style = check_choice("wd.style", wd.get("style", "constant"), WD_STYLES)
+    if style == "constant":
+        if start_wd != end_wd:
+            raise ScheduleError(f"wd: start_wd={start_wd!r} and end_wd={end_wd!r} differ with "
+                                "style='constant'; expected equal values, or a 'linear' or "
+                                "'cosine' style")
+        return Curve((), "end_wd", "constant"), {**names, "style": style}
+    if end_wd < start_wd:
+        raise ScheduleError(f"wd: end_wd={end_wd!r} is below start_wd={start_wd!r}; "
+                            "expected start_wd <= end_wd")
+    length = run.samples(Quantity.parse(wd.get("until", "100%"), "wd.until"), "wd.until")
+    if length <= 0:
+        raise ScheduleError(f"wd.until={wd.get('until', '100%')!r} is {length!r} samples; "
+                            "expected a length > 0")
+    segment = Segment(length, "rise", "start_wd", "end_wd", shape_named("wd.style", style),
+                      length=float(length), label=f"wd {style}")
+    return Curve((segment,), "end_wd"), {**names, "style": style,
+                                          "until": _samples_text(length)}
+
+
 @dataclass(frozen=True, eq=False)
-class PhaseSchedule(Evaluates):
+class PhaseSchedule(CurveSchedule):
     """A learning rate of phases, and a weight decay of phases or Megatron's triple.
 
     Build one from the data of a schedule file with `PhaseSchedule.from_dict` (or
     `paramsched.load_schedule`). It answers `lr(step)` and `wd(step)` like
     `paramsched.Schedule`, for a number or a NumPy array of consumed samples, and
-    drives `OptimizerParamScheduler.from_schedule`, stepping in samples. Two
-    schedules are equal when their data are; `to_dict` gives the data back.
+    drives the schedulers, stepping in samples. Without a ``[wd]`` table it has no
+    weight-decay part, and the optimizer's own ``weight_decay`` is left alone. Two
+    schedules are equal when they mean the same; `to_dict` gives that meaning as
+    data, which `from_dict` reads back.
+
+    Example:
+        >>> s = PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "phases": [
+        ...     {"shape": "linear", "to": "max_lr", "until": "2K samples"}]}})
+        >>> s.lr(1000), s == PhaseSchedule.from_dict(s.to_dict())
+        (0.5, True)
     """
 
-    lr_curve: PhaseCurve
-    wd_curve: Any  # a PhaseCurve, or a Schedule evaluating Megatron's weight decay
+    lr_curve: Curve
+    wd_curve: Optional[Curve]
     run: Run
-    source: dict
+    data: dict
 
     @classmethod
     def from_dict(cls, data: dict) -> "PhaseSchedule":
         """Builds a schedule from ``{"run": ..., "lr": ..., "wd": ...}`` (a file's tables)."""
-        import copy
-
         data = _table(data, "schedule", ("run", "lr", "wd"))
         run = Run(**_table(data.get("run", {}), "run", _RUN_KEYS))
         if "lr" not in data:
@@ -292,96 +242,76 @@ class PhaseSchedule(Evaluates):
         if names["min_lr"] > names["max_lr"]:
             raise ScheduleError(f"lr.min_lr={names['min_lr']!r} is greater than lr.max_lr="
                                 f"{names['max_lr']!r}; expected min_lr <= max_lr")
-        lr_curve = PhaseCurve(_phases(run, lr.get("phases"), "lr.phases"), names, "init_lr", "lr")
-        wd = _table(data.get("wd", {}), "wd", _WD_KEYS)
-        start_wd = check_rate("wd.start_wd", wd.get("start_wd", 0.0))
-        end_wd = check_rate("wd.end_wd", wd.get("end_wd", start_wd))
-        if "phases" in wd:
-            for key in ("style", "until"):
-                if key in wd:
-                    raise ScheduleError(f"wd has both phases and {key!r}; expected one form")
-            wd_curve = PhaseCurve(_phases(run, wd["phases"], "wd.phases"),
-                                  {"start_wd": start_wd, "end_wd": end_wd}, "start_wd", "wd")
-        else:
-            style = check_choice("wd.style", wd.get("style", "constant"),
-                                 ("constant", "linear", "cosine"))
-            length = 0
-            if style != "constant":
-                length = run.samples(Quantity.parse(wd.get("until", "100%"), "wd.until"),
-                                     "wd.until")
-            try:
-                # Megatron's weight decay, evaluated by Schedule itself (its learning-rate
-                # fields are placeholders and never used).
-                wd_curve = Schedule(max_lr=0.0, lr_decay_steps=1, lr_decay_style="constant",
-                                    start_wd=start_wd, end_wd=end_wd, wd_incr_steps=length,
-                                    wd_incr_style=style)
-            except ScheduleError as error:
-                raise type(error)(f"wd: {error}") from None
-        return cls(lr_curve, wd_curve, run, copy.deepcopy(data))
+        lr_curve, lr_phases = _curve(_phases(run, lr.get("phases"), "lr.phases"), names,
+                                     "init_lr", "lr")
+        meaning = {"run": run.to_dict(), "lr": {**names, "phases": lr_phases}}
+        wd_curve = None
+        if "wd" in data:
+            wd_curve, meaning["wd"] = _wd_part(run, _table(data["wd"], "wd", _WD_KEYS))
+        return cls(lr_curve, wd_curve, run, meaning)
 
     def to_dict(self) -> dict:
-        """The schedule's data, as given to `from_dict` (what a checkpoint carries)."""
-        import copy
+        """What the schedule means, as data `from_dict` reads: ends in samples, every
+        start and target explicit, the run's quantities in samples."""
+        return json.loads(self.to_json())
 
-        return copy.deepcopy(self.source)
+    def to_json(self) -> str:
+        """`to_dict` as one JSON text, keys sorted: the form checkpoints carry."""
+        return json.dumps(self.data, sort_keys=True)
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, PhaseSchedule) and self.source == other.source
+        return isinstance(other, PhaseSchedule) and self.data == other.data
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        return hash(self.to_json())
 
     # The named values, where the scheduler's per-group overrides expect them.
     @property
     def init_lr(self) -> float:
-        return self.lr_curve.names["init_lr"]
+        return self.data["lr"]["init_lr"]
 
     @property
     def max_lr(self) -> float:
-        return self.lr_curve.names["max_lr"]
+        return self.data["lr"]["max_lr"]
 
     @property
     def min_lr(self) -> float:
-        return self.lr_curve.names["min_lr"]
+        return self.data["lr"]["min_lr"]
 
     @property
-    def start_wd(self) -> float:
-        return self._wd_names["start_wd"]
+    def start_wd(self) -> float | None:
+        return self.data["wd"]["start_wd"] if "wd" in self.data else None
 
     @property
-    def end_wd(self) -> float:
-        return self._wd_names["end_wd"]
+    def end_wd(self) -> float | None:
+        return self.data["wd"]["end_wd"] if "wd" in self.data else None
 
     @property
-    def wd_incr_style(self) -> str | None:
-        """Megatron's weight-decay style when the weight decay is Megatron's triple."""
-        return self.wd_curve.wd_incr_style if isinstance(self.wd_curve, Schedule) else None
+    def horizon(self):
+        """Where the learning rate's last phase ends, in samples."""
+        return self.lr_curve.ends[-1]
 
-    @property
-    def _wd_names(self) -> dict:
-        if isinstance(self.wd_curve, Schedule):
-            return {"start_wd": self.wd_curve.start_wd, "end_wd": self.wd_curve.end_wd}
-        return self.wd_curve.names
+    def fields(self) -> dict:
+        """What the schedule is, flat (``{"schedule.lr.phases[2].until": ...}``)."""
+        return flatten(self.data, "schedule")
 
-    # ------------------------------------------------------------- evaluation
+    def to_state(self) -> dict:
+        """The checkpoint entry: the whole schedule as one JSON text (atomic for DCP)."""
+        return {"schedule": json.dumps({"kind": KIND, **self.data}, sort_keys=True)}
 
-    def lr_at(self, n, max_lr, min_lr):
-        """`lr` without checks, for a group's ``max_lr`` and ``min_lr``."""
-        names = self.lr_curve.names
-        if max_lr != names["max_lr"] or min_lr != names["min_lr"]:
-            names = {**names, "max_lr": max_lr, "min_lr": min_lr}
-        return self.lr_curve.at(n, names)
+    def describe(self) -> str:
+        return f"phases ({len(self.lr_curve.segments)} for lr)"
 
-    def wd_at(self, n, start_wd, end_wd):
-        """`wd` without checks, for a group's ``start_wd`` and ``end_wd``."""
-        if isinstance(self.wd_curve, Schedule):
-            return self.wd_curve.wd_at(n, start_wd, end_wd)
-        return self.wd_curve.at(n, {"start_wd": start_wd, "end_wd": end_wd})
 
-    def _lr_array(self, steps, max_lr, min_lr):
-        names = {**self.lr_curve.names, "max_lr": max_lr, "min_lr": min_lr}
-        return self.lr_curve.array(steps, names)
+def flatten(value, path: str) -> dict:
+    """Nested dicts and lists as ``{path: leaf}``."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in
+                flatten(item, f"{path}.{key}" if path else str(key)).items()}
+    if isinstance(value, list):
+        return {k: v for index, item in enumerate(value) for k, v in
+                flatten(item, f"{path}[{index}]").items()}
+    return {path: value}
 
-    def _wd_array(self, steps, start_wd, end_wd):
-        if isinstance(self.wd_curve, Schedule):
-            return self.wd_curve._wd_array(steps, start_wd, end_wd)
-        return self.wd_curve.array(steps, {"start_wd": start_wd, "end_wd": end_wd})
+
+__all__ = ["PHASE_SHAPES", "Phase", "PhaseSchedule", "SHAPE_NAMES", "flatten"]

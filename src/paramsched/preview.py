@@ -11,62 +11,17 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
+from ._curve import Piece  # noqa: F401  (what `pieces` returns)
 from .errors import ScheduleError
-from .phases import PhaseSchedule
-from .schedule import Schedule
-from .shapes import SCALAR
 from .units import Quantity, Run
 
 
-@dataclass(frozen=True)
-class Piece:
-    """One phase of a schedule, for display: where it runs, in samples, and its end values."""
-
-    name: str
-    start: float
-    end: float
-    lr_start: float
-    lr_end: float
-
-
-def pieces(schedule: Schedule | PhaseSchedule, total: float) -> list[Piece]:
-    """The learning rate's phases, up to `total` samples."""
-    if isinstance(schedule, PhaseSchedule):
-        curve, names = schedule.lr_curve, schedule.lr_curve.names
-        found, begin = [], 0
-        for index, phase in enumerate(curve.phases):
-            end = curve.ends[index]
-            found.append(Piece(phase.shape, begin, end,
-                               float(curve.phase_value(index, begin, names, SCALAR)),
-                               float(curve.phase_value(index, end, names, SCALAR))))
-            begin = end
-        if total > begin:
-            found.append(Piece("hold", begin, total, schedule.lr(total), schedule.lr(total)))
-        return found
-    w, d, style = schedule.lr_warmup_steps, schedule.lr_decay_steps, schedule.lr_decay_style
-    bounds = [("warmup", 0, w)] if w > 0 else []
-    if style == "constant":
-        bounds.append(("constant", w, max(total, w)))
-    else:
-        if style == "WSD":
-            anneal = d - schedule.wsd_decay_steps
-            if anneal > w:
-                bounds.append(("stable", w, anneal))
-            bounds.append((f"WSD {schedule.lr_wsd_decay_style}", max(w, anneal), d))
-        else:
-            bounds.append((style, w, d))
-        if total > d:
-            bounds.append(("hold", d, total))
-    found = []
-    for name, begin, end in bounds:
-        # A piece starts just after its begin (warmup includes step 0).
-        first = schedule.lr(begin) if begin == 0 else schedule.lr(math.nextafter(begin, math.inf))
-        found.append(Piece(name, begin, end, first, schedule.lr(end)))
-    return found
+def pieces(schedule, total: float) -> list[Piece]:
+    """The learning rate's segments, up to `total` samples (the schedule answers)."""
+    return schedule.pieces(total)
 
 
 def run_of(schedule) -> Run:
@@ -78,9 +33,7 @@ def total_samples(schedule) -> float:
     run = run_of(schedule)
     if run.total is not None:
         return run.total_samples
-    if isinstance(schedule, PhaseSchedule):
-        return schedule.lr_curve.ends[-1]
-    return schedule.lr_decay_steps
+    return schedule.horizon
 
 
 def point(schedule, samples: float, step: int | None) -> dict:
@@ -91,7 +44,7 @@ def point(schedule, samples: float, step: int | None) -> dict:
         "samples": samples,
         "tokens": run.tokens(samples),
         "lr": float(schedule.lr(samples)),
-        "wd": float(schedule.wd(samples)),
+        "wd": float(schedule.wd(samples)) if schedule.has_wd else None,
     }
 
 
@@ -192,7 +145,8 @@ def write_csv(schedule, path) -> int:
     else:
         samples = np.linspace(0, total_samples(schedule), 100_001)
         steps = None
-    lr, wd = schedule.lr(samples), schedule.wd(samples)
+    lr = schedule.lr(samples)
+    wd = schedule.wd(samples) if schedule.has_wd else None
     tokens = None if run.seq_length is None else samples * run.seq_length
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
@@ -201,7 +155,7 @@ def write_csv(schedule, path) -> int:
             writer.writerow([
                 "" if steps is None else int(steps[i]), _csv_number(samples[i]),
                 "" if tokens is None else _csv_number(tokens[i]), repr(float(lr[i])),
-                repr(float(wd[i])),
+                "" if wd is None else repr(float(wd[i])),
             ])
     return len(samples)
 
@@ -243,7 +197,12 @@ def plot(schedule, path, x_unit: str, title: str) -> None:
     figure, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5),
                                          gridspec_kw={"height_ratios": [3, 1.4]})
     top.plot(x, schedule.lr(samples), color="tab:blue", linewidth=1.6)
-    bottom.plot(x, schedule.wd(samples), color="tab:orange", linewidth=1.6)
+    wd = schedule.wd(samples) if schedule.has_wd else None
+    if wd is None:
+        bottom.text(0.5, 0.5, "no weight-decay part: the optimizer's own weight_decay",
+                    transform=bottom.transAxes, ha="center", va="center", color="0.35")
+    else:
+        bottom.plot(x, wd, color="tab:orange", linewidth=1.6)
     phases = pieces(schedule, total)
     span = float(convert(total)) or 1.0
     for index, piece in enumerate(phases):
@@ -267,7 +226,8 @@ def plot(schedule, path, x_unit: str, title: str) -> None:
     bottom.xaxis.set_major_formatter(EngFormatter(sep=""))
     bottom.set_xlim(0, float(x[-1]))
     top.set_ylim(0, max(float(np.max(schedule.lr(samples))), 1e-12) * 1.15)
-    bottom.set_ylim(0, max(float(np.max(schedule.wd(samples))), 1e-12) * 1.25)
+    if wd is not None:
+        bottom.set_ylim(0, max(float(np.max(wd)), 1e-12) * 1.25)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -21,11 +21,12 @@ The weight decay at step ``n`` (``i`` = ``wd_incr_steps``)::
     n > i or constant          end_wd
     linear, cosine             start_wd + shape.rise(n / i) * (end_wd - start_wd)
 
-Every operation is Megatron-Core's, in its order, so the floats are the same to
-the last bit. The array path evaluates the same shape formulas on NumPy arrays
-(see `paramsched.shapes`) and gives the same floats as the scalar path, except
-for the inverse square root, where it takes ``np.sqrt`` for ``** 0.5`` and may
-differ by an ulp or two (relative differences below 1e-15).
+Without ``start_wd`` and ``end_wd`` the schedule has no weight-decay part.
+
+The rules become the segments of two curves (`paramsched._curve`): a warmup, then
+the decay (WSD: a stable plateau, then the anneal), then ``min_lr`` held (``max_lr``
+for the constant style). Every operation is Megatron-Core's, in its order, so
+the floats are the same to the last bit, for one step or a NumPy array of them.
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal, Optional, get_args
 
-import numpy as np
-
+from ._curve import Curve, CurveSchedule, Segment, is_scalar, step_array  # noqa: F401
 from .errors import (
     ScheduleError,
     ScheduleTypeError,
@@ -43,7 +43,7 @@ from .errors import (
     check_non_negative,
     check_rate,
 )
-from .shapes import ARRAY, SHAPES, interpolate, warmup
+from .shapes import SHAPES
 from .units import Run
 
 LrDecayStyle = Literal["constant", "linear", "cosine", "inverse-square-root", "WSD"]
@@ -55,51 +55,8 @@ WSD_DECAY_STYLES: tuple[str, ...] = get_args(WsdDecayStyle)
 WD_INCR_STYLES: tuple[str, ...] = get_args(WdIncrStyle)
 
 
-class Evaluates:
-    """`lr` and `wd` for a number or an array of steps, from a schedule's formulas.
-
-    A schedule provides ``lr_at``/``wd_at`` (one step, values as a group holds
-    them) and ``_lr_array``/``_wd_array`` (the same over a float64 array), and its
-    ``max_lr``, ``min_lr``, ``start_wd`` and ``end_wd``.
-    """
-
-    def lr(self, step, max_lr: float | None = None, min_lr: float | None = None):
-        """The learning rate after `step` steps.
-
-        Args:
-            step: A step count, or an array-like of them (>= 0, finite).
-            max_lr: A parameter group's override of `max_lr`; default `self.max_lr`.
-            min_lr: A parameter group's override of `min_lr`; default `self.min_lr`.
-
-        Returns:
-            A float for a scalar step, a float64 array of the same shape for an array.
-        """
-        max_lr = self.max_lr if max_lr is None else check_rate("max_lr", max_lr)
-        min_lr = self.min_lr if min_lr is None else check_rate("min_lr", min_lr)
-        if is_scalar(step):
-            return float(self.lr_at(check_non_negative("step", step), max_lr, min_lr))
-        return self._lr_array(step_array(step), max_lr, min_lr)
-
-    def wd(self, step, start_wd: float | None = None, end_wd: float | None = None):
-        """The weight decay after `step` steps (before any group's ``wd_mult``).
-
-        Args:
-            step: A step count, or an array-like of them (>= 0, finite).
-            start_wd: A parameter group's override of `start_wd`.
-            end_wd: A parameter group's override of `end_wd`.
-
-        Returns:
-            A float for a scalar step, a float64 array of the same shape for an array.
-        """
-        start_wd = self.start_wd if start_wd is None else check_rate("start_wd", start_wd)
-        end_wd = self.end_wd if end_wd is None else check_rate("end_wd", end_wd)
-        if is_scalar(step):
-            return float(self.wd_at(check_non_negative("step", step), start_wd, end_wd))
-        return self._wd_array(step_array(step), start_wd, end_wd)
-
-
 @dataclass(frozen=True, kw_only=True)
-class Schedule(Evaluates):
+class Schedule(CurveSchedule):
     """Megatron-Core's learning-rate and weight-decay schedule, validated and immutable.
 
     Arguments have Megatron-Core's names and meanings; steps are whatever the
@@ -116,7 +73,9 @@ class Schedule(Evaluates):
         min_lr: Learning rate at the end of the decay, in ``[0, max_lr]``.
         lr_warmup_steps: Length of the linear warmup, in ``[0, lr_decay_steps)``;
             may be fractional (Megatron's ``--lr-warmup-fraction``).
-        start_wd: Weight decay at step 0.
+        start_wd: Weight decay at step 0. Without `start_wd` and `end_wd` the schedule
+            has no weight-decay part, and leaves each group's ``weight_decay`` as the
+            optimizer has it; given one, the other defaults to it.
         end_wd: Weight decay from `wd_incr_steps` on; at least `start_wd`.
         wd_incr_steps: Length of the weight-decay increase; > 0 unless constant.
         wd_incr_style: One of `WD_INCR_STYLES`; constant needs ``start_wd == end_wd``.
@@ -127,6 +86,7 @@ class Schedule(Evaluates):
             change any value and is not compared.
 
     Example:
+        >>> import numpy as np
         >>> s = Schedule(max_lr=1.0, min_lr=0.1, lr_warmup_steps=10, lr_decay_steps=110,
         ...              lr_decay_style="linear")
         >>> s.lr(5), s.lr(10), s.lr(60), s.lr(500)
@@ -141,8 +101,8 @@ class Schedule(Evaluates):
     init_lr: float = 0.0
     min_lr: float = 0.0
     lr_warmup_steps: int | float = 0
-    start_wd: float = 0.0
-    end_wd: float = 0.0
+    start_wd: Optional[float] = None
+    end_wd: Optional[float] = None
     wd_incr_steps: int | float = 0
     wd_incr_style: WdIncrStyle = "constant"
     wsd_decay_steps: Optional[int | float] = None
@@ -152,17 +112,17 @@ class Schedule(Evaluates):
     def __post_init__(self) -> None:
         for name in SCHEDULE_FIELDS:
             object.__setattr__(self, name, check_field(name, getattr(self, name)))
+        if self.start_wd is None and self.end_wd is not None:
+            object.__setattr__(self, "start_wd", self.end_wd)
+        if self.end_wd is None and self.start_wd is not None:
+            object.__setattr__(self, "end_wd", self.start_wd)
         if self.run is not None and not isinstance(self.run, Run):
             raise ScheduleTypeError(f"run={self.run!r} is of type {type(self.run).__name__}; "
                                     "expected a paramsched.Run or None")
         self._check_relations()
-        # The formulas this schedule uses, looked up once (not fields: derived).
-        decay_style = (self.lr_wsd_decay_style if self.lr_decay_style == "WSD"
-                       else self.lr_decay_style)
-        shape = SHAPES.get(decay_style)
-        object.__setattr__(self, "_decay", shape.decay if shape else None)
-        wd_shape = SHAPES.get(self.wd_incr_style)
-        object.__setattr__(self, "_rise", wd_shape.rise if wd_shape else None)
+        # The curves are derived from the fields (not fields themselves).
+        object.__setattr__(self, "lr_curve", self._build_lr_curve())
+        object.__setattr__(self, "wd_curve", self._build_wd_curve())
 
     def _check_relations(self) -> None:
         def require(ok: bool, message: str) -> None:
@@ -205,6 +165,8 @@ class Schedule(Evaluates):
                 "lr_wsd_decay_style=None with lr_decay_style='WSD'; expected one of "
                 + ", ".join(repr(s) for s in WSD_DECAY_STYLES),
             )
+        if self.start_wd is None:
+            return
         require(
             self.start_wd <= self.end_wd,
             f"end_wd={self.end_wd!r} is below start_wd={self.start_wd!r}; "
@@ -231,88 +193,56 @@ class Schedule(Evaluates):
         """The configuration (Megatron's arguments) as a dict of Python builtins."""
         return {name: getattr(self, name) for name in SCHEDULE_FIELDS}
 
-    # ------------------------------------------------------ the scalar formula
+    # ------------------------------------------------------------ the curves
 
-    def lr_at(self, n, max_lr, min_lr):
-        """`lr` without checks: `n` a valid step count, the rates as a group holds them."""
-        w = self.lr_warmup_steps
-        if w > 0 and n <= w:
-            return warmup(self.init_lr, max_lr, float(n), float(w))
-        style = self.lr_decay_style
-        if style == "constant":
-            return max_lr
-        if n > self.lr_decay_steps:
-            return min_lr
-        if style == "inverse-square-root":
-            return max(min_lr, max_lr * max(w, 1) ** 0.5 / max(n, 1) ** 0.5)
-        if style == "WSD":
-            anneal_start = self.lr_decay_steps - self.wsd_decay_steps
-            if n <= anneal_start:
-                coeff = 1.0
-            else:
-                ratio = float(n - anneal_start) / float(self.wsd_decay_steps)
-                coeff = self._decay(ratio)
-        else:
-            ratio = float(n - w) / float(self.lr_decay_steps - w)
-            coeff = self._decay(ratio)
-        return interpolate(min_lr, max_lr, coeff)
-
-    def wd_at(self, n, start_wd, end_wd):
-        """`wd` without checks: `n` a valid step count, the values as a group holds them."""
-        if n > self.wd_incr_steps or self.wd_incr_style == "constant":
-            return end_wd
-        ratio = float(n) / float(self.wd_incr_steps)
-        return interpolate(start_wd, end_wd, self._rise(ratio))
-
-    # ------------------------------------------------------- the array formula
-
-    def _lr_array(self, steps: np.ndarray, max_lr: float, min_lr: float) -> np.ndarray:
-        out = np.empty_like(steps)
-        todo = np.ones(steps.shape, dtype=bool)
-
-        def fill(mask, value):
-            out[mask] = value
-            todo[mask] = False
-
-        w = self.lr_warmup_steps
+    def _build_lr_curve(self) -> Curve:
+        w, d, style = self.lr_warmup_steps, self.lr_decay_steps, self.lr_decay_style
+        segments = []
         if w > 0:
-            mask = steps <= w
-            fill(mask, warmup(self.init_lr, max_lr, steps[mask], float(w)))
-        style = self.lr_decay_style
+            segments.append(Segment(w, "warmup", "init_lr", "max_lr", length=float(w),
+                                    label="warmup"))
         if style == "constant":
-            fill(todo, max_lr)
-            return out
-        fill(todo & (steps > self.lr_decay_steps), min_lr)
-        n = steps[todo]
+            return Curve(tuple(segments), "max_lr", "constant")
         if style == "inverse-square-root":
-            # np.sqrt is correctly rounded; the scalar path's ``n ** 0.5`` (the C
-            # library's pow) is off from it by one ulp for about 0.1% of steps. The
-            # array path accepts that (a relative difference below 1e-15) rather than
-            # call pow per element, which would make it ten times slower.
-            lr = max_lr * max(w, 1) ** 0.5 / np.sqrt(np.maximum(n, 1.0))
-            fill(todo.copy(), np.maximum(min_lr, lr))
-            return out
-        if style == "WSD":
-            anneal_start = self.lr_decay_steps - self.wsd_decay_steps
-            coeff = np.ones_like(n)
-            annealing = n > anneal_start
-            ratio = (n[annealing] - anneal_start) / float(self.wsd_decay_steps)
-            coeff[annealing] = self._decay(ratio, ARRAY)
+            segments.append(Segment(d, "inverse-sqrt", "max_lr", "min_lr", origin=w, label=style))
+        elif style == "WSD":
+            anneal_start = d - self.wsd_decay_steps
+            if anneal_start > w:
+                segments.append(Segment(anneal_start, "stable", "max_lr", "min_lr",
+                                        label="stable"))
+            segments.append(Segment(d, "decay", "max_lr", "min_lr",
+                                    SHAPES[self.lr_wsd_decay_style], origin=anneal_start,
+                                    length=float(self.wsd_decay_steps),
+                                    label=f"WSD {self.lr_wsd_decay_style}"))
         else:
-            ratio = (n - w) / float(self.lr_decay_steps - w)
-            coeff = self._decay(ratio, ARRAY)
-        fill(todo.copy(), interpolate(min_lr, max_lr, coeff))
-        return out
+            segments.append(Segment(d, "decay", "max_lr", "min_lr", SHAPES[style], origin=w,
+                                    length=float(d - w), label=style))
+        return Curve(tuple(segments), "min_lr")
 
-    def _wd_array(self, steps: np.ndarray, start_wd: float, end_wd: float) -> np.ndarray:
-        out = np.full_like(steps, end_wd)
-        if self.wd_incr_style == "constant":
-            return out
-        rising = steps <= self.wd_incr_steps
-        ratio = steps[rising] / float(self.wd_incr_steps)
-        coeff = self._rise(ratio, ARRAY)
-        out[rising] = interpolate(start_wd, end_wd, coeff)
-        return out
+    def _build_wd_curve(self) -> Curve | None:
+        if self.start_wd is None:
+            return None
+        style, steps = self.wd_incr_style, self.wd_incr_steps
+        if style == "constant":
+            return Curve((), "end_wd", "constant")
+        return Curve((Segment(steps, "rise", "start_wd", "end_wd", SHAPES[style],
+                              length=float(steps), label=f"wd {style}"),), "end_wd")
+
+    @property
+    def horizon(self):
+        """Where the schedule's last change is: ``lr_decay_steps``."""
+        return self.lr_decay_steps
+
+    def fields(self) -> dict:
+        """What the schedule is, flat: Megatron's arguments (for comparisons and messages)."""
+        return self.to_dict()
+
+    def to_state(self) -> dict:
+        """The checkpoint entries: Megatron-Core's flat keys (format 1)."""
+        return self.to_dict()
+
+    def describe(self) -> str:
+        return f"Megatron's {self.lr_decay_style}"
 
 
 def _optional(check):
@@ -323,7 +253,8 @@ def _optional(check):
 
 
 _FIELD_CHECKS = {
-    **dict.fromkeys(("max_lr", "init_lr", "min_lr", "start_wd", "end_wd"), check_rate),
+    **dict.fromkeys(("max_lr", "init_lr", "min_lr"), check_rate),
+    **dict.fromkeys(("start_wd", "end_wd"), _optional(check_rate)),
     **dict.fromkeys(("lr_decay_steps", "lr_warmup_steps", "wd_incr_steps"), check_non_negative),
     "wsd_decay_steps": _optional(check_non_negative),
     "lr_decay_style": lambda label, value: check_choice(label, value, LR_DECAY_STYLES),
@@ -350,27 +281,3 @@ def check_field(name: str, value: object, label: str | None = None):
     return _FIELD_CHECKS[name](label or name, value)
 
 
-def is_scalar(step) -> bool:
-    return np.ndim(step) == 0 and not isinstance(step, np.ndarray)
-
-
-def step_array(step) -> np.ndarray:
-    """`step` as a float64 array, refusing negative, non-finite and non-numeric entries."""
-    try:
-        steps = np.asarray(step)
-    except (TypeError, ValueError) as error:
-        raise ScheduleTypeError(f"step={step!r} is not an array of numbers") from error
-    if steps.dtype == bool or not (
-        np.issubdtype(steps.dtype, np.integer) or np.issubdtype(steps.dtype, np.floating)
-    ):
-        raise ScheduleTypeError(f"step has dtype {steps.dtype}; expected integer or float steps")
-    steps = steps.astype(np.float64)
-    bad = ~np.isfinite(steps) | (steps < 0)
-    if bad.any():
-        index = tuple(int(i) for i in np.argwhere(bad)[0])
-        where = index[0] if len(index) == 1 else index
-        raise ScheduleError(
-            f"step[{where}]={float(steps[index])!r} is negative or not finite; "
-            "expected finite steps >= 0"
-        )
-    return steps

@@ -1,6 +1,6 @@
 """Decay shapes: one formula each, shared by learning rate and weight decay.
 
-A shape maps a ratio ``r`` in ``[0, 1]`` (how far a phase has run) to a
+A shape maps a ratio ``r`` in ``[0, 1]`` (how far a segment has run) to a
 coefficient: ``decay(r)`` goes from 1 down to 0, ``rise(r)`` from 0 up to 1.
 A value is then ``low + coeff * (high - low)`` (`interpolate`).
 
@@ -8,100 +8,139 @@ The formulas, written out once (``r`` the ratio)::
 
     linear       decay = 1 - r                      rise = r
     cosine       decay = (cos(pi * r) + 1) / 2      rise = decay(1 - r)
-    exponential  decay = 2 * 0.5**r - 1
-    minus_sqrt   decay = 1 - sqrt(r)
+    exponential  decay = 2 * 0.5**r - 1             rise = decay(1 - r)
+    minus_sqrt   decay = 1 - sqrt(r)                rise = decay(1 - r)
+    polynomial   decay = (1 - r)**power             rise = decay(1 - r)
 
 Each shape is evaluated with the same expression for a float or a NumPy array:
-the math functions come from a namespace, `SCALAR` (the `math` module) or
-`ARRAY`. `ARRAY` is bit-identical to `SCALAR` on every shape: ``np.cos`` and
-``np.sqrt`` agree with ``math`` here (a test checks it), and ``pow`` is taken from
-the C library element by element, because NumPy's vectorised ``pow`` (and
-``sqrt`` in place of ``x ** 0.5``) differs from it in the last bit.
+the math functions come from a namespace, `SCALAR` or `ARRAY`. `ARRAY` is
+bit-identical to `SCALAR` on every shape: ``np.cos`` and ``np.sqrt`` agree with
+``math`` here (a test checks it), and ``pow`` is the C library's, element by
+element where a faster path could differ in the last bit (`paramsched._exactpow`).
 
 ``rise`` of ``linear`` is ``r`` itself rather than ``decay(1 - r)``: the two are
 equal as real numbers but not as floats, and Megatron-Core's weight-decay
-increment uses ``r``.
+increment uses ``r``. Shapes are plain frozen values, so schedules built from
+them pickle and deep-copy.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
 
 import numpy as np
 
+from ._exactpow import pow_array
+from .errors import ScheduleError, check_choice, check_number
+
+
+class _ScalarMath:
+    """The functions a formula needs, for one Python number."""
+
+    cos = staticmethod(math.cos)
+    sqrt = staticmethod(math.sqrt)
+    pow = staticmethod(math.pow)
+    maximum = staticmethod(max)
+    float = float
+
 
 class _ArrayMath:
-    """The functions a shape needs, for NumPy arrays, matching `math` bit for bit."""
+    """The same functions for float64 arrays, matching `_ScalarMath` bit for bit."""
 
     cos = staticmethod(np.cos)
     sqrt = staticmethod(np.sqrt)
+    pow = staticmethod(pow_array)
+    maximum = staticmethod(np.maximum)
 
     @staticmethod
-    def pow(base, exponent) -> np.ndarray:
-        """``base ** exponent`` elementwise, each element from the C library's ``pow``."""
-        base, exponent = np.broadcast_arrays(
-            np.asarray(base, dtype=np.float64), np.asarray(exponent, dtype=np.float64)
-        )
-        values = map(math.pow, base.ravel().tolist(), exponent.ravel().tolist())
-        return np.fromiter(values, dtype=np.float64, count=base.size).reshape(base.shape)
+    def float(values):
+        return values  # float64 already
 
 
-SCALAR: Any = math
-ARRAY: Any = _ArrayMath
-
-
-def _linear(r, m=SCALAR):
-    return 1.0 - r
-
-
-def _linear_rise(r, m=SCALAR):
-    return r
-
-
-def _cosine(r, m=SCALAR):
-    return 0.5 * (m.cos(math.pi * r) + 1.0)
-
-
-def _exponential(r, m=SCALAR):
-    return 2.0 * m.pow(0.5, r) - 1.0
-
-
-def _minus_sqrt(r, m=SCALAR):
-    return 1.0 - m.sqrt(r)
+SCALAR = _ScalarMath
+ARRAY = _ArrayMath
 
 
 @dataclass(frozen=True)
 class Shape:
-    """A named decay shape.
-
-    Attributes:
-        name: The name used in configurations.
-        decay: ``(ratio, math_namespace) -> coeff``, from 1 at ratio 0 to 0 at ratio 1.
-        rise: ``(ratio, math_namespace) -> coeff``, from 0 at ratio 0 to 1 at ratio 1;
-            by default ``decay(1 - ratio)``.
-    """
+    """A named decay shape; subclasses define `decay` (and `linear` its own `rise`)."""
 
     name: str
-    decay: Callable[..., Any]
-    rise: Callable[..., Any] = None  # type: ignore[assignment]
 
-    def __post_init__(self) -> None:
-        if self.rise is None:
-            decay = self.decay
-            object.__setattr__(self, "rise", lambda r, m=SCALAR: decay(1 - r, m))
+    def decay(self, r, m=SCALAR):
+        """The coefficient at ratio `r`, from 1 at 0 to 0 at 1."""
+        raise NotImplementedError
+
+    def rise(self, r, m=SCALAR):
+        """The coefficient at ratio `r`, from 0 at 0 to 1 at 1: ``decay(1 - r)``."""
+        return self.decay(1 - r, m)
+
+
+@dataclass(frozen=True)
+class _Linear(Shape):
+    def decay(self, r, m=SCALAR):
+        return 1.0 - r
+
+    def rise(self, r, m=SCALAR):
+        return r
+
+
+@dataclass(frozen=True)
+class _Cosine(Shape):
+    def decay(self, r, m=SCALAR):
+        return 0.5 * (m.cos(math.pi * r) + 1.0)
+
+
+@dataclass(frozen=True)
+class _Exponential(Shape):
+    def decay(self, r, m=SCALAR):
+        return 2.0 * m.pow(0.5, r) - 1.0
+
+
+@dataclass(frozen=True)
+class _MinusSqrt(Shape):
+    def decay(self, r, m=SCALAR):
+        return 1.0 - m.sqrt(r)
+
+
+@dataclass(frozen=True)
+class Polynomial(Shape):
+    """``(1 - r)**power``; `power` > 0."""
+
+    power: float = 1.0
+
+    def decay(self, r, m=SCALAR):
+        return m.pow(1.0 - r, self.power)
 
 
 SHAPES: dict[str, Shape] = {
     shape.name: shape
-    for shape in (
-        Shape("linear", _linear, _linear_rise),
-        Shape("cosine", _cosine),
-        Shape("exponential", _exponential),
-        Shape("minus_sqrt", _minus_sqrt),
-    )
+    for shape in (_Linear("linear"), _Cosine("cosine"), _Exponential("exponential"),
+                  _MinusSqrt("minus_sqrt"))
 }
+
+#: Every shape a name can give, `polynomial` with a power.
+SHAPE_NAMES: tuple[str, ...] = (*SHAPES, "polynomial")
+
+
+def shape_named(field: str, name: object, power: object = None) -> Shape:
+    """The shape `name` (one of `SHAPE_NAMES`); `power` only, and always, for polynomial.
+
+    Example:
+        >>> shape_named("shape", "polynomial", 2).decay(0.5)
+        0.25
+    """
+    name = check_choice(field, name, SHAPE_NAMES)
+    if name != "polynomial":
+        if power is not None:
+            raise ScheduleError(f"{field}={name!r} has power={power!r}; only a polynomial "
+                                "shape has a power")
+        return SHAPES[name]
+    value = None if power is None else check_number(f"{field}.power", power)
+    if value is None or value <= 0:
+        raise ScheduleError(f"power={power!r} for a polynomial shape; expected a number > 0")
+    return Polynomial("polynomial", float(value))
 
 
 def interpolate(low, high, coeff):

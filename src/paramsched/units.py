@@ -252,11 +252,10 @@ class Run:
         return None if self.total is None else self.samples(self.total, "total")
 
     def to_dict(self) -> dict:
-        """The run as builtins (the ramp's length as given)."""
+        """What the run means, as builtins: the total and the ramp's length in samples."""
         return {
             "global_batch_size": self.global_batch_size,
             "seq_length": self.seq_length,
-            "rampup_batch_size": None if self.rampup_batch_size is None else [
-                str(v) if isinstance(v, Quantity) else v for v in self.rampup_batch_size],
-            "total": None if self.total is None else str(self.total),
+            "rampup_batch_size": None if self._ramp is None else list(self._ramp),
+            "total": None if self.total is None else f"{self.total_samples!r} samples",
         }

@@ -1,0 +1,330 @@
+"""The curve engine: every schedule is a learning-rate curve and a weight-decay curve.
+
+A `Curve` is a sequence of `Segment`s and a final value. Segment ``k`` covers
+the clock positions ``(end[k-1], end[k]]`` (the first one ``[0, end[0]]``);
+after the last one the curve holds its final value. A segment goes from a start
+value ``a`` to a target ``b``; both are numbers or names (``"max_lr"``), which a
+parameter group's overrides resolve, so every shape honours ``max_lr`` and
+``min_lr`` overrides. With ``ratio = float(n - origin) / length``, the rules::
+
+    warmup        a + (b - a) * float(n - origin) / length      (Megatron's warmup)
+    decay         b + shape.decay(ratio) * (a - b)              (Megatron's decay)
+    rise          a + shape.rise(ratio) * (b - a)               (Megatron's weight decay)
+    stable        b + 1.0 * (a - b)                             (Megatron's WSD plateau)
+    hold          b
+    inverse-sqrt  max(b, a * max(origin, 1)**0.5 / max(n, 1)**0.5)
+    auto          warmup (linear) or rise when b >= a, else decay (phase schedules)
+
+Each rule is written once, for a number or a NumPy array (`paramsched.shapes`),
+and keeps Megatron-Core's operations in their order, so the floats are its own.
+
+`CurveSchedule` is the schedule protocol, implemented once over the two curves:
+everything a consumer (scheduler, writer, preview, checkpoint, distributed
+check) asks of a schedule. `Schedule` (Megatron's arguments) and
+`PhaseSchedule` (phases) differ only in how they build their curves and how
+they describe themselves.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+import numpy as np
+
+from .errors import ScheduleError, ScheduleTypeError, check_non_negative, check_rate
+from .shapes import ARRAY, SCALAR, Shape, interpolate, warmup
+
+Operand = Union[str, float]
+LR_NAMES = ("init_lr", "max_lr", "min_lr")
+WD_NAMES = ("start_wd", "end_wd")
+
+
+def _warmup(seg, a, b, n, m=SCALAR):
+    return warmup(a, b, m.float(n - seg.origin), seg.length)
+
+
+def _decay(seg, a, b, n, m=SCALAR):
+    return interpolate(b, a, seg.shape.decay(m.float(n - seg.origin) / seg.length, m))
+
+
+def _rise(seg, a, b, n, m=SCALAR):
+    return interpolate(a, b, seg.shape.rise(m.float(n - seg.origin) / seg.length, m))
+
+
+def _stable(seg, a, b, n, m=SCALAR):
+    return interpolate(b, a, 1.0)
+
+
+def _hold(seg, a, b, n, m=SCALAR):
+    return b
+
+
+def _inverse_sqrt(seg, a, b, n, m=SCALAR):
+    return m.maximum(b, a * max(seg.origin, 1) ** 0.5 / m.pow(m.maximum(n, 1), 0.5))
+
+
+RULES: dict[str, Callable] = {"warmup": _warmup, "decay": _decay, "rise": _rise,
+                              "stable": _stable, "hold": _hold, "inverse-sqrt": _inverse_sqrt}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One piece of a curve; see the module docstring for the rules.
+
+    Attributes:
+        end: The last clock position it covers.
+        rule: One of `RULES`, or ``"auto"``.
+        start: The value it starts from (a number or a name).
+        target: The value it goes to (a number or a name).
+        shape: The shape, for ``decay``, ``rise`` and ``auto``.
+        origin: Where the ratio is 0 (usually the segment's begin).
+        length: The ratio's denominator, a float.
+        label: Its name in previews.
+    """
+
+    end: Union[int, float]
+    rule: str
+    start: Operand
+    target: Operand
+    shape: Optional[Shape] = None
+    origin: Union[int, float] = 0
+    length: float = 1.0
+    label: str = ""
+
+    def formula(self, a: float, b: float) -> Callable:
+        """The rule for start `a` and target `b` (``auto`` picks by direction)."""
+        if self.rule != "auto":
+            return RULES[self.rule]
+        if b >= a:
+            return _warmup if self.shape.name == "linear" else _rise
+        return _decay
+
+
+def _resolve(operand: Operand, values: dict) -> float:
+    return values[operand] if isinstance(operand, str) else operand
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One segment of a schedule, for display: where it runs and its end values."""
+
+    name: str
+    start: float
+    end: float
+    lr_start: float
+    lr_end: float
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Segments with increasing ends, then a final value (`final_label` in previews)."""
+
+    segments: tuple[Segment, ...]
+    final: Operand
+    final_label: str = "hold"
+    ends: tuple = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ends", tuple(s.end for s in self.segments))
+
+    def names(self) -> set[str]:
+        """The named values the curve uses."""
+        operands = [self.final] + [o for s in self.segments for o in (s.start, s.target)]
+        return {o for o in operands if isinstance(o, str)}
+
+    def at(self, n, values: dict) -> float:
+        """The value at clock position `n` (no checks), names resolved from `values`."""
+        index = bisect.bisect_left(self.ends, n)
+        if index == len(self.segments):
+            return _resolve(self.final, values)
+        seg = self.segments[index]
+        a, b = _resolve(seg.start, values), _resolve(seg.target, values)
+        return seg.formula(a, b)(seg, a, b, n)
+
+    def bind(self, values: dict) -> Callable:
+        """`at` with the names resolved once: a function of `n`, for the per-step path."""
+        ends, final = self.ends, _resolve(self.final, values)
+        formulas = []
+        for seg in self.segments:
+            a, b = _resolve(seg.start, values), _resolve(seg.target, values)
+            formulas.append((seg.formula(a, b), seg, a, b))
+        count = len(formulas)
+
+        def at(n):
+            index = bisect.bisect_left(ends, n)
+            if index == count:
+                return final
+            rule, seg, a, b = formulas[index]
+            return rule(seg, a, b, n)
+
+        return at
+
+    def array(self, steps: np.ndarray, values: dict) -> np.ndarray:
+        """`at` over a float64 array; the cost grows with the steps, not the segments."""
+        out = np.empty_like(steps)
+        flat, result = steps.ravel(), out.ravel()
+        index = np.searchsorted(np.asarray(self.ends, dtype=np.float64), flat, side="left")
+        order = None if flat.size < 2 or np.all(flat[1:] >= flat[:-1]) else np.argsort(
+            index, kind="stable")
+        ordered = index if order is None else index[order]
+        bounds = np.searchsorted(ordered, np.arange(len(self.segments) + 2), side="left")
+        for number in range(len(self.segments) + 1):
+            chunk = slice(bounds[number], bounds[number + 1])
+            if chunk.start == chunk.stop:
+                continue
+            where = chunk if order is None else order[chunk]
+            if number == len(self.segments):
+                result[where] = _resolve(self.final, values)
+                continue
+            seg = self.segments[number]
+            a, b = _resolve(seg.start, values), _resolve(seg.target, values)
+            result[where] = seg.formula(a, b)(seg, a, b, flat[where], ARRAY)
+        return out
+
+    def pieces(self, values: dict, horizon) -> list[Piece]:
+        """Each segment with its values at its begin and end, then a hold to `horizon`."""
+        found, begin = [], 0
+        for seg in self.segments:
+            a, b = _resolve(seg.start, values), _resolve(seg.target, values)
+            rule = seg.formula(a, b)
+            found.append(Piece(seg.label, begin, seg.end, float(rule(seg, a, b, begin)),
+                               float(rule(seg, a, b, seg.end))))
+            begin = seg.end
+        if horizon > begin:
+            final = float(_resolve(self.final, values))
+            found.append(Piece(self.final_label, begin, horizon, final, final))
+        return found
+
+
+class CurveSchedule:
+    """The schedule protocol, answered once for every schedule built of curves.
+
+    A subclass sets `lr_curve` and `wd_curve` (a `Curve`, or None for a schedule
+    without a weight-decay part, which leaves each group's ``weight_decay`` as the
+    optimizer has it), `run` (a `paramsched.Run` or None), the named values
+    (``init_lr``, ``max_lr``, ``min_lr``, ``start_wd``, ``end_wd``) as attributes,
+    and answers `horizon`, `fields` and `to_state`.
+    """
+
+    lr_curve: Curve
+    wd_curve: Optional[Curve]
+
+    # --------------------------------------------------------------- values
+
+    def lr(self, step, max_lr: float | None = None, min_lr: float | None = None):
+        """The learning rate after `step` steps of the schedule's clock.
+
+        Args:
+            step: A clock position, or an array-like of them (>= 0, finite).
+            max_lr: A parameter group's override of `max_lr`; default the schedule's.
+            min_lr: A parameter group's override of `min_lr`; default the schedule's.
+
+        Returns:
+            A float for a scalar step, a float64 array of the same shape for an array.
+        """
+        values = self._lr_values(max_lr, min_lr, check=True)
+        if is_scalar(step):
+            return float(self.lr_curve.at(check_non_negative("step", step), values))
+        return self.lr_curve.array(step_array(step), values)
+
+    def wd(self, step, start_wd: float | None = None, end_wd: float | None = None):
+        """The weight decay after `step` steps (before any group's ``wd_mult``).
+
+        Raises:
+            ScheduleError: the schedule has no weight-decay part.
+        """
+        if self.wd_curve is None:
+            raise ScheduleError("the schedule has no weight-decay part; expected start_wd "
+                                "(and end_wd) in it, or the optimizer's own weight_decay")
+        values = self._wd_values(start_wd, end_wd, check=True)
+        if is_scalar(step):
+            return float(self.wd_curve.at(check_non_negative("step", step), values))
+        return self.wd_curve.array(step_array(step), values)
+
+    def lr_at(self, n, max_lr: float, min_lr: float) -> float:
+        """`lr` without checks, for a group's ``max_lr`` and ``min_lr``."""
+        return self.lr_curve.at(n, self._lr_values(max_lr, min_lr))
+
+    def wd_at(self, n, start_wd: float, end_wd: float) -> float:
+        """`wd` without checks, for a group's ``start_wd`` and ``end_wd``."""
+        return self.wd_curve.at(n, self._wd_values(start_wd, end_wd))
+
+    def bind(self, max_lr, min_lr, start_wd, end_wd) -> tuple[Callable, Callable | None]:
+        """The learning rate and weight decay of one class of groups, as functions of
+        the clock (the weight decay None without a weight-decay part)."""
+        lr = self.lr_curve.bind(self._lr_values(max_lr, min_lr))
+        if self.wd_curve is None:
+            return lr, None
+        return lr, self.wd_curve.bind(self._wd_values(start_wd, end_wd))
+
+    def _lr_values(self, max_lr, min_lr, check: bool = False) -> dict:
+        if check:
+            max_lr = None if max_lr is None else check_rate("max_lr", max_lr)
+            min_lr = None if min_lr is None else check_rate("min_lr", min_lr)
+        return {"init_lr": self.init_lr,
+                "max_lr": self.max_lr if max_lr is None else max_lr,
+                "min_lr": self.min_lr if min_lr is None else min_lr}
+
+    def _wd_values(self, start_wd, end_wd, check: bool = False) -> dict:
+        if check:
+            start_wd = None if start_wd is None else check_rate("start_wd", start_wd)
+            end_wd = None if end_wd is None else check_rate("end_wd", end_wd)
+        return {"start_wd": self.start_wd if start_wd is None else start_wd,
+                "end_wd": self.end_wd if end_wd is None else end_wd}
+
+    # ------------------------------------------------------ what it answers
+
+    @property
+    def has_wd(self) -> bool:
+        """Whether the schedule sets the weight decay."""
+        return self.wd_curve is not None
+
+    def pieces(self, total) -> list[Piece]:
+        """The learning rate's segments, for previews, up to `total` clock positions."""
+        return self.lr_curve.pieces(self._lr_values(None, None), total)
+
+    def check_group(self, max_lr, min_lr, start_wd, end_wd, where: str) -> None:
+        """Refuses a class of groups whose values the schedule cannot run, naming `where`."""
+        if min_lr > max_lr:
+            raise ScheduleError(f"{where} has min_lr={min_lr!r} above max_lr={max_lr!r}; "
+                                "expected min_lr <= max_lr")
+        if self.wd_curve is None:
+            return
+        if end_wd < start_wd:
+            raise ScheduleError(f"{where} has end_wd={end_wd!r} below start_wd={start_wd!r}; "
+                                "expected start_wd <= end_wd")
+        if "start_wd" not in self.wd_curve.names() and start_wd != end_wd:
+            raise ScheduleError(f"{where} has start_wd={start_wd!r} and end_wd={end_wd!r} with "
+                                "a constant weight decay; expected equal values")
+
+    def describe(self) -> str:
+        """A short description for messages."""
+        return type(self).__name__
+
+
+def is_scalar(step) -> bool:
+    return np.ndim(step) == 0 and not isinstance(step, np.ndarray)
+
+
+def step_array(step) -> np.ndarray:
+    """`step` as a float64 array, refusing negative, non-finite and non-numeric entries."""
+    try:
+        steps = np.asarray(step)
+    except (TypeError, ValueError) as error:
+        raise ScheduleTypeError(f"step={step!r} is not an array of numbers") from error
+    if steps.dtype == bool or not (
+        np.issubdtype(steps.dtype, np.integer) or np.issubdtype(steps.dtype, np.floating)
+    ):
+        raise ScheduleTypeError(f"step has dtype {steps.dtype}; expected integer or float steps")
+    steps = steps.astype(np.float64)
+    bad = ~np.isfinite(steps) | (steps < 0)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = index[0] if len(index) == 1 else index
+        raise ScheduleError(
+            f"step[{where}]={float(steps[index])!r} is negative or not finite; "
+            "expected finite steps >= 0"
+        )
+    return steps
