@@ -321,9 +321,15 @@ class OptimizerParamScheduler:
                 invalid, or (with the strict policy) the schedules differ, all listed.
                 The scheduler and the groups are then exactly as they were.
         """
+        self._commit(*self._prepare(state_dict))
+
+    def _prepare(self, state_dict) -> tuple:
+        """``(schedule, num_steps, plan)`` a checkpoint restores, all checked; changes nothing."""
         theirs, num_steps = _checkpoint.read(state_dict, self._schedule)
         schedule = _checkpoint.choose(self._schedule, theirs, self._policy)
-        restored = plan(schedule, num_steps, param_groups(self.optimizer))
+        return schedule, num_steps, plan(schedule, num_steps, param_groups(self.optimizer))
+
+    def _commit(self, schedule, num_steps, restored) -> None:
         self._schedule = schedule
         self._num_steps = num_steps
         self._writer.write(restored)

@@ -1,9 +1,8 @@
-"""PyTorch integration: an ``LRScheduler``, and tensor learning rates updated in place.
+"""PyTorch integration: paramsched as a ``torch.optim.lr_scheduler.LRScheduler``.
 
-This module imports torch; the core of paramsched never does. The core imports
-it lazily, the first time a parameter group is found to hold its ``lr`` or
-``weight_decay`` in a tensor (as for ``fused=True``, ``capturable=True`` or a
-``torch.compile``d optimizer step).
+This module imports torch; the core of paramsched never does (tensor learning
+rates are written by `paramsched._tensors`, which imports torch only when a
+group holds one).
 """
 
 from __future__ import annotations
@@ -11,66 +10,40 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from .errors import ScheduleError, ScheduleTypeError, check_number
-from .scheduler import FORMAT_KEY, OptimizerParamScheduler
+from ._checkpoint import FORMAT_KEY, Policy
+from .errors import ScheduleError, ScheduleTypeError
+from .scheduler import OptimizerParamScheduler
+from .units import clock_for
 
 logger = logging.getLogger(__name__)
-
-
-class TensorWriter:
-    """Writes each group's ``[lr, weight_decay]`` cell, updating tensors in place.
-
-    Built once per plan of the groups: it remembers which values live in tensors
-    (by device) and which are Python floats. Each call then copies the cells'
-    current values into the tensors with one ``torch._foreach_copy_`` per device,
-    from one new tensor per device: the number of torch operations does not grow
-    with the number of groups, no tensor is replaced, and nothing is read back to
-    the host. Values held as Python numbers are written as Python floats.
-    """
-
-    def __init__(self, groups, cells) -> None:
-        self.floats = []  # (group, key, cell, index) for values held as Python numbers
-        by_device: dict = {}
-        for group, cell in zip(groups, cells):
-            for key, index in (("lr", 0), ("weight_decay", 1)):
-                current = group.get(key)
-                if isinstance(current, torch.Tensor):
-                    targets, slots = by_device.setdefault(current.device, ([], []))
-                    targets.append(current)
-                    slots.append((cell, index))
-                else:
-                    self.floats.append((group, key, cell, index))
-        self.devices = [(device, targets, slots)
-                        for device, (targets, slots) in by_device.items()]
-
-    def __call__(self) -> None:
-        for group, key, cell, index in self.floats:
-            group[key] = cell[index]
-        for device, targets, slots in self.devices:
-            values = torch.tensor([cell[index] for cell, index in slots], dtype=torch.float64,
-                                  device=device)
-            torch._foreach_copy_(targets, list(values.unbind(0)))
 
 
 class ParamScheduler(LRScheduler):
     """paramsched as a ``torch.optim.lr_scheduler.LRScheduler``.
 
-    Each `step()` (one optimizer step) advances the schedule by `samples_per_step`
+    Each `step()` (one optimizer step) advances the schedule's clock by one step
     and writes every group's ``lr`` and ``weight_decay``: the same floats
     `paramsched.OptimizerParamScheduler` writes (it does the work), tensors updated
-    in place. Lightning accepts it as it is (no ``lr_scheduler_step`` override), and
-    so does the Hugging Face ``Trainer``; its `state_dict` is plain Python data,
-    which ``torch.load(..., weights_only=True)`` reads, and it is a
-    ``torch.distributed.checkpoint`` stateful object.
+    in place. The clock is the schedule's own (`paramsched.units.clock_for`): a
+    schedule whose run has a global batch size advances by the batch size of the
+    moment, ramp-up included, as Megatron does; a schedule without a run counts
+    optimizer steps; anything ambiguous is refused. Lightning accepts it as it is
+    (no ``lr_scheduler_step`` override), and so does the Hugging Face ``Trainer``;
+    its `state_dict` is plain Python data, which ``torch.load(...,
+    weights_only=True)`` reads, and it is a ``torch.distributed.checkpoint``
+    stateful object whose schedule loads whole or not at all.
 
     Args:
         optimizer: A ``torch.optim.Optimizer``.
         schedule: A `paramsched.Schedule` (Megatron's arguments) or `PhaseSchedule`.
-        samples_per_step: How far one step advances the schedule's clock: 1 when the
-            schedule counts steps, the global batch size when it counts samples.
+        samples_per_step: A fixed amount each step advances the clock, for a schedule
+            whose run does not say (it must agree with the run's batch size where the
+            run has one). Default: the schedule's own clock.
+        checkpoint_policy: What loading a checkpoint of another schedule does:
+            ``"checkpoint"`` (Megatron's default: take it, with a WARNING naming what
+            differs), ``"override"`` (keep this one) or ``"strict"`` (refuse).
 
     Example:
         >>> import torch, paramsched
@@ -84,9 +57,13 @@ class ParamScheduler(LRScheduler):
         [0.0001]
     """
 
-    def __init__(self, optimizer, schedule, samples_per_step=1) -> None:
-        self.samples_per_step = _check_samples_per_step(samples_per_step)
+    def __init__(self, optimizer, schedule, samples_per_step=None,
+                 checkpoint_policy="checkpoint") -> None:
+        self._samples_per_step = samples_per_step
+        self._clock = clock_for(schedule, samples_per_step)
+        policy = Policy.parse(checkpoint_policy)
         self.core = OptimizerParamScheduler.from_schedule(optimizer, schedule)
+        self.core.checkpoint_policy = policy
         super().__init__(optimizer)
 
     @property
@@ -96,20 +73,46 @@ class ParamScheduler(LRScheduler):
 
     @property
     def num_steps(self):
-        """The schedule's clock: `samples_per_step` times the steps taken."""
+        """The schedule's clock: samples consumed (or steps, for a schedule without a run)."""
         return self.core.num_steps
 
+    @property
+    def samples_per_step(self):
+        """The fixed step size given to the constructor, or None for the schedule's clock."""
+        return self._samples_per_step
+
+    @property
+    def clock(self):
+        """The clock in force (`paramsched.units.Clock`)."""
+        return self._clock
+
+    @property
+    def checkpoint_policy(self) -> Policy:
+        return self.core.checkpoint_policy
+
     def step(self, epoch=None) -> None:
-        """Advances by `samples_per_step` (the first call, from the constructor, by 0)."""
+        """Advances the clock by one optimizer step (the first call, from the
+        constructor, by none) and writes every group."""
         if epoch is not None:
             raise ScheduleTypeError(
-                f"epoch={epoch!r}; expected step() without an argument: ParamScheduler "
-                "advances by samples_per_step per call"
-            )
+                f"epoch={epoch!r}; expected step() without an argument (ParamScheduler "
+                "advances by one optimizer step per call), or step_to(step) for an "
+                "absolute position")
         initial = getattr(self, "_is_initial", False) or self._step_count == 0
-        self.core.step(0 if initial else self.samples_per_step)
+        self.core.step(0 if initial else self._clock.increment(self.core.num_steps))
         self._step_count += 1
         self.last_epoch += 1
+        self._last_lr = self.get_lr()
+
+    def step_to(self, step: int) -> None:
+        """Goes to the position after `step` optimizer steps from the start, and writes
+        every group: for a loop that keeps its own step counter, which then can never
+        drift from the schedule's. Nothing changes if it raises."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ScheduleError(f"step={step!r}; expected a whole number of steps >= 0")
+        self.core.step_to(self._clock.position(step))
+        self._step_count = step + 1
+        self.last_epoch = step
         self._last_lr = self.get_lr()
 
     def get_lr(self) -> list[float]:
@@ -117,20 +120,25 @@ class ParamScheduler(LRScheduler):
         return [lr for lr, _ in self.core.last_values()]
 
     def state_dict(self) -> dict:
-        """Plain data: the scheduler's state, ``samples_per_step`` and torch's counters."""
+        """Plain data: the schedule and its position, the clock, and torch's counters.
+
+        ``samples_per_step`` holds the clock: a fixed step size, or the run whose
+        batch sizes each step consumes, as JSON text (one leaf for
+        ``torch.distributed.checkpoint``).
+        """
         return {
             "paramsched": self.core.state_dict(),
-            "samples_per_step": self.samples_per_step,
+            "samples_per_step": self._clock.describe(),
             "last_epoch": self.last_epoch,
             "_step_count": self._step_count,
             FORMAT_KEY: TORCH_FORMAT,
         }
 
     def load_state_dict(self, state_dict) -> None:
-        """Restores a `state_dict`: checked whole first, the step set (never added to).
+        """Restores a `state_dict`: checked whole first, the position set (never added to).
 
-        A checkpoint whose schedule differs from this scheduler's is taken, as
-        Megatron's default checkpoint policy does, and logged at INFO.
+        The schedule follows the checkpoint policy. The clock stays this
+        scheduler's; where the checkpoint's clock differs, a WARNING says so.
         """
         if not isinstance(state_dict, Mapping):
             raise ScheduleTypeError(
@@ -140,29 +148,46 @@ class ParamScheduler(LRScheduler):
         if missing:
             raise ScheduleError("state_dict is missing " + ", ".join(map(repr, missing))
                                 + "; expected a checkpoint of ParamScheduler.state_dict()")
-        version = state_dict.get(FORMAT_KEY, TORCH_FORMAT)
-        if version != TORCH_FORMAT:
-            raise ScheduleError(f"state_dict[{FORMAT_KEY!r}]={version!r}; expected "
+        version = state_dict.get(FORMAT_KEY, 1)
+        if version not in (1, TORCH_FORMAT) or isinstance(version, bool):
+            raise ScheduleError(f"state_dict[{FORMAT_KEY!r}]={version!r}; expected 1 or "
                                 f"{TORCH_FORMAT}")
-        samples_per_step = _check_samples_per_step(state_dict["samples_per_step"],
-                                                   "state_dict['samples_per_step']")
-        counters = {key: check_number(f"state_dict[{key!r}]", state_dict[key])
-                    for key in ("last_epoch", "_step_count")}
-        before = self.core.schedule
-        self.core.load_state_dict(state_dict["paramsched"])
-        if self.core.schedule != before:
-            logger.info("ParamScheduler: the checkpoint's schedule replaces the one given")
-        self.samples_per_step = samples_per_step
-        self.last_epoch = counters["last_epoch"]
-        self._step_count = counters["_step_count"]
+        saved_clock = _check_saved_clock(state_dict["samples_per_step"])
+        last_epoch, step_count = (_check_counter(state_dict, key)
+                                  for key in ("last_epoch", "_step_count"))
+        if step_count != last_epoch + 1:
+            raise ScheduleError(f"state_dict['_step_count']={step_count!r} with state_dict["
+                                f"'last_epoch']={last_epoch!r}; expected _step_count = "
+                                "last_epoch + 1, as ParamScheduler keeps them")
+        prepared = self.core._prepare(state_dict["paramsched"])
+        clock = clock_for(prepared[0], self._samples_per_step)
+        if saved_clock != clock.describe():
+            logger.warning("ParamScheduler: the checkpoint's clock advanced by %s per step; "
+                           "this scheduler's advances by %s from the checkpoint's position on",
+                           saved_clock, clock.describe())
+        self.core._commit(*prepared)
+        self._clock = clock
+        self.last_epoch = last_epoch
+        self._step_count = step_count
         self._last_lr = self.get_lr()
 
 
-TORCH_FORMAT = 1
+TORCH_FORMAT = 2
 
 
-def _check_samples_per_step(value, label: str = "samples_per_step"):
-    value = check_number(label, value)
-    if value <= 0:
-        raise ScheduleError(f"{label}={value!r}; expected a number > 0")
+def _check_counter(state_dict, key: str) -> int:
+    value = state_dict[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ScheduleError(f"state_dict[{key!r}]={value!r}; expected a whole number >= 0")
+    return value
+
+
+def _check_saved_clock(value):
+    """A checkpoint's clock: a number > 0, or the JSON text of a run."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or value != value or value == float("inf"):
+        raise ScheduleError(f"state_dict['samples_per_step']={value!r}; expected a number > 0 "
+                            "or the run's JSON text")
     return value

@@ -167,6 +167,11 @@ class Run:
             )
         return start, increment, length
 
+    @property
+    def ramps(self) -> bool:
+        """Whether the batch size ramps up (a ramp starting at the full size does not)."""
+        return self._ramp is not None and self._ramp[0] != self.global_batch_size
+
     # ------------------------------------------------------------ conversions
 
     def _exact_samples(self, quantity: Quantity, field: str) -> Fraction:
@@ -259,3 +264,76 @@ class Run:
             "rampup_batch_size": None if self._ramp is None else list(self._ramp),
             "total": None if self.total is None else f"{self.total_samples!r} samples",
         }
+
+
+@dataclass(frozen=True)
+class Clock:
+    """How far each optimizer step advances a schedule: the run's batch size at the
+    samples consumed so far (ramp-up included, as Megatron's calculator has it), or
+    a fixed amount.
+
+    Args:
+        run: The run whose batch sizes each step consumes, or None.
+        per_step: Without a run, the fixed amount each step advances (1: the schedule
+            counts optimizer steps).
+    """
+
+    run: Run | None = None
+    per_step: int | float = 1
+
+    def increment(self, position):
+        """How far the step taken at clock `position` advances it."""
+        return self.per_step if self.run is None else self.run.batch_size_at(position)
+
+    def position(self, steps: int):
+        """The clock after `steps` optimizer steps from 0."""
+        return steps * self.per_step if self.run is None else self.run.samples_at_step(steps)
+
+    def describe(self):
+        """The clock as data: the fixed amount, or the run as JSON text (what a
+        checkpoint stores under ``samples_per_step``)."""
+        if self.run is None:
+            return self.per_step
+        import json
+
+        return json.dumps({"run": self.run.to_dict()}, sort_keys=True)
+
+
+def clock_for(schedule, samples_per_step=None) -> Clock:
+    """The clock that drives `schedule`, one optimizer step at a time.
+
+    Without `samples_per_step`: a schedule whose run has a global batch size advances
+    by the run's batch size (ramp-up included); a schedule without a run counts
+    optimizer steps (1 per step); a schedule whose run has no batch size is
+    ambiguous and refused. With it: each step advances by that much, which must
+    agree with the run's batch size where there is one.
+
+    Raises:
+        ScheduleError: the clock is ambiguous or contradicts the run; the message
+            says what to pass.
+    """
+    run = schedule.run
+    if samples_per_step is None:
+        if run is None:
+            return Clock()
+        if run.global_batch_size is None:
+            raise ScheduleError(
+                "the schedule counts samples but its run has no global_batch_size, so how far "
+                "one optimizer step goes is ambiguous; expected global_batch_size in the "
+                "schedule's run, or samples_per_step=N (samples each step consumes)")
+        return Clock(run)
+    per_step = check_number("samples_per_step", samples_per_step)
+    if per_step <= 0:
+        raise ScheduleError(f"samples_per_step={per_step!r}; expected a number > 0")
+    if run is not None and run.global_batch_size is not None:
+        if run.ramps:
+            raise ScheduleError(
+                f"samples_per_step={per_step!r} with a run whose batch size ramps up "
+                f"({list(run.rampup_batch_size)!r}); expected samples_per_step=None, so that "
+                "each step advances by the run's batch size of the moment")
+        if per_step != run.global_batch_size:
+            raise ScheduleError(
+                f"samples_per_step={per_step!r} contradicts the schedule's run, whose "
+                f"global_batch_size is {run.global_batch_size}; expected samples_per_step=None "
+                "(the run's batch size) or a schedule whose run agrees")
+    return Clock(per_step=per_step)
