@@ -22,6 +22,12 @@ class PlainOptimizer:
         self.param_groups = [dict(g) for g in (groups or [{"params": []}])]
 
 
+def written(optimizer) -> list[tuple]:
+    """Each group's ``(lr, weight_decay)`` as Python numbers (tensors read back)."""
+    return [tuple(float(v) if hasattr(v, "item") else v
+                  for v in (g.get("lr"), g.get("weight_decay"))) for g in optimizer.param_groups]
+
+
 MEGATRON_KWARGS = dict(
     init_lr=0.0,
     max_lr=1.0,

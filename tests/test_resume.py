@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import increments, random_config, random_groups, step_counts
+from conftest import increments, random_config, random_groups, step_counts, written
 from paramsched import OptimizerParamScheduler
 
 
@@ -28,9 +28,6 @@ def torch_optimizer(groups):
         param_groups.append(entry)
     return torch.optim.AdamW(param_groups, lr=0.0)
 
-
-def written(optimizer):
-    return [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups]
 
 
 def train(optimizer, scheduler, steps):

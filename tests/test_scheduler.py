@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from conftest import MEGATRON_KWARGS, PlainOptimizer
+from conftest import MEGATRON_KWARGS, PlainOptimizer, written
 from paramsched import OptimizerParamScheduler, Schedule, ScheduleError, ScheduleTypeError
 from paramsched.scheduler import FORMAT_KEY, MEGATRON_FORMAT, STATE_FORMAT
 
@@ -18,9 +18,6 @@ def make(groups=None, **changes):
     optimizer = PlainOptimizer(groups)
     return OptimizerParamScheduler(optimizer, **{**MEGATRON_KWARGS, **changes}), optimizer
 
-
-def written(optimizer):
-    return [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups]
 
 
 def test_signature_is_megatrons():

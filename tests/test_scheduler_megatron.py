@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from conftest import PlainOptimizer, increments, random_config, random_groups, step_counts
+from conftest import PlainOptimizer, increments, random_config, random_groups, step_counts, written
 from paramsched import OptimizerParamScheduler
 
 with warnings.catch_warnings():
@@ -16,9 +16,6 @@ with warnings.catch_warnings():
 
 N_CONFIGS = 400
 
-
-def written(optimizer):
-    return [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups]
 
 
 def pair(config, groups):

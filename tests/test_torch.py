@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from conftest import random_config, random_groups
+from conftest import random_config, random_groups, written
 from paramsched import OptimizerParamScheduler, PhaseSchedule, Schedule, ScheduleError
 from paramsched.torch import ParamScheduler
 
@@ -20,9 +20,6 @@ def adamw(groups, lr=0.0):
                                "params": [torch.nn.Parameter(torch.randn(2))]} for g in groups],
                              lr=lr)
 
-
-def written(optimizer):
-    return [(float(g["lr"]), float(g["weight_decay"])) for g in optimizer.param_groups]
 
 
 @pytest.mark.parametrize("seed", range(25))

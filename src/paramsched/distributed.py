@@ -1,40 +1,68 @@
 """torch.distributed: every rank must run the same schedule at the same step.
 
-Both schedulers are ``torch.distributed.checkpoint`` stateful objects as they
-are (they have ``state_dict`` and ``load_state_dict``, and their state is plain
-data). `check_consistent` catches the costly failure of a rank launched with a
+Both schedulers are ``torch.distributed.checkpoint`` (DCP) stateful objects as
+they are (they have ``state_dict`` and ``load_state_dict``, and their state is
+plain data). DCP loads into the structure of the *current* ``state_dict()``, so
+paramsched keeps that structure fixed for each kind of schedule and stores a
+schedule as one leaf: a checkpoint loads whole or not at all. Across kinds (a
+Megatron `Schedule` saved, a phase schedule given, or the reverse) the keys
+differ and DCP refuses; `read_checkpoint` then reads the saved state as it was
+written, for ``load_state_dict`` and its checkpoint policy.
+
+`check_consistent` catches the costly failure of a rank launched with a
 different flag: it compares every rank's schedule and step.
 """
 
 from __future__ import annotations
 
 from .errors import ScheduleError
-from .schedule import Schedule
 
 
 def _fields(scheduler) -> dict:
-    """What must agree across ranks, flattened to ``{path: value}``."""
+    """What must agree across ranks, flat ``{path: value}``: the schedule's fields (its
+    meaning, so two spellings of one schedule agree), its kind, the step, the clock."""
     core = getattr(scheduler, "core", scheduler)  # a ParamScheduler wraps the core scheduler
-    schedule = core.schedule
-    data = schedule.to_dict() if isinstance(schedule, Schedule) else {
-        "kind": "phases", **schedule.to_dict()}
-    flat: dict = {}
-
-    def walk(value, path):
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, f"{path}.{key}" if path else str(key))
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                walk(item, f"{path}[{index}]")
-        else:
-            flat[path] = value
-
-    walk(data, "")
-    flat["num_steps"] = core.num_steps
-    if hasattr(scheduler, "samples_per_step"):
-        flat["samples_per_step"] = scheduler.samples_per_step
+    flat = {"kind": core.schedule.describe(), **core.schedule.fields(),
+            "num_steps": core.num_steps}
+    clock = getattr(scheduler, "clock", None)
+    if clock is not None:
+        flat["clock"] = clock.describe()
     return flat
+
+
+def read_checkpoint(checkpoint_id, key: str = "scheduler") -> dict:
+    """A scheduler's state as a DCP checkpoint holds it, whatever the current scheduler.
+
+    For a checkpoint DCP will not load into the scheduler at hand (another kind of
+    schedule, or a format older than the scheduler's): pass the result to
+    ``scheduler.load_state_dict``, which applies the checkpoint policy.
+
+    Args:
+        checkpoint_id: The checkpoint's directory, as given to ``dcp.save``.
+        key: Where the scheduler was saved in the saved dict (``"scheduler"`` for
+            ``dcp.save({"scheduler": scheduler, ...})``).
+
+    Raises:
+        ScheduleError: the checkpoint holds nothing under `key`.
+    """
+    import torch.distributed.checkpoint as dcp
+
+    metadata = dcp.FileSystemReader(str(checkpoint_id)).read_metadata()
+    nested: dict = {}
+    for fqn in metadata.state_dict_metadata:
+        if not fqn.startswith(key + "."):
+            continue
+        *parents, leaf = fqn[len(key) + 1:].split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = None  # replaced by the saved value
+    if not nested:
+        raise ScheduleError(f"checkpoint {str(checkpoint_id)!r} holds nothing under key={key!r};"
+                            " expected the key the scheduler was saved under")
+    loaded = {key: nested}
+    dcp.load(loaded, checkpoint_id=checkpoint_id)
+    return loaded[key]
 
 
 def check_consistent(scheduler, group=None) -> None:
@@ -57,15 +85,22 @@ def check_consistent(scheduler, group=None) -> None:
     gathered: list = [None] * dist.get_world_size(group)
     dist.all_gather_object(gathered, mine, group=group)
     problems = []
+    missing = "<missing>"
     for path in sorted(set().union(*gathered)):
-        holders: dict = {}
+        holders: list = []  # [value, ranks], values compared with == (10 and 10.0 agree)
         for rank, fields in enumerate(gathered):
-            holders.setdefault(repr(fields.get(path, "<missing>")), []).append(rank)
+            value = fields.get(path, missing)
+            for holder in holders:
+                if holder[0] == value:
+                    holder[1].append(rank)
+                    break
+            else:
+                holders.append([value, [rank]])
         if len(holders) > 1:
             problems.append(f"{path}: " + "; ".join(
                 f"rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))} "
-                f"{'have' if len(ranks) > 1 else 'has'} {value}"
-                for value, ranks in holders.items()))
+                f"{'have' if len(ranks) > 1 else 'has'} {value!r}"
+                for value, ranks in holders))
     if problems:
         raise ScheduleError("schedulers differ across ranks: " + " | ".join(problems)
                             + "; expected every rank launched with the same schedule")
