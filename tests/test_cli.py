@@ -9,8 +9,11 @@ import sys
 import pytest
 
 from paramsched import from_megatron_args
-from paramsched.cli import EXAMPLE, main
+from paramsched.cli import EXAMPLE, _build_parser, main
+from paramsched.megatron import MEGATRON_FLAGS
 import argparse
+
+from test_megatron import FLAG_EXAMPLES, FLAG_NAMES
 
 
 def run(capsys, *argv):
@@ -53,12 +56,113 @@ def test_table_values_are_the_schedules(capsys):
     (["table", "--points", "-1"], "--points=-1; expected a number >= 0"),
     (["tabel"], "invalid choice: 'tabel'"),
     (["table", "--bogus"], "unrecognized arguments: --bogus"),
-], ids=["style", "not-a-number", "no-length", "min-above-max", "points", "command", "flag"])
+    (["table", "--lr", "1", "--train-samples", "4", "--global-batch-size", "8"],
+     "--train-samples=4 is less than one iteration of 8 samples"),
+    (["table", "--lr", "1", "--train-samples", "100", "--global-batch-size", "8",
+      "--rampup-batch-size", "4", "4", "100"],
+     "--train-samples=100 ends within the batch-size ramp-up, which takes 108 samples"),
+    (["table", "--lr", "1", "--train-samples", "100", "--rampup-batch-size", "4", "x", "100"],
+     "--rampup-batch-size[1]='x'; expected a whole number"),
+    (["table", "--rampup-batch-size", "4", "4"], "expected 3 arguments"),
+], ids=["style", "not-a-number", "no-length", "min-above-max", "points", "command", "flag",
+        "samples-short", "samples-in-ramp", "ramp-not-a-number", "ramp-two-values"])
 def test_bad_flags_give_one_line_and_status_2(capsys, argv, message):
     status, out, err = run(capsys, *argv)
     assert status == 2 and out == ""
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def flag_words(values: dict) -> list[str]:
+    """Megatron's arguments as command-line words."""
+    words = []
+    for name, value in values.items():
+        words.append("--" + name.replace("_", "-"))
+        words += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return words
+
+
+@pytest.mark.parametrize("command", ["table", "preview"])
+@pytest.mark.parametrize("name", FLAG_NAMES, ids=FLAG_NAMES)
+def test_table_and_preview_take_every_megatron_flag(capsys, command, name):
+    values = FLAG_EXAMPLES[name]
+    options = _build_parser().parse_args([command, *flag_words(values)])
+    expected = values[name]
+    assert getattr(options, name) == ([str(v) for v in expected] if isinstance(expected, list)
+                                      else expected)
+    status, out, err = run(capsys, command, *flag_words(values))
+    assert status == 0 and err == "" and out
+
+
+@pytest.mark.parametrize("command", ["table", "preview"])
+def test_help_lists_every_megatron_flag(capsys, monkeypatch, command):
+    monkeypatch.setenv("COLUMNS", "400")  # one line per flag
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    for flag in MEGATRON_FLAGS:
+        assert f"  {flag.option} " in out and f"  {flag.help}\n" in out
+    assert ("--points" in out) == (command == "table")
+
+
+SAMPLE_BASED_TABLE = """\
+decay style linear, 12 iterations of 8 samples (Megatron's count for --train-samples 100); \
+values the scheduler holds after each iteration
+ iteration      samples             lr   weight_decay  event
+         0            0   0.000000e+00   1.000000e-02  start
+         3           24   9.550000e-04   1.000000e-02  warmup ends
+         6           48   6.850000e-04   1.000000e-02
+        12           96   1.450000e-04   1.000000e-02  training ends
+        13          104   1.000000e-04   1.000000e-02  decay ends
+"""
+
+
+def test_table_of_a_sample_based_run(capsys):
+    flags = dict(lr=1e-3, min_lr=1e-4, train_samples=100, global_batch_size=8,
+                 lr_warmup_samples=20)
+    status, out, err = run(capsys, "table", *flag_words(flags), "--points", "2")
+    assert status == 0 and err == ""
+    assert out == SAMPLE_BASED_TABLE
+    schedule = from_megatron_args(argparse.Namespace(**flags))
+    for row in [line.split() for line in out.splitlines()[2:]]:
+        samples = int(row[1])
+        assert samples == int(row[0]) * 8
+        assert (row[2], row[3]) == (f"{schedule.lr(samples):.6e}", f"{schedule.wd(samples):.6e}")
+
+
+def test_table_of_a_sample_based_run_with_a_ramp(capsys):
+    flags = dict(lr=1e-3, train_samples=1000, global_batch_size=8, rampup_batch_size=[4, 4, 100],
+                 lr_decay_style="cosine")
+    status, out, err = run(capsys, "table", *flag_words(flags), "--points", "2")
+    assert status == 0 and err == ""
+    # 25 iterations of 4 samples, one of 8 that ends the ramp at 108, then 111 whole batches.
+    assert out.startswith("decay style cosine, 137 iterations of 4 rising to 8 samples")
+    schedule = from_megatron_args(argparse.Namespace(**flags))
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert [int(r[0]) for r in rows] == [0, 68, 137, 138]
+    assert rows[2][4:] == ["training", "ends"] and rows[3][4:] == ["decay", "ends"]
+    for row in rows:
+        samples = int(row[1])
+        assert samples == schedule.run.samples_at_step(int(row[0]))
+        assert row[2] == f"{schedule.lr(samples):.6e}"
+    assert int(rows[2][1]) == 996
+
+
+@pytest.mark.parametrize("command", ["table", "preview"])
+@pytest.mark.parametrize("argv,message", [
+    (["--lr", "-3e-4"], "--lr=-0.0003 is negative; expected a number >= 0"),
+    (["--lr", "-0.0003"], "--lr=-0.0003 is negative; expected a number >= 0"),
+    (["--lr", "1e-3", "--min-lr", "-1E-5"], "--min-lr=-1e-05 is negative"),
+    (["--lr", "1e-3", "--lr-warmup-fraction", "-1e-2"], "--lr-warmup-fraction=-0.01 is negative"),
+    (["--lr", "1e-3", "--weight-decay", "-inf"], "--weight-decay=-inf is not finite"),
+], ids=["exponent", "decimal", "min-lr", "fraction", "infinite"])
+def test_negative_values_reach_the_check(capsys, command, argv, message):
+    status, out, err = run(capsys, command, *argv, "--train-iters", "10",
+                           "--global-batch-size", "4")
+    assert status == 2 and out == ""
+    assert message in err and "expected one argument" not in err
+    assert err.startswith(f"paramsched {command}: error: ") and len(err.strip().splitlines()) == 1
 
 
 def test_runs_as_a_module_and_as_a_command():

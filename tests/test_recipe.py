@@ -7,6 +7,7 @@ import argparse
 import pytest
 
 from paramsched import PhaseSchedule, Schedule, ScheduleError, from_megatron_args, load_schedule
+from paramsched.megatron import MEGATRON_FLAGS
 from paramsched.recipe import recipe_path, recipes
 
 ISSUE_EXAMPLE = """
@@ -90,6 +91,17 @@ def test_bad_files_name_the_file_and_key(tmp_path, text, message):
         load_schedule(path)
     assert str(info.value).startswith(f"{path}: ")
     assert message in str(info.value)
+
+
+def test_an_unknown_megatron_key_lists_the_valid_ones(tmp_path):
+    path = write(tmp_path, "[megatron]\nlr = 1.0\ntrain_iters = 10\nlr_warmup_iter = 5\n")
+    with pytest.raises(ScheduleError) as info:
+        load_schedule(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: megatron.lr_warmup_iter is not a scheduling argument; "
+                              "expected one of lr, min_lr, ")
+    assert all(flag.name in message for flag in MEGATRON_FLAGS)
+    assert message.endswith("(did you mean 'lr_warmup_iters'?)")
 
 
 def test_missing_file(tmp_path):

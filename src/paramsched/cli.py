@@ -3,22 +3,22 @@
 ``paramsched table`` prints the learning rate and weight decay a Megatron run
 would use, from Megatron's own flags, at the schedule's boundaries and at evenly
 spaced iterations. ``paramsched preview`` shows any schedule (a file, a recipe,
-or Megatron's flags) as a table of phases, points, a plot and a CSV;
-``paramsched recipes`` lists the built-in recipes. Errors are one line on stderr
-and exit status 2.
+or Megatron's flags) as a table of phases, points, a plot and a CSV; both take
+the flags of `paramsched.megatron.MEGATRON_FLAGS`. ``paramsched recipes`` lists
+the built-in recipes. Errors are one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
+import numbers
 import sys
 
 from . import __version__
 from .errors import ScheduleError
-from .megatron import MEGATRON_DEFAULTS, from_megatron_args
-from .schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES
+from .megatron import MEGATRON_DEFAULTS, MEGATRON_FLAGS, add_megatron_flags, from_megatron_args
+from .units import Run
 
 #: The run `paramsched table` shows when it is given no flags.
 EXAMPLE = {
@@ -58,35 +58,19 @@ def _build_parser() -> argparse.ArgumentParser:
         "table",
         help="print lr and weight decay at the boundaries and at evenly spaced iterations",
         description="Prints what Megatron's scheduler holds after each listed iteration, "
-        "from Megatron's flags (same names, meanings and defaults). With no flags it "
-        f"shows a built-in example: {EXAMPLE_FLAGS}.",
-        epilog="example: paramsched table --lr 3e-4 --min-lr 3e-5 --train-iters 10000 "
-        "--lr-warmup-iters 500 --lr-decay-style cosine --global-batch-size 256",
+        "from Megatron's flags (same names, meanings and defaults; the same flags as "
+        "paramsched preview). Without --global-batch-size an iteration is one sample. With "
+        "--train-samples the table runs for the iterations Megatron trains: those whose "
+        "samples fit in --train-samples (a partial last batch is dropped), counted with "
+        "any --rampup-batch-size; a run that ends within the ramp-up is refused, since "
+        "Megatron's versions count its iterations differently. With no flags it shows a "
+        f"built-in example: {EXAMPLE_FLAGS}.",
+        epilog="examples: paramsched table --lr 3e-4 --min-lr 3e-5 --train-iters 10000 "
+        "--lr-warmup-iters 500 --lr-decay-style cosine --global-batch-size 256;  paramsched "
+        "table --lr 3e-4 --train-samples 2560000 --lr-warmup-samples 128000 "
+        "--global-batch-size 256 --rampup-batch-size 64 64 500000",
     )
-    number = float
-    table.add_argument("--lr", type=number, help="peak learning rate")
-    table.add_argument("--min-lr", type=number, help="final learning rate (default 0.0)")
-    table.add_argument("--lr-warmup-init", type=number,
-                       help="learning rate at step 0 (default 0.0)")
-    table.add_argument("--lr-warmup-iters", type=int,
-                       help="warmup length in iterations (default 0)")
-    table.add_argument("--lr-warmup-fraction", type=number,
-                       help="warmup length as a fraction of the decay length")
-    table.add_argument("--lr-decay-iters", type=int,
-                       help="decay length in iterations (default: --train-iters)")
-    table.add_argument("--train-iters", type=int, help="training length in iterations")
-    table.add_argument("--lr-decay-style", choices=LR_DECAY_STYLES, help="default linear")
-    table.add_argument("--lr-wsd-decay-style", choices=WSD_DECAY_STYLES,
-                       help="shape of the WSD anneal (default exponential)")
-    table.add_argument("--lr-wsd-decay-iters", type=int, help="length of the WSD anneal")
-    table.add_argument("--weight-decay", type=number,
-                       help="constant weight decay (default 0.01)")
-    table.add_argument("--start-weight-decay", type=number)
-    table.add_argument("--end-weight-decay", type=number)
-    table.add_argument("--weight-decay-incr-style", choices=WD_INCR_STYLES,
-                       help="default constant")
-    table.add_argument("--global-batch-size", type=int,
-                       help="samples per iteration (default 1)")
+    _add_megatron_flags(table)
     table.add_argument("--points", type=int, default=10,
                        help="evenly spaced iterations to show besides the boundaries (default 10)")
     _add_preview(commands)
@@ -122,49 +106,19 @@ def _add_preview(commands) -> None:
     preview.add_argument("--out", metavar="PNG", help="write a plot of lr and weight decay")
     preview.add_argument("--x", choices=("steps", "samples", "tokens"), default="steps",
                          help="the plot's x axis (default steps)")
-    flags = preview.add_argument_group("Megatron's scheduling flags (same meanings and defaults)")
-    for name, kind, text in MEGATRON_FLAGS:
-        if name == "rampup_batch_size":
-            flags.add_argument("--rampup-batch-size", nargs=3,
-                               metavar=("START", "INCREMENT", "RAMP_SAMPLES"), help=text)
-        elif isinstance(kind, tuple):
-            flags.add_argument("--" + name.replace("_", "-"), choices=kind, help=text)
-        else:
-            flags.add_argument("--" + name.replace("_", "-"), type=kind, help=text)
+    _add_megatron_flags(preview)
 
 
-#: Megatron's flags for scheduling, with their types: what `paramsched preview` accepts.
-MEGATRON_FLAGS = [
-    ("lr", float, "peak learning rate"),
-    ("min_lr", float, "final learning rate (default 0.0)"),
-    ("lr_warmup_init", float, "learning rate at step 0 (default 0.0)"),
-    ("lr_warmup_iters", int, "warmup in iterations (default 0)"),
-    ("lr_warmup_samples", int, "warmup in samples (default 0)"),
-    ("lr_warmup_fraction", float, "warmup as a fraction of the decay"),
-    ("lr_decay_iters", int, "decay length in iterations (default: --train-iters)"),
-    ("lr_decay_samples", int, "decay length in samples (default: --train-samples)"),
-    ("train_iters", int, "training length in iterations"),
-    ("train_samples", int, "training length in samples"),
-    ("lr_decay_style", LR_DECAY_STYLES, "default linear"),
-    ("lr_wsd_decay_style", WSD_DECAY_STYLES, "the WSD anneal's shape (default exponential)"),
-    ("lr_wsd_decay_iters", int, "the WSD anneal's length in iterations"),
-    ("lr_wsd_decay_samples", int, "the WSD anneal's length in samples"),
-    ("weight_decay", float, "constant weight decay (default 0.01)"),
-    ("start_weight_decay", float, "weight decay at the start (linear or cosine style)"),
-    ("end_weight_decay", float, "weight decay at the end (linear or cosine style)"),
-    ("weight_decay_incr_style", WD_INCR_STYLES, "default constant"),
-    ("global_batch_size", int, "samples per iteration"),
-    ("rampup_batch_size", None, "Megatron's batch-size ramp-up"),
-    ("seq_length", int, "tokens per sample"),
-]
+def _add_megatron_flags(parser: argparse.ArgumentParser) -> None:
+    add_megatron_flags(parser.add_argument_group(
+        "Megatron's scheduling flags (same meanings and defaults)"))
 
 
 def _preview(options: argparse.Namespace) -> str:
     from . import preview
     from .recipe import load_schedule, recipe_path
 
-    flags = {name: getattr(options, name) for name, _, _ in MEGATRON_FLAGS
-             if getattr(options, name) is not None}
+    flags = _given_megatron_flags(options)
     sources = [bool(options.file), bool(options.recipe), bool(flags)]
     if sum(sources) != 1:
         raise UsageError("paramsched preview: error: expected one schedule: a FILE, "
@@ -214,13 +168,53 @@ def _recipes() -> str:
     return "\n".join(lines)
 
 
+def _given_megatron_flags(options: argparse.Namespace) -> dict:
+    """The Megatron flags given on the command line, by name."""
+    return {flag.name: getattr(options, flag.name) for flag in MEGATRON_FLAGS
+            if getattr(options, flag.name) is not None}
+
+
 def _megatron_args(options: argparse.Namespace) -> tuple[argparse.Namespace, bool]:
     """Megatron's arguments from the flags given, or the example if none was."""
-    given = {name: getattr(options, name) for name in MEGATRON_DEFAULTS
-             if getattr(options, name, None) is not None}
+    given = _given_megatron_flags(options)
     is_example = not given
     values = {**MEGATRON_DEFAULTS, "global_batch_size": 1, **(EXAMPLE if is_example else given)}
     return argparse.Namespace(**values), is_example
+
+
+def _first_step_past(run: Run, samples) -> int:
+    """The first step after which more than `samples` samples are consumed."""
+    step = run.step_at_samples(samples)
+    return step + 1 if run.samples_at_step(step) == samples else step
+
+
+def _iterations_for_samples(run: Run, train_samples: int) -> int:
+    """The iterations Megatron trains for ``--train-samples``.
+
+    Megatron counts them before training (``update_train_iters``): the iterations of
+    any ramp-up, then whole batches of the global batch size, a partial last batch
+    dropped; that is, the iterations whose samples fit in `train_samples`. For a run
+    that ends within the ramp-up, Megatron's versions disagree, so it is refused.
+    """
+    if run.rampup_batch_size is not None:
+        length = run.rampup_batch_size[2]
+        if not isinstance(length, numbers.Real):  # a quantity such as '20B tokens'
+            length = run.samples(length, "--rampup-batch-size[2]")
+        ramp_samples = run.samples_at_step(_first_step_past(run, length))
+        if train_samples < ramp_samples:
+            raise ScheduleError(
+                f"--train-samples={train_samples} ends within the batch-size ramp-up, which "
+                f"takes {ramp_samples} samples; expected at least that many, since Megatron's "
+                "versions count the iterations of a shorter run differently"
+            )
+    step = run.step_at_samples(train_samples)
+    iterations = step if run.samples_at_step(step) == train_samples else step - 1
+    if iterations < 1:
+        raise ScheduleError(
+            f"--train-samples={train_samples} is less than one iteration of "
+            f"{run.global_batch_size} samples; expected at least one iteration"
+        )
+    return iterations
 
 
 def _table(options: argparse.Namespace) -> str:
@@ -230,12 +224,15 @@ def _table(options: argparse.Namespace) -> str:
         )
     args, is_example = _megatron_args(options)
     schedule = from_megatron_args(args)
-    batch, train_iters = args.global_batch_size, args.train_iters
+    run = schedule.run
+    iterations = args.train_iters or _iterations_for_samples(run, args.train_samples)
     events = {0: "start"}
 
-    def mark(samples: float, text: str) -> None:
-        iteration = math.ceil(samples / batch)
+    def note(iteration: int, text: str) -> None:
         events[iteration] = f"{events[iteration]}, {text}" if iteration in events else text
+
+    def mark(samples: float, text: str) -> None:
+        note(run.step_at_samples(samples), text)
 
     if schedule.lr_warmup_steps > 0:
         mark(schedule.lr_warmup_steps, "warmup ends")
@@ -243,26 +240,31 @@ def _table(options: argparse.Namespace) -> str:
         mark(schedule.lr_decay_steps - schedule.wsd_decay_steps, "anneal starts")
     if schedule.lr_decay_style != "constant":
         mark(schedule.lr_decay_steps, "decay ends")
-        after = math.floor(schedule.lr_decay_steps / batch) + 1
-        if after <= train_iters:
+        after = _first_step_past(run, schedule.lr_decay_steps)
+        if after <= iterations:
             events.setdefault(after, "after decay")
     if schedule.wd_incr_style != "constant":
         mark(schedule.wd_incr_steps, "weight decay reaches its end")
-    mark(train_iters * batch, "training ends")
-    spaced = {round(train_iters * k / options.points) for k in range(options.points + 1)} \
+    note(iterations, "training ends")
+    spaced = {round(iterations * k / options.points) for k in range(options.points + 1)} \
         if options.points else set()
     rows = sorted(set(events) | spaced)
 
     lines = []
     if is_example:
         lines.append(f"example run: {EXAMPLE_FLAGS}")
-    lines.append(
-        f"decay style {schedule.lr_decay_style}, {train_iters} iterations of "
-        f"{batch} samples; values the scheduler holds after each iteration"
-    )
+    length = f"{iterations} iterations of {run.global_batch_size} samples"
+    if not args.train_iters:
+        if run.rampup_batch_size is not None and \
+                run.rampup_batch_size[0] != run.global_batch_size:
+            length = (f"{iterations} iterations of {run.rampup_batch_size[0]} rising to "
+                      f"{run.global_batch_size} samples")
+        length += f" (Megatron's count for --train-samples {args.train_samples})"
+    lines.append(f"decay style {schedule.lr_decay_style}, {length}; "
+                 "values the scheduler holds after each iteration")
     lines.append(f"{'iteration':>10} {'samples':>12} {'lr':>14} {'weight_decay':>14}  event")
     for iteration in rows:
-        samples = iteration * batch
+        samples = run.samples_at_step(iteration)
         lines.append(
             f"{iteration:>10} {samples:>12} {schedule.lr(samples):>14.6e} "
             f"{schedule.wd(samples):>14.6e}  {events.get(iteration, '')}".rstrip()
@@ -270,11 +272,51 @@ def _table(options: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+#: The flags that take one number: a negative value is attached to them (`_attach_negatives`).
+_NUMBER_OPTIONS = frozenset(
+    [flag.option for flag in MEGATRON_FLAGS
+     if flag.metavar is None and not isinstance(flag.kind, tuple)] + ["--points"]
+)
+
+
+def _attach_negatives(argv: list[str]) -> list[str]:
+    """`argv` with ``--lr -3e-4`` written ``--lr=-3e-4``.
+
+    argparse reads a word that starts with a dash as a flag unless it looks like a
+    negative number to it, and ``-3e-4`` does not (only ``-3`` and ``-.3`` do), so
+    ``--lr -3e-4`` would fail with "expected one argument" before the value could be
+    checked. Attached, the value reaches the check that names what is wrong with it.
+    """
+    attached, index = [], 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":  # the rest are positionals
+            return attached + argv[index:]
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if word in _NUMBER_OPTIONS and following is not None and following.startswith("-") \
+                and _is_number(following):
+            attached.append(f"{word}={following}")
+            index += 2
+        else:
+            attached.append(word)
+            index += 1
+    return attached
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     parser = _build_parser()
     try:
-        options = parser.parse_args(argv)
+        options = parser.parse_args(_attach_negatives(
+            sys.argv[1:] if argv is None else list(argv)))
         if options.command is None:
             parser.print_help()
             return 2

@@ -5,38 +5,117 @@ schedule counts samples: in iteration-based training the iteration counts are
 multiplied by ``--global-batch-size``; in sample-based training they are used
 as they are. ``--lr-warmup-fraction`` is a fraction of the decay length and may
 give a fractional warmup.
+
+`MEGATRON_FLAGS` lists the arguments once, with their types, Megatron's defaults
+and a line of help; ``paramsched table``, ``paramsched preview`` (through
+`add_megatron_flags`), the ``[megatron]`` table of a schedule file and
+`from_megatron_args` all take their arguments from it.
 """
 
 from __future__ import annotations
 
-from .errors import ScheduleError, check_non_negative, check_number
-from .schedule import Schedule
+from dataclasses import dataclass
+
+from .errors import ScheduleError, check_non_negative, check_number, check_rate
+from .schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
 from .units import Run
 
-#: Megatron's defaults for the arguments that have one.
-MEGATRON_DEFAULTS = {
-    "lr": None,
-    "min_lr": 0.0,
-    "lr_warmup_init": 0.0,
-    "lr_warmup_iters": 0,
-    "lr_warmup_samples": 0,
-    "lr_warmup_fraction": None,
-    "lr_decay_iters": None,
-    "lr_decay_samples": None,
-    "lr_decay_style": "linear",
-    "lr_wsd_decay_style": "exponential",
-    "lr_wsd_decay_iters": None,
-    "lr_wsd_decay_samples": None,
-    "train_iters": None,
-    "train_samples": None,
-    "global_batch_size": None,
-    "weight_decay": 0.01,
-    "start_weight_decay": None,
-    "end_weight_decay": None,
-    "weight_decay_incr_style": "constant",
-    "seq_length": None,
-    "rampup_batch_size": None,
-}
+
+@dataclass(frozen=True)
+class MegatronFlag:
+    """One of Megatron's scheduling arguments, as its command line defines it.
+
+    Args:
+        name: The argument's name, the argparse dest (``lr_warmup_iters``).
+        kind: The type a value is read as (``float``, ``int`` or, for the values of
+            ``--rampup-batch-size``, ``str``), or the tuple of choices.
+        default: Megatron's default (None: unset).
+        help: One line for ``--help``, stating the default.
+        metavar: For a flag of several values, one name per value; their count is
+            the number of values the flag takes.
+    """
+
+    name: str
+    kind: type | tuple[str, ...]
+    default: object
+    help: str
+    metavar: tuple[str, ...] | None = None
+
+    @property
+    def option(self) -> str:
+        """The flag as typed: ``--lr-warmup-iters``."""
+        return _flag(self.name)
+
+
+#: Megatron's scheduling arguments: everything `from_megatron_args` reads, what
+#: ``paramsched table`` and ``paramsched preview`` accept, and the keys of a
+#: ``[megatron]`` table in a schedule file.
+MEGATRON_FLAGS: tuple[MegatronFlag, ...] = (
+    MegatronFlag("lr", float, None, "peak learning rate (default none; required)"),
+    MegatronFlag("min_lr", float, 0.0, "final learning rate (default 0.0)"),
+    MegatronFlag("lr_warmup_init", float, 0.0, "learning rate at step 0 (default 0.0)"),
+    MegatronFlag("lr_warmup_iters", int, 0, "warmup length in iterations (default 0)"),
+    MegatronFlag("lr_warmup_samples", int, 0, "warmup length in samples (default 0)"),
+    MegatronFlag("lr_warmup_fraction", float, None,
+                 "warmup length as a fraction of the decay length (default none)"),
+    MegatronFlag("lr_decay_iters", int, None,
+                 "decay length in iterations (default --train-iters)"),
+    MegatronFlag("lr_decay_samples", int, None,
+                 "decay length in samples (default --train-samples)"),
+    MegatronFlag("train_iters", int, None,
+                 "training length in iterations (default none; this or --train-samples)"),
+    MegatronFlag("train_samples", int, None,
+                 "training length in samples (default none; this or --train-iters)"),
+    MegatronFlag("lr_decay_style", LR_DECAY_STYLES, "linear",
+                 "shape of the decay (default linear)"),
+    MegatronFlag("lr_wsd_decay_style", WSD_DECAY_STYLES, "exponential",
+                 "shape of the WSD anneal (default exponential)"),
+    MegatronFlag("lr_wsd_decay_iters", int, None,
+                 "length of the WSD anneal in iterations (default none; WSD needs it)"),
+    MegatronFlag("lr_wsd_decay_samples", int, None,
+                 "length of the WSD anneal in samples (default none; WSD needs it)"),
+    MegatronFlag("weight_decay", float, 0.01, "constant weight decay (default 0.01)"),
+    MegatronFlag("start_weight_decay", float, None,
+                 "first weight decay of a linear or cosine increment (default none)"),
+    MegatronFlag("end_weight_decay", float, None,
+                 "last weight decay of a linear or cosine increment (default none)"),
+    MegatronFlag("weight_decay_incr_style", WD_INCR_STYLES, "constant",
+                 "shape of the weight decay's increment (default constant)"),
+    MegatronFlag("global_batch_size", int, None,
+                 "samples per iteration (default none; paramsched table assumes 1)"),
+    MegatronFlag("rampup_batch_size", str, None,
+                 "batch-size ramp-up: start, increment, length in samples or '20B tokens' "
+                 "(default none)",
+                 metavar=("START", "INCREMENT", "RAMP_LENGTH")),
+    MegatronFlag("seq_length", int, None, "tokens per sample (default none)"),
+)
+
+#: Megatron's defaults, by argument name (None: unset); taken from `MEGATRON_FLAGS`.
+MEGATRON_DEFAULTS: dict[str, object] = {flag.name: flag.default for flag in MEGATRON_FLAGS}
+
+
+def add_megatron_flags(parser) -> None:
+    """Adds every flag of `MEGATRON_FLAGS` to `parser` (an argparse parser or group).
+
+    A flag not given parses as None, not as Megatron's default, so that a caller
+    can tell which flags were given; `from_megatron_args` fills in the defaults.
+
+    Example:
+        >>> import argparse
+        >>> parser = argparse.ArgumentParser()
+        >>> add_megatron_flags(parser)
+        >>> options = parser.parse_args(["--lr", "3e-4", "--train-samples", "1000"])
+        >>> options.lr, options.train_samples, options.min_lr
+        (0.0003, 1000, None)
+    """
+    for flag in MEGATRON_FLAGS:
+        if flag.metavar is not None:
+            parser.add_argument(flag.option, type=flag.kind, nargs=len(flag.metavar),
+                                metavar=flag.metavar, help=flag.help)
+        elif isinstance(flag.kind, tuple):
+            parser.add_argument(flag.option, choices=flag.kind, help=flag.help)
+        else:
+            parser.add_argument(flag.option, type=flag.kind, help=flag.help)
 
 
 def _flag(name: str) -> str:
@@ -78,6 +157,8 @@ def from_megatron_args(args) -> Schedule:
     a = {name: getattr(args, name, default) for name, default in MEGATRON_DEFAULTS.items()}
     if a["lr"] is None:
         raise ScheduleError("--lr is not set; expected the peak learning rate")
+    for name in ("lr", "min_lr", "lr_warmup_init"):  # checked here to name the flag
+        check_rate(_flag(name), a[name])
     for name in ("train_iters", "train_samples"):
         if a[name] is not None and check_number(_flag(name), a[name]) <= 0:
             raise ScheduleError(f"{_flag(name)}={a[name]!r}; expected a number > 0")
@@ -95,6 +176,7 @@ def from_megatron_args(args) -> Schedule:
                     "expected --weight-decay alone"
                 )
         start_wd = end_wd = a["weight_decay"]
+        check_rate("--weight-decay", start_wd)
     else:
         for name in ("start_weight_decay", "end_weight_decay"):
             if a[name] is None:
@@ -102,6 +184,7 @@ def from_megatron_args(args) -> Schedule:
                     f"{_flag(name)} is not set with --weight-decay-incr-style={wd_style}; "
                     "expected both --start-weight-decay and --end-weight-decay"
                 )
+            check_rate(_flag(name), a[name])
         start_wd, end_wd = a["start_weight_decay"], a["end_weight_decay"]
 
     if a["train_iters"] and a["rampup_batch_size"] is not None:
@@ -136,7 +219,8 @@ def from_megatron_args(args) -> Schedule:
                 f"--lr-warmup-fraction={a['lr_warmup_fraction']!r} and "
                 f"--lr-warmup-{unit}={a[f'lr_warmup_{unit}']!r} are both set; expected one"
             )
-        lr_warmup_steps = a["lr_warmup_fraction"] * lr_decay_steps
+        lr_warmup_steps = check_non_negative("--lr-warmup-fraction",
+                                             a["lr_warmup_fraction"]) * lr_decay_steps
     else:
         lr_warmup_steps = steps("lr_warmup")
     wsd_decay_steps = steps("lr_wsd_decay")

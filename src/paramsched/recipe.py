@@ -9,6 +9,7 @@ the recipe and cites its source. Every error names the file and the key.
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -51,9 +52,11 @@ def schedule_from_data(data: dict) -> Schedule | PhaseSchedule:
             raise ScheduleTypeError("[megatron] is not a table; expected Megatron's arguments")
         for key in arguments:
             if key not in MEGATRON_DEFAULTS:
+                close = difflib.get_close_matches(key, MEGATRON_DEFAULTS, n=1)
                 raise ScheduleError(
                     f"megatron.{key} is not a scheduling argument; expected one of "
                     + ", ".join(MEGATRON_DEFAULTS)
+                    + (f" (did you mean {close[0]!r}?)" if close else "")
                 )
         return from_megatron_args(argparse.Namespace(**arguments))
     return PhaseSchedule.from_dict(data)
