@@ -192,3 +192,149 @@ def test_changing_float_weight_decay_with_dynamic_floats_compiles_once():
 def test_changing_float_weight_decay_recompiles_once_by_default():
     # Dynamo specializes on the first float, then marks it dynamic at the first change.
     assert compiled_run("linear") == 2
+
+
+# ------------------------------------------------------------------ the clock
+
+
+def run_core_by_hand(schedule, steps):
+    """What OptimizerParamScheduler writes when the loop feeds Megatron's clock by hand."""
+    core = OptimizerParamScheduler.from_schedule(adamw([{}]), schedule)
+    seen = []
+    for _ in range(steps):
+        core.step(schedule.run.batch_size_at(core.num_steps))
+        seen.append(written(core.optimizer))
+    return seen, core.num_steps
+
+
+@pytest.mark.parametrize("source", ["deepseek-v3", "minicpm-wsd", "llama2-7b"])
+def test_the_clock_is_the_schedules_own_ramp_up_included(source):
+    from paramsched.recipe import load_schedule, recipe_path
+
+    schedule = load_schedule(recipe_path(source))
+    expected, consumed = run_core_by_hand(schedule, 300)
+    optimizer = adamw([{}])
+    scheduler = ParamScheduler(optimizer, schedule)
+    seen = []
+    for _ in range(300):
+        optimizer.step()
+        scheduler.step()
+        seen.append(written(optimizer))
+    assert seen == expected and scheduler.num_steps == consumed
+    assert consumed == schedule.run.samples_at_step(300)
+
+
+def test_megatron_arguments_in_iterations_advance_by_the_global_batch_size():
+    import argparse
+
+    from paramsched import from_megatron_args
+
+    schedule = from_megatron_args(argparse.Namespace(
+        lr=3e-4, min_lr=3e-5, train_iters=1000, lr_warmup_iters=10, lr_decay_style="cosine",
+        global_batch_size=1024))
+    scheduler = ParamScheduler(adamw([{}]), schedule)
+    for _ in range(10):
+        scheduler.step()
+    assert scheduler.num_steps == 10 * 1024 and scheduler.get_last_lr() == [3e-4]
+
+
+def in_samples(run):
+    return PhaseSchedule.from_dict({"run": run, "lr": {"max_lr": 1.0, "phases": [
+        {"shape": "linear", "to": "max_lr", "until": "100 samples"}]}})
+
+
+@pytest.mark.parametrize("run,samples_per_step,message", [
+    ({}, None, "its run has no global_batch_size, so how far one optimizer step goes is "
+               "ambiguous; expected global_batch_size in the schedule's run, or "
+               "samples_per_step=N"),
+    ({"global_batch_size": 8}, 1, "samples_per_step=1 contradicts the schedule's run, whose "
+                                  "global_batch_size is 8"),
+    ({"global_batch_size": 8, "rampup_batch_size": [4, 4, 64]}, 8,
+     "samples_per_step=8 with a run whose batch size ramps up"),
+])
+def test_an_ambiguous_or_contradicting_clock_is_refused(run, samples_per_step, message):
+    optimizer = adamw([{}])
+    with pytest.raises(ScheduleError, match=message.replace("(", "\\(").replace(")", "\\)")):
+        ParamScheduler(optimizer, in_samples(run), samples_per_step=samples_per_step)
+    assert optimizer.param_groups[0]["lr"] == 0.0  # nothing written
+
+
+def test_an_explicit_step_size_that_agrees_is_accepted():
+    assert ParamScheduler(adamw([{}]), in_samples({}), samples_per_step=4).clock.per_step == 4
+    assert ParamScheduler(adamw([{}]), in_samples({"global_batch_size": 4}),
+                          samples_per_step=4).clock.per_step == 4
+
+
+def test_step_to_goes_where_that_many_steps_go():
+    from paramsched.recipe import load_schedule, recipe_path
+
+    schedule = load_schedule(recipe_path("deepseek-v3"))
+    stepped, jumped = ParamScheduler(adamw([{}]), schedule), ParamScheduler(adamw([{}]), schedule)
+    for _ in range(57):
+        stepped.step()
+    jumped.step_to(57)
+    assert jumped.state_dict() == stepped.state_dict()
+    assert written(jumped.optimizer) == written(stepped.optimizer)
+    jumped.step_to(3)  # backwards too: the position is absolute
+    assert jumped.num_steps == schedule.run.samples_at_step(3) and jumped.last_epoch == 3
+    for bad in (-1, 2.5, True, "3"):
+        with pytest.raises(ScheduleError, match="expected a whole number of steps >= 0"):
+            jumped.step_to(bad)
+        assert jumped.last_epoch == 3
+
+
+def test_a_schedule_without_weight_decay_keeps_adamws():
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), weight_decay=0.05)
+    scheduler = ParamScheduler(optimizer, Schedule(max_lr=1e-3, lr_decay_steps=10,
+                                                   lr_decay_style="linear"))
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["weight_decay"] == 0.05
+
+
+@pytest.mark.parametrize("policy", ["checkpoint", "override", "strict"])
+def test_the_three_policies(policy, caplog):
+    import logging
+
+    def build(max_lr):
+        return ParamScheduler(adamw([{}]), Schedule(max_lr=max_lr, lr_decay_steps=100,
+                                                    lr_decay_style="linear"),
+                              checkpoint_policy=policy)
+
+    source, target = build(1.0), build(2.0)
+    source.step()
+    state = target.state_dict()
+    if policy == "strict":
+        with pytest.raises(ScheduleError, match="max_lr: scheduler 2.0, checkpoint 1.0"):
+            target.load_state_dict(source.state_dict())
+        assert target.state_dict() == state
+        return
+    with caplog.at_level(logging.WARNING):
+        target.load_state_dict(source.state_dict())
+    assert target.schedule.max_lr == {"checkpoint": 1.0, "override": 2.0}[policy]
+    assert ("max_lr: scheduler 2.0, checkpoint 1.0" in caplog.text) == (policy == "checkpoint")
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"last_epoch": -1}, "state_dict\\['last_epoch'\\]=-1; expected a whole number >= 0"),
+    ({"last_epoch": True}, "state_dict\\['last_epoch'\\]=True"),
+    ({"_step_count": 9}, "expected _step_count = last_epoch \\+ 1"),
+    ({"samples_per_step": "8"}, None),  # a clock written as text: another run's, warned
+    ({"paramsched_format": 7}, "state_dict\\['paramsched_format'\\]=7; expected 1 or 2"),
+])
+def test_counters_are_checked_before_anything_changes(change, message):
+    scheduler = ParamScheduler(adamw([{}]), Schedule(max_lr=1.0, lr_decay_steps=100,
+                                                     lr_decay_style="linear"))
+    scheduler.step()
+    state = scheduler.state_dict()
+    other = ParamScheduler(adamw([{}]), Schedule(max_lr=1.0, lr_decay_steps=100,
+                                                 lr_decay_style="linear"))
+    if message is None:
+        other.load_state_dict({**state, **change})
+        assert other.num_steps == 1
+        return
+    with pytest.raises(ScheduleError, match=message):
+        other.load_state_dict({**state, **change})
+    assert other.num_steps == 0 and other.last_epoch == 0
