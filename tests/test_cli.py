@@ -165,6 +165,7 @@ def test_negative_values_reach_the_check(capsys, command, argv, message):
     assert err.startswith(f"paramsched {command}: error: ") and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_runs_as_a_module_and_as_a_command():
     for command in ([sys.executable, "-m", "paramsched", "table"], ["paramsched", "table"]):
         result = subprocess.run(command, capture_output=True, text=True)

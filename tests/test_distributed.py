@@ -2,6 +2,7 @@
 torch.distributed.checkpoint save and a restart continue with the same learning rates, and
 check_consistent names the ranks and fields that disagree."""
 
+# ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
 
 import json
@@ -9,7 +10,8 @@ import os
 import socket
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 import torch.multiprocessing as mp
@@ -18,6 +20,8 @@ from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_di
 from paramsched import Schedule, ScheduleError
 from paramsched.distributed import check_consistent
 from paramsched.torch import ParamScheduler
+
+pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
 WORLD = 2
 

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocesses
+
 EXAMPLE = Path(__file__).parent.parent / "examples" / "train_tiny_lm.py"
 
 

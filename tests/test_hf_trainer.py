@@ -2,6 +2,7 @@
 resume_from_checkpoint (which reloads the scheduler with torch.load(weights_only=True)),
 gives the same learning rate at every step as an uninterrupted run."""
 
+# ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
 
 import logging
@@ -9,13 +10,16 @@ import os
 import warnings
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
 
 transformers = pytest.importorskip("transformers")  # a test dependency; installed in CI
 from transformers import Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
 from paramsched import Schedule  # noqa: E402
 from paramsched.torch import ParamScheduler  # noqa: E402
+
+pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
 SCHEDULE = Schedule(max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=4, lr_decay_steps=24,
                     lr_decay_style="cosine", start_wd=0.0, end_wd=0.1, wd_incr_steps=24,

@@ -1,13 +1,15 @@
 """PyTorch Lightning: ParamScheduler from configure_optimizers, stopped and resumed from a
 checkpoint (ckpt_path), gives the same learning rate at every step as an uninterrupted run."""
 
+# ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
 
 import logging
 import warnings
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
 
 lightning = pytest.importorskip("lightning")  # a test dependency; installed in CI
 from lightning.pytorch import LightningModule, Trainer  # noqa: E402
@@ -15,6 +17,8 @@ from lightning.pytorch.callbacks import Callback  # noqa: E402
 
 from paramsched import Schedule  # noqa: E402
 from paramsched.torch import ParamScheduler  # noqa: E402
+
+pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
 SCHEDULE = Schedule(max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=5, lr_decay_steps=30,
                     lr_decay_style="WSD", wsd_decay_steps=12, lr_wsd_decay_style="cosine",

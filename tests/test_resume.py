@@ -1,5 +1,6 @@
 """Exact resume through real torch.save / torch.load round trips, in and across processes."""
 
+# ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
 
 import io
@@ -10,12 +11,15 @@ import sys
 import textwrap
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import increments, random_config, random_groups, step_counts, written
 from paramsched import OptimizerParamScheduler
+
+pytestmark = pytest.mark.torch
 
 
 def torch_optimizer(groups):
@@ -92,6 +96,7 @@ RESUME_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(3))
 def test_resume_in_a_new_process_is_exact(seed, tmp_path):
     rng = random.Random(seed)

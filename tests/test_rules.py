@@ -1,14 +1,18 @@
 """Tests for paramsched.rules: parameter groups from rules."""
 
+# ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
 
 from collections import OrderedDict
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
 
 from paramsched import OptimizerParamScheduler, ScheduleError, ScheduleTypeError, param_groups
 from paramsched.rules import attribute, decoupled_lr, no_weight_decay_on_bias_and_norm
+
+pytestmark = pytest.mark.torch
 
 
 def model():

@@ -1,17 +1,21 @@
 """Tests for paramsched.torch: the LRScheduler, tensor learning rates, torch.compile."""
 
+# ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
 
 import io
 import random
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import random_config, random_groups, written
 from paramsched import OptimizerParamScheduler, PhaseSchedule, Schedule, ScheduleError
 from paramsched.torch import ParamScheduler
+
+pytestmark = pytest.mark.torch
 
 
 def adamw(groups, lr=0.0):

@@ -1,14 +1,17 @@
 """Tests for paramsched._writer: what happens when a group's lr or weight_decay object is
 replaced between steps, and schedules without a weight-decay part."""
 
+# ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
 
 import pytest
 
+torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
+
 from conftest import MEGATRON_KWARGS, PlainOptimizer, written
 from paramsched import OptimizerParamScheduler, Schedule, ScheduleError
 
-torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 
 
 def scheduler(groups):

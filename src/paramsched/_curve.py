@@ -34,35 +34,69 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from .errors import ScheduleError, ScheduleTypeError, check_non_negative, check_rate
-from .shapes import ARRAY, SCALAR, Shape, interpolate, warmup
+from .shapes import ARRAY, SCALAR, Shape, warmup
 
 Operand = Union[str, float]
 LR_NAMES = ("init_lr", "max_lr", "min_lr")
 WD_NAMES = ("start_wd", "end_wd")
 
 
-def _warmup(seg, a, b, n, m=SCALAR):
-    return warmup(a, b, m.float(n - seg.origin), seg.length)
+# Each rule makes the function of the clock position ``n`` for one segment with
+# start ``a`` and target ``b``: a number in, a number out, or an array with
+# ``m=ARRAY``. ``(n - origin) / length`` divides by a float, so it is
+# Megatron's ``float(n - origin) / float(length)``; ``a - b`` is its ``delta_lr``.
 
 
-def _decay(seg, a, b, n, m=SCALAR):
-    return interpolate(b, a, seg.shape.decay(m.float(n - seg.origin) / seg.length, m))
+def _warmup(seg, a, b):
+    origin, length = seg.origin, seg.length
+
+    def value(n, m=SCALAR):
+        return warmup(a, b, n - origin, length)
+
+    return value
 
 
-def _rise(seg, a, b, n, m=SCALAR):
-    return interpolate(a, b, seg.shape.rise(m.float(n - seg.origin) / seg.length, m))
+def _decay(seg, a, b):
+    origin, length, decay, delta = seg.origin, seg.length, seg.shape.decay, a - b
+
+    def value(n, m=SCALAR):
+        return b + decay((n - origin) / length, m) * delta
+
+    return value
 
 
-def _stable(seg, a, b, n, m=SCALAR):
-    return interpolate(b, a, 1.0)
+def _rise(seg, a, b):
+    origin, length, rise, delta = seg.origin, seg.length, seg.shape.rise, b - a
+
+    def value(n, m=SCALAR):
+        return a + rise((n - origin) / length, m) * delta
+
+    return value
 
 
-def _hold(seg, a, b, n, m=SCALAR):
-    return b
+def _stable(seg, a, b):
+    held = b + 1.0 * (a - b)  # Megatron's WSD plateau: min + 1.0 * (max - min)
+
+    def value(n, m=SCALAR):
+        return held
+
+    return value
 
 
-def _inverse_sqrt(seg, a, b, n, m=SCALAR):
-    return m.maximum(b, a * max(seg.origin, 1) ** 0.5 / m.pow(m.maximum(n, 1), 0.5))
+def _hold(seg, a, b):
+    def value(n, m=SCALAR):
+        return b
+
+    return value
+
+
+def _inverse_sqrt(seg, a, b):
+    scale = a * max(seg.origin, 1) ** 0.5
+
+    def value(n, m=SCALAR):
+        return m.maximum(b, scale / m.pow(m.maximum(n, 1), 0.5))
+
+    return value
 
 
 RULES: dict[str, Callable] = {"warmup": _warmup, "decay": _decay, "rise": _rise,
@@ -94,12 +128,12 @@ class Segment:
     label: str = ""
 
     def formula(self, a: float, b: float) -> Callable:
-        """The rule for start `a` and target `b` (``auto`` picks by direction)."""
-        if self.rule != "auto":
-            return RULES[self.rule]
-        if b >= a:
-            return _warmup if self.shape.name == "linear" else _rise
-        return _decay
+        """The segment's value as a function of the clock, for start `a` and target `b`
+        (``auto`` picks its rule by direction)."""
+        rule = self.rule
+        if rule == "auto":
+            rule = "decay" if b < a else "warmup" if self.shape.name == "linear" else "rise"
+        return RULES[rule](self, a, b)
 
 
 def _resolve(operand: Operand, values: dict) -> float:
@@ -140,24 +174,18 @@ class Curve:
         if index == len(self.segments):
             return _resolve(self.final, values)
         seg = self.segments[index]
-        a, b = _resolve(seg.start, values), _resolve(seg.target, values)
-        return seg.formula(a, b)(seg, a, b, n)
+        return seg.formula(_resolve(seg.start, values), _resolve(seg.target, values))(n)
 
     def bind(self, values: dict) -> Callable:
         """`at` with the names resolved once: a function of `n`, for the per-step path."""
-        ends, final = self.ends, _resolve(self.final, values)
-        formulas = []
-        for seg in self.segments:
-            a, b = _resolve(seg.start, values), _resolve(seg.target, values)
-            formulas.append((seg.formula(a, b), seg, a, b))
-        count = len(formulas)
+        final = _resolve(self.final, values)
+        formulas = [seg.formula(_resolve(seg.start, values), _resolve(seg.target, values))
+                    for seg in self.segments]
+        formulas.append(lambda n: final)  # after the last segment
+        ends, find = self.ends, bisect.bisect_left
 
         def at(n):
-            index = bisect.bisect_left(ends, n)
-            if index == count:
-                return final
-            rule, seg, a, b = formulas[index]
-            return rule(seg, a, b, n)
+            return formulas[find(ends, n)](n)
 
         return at
 
@@ -179,18 +207,17 @@ class Curve:
                 result[where] = _resolve(self.final, values)
                 continue
             seg = self.segments[number]
-            a, b = _resolve(seg.start, values), _resolve(seg.target, values)
-            result[where] = seg.formula(a, b)(seg, a, b, flat[where], ARRAY)
+            formula = seg.formula(_resolve(seg.start, values), _resolve(seg.target, values))
+            result[where] = formula(flat[where], ARRAY)
         return out
 
     def pieces(self, values: dict, horizon) -> list[Piece]:
         """Each segment with its values at its begin and end, then a hold to `horizon`."""
         found, begin = [], 0
         for seg in self.segments:
-            a, b = _resolve(seg.start, values), _resolve(seg.target, values)
-            rule = seg.formula(a, b)
-            found.append(Piece(seg.label, begin, seg.end, float(rule(seg, a, b, begin)),
-                               float(rule(seg, a, b, seg.end))))
+            formula = seg.formula(_resolve(seg.start, values), _resolve(seg.target, values))
+            found.append(Piece(seg.label, begin, seg.end, float(formula(begin)),
+                               float(formula(seg.end))))
             begin = seg.end
         if horizon > begin:
             final = float(_resolve(self.final, values))

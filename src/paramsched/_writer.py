@@ -209,7 +209,12 @@ class GroupWriter:
     @staticmethod
     def _fast(groups, last: Plan) -> bool:
         """Writes the planned values if every group is as planned; False at the first
-        that is not (the groups before it are written, and `_restore` can undo them)."""
+        that is not (the groups before it are written, and `_restore` can undo them).
+
+        Float plans write into the dicts the optimizer holds now: a dict replaced by
+        one with the same overrides gets the same values. Tensor plans also need the
+        same dicts, since they write into the tensors they planned for.
+        """
         # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
         try:
             if last.tensors is not None:
@@ -219,22 +224,20 @@ class GroupWriter:
                         return False
                 last.tensors()
             elif len(last.keys) == 2:
-                for group, (planned, key, cell) in zip(groups, last.rows):
-                    if group is not planned or (
-                            group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                for group, (_, key, (lr, weight_decay)) in zip(groups, last.rows):
+                    if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
                             group.get("end_wd"), group.get("wd_mult"),
                             group["lr"].__class__, group["weight_decay"].__class__) != key:
                         return False
-                    group["lr"] = cell[0]
-                    group["weight_decay"] = cell[1]
+                    group["lr"] = lr
+                    group["weight_decay"] = weight_decay
             else:
-                for group, (planned, key, cell) in zip(groups, last.rows):
-                    if group is not planned or (
-                            group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                for group, (_, key, (lr, _)) in zip(groups, last.rows):
+                    if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
                             group.get("end_wd"), group.get("wd_mult"),
                             group["lr"].__class__) != key:
                         return False
-                    group["lr"] = cell[0]
+                    group["lr"] = lr
         except (AttributeError, TypeError, KeyError):
             return False  # not a dict, or a key removed: planning afresh says so
         return True
@@ -244,8 +247,8 @@ class GroupWriter:
         last = self.plan
         if last is None or not isinstance(groups, (list, tuple)) or last.tensors is not None:
             return  # tensor plans write nothing before every group is checked
-        for group, (planned, key, (lr, weight_decay)) in zip(groups, last.rows):
-            if group is planned and override_key(group) == key[:5]:
+        for group, (_, key, (lr, weight_decay)) in zip(groups, last.rows):
+            if isinstance(group, MutableMapping) and override_key(group) == key[:5]:
                 group["lr"] = lr
                 if len(last.keys) == 2:
                     group["weight_decay"] = weight_decay

@@ -2,7 +2,7 @@
 
 A shape maps a ratio ``r`` in ``[0, 1]`` (how far a segment has run) to a
 coefficient: ``decay(r)`` goes from 1 down to 0, ``rise(r)`` from 0 up to 1.
-A value is then ``low + coeff * (high - low)`` (`interpolate`).
+A segment of a curve turns the coefficient into a value (`paramsched._curve`).
 
 The formulas, written out once (``r`` the ratio)::
 
@@ -141,11 +141,6 @@ def shape_named(field: str, name: object, power: object = None) -> Shape:
     if value is None or value <= 0:
         raise ScheduleError(f"power={power!r} for a polynomial shape; expected a number > 0")
     return Polynomial("polynomial", float(value))
-
-
-def interpolate(low, high, coeff):
-    """``low + coeff * (high - low)``: the one place a coefficient becomes a value."""
-    return low + coeff * (high - low)
 
 
 def warmup(init, peak, step, warmup_steps):
