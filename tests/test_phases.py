@@ -212,3 +212,18 @@ def test_equality_and_round_trip_through_data():
     assert a == b and a.to_dict() == b.to_dict()
     assert PhaseSchedule.from_dict(a.to_dict()) == a
     assert a != schedule(phases, max_lr=2.0)
+
+
+@pytest.mark.parametrize("wd", [
+    {"start_wd": 0.0, "end_wd": 0.2, "phases": [
+        {"shape": "cosine", "to": "end_wd", "until": "7 samples"},
+        {"shape": "constant", "value": 0.05, "until": "9 samples"},
+        {"shape": "exponential", "to": 0.0, "until": "40 samples"}]},
+    {"start_wd": 0.0, "end_wd": 0.3, "style": "cosine", "until": "23 samples"},
+    {"start_wd": 0.1, "end_wd": 0.3, "style": "linear", "until": "17 samples"},
+], ids=["phases", "triple-cosine", "triple-linear"])
+def test_weight_decay_array_path_equals_scalar_path(wd):
+    s = schedule([{"shape": "constant", "until": "1 samples"}], wd=wd)
+    grid = np.concatenate([np.linspace(0, 50, 1001), np.arange(51)])
+    for overrides in ({}, {"start_wd": 0.05, "end_wd": 0.4}):
+        assert s.wd(grid, **overrides).tolist() == [s.wd(float(n), **overrides) for n in grid]

@@ -74,3 +74,24 @@ def test_plot_writes_a_png(tmp_path, x):
     path = tmp_path / f"plot-{x}.png"
     preview.plot(ramped(), path, x, "ramped")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pieces_hold_the_final_value_up_to_the_total():
+    phases = PhaseSchedule.from_dict({"run": {"total": "30 samples"}, "lr": {
+        "max_lr": 1.0, "min_lr": 0.25, "phases": [
+            {"shape": "linear", "to": "max_lr", "until": "10 samples"},
+            {"shape": "linear", "to": "min_lr", "until": "20 samples"}]}})
+    assert [(p.name, p.start, p.end, p.lr_start, p.lr_end)
+            for p in preview.pieces(phases, 30)] == [
+        ("linear", 0, 10, 0.0, 1.0), ("linear", 10, 20, 1.0, 0.25), ("hold", 20, 30, 0.25, 0.25)]
+    assert [p.name for p in preview.pieces(phases, 20)] == ["linear", "linear"]  # no hold
+    megatron = from_megatron_args(argparse.Namespace(
+        lr=1.0, min_lr=0.5, train_iters=10, lr_decay_iters=8, global_batch_size=1,
+        lr_decay_style="linear"))
+    last = preview.pieces(megatron, 10)[-1]
+    assert (last.name, last.start, last.end, last.lr_start, last.lr_end) == \
+        ("hold", 8, 10, 0.5, 0.5)
+    constant = from_megatron_args(argparse.Namespace(
+        lr=1.0, train_iters=10, lr_warmup_iters=2, global_batch_size=1, lr_decay_style="constant"))
+    assert [(p.name, p.start, p.end) for p in preview.pieces(constant, 10)] == [
+        ("warmup", 0, 2), ("constant", 2, 10)]

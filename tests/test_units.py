@@ -145,3 +145,15 @@ def test_the_clock_is_exact_at_any_size():
     assert run.step_at_samples(samples - 1) == steps and run.step_at_samples(samples + 1) == steps + 1
     with pytest.raises(ScheduleError, match="is beyond any run"):
         Quantity.parse("1e400 steps", "at")
+
+
+@pytest.mark.parametrize("ramp", [None, [16, 16, 2000], [4, 12, "1000 samples"]])
+def test_the_array_conversions_equal_the_scalar_ones(ramp):
+    run = Run(global_batch_size=64, rampup_batch_size=ramp)
+    steps = np.arange(200)
+    samples = run.samples_at_step(steps)
+    assert samples.tolist() == [run.samples_at_step(int(k)) for k in steps]
+    points = np.concatenate([samples, samples[1:] - 1, samples[1:] - 0.5, [samples[-1] * 3]])
+    assert run.step_at_samples(points).tolist() == [run.step_at_samples(float(p))
+                                                    for p in points]
+    assert run.step_at_samples(samples).tolist() == steps.tolist()  # the inverse on the grid

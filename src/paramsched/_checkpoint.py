@@ -76,7 +76,12 @@ class Policy(enum.Enum):
 
     @classmethod
     def from_flags(cls, use_checkpoint, override) -> "Policy":
-        """Megatron's ``use_checkpoint_opt_param_scheduler`` and ``override_opt_param_scheduler``."""
+        """Megatron's ``use_checkpoint_opt_param_scheduler`` and ``override_opt_param_scheduler``.
+
+        Example:
+            >>> Policy.from_flags(True, False), Policy.from_flags(False, False)
+            (<Policy.CHECKPOINT: 'checkpoint'>, <Policy.STRICT: 'strict'>)
+        """
         use_checkpoint = check_flag("use_checkpoint_opt_param_scheduler", use_checkpoint)
         override = check_flag("override_opt_param_scheduler", override)
         if use_checkpoint and override:

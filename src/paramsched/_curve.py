@@ -153,7 +153,15 @@ class Piece:
 
 @dataclass(frozen=True)
 class Curve:
-    """Segments with increasing ends, then a final value (`final_label` in previews)."""
+    """Segments with increasing ends, then a final value (`final_label` in previews).
+
+    Example:
+        >>> warm = Segment(4, "warmup", "init_lr", "max_lr", length=4.0)
+        >>> curve = Curve((warm,), "max_lr")
+        >>> values = {"init_lr": 0.0, "max_lr": 1.0}
+        >>> curve.at(2, values), curve.at(9, values), curve.bind(values)(3)
+        (0.5, 1.0, 0.75)
+    """
 
     segments: tuple[Segment, ...]
     final: Operand

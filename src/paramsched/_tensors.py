@@ -9,7 +9,13 @@ from __future__ import annotations
 
 
 def is_tensor(value) -> bool:
-    """Whether `value` is a tensor-like to update in place (duck-typed: no torch import)."""
+    """Whether `value` is a tensor-like to update in place (duck-typed: no torch import).
+
+    Example:
+        >>> import torch
+        >>> is_tensor(torch.tensor(1e-3)), is_tensor(1e-3)
+        (True, False)
+    """
     return hasattr(value, "copy_") and hasattr(value, "dim")
 
 

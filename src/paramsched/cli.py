@@ -312,7 +312,16 @@ def _is_number(word: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command line; returns the exit status."""
+    """Runs the command line; returns the exit status.
+
+    Example:
+        >>> main(["table", "--lr", "1e-3", "--train-iters", "4", "--points", "0"])
+        decay style linear, 4 iterations of 1 samples; values the scheduler holds after each iteration
+         iteration      samples             lr   weight_decay  event
+                 0            0   1.000000e-03   1.000000e-02  start
+                 4            4   0.000000e+00   1.000000e-02  decay ends, training ends
+        0
+    """
     parser = _build_parser()
     try:
         options = parser.parse_args(_attach_negatives(

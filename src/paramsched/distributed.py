@@ -75,6 +75,17 @@ def check_consistent(scheduler, group=None) -> None:
     Raises:
         ScheduleError: (a ValueError) naming every field that differs and which ranks
             hold which value; or torch.distributed is not initialized.
+
+    Example:
+        >>> from paramsched import OptimizerParamScheduler, Schedule
+        >>> class Optimizer:
+        ...     param_groups = [{"params": []}]
+        >>> scheduler = OptimizerParamScheduler.from_schedule(
+        ...     Optimizer(), Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear"))
+        >>> check_consistent(scheduler)  # without init_process_group
+        Traceback (most recent call last):
+        ...
+        paramsched.errors.ScheduleError: check_consistent needs torch.distributed initialized; expected a call after init_process_group on every rank
     """
     import torch.distributed as dist
 

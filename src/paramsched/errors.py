@@ -50,7 +50,14 @@ def check_rate(field: str, value: object) -> float:
 
 
 def check_choice(field: str, value: object, choices: Iterable[str]) -> str:
-    """Returns `value` if it is one of `choices`, else raises listing them all."""
+    """Returns `value` if it is one of `choices`, else raises listing them all.
+
+    Example:
+        >>> check_choice("style", "cosin", ("linear", "cosine"))
+        Traceback (most recent call last):
+        ...
+        paramsched.errors.ScheduleError: style='cosin' is not one of 'linear', 'cosine' (did you mean 'cosine'?)
+    """
     choices = tuple(choices)
     if isinstance(value, str) and value in choices:
         return value

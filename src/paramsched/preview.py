@@ -49,7 +49,13 @@ def point(schedule, samples: float, step: int | None) -> dict:
 
 
 def at(schedule, quantity: str) -> dict:
-    """The point a quantity names (``"2000 steps"``, ``"10T tokens"``, ``"50%"``)."""
+    """The point a quantity names (``"2000 steps"``, ``"10T tokens"``, ``"50%"``).
+
+    Example:
+        >>> from paramsched.recipe import load_schedule, recipe_path
+        >>> at(load_schedule(recipe_path("llama2-7b")), "2000 steps")
+        {'step': 2000, 'samples': 2048000, 'tokens': 8388608000, 'lr': 0.0003, 'wd': 0.1}
+    """
     run = run_of(schedule)
     parsed = Quantity.parse(quantity, "--at")
     if parsed.unit == "%" and run.total is None:

@@ -93,7 +93,12 @@ def load_schedule(path) -> Schedule | PhaseSchedule:
 
 
 def recipes() -> list[Recipe]:
-    """The recipes shipped with paramsched, by name."""
+    """The recipes shipped with paramsched, by name.
+
+    Example:
+        >>> [recipe.name for recipe in recipes()]
+        ['deepseek-v3', 'llama2-7b', 'minicpm-wsd']
+    """
     found = []
     for entry in sorted(resources.files("paramsched").joinpath("recipes").iterdir(),
                         key=lambda e: e.name):
