@@ -43,7 +43,7 @@ class Plan:
     updating a class's values updates every group's cell at once.
     """
 
-    __slots__ = ("schedule", "num_steps", "rows", "tensors", "classes", "values", "keys")
+    __slots__ = ("schedule", "num_steps", "rows", "tensors", "classes", "keys")
 
     def __init__(self, schedule, rows, tensors, classes, values) -> None:
         self.schedule = schedule
@@ -51,8 +51,8 @@ class Plan:
         # (group, key, cell) by position; key = (overrides..., what lr and wd hold)
         self.rows: list[tuple] = rows
         self.tensors: Any = tensors  # a TensorWriter if some group holds a tensor
-        self.classes: list[tuple] = classes  # each class's (lr function, wd function, wd_mult)
-        self.values: list[list[float]] = values  # each class's [lr, weight_decay]
+        # each class's ([lr, weight_decay], lr function, wd function or None, wd_mult)
+        self.classes: list[tuple] = [(cell, *fns) for cell, fns in zip(values, classes)]
         self.keys = ("lr", "weight_decay") if schedule.has_wd else ("lr",)
 
     def advance(self, num_steps) -> None:
@@ -61,11 +61,67 @@ class Plan:
         The weight decay is the curve's value times the class's ``wd_mult``, as
         Megatron-Core multiplies; without a weight-decay part it is not computed.
         """
-        for cell, (lr, wd, wd_mult) in zip(self.values, self.classes):
+        for cell, lr, wd, wd_mult in self.classes:
             cell[0] = lr(num_steps)
             if wd is not None:
                 cell[1] = wd(num_steps) * wd_mult
         self.num_steps = num_steps
+
+    def step(self, groups, num_steps) -> bool:
+        """Writes the values at `num_steps` if every group is as planned; False at the
+        first that is not (the groups before it are written, `restore` undoes them).
+
+        Float plans write into the dicts the optimizer holds now: a dict replaced by
+        one with the same overrides gets the same values. Tensor plans also need the
+        same dicts, since they write into the tensors they planned for.
+        """
+        if type(groups) is not list or len(groups) != len(self.rows):
+            return False
+        previous = self.num_steps
+        self.advance(num_steps)
+        # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
+        try:
+            if self.tensors is not None:
+                for group, (planned, key, _) in zip(groups, self.rows):
+                    if group is not planned or (*override_key(group),
+                                                *(_held(group.get(k)) for k in self.keys)) != key:
+                        break
+                else:
+                    self.tensors()
+                    return True
+            elif len(self.keys) == 2:
+                for group, (_, key, (lr, weight_decay)) in zip(groups, self.rows):
+                    if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                            group.get("end_wd"), group.get("wd_mult"),
+                            group["lr"].__class__, group["weight_decay"].__class__) != key:
+                        break
+                    group["lr"] = lr
+                    group["weight_decay"] = weight_decay
+                else:
+                    return True
+            else:
+                for group, (_, key, (lr, _)) in zip(groups, self.rows):
+                    if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                            group.get("end_wd"), group.get("wd_mult"),
+                            group["lr"].__class__) != key:
+                        break
+                    group["lr"] = lr
+                else:
+                    return True
+        except (AttributeError, TypeError, KeyError):
+            pass  # not a dict, or a key removed: planning afresh says so
+        self.advance(previous)
+        return False
+
+    def restore(self, groups) -> None:
+        """Puts back this plan's values into the groups `step` may have written."""
+        if not isinstance(groups, (list, tuple)) or self.tensors is not None:
+            return  # tensor plans write nothing before every group is checked
+        for group, (_, key, (lr, weight_decay)) in zip(groups, self.rows):
+            if isinstance(group, MutableMapping) and override_key(group) == key[:5]:
+                group["lr"] = lr
+                if len(self.keys) == 2:
+                    group["weight_decay"] = weight_decay
 
 
 def param_groups(optimizer) -> list:
@@ -197,63 +253,12 @@ class GroupWriter:
         """Writes every group's values at `num_steps`, or raises having changed nothing."""
         last = self.plan
         groups = getattr(optimizer, "param_groups", None)
-        if (last is not None and last.schedule is schedule and type(groups) is list
-                and len(groups) == len(last.rows)):
-            previous_steps = last.num_steps
-            last.advance(num_steps)
-            if self._fast(groups, last):
-                return
-            last.advance(previous_steps)
+        if last is not None and last.schedule is schedule and last.step(groups, num_steps):
+            return
         try:
             new_plan = plan(schedule, num_steps, param_groups(optimizer))
         except ScheduleError:
-            self._restore(groups)
+            if last is not None:
+                last.restore(groups)
             raise
         self.write(new_plan)
-
-    @staticmethod
-    def _fast(groups, last: Plan) -> bool:
-        """Writes the planned values if every group is as planned; False at the first
-        that is not (the groups before it are written, and `_restore` can undo them).
-
-        Float plans write into the dicts the optimizer holds now: a dict replaced by
-        one with the same overrides gets the same values. Tensor plans also need the
-        same dicts, since they write into the tensors they planned for.
-        """
-        # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
-        try:
-            if last.tensors is not None:
-                for group, (planned, key, _) in zip(groups, last.rows):
-                    if group is not planned or (*override_key(group),
-                                                *(_held(group.get(k)) for k in last.keys)) != key:
-                        return False
-                last.tensors()
-            elif len(last.keys) == 2:
-                for group, (_, key, (lr, weight_decay)) in zip(groups, last.rows):
-                    if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
-                            group.get("end_wd"), group.get("wd_mult"),
-                            group["lr"].__class__, group["weight_decay"].__class__) != key:
-                        return False
-                    group["lr"] = lr
-                    group["weight_decay"] = weight_decay
-            else:
-                for group, (_, key, (lr, _)) in zip(groups, last.rows):
-                    if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
-                            group.get("end_wd"), group.get("wd_mult"),
-                            group["lr"].__class__) != key:
-                        return False
-                    group["lr"] = lr
-        except (AttributeError, TypeError, KeyError):
-            return False  # not a dict, or a key removed: planning afresh says so
-        return True
-
-    def _restore(self, groups) -> None:
-        """Puts back the last step's values into the groups the fast path may have written."""
-        last = self.plan
-        if last is None or not isinstance(groups, (list, tuple)) or last.tensors is not None:
-            return  # tensor plans write nothing before every group is checked
-        for group, (_, key, (lr, weight_decay)) in zip(groups, last.rows):
-            if isinstance(group, MutableMapping) and override_key(group) == key[:5]:
-                group["lr"] = lr
-                if len(last.keys) == 2:
-                    group["weight_decay"] = weight_decay
