@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # a subprocess
+pytest.importorskip("torch")  # the benchmark compares with both
+pytest.importorskip("megatron.core")
+pytestmark = [pytest.mark.slow, pytest.mark.megatron, pytest.mark.torch]  # a subprocess
 
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "run.py"
 

@@ -189,6 +189,7 @@ def test_recipes_lists_every_recipe_with_its_source(capsys):
 
 
 def test_preview_of_a_recipe_with_points_csv_and_plot(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
     png, table = tmp_path / "s.png", tmp_path / "s.csv"
     status, out, err = run(capsys, "preview", "--recipe", "deepseek-v3", "--at", "2000 steps",
                            "--at", "10T tokens", "--out", str(png), "--x", "tokens",

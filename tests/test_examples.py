@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # subprocesses
+pytest.importorskip("torch")  # the example trains with torch
+pytestmark = [pytest.mark.slow, pytest.mark.torch]  # subprocesses
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "train_tiny_lm.py"
 

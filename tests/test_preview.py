@@ -71,6 +71,7 @@ def test_csv_holds_every_step(tmp_path):
 
 @pytest.mark.parametrize("x", ["steps", "samples", "tokens"])
 def test_plot_writes_a_png(tmp_path, x):
+    pytest.importorskip("matplotlib")
     path = tmp_path / f"plot-{x}.png"
     preview.plot(ramped(), path, x, "ramped")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
