@@ -472,3 +472,14 @@ def test_last_values_are_what_was_written():
     scheduler, optimizer = make([{}, {"wd_mult": 0.0, "max_lr": 2.0, "min_lr": 0.0}])
     scheduler.step(60)
     assert scheduler.last_values() == written(optimizer) == [(0.55, 0.1), (1.0, 0.0)]
+
+
+def test_a_schedule_or_field_assigned_is_checked_against_the_groups():
+    scheduler, optimizer = make([{}, {"min_lr": 0.5}])
+    scheduler.step(20)
+    before = (scheduler.schedule, written(optimizer))
+    with pytest.raises(ScheduleError, match=r"param_groups\[1\] has min_lr=0.5 above max_lr=0.4"):
+        scheduler.max_lr = 0.4
+    with pytest.raises(ScheduleError, match=r"param_groups\[1\] has min_lr=0.5 above max_lr=0.3"):
+        scheduler.schedule = scheduler.schedule.replace(max_lr=0.3)
+    assert (scheduler.schedule, written(optimizer)) == before

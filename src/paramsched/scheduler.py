@@ -65,9 +65,7 @@ class _ScheduleField:
                 f"{self.name} cannot be set on a {type(scheduler.schedule).__name__}; expected "
                 "a new schedule assigned to scheduler.schedule"
             )
-        schedule = replace(**{self.name: value})
-        plan(schedule, scheduler.num_steps, param_groups(scheduler.optimizer))  # checks groups
-        scheduler.schedule = schedule
+        scheduler.schedule = replace(**{self.name: value})
 
 
 class OptimizerParamScheduler:
@@ -178,7 +176,9 @@ class OptimizerParamScheduler:
 
     @schedule.setter
     def schedule(self, schedule: CurveSchedule) -> None:
-        self._schedule = _check_schedule(schedule)
+        _check_schedule(schedule)
+        plan(schedule, self._num_steps, param_groups(self.optimizer))  # the groups can run it
+        self._schedule = schedule
 
     @property
     def num_steps(self) -> int | float:
