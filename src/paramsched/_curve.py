@@ -37,6 +37,7 @@ from .errors import ScheduleError, ScheduleTypeError, check_non_negative, check_
 from .shapes import ARRAY, SCALAR, Shape, warmup
 
 Operand = Union[str, float]
+_BOUND_CACHE_SIZE = 64  # bound curves a schedule keeps (one per class of groups)
 LR_NAMES = ("init_lr", "max_lr", "min_lr")
 WD_NAMES = ("start_wd", "end_wd")
 
@@ -259,10 +260,11 @@ class CurveSchedule:
         Returns:
             A float for a scalar step, a float64 array of the same shape for an array.
         """
-        values = self._lr_values(max_lr, min_lr, check=True)
+        max_lr = self.max_lr if max_lr is None else check_rate("max_lr", max_lr)
+        min_lr = self.min_lr if min_lr is None else check_rate("min_lr", min_lr)
         if is_scalar(step):
-            return float(self.lr_curve.at(check_non_negative("step", step), values))
-        return self.lr_curve.array(step_array(step), values)
+            return float(self._bound("lr", max_lr, min_lr)(check_non_negative("step", step)))
+        return self.lr_curve.array(step_array(step), self._lr_values(max_lr, min_lr))
 
     def wd(self, step, start_wd: float | None = None, end_wd: float | None = None):
         """The weight decay after `step` steps (before any group's ``wd_mult``).
@@ -273,39 +275,53 @@ class CurveSchedule:
         if self.wd_curve is None:
             raise ScheduleError("the schedule has no weight-decay part; expected start_wd "
                                 "(and end_wd) in it, or the optimizer's own weight_decay")
-        values = self._wd_values(start_wd, end_wd, check=True)
+        start_wd = self.start_wd if start_wd is None else check_rate("start_wd", start_wd)
+        end_wd = self.end_wd if end_wd is None else check_rate("end_wd", end_wd)
         if is_scalar(step):
-            return float(self.wd_curve.at(check_non_negative("step", step), values))
-        return self.wd_curve.array(step_array(step), values)
+            return float(self._bound("wd", start_wd, end_wd)(check_non_negative("step", step)))
+        return self.wd_curve.array(step_array(step), self._wd_values(start_wd, end_wd))
 
     def lr_at(self, n, max_lr: float, min_lr: float) -> float:
         """`lr` without checks, for a group's ``max_lr`` and ``min_lr``."""
-        return self.lr_curve.at(n, self._lr_values(max_lr, min_lr))
+        return self._bound("lr", max_lr, min_lr)(n)
 
     def wd_at(self, n, start_wd: float, end_wd: float) -> float:
         """`wd` without checks, for a group's ``start_wd`` and ``end_wd``."""
-        return self.wd_curve.at(n, self._wd_values(start_wd, end_wd))
+        return self._bound("wd", start_wd, end_wd)(n)
 
     def bind(self, max_lr, min_lr, start_wd, end_wd) -> tuple[Callable, Callable | None]:
         """The learning rate and weight decay of one class of groups, as functions of
         the clock (the weight decay None without a weight-decay part)."""
-        lr = self.lr_curve.bind(self._lr_values(max_lr, min_lr))
-        if self.wd_curve is None:
-            return lr, None
-        return lr, self.wd_curve.bind(self._wd_values(start_wd, end_wd))
+        lr = self._bound("lr", max_lr, min_lr)
+        return lr, None if self.wd_curve is None else self._bound("wd", start_wd, end_wd)
 
-    def _lr_values(self, max_lr, min_lr, check: bool = False) -> dict:
-        if check:
-            max_lr = None if max_lr is None else check_rate("max_lr", max_lr)
-            min_lr = None if min_lr is None else check_rate("min_lr", min_lr)
+    def _bound(self, which: str, first: float, second: float) -> Callable:
+        """A curve bound to a group's two values (``max_lr, min_lr`` or ``start_wd,
+        end_wd``), kept in a small cache: derived, never compared or pickled."""
+        cache = self.__dict__.get("_bound_curves")
+        if cache is None:
+            cache = self.__dict__["_bound_curves"] = {}
+        key = (which, first, second)
+        bound = cache.get(key)
+        if bound is None:
+            if len(cache) >= _BOUND_CACHE_SIZE:
+                cache.clear()
+            bound = cache[key] = (
+                self.lr_curve.bind(self._lr_values(first, second)) if which == "lr"
+                else self.wd_curve.bind(self._wd_values(first, second)))
+        return bound
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_bound_curves", None)
+        return state
+
+    def _lr_values(self, max_lr, min_lr) -> dict:
         return {"init_lr": self.init_lr,
                 "max_lr": self.max_lr if max_lr is None else max_lr,
                 "min_lr": self.min_lr if min_lr is None else min_lr}
 
-    def _wd_values(self, start_wd, end_wd, check: bool = False) -> dict:
-        if check:
-            start_wd = None if start_wd is None else check_rate("start_wd", start_wd)
-            end_wd = None if end_wd is None else check_rate("end_wd", end_wd)
+    def _wd_values(self, start_wd, end_wd) -> dict:
         return {"start_wd": self.start_wd if start_wd is None else start_wd,
                 "end_wd": self.end_wd if end_wd is None else end_wd}
 
@@ -340,7 +356,9 @@ class CurveSchedule:
 
 
 def is_scalar(step) -> bool:
-    return np.ndim(step) == 0 and not isinstance(step, np.ndarray)
+    kind = type(step)
+    return kind is int or kind is float or (np.ndim(step) == 0
+                                            and not isinstance(step, np.ndarray))
 
 
 def step_array(step) -> np.ndarray:
