@@ -8,7 +8,13 @@ import numpy as np
 
 
 def pow_array(base, exponent) -> np.ndarray:
-    """``base ** exponent`` elementwise, each element from the C library's ``pow``."""
+    """``base ** exponent`` elementwise, each element from the C library's ``pow``.
+
+    Example:
+        >>> import math
+        >>> pow_array([0.5, 2.0], 0.3).tolist() == [math.pow(0.5, 0.3), math.pow(2.0, 0.3)]
+        True
+    """
     base, exponent = np.broadcast_arrays(
         np.asarray(base, dtype=np.float64), np.asarray(exponent, dtype=np.float64)
     )
