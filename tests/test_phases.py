@@ -227,3 +227,17 @@ def test_weight_decay_array_path_equals_scalar_path(wd):
     grid = np.concatenate([np.linspace(0, 50, 1001), np.arange(51)])
     for overrides in ({}, {"start_wd": 0.05, "end_wd": 0.4}):
         assert s.wd(grid, **overrides).tolist() == [s.wd(float(n), **overrides) for n in grid]
+
+
+def test_a_ramp_length_as_a_whole_float_is_the_same_schedule():
+    def spelled(length):
+        return PhaseSchedule.from_dict({
+            "run": {"global_batch_size": 4, "rampup_batch_size": [2, 2, length]},
+            "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr",
+                                              "until": "3 steps"}]}})
+
+    schedules = [spelled(1000), spelled(1000.0), spelled("1000 samples"), spelled("1K samples")]
+    for schedule in schedules[1:]:
+        assert schedule == schedules[0]
+        assert hash(schedule) == hash(schedules[0])
+        assert schedule.to_state() == schedules[0].to_state()

@@ -11,8 +11,14 @@ import pytest
 torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from conftest import random_config, random_groups, written
-from paramsched import OptimizerParamScheduler, PhaseSchedule, Schedule, ScheduleError
+from conftest import PlainOptimizer, random_config, random_groups, written
+from paramsched import (
+    OptimizerParamScheduler,
+    PhaseSchedule,
+    Schedule,
+    ScheduleError,
+    ScheduleTypeError,
+)
 from paramsched.torch import ParamScheduler
 
 pytestmark = pytest.mark.torch
@@ -342,3 +348,48 @@ def test_counters_are_checked_before_anything_changes(change, message):
     with pytest.raises(ScheduleError, match=message):
         other.load_state_dict({**state, **change})
     assert other.num_steps == 0 and other.last_epoch == 0
+
+
+def test_an_object_that_is_not_a_torch_optimizer_is_refused_before_anything_is_written():
+    optimizer = PlainOptimizer([{"lr": 7.0}])
+    with pytest.raises(ScheduleTypeError, match="optimizer=.* is of type PlainOptimizer; "
+                                                "expected a torch.optim.Optimizer"):
+        ParamScheduler(optimizer, Schedule(max_lr=1.0, lr_decay_steps=10,
+                                           lr_decay_style="linear"))
+    assert optimizer.param_groups == [{"lr": 7.0}]
+
+
+def test_something_that_is_not_a_schedule_is_refused_as_a_type():
+    with pytest.raises(ScheduleTypeError, match="schedule=.* is of type dict; expected a "
+                                                "paramsched.Schedule"):
+        ParamScheduler(adamw([{}]), {"max_lr": 1.0})
+
+
+def test_step_to_takes_a_numpy_integer_as_the_int_it_is():
+    import numpy as np
+
+    schedule = Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="linear")
+    scheduler, reference = ParamScheduler(adamw([{}]), schedule), ParamScheduler(adamw([{}]),
+                                                                              schedule)
+    scheduler.step_to(np.int64(7))
+    reference.step_to(7)
+    assert scheduler.state_dict() == reference.state_dict()
+    assert type(scheduler.last_epoch) is int
+    with pytest.raises(ScheduleTypeError, match="step='3' is of type str"):
+        scheduler.step_to("3")
+
+
+@pytest.mark.xfail(strict=True, reason="ParamScheduler computes its clock once, from the "
+                   "schedule given to the constructor (and again on load_state_dict); a "
+                   "schedule assigned to scheduler.core.schedule runs on the old clock, and "
+                   "ParamScheduler.schedule has no setter that would recompute it")
+def test_a_schedule_assigned_mid_run_runs_on_its_own_clock():
+    scheduler = ParamScheduler(adamw([{}]), Schedule(max_lr=1.0, lr_decay_steps=100,
+                                                     lr_decay_style="linear"))
+    scheduler.step()
+    scheduler.core.schedule = PhaseSchedule.from_dict({
+        "run": {"global_batch_size": 8},
+        "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr",
+                                          "until": "800 samples"}]}})
+    scheduler.step()
+    assert scheduler.num_steps == 1 + 8

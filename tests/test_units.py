@@ -157,3 +157,22 @@ def test_the_array_conversions_equal_the_scalar_ones(ramp):
     assert run.step_at_samples(points).tolist() == [run.step_at_samples(float(p))
                                                     for p in points]
     assert run.step_at_samples(samples).tolist() == steps.tolist()  # the inverse on the grid
+
+
+@pytest.mark.parametrize("ramp", [{"a": 1, "b": 2, "c": 3}, "abc", range(3)],
+                         ids=["dict", "str", "range"])
+def test_a_ramp_that_is_not_a_list_is_refused(ramp):
+    with pytest.raises(ScheduleError, match="rampup_batch_size=.*; expected \\[start, increment"):
+        Run(global_batch_size=4, rampup_batch_size=ramp)
+
+
+@pytest.mark.parametrize("run,message", [
+    (dict(global_batch_size=10**20, rampup_batch_size=(10**19, 10**19, 10**21)),
+     "global_batch_size=100000000000000000000; expected a whole number > 0 and at most 1e"),
+    (dict(seq_length=10**19), "seq_length=10000000000000000000; expected a whole number > 0"),
+    (dict(global_batch_size=4, rampup_batch_size=(2, 2, 1e30)),
+     "rampup_batch_size\\[2\\]=1e\\+30 is beyond any run"),
+], ids=["batch size", "sequence length", "ramp length"])
+def test_amounts_beyond_any_run_are_refused(run, message):
+    with pytest.raises(ScheduleError, match=message):
+        Run(**run).samples_at_step(3)

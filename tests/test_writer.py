@@ -85,3 +85,66 @@ def test_a_weight_decay_override_without_weight_decay_is_refused(key):
                                             "has no weight-decay part"):
         OptimizerParamScheduler.from_schedule(optimizer, schedule)
     assert "lr" not in optimizer.param_groups[0]  # nothing written
+
+
+def test_a_refused_step_keeps_a_tensor_the_user_put_in_another_group():
+    s = scheduler([{}, {}, {}])
+    s.step(3)
+    tensor = torch.tensor(0.5, dtype=torch.float64)
+    s.optimizer.param_groups[1]["lr"] = tensor
+    s.optimizer.param_groups[2]["max_lr"] = -1.0
+    with pytest.raises(ScheduleError, match=r"param_groups\[2\]\['max_lr'\]=-1.0"):
+        s.step(1)
+    assert s.optimizer.param_groups[1]["lr"] is tensor and tensor.item() == 0.5
+    assert s.num_steps == 3 and written(s.optimizer)[0] == reference(3)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64],
+                         ids=["int64", "bool", "complex64"])
+def test_a_tensor_that_cannot_hold_the_value_is_refused(dtype):
+    tensor = torch.tensor(0, dtype=dtype)
+    with pytest.raises(ScheduleError, match=rf"param_groups\[0\]\['lr'\] is a tensor of "
+                                            rf"dtype {dtype}; expected a floating-point"):
+        scheduler([{"lr": tensor}])
+    assert tensor.item() == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16],
+                         ids=["float32", "bfloat16", "float16"])
+def test_a_narrower_float_tensor_gets_the_value_rounded_to_its_dtype(dtype):
+    s = scheduler([{"lr": torch.tensor(0.0, dtype=dtype)}])
+    s.step(5)
+    lr = s.optimizer.param_groups[0]["lr"]
+    assert lr.dtype == dtype and lr == torch.tensor(reference(5)[0], dtype=dtype)
+
+
+def test_a_tensor_that_requires_grad_is_refused_and_nothing_changes():
+    s = scheduler([{}])
+    s.step(5)
+    tensor = torch.tensor(0.5, requires_grad=True)
+    s.optimizer.param_groups[0]["lr"] = tensor
+    with pytest.raises(ScheduleError, match=r"\['lr'\] is a tensor that requires grad"):
+        s.step(1)
+    assert s.num_steps == 5 and tensor.item() == 0.5
+
+
+@pytest.mark.parametrize("same_group", [True, False], ids=["one group", "two groups"])
+def test_one_tensor_as_lr_and_weight_decay_is_refused(same_group):
+    tensor = torch.tensor(0.0, dtype=torch.float64)
+    groups = ([{"lr": tensor, "weight_decay": tensor}] if same_group
+              else [{"lr": tensor}, {"weight_decay": tensor}])
+    with pytest.raises(ScheduleError, match=r"\['lr'\] and optimizer.param_groups\[\d\]"
+                                            r"\['weight_decay'\] are one tensor"):
+        scheduler(groups)
+    assert tensor.item() == 0.0
+
+
+def test_last_values_are_what_was_written_until_a_new_schedule_steps():
+    optimizer = PlainOptimizer([{"weight_decay": 0.05}])
+    s = OptimizerParamScheduler.from_schedule(
+        optimizer, Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear"))
+    s.step(2)
+    s.schedule = Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear", start_wd=0.3)
+    assert s.last_values() == [(0.8, None)] and written(optimizer) == [(0.8, 0.05)]
+    s.step(1)
+    assert s.last_values() == [(0.7, 0.3)] == written(optimizer)

@@ -7,6 +7,8 @@ optimizer step); the core of paramsched never imports torch otherwise.
 
 from __future__ import annotations
 
+from .errors import ScheduleTypeError
+
 
 def is_tensor(value) -> bool:
     """Whether `value` is a tensor-like to update in place (duck-typed: no torch import).
@@ -42,10 +44,11 @@ class TensorWriter:
         self.torch = torch
         self.floats = []  # (group, key, cell, index) for values held as Python numbers
         by_device: dict = {}
-        for group, cell in zip(groups, cells):
+        for position, (group, cell) in enumerate(zip(groups, cells)):
             for index, key in enumerate(keys):
                 current = group.get(key)
                 if isinstance(current, torch.Tensor):
+                    _check_writable(current, f"optimizer.param_groups[{position}][{key!r}]")
                     targets, slots = by_device.setdefault(current.device, ([], []))
                     targets.append(current)
                     slots.append((cell, index))
@@ -61,3 +64,17 @@ class TensorWriter:
             values = self.torch.tensor([cell[index] for cell, index in slots],
                                        dtype=self.torch.float64, device=device)
             self.torch._foreach_copy_(targets, list(values.unbind(0)))
+
+
+def _check_writable(tensor, where: str) -> None:
+    """Refuses a tensor a schedule's value cannot be copied into as it is: one of an
+    integer, bool or complex dtype (the copy would truncate the value, silently), or
+    one that requires grad (an in-place copy into it is an autograd error)."""
+    if not tensor.dtype.is_floating_point:
+        raise ScheduleTypeError(
+            f"{where} is a tensor of dtype {tensor.dtype}; expected a floating-point tensor "
+            "(a learning rate or weight decay copied into it would be truncated), or a float")
+    if tensor.requires_grad:
+        raise ScheduleTypeError(
+            f"{where} is a tensor that requires grad; expected one that does not (the "
+            "scheduler updates it in place), e.g. group[key] = group[key].detach()")

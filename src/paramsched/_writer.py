@@ -118,7 +118,10 @@ class Plan:
         if not isinstance(groups, (list, tuple)) or self.tensors is not None:
             return  # tensor plans write nothing before every group is checked
         for group, (_, key, (lr, weight_decay)) in zip(groups, self.rows):
-            if isinstance(group, MutableMapping) and override_key(group) == key[:5]:
+            # Only a group still holding what was planned (its overrides, and the types
+            # of its lr and weight_decay): a tensor or float put there since is the user's.
+            if isinstance(group, MutableMapping) and (
+                    *override_key(group), *(_held(group.get(k)) for k in self.keys)) == key:
                 group["lr"] = lr
                 if len(self.keys) == 2:
                     group["weight_decay"] = weight_decay
@@ -208,11 +211,21 @@ def _held(value):
 
 
 def _check_shared_tensors(groups, classes, overrides, written) -> None:
-    """Refuses one tensor shared by groups that need different values.
+    """Refuses one tensor shared by groups that need different values, or held as one
+    group's ``lr`` and a group's ``weight_decay`` (it can hold only one of the two).
 
     ``torch.optim`` gives every group the same ``lr`` tensor when the default
     ``lr`` is a tensor; groups with different overrides cannot share it.
     """
+    if len(written) == 2:
+        lrs = {id(g.get("lr")): p for p, g in enumerate(groups) if is_tensor(g.get("lr"))}
+        for position, group in enumerate(groups):
+            other = lrs.get(id(group.get("weight_decay")))
+            if other is not None and is_tensor(group.get("weight_decay")):
+                raise ScheduleError(
+                    f"optimizer.param_groups[{other}]['lr'] and optimizer.param_groups"
+                    f"[{position}]['weight_decay'] are one tensor; expected a tensor of its own "
+                    "for each, e.g. group['weight_decay'] = group['weight_decay'].clone()")
     for key, relevant in (("lr", slice(0, 2)), ("weight_decay", slice(2, 5)))[:len(written)]:
         first: dict[int, int] = {}
         for position, group in enumerate(groups):

@@ -256,7 +256,7 @@ class OptimizerParamScheduler:
         if self._writer.plan is None:  # unpickled: plan the groups again
             self._writer.write(plan(self._schedule, self._num_steps,
                                     param_groups(self.optimizer)))
-        has_wd = self._schedule.has_wd
+        has_wd = self._writer.plan.schedule.has_wd  # what was written, not what will be
         return [(lr, weight_decay if has_wd else None)
                 for _, _, (lr, weight_decay) in self._writer.plan.rows]
 

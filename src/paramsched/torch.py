@@ -8,13 +8,15 @@ group holds one).
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Mapping
 
+from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from ._checkpoint import FORMAT_KEY, Policy
 from .errors import ScheduleError, ScheduleTypeError
-from .scheduler import OptimizerParamScheduler
+from .scheduler import OptimizerParamScheduler, _check_schedule
 from .units import clock_for
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,12 @@ class ParamScheduler(LRScheduler):
 
     def __init__(self, optimizer, schedule, samples_per_step=None,
                  checkpoint_policy="checkpoint") -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise ScheduleTypeError(
+                f"optimizer={optimizer!r} is of type {type(optimizer).__name__}; expected a "
+                "torch.optim.Optimizer (or OptimizerParamScheduler for any object with "
+                "param_groups)")
+        _check_schedule(schedule)
         self._samples_per_step = samples_per_step
         self._clock = clock_for(schedule, samples_per_step)
         policy = Policy.parse(checkpoint_policy)
@@ -108,7 +116,11 @@ class ParamScheduler(LRScheduler):
         """Goes to the position after `step` optimizer steps from the start, and writes
         every group: for a loop that keeps its own step counter, which then can never
         drift from the schedule's. Nothing changes if it raises."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+            raise ScheduleTypeError(f"step={step!r} is of type {type(step).__name__}; expected "
+                                    "a whole number of steps >= 0")
+        step = int(step)
+        if step < 0:
             raise ScheduleError(f"step={step!r}; expected a whole number of steps >= 0")
         self.core.step_to(self._clock.position(step))
         self._step_count = step + 1

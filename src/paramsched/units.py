@@ -121,8 +121,9 @@ class Run:
             value = getattr(self, name)
             if value is not None:
                 value = check_number(name, value)
-                if not isinstance(value, int) or value <= 0:
-                    raise ScheduleError(f"{name}={value!r}; expected a whole number > 0")
+                if not isinstance(value, int) or not 0 < value <= MAX_AMOUNT:
+                    raise ScheduleError(f"{name}={value!r}; expected a whole number > 0 "
+                                        f"and at most {float(MAX_AMOUNT):g}")
                 object.__setattr__(self, name, value)
         if self.total is not None:
             total = Quantity.parse(self.total, "total")
@@ -136,7 +137,7 @@ class Run:
 
     def _check_ramp(self, ramp) -> tuple[int, int, float]:
         label = "rampup_batch_size"
-        if isinstance(ramp, (str, bytes)) or not hasattr(ramp, "__len__") or len(ramp) != 3:
+        if not isinstance(ramp, (list, tuple)) or len(ramp) != 3:
             raise ScheduleError(f"{label}={ramp!r}; expected [start, increment, ramp length]")
         if self.global_batch_size is None:
             raise ScheduleError(f"{label}={list(ramp)!r} without global_batch_size; expected both")
@@ -158,6 +159,11 @@ class Run:
             length = check_number(f"{label}[2]", length)
             if length < 0:
                 raise ScheduleError(f"{label}[2]={length!r} is negative; expected samples >= 0")
+            if length > MAX_AMOUNT:
+                raise ScheduleError(f"{label}[2]={length!r} is beyond any run; expected at "
+                                    f"most {float(MAX_AMOUNT):g} samples")
+            if isinstance(length, float) and length.is_integer():
+                length = int(length)  # 1000.0 samples mean what 1000 samples mean
         difference = self.global_batch_size - start
         if difference < 0 or difference % increment:
             raise ScheduleError(
