@@ -379,10 +379,6 @@ def test_step_to_takes_a_numpy_integer_as_the_int_it_is():
         scheduler.step_to("3")
 
 
-@pytest.mark.xfail(strict=True, reason="ParamScheduler computes its clock once, from the "
-                   "schedule given to the constructor (and again on load_state_dict); a "
-                   "schedule assigned to scheduler.core.schedule runs on the old clock, and "
-                   "ParamScheduler.schedule has no setter that would recompute it")
 def test_a_schedule_assigned_mid_run_runs_on_its_own_clock():
     scheduler = ParamScheduler(adamw([{}]), Schedule(max_lr=1.0, lr_decay_steps=100,
                                                      lr_decay_style="linear"))
@@ -393,3 +389,11 @@ def test_a_schedule_assigned_mid_run_runs_on_its_own_clock():
                                           "until": "800 samples"}]}})
     scheduler.step()
     assert scheduler.num_steps == 1 + 8
+    scheduler.schedule = Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="linear")
+    scheduler.step()
+    assert scheduler.num_steps == 1 + 8 + 1
+    with pytest.raises(ScheduleError, match="its run has no global_batch_size"):
+        scheduler.schedule = PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "phases": [
+            {"shape": "linear", "to": "max_lr", "until": "800 samples"}]}})
+    assert scheduler.schedule == Schedule(max_lr=1.0, lr_decay_steps=100,
+                                          lr_decay_style="linear")

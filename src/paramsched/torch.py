@@ -69,6 +69,7 @@ class ParamScheduler(LRScheduler):
         _check_schedule(schedule)
         self._samples_per_step = samples_per_step
         self._clock = clock_for(schedule, samples_per_step)
+        self._clock_schedule = schedule  # the schedule the clock was made for
         policy = Policy.parse(checkpoint_policy)
         self.core = OptimizerParamScheduler.from_schedule(optimizer, schedule)
         self.core.checkpoint_policy = policy
@@ -76,8 +77,23 @@ class ParamScheduler(LRScheduler):
 
     @property
     def schedule(self):
-        """The schedule in force."""
+        """The schedule in force; assigning one (checked against the groups and for its
+        clock first) takes effect at the next step, on that schedule's own clock."""
         return self.core.schedule
+
+    @schedule.setter
+    def schedule(self, schedule) -> None:
+        clock = clock_for(_check_schedule(schedule), self._samples_per_step)
+        self.core.schedule = schedule
+        self._clock, self._clock_schedule = clock, schedule
+
+    def _current_clock(self):
+        """The clock of the schedule in force (made afresh if it was replaced)."""
+        schedule = self.core.schedule
+        if schedule is not self._clock_schedule:
+            self._clock = clock_for(schedule, self._samples_per_step)
+            self._clock_schedule = schedule
+        return self._clock
 
     @property
     def num_steps(self):
@@ -92,7 +108,7 @@ class ParamScheduler(LRScheduler):
     @property
     def clock(self):
         """The clock in force (`paramsched.units.Clock`)."""
-        return self._clock
+        return self._current_clock()
 
     @property
     def checkpoint_policy(self) -> Policy:
@@ -107,7 +123,7 @@ class ParamScheduler(LRScheduler):
                 "advances by one optimizer step per call), or step_to(step) for an "
                 "absolute position")
         initial = getattr(self, "_is_initial", False) or self._step_count == 0
-        self.core.step(0 if initial else self._clock.increment(self.core.num_steps))
+        self.core.step(0 if initial else self._current_clock().increment(self.core.num_steps))
         self._step_count += 1
         self.last_epoch += 1
         self._last_lr = self.get_lr()
@@ -122,7 +138,7 @@ class ParamScheduler(LRScheduler):
         step = int(step)
         if step < 0:
             raise ScheduleError(f"step={step!r}; expected a whole number of steps >= 0")
-        self.core.step_to(self._clock.position(step))
+        self.core.step_to(self._current_clock().position(step))
         self._step_count = step + 1
         self.last_epoch = step
         self._last_lr = self.get_lr()
@@ -140,7 +156,7 @@ class ParamScheduler(LRScheduler):
         """
         return {
             "paramsched": self.core.state_dict(),
-            "samples_per_step": self._clock.describe(),
+            "samples_per_step": self._current_clock().describe(),
             "last_epoch": self.last_epoch,
             "_step_count": self._step_count,
             FORMAT_KEY: TORCH_FORMAT,
@@ -178,7 +194,7 @@ class ParamScheduler(LRScheduler):
                            "this scheduler's advances by %s from the checkpoint's position on",
                            saved_clock, clock.describe())
         self.core._commit(*prepared)
-        self._clock = clock
+        self._clock, self._clock_schedule = clock, prepared[0]
         self.last_epoch = last_epoch
         self._step_count = step_count
         self._last_lr = self.get_lr()
