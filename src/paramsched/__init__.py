@@ -4,6 +4,7 @@ The core is Megatron-Core's ``OptimizerParamScheduler``, float for float, with
 validation, exact resume and a schedule you can evaluate before a run.
 """
 
+from ._checkpoint import Policy
 from .errors import ScheduleError, ScheduleTypeError
 from .megatron import from_megatron_args
 from .overrides import (
@@ -27,6 +28,7 @@ __all__ = [
     "ParamGroupOverride",
     "Phase",
     "PhaseSchedule",
+    "Policy",
     "Quantity",
     "Run",
     "Schedule",

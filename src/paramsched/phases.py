@@ -42,8 +42,8 @@ from .errors import ScheduleError, ScheduleTypeError, check_choice, check_number
 from .shapes import SHAPE_NAMES, shape_named
 from .units import Quantity, Run
 
-PHASE_SHAPES = ("linear", "constant", "cosine", "exponential", "minus_sqrt",
-                "inverse-square-root", "polynomial")
+#: The decay shapes (one place: `paramsched.shapes`), and the two rules that are not one.
+PHASE_SHAPES = (*SHAPE_NAMES, "constant", "inverse-square-root")
 LR_NAMES = ("init_lr", "max_lr", "min_lr")
 WD_NAMES = ("start_wd", "end_wd")
 WD_STYLES = ("constant", "linear", "cosine")
