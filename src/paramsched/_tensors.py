@@ -43,10 +43,14 @@ class TensorWriter:
 
         self.torch = torch
         self.floats = []  # (group, key, cell, index) for values held as Python numbers
+        # Each group's (lr, weight_decay) as written: the tensor, or float; None: not written.
+        self.held: list[tuple] = []
         by_device: dict = {}
         for position, (group, cell) in enumerate(zip(groups, cells)):
+            held = [None, None]
             for index, key in enumerate(keys):
                 current = group.get(key)
+                held[index] = current if isinstance(current, torch.Tensor) else float
                 if isinstance(current, torch.Tensor):
                     _check_writable(current, f"optimizer.param_groups[{position}][{key!r}]")
                     targets, slots = by_device.setdefault(current.device, ([], []))
@@ -54,6 +58,7 @@ class TensorWriter:
                     slots.append((cell, index))
                 else:
                     self.floats.append((group, key, cell, index))
+            self.held.append(tuple(held))
         self.devices = [(device, targets, slots)
                         for device, (targets, slots) in by_device.items()]
 

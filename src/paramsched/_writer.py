@@ -82,9 +82,17 @@ class Plan:
         # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
         try:
             if self.tensors is not None:
-                for group, (planned, key, _) in zip(groups, self.rows):
-                    if group is not planned or (*override_key(group),
-                                                *(_held(group.get(k)) for k in self.keys)) != key:
+                # What each group holds in lr and weight_decay: the tensor planned for (the
+                # same object), or a float (`float`); no weight decay: None, not checked.
+                for group, (planned, key, _), (lr_held, wd_held) in zip(groups, self.rows,
+                                                                        self.tensors.held):
+                    lr, wd = group.get("lr"), group.get("weight_decay")
+                    if (group is not planned or (
+                            group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                            group.get("end_wd"), group.get("wd_mult")) != key
+                            or not (lr is lr_held or lr_held is float and lr.__class__ is float)
+                            or not (wd_held is None or wd is wd_held
+                                    or wd_held is float and wd.__class__ is float)):
                         break
                 else:
                     self.tensors()
@@ -121,7 +129,7 @@ class Plan:
             # Only a group still holding what was planned (its overrides, and the types
             # of its lr and weight_decay): a tensor or float put there since is the user's.
             if isinstance(group, MutableMapping) and (
-                    *override_key(group), *(_held(group.get(k)) for k in self.keys)) == key:
+                    *override_key(group), *(type(group.get(k)) for k in self.keys)) == key:
                 group["lr"] = lr
                 if len(self.keys) == 2:
                     group["weight_decay"] = weight_decay
@@ -196,18 +204,13 @@ def plan(schedule, num_steps, groups) -> Plan:
         from ._tensors import TensorWriter
 
         tensors = TensorWriter(groups, cells, written)
-    rows = [(group, (*key, *(_held(group.get(k)) for k in written)), cell)
+    # A float plan's key also holds the types of lr and weight_decay (a tensor put there
+    # is noticed); a tensor plan checks them against TensorWriter.held.
+    rows = [(group, key if tensors else (*key, *(type(group.get(k)) for k in written)), cell)
             for group, key, cell in zip(groups, keys, cells)]
     planned = Plan(schedule, rows, tensors, bound, values)
     planned.advance(num_steps)
     return planned
-
-
-def _held(value):
-    """What the fast path compares for a group's ``lr`` or ``weight_decay``: a tensor's
-    identity (the plan keeps it alive), or the type of anything else (floats are
-    rewritten anyway, and anything that is not a float is planned afresh)."""
-    return id(value) if is_tensor(value) else type(value)
 
 
 def _check_shared_tensors(groups, classes, overrides, written) -> None:
