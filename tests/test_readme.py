@@ -1,0 +1,40 @@
+"""The README runs as written: its Python blocks, in order, in a fresh interpreter, with
+the files its TOML blocks name (a first line ``# NAME.toml``) written beside them."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")  # the blocks use torch, transformers and Lightning's API
+pytest.importorskip("transformers")
+pytestmark = [pytest.mark.slow, pytest.mark.torch]
+
+README = pathlib.Path(__file__).parent.parent / "README.md"
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", README.read_text(), re.M | re.S)
+
+
+def test_the_readme_has_python_and_named_toml_blocks():
+    assert len(blocks("python")) >= 10
+    assert any(block.startswith("# schedule.toml\n") for block in blocks("toml"))
+
+
+def test_every_python_block_runs_as_written_in_order(tmp_path):
+    for block in blocks("toml"):
+        first = block.splitlines()[0]
+        if first.startswith("# ") and first.endswith(".toml"):
+            (tmp_path / first[2:]).write_text(block)
+    script = "\n\n".join(f"print('--- block {n}', flush=True)\n{block}"
+                         for n, block in enumerate(blocks("python")))
+    (tmp_path / "readme.py").write_text(script)
+    result = subprocess.run([sys.executable, "readme.py"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "WANDB_DISABLED": "true"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
