@@ -9,6 +9,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paramsched import Quantity, Run, ScheduleError, ScheduleTypeError
 
@@ -176,3 +178,48 @@ def test_a_ramp_that_is_not_a_list_is_refused(ramp):
 def test_amounts_beyond_any_run_are_refused(run, message):
     with pytest.raises(ScheduleError, match=message):
         Run(**run).samples_at_step(3)
+
+
+def step_by_step(run, steps):
+    """Consumed samples after each step, the clock advanced one step at a time by Megatron's
+    rule (`batch_size_at`): the reference for the stretch-wise clock."""
+    consumed, clock = 0, [0]
+    for _ in range(steps):
+        consumed += run.batch_size_at(consumed)
+        clock.append(consumed)
+    return clock
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.integers(1, 16), increment=st.integers(1, 16), count=st.integers(0, 12),
+       length=st.one_of(st.integers(1, 5000), st.floats(0.5, 5000.0)))
+def test_the_clock_by_stretches_equals_the_clock_step_by_step(start, increment, count, length):
+    run = Run(global_batch_size=start + increment * count,
+              rampup_batch_size=[start, increment, length])
+    reference = step_by_step(run, 800)
+    assert run.samples_at_step(np.arange(801)).tolist() == reference
+    assert [run.samples_at_step(k) for k in (0, 1, 799, 800)] == [reference[k]
+                                                                  for k in (0, 1, 799, 800)]
+    targets = sorted(t for t in {0, 1, length, reference[-1], *(c - 1 for c in reference[1:50]),
+                                 *(c + 0.5 for c in reference[:50])} if t <= reference[-1])
+    expected = [next(k for k, c in enumerate(reference) if c >= t) for t in targets]
+    assert [run.step_at_samples(t) for t in targets] == expected
+    assert run.step_at_samples(np.array(targets, dtype=np.float64)).tolist() == expected
+
+
+def test_a_long_ramp_costs_its_increments_not_its_length():
+    import time
+
+    begin = time.perf_counter()
+    run = Run(global_batch_size=8, rampup_batch_size=[1, 1, 10**15])
+    assert run.samples_at_step(10**14) > 0 and run.step_at_samples(10**15) > 0
+    assert time.perf_counter() - begin < 2
+
+
+@pytest.mark.parametrize("ramp,message", [
+    ([8, 8, 0], r"rampup_batch_size\[2\]=0 is a ramp of no length"),
+    ([1, 1, 100], r"has 999,999 increments; expected at most 100,000"),
+])
+def test_ramps_that_cannot_run_are_refused(ramp, message):
+    with pytest.raises(ScheduleError, match=message):
+        Run(global_batch_size=10**6 if ramp[0] == 1 else 16, rampup_batch_size=ramp)

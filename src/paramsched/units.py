@@ -24,6 +24,7 @@ from .errors import ScheduleError, ScheduleTypeError, check_number
 Unit = Literal["steps", "samples", "tokens", "%"]
 UNITS: tuple[str, ...] = ("steps", "samples", "tokens", "%")
 MAX_AMOUNT = 10**18  # far beyond any run, and within what the clock's int64 arrays hold
+MAX_INCREMENTS = 100_000  # batch-size increments of a ramp-up (real runs have tens)
 SI_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 _UNIT_NAMES = {"step": "steps", "steps": "steps", "sample": "samples", "samples": "samples",
                "token": "tokens", "tokens": "tokens", "%": "%"}
@@ -164,7 +165,14 @@ class Run:
                                     f"most {float(MAX_AMOUNT):g} samples")
             if isinstance(length, float) and length.is_integer():
                 length = int(length)  # 1000.0 samples mean what 1000 samples mean
+        if length == 0:
+            raise ScheduleError(f"{label}[2]={ramp[2]!r} is a ramp of no length; expected a "
+                                "length > 0 (Megatron divides by it)")
         difference = self.global_batch_size - start
+        if difference // increment > MAX_INCREMENTS:
+            raise ScheduleError(
+                f"{label}={list(ramp)!r} has {difference // increment:,} increments; expected at "
+                f"most {MAX_INCREMENTS:,} (start + increment * n = global_batch_size)")
         if difference < 0 or difference % increment:
             raise ScheduleError(
                 f"{label}={list(ramp)!r}: global_batch_size {self.global_batch_size} minus the "
@@ -218,40 +226,62 @@ class Run:
         return start + int(consumed_samples / per_increment) * increment
 
     @cached_property
-    def _ramp_table(self) -> np.ndarray:
-        """Consumed samples after each step of the ramp, until the full batch size applies."""
-        consumed, table = 0, [0]
-        if self._ramp is not None and self._ramp[0] != self.global_batch_size:
-            while consumed <= self._ramp[2]:
-                consumed += self.batch_size_at(consumed)
-                table.append(consumed)
-        return np.array(table, dtype=np.int64)
+    def _stages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The clock in stretches of one batch size: each stretch's first step, the samples
+        consumed at it, and its batch size; the last one (the full size) never ends.
+
+        Found stretch by stretch, each end by a search over `batch_size_at` (so the float
+        arithmetic of Megatron's rule is kept exactly), not step by step: the work grows
+        with the number of increments, which the run bounds, not with the ramp's length.
+        """
+        steps, consumed, sizes = [0], [0], []
+        if self.ramps:
+            length = self._ramp[2]
+            while consumed[-1] <= length:
+                start, size = consumed[-1], self.batch_size_at(consumed[-1])
+
+                def past(count, start=start, size=size):
+                    after = start + count * size
+                    return after > length or self.batch_size_at(after) != size
+
+                high = 1
+                while not past(high):
+                    high *= 2
+                low = high // 2  # not past (or 0); find the first count that is
+                while high - low > 1:
+                    middle = (low + high) // 2
+                    low, high = (low, middle) if past(middle) else (middle, high)
+                steps.append(steps[-1] + high)
+                consumed.append(start + high * size)
+                sizes.append(size)
+        sizes.append(self.global_batch_size)
+        return (np.array(steps, dtype=np.int64), np.array(consumed, dtype=np.int64),
+                np.array(sizes, dtype=np.int64))
 
     def samples_at_step(self, steps):
         """Consumed samples after `steps` optimizer steps (a number or an array)."""
         if self.global_batch_size is None:
             raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
-        table = self._ramp_table
-        last = len(table) - 1
+        first, consumed, sizes = self._stages
         if np.ndim(steps) == 0:  # Python ints: exact at any size
             steps = int(steps)
-            return int(table[min(steps, last)]) + max(steps - last, 0) * self.global_batch_size
+            stage = int(np.searchsorted(first, steps, side="right")) - 1
+            return int(consumed[stage]) + (steps - int(first[stage])) * int(sizes[stage])
         steps_array = np.asarray(steps, dtype=np.int64)
-        return table[np.minimum(steps_array, last)] + np.maximum(steps_array - last, 0) * \
-            self.global_batch_size
+        stage = np.searchsorted(first, steps_array, side="right") - 1
+        return consumed[stage] + (steps_array - first[stage]) * sizes[stage]
 
     def step_at_samples(self, samples):
         """The first step after which at least `samples` samples are consumed."""
-        table = self._ramp_table
-        last = len(table) - 1
+        first, consumed, sizes = self._stages
         if np.ndim(samples) == 0:
-            if samples <= table[last]:
-                return int(np.searchsorted(table, samples, side="left"))
-            return last + math.ceil((Fraction(samples) - int(table[last])) / self.global_batch_size)
+            stage = int(np.searchsorted(consumed, samples, side="right")) - 1
+            return int(first[stage]) + math.ceil(
+                (Fraction(samples) - int(consumed[stage])) / int(sizes[stage]))
         samples_array = np.asarray(samples, dtype=np.float64)
-        within = np.searchsorted(table, samples_array, side="left")
-        beyond = last + np.ceil((samples_array - table[last]) / self.global_batch_size)
-        return np.where(samples_array <= table[last], within, beyond).astype(np.int64)
+        stage = np.searchsorted(consumed, samples_array, side="right") - 1
+        return (first[stage] + np.ceil((samples_array - consumed[stage]) / sizes[stage])
+                ).astype(np.int64)
 
     def tokens(self, samples):
         """Tokens in `samples` samples, or None without a sequence length."""
