@@ -483,3 +483,17 @@ def test_a_schedule_or_field_assigned_is_checked_against_the_groups():
     with pytest.raises(ScheduleError, match=r"param_groups\[1\] has min_lr=0.5 above max_lr=0.3"):
         scheduler.schedule = scheduler.schedule.replace(max_lr=0.3)
     assert (scheduler.schedule, written(optimizer)) == before
+
+
+def test_a_position_beyond_the_domain_is_refused_and_every_reachable_one_checkpoints():
+    scheduler, optimizer = make()
+    scheduler.step(10**18 - 5)
+    state, before = scheduler.state_dict(), written(optimizer)
+    for increment in (6, 10**400, 1e308):
+        with pytest.raises(ScheduleError, match="beyond any run|expected a position of at most"):
+            scheduler.step(increment)
+        assert scheduler.state_dict() == state and written(optimizer) == before
+    scheduler.step(5)  # exactly the limit
+    resumed, _ = make()
+    resumed.load_state_dict(scheduler.state_dict())
+    assert resumed.num_steps == 10**18

@@ -170,8 +170,8 @@ def test_a_ramp_that_is_not_a_list_is_refused(ramp):
 
 @pytest.mark.parametrize("run,message", [
     (dict(global_batch_size=10**20, rampup_batch_size=(10**19, 10**19, 10**21)),
-     "global_batch_size=100000000000000000000; expected a whole number > 0 and at most 1e"),
-    (dict(seq_length=10**19), "seq_length=10000000000000000000; expected a whole number > 0"),
+     "global_batch_size=100000000000000000000 is beyond any run; expected at most 1e18"),
+    (dict(seq_length=10**19), "seq_length=10000000000000000000 is beyond any run"),
     (dict(global_batch_size=4, rampup_batch_size=(2, 2, 1e30)),
      "rampup_batch_size\\[2\\]=1e\\+30 is beyond any run"),
 ], ids=["batch size", "sequence length", "ramp length"])

@@ -148,3 +148,22 @@ def test_last_values_are_what_was_written_until_a_new_schedule_steps():
     assert s.last_values() == [(0.8, None)] and written(optimizer) == [(0.8, 0.05)]
     s.step(1)
     assert s.last_values() == [(0.7, 0.3)] == written(optimizer)
+
+
+@pytest.mark.parametrize("value", [[1.0], {"x": 1}], ids=["list", "dict"])
+def test_an_override_that_is_not_a_number_is_refused_and_nothing_changes(value):
+    s = scheduler([{}, {}, {}])
+    s.step(5)
+    before = written(s.optimizer)
+    s.optimizer.param_groups[2]["max_lr"] = value
+    with pytest.raises(ScheduleError, match=r"param_groups\[2\]\['max_lr'\]=.* is of type "):
+        s.step(10)
+    assert written(s.optimizer) == before and s.num_steps == 5
+
+
+def test_a_zero_dimensional_array_override_is_refused_by_name():
+    import numpy as np
+
+    with pytest.raises(ScheduleError, match=r"param_groups\[1\]\['wd_mult'\]=array\(0.5\) is "
+                                            "of type ndarray; expected a number"):
+        scheduler([{}, {"wd_mult": np.array(0.5)}])

@@ -186,6 +186,11 @@ def plan(schedule, num_steps, groups) -> Plan:
     keys, classes, overrides = [], [], []
     for position, group in enumerate(groups):
         key = override_key(group)
+        for name, value in zip(OVERRIDE_KEYS, key):
+            if value is not None and getattr(value, "__hash__", None) is None:  # a list, an array
+                raise ScheduleTypeError(
+                    f"optimizer.param_groups[{position}][{name!r}]={value!r} is of type "
+                    f"{type(value).__name__}; expected a number")
         cls = index.get(key)
         if cls is None:
             cls = index[key] = len(overrides)

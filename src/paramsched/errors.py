@@ -20,8 +20,15 @@ class ScheduleTypeError(ScheduleError, TypeError):
     """A value of the wrong type; also a `TypeError`."""
 
 
+#: The largest number paramsched takes (a step count, samples, a rate): beyond any run,
+#: and within what floats, int64 arrays and JSON carry exactly, so that every position a
+#: scheduler reaches is one its checkpoint can hold and load.
+LIMIT = 10**18
+
+
 def check_number(field: str, value: object) -> int | float:
-    """Returns `value` as a finite Python int or float, or raises naming `field`.
+    """Returns `value` as a finite Python int or float of at most `LIMIT` in size, or
+    raises naming `field`.
 
     Integers stay integers (step counts compare exactly), other reals become floats;
     NumPy scalars are accepted. `bool` is refused: `True` is never a step count.
@@ -31,8 +38,12 @@ def check_number(field: str, value: object) -> int | float:
             f"{field}={value!r} is of type {type(value).__name__}; expected a number"
         )
     value = int(value) if isinstance(value, numbers.Integral) else float(value)
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ScheduleError(f"{field}={value!r} is not finite; expected a finite number")
+    if abs(value) > LIMIT:
+        shown = f"an integer of {len(str(abs(value)))} digits" if isinstance(value, int) \
+            and abs(value) > 10**30 else repr(value)
+        raise ScheduleError(f"{field}={shown} is beyond any run; expected at most 1e18 in size")
     return value
 
 

@@ -31,7 +31,7 @@ from ._checkpoint import (  # noqa: F401  (public constants of the checkpoint fo
 )
 from ._curve import CurveSchedule
 from ._writer import GroupWriter, effective, override_key, param_groups, plan
-from .errors import ScheduleError, ScheduleTypeError, check_non_negative
+from .errors import LIMIT, ScheduleError, ScheduleTypeError, check_non_negative
 from .schedule import Schedule
 
 logger = logging.getLogger(__name__)
@@ -267,9 +267,12 @@ class OptimizerParamScheduler:
             ScheduleError: `increment` is negative or not finite, or a group holds an
                 invalid override; nothing is changed then.
         """
-        if type(increment) is not int or increment < 0:
+        if type(increment) is not int or not 0 <= increment <= LIMIT:
             increment = check_non_negative("increment", increment)
         num_steps = self._num_steps + increment
+        if num_steps > LIMIT:
+            raise ScheduleError(f"increment={increment!r} takes num_steps to {num_steps!r}; "
+                                "expected a position of at most 1e18 (beyond any run)")
         self._writer.write_step(self.optimizer, self._schedule, num_steps)
         self._num_steps = num_steps
 

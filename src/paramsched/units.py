@@ -19,11 +19,11 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ScheduleError, ScheduleTypeError, check_number
+from .errors import LIMIT, ScheduleError, ScheduleTypeError, check_number
 
 Unit = Literal["steps", "samples", "tokens", "%"]
 UNITS: tuple[str, ...] = ("steps", "samples", "tokens", "%")
-MAX_AMOUNT = 10**18  # far beyond any run, and within what the clock's int64 arrays hold
+MAX_AMOUNT = LIMIT  # far beyond any run, and within what the clock's int64 arrays hold
 MAX_INCREMENTS = 100_000  # batch-size increments of a ramp-up (real runs have tens)
 SI_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 _UNIT_NAMES = {"step": "steps", "steps": "steps", "sample": "samples", "samples": "samples",

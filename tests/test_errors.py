@@ -1,0 +1,41 @@
+"""Tests for paramsched.errors: the domain every number is checked against at the door."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from paramsched.errors import LIMIT, ScheduleError, ScheduleTypeError, check_number, check_rate
+
+
+@pytest.mark.parametrize("value,expected", [
+    (0, 0), (10**18, 10**18), (1e18, 1e18), (np.int64(7), 7), (np.float32(0.5), 0.5),
+    (-3, -3), (2.5, 2.5),
+], ids=["zero", "limit-int", "limit-float", "numpy-int", "numpy-float", "negative", "float"])
+def test_numbers_in_the_domain_come_back_as_builtins(value, expected):
+    result = check_number("x", value)
+    assert result == expected and type(result) in (int, float)
+
+
+@pytest.mark.parametrize("value,error,message", [
+    (10**400, ScheduleError, "x=an integer of 401 digits is beyond any run; expected at most"),
+    (10**18 + 1, ScheduleError, "x=1000000000000000001 is beyond any run"),
+    (1e308, ScheduleError, "x=1e\\+308 is beyond any run"),
+    (-1e19, ScheduleError, "x=-1e\\+19 is beyond any run"),
+    (float("inf"), ScheduleError, "x=inf is not finite"),
+    (float("nan"), ScheduleError, "x=nan is not finite"),
+    (True, ScheduleTypeError, "x=True is of type bool; expected a number"),
+    ("0.01", ScheduleTypeError, "x='0.01' is of type str; expected a number"),
+    ([1.0], ScheduleTypeError, "x=\\[1.0\\] is of type list"),
+], ids=["huge-int", "past-limit", "huge-float", "huge-negative", "inf", "nan", "bool", "str",
+        "list"])
+def test_numbers_outside_the_domain_are_refused_by_name(value, error, message):
+    with pytest.raises(error, match=message):
+        check_number("x", value)
+
+
+def test_rates_are_floats_in_the_domain():
+    assert check_rate("lr", 1) == 1.0 and type(check_rate("lr", 1)) is float
+    with pytest.raises(ScheduleError, match="lr=-1.0 is negative"):
+        check_rate("lr", -1.0)
+    assert LIMIT == 10**18
