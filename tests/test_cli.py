@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -244,3 +245,25 @@ def test_preview_errors_are_one_line(capsys, argv, message):
     status, out, err = run(capsys, *argv)
     assert status == 2 and out == ""
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("out,message", [
+    ("plot", "--out='.*plot' has no file extension; expected one of"),
+    ("plot.xyz", "--out='.*plot.xyz' has the extension .xyz, which matplotlib does not write"),
+], ids=["no-extension", "unknown-format"])
+def test_a_plot_that_cannot_be_written_is_refused_before_anything_is_written(
+        capsys, tmp_path, out, message):
+    pytest.importorskip("matplotlib")
+    table = tmp_path / "s.csv"
+    status, stdout, err = run(capsys, "preview", "--recipe", "llama2-7b", "--csv", str(table),
+                              "--out", str(tmp_path / out))
+    assert status == 2 and stdout == "" and len(err.strip().splitlines()) == 1
+    assert re.search(message, err) and not table.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_plot_that_fails_leaves_no_csv_behind(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    table = tmp_path / "s.csv"
+    status, _, err = run(capsys, "preview", "--recipe", "llama2-7b", "--csv", str(table),
+                         "--out", str(tmp_path / "missing" / "plot.png"))
+    assert status == 2 and "No such file or directory" in err and not table.exists()

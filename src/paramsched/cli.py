@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import numbers
 import sys
 
@@ -148,11 +149,18 @@ def _preview(options: argparse.Namespace) -> str:
             lines.append(f"{quantity:>16} {preview._number(p['step']):>12} "
                          f"{preview._number(p['samples']):>16} {preview._number(p['tokens']):>18} "
                          f"{p['lr']:>13.6e} {'-' if p['wd'] is None else format(p['wd'], '.4g'):>10}")
+    if options.out:  # every output checked before any is written
+        preview.check_plot(schedule, options.out, options.x)
     if options.csv:
         rows = preview.write_csv(schedule, options.csv)
         lines.append(f"\nwrote {rows:,} rows to {options.csv}")
     if options.out:
-        preview.plot(schedule, options.out, options.x, title)
+        try:
+            preview.plot(schedule, options.out, options.x, title)
+        except BaseException:
+            if options.csv:  # all or nothing: no CSV left behind
+                os.remove(options.csv)
+            raise
         lines.append(f"wrote the plot to {options.out}")
     return "\n".join(lines)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 
 import numpy as np
 
@@ -171,21 +172,58 @@ def _csv_number(value) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
-def plot(schedule, path, x_unit: str, title: str) -> None:
-    """Draws lr and wd against steps, samples or tokens, with the phase boundaries marked."""
-    try:
-        import matplotlib
+PLOT_STEPS = 2_000_000  # a plot against steps draws each step, up to this many
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import EngFormatter, FuncFormatter
+
+def check_plot(schedule, path, x_unit: str) -> None:
+    """Refuses a plot that `plot` could not draw, before anything is written: no
+    matplotlib, a file name without a format matplotlib writes, an x axis the run cannot
+    give.
+
+    Example:
+        >>> from paramsched import PhaseSchedule
+        >>> s = PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "phases": [
+        ...     {"shape": "linear", "to": "max_lr", "until": "4 samples"}]}})
+        >>> check_plot(s, "plot", "samples")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        paramsched.errors.ScheduleError: --out='plot' has no file extension; expected one of ..., .png, ...
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
     except ImportError:
         raise ScheduleError("--out needs matplotlib; expected it installed "
                             "(pip install matplotlib)") from None
+    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
+    suffix = os.path.splitext(str(path))[1].lower().lstrip(".")
+    if suffix not in formats:
+        what = f"has the extension .{suffix}, which matplotlib does not write" if suffix \
+            else "has no file extension"
+        raise ScheduleError(f"--out={str(path)!r} {what}; expected one of "
+                            + ", ".join(f".{f}" for f in formats))
+    run = run_of(schedule)
+    if x_unit == "steps" and run.global_batch_size is None:
+        raise ScheduleError("--x steps needs the run's global_batch_size")
+    if x_unit == "steps" and run.step_at_samples(total_samples(schedule)) > PLOT_STEPS:
+        raise ScheduleError(f"--x steps: the run has more than {PLOT_STEPS:,} steps to draw one "
+                            "by one; expected --x samples or --x tokens")
+    if x_unit == "tokens" and run.seq_length is None:
+        raise ScheduleError("--x tokens needs the run's seq_length")
+
+
+def plot(schedule, path, x_unit: str, title: str) -> None:
+    """Draws lr and wd against steps, samples or tokens, with the phase boundaries marked."""
+    check_plot(schedule, path, x_unit)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter, FuncFormatter
+
     run = run_of(schedule)
     total = total_samples(schedule)
     curve = step_curve(schedule)
-    if curve is not None and len(curve[0]) <= 2_000_000:
+    if curve is not None and len(curve[0]) <= PLOT_STEPS + 1:
         steps, samples = curve
     else:
         samples = np.linspace(0, total, 200_001)
