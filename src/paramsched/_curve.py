@@ -178,12 +178,9 @@ class Curve:
         return {o for o in operands if isinstance(o, str)}
 
     def at(self, n, values: dict) -> float:
-        """The value at clock position `n` (no checks), names resolved from `values`."""
-        index = bisect.bisect_left(self.ends, n)
-        if index == len(self.segments):
-            return _resolve(self.final, values)
-        seg = self.segments[index]
-        return seg.formula(_resolve(seg.start, values), _resolve(seg.target, values))(n)
+        """The value at clock position `n` (no checks), names resolved from `values`;
+        `bind` is the same, for many positions."""
+        return self.bind(values)(n)
 
     def bind(self, values: dict) -> Callable:
         """`at` with the names resolved once: a function of `n`, for the per-step path."""
