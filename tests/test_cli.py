@@ -267,3 +267,18 @@ def test_a_plot_that_fails_leaves_no_csv_behind(capsys, tmp_path):
     status, _, err = run(capsys, "preview", "--recipe", "llama2-7b", "--csv", str(table),
                          "--out", str(tmp_path / "missing" / "plot.png"))
     assert status == 2 and "No such file or directory" in err and not table.exists()
+
+
+def test_a_file_that_is_not_utf8_gets_one_line_naming_it(capsys, tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b"[lr]\nmax_lr = 1.0  # \xff\xfe\n")
+    status, out, err = run(capsys, "preview", str(path))
+    assert status == 2 and out == ""
+    assert err.strip() == (f"paramsched preview: error: {path}: not UTF-8 text (byte 0xff at "
+                           "offset 21); expected a TOML file in UTF-8")
+
+
+def test_points_are_bounded_before_any_work(capsys):
+    status, out, err = run(capsys, "table", "--points", str(10**8), "--lr", "1e-3",
+                           "--train-iters", "10")
+    assert status == 2 and out == "" and "--points=100000000; expected at most 10,000" in err

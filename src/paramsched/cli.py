@@ -37,6 +37,9 @@ EXAMPLE = {
 EXAMPLE_FLAGS = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in EXAMPLE.items())
 
 
+MAX_POINTS = 10_000  # evenly spaced rows `paramsched table` shows at most
+
+
 class UsageError(Exception):
     """A command-line mistake, reported as one line and exit status 2."""
 
@@ -226,6 +229,9 @@ def _iterations_for_samples(run: Run, train_samples: int) -> int:
 
 
 def _table(options: argparse.Namespace) -> str:
+    if options.points > MAX_POINTS:
+        raise UsageError(f"paramsched table: error: --points={options.points}; expected at most "
+                         f"{MAX_POINTS:,} (a table for people; --csv in preview writes every step)")
     if options.points < 0:
         raise UsageError(
             f"paramsched table: error: --points={options.points}; expected a number >= 0"

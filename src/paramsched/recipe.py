@@ -72,6 +72,9 @@ def _read(path: Path) -> dict:
         raise ScheduleError(f"{path}: is a directory; expected a TOML file") from None
     except tomllib.TOMLDecodeError as error:
         raise ScheduleError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ScheduleError(f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at "
+                            f"offset {error.start}); expected a TOML file in UTF-8") from None
 
 
 def load_schedule(path) -> Schedule | PhaseSchedule:
