@@ -10,6 +10,7 @@ size after; each optimizer step consumes the batch size of the moment.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -330,8 +331,6 @@ class Clock:
         checkpoint stores under ``samples_per_step``)."""
         if self.run is None:
             return self.per_step
-        import json
-
         return json.dumps({"run": self.run.to_dict()}, sort_keys=True)
 
 
