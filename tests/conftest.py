@@ -73,7 +73,8 @@ def random_config(rng: random.Random) -> dict:
 
 
 def random_groups(rng: random.Random, config: dict) -> list[dict]:
-    """Parameter groups with every kind of override, valid for `config`."""
+    """Parameter groups with every kind of override Megatron runs with `config`, some
+    in the opposite order to it (``min_lr`` above ``max_lr``, a falling weight decay)."""
     groups = [{"params": [], "default_config": True}]
     for _ in range(rng.randint(0, 5)):
         group = {"params": []}
@@ -81,12 +82,17 @@ def random_groups(rng: random.Random, config: dict) -> list[dict]:
             group["max_lr"] = rng.uniform(config["max_lr"], 2 * config["max_lr"] + 1e-3)
         if rng.random() < 0.5:
             group["min_lr"] = rng.uniform(0, group.get("max_lr", config["max_lr"]))
+        if rng.random() < 0.2:  # above max_lr, as a decoupled lr below min_lr gives: Megatron runs it
+            group["max_lr"] = config["min_lr"] * rng.choice([0.0, 0.5, rng.random()])
+            group["min_lr"] = rng.choice([config["min_lr"], group["max_lr"] + rng.random()])
         if rng.random() < 0.5:
             group["wd_mult"] = rng.choice([0.0, 0.5, 2.0, rng.random()])
         if rng.random() < 0.4:
             start = rng.random() * 0.2
             group["start_wd"] = start
-            group["end_wd"] = start if config["wd_incr_style"] == "constant" else start + rng.random()
+            rise = rng.random() * rng.choice([1, -1])  # a falling weight decay runs too
+            group["end_wd"] = start if config["wd_incr_style"] == "constant" else \
+                max(0.0, start + rise)
         groups.append(group)
     return groups
 

@@ -92,7 +92,9 @@ def test_table_and_preview_take_every_megatron_flag(capsys, command, name):
     assert getattr(options, name) == ([str(v) for v in expected] if isinstance(expected, list)
                                       else expected)
     status, out, err = run(capsys, command, *flag_words(values))
-    assert status == 0 and err == "" and out
+    assert status == 0 and out
+    assert all(line.startswith(f"paramsched {command}: note: ") for line in err.splitlines())
+    assert ("--rampup-batch-size follows Megatron-Core 0.16" in err) == (name == "rampup_batch_size")
 
 
 @pytest.mark.parametrize("command", ["table", "preview"])
@@ -136,7 +138,9 @@ def test_table_of_a_sample_based_run_with_a_ramp(capsys):
     flags = dict(lr=1e-3, train_samples=1000, global_batch_size=8, rampup_batch_size=[4, 4, 100],
                  lr_decay_style="cosine")
     status, out, err = run(capsys, "table", *flag_words(flags), "--points", "2")
-    assert status == 0 and err == ""
+    assert status == 0 and err == ("paramsched table: note: --rampup-batch-size follows "
+                                   "Megatron-Core 0.16 and 0.17; from 0.18 Megatron ignores it "
+                                   "(use --step-batch-size-schedule)\n")
     # 25 iterations of 4 samples, one of 8 that ends the ramp at 108, then 111 whole batches.
     assert out.startswith("decay style cosine, 137 iterations of 4 rising to 8 samples")
     schedule = from_megatron_args(argparse.Namespace(**flags))
@@ -282,3 +286,42 @@ def test_points_are_bounded_before_any_work(capsys):
     status, out, err = run(capsys, "table", "--points", str(10**8), "--lr", "1e-3",
                            "--train-iters", "10")
     assert status == 2 and out == "" and "--points=100000000; expected at most 10,000" in err
+
+
+STEP_FLAGS = ["--lr", "6e-5", "--min-lr", "6e-6", "--lr-decay-style", "cosine",
+              "--lr-warmup-fraction", ".001", "--lr-decay-iters", "430000", "--train-iters",
+              "500000", "--seq-length", "2048", "--micro-batch-size", "1",
+              "--data-parallel-size", "16", "--step-batch-size-schedule",
+              "0:16 2.4B:320 4.8B:624 7.2B:928 9.6B:1232 12B:1536"]
+
+
+def test_preview_of_a_step_schedule_shows_its_stages_and_where_the_decay_really_ends(capsys):
+    status, out, err = run(capsys, "preview", *STEP_FLAGS)
+    assert status == 0
+    assert err == ("paramsched preview: note: with --step-batch-size-schedule and --train-iters, "
+                   "Megatron measures the schedule in samples of --micro-batch-size x "
+                   "--data-parallel-size = 16 (its --global-batch-size default) while each "
+                   "iteration consumes the schedule's batch size: the learning rate reaches "
+                   "--min-lr at iteration 81,663, not 430,000, of --train-iters 500,000\n")
+    stages = out[out.index("batch size by stages"):].splitlines()
+    assert stages[1].split() == ["stage", "from", "samples", "from", "tokens", "batch", "size",
+                                 "first", "step"]
+    assert [row.split() for row in stages[3:]] == [
+        ["0", "0", "0", "16", "0"], ["1", "1.1719M", "2.4B", "320", "73,243"],
+        ["2", "2.3438M", "4.8B", "624", "76,906"], ["3", "3.5156M", "7.2B", "928", "78,784"],
+        ["4", "4.6875M", "9.6B", "1232", "80,047"], ["5", "5.8594M", "12B", "1536", "80,998"]]
+    assert "total: 500,000 steps" in out
+
+
+def test_table_of_a_step_schedule_runs_megatrons_iterations(capsys):
+    flags = ["--lr", "1e-3", "--train-samples", "1000", "--step-batch-size-schedule",
+             "0:8 100:16 500:32", "--points", "0"]
+    status, out, err = run(capsys, "table", *flags)
+    assert status == 0 and err == ""
+    schedule = from_megatron_args(argparse.Namespace(
+        lr=1e-3, train_samples=1000, step_batch_size_schedule="0:8 100:16 500:32"))
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert rows[-1][:2] == ["54", "1016"] and "training" in rows[-1]
+    for row in rows:
+        assert int(row[1]) == schedule.run.samples_at_step(int(row[0]))
+        assert float(row[2]) == float(f"{schedule.lr(int(row[1])):.6e}")

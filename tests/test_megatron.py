@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import re
+from fractions import Fraction
 
+import megatron_main
 import pytest
 
 from paramsched import (
@@ -15,7 +19,14 @@ from paramsched import (
     from_megatron_args,
     load_schedule,
 )
-from paramsched.megatron import MEGATRON_DEFAULTS, MEGATRON_FLAGS, add_megatron_flags
+from paramsched.megatron import (
+    MEGATRON_DEFAULTS,
+    MEGATRON_FLAGS,
+    add_megatron_flags,
+    read_megatron_args,
+    train_iterations,
+)
+from paramsched.units import Quantity
 
 FLAG_NAMES = [flag.name for flag in MEGATRON_FLAGS]
 
@@ -47,6 +58,12 @@ FLAG_EXAMPLES = {
     "weight_decay_incr_style": {**_ITERATIONS, **_RISING, "weight_decay_incr_style": "cosine"},
     "seq_length": {**_ITERATIONS, "seq_length": 16},
     "rampup_batch_size": {**_SAMPLES, "rampup_batch_size": [2, 2, 100]},
+    "step_batch_size_schedule": {"lr": 1e-3, "train_samples": 400,
+                                 "step_batch_size_schedule": "0:2 100:4"},
+    "micro_batch_size": {"lr": 1e-3, "train_iters": 100, "step_batch_size_schedule": "0:2 40:4",
+                         "micro_batch_size": 2, "data_parallel_size": 1},
+    "data_parallel_size": {"lr": 1e-3, "train_iters": 100, "step_batch_size_schedule": "0:4 40:8",
+                           "micro_batch_size": 1, "data_parallel_size": 4},
 }
 
 
@@ -156,10 +173,10 @@ def test_weight_decay_styles():
 @pytest.mark.parametrize("values,message", [
     (dict(train_iters=10), "--lr is not set"),
     (dict(lr=1.0), "neither --train-iters nor --train-samples is set"),
-    (dict(lr=1.0, train_iters=10, train_samples=100), "are both set"),
+    (dict(lr=1.0, train_iters=10, train_samples=100), "--train-iters=10 with --train-samples=100; expected iteration-based"),
     (dict(lr=1.0, train_iters=10), "--global-batch-size is not set"),
     (dict(lr=1.0, train_samples=10, lr_warmup_fraction=0.1, lr_warmup_samples=5),
-     "--lr-warmup-fraction=0.1 and --lr-warmup-samples=5 are both set"),
+     "--lr-warmup-fraction=0.1 with --lr-warmup-samples=5; expected one of the two"),
     (dict(lr=1.0, train_samples=10, lr_decay_style="WSD"),
      "--lr-wsd-decay-samples is not set with --lr-decay-style=WSD"),
     (dict(lr=1.0, train_samples=10, start_weight_decay=0.1),
@@ -210,3 +227,147 @@ def test_bad_ramps(values, message):
     with pytest.raises(ScheduleError) as info:
         from_megatron_args(args(**values))
     assert message in str(info.value)
+
+
+# ------------------------------------------------------- Megatron main: step schedules
+
+#: Megatron's own GPT-3 175B example (examples/gpt3/train_gpt3_175b_distributed.sh on
+#: Megatron-LM main), without --global-batch-size, which Megatron refuses beside a step
+#: schedule, and with the data-parallel size it would derive from 16 ranks.
+EXAMPLE_175B = dict(
+    lr=6.0e-5, min_lr=6.0e-6, lr_decay_style="cosine", lr_warmup_fraction=0.001,
+    lr_decay_iters=430_000, train_iters=500_000, seq_length=2048, micro_batch_size=1,
+    data_parallel_size=16, step_batch_size_schedule="0:16 2.4B:320 4.8B:624 7.2B:928 "
+                                                    "9.6B:1232 12B:1536",
+)
+
+
+def test_a_step_schedule_is_megatrons_calculator():
+    schedule, notes = read_megatron_args(args(**EXAMPLE_175B))
+    run = schedule.run
+    # Thresholds in tokens, floor-divided by --seq-length, as Megatron's parser does.
+    assert run.batch_size_schedule == ((0, 16), (1_171_875, 320), (2_343_750, 624),
+                                       (3_515_625, 928), (4_687_500, 1232), (5_859_375, 1536))
+    assert run.global_batch_size == 1536 and run.total == Quantity(500_000, "steps")
+    # Lengths in samples of micro-batch x data-parallel size, 16 (its --global-batch-size).
+    assert (schedule.lr_decay_steps, schedule.wd_incr_steps) == (430_000 * 16, 500_000 * 16)
+    assert schedule.lr_warmup_steps == 0.001 * 430_000 * 16
+    consumed, decay_ends = 0, None
+    for iteration in range(500_000):  # Megatron main's loop, batch sizes only
+        consumed += megatron_main.batch_size(run.batch_size_schedule, consumed)
+        if decay_ends is None and consumed >= schedule.lr_decay_steps:
+            decay_ends = iteration + 1
+    assert consumed == run.samples_at_step(500_000)
+    assert notes == [
+        "with --step-batch-size-schedule and --train-iters, Megatron measures the schedule in "
+        "samples of --micro-batch-size x --data-parallel-size = 16 (its --global-batch-size "
+        "default) while each iteration consumes the schedule's batch size: the learning rate "
+        f"reaches --min-lr at iteration {decay_ends:,}, not 430,000, of --train-iters 500,000"]
+    assert decay_ends == 81_663 and schedule.lr(run.samples_at_step(decay_ends)) == 6.0e-6
+
+
+def test_a_sample_based_step_schedule_counts_megatrons_iterations():
+    schedule, notes = read_megatron_args(args(lr=1.0, train_samples=1000, step_batch_size_schedule=
+                                              "0:8,100:16, 500:32"))
+    assert notes == [] and schedule.run.total_samples == 1000
+    # Megatron main counts iterations until the samples reach --train-samples: 13 of 8,
+    # (104 samples), then 25 of 16 (504), then 16 of 32 (1016): a last partial batch counts.
+    assert train_iterations(schedule.run, None, 1000) == 13 + 25 + 16
+    assert schedule.run.samples_at_step(54) == 1016
+
+
+@pytest.mark.parametrize("text,value", [
+    ("2.01M", 2_009_999), ("4.1B", 4_099_999_999), ("1.5", 1), ("0.3K", 300), ("7e2", 700),
+    ("2.5k", 2500), ("12B", 12 * 10**9), ("1_000", 1000),
+], ids=["2.01M", "4.1B", "fraction", "0.3K", "exponent", "lowercase", "whole", "underscore"])
+def test_a_threshold_means_what_megatrons_float_parser_makes_of_it(text, value):
+    schedule, notes = read_megatron_args(args(lr=1.0, train_samples=10**12,
+                                              step_batch_size_schedule=f"0:4 {text}:8"))
+    assert schedule.run.batch_size_schedule[1] == (value, 8)
+    upper = text.upper()
+    scale = {"M": 10**6, "B": 10**9, "K": 10**3}.get(upper[-1], 1)
+    written = Fraction(upper[:-1] if scale != 1 else upper) * scale
+    exact = f"{written.numerator:,}" if written.denominator == 1 else f"{float(written):,}"
+    assert notes == ([] if written == value else [
+        f"--step-batch-size-schedule: Megatron reads {upper!r} as {value:,} (through a float), "
+        f"not {exact}"])
+
+
+@pytest.mark.parametrize("values,message", [
+    (dict(step_batch_size_schedule="0:8 100:16", global_batch_size=16),
+     "--step-batch-size-schedule='0:8 100:16' with --global-batch-size=16; expected one of the "
+     "two"),
+    (dict(step_batch_size_schedule="10:8 100:16"), "begins at 10 samples; expected a first "
+                                                   "threshold of 0"),
+    (dict(step_batch_size_schedule="0:8 100:16", seq_length=4096),
+     "has two thresholds at 0 samples (tokens // --seq-length 4096)"),
+    (dict(step_batch_size_schedule="0:8 100:0"), "has batch size 0; expected batch sizes > 0"),
+    (dict(step_batch_size_schedule="0:8 100"), "entry '100' has no ':'"),
+    (dict(step_batch_size_schedule="0:8 1x:16"), "threshold='1X'; expected a number"),
+    (dict(step_batch_size_schedule="0:8 inf:16"), "threshold='INF'; expected a number"),
+    (dict(step_batch_size_schedule="0:8 1e30:16"), "threshold='1E30' is beyond any run"),
+    (dict(step_batch_size_schedule=""), "is empty"),
+    (dict(step_batch_size_schedule="0:16 100:8"), "falls from batch size 16 to 8 at iteration "
+                                                  "7; expected no fall within the run"),
+    (dict(step_batch_size_schedule="0:16 100:24", micro_batch_size=4, data_parallel_size=4),
+     "reaches batch size 24 at iteration 7, not a multiple of --micro-batch-size x "
+     "--data-parallel-size = 16"),
+], ids=["with-global-batch", "first-not-zero", "collide-in-samples", "zero-batch", "no-colon",
+        "not-a-number", "infinite", "beyond-any-run", "empty", "falls", "not-divisible"])
+def test_a_step_schedule_megatron_refuses_is_refused(values, message):
+    with pytest.raises(ScheduleError, match=re.escape(message)):
+        read_megatron_args(args(lr=1.0, train_samples=1000, **values))
+
+
+def test_a_fall_or_an_indivisible_size_past_the_end_of_training_runs():
+    # Megatron stops only where its loop reaches such a stage.
+    for stages in ("0:16 10000:8", "0:16 10000:24"):
+        read_megatron_args(args(lr=1.0, train_samples=1000, step_batch_size_schedule=stages,
+                                micro_batch_size=4, data_parallel_size=4))
+
+
+def test_the_iteration_based_form_needs_the_micro_batch_and_data_parallel_sizes():
+    with pytest.raises(ScheduleError, match=re.escape(
+            "--data-parallel-size is not set with --step-batch-size-schedule and --train-iters; "
+            "expected it, since Megatron then measures every length in samples of "
+            "--micro-batch-size x --data-parallel-size")):
+        read_megatron_args(args(**{**EXAMPLE_175B, "data_parallel_size": None}))
+
+
+@pytest.mark.parametrize("values,message", [
+    (dict(train_iters=10, global_batch_size=4, lr_decay_samples=100),
+     "--train-iters=10 with --lr-decay-samples=100; expected iteration-based lengths"),
+    (dict(train_iters=10, global_batch_size=4, lr_warmup_samples=5),
+     "--train-iters=10 with --lr-warmup-samples=5; expected --lr-warmup-iters"),
+    (dict(train_iters=10, global_batch_size=4, lr_warmup_fraction=0.1, lr_warmup_iters=2),
+     "--lr-warmup-fraction=0.1 with --lr-warmup-iters=2; expected one of the two"),
+    (dict(train_samples=100, lr_decay_iters=10),
+     "--train-samples=100 with --lr-decay-iters=10; expected sample-based lengths"),
+    (dict(train_samples=100, lr_warmup_iters=2),
+     "--train-samples=100 with --lr-warmup-iters=2; expected --lr-warmup-samples"),
+], ids=["iters-decay-samples", "iters-warmup-samples", "fraction-and-iters",
+        "samples-decay-iters", "samples-warmup-iters"])
+def test_flags_that_contradict_each_other_are_refused_as_megatron_refuses_them(values, message):
+    with pytest.raises(ScheduleError) as info:
+        read_megatron_args(args(lr=1.0, **values))
+    assert message in str(info.value) and "as Megatron requires" in str(info.value)
+
+
+@pytest.mark.parametrize("values,note", [
+    (dict(train_iters=10, global_batch_size=4, lr_decay_style="WSD", lr_wsd_decay_iters=2,
+          lr_wsd_decay_samples=8),
+     "--lr-wsd-decay-samples=8 is ignored with --train-iters"),
+    (dict(train_samples=100, lr_decay_style="WSD", lr_wsd_decay_samples=20, lr_wsd_decay_iters=2),
+     "--lr-wsd-decay-iters=2 is ignored with --train-samples"),
+    (dict(train_samples=100, global_batch_size=4, rampup_batch_size=[2, 2, 20]),
+     "--rampup-batch-size follows Megatron-Core 0.16 and 0.17; from 0.18 Megatron ignores it"),
+    (dict(train_samples=100, step_batch_size_schedule="0:4", rampup_batch_size=[2, 2, 20]),
+     "--rampup-batch-size=[2, 2, 20] is ignored: with --step-batch-size-schedule"),
+], ids=["wsd-samples-with-iters", "wsd-iters-with-samples", "rampup", "rampup-and-steps"])
+def test_flags_megatron_ignores_are_noted_and_logged_at_warning(caplog, values, note):
+    _, notes = read_megatron_args(args(lr=1.0, **values))
+    assert len(notes) == 1 and notes[0].startswith(note)
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        from_megatron_args(args(lr=1.0, **values))
+    assert [r.getMessage() for r in caplog.records] == notes
+    assert all(r.levelno == logging.WARNING for r in caplog.records)

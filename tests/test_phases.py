@@ -241,3 +241,27 @@ def test_a_ramp_length_as_a_whole_float_is_the_same_schedule():
         assert schedule == schedules[0]
         assert hash(schedule) == hash(schedules[0])
         assert schedule.to_state() == schedules[0].to_state()
+
+
+def test_a_run_with_batch_size_stages_drives_phases_in_tokens(tmp_path):
+    from paramsched import OptimizerParamScheduler, load_schedule
+
+    path = tmp_path / "stages.toml"
+    path.write_text(
+        '[run]\nseq_length = 1000\ntotal = "60K tokens"\n'
+        'batch_size_schedule = [["0 tokens", 4], ["10K tokens", 8], ["30K tokens", 16]]\n'
+        '[lr]\nmax_lr = 1.0\nmin_lr = 0.0\n'
+        '[[lr.phases]]\nshape = "linear"\nto = "max_lr"\nuntil = "8K tokens"\n'
+        '[[lr.phases]]\nshape = "cosine"\nto = "min_lr"\nuntil = "100%"\n')
+    schedule = load_schedule(path)
+    run = schedule.run
+    assert run.batch_size_schedule == ((0, 4), (10, 8), (30, 16))
+    same = PhaseSchedule.from_dict({**schedule.to_dict(), "run": run.to_dict()})
+    assert same == schedule and same.to_state() == schedule.to_state()
+    optimizer = type("Optimizer", (), {"param_groups": [{}]})()
+    scheduler = OptimizerParamScheduler.from_schedule(optimizer, schedule)
+    for step in range(1, 8):
+        scheduler.step(increment=run.batch_size_at(scheduler.num_steps))
+        assert scheduler.num_steps == run.samples_at_step(step)
+        assert optimizer.param_groups[0]["lr"] == schedule.lr(run.samples_at_step(step))
+    assert [run.samples_at_step(k) for k in range(6)] == [0, 4, 8, 12, 20, 28]

@@ -107,13 +107,11 @@ def test_get_lr_and_get_wd():
 
 
 @pytest.mark.parametrize("group,message", [
-    ({"min_lr": 5.0}, r"optimizer.param_groups\[1\] has min_lr=5.0 above max_lr=1.0"),
     ({"max_lr": -1.0}, r"optimizer.param_groups\[1\]\['max_lr'\]=-1.0 is negative"),
     ({"wd_mult": float("nan")}, r"optimizer.param_groups\[1\]\['wd_mult'\]=nan is not finite"),
-    ({"start_wd": 0.2}, r"optimizer.param_groups\[1\] has end_wd=0.1 below start_wd=0.2"),
     ({"start_wd": 0.0}, r"start_wd=0.0 and end_wd=0.1 with a constant weight decay"),
     ({"max_lr": "big"}, r"optimizer.param_groups\[1\]\['max_lr'\]='big' is of type str"),
-], ids=["min-above-max", "negative", "nan-mult", "wd-falls", "constant-wd-differs", "str"])
+], ids=["negative", "nan-mult", "constant-wd-differs", "str"])
 def test_bad_group_override_is_refused_before_anything_is_written(group, message):
     optimizer = PlainOptimizer([{}, group])
     with pytest.raises(ScheduleError, match=message):
@@ -474,15 +472,48 @@ def test_last_values_are_what_was_written():
     assert scheduler.last_values() == written(optimizer) == [(0.55, 0.1), (1.0, 0.0)]
 
 
-def test_a_schedule_or_field_assigned_is_checked_against_the_groups():
-    scheduler, optimizer = make([{}, {"min_lr": 0.5}])
+def test_a_schedule_or_field_assigned_is_checked_against_the_groups(caplog):
+    rising = dict(wd_incr_style="linear", start_wd=0.0, end_wd=0.3)
+    scheduler, optimizer = make([{}, {"start_wd": 0.2}], **rising)
     scheduler.step(20)
     before = (scheduler.schedule, written(optimizer))
-    with pytest.raises(ScheduleError, match=r"param_groups\[1\] has min_lr=0.5 above max_lr=0.4"):
-        scheduler.max_lr = 0.4
-    with pytest.raises(ScheduleError, match=r"param_groups\[1\] has min_lr=0.5 above max_lr=0.3"):
-        scheduler.schedule = scheduler.schedule.replace(max_lr=0.3)
+    with pytest.raises(ScheduleError, match=r"param_groups\[1\] has start_wd=0.2 and end_wd=0.3 "
+                                            "with a constant weight decay"):
+        scheduler.schedule = scheduler.schedule.replace(wd_incr_style="constant", start_wd=0.3)
+    with pytest.raises(ScheduleError, match=r"param_groups\[1\] has start_wd=0.2 but the "
+                                            "schedule has no weight-decay part"):
+        scheduler.schedule = scheduler.schedule.replace(start_wd=None, end_wd=None)
     assert (scheduler.schedule, written(optimizer)) == before
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        scheduler.end_wd = 0.1  # the group's weight decay now falls: run, and said once
+        scheduler.step(1)
+    assert "optimizer.param_groups[1] has start_wd=0.2 and end_wd=0.1" in caplog.text
+
+
+@pytest.mark.parametrize("group,inverted", [
+    ({"min_lr": 5.0}, "min_lr=5.0 and max_lr=1.0"),
+    ({"max_lr": 0.05}, "min_lr=0.1 and max_lr=0.05"),
+    ({"start_wd": 0.3, "end_wd": 0.05}, "start_wd=0.3 and end_wd=0.05"),
+], ids=["min-above-max", "decoupled-below-min", "wd-falls"])
+def test_a_group_in_the_opposite_order_runs_with_one_warning(caplog, group, inverted):
+    rising = dict(wd_incr_style="linear", start_wd=0.0, end_wd=0.1)
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        scheduler, optimizer = make([{}, group, dict(group)], **rising)
+        for _ in range(30):
+            scheduler.step(5)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # once, not at every step
+    message = warnings[0].getMessage()
+    assert f"optimizer.param_groups[1, 2] have {inverted}, in the opposite order" in message
+    lr, wd = optimizer.param_groups[1]["lr"], optimizer.param_groups[1]["weight_decay"]
+    assert lr == scheduler.get_lr(optimizer.param_groups[1])
+    assert wd == scheduler.get_wd(optimizer.param_groups[1])
+    caplog.clear()
+    optimizer.param_groups[2].pop(next(iter(group)))  # what is unusual changed: warned again
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        scheduler.step(1)
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert f"optimizer.param_groups[1] has {inverted}" in caplog.records[0].getMessage()
 
 
 def test_a_position_beyond_the_domain_is_refused_and_every_reachable_one_checkpoints():

@@ -260,7 +260,7 @@ def in_samples(run):
     ({"global_batch_size": 8}, 1, "samples_per_step=1 contradicts the schedule's run, whose "
                                   "global_batch_size is 8"),
     ({"global_batch_size": 8, "rampup_batch_size": [4, 4, 64]}, 8,
-     "samples_per_step=8 with a run whose batch size ramps up"),
+     "samples_per_step=8 with a run whose batch size changes"),
 ])
 def test_an_ambiguous_or_contradicting_clock_is_refused(run, samples_per_step, message):
     optimizer = adamw([{}])

@@ -223,3 +223,76 @@ def test_a_long_ramp_costs_its_increments_not_its_length():
 def test_ramps_that_cannot_run_are_refused(ramp, message):
     with pytest.raises(ScheduleError, match=message):
         Run(global_batch_size=10**6 if ramp[0] == 1 else 16, rampup_batch_size=ramp)
+
+
+# ------------------------------------------------------------ step batch-size schedules
+
+@settings(max_examples=200, deadline=None)
+@given(stages=st.lists(st.tuples(st.integers(1, 3000), st.integers(1, 64)), max_size=6),
+       first=st.integers(1, 64))
+def test_a_step_schedule_by_stretches_equals_its_clock_step_by_step(stages, first):
+    thresholds = sorted({t for t, _ in stages})
+    sizes = [size for _, size in stages][:len(thresholds)]
+    run = Run(batch_size_schedule=[(0, first), *zip(thresholds, sizes)])
+    reference = step_by_step(run, 400)
+    assert run.samples_at_step(np.arange(401)).tolist() == reference
+    for consumed in {0, *thresholds, *(t - 1 for t in thresholds), reference[-1]}:
+        # Megatron's rule: the last stage whose threshold the consumed samples reached.
+        expected = [size for threshold, size in run.batch_size_schedule if consumed >= threshold]
+        assert run.batch_size_at(consumed) == expected[-1]
+    targets = sorted(t for t in {0, 1, *thresholds, *(c + 0.5 for c in reference[:40])}
+                     if t <= reference[-1])
+    assert [run.step_at_samples(t) for t in targets] == [
+        next(k for k, c in enumerate(reference) if c >= t) for t in targets]
+
+
+def test_a_step_schedule_in_tokens_begins_a_stage_where_the_tokens_are_reached():
+    run = Run(seq_length=4096, batch_size_schedule=[["0 tokens", 768], ["250B tokens", 1536]])
+    # 250B / 4096 = 61,035,156.25 samples: the first whole count whose tokens reach 250B.
+    assert run.batch_size_schedule == ((0, 768), (61_035_157, 1536))
+    assert run.global_batch_size == 1536 and run.ramps
+    assert run.batch_size_at(61_035_156) == 768 and run.batch_size_at(61_035_157) == 1536
+    same = Run(seq_length=4096, batch_size_schedule=[[0, 768], [61_035_157, 1536]])
+    assert same == run and Run(**run.to_dict()) == run
+    assert run.to_dict()["batch_size_schedule"] == [[0, 768], [61_035_157, 1536]]
+    assert not Run(batch_size_schedule=[[0, 8], [100, 8]]).ramps
+    assert "batch_size_schedule" not in Run(global_batch_size=8).to_dict()  # old runs unchanged
+
+
+def test_a_stage_passed_over_within_one_step_is_skipped_as_megatron_skips_it():
+    run = Run(batch_size_schedule=[[0, 100], [150, 200], [160, 400]])
+    assert [run.samples_at_step(k) for k in range(5)] == [0, 100, 200, 600, 1000]
+
+
+@pytest.mark.parametrize("values,error,message", [
+    (dict(batch_size_schedule=[[10, 8]]), ScheduleError,
+     r"batch_size_schedule\[0\]\[0\]=10; expected the first stage at 0"),
+    (dict(batch_size_schedule=[[0, 8], [100, 16], [100, 32]]), ScheduleError,
+     r"batch_size_schedule\[2\]\[0\]=100 is 100 samples, not after the stage before it"),
+    (dict(seq_length=10, batch_size_schedule=[[0, 8], ["101 tokens", 16], ["110 tokens", 32]]),
+     ScheduleError, r"\[2\]\[0\]='110 tokens' is 11 samples, not after the stage before it"),
+    (dict(batch_size_schedule=[[0, 8], ["100 steps", 16]]), ScheduleError,
+     r"batch_size_schedule\[1\]\[0\]='100 steps'; expected a threshold in samples or tokens"),
+    (dict(batch_size_schedule=[[0, 8], ["100 tokens", 16]]), ScheduleError,
+     r"is in tokens; expected seq_length in the run"),
+    (dict(batch_size_schedule=[[0, 0]]), ScheduleError,
+     r"batch_size_schedule\[0\]\[1\]=0; expected a whole batch size > 0"),
+    (dict(batch_size_schedule=[[0, 8.5]]), ScheduleError, r"expected a whole batch size"),
+    (dict(batch_size_schedule=[[0, True]]), ScheduleTypeError, r"bool"),
+    (dict(batch_size_schedule=[[-1, 8]]), ScheduleError, r"expected samples >= 0"),
+    (dict(batch_size_schedule=[[float("nan"), 8]]), ScheduleError, r"nan"),
+    (dict(batch_size_schedule=[[0, 8], [10**19, 16]]), ScheduleError, r"beyond any run"),
+    (dict(batch_size_schedule=[]), ScheduleTypeError, r"expected a non-empty list"),
+    (dict(batch_size_schedule="0:8 100:16"), ScheduleTypeError, r"expected a non-empty list"),
+    (dict(batch_size_schedule=[[0, 8, 1]]), ScheduleTypeError, r"expected a pair"),
+    (dict(batch_size_schedule=[[0, 8]] * 10_001), ScheduleError, r"expected at most 10,000"),
+    (dict(batch_size_schedule=[[0, 8], [100, 16]], global_batch_size=8), ScheduleError,
+     r"global_batch_size=8 with a batch_size_schedule whose last stage is 16"),
+    (dict(batch_size_schedule=[[0, 8]], global_batch_size=8, rampup_batch_size=[4, 4, 100]),
+     ScheduleError, r"rampup_batch_size=\[4, 4, 100\] and batch_size_schedule are both set"),
+], ids=["first-not-zero", "not-increasing", "collide-in-samples", "in-steps", "tokens-no-seq",
+        "zero-batch", "fractional-batch", "bool-batch", "negative", "nan", "beyond-any-run",
+        "empty", "a-string", "triple", "too-many", "contradicting-global", "with-a-ramp"])
+def test_a_step_schedule_that_cannot_run_is_refused(values, error, message):
+    with pytest.raises(error, match=message):
+        Run(**values)

@@ -333,19 +333,27 @@ class CurveSchedule:
         """The learning rate's segments, for previews, up to `total` clock positions."""
         return self.lr_curve.pieces(self._lr_values(None, None), total)
 
-    def check_group(self, max_lr, min_lr, start_wd, end_wd, where: str) -> None:
-        """Refuses a class of groups whose values the schedule cannot run, naming `where`."""
-        if min_lr > max_lr:
-            raise ScheduleError(f"{where} has min_lr={min_lr!r} above max_lr={max_lr!r}; "
-                                "expected min_lr <= max_lr")
+    def check_group(self, max_lr, min_lr, start_wd, end_wd, where: str) -> list[str]:
+        """Refuses a group the schedule cannot run, naming `where`; returns what is
+        unusual about one it runs (``["min_lr=0.5 and max_lr=0.1"]``, for one
+        WARNING), else an empty list.
+
+        A group whose ``min_lr`` and ``max_lr`` (or ``start_wd`` and ``end_wd``) are in
+        the opposite order to the schedule's own runs as Megatron runs it (its rate
+        rises during the decay), since Megatron's formulas are well defined there; a
+        constant weight decay with two different values is refused, as Megatron does.
+        """
+        unusual = []
+        if (min_lr > max_lr) != (self.min_lr > self.max_lr):
+            unusual.append(f"min_lr={min_lr!r} and max_lr={max_lr!r}")
         if self.wd_curve is None:
-            return
-        if end_wd < start_wd:
-            raise ScheduleError(f"{where} has end_wd={end_wd!r} below start_wd={start_wd!r}; "
-                                "expected start_wd <= end_wd")
+            return unusual
         if "start_wd" not in self.wd_curve.names() and start_wd != end_wd:
             raise ScheduleError(f"{where} has start_wd={start_wd!r} and end_wd={end_wd!r} with "
                                 "a constant weight decay; expected equal values")
+        if (start_wd > end_wd) != (self.start_wd > self.end_wd):
+            unusual.append(f"start_wd={start_wd!r} and end_wd={end_wd!r}")
+        return unusual
 
     def describe(self) -> str:
         """A short description for messages."""

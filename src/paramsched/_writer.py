@@ -26,6 +26,7 @@ of the scheduler's state and is never saved.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -34,6 +35,7 @@ from .errors import ScheduleError, ScheduleTypeError, check_rate
 from .overrides import OVERRIDE_KEYS
 
 _WD_OVERRIDES = ("start_wd", "end_wd", "wd_mult")
+logger = logging.getLogger("paramsched.scheduler")
 
 
 class Plan:
@@ -43,7 +45,7 @@ class Plan:
     updating a class's values updates every group's cell at once.
     """
 
-    __slots__ = ("schedule", "num_steps", "rows", "tensors", "classes", "keys")
+    __slots__ = ("schedule", "num_steps", "rows", "tensors", "classes", "keys", "unusual")
 
     def __init__(self, schedule, rows, tensors, classes, values) -> None:
         self.schedule = schedule
@@ -54,6 +56,7 @@ class Plan:
         # each class's ([lr, weight_decay], lr function, wd function or None, wd_mult)
         self.classes: list[tuple] = [(cell, *fns) for cell, fns in zip(values, classes)]
         self.keys = ("lr", "weight_decay") if schedule.has_wd else ("lr",)
+        self.unusual: list[str] = []  # what is unusual about its groups (one WARNING)
 
     def advance(self, num_steps) -> None:
         """Recomputes every class's values for `num_steps`: the only place they are computed.
@@ -162,8 +165,9 @@ def override_key(group) -> tuple:
     return tuple(group.get(key) for key in OVERRIDE_KEYS)
 
 
-def effective(schedule, key: tuple, where: str = "param_group") -> tuple:
-    """A group's ``(max_lr, min_lr, start_wd, end_wd, wd_mult)``, its overrides checked."""
+def effective(schedule, key: tuple, where: str = "param_group", unusual=None) -> tuple:
+    """A group's ``(max_lr, min_lr, start_wd, end_wd, wd_mult)``, its overrides checked;
+    what is unusual about them (`CurveSchedule.check_group`) is put in `unusual`."""
     if not schedule.has_wd:
         for name, value in zip(OVERRIDE_KEYS, key):
             if name in _WD_OVERRIDES and value is not None:
@@ -176,14 +180,16 @@ def effective(schedule, key: tuple, where: str = "param_group") -> tuple:
         default if value is None else check_rate(f"{where}[{name!r}]", value)
         for name, value, default in zip(OVERRIDE_KEYS, key, defaults)
     )
-    schedule.check_group(*values[:4], where)
+    found = schedule.check_group(*values[:4], where)
+    if unusual is not None:
+        unusual[:] = found
     return values
 
 
 def plan(schedule, num_steps, groups) -> Plan:
     """Classes and values for every group; checks every override, writes nothing."""
     index: dict[tuple, int] = {}
-    keys, classes, overrides = [], [], []
+    keys, classes, overrides, unusual = [], [], [], []  # unusual: per class
     for position, group in enumerate(groups):
         key = override_key(group)
         for name, value in zip(OVERRIDE_KEYS, key):
@@ -194,7 +200,9 @@ def plan(schedule, num_steps, groups) -> Plan:
         cls = index.get(key)
         if cls is None:
             cls = index[key] = len(overrides)
-            overrides.append(effective(schedule, key, f"optimizer.param_groups[{position}]"))
+            unusual.append([])
+            overrides.append(effective(schedule, key, f"optimizer.param_groups[{position}]",
+                                       unusual[-1]))
         keys.append(key)
         classes.append(cls)
     values = [[0.0, 0.0] for _ in overrides]
@@ -214,6 +222,11 @@ def plan(schedule, num_steps, groups) -> Plan:
     rows = [(group, key if tensors else (*key, *(type(group.get(k)) for k in written)), cell)
             for group, key, cell in zip(groups, keys, cells)]
     planned = Plan(schedule, rows, tensors, bound, values)
+    planned.unusual = [
+        f"optimizer.param_groups[{', '.join(str(p) for p, c in enumerate(classes) if c == cls)}]"
+        f" {'has' if classes.count(cls) == 1 else 'have'} {' and '.join(found)}, in the "
+        "opposite order to the schedule's"
+        for cls, found in enumerate(unusual) if found]
     planned.advance(num_steps)
     return planned
 
@@ -258,7 +271,11 @@ class GroupWriter:
         self.plan: Plan | None = None
 
     def write(self, new_plan: Plan) -> None:
-        """Writes a checked plan into its groups and remembers it."""
+        """Writes a checked plan into its groups and remembers it; warns once about
+        unusual groups (again only when what is unusual changes)."""
+        if new_plan.unusual and (self.plan is None or self.plan.unusual != new_plan.unusual):
+            logger.warning("%s; running them as Megatron-Core does (the learning rate or "
+                           "weight decay moves the other way)", "; ".join(new_plan.unusual))
         if new_plan.tensors is not None:
             new_plan.tensors()
         elif len(new_plan.keys) == 2:

@@ -13,13 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import numbers
 import sys
 
 from . import __version__
 from .errors import ScheduleError
-from .megatron import MEGATRON_DEFAULTS, MEGATRON_FLAGS, add_megatron_flags, from_megatron_args
-from .units import Run
+from .megatron import (
+    MEGATRON_DEFAULTS,
+    MEGATRON_FLAGS,
+    add_megatron_flags,
+    read_megatron_args,
+    train_iterations,
+)
 
 #: The run `paramsched table` shows when it is given no flags.
 EXAMPLE = {
@@ -132,7 +136,7 @@ def _preview(options: argparse.Namespace) -> str:
     elif options.recipe:
         schedule, title = load_schedule(recipe_path(options.recipe)), f"recipe {options.recipe}"
     else:
-        schedule = from_megatron_args(argparse.Namespace(**{**MEGATRON_DEFAULTS, **flags}))
+        schedule = _from_flags(options, argparse.Namespace(**{**MEGATRON_DEFAULTS, **flags}))
         title = "Megatron flags: " + " ".join(
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in flags.items())
@@ -168,6 +172,14 @@ def _preview(options: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _from_flags(options: argparse.Namespace, args: argparse.Namespace):
+    """The schedule of Megatron's flags; its notes are kept in ``options.notes``, for
+    stderr once the command has succeeded (an error stays one line)."""
+    schedule, notes = read_megatron_args(args)
+    options.notes = notes
+    return schedule
+
+
 def _recipes() -> str:
     from .recipe import recipes
 
@@ -189,43 +201,10 @@ def _megatron_args(options: argparse.Namespace) -> tuple[argparse.Namespace, boo
     """Megatron's arguments from the flags given, or the example if none was."""
     given = _given_megatron_flags(options)
     is_example = not given
-    values = {**MEGATRON_DEFAULTS, "global_batch_size": 1, **(EXAMPLE if is_example else given)}
+    values = {**MEGATRON_DEFAULTS, **(EXAMPLE if is_example else given)}
+    if values["global_batch_size"] is None and values["step_batch_size_schedule"] is None:
+        values["global_batch_size"] = 1
     return argparse.Namespace(**values), is_example
-
-
-def _first_step_past(run: Run, samples) -> int:
-    """The first step after which more than `samples` samples are consumed."""
-    step = run.step_at_samples(samples)
-    return step + 1 if run.samples_at_step(step) == samples else step
-
-
-def _iterations_for_samples(run: Run, train_samples: int) -> int:
-    """The iterations Megatron trains for ``--train-samples``.
-
-    Megatron counts them before training (``update_train_iters``): the iterations of
-    any ramp-up, then whole batches of the global batch size, a partial last batch
-    dropped; that is, the iterations whose samples fit in `train_samples`. For a run
-    that ends within the ramp-up, Megatron's versions disagree, so it is refused.
-    """
-    if run.rampup_batch_size is not None:
-        length = run.rampup_batch_size[2]
-        if not isinstance(length, numbers.Real):  # a quantity such as '20B tokens'
-            length = run.samples(length, "--rampup-batch-size[2]")
-        ramp_samples = run.samples_at_step(_first_step_past(run, length))
-        if train_samples < ramp_samples:
-            raise ScheduleError(
-                f"--train-samples={train_samples} ends within the batch-size ramp-up, which "
-                f"takes {ramp_samples} samples; expected at least that many, since Megatron's "
-                "versions count the iterations of a shorter run differently"
-            )
-    step = run.step_at_samples(train_samples)
-    iterations = step if run.samples_at_step(step) == train_samples else step - 1
-    if iterations < 1:
-        raise ScheduleError(
-            f"--train-samples={train_samples} is less than one iteration of "
-            f"{run.global_batch_size} samples; expected at least one iteration"
-        )
-    return iterations
 
 
 def _table(options: argparse.Namespace) -> str:
@@ -237,9 +216,9 @@ def _table(options: argparse.Namespace) -> str:
             f"paramsched table: error: --points={options.points}; expected a number >= 0"
         )
     args, is_example = _megatron_args(options)
-    schedule = from_megatron_args(args)
+    schedule = _from_flags(options, args)
     run = schedule.run
-    iterations = args.train_iters or _iterations_for_samples(run, args.train_samples)
+    iterations = train_iterations(run, args.train_iters, args.train_samples)
     events = {0: "start"}
 
     def note(iteration: int, text: str) -> None:
@@ -254,11 +233,16 @@ def _table(options: argparse.Namespace) -> str:
         mark(schedule.lr_decay_steps - schedule.wsd_decay_steps, "anneal starts")
     if schedule.lr_decay_style != "constant":
         mark(schedule.lr_decay_steps, "decay ends")
-        after = _first_step_past(run, schedule.lr_decay_steps)
+        after = run.step_at_samples(schedule.lr_decay_steps)
+        after += run.samples_at_step(after) == schedule.lr_decay_steps
         if after <= iterations:
             events.setdefault(after, "after decay")
     if schedule.wd_incr_style != "constant":
         mark(schedule.wd_incr_steps, "weight decay reaches its end")
+    if run.batch_size_schedule is not None:
+        for step, _, size in run.stretches()[1:]:
+            if step <= iterations:
+                note(step, f"batch size {size}")
     note(iterations, "training ends")
     spaced = {round(iterations * k / options.points) for k in range(options.points + 1)} \
         if options.points else set()
@@ -268,11 +252,16 @@ def _table(options: argparse.Namespace) -> str:
     if is_example:
         lines.append(f"example run: {EXAMPLE_FLAGS}")
     length = f"{iterations} iterations of {run.global_batch_size} samples"
-    if not args.train_iters:
+    if run.batch_size_schedule is not None:
+        sizes = [size for _, size in run.batch_size_schedule]
+        length = (f"{iterations} iterations of {sizes[0]} to {sizes[-1]} samples in "
+                  f"{len(sizes)} stages")
+    elif not args.train_iters:
         if run.rampup_batch_size is not None and \
                 run.rampup_batch_size[0] != run.global_batch_size:
             length = (f"{iterations} iterations of {run.rampup_batch_size[0]} rising to "
                       f"{run.global_batch_size} samples")
+    if not args.train_iters:
         length += f" (Megatron's count for --train-samples {args.train_samples})"
     lines.append(f"decay style {schedule.lr_decay_style}, {length}; "
                  "values the scheduler holds after each iteration")
@@ -344,7 +333,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         run = {"table": _table, "preview": _preview, "recipes": lambda _: _recipes()}
-        print(run[options.command](options))
+        output = run[options.command](options)
+        for note in getattr(options, "notes", ()):
+            print(f"paramsched {options.command}: note: {note}", file=sys.stderr)
+        print(output)
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2

@@ -14,11 +14,22 @@ and a line of help; ``paramsched table``, ``paramsched preview`` (through
 
 from __future__ import annotations
 
+import logging
+import numbers
 from dataclasses import dataclass
+from fractions import Fraction
 
-from .errors import ScheduleError, check_non_negative, check_number, check_rate
+from .errors import (
+    ScheduleError,
+    ScheduleTypeError,
+    check_non_negative,
+    check_number,
+    check_rate,
+)
 from .schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
-from .units import Run
+from .units import MAX_AMOUNT, MAX_STAGES, Run
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,11 @@ MEGATRON_FLAGS: tuple[MegatronFlag, ...] = (
                  "(default none)",
                  metavar=("START", "INCREMENT", "RAMP_LENGTH")),
     MegatronFlag("seq_length", int, None, "tokens per sample (default none)"),
+    MegatronFlag("step_batch_size_schedule", str, None,
+                 "batch size by stages, '0:768 250B:1536', core 0.18 on (default none)"),
+    MegatronFlag("micro_batch_size", int, None, "samples per micro-batch (default none)"),
+    MegatronFlag("data_parallel_size", int, None,
+                 "data-parallel ranks; Megatron derives it from the world size (default none)"),
 )
 
 #: Megatron's defaults, by argument name (None: unset); taken from `MEGATRON_FLAGS`.
@@ -143,6 +159,11 @@ def _megatron_ramp_length(value):
 def from_megatron_args(args) -> Schedule:
     """The `Schedule` Megatron's ``get_optimizer_param_scheduler`` builds from `args`.
 
+    What Megatron does that a user may not expect (a step batch-size schedule that
+    makes the learning rate end early, a flag Megatron ignores, a threshold its
+    parser reads differently from the decimal written) is logged at WARNING on the
+    ``paramsched.megatron`` logger; `read_megatron_args` returns those notes instead.
+
     Args:
         args: An object with Megatron's argument names as attributes (an
             ``argparse.Namespace``, say); a missing attribute takes Megatron's default.
@@ -154,54 +175,50 @@ def from_megatron_args(args) -> Schedule:
         ScheduleError: an argument is missing, contradicts another, or is invalid;
             the message names the flag.
     """
+    schedule, notes = read_megatron_args(args)
+    for note in notes:
+        logger.warning("%s", note)
+    return schedule
+
+
+def read_megatron_args(args) -> tuple[Schedule, list[str]]:
+    """`from_megatron_args`, returning its notes (one line each) instead of logging them."""
     a = {name: getattr(args, name, default) for name, default in MEGATRON_DEFAULTS.items()}
+    notes: list[str] = []
     if a["lr"] is None:
         raise ScheduleError("--lr is not set; expected the peak learning rate")
     for name in ("lr", "min_lr", "lr_warmup_init"):  # checked here to name the flag
         check_rate(_flag(name), a[name])
-    for name in ("train_iters", "train_samples"):
+    for name in ("train_iters", "train_samples", "micro_batch_size", "data_parallel_size"):
         if a[name] is not None and check_number(_flag(name), a[name]) <= 0:
             raise ScheduleError(f"{_flag(name)}={a[name]!r}; expected a number > 0")
-    if a["train_iters"] and a["train_samples"]:
-        raise ScheduleError(
-            f"--train-iters={a['train_iters']!r} and --train-samples={a['train_samples']!r} "
-            "are both set; expected one of them"
-        )
-    wd_style = a["weight_decay_incr_style"]
-    if wd_style == "constant":
-        for name in ("start_weight_decay", "end_weight_decay"):
-            if a[name] is not None:
-                raise ScheduleError(
-                    f"{_flag(name)}={a[name]!r} with --weight-decay-incr-style=constant; "
-                    "expected --weight-decay alone"
-                )
-        start_wd = end_wd = a["weight_decay"]
-        check_rate("--weight-decay", start_wd)
-    else:
-        for name in ("start_weight_decay", "end_weight_decay"):
-            if a[name] is None:
-                raise ScheduleError(
-                    f"{_flag(name)} is not set with --weight-decay-incr-style={wd_style}; "
-                    "expected both --start-weight-decay and --end-weight-decay"
-                )
-            check_rate(_flag(name), a[name])
-        start_wd, end_wd = a["start_weight_decay"], a["end_weight_decay"]
+    _refuse_contradictions(a)
+    start_wd, end_wd = _weight_decay(a)
 
-    if a["train_iters"] and a["rampup_batch_size"] is not None:
-        raise ScheduleError(
-            f"--rampup-batch-size={a['rampup_batch_size']!r} with --train-iters; expected "
-            "--train-samples, as Megatron requires for a batch-size ramp-up"
-        )
-    if a["train_iters"]:
-        unit, scale = "iters", a["global_batch_size"]
-        if scale is None:
+    stages = None
+    if a["step_batch_size_schedule"] is not None:
+        stages = _step_schedule(a["step_batch_size_schedule"], a["seq_length"], notes)
+        if a["rampup_batch_size"] is not None:
+            notes.append(f"--rampup-batch-size={a['rampup_batch_size']!r} is ignored: with "
+                         "--step-batch-size-schedule, Megatron follows the schedule")
+    elif a["rampup_batch_size"] is not None:
+        notes.append("--rampup-batch-size follows Megatron-Core 0.16 and 0.17; from 0.18 "
+                     "Megatron ignores it (use --step-batch-size-schedule)")
+        if a["train_iters"]:
             raise ScheduleError(
-                "--global-batch-size is not set; expected it with --train-iters, "
-                "since the schedule counts samples"
+                f"--rampup-batch-size={a['rampup_batch_size']!r} with --train-iters; expected "
+                "--train-samples, as Megatron requires for a batch-size ramp-up"
             )
-        scale = check_non_negative("--global-batch-size", scale)
+    if a["train_iters"]:
+        unit, scale = "iters", _iteration_samples(a)
+        if a["lr_wsd_decay_samples"] is not None:
+            notes.append(f"--lr-wsd-decay-samples={a['lr_wsd_decay_samples']!r} is ignored "
+                         "with --train-iters (Megatron reads --lr-wsd-decay-iters)")
     elif a["train_samples"]:
         unit, scale = "samples", 1
+        if a["lr_wsd_decay_iters"] is not None:
+            notes.append(f"--lr-wsd-decay-iters={a['lr_wsd_decay_iters']!r} is ignored "
+                         "with --train-samples (Megatron reads --lr-wsd-decay-samples)")
     else:
         raise ScheduleError("neither --train-iters nor --train-samples is set; expected one")
 
@@ -214,11 +231,6 @@ def from_megatron_args(args) -> Schedule:
     train = steps("train")
     lr_decay_steps = train if a[f"lr_decay_{unit}"] is None else steps("lr_decay")
     if a["lr_warmup_fraction"] is not None:
-        if a[f"lr_warmup_{unit}"]:
-            raise ScheduleError(
-                f"--lr-warmup-fraction={a['lr_warmup_fraction']!r} and "
-                f"--lr-warmup-{unit}={a[f'lr_warmup_{unit}']!r} are both set; expected one"
-            )
         lr_warmup_steps = check_non_negative("--lr-warmup-fraction",
                                              a["lr_warmup_fraction"]) * lr_decay_steps
     else:
@@ -230,13 +242,15 @@ def from_megatron_args(args) -> Schedule:
             "expected the length of the final anneal"
         )
     try:
-        rampup = a["rampup_batch_size"]
+        rampup = a["rampup_batch_size"] if stages is None else None
         if rampup is not None and not isinstance(rampup, (str, bytes)):
             rampup = [_megatron_int(f"--rampup-batch-size[{i}]", v) if i < 2 else
                       _megatron_ramp_length(v) for i, v in enumerate(rampup)]
-        run = Run(global_batch_size=a["global_batch_size"], seq_length=a["seq_length"],
-                  rampup_batch_size=rampup, total=f"{train} samples")
-        return Schedule(
+        total = f"{a['train_iters']} steps" if stages and a["train_iters"] else f"{train} samples"
+        run = Run(global_batch_size=None if stages else a["global_batch_size"],
+                  seq_length=a["seq_length"], rampup_batch_size=rampup, total=total,
+                  batch_size_schedule=stages)
+        schedule = Schedule(
             init_lr=a["lr_warmup_init"],
             max_lr=a["lr"],
             min_lr=a["min_lr"],
@@ -246,10 +260,235 @@ def from_megatron_args(args) -> Schedule:
             start_wd=start_wd,
             end_wd=end_wd,
             wd_incr_steps=train,
-            wd_incr_style=wd_style,
+            wd_incr_style=a["weight_decay_incr_style"],
             wsd_decay_steps=wsd_decay_steps,
             lr_wsd_decay_style=a["lr_wsd_decay_style"],
             run=run,
         )
     except ScheduleError as error:
         raise type(error)(f"from Megatron's arguments: {error}") from None
+    if stages is not None:
+        iterations = train_iterations(run, a["train_iters"], a["train_samples"])
+        _check_stages_reached(run, iterations, a)
+        if a["train_iters"]:
+            notes += _early_end(schedule, a, scale)
+    return schedule, notes
+
+
+def _refuse_contradictions(a: dict) -> None:
+    """Refuses what Megatron's ``validate_args`` refuses, naming the flags."""
+    def refuse(first: str, second: str, why: str) -> None:
+        raise ScheduleError(f"{_flag(first)}={a[first]!r} with {_flag(second)}={a[second]!r}; "
+                            f"expected {why}, as Megatron requires")
+
+    if a["train_iters"]:
+        for name in ("train_samples", "lr_decay_samples"):
+            if a[name] is not None:
+                refuse("train_iters", name, "iteration-based lengths (--train-iters, "
+                       "--lr-decay-iters, --lr-warmup-iters)")
+        if a["lr_warmup_samples"]:
+            refuse("train_iters", "lr_warmup_samples", "--lr-warmup-iters")
+        if a["lr_warmup_fraction"] is not None and a["lr_warmup_iters"]:
+            refuse("lr_warmup_fraction", "lr_warmup_iters", "one of the two")
+    if a["train_samples"]:
+        if a["lr_decay_iters"] is not None:
+            refuse("train_samples", "lr_decay_iters", "sample-based lengths (--train-samples, "
+                   "--lr-decay-samples, --lr-warmup-samples)")
+        if a["lr_warmup_iters"]:
+            refuse("train_samples", "lr_warmup_iters", "--lr-warmup-samples")
+        if a["lr_warmup_fraction"] is not None and a["lr_warmup_samples"]:
+            refuse("lr_warmup_fraction", "lr_warmup_samples", "one of the two")
+    if a["step_batch_size_schedule"] is not None and a["global_batch_size"] is not None:
+        refuse("step_batch_size_schedule", "global_batch_size", "one of the two (the "
+               "schedule sets the batch size)")
+
+
+def _weight_decay(a: dict) -> tuple[float, float]:
+    wd_style = a["weight_decay_incr_style"]
+    if wd_style == "constant":
+        for name in ("start_weight_decay", "end_weight_decay"):
+            if a[name] is not None:
+                raise ScheduleError(
+                    f"{_flag(name)}={a[name]!r} with --weight-decay-incr-style=constant; "
+                    "expected --weight-decay alone"
+                )
+        return check_rate("--weight-decay", a["weight_decay"]), a["weight_decay"]
+    for name in ("start_weight_decay", "end_weight_decay"):
+        if a[name] is None:
+            raise ScheduleError(
+                f"{_flag(name)} is not set with --weight-decay-incr-style={wd_style}; "
+                "expected both --start-weight-decay and --end-weight-decay"
+            )
+        check_rate(_flag(name), a[name])
+    return a["start_weight_decay"], a["end_weight_decay"]
+
+
+def _iteration_samples(a: dict):
+    """Samples per iteration in Megatron's lengths: ``--global-batch-size``, or under a
+    step schedule Megatron's default for it, micro-batch x data-parallel size."""
+    if a["step_batch_size_schedule"] is not None:
+        for name in ("micro_batch_size", "data_parallel_size"):
+            if a[name] is None:
+                raise ScheduleError(
+                    f"{_flag(name)} is not set with --step-batch-size-schedule and "
+                    "--train-iters; expected it, since Megatron then measures every length "
+                    "in samples of --micro-batch-size x --data-parallel-size")
+        return a["micro_batch_size"] * a["data_parallel_size"]
+    if a["global_batch_size"] is None:
+        raise ScheduleError(
+            "--global-batch-size is not set; expected it with --train-iters, "
+            "since the schedule counts samples"
+        )
+    return check_non_negative("--global-batch-size", a["global_batch_size"])
+
+
+_SUFFIXES = {"T": 10**12, "B": 10**9, "M": 10**6, "K": 10**3}
+
+
+def _megatron_number(text: str, where: str, notes: list[str]) -> int:
+    """A number of ``--step-batch-size-schedule`` as Megatron's parser reads it: an
+    optional K/M/B/T suffix (any case), the rest through a float, ``int()`` of the
+    product; a note when that differs from the decimal written."""
+    text = text.strip().upper()
+    scale = _SUFFIXES.get(text[-1:], 1)
+    digits = text[:-1] if scale != 1 else text
+    try:
+        value = int(float(digits) * scale)
+    except (ValueError, OverflowError):
+        raise ScheduleError(f"{where}={text!r}; expected a number with an optional K, M, B or "
+                            "T suffix") from None
+    if abs(value) > MAX_AMOUNT:
+        raise ScheduleError(f"{where}={text!r} is beyond any run; expected at most "
+                            f"{float(MAX_AMOUNT):g}")
+    try:
+        written = Fraction(digits) * scale
+    except ValueError:
+        written = value
+    if written != value:
+        exact = f"{written.numerator:,}" if written.denominator == 1 else f"{float(written):,}"
+        notes.append(f"--step-batch-size-schedule: Megatron reads {text!r} as {value:,} "
+                     f"(through a float), not {exact}")
+    return value
+
+
+def _step_schedule(text, seq_length, notes: list[str]) -> list[tuple[int, int]]:
+    """Megatron's ``StepBatchsizeNumMicroBatchesCalculator`` reading of `text`: pairs
+    ``THRESHOLD:BATCH`` split on spaces or commas, thresholds in tokens floor-divided
+    by `seq_length` when there is one, sorted by threshold; the first must be 0,
+    thresholds strictly increasing, batch sizes positive."""
+    label = "--step-batch-size-schedule"
+    if not isinstance(text, str):
+        raise ScheduleTypeError(f"{label}={text!r}; expected a string such as '0:768 250B:1536'")
+    entries = text.replace(",", " ").split()
+    if not entries:
+        raise ScheduleError(f"{label}={text!r} is empty; expected 'THRESHOLD:BATCH ...'")
+    if len(entries) > MAX_STAGES:
+        raise ScheduleError(f"{label} has {len(entries):,} entries; expected at most "
+                            f"{MAX_STAGES:,}")
+    if seq_length is not None:
+        seq_length = check_number("--seq-length", seq_length)
+        if not isinstance(seq_length, int) or seq_length <= 0:
+            raise ScheduleError(f"--seq-length={seq_length!r}; expected a whole number > 0")
+    stages = []
+    for entry in entries:
+        if ":" not in entry:
+            raise ScheduleError(f"{label} entry {entry!r} has no ':'; expected THRESHOLD:BATCH")
+        threshold, size = entry.split(":", 1)
+        threshold = _megatron_number(threshold, f"{label} threshold", notes)
+        size = _megatron_number(size, f"{label} batch size", notes)
+        stages.append((threshold if seq_length is None else threshold // seq_length, size))
+    stages.sort(key=lambda stage: stage[0])
+    unit = "samples" if seq_length is None else f"samples (tokens // --seq-length {seq_length})"
+    if stages[0][0] != 0:
+        raise ScheduleError(f"{label}={text!r} begins at {stages[0][0]:,} {unit}; expected a "
+                            "first threshold of 0")
+    for (before, _), (after, _) in zip(stages, stages[1:]):
+        if after <= before:
+            raise ScheduleError(f"{label}={text!r} has two thresholds at {after:,} {unit}; "
+                                "expected strictly increasing thresholds")
+    for _, size in stages:
+        if size <= 0:
+            raise ScheduleError(f"{label}={text!r} has batch size {size}; expected batch "
+                                "sizes > 0")
+    return stages
+
+
+def train_iterations(run: Run, train_iters, train_samples) -> int:
+    """The iterations Megatron trains: `train_iters`, or those it counts for
+    `train_samples` before training (``update_train_iters``).
+
+    Under a step batch-size schedule (Megatron-Core 0.18 on) it counts iterations
+    until the consumed samples reach `train_samples`, a last partial batch included;
+    otherwise the iterations of any ramp-up, then whole batches of the global batch
+    size, a partial last batch dropped. A run that ends within a ramp-up is refused,
+    since Megatron's versions count its iterations differently.
+    """
+    if train_iters:
+        return train_iters
+    if run.batch_size_schedule is not None:
+        return run.step_at_samples(train_samples)
+    if run.rampup_batch_size is not None:
+        length = run.rampup_batch_size[2]
+        if not isinstance(length, numbers.Real):  # a quantity such as '20B tokens'
+            length = run.samples(length, "--rampup-batch-size[2]")
+        ramp_samples = run.samples_at_step(_first_step_past(run, length))
+        if train_samples < ramp_samples:
+            raise ScheduleError(
+                f"--train-samples={train_samples} ends within the batch-size ramp-up, which "
+                f"takes {ramp_samples} samples; expected at least that many, since Megatron's "
+                "versions count the iterations of a shorter run differently"
+            )
+    step = run.step_at_samples(train_samples)
+    iterations = step if run.samples_at_step(step) == train_samples else step - 1
+    if iterations < 1:
+        raise ScheduleError(
+            f"--train-samples={train_samples} is less than one iteration of "
+            f"{run.global_batch_size} samples; expected at least one iteration"
+        )
+    return iterations
+
+
+def _first_step_past(run: Run, samples) -> int:
+    """The first step after which more than `samples` samples are consumed."""
+    step = run.step_at_samples(samples)
+    return step + 1 if run.samples_at_step(step) == samples else step
+
+
+def _check_stages_reached(run: Run, iterations: int, a: dict) -> None:
+    """Refuses a step schedule that stops Megatron's training loop within the run: a
+    batch size that falls (its number of micro-batches must not decrease), or one not
+    divisible by micro-batch x data-parallel size, when both are given."""
+    divisor = None
+    if a["micro_batch_size"] is not None and a["data_parallel_size"] is not None:
+        divisor = a["micro_batch_size"] * a["data_parallel_size"]
+    stretches = run.stretches()
+    sizes = [size for _, _, size in stretches]
+    for index, (step, _, size) in enumerate(stretches):
+        if step >= iterations:
+            break
+        if divisor is not None and size % divisor:
+            raise ScheduleError(
+                f"--step-batch-size-schedule reaches batch size {size} at iteration {step}, "
+                f"not a multiple of --micro-batch-size x --data-parallel-size = {divisor}; "
+                "expected multiples, since Megatron stops there")
+        if index and size < sizes[index - 1]:
+            raise ScheduleError(
+                f"--step-batch-size-schedule falls from batch size {sizes[index - 1]} to "
+                f"{size} at iteration {step}; expected no fall within the run, since Megatron "
+                "stops when its number of micro-batches decreases")
+
+
+def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
+    """Where the learning rate's decay ends, in iterations, when a step schedule moves it."""
+    run = schedule.run
+    decay_iters = a["lr_decay_iters"] if a["lr_decay_iters"] is not None else a["train_iters"]
+    if schedule.lr_decay_style == "constant":
+        return []
+    ends = run.step_at_samples(schedule.lr_decay_steps)
+    if ends == decay_iters:
+        return []
+    return [f"with --step-batch-size-schedule and --train-iters, Megatron measures the "
+            f"schedule in samples of --micro-batch-size x --data-parallel-size = {scale} (its "
+            f"--global-batch-size default) while each iteration consumes the schedule's batch "
+            f"size: the learning rate reaches --min-lr at iteration {ends:,}, not "
+            f"{decay_iters:,}, of --train-iters {a['train_iters']:,}"]

@@ -141,7 +141,8 @@ def _curve(phases: tuple[Phase, ...], names: dict, first: str,
 
 
 _PHASE_KEYS = ("shape", "until", "to", "from", "value", "power")
-_RUN_KEYS = ("seq_length", "global_batch_size", "rampup_batch_size", "total")
+_RUN_KEYS = ("seq_length", "global_batch_size", "rampup_batch_size", "batch_size_schedule",
+             "total")
 _LR_KEYS = ("init_lr", "max_lr", "min_lr", "phases")
 _WD_KEYS = ("start_wd", "end_wd", "style", "until", "phases")
 

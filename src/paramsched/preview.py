@@ -140,6 +140,7 @@ def table(schedule, title: str) -> str:
         f"{_number(sums['tokens'])} tokens",
         f"peak lr {sums['peak_lr']:.6g}, final lr {sums['final_lr']:.6g}, "
         f"area under the lr curve {area} (sum over optimizer steps of the rate each used)",
+        *batch_size_stages(run),
     ])
 
 
@@ -275,3 +276,36 @@ def plot(schedule, path, x_unit: str, title: str) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def batch_size_stages(run: Run) -> list[str]:
+    """The stages of a step batch-size schedule, as Megatron logs them at start-up,
+    with the step each begins at (empty without one).
+
+    Example:
+        >>> run = Run(seq_length=10, batch_size_schedule=[[0, 4], ["100 tokens", 8],
+        ...                                                ["130 tokens", 16]])
+        >>> print("\\n".join(batch_size_stages(run)))
+        <BLANKLINE>
+        batch size by stages (a stage begins at the first step whose samples reach it)
+        stage  from samples  from tokens  batch size  first step
+        -----  ------------  -----------  ----------  ----------
+        0      0             0            4           0
+        1      10            100          8           3
+        2      13            130          16          4
+    """
+    if run.batch_size_schedule is None:
+        return []
+    header = ["stage", "from samples", "from tokens", "batch size", "first step"]
+    rows = []
+    stages = run.batch_size_schedule
+    for index, (threshold, size) in enumerate(stages):
+        step = run.step_at_samples(threshold)
+        reached = index + 1 == len(stages) or run.samples_at_step(step) < stages[index + 1][0]
+        rows.append([str(index), _number(threshold), _number(run.tokens(threshold)),
+                     str(size), _number(step) if reached else f"none (passed within step "
+                     f"{_number(step)})"])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa
+    return ["", "batch size by stages (a stage begins at the first step whose samples reach it)",
+            line(header), line(["-" * w for w in widths]), *map(line, rows)]

@@ -1,15 +1,22 @@
 """Quantities with units, and the clock of a run: steps, samples and tokens.
 
 The clock is Megatron's: the scheduler counts consumed samples. A `Run`
-converts steps, samples and tokens both ways, with a batch-size ramp-up exactly
-as Megatron-Core's ramp-up calculator has it: after ``consumed`` samples the
-global batch size is ``start + int(consumed / (ramp / n)) * increment`` (``n``
-the number of increments) while ``consumed <= ramp``, and the full global batch
-size after; each optimizer step consumes the batch size of the moment.
+converts steps, samples and tokens both ways, and its batch size may change
+during the run in one of Megatron's two ways; each optimizer step consumes the
+batch size of the moment.
+
+- A ramp-up (``--rampup-batch-size``, Megatron-Core up to 0.17), exactly as its
+  calculator has it: after ``consumed`` samples the global batch size is
+  ``start + int(consumed / (ramp / n)) * increment`` (``n`` the number of
+  increments) while ``consumed <= ramp``, and the full global batch size after.
+- A step schedule (``--step-batch-size-schedule``, Megatron-Core 0.18 on): a
+  list of ``(threshold, batch size)`` stages; after ``consumed`` samples the
+  batch size is that of the last stage whose threshold ``consumed`` has reached.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -26,6 +33,7 @@ Unit = Literal["steps", "samples", "tokens", "%"]
 UNITS: tuple[str, ...] = ("steps", "samples", "tokens", "%")
 MAX_AMOUNT = LIMIT  # far beyond any run, and within what the clock's int64 arrays hold
 MAX_INCREMENTS = 100_000  # batch-size increments of a ramp-up (real runs have tens)
+MAX_STAGES = 10_000  # stages of a step batch-size schedule (real runs have a handful)
 SI_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 _UNIT_NAMES = {"step": "steps", "steps": "steps", "sample": "samples", "samples": "samples",
                "token": "tokens", "tokens": "tokens", "%": "%"}
@@ -110,12 +118,20 @@ class Run:
         rampup_batch_size: Megatron's ``--rampup-batch-size``: ``(start, increment,
             ramp)``, the ramp in samples (a number) or as a quantity in samples or tokens.
         total: The run's length, a quantity; what ``"%"`` refers to, and where previews stop.
+        batch_size_schedule: Stages of the batch size, ``[(threshold, batch size), ...]``:
+            each threshold in samples (a number) or a quantity in samples or tokens,
+            the first 0, strictly increasing; a stage begins at the first step whose
+            consumed samples reach its threshold exactly (``"250B tokens"`` with a
+            sequence of 4096 is reached at 61,035,157 samples, the first count whose
+            tokens reach 250B). `global_batch_size` is then the last stage's size and
+            need not be given. Not with `rampup_batch_size`.
     """
 
     global_batch_size: int | None = None
     seq_length: int | None = None
     rampup_batch_size: tuple | None = None
     total: Quantity | str | None = None
+    batch_size_schedule: tuple | None = None
     _ramp: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -134,8 +150,68 @@ class Run:
                                     "samples or tokens")
             object.__setattr__(self, "total", total)
         if self.rampup_batch_size is not None:
+            if self.batch_size_schedule is not None:
+                raise ScheduleError(
+                    f"rampup_batch_size={self.rampup_batch_size!r} and batch_size_schedule are "
+                    "both set; expected one way for the batch size to change")
             object.__setattr__(self, "_ramp", self._check_ramp(self.rampup_batch_size))
             object.__setattr__(self, "rampup_batch_size", tuple(self.rampup_batch_size))
+        if self.batch_size_schedule is not None:
+            stages = self._check_stages(self.batch_size_schedule)
+            final = stages[-1][1]
+            if self.global_batch_size is not None and self.global_batch_size != final:
+                raise ScheduleError(
+                    f"global_batch_size={self.global_batch_size} with a batch_size_schedule "
+                    f"whose last stage is {final}; expected no global_batch_size (it is the "
+                    "last stage's)")
+            object.__setattr__(self, "global_batch_size", final)
+            object.__setattr__(self, "batch_size_schedule", stages)
+
+    def _check_stages(self, stages) -> tuple[tuple[int, int], ...]:
+        """The stages as ``((threshold in samples, batch size), ...)``, checked."""
+        label = "batch_size_schedule"
+        if isinstance(stages, (str, bytes)) or not isinstance(stages, (list, tuple)) \
+                or not stages:
+            raise ScheduleTypeError(f"{label}={stages!r}; expected a non-empty list of "
+                                    "[threshold, batch size] pairs, e.g. [[0, 256], "
+                                    "['100B tokens', 512]]")
+        if len(stages) > MAX_STAGES:
+            raise ScheduleError(f"{label} has {len(stages):,} stages; expected at most "
+                                f"{MAX_STAGES:,}")
+        checked: list[tuple[int, int]] = []
+        for index, stage in enumerate(stages):
+            where = f"{label}[{index}]"
+            if isinstance(stage, (str, bytes)) or not isinstance(stage, (list, tuple)) \
+                    or len(stage) != 2:
+                raise ScheduleTypeError(f"{where}={stage!r}; expected a pair [threshold, "
+                                        "batch size]")
+            threshold, size = stage
+            if isinstance(threshold, str):
+                quantity = Quantity.parse(threshold, f"{where}[0]")
+                if quantity.unit in ("steps", "%"):
+                    raise ScheduleError(
+                        f"{where}[0]={threshold!r}; expected a threshold in samples or tokens "
+                        "(in steps it would depend on the schedule itself)")
+                exact = self._exact_samples(quantity, f"{where}[0]")
+            else:
+                exact = check_number(f"{where}[0]", threshold)
+                if exact < 0 or exact > MAX_AMOUNT:
+                    raise ScheduleError(f"{where}[0]={threshold!r}; expected samples >= 0 and "
+                                        f"at most {float(MAX_AMOUNT):g}")
+            samples = math.ceil(Fraction(exact))  # reached by the first whole count past it
+            size = check_number(f"{where}[1]", size)
+            if not isinstance(size, int) or not 0 < size <= MAX_AMOUNT:
+                raise ScheduleError(f"{where}[1]={stage[1]!r}; expected a whole batch size > 0 "
+                                    f"and at most {float(MAX_AMOUNT):g}")
+            if index == 0 and samples != 0:
+                raise ScheduleError(f"{where}[0]={threshold!r}; expected the first stage at 0")
+            if checked and samples <= checked[-1][0]:
+                raise ScheduleError(
+                    f"{where}[0]={threshold!r} is {samples:,} samples, not after the stage "
+                    f"before it ({checked[-1][0]:,} samples); expected strictly increasing "
+                    "thresholds")
+            checked.append((samples, size))
+        return tuple(checked)
 
     def _check_ramp(self, ramp) -> tuple[int, int, float]:
         label = "rampup_batch_size"
@@ -184,8 +260,21 @@ class Run:
 
     @property
     def ramps(self) -> bool:
-        """Whether the batch size ramps up (a ramp starting at the full size does not)."""
+        """Whether the batch size changes during the run (a ramp starting at the full
+        size does not, nor a schedule whose stages all have one size)."""
+        if self.batch_size_schedule is not None:
+            return len({size for _, size in self.batch_size_schedule}) > 1
         return self._ramp is not None and self._ramp[0] != self.global_batch_size
+
+    def describe_batch_size(self) -> str:
+        """How the batch size changes, in a few words, for messages."""
+        if self.batch_size_schedule is not None:
+            return "batch_size_schedule " + ", ".join(
+                f"{size} from {threshold:,} samples" for threshold, size in
+                self.batch_size_schedule)
+        if self.rampup_batch_size is not None:
+            return f"rampup_batch_size {list(self.rampup_batch_size)!r}"
+        return f"global_batch_size {self.global_batch_size}"
 
     # ------------------------------------------------------------ conversions
 
@@ -218,6 +307,9 @@ class Run:
         """The global batch size after `consumed_samples`, as Megatron's calculator gives it."""
         if self.global_batch_size is None:
             raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
+        if self.batch_size_schedule is not None:
+            stages = self.batch_size_schedule
+            return stages[bisect.bisect_right(self._thresholds, consumed_samples) - 1][1]
         if self._ramp is None:
             return self.global_batch_size
         start, increment, length = self._ramp
@@ -236,7 +328,18 @@ class Run:
         with the number of increments, which the run bounds, not with the ramp's length.
         """
         steps, consumed, sizes = [0], [0], []
-        if self.ramps:
+        if self.batch_size_schedule is not None:
+            thresholds = self._thresholds
+            while True:  # stage by stage; a stage may be passed over within one step
+                stage = bisect.bisect_right(thresholds, consumed[-1]) - 1
+                if stage == len(thresholds) - 1:
+                    break
+                size = self.batch_size_schedule[stage][1]
+                count = -(-(thresholds[stage + 1] - consumed[-1]) // size)
+                steps.append(steps[-1] + count)
+                consumed.append(consumed[-1] + count * size)
+                sizes.append(size)
+        elif self.ramps:
             length = self._ramp[2]
             while consumed[-1] <= length:
                 start, size = consumed[-1], self.batch_size_at(consumed[-1])
@@ -258,6 +361,20 @@ class Run:
         sizes.append(self.global_batch_size)
         return (np.array(steps, dtype=np.int64), np.array(consumed, dtype=np.int64),
                 np.array(sizes, dtype=np.int64))
+
+    def stretches(self) -> list[tuple[int, int, int]]:
+        """The clock in stretches of one batch size: each one's first step, the samples
+        consumed before it, and its batch size; the last never ends.
+
+        Example:
+            >>> Run(batch_size_schedule=[[0, 4], [10, 8]]).stretches()
+            [(0, 0, 4), (3, 12, 8)]
+        """
+        return list(zip(*(part.tolist() for part in self._stages)))
+
+    @cached_property
+    def _thresholds(self) -> list[int]:
+        return [threshold for threshold, _ in self.batch_size_schedule]
 
     def samples_at_step(self, steps):
         """Consumed samples after `steps` optimizer steps (a number or an array)."""
@@ -294,13 +411,18 @@ class Run:
         return None if self.total is None else self.samples(self.total, "total")
 
     def to_dict(self) -> dict:
-        """What the run means, as builtins: the total and the ramp's length in samples."""
-        return {
+        """What the run means, as builtins: the total, the ramp's length and the
+        stages' thresholds in samples (``batch_size_schedule`` only when it has one)."""
+        meaning = {
             "global_batch_size": self.global_batch_size,
             "seq_length": self.seq_length,
             "rampup_batch_size": None if self._ramp is None else list(self._ramp),
             "total": None if self.total is None else f"{self.total_samples!r} samples",
         }
+        if self.batch_size_schedule is not None:
+            meaning["global_batch_size"] = None  # the last stage's, not a setting
+            meaning["batch_size_schedule"] = [list(stage) for stage in self.batch_size_schedule]
+        return meaning
 
 
 @dataclass(frozen=True)
@@ -363,8 +485,8 @@ def clock_for(schedule, samples_per_step=None) -> Clock:
     if run is not None and run.global_batch_size is not None:
         if run.ramps:
             raise ScheduleError(
-                f"samples_per_step={per_step!r} with a run whose batch size ramps up "
-                f"({list(run.rampup_batch_size)!r}); expected samples_per_step=None, so that "
+                f"samples_per_step={per_step!r} with a run whose batch size changes "
+                f"({run.describe_batch_size()}); expected samples_per_step=None, so that "
                 "each step advances by the run's batch size of the moment")
         if per_step != run.global_batch_size:
             raise ScheduleError(
