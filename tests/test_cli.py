@@ -325,3 +325,13 @@ def test_table_of_a_step_schedule_runs_megatrons_iterations(capsys):
     for row in rows:
         assert int(row[1]) == schedule.run.samples_at_step(int(row[0]))
         assert float(row[2]) == float(f"{schedule.lr(int(row[1])):.6e}")
+
+
+def test_a_megatron_table_in_a_file_gives_the_same_notes(capsys, tmp_path):
+    path = tmp_path / "megatron.toml"
+    path.write_text('[megatron]\nlr = 1e-3\ntrain_samples = 1000\nglobal_batch_size = 8\n'
+                    'rampup_batch_size = [4, 4, 100]\n')
+    status, out, err = run(capsys, "preview", str(path))
+    assert status == 0 and out
+    assert err == ("paramsched preview: note: --rampup-batch-size follows Megatron-Core 0.16 and "
+                   "0.17; from 0.18 Megatron ignores it (use --step-batch-size-schedule)\n")

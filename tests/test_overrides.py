@@ -16,8 +16,26 @@ from paramsched import (
 def test_override_is_a_partial_typed_dict_that_allows_other_keys():
     assert ParamGroupOverride.__total__ is False
     assert set(ParamGroupOverride.__annotations__) == {
-        "max_lr", "min_lr", "start_wd", "end_wd", "wd_mult"}
+        "max_lr", "min_lr", "start_wd", "end_wd", "wd_mult", "optimizer"}
     assert ParamGroupOverride(newvar=3) == {"newvar": 3}
+
+
+def test_an_override_naming_an_optimizer_works_with_every_helper_and_the_scheduler():
+    # Megatron main's form: every key optional, and a per-parameter optimizer by name.
+    from conftest import MEGATRON_KWARGS, PlainOptimizer
+    from paramsched import OptimizerParamScheduler
+
+    muon = ParamGroupOverride(optimizer="muon", max_lr=2.0)
+    assert param_group_override_to_tuple(muon) == (("max_lr", 2.0), ("optimizer", "muon"))
+    assert combine_param_group_overrides([muon, {"wd_mult": 0.0}]) == {
+        "optimizer": "muon", "max_lr": 2.0, "wd_mult": 0.0}
+    with pytest.raises(ScheduleError, match="conflicting overrides for 'optimizer'"):
+        combine_param_group_overrides([muon, ParamGroupOverride(optimizer="adam")])
+    optimizer = PlainOptimizer([{"default_config": True}, {**muon, "default_config": False}])
+    scheduler = OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS)
+    scheduler.step(10)
+    assert [g["lr"] for g in optimizer.param_groups] == [1.0, 2.0]
+    assert get_canonical_lr_for_logging(optimizer.param_groups) == 1.0
 
 
 def test_to_tuple_ignores_key_order():

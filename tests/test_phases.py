@@ -265,3 +265,21 @@ def test_a_run_with_batch_size_stages_drives_phases_in_tokens(tmp_path):
         assert scheduler.num_steps == run.samples_at_step(step)
         assert optimizer.param_groups[0]["lr"] == schedule.lr(run.samples_at_step(step))
     assert [run.samples_at_step(k) for k in range(6)] == [0, 4, 8, 12, 20, 28]
+
+
+def test_a_falling_weight_decay_runs_without_a_warning(caplog):
+    import logging
+
+    from paramsched import OptimizerParamScheduler
+
+    falling = schedule([{"shape": "constant", "until": "1 samples"}], wd={
+        "start_wd": 0.1, "end_wd": 0.0,
+        "phases": [{"shape": "cosine", "from": "start_wd", "to": "end_wd", "until": "10 samples"}]})
+    optimizer = type("Optimizer", (), {"param_groups": [{}, {"wd_mult": 0.5}]})()
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        scheduler = OptimizerParamScheduler.from_schedule(optimizer, falling)
+        scheduler.step(5)
+    assert caplog.records == []  # falling is what the schedule says: nothing unusual
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [
+        falling.wd(5), falling.wd(5) * 0.5]
+    assert falling.wd(0) == 0.1 and falling.wd(10) == 0.0

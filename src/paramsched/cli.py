@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 
@@ -21,7 +22,7 @@ from .megatron import (
     MEGATRON_DEFAULTS,
     MEGATRON_FLAGS,
     add_megatron_flags,
-    read_megatron_args,
+    from_megatron_args,
     train_iterations,
 )
 
@@ -136,7 +137,7 @@ def _preview(options: argparse.Namespace) -> str:
     elif options.recipe:
         schedule, title = load_schedule(recipe_path(options.recipe)), f"recipe {options.recipe}"
     else:
-        schedule = _from_flags(options, argparse.Namespace(**{**MEGATRON_DEFAULTS, **flags}))
+        schedule = from_megatron_args(argparse.Namespace(**{**MEGATRON_DEFAULTS, **flags}))
         title = "Megatron flags: " + " ".join(
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in flags.items())
@@ -170,14 +171,6 @@ def _preview(options: argparse.Namespace) -> str:
             raise
         lines.append(f"wrote the plot to {options.out}")
     return "\n".join(lines)
-
-
-def _from_flags(options: argparse.Namespace, args: argparse.Namespace):
-    """The schedule of Megatron's flags; its notes are kept in ``options.notes``, for
-    stderr once the command has succeeded (an error stays one line)."""
-    schedule, notes = read_megatron_args(args)
-    options.notes = notes
-    return schedule
 
 
 def _recipes() -> str:
@@ -216,7 +209,7 @@ def _table(options: argparse.Namespace) -> str:
             f"paramsched table: error: --points={options.points}; expected a number >= 0"
         )
     args, is_example = _megatron_args(options)
-    schedule = _from_flags(options, args)
+    schedule = from_megatron_args(args)
     run = schedule.run
     iterations = train_iterations(run, args.train_iters, args.train_samples)
     events = {0: "start"}
@@ -326,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         0
     """
     parser = _build_parser()
+    notes = _Notes()
+    logging.getLogger("paramsched").addHandler(notes)
     try:
         options = parser.parse_args(_attach_negatives(
             sys.argv[1:] if argv is None else list(argv)))
@@ -334,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         run = {"table": _table, "preview": _preview, "recipes": lambda _: _recipes()}
         output = run[options.command](options)
-        for note in getattr(options, "notes", ()):
+        for note in notes.messages:
             print(f"paramsched {options.command}: note: {note}", file=sys.stderr)
         print(output)
     except UsageError as error:
@@ -346,4 +341,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:  # --csv or --out cannot be written
         print(f"paramsched {options.command}: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        logging.getLogger("paramsched").removeHandler(notes)
     return 0
+
+
+class _Notes(logging.Handler):
+    """Keeps paramsched's WARNINGs during a command (what Megatron ignores, where its
+    schedule really ends), for stderr once the command has succeeded: an error stays
+    one line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())

@@ -2,7 +2,9 @@
 
 A parameter group (a dict in ``optimizer.param_groups``) may hold ``max_lr``,
 ``min_lr``, ``start_wd``, ``end_wd`` and ``wd_mult``; the scheduler then uses
-them instead of its own values for that group, as Megatron-Core does.
+them instead of its own values for that group, as Megatron-Core does. As on
+Megatron main, every key is optional and an override may also name the group's
+``optimizer`` (``"muon"``, say), which the scheduler does not read.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ OVERRIDE_KEYS = ("max_lr", "min_lr", "start_wd", "end_wd", "wd_mult")
 
 
 class ParamGroupOverride(TypedDict, total=False):
-    """Values a parameter group sets for itself; other keys are allowed too.
+    """Values a parameter group sets for itself, all optional; other keys are allowed too.
 
     Example:
         >>> ParamGroupOverride(min_lr=1e-4, wd_mult=0.0)
         {'min_lr': 0.0001, 'wd_mult': 0.0}
+        >>> ParamGroupOverride(optimizer="muon")  # a per-parameter optimizer, Megatron main's
+        {'optimizer': 'muon'}
     """
 
     max_lr: float
@@ -27,6 +31,7 @@ class ParamGroupOverride(TypedDict, total=False):
     start_wd: float
     end_wd: float
     wd_mult: float
+    optimizer: str
 
 
 def param_group_override_to_tuple(
