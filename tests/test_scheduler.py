@@ -528,3 +528,31 @@ def test_a_position_beyond_the_domain_is_refused_and_every_reachable_one_checkpo
     resumed, _ = make()
     resumed.load_state_dict(scheduler.state_dict())
     assert resumed.num_steps == 10**18
+
+
+def test_override_opt_param_scheduler_keeps_this_runs_group_overrides_after_a_load(caplog):
+    # Megatron's flag: the new run's settings win, per-group overrides included, though
+    # the optimizer's load puts the checkpoint's group dicts back.
+    old, old_optimizer = make([{}, {"max_lr": 0.5, "wd_mult": 0.0}])
+    old.step(40)
+    saved_groups = [dict(g) for g in old_optimizer.param_groups]
+    scheduler, optimizer = make([{}, {"max_lr": 2.0}], override_opt_param_scheduler=True,
+                                use_checkpoint_opt_param_scheduler=False)
+    scheduler.load_state_dict(old.state_dict())
+    optimizer.param_groups = [dict(g) for g in saved_groups]  # the optimizer loads second
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        scheduler.step(1)
+    assert "max_lr=2.0 (not 0.5), wd_mult=None (not 0.0)" in caplog.text
+    group = optimizer.param_groups[1]
+    assert "wd_mult" not in group and group["max_lr"] == 2.0
+    assert written(optimizer)[1] == (scheduler.get_lr(group), scheduler.get_wd(group))
+    reference, reference_optimizer = make([{}, {"max_lr": 2.0}])
+    reference.step(41)
+    assert written(optimizer) == written(reference_optimizer)
+
+    # Under the default policy the checkpoint's group values are used.
+    default, default_optimizer = make([{}, {"max_lr": 2.0}])
+    default.load_state_dict(old.state_dict())
+    default_optimizer.param_groups = [dict(g) for g in saved_groups]
+    default.step(1)
+    assert default_optimizer.param_groups[1]["max_lr"] == 0.5

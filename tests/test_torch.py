@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import random
 
 import pytest
@@ -397,3 +398,89 @@ def test_a_schedule_assigned_mid_run_runs_on_its_own_clock():
             {"shape": "linear", "to": "max_lr", "until": "800 samples"}]}})
     assert scheduler.schedule == Schedule(max_lr=1.0, lr_decay_steps=100,
                                           lr_decay_style="linear")
+
+
+# ------------------------------------------- per-group overrides under the override policy
+
+def _resumed_run(policy, order):
+    """A run whose decoupled group had max_lr 1e-3, resumed by one whose group has 2e-3,
+    the optimizer and the scheduler loaded in `order`; returns what each group holds
+    after both loads, before any step, and the new scheduler."""
+    def run(decoupled_lr):
+        model = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))]
+        optimizer = torch.optim.AdamW([{"params": [model[0]]},
+                                       {"params": [model[1]], "max_lr": decoupled_lr,
+                                        "min_lr": 0.0}], lr=0.0)
+        schedule = Schedule(max_lr=1e-2, min_lr=1e-3, lr_warmup_steps=10, lr_decay_steps=100,
+                            lr_decay_style="cosine")
+        return optimizer, ParamScheduler(optimizer, schedule, checkpoint_policy=policy)
+
+    old_optimizer, old = run(1e-3)
+    for _ in range(30):
+        old_optimizer.step()
+        old.step()
+    saved = io.BytesIO()
+    torch.save({"optimizer": old_optimizer.state_dict(), "scheduler": old.state_dict()}, saved)
+    saved.seek(0)
+    checkpoint = torch.load(saved, weights_only=True)
+    optimizer, scheduler = run(2e-3)
+    loads = {"optimizer": lambda: optimizer.load_state_dict(checkpoint["optimizer"]),
+             "scheduler": lambda: scheduler.load_state_dict(checkpoint["scheduler"])}
+    for name in order:
+        loads[name]()
+    return optimizer, scheduler
+
+
+@pytest.mark.parametrize("order", [("optimizer", "scheduler"), ("scheduler", "optimizer")],
+                         ids=["optimizer-first", "scheduler-first"])
+def test_the_override_policy_keeps_this_runs_per_group_overrides_in_either_order(order, caplog):
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        optimizer, scheduler = _resumed_run("override", order)
+    assert "max_lr=0.002 (not 0.001) replaced what the optimizer's checkpoint put back" \
+        in caplog.text
+    decoupled = optimizer.param_groups[1]
+    assert decoupled["max_lr"] == 2e-3
+    schedule = scheduler.schedule
+    # Before any step: what the optimizer's next step uses is already this run's.
+    assert decoupled["lr"] == schedule.lr(30, 2e-3, 0.0)
+    for step in range(31, 40):
+        optimizer.step()
+        scheduler.step()
+        assert decoupled["lr"] == schedule.lr(step, 2e-3, 0.0)
+        assert optimizer.param_groups[0]["lr"] == schedule.lr(step)
+
+
+@pytest.mark.parametrize("order", [("optimizer", "scheduler"), ("scheduler", "optimizer")],
+                         ids=["optimizer-first", "scheduler-first"])
+def test_the_checkpoint_policy_takes_the_checkpoints_group_values(order):
+    optimizer, scheduler = _resumed_run("checkpoint", order)
+    decoupled = optimizer.param_groups[1]
+    assert decoupled["max_lr"] == 1e-3 and decoupled["lr"] == scheduler.schedule.lr(30, 1e-3, 0.0)
+    optimizer.step()
+    scheduler.step()
+    assert decoupled["lr"] == scheduler.schedule.lr(31, 1e-3, 0.0)
+
+
+def test_under_the_override_policy_a_change_made_in_place_is_the_users(caplog):
+    optimizer = adamw([{}, {"max_lr": 1.0}])
+    scheduler = ParamScheduler(optimizer, Schedule(max_lr=2.0, lr_decay_steps=10, lr_decay_style="linear"),
+                               checkpoint_policy="override")
+    optimizer.param_groups[1]["max_lr"] = 3.0  # the same dict: a deliberate change
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        scheduler.step()
+    assert caplog.records == [] and optimizer.param_groups[1]["lr"] == \
+        scheduler.schedule.lr(1, 3.0)
+
+
+def test_an_optimizer_with_the_schedulers_hook_still_copies_and_saves():
+    import copy
+    import pickle
+
+    optimizer = adamw([{}])
+    scheduler = ParamScheduler(optimizer, Schedule(max_lr=2.0, lr_decay_steps=10, lr_decay_style="linear"))
+    for copied in (copy.deepcopy(optimizer), pickle.loads(pickle.dumps(optimizer))):
+        copied.load_state_dict(optimizer.state_dict())  # the copy's hook does nothing
+    buffer = io.BytesIO()
+    torch.save(optimizer, buffer)
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == scheduler.schedule.lr(1)

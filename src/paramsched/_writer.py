@@ -287,16 +287,71 @@ class GroupWriter:
                 group["lr"] = cell[0]
         self.plan = new_plan
 
-    def write_step(self, optimizer, schedule, num_steps) -> None:
-        """Writes every group's values at `num_steps`, or raises having changed nothing."""
+    def write_step(self, optimizer, schedule, num_steps, keep_overrides: bool = False) -> None:
+        """Writes every group's values at `num_steps`, or raises having changed nothing.
+
+        With `keep_overrides`, group dicts replaced since the last plan get back the
+        overrides that plan ran with (`put_back_overrides`) before they are planned.
+        """
         last = self.plan
         groups = getattr(optimizer, "param_groups", None)
         if last is not None and last.schedule is schedule and last.step(groups, num_steps):
             return
+        self.plan_and_write(optimizer, schedule, num_steps, keep_overrides)
+
+    def plan_and_write(self, optimizer, schedule, num_steps, keep_overrides: bool) -> Plan:
+        """Plans every group afresh and writes it, or raises having changed nothing."""
+        last = self.plan
+        groups = getattr(optimizer, "param_groups", None)
+        put_back = self.put_back_overrides(groups) if keep_overrides else []
         try:
             new_plan = plan(schedule, num_steps, param_groups(optimizer))
         except ScheduleError:
+            undo_put_back(put_back)
             if last is not None:
                 last.restore(groups)
             raise
+        report_put_back(put_back)
         self.write(new_plan)
+        return new_plan
+
+    def put_back_overrides(self, groups) -> list[tuple]:
+        """Puts back, into each group dict replaced since the last plan (as an optimizer's
+        ``load_state_dict`` replaces them), the overrides that plan ran with; returns
+        ``(group, key, put back, found)`` for each. A dict changed in place is the
+        user's change and is left alone."""
+        last = self.plan
+        if last is None or not isinstance(groups, list) or len(groups) != len(last.rows):
+            return []
+        changes = []
+        for group, (planned, key, _) in zip(groups, last.rows):
+            if group is planned or not isinstance(group, MutableMapping):
+                continue
+            for name, mine in zip(OVERRIDE_KEYS, key[:len(OVERRIDE_KEYS)]):
+                theirs = group.get(name)
+                if theirs is not mine and theirs != mine:
+                    changes.append((group, name, mine, theirs))
+        for group, name, mine, _ in changes:
+            _set_override(group, name, mine)
+        return changes
+
+
+def undo_put_back(put_back: list[tuple]) -> None:
+    """Gives the groups back what `GroupWriter.put_back_overrides` found in them."""
+    for group, name, _, found in put_back:
+        _set_override(group, name, found)
+
+
+def report_put_back(put_back: list[tuple]) -> None:
+    """One WARNING listing the overrides `GroupWriter.put_back_overrides` put back."""
+    if put_back:
+        logger.warning("the override policy keeps this run's per-group overrides: %s replaced "
+                       "what the optimizer's checkpoint put back", ", ".join(
+                           f"{name}={mine!r} (not {found!r})" for _, name, mine, found in put_back))
+
+
+def _set_override(group, name: str, value) -> None:
+    if value is None:
+        group.pop(name, None)
+    else:
+        group[name] = value

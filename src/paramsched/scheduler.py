@@ -18,6 +18,7 @@ the whole checkpoint is checked before anything changes, the step count is set
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Mapping
 
 from . import _checkpoint
@@ -30,7 +31,15 @@ from ._checkpoint import (  # noqa: F401  (public constants of the checkpoint fo
     Policy,
 )
 from ._curve import CurveSchedule
-from ._writer import GroupWriter, effective, override_key, param_groups, plan
+from ._writer import (
+    GroupWriter,
+    effective,
+    override_key,
+    param_groups,
+    plan,
+    report_put_back,
+    undo_put_back,
+)
 from .errors import LIMIT, ScheduleError, ScheduleTypeError, check_non_negative
 from .schedule import Schedule
 
@@ -165,6 +174,9 @@ class OptimizerParamScheduler:
         self._set_flags(use_checkpoint, override)
         self._writer = GroupWriter()
         self._writer.write(first)
+        register = getattr(optimizer, "register_load_state_dict_post_hook", None)
+        if callable(register):  # torch.optim: rewrite the groups once the optimizer loads
+            register(_AfterOptimizerLoad(self))
         logger.debug("scheduler started with %r", schedule)
 
     # ------------------------------------------------------------------ state
@@ -273,7 +285,8 @@ class OptimizerParamScheduler:
         if num_steps > LIMIT:
             raise ScheduleError(f"increment={increment!r} takes num_steps to {num_steps!r}; "
                                 "expected a position of at most 1e18 (beyond any run)")
-        self._writer.write_step(self.optimizer, self._schedule, num_steps)
+        self._writer.write_step(self.optimizer, self._schedule, num_steps,
+                                self._policy is Policy.OVERRIDE)
         self._num_steps = num_steps
 
     def step_to(self, num_steps) -> None:
@@ -283,8 +296,16 @@ class OptimizerParamScheduler:
         scheduler then cannot drift from it. Nothing changes if it raises.
         """
         num_steps = check_non_negative("num_steps", num_steps)
-        self._writer.write_step(self.optimizer, self._schedule, num_steps)
+        self._writer.write_step(self.optimizer, self._schedule, num_steps,
+                                self._policy is Policy.OVERRIDE)
         self._num_steps = num_steps
+
+    def _after_optimizer_load(self) -> None:
+        """Writes the groups the optimizer's ``load_state_dict`` just replaced, so that
+        its next step uses this scheduler's values (and, under the override policy,
+        this run's per-group overrides), whichever of the two loads came first."""
+        self._writer.plan_and_write(self.optimizer, self._schedule, self._num_steps,
+                                    self._policy is Policy.OVERRIDE)
 
     # ------------------------------------------------------------ checkpoints
 
@@ -327,10 +348,21 @@ class OptimizerParamScheduler:
         self._commit(*self._prepare(state_dict))
 
     def _prepare(self, state_dict) -> tuple:
-        """``(schedule, num_steps, plan)`` a checkpoint restores, all checked; changes nothing."""
+        """``(schedule, num_steps, plan)`` a checkpoint restores, all checked; changes
+        nothing but, under the override policy, the overrides of group dicts an
+        optimizer's ``load_state_dict`` replaced, which get this run's back."""
         theirs, num_steps = _checkpoint.read(state_dict, self._schedule)
         schedule = _checkpoint.choose(self._schedule, theirs, self._policy)
-        return schedule, num_steps, plan(schedule, num_steps, param_groups(self.optimizer))
+        groups = param_groups(self.optimizer)
+        put_back = self._writer.put_back_overrides(groups) \
+            if self._policy is Policy.OVERRIDE else []
+        try:
+            planned = plan(schedule, num_steps, groups)
+        except ScheduleError:
+            undo_put_back(put_back)
+            raise
+        report_put_back(put_back)
+        return schedule, num_steps, planned
 
     def _commit(self, schedule, num_steps, restored) -> None:
         self._schedule = schedule
@@ -338,6 +370,23 @@ class OptimizerParamScheduler:
         self._writer.write(restored)
         logger.info("loaded scheduler state at num_steps=%s (policy %s)", num_steps,
                     self._policy.value)
+
+
+class _AfterOptimizerLoad:
+    """The hook a scheduler leaves on a torch optimizer: after its ``load_state_dict``,
+    the scheduler rewrites the groups. It holds the scheduler weakly, and a copy of it
+    (a pickled or deep-copied optimizer) does nothing."""
+
+    def __init__(self, scheduler=None) -> None:
+        self._scheduler = None if scheduler is None else weakref.ref(scheduler)
+
+    def __call__(self, optimizer) -> None:
+        scheduler = None if self._scheduler is None else self._scheduler()
+        if scheduler is not None and scheduler.optimizer is optimizer:
+            scheduler._after_optimizer_load()
+
+    def __reduce__(self):
+        return (_AfterOptimizerLoad, ())
 
 
 def _check_schedule(schedule):
