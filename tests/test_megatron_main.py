@@ -150,3 +150,41 @@ def test_the_torch_scheduler_follows_the_schedules_clock(seed):
         scheduler.step()
         ours.append([optimizer.param_groups[0]["lr"]])
     assert ours == expected
+
+
+#: Megatron main's GPT-3 175B example (examples/gpt3/train_gpt3_175b_distributed.sh)
+#: without --global-batch-size (main refuses it beside a step schedule), on 16 ranks.
+EXAMPLE = ["--lr", "6.0e-5", "--min-lr", "6.0e-6", "--lr-decay-style", "cosine",
+           "--lr-warmup-fraction", ".001", "--seq-length", "2048", "--micro-batch-size", "1",
+           "--data-parallel-size", "16", "--step-batch-size-schedule",
+           "0:16 2.4B:320 4.8B:624 7.2B:928 9.6B:1232 12B:1536"]
+FORMS = {"iteration-based": ["--train-iters", "500000", "--lr-decay-iters", "430000"],
+         "sample-based": ["--train-samples", "146484375", "--lr-decay-samples", "126953125"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("form", FORMS)
+def test_megatrons_own_example_previews_megatrons_rates_at_every_step(form, tmp_path):
+    import csv
+
+    from paramsched.cli import _build_parser, main
+
+    argv = [*EXAMPLE, *FORMS[form]]
+    options = _build_parser().parse_args(["preview", *argv])
+    args = argparse.Namespace(**{**MEGATRON_DEFAULTS, **{
+        name: getattr(options, name) for name in MEGATRON_DEFAULTS
+        if getattr(options, name) is not None}})
+    expected = expected_learning_rates(args, [{}])
+    path = tmp_path / "every-step.csv"
+    assert main(["preview", *argv, "--csv", str(path)]) == 0
+    with open(path) as rows:
+        table = list(csv.DictReader(rows))
+    iterations = len(expected) - 1
+    assert len(table) >= iterations + 1
+    pairs = megatron_main.parse(args.step_batch_size_schedule, args.seq_length)
+    consumed = 0
+    for step in range(iterations + 1):
+        row = table[step]
+        assert int(row["step"]) == step and int(row["samples"]) == consumed
+        assert float(row["lr"]) == expected[step][0]
+        consumed += megatron_main.batch_size(pairs, consumed)
