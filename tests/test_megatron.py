@@ -307,13 +307,16 @@ def test_a_threshold_means_what_megatrons_float_parser_makes_of_it(text, value):
     (dict(step_batch_size_schedule="0:8 inf:16"), "threshold='INF'; expected a number"),
     (dict(step_batch_size_schedule="0:8 1e30:16"), "threshold='1E30' is beyond any run"),
     (dict(step_batch_size_schedule=""), "is empty"),
+    (dict(step_batch_size_schedule="0:8", micro_batch_size=1.5, data_parallel_size=2),
+     "--micro-batch-size=1.5; expected a whole number > 0"),
     (dict(step_batch_size_schedule="0:16 100:8"), "falls from batch size 16 to 8 at iteration "
                                                   "7; expected no fall within the run"),
     (dict(step_batch_size_schedule="0:16 100:24", micro_batch_size=4, data_parallel_size=4),
      "reaches batch size 24 at iteration 7, not a multiple of --micro-batch-size x "
      "--data-parallel-size = 16"),
 ], ids=["with-global-batch", "first-not-zero", "collide-in-samples", "zero-batch", "no-colon",
-        "not-a-number", "infinite", "beyond-any-run", "empty", "falls", "not-divisible"])
+        "not-a-number", "infinite", "beyond-any-run", "empty", "fractional-micro-batch", "falls",
+        "not-divisible"])
 def test_a_step_schedule_megatron_refuses_is_refused(values, message):
     with pytest.raises(ScheduleError, match=re.escape(message)):
         read_megatron_args(args(lr=1.0, train_samples=1000, **values))

@@ -296,3 +296,16 @@ def test_a_stage_passed_over_within_one_step_is_skipped_as_megatron_skips_it():
 def test_a_step_schedule_that_cannot_run_is_refused(values, error, message):
     with pytest.raises(error, match=message):
         Run(**values)
+
+
+@pytest.mark.parametrize("run,quantity,message", [
+    (dict(global_batch_size=8, total="2e17 steps"), None, r"is 1.6e\+18 samples, beyond any run"),
+    (dict(global_batch_size=8, total="1e18 samples"), "500%", r"quantity='500%' is 5e\+18 "
+                                                               "samples, beyond any run"),
+    (dict(batch_size_schedule=[[0, 10**18]], total="2 steps"), None,
+     r"total='2 steps' is 2e\+18 samples, beyond any run"),
+], ids=["steps-of-a-batch", "percentage", "stages"])
+def test_a_quantity_that_converts_beyond_any_run_is_refused(run, quantity, message):
+    with pytest.raises(ScheduleError, match=message):
+        Run(**run).samples(quantity) if quantity else Run(**run)
+    assert Run(global_batch_size=8, total="1e17 steps").total_samples == 8 * 10**17  # within

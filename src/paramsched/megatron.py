@@ -189,9 +189,13 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
         raise ScheduleError("--lr is not set; expected the peak learning rate")
     for name in ("lr", "min_lr", "lr_warmup_init"):  # checked here to name the flag
         check_rate(_flag(name), a[name])
-    for name in ("train_iters", "train_samples", "micro_batch_size", "data_parallel_size"):
+    for name in ("train_iters", "train_samples"):
         if a[name] is not None and check_number(_flag(name), a[name]) <= 0:
             raise ScheduleError(f"{_flag(name)}={a[name]!r}; expected a number > 0")
+    for name in ("micro_batch_size", "data_parallel_size"):
+        if a[name] is not None and (not isinstance(check_number(_flag(name), a[name]), int)
+                                    or a[name] <= 0):
+            raise ScheduleError(f"{_flag(name)}={a[name]!r}; expected a whole number > 0")
     _refuse_contradictions(a)
     start_wd, end_wd = _weight_decay(a)
 

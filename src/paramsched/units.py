@@ -108,6 +108,14 @@ def _format_amount(amount: Fraction) -> str:
     return str(value)
 
 
+def _within_runs(samples: Fraction, quantity: Quantity, field: str) -> Fraction:
+    """`samples`, refused beyond any run (steps of large batches, a large percentage)."""
+    if samples > MAX_AMOUNT:
+        raise ScheduleError(f"{field}={str(quantity)!r} is {float(samples):g} samples, beyond any "
+                            f"run; expected at most {float(MAX_AMOUNT):g} samples")
+    return samples
+
+
 @dataclass(frozen=True)
 class Run:
     """How a run consumes samples: batch size, ramp-up, sequence length, length.
@@ -166,6 +174,9 @@ class Run:
                     "last stage's)")
             object.__setattr__(self, "global_batch_size", final)
             object.__setattr__(self, "batch_size_schedule", stages)
+        if self.total is not None and self.total.unit == "steps" \
+                and self.global_batch_size is not None:
+            self._exact_samples(self.total, "total")  # refused now if beyond any run
 
     def _check_stages(self, stages) -> tuple[tuple[int, int], ...]:
         """The stages as ``((threshold in samples, batch size), ...)``, checked."""
@@ -292,11 +303,13 @@ class Run:
             if self.global_batch_size is None:
                 raise ScheduleError(f"{field}={str(quantity)!r} is in steps; expected "
                                     "global_batch_size in the run to convert steps to samples")
-            return Fraction(int(self.samples_at_step(int(quantity.amount))))
+            return _within_runs(Fraction(int(self.samples_at_step(int(quantity.amount)))),
+                                quantity, field)
         if self.total is None:
             raise ScheduleError(f"{field}={str(quantity)!r} is a percentage; expected total in "
                                 "the run, which it is a percentage of")
-        return self._exact_samples(self.total, "total") * quantity.amount / 100
+        return _within_runs(self._exact_samples(self.total, "total") * quantity.amount / 100,
+                            quantity, field)
 
     def samples(self, quantity: Quantity | str, field: str = "quantity") -> int | float:
         """The number of consumed samples `quantity` stands for (an int when whole)."""
