@@ -374,3 +374,13 @@ def test_flags_megatron_ignores_are_noted_and_logged_at_warning(caplog, values, 
         from_megatron_args(args(lr=1.0, **values))
     assert [r.getMessage() for r in caplog.records] == notes
     assert all(r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_the_note_says_where_the_warmup_ends_when_the_stages_move_it():
+    schedule, notes = read_megatron_args(args(
+        lr=1.0, train_iters=100, lr_warmup_iters=10, lr_decay_style="inverse-square-root",
+        micro_batch_size=1, data_parallel_size=2, step_batch_size_schedule="0:2 10:8"))
+    # 5 iterations of 2 reach 10 samples, then 8 a step: 20 samples (10 x 2) at iteration 7.
+    assert schedule.run.step_at_samples(20) == 7
+    assert notes[0].endswith("the warmup ends at iteration 7, not 10, of --train-iters 100")
+    assert "--min-lr" not in notes[0]  # the inverse square root has no decay end

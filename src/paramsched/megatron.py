@@ -15,6 +15,7 @@ and a line of help; ``paramsched table``, ``paramsched preview`` (through
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 from dataclasses import dataclass
 from fractions import Fraction
@@ -483,16 +484,24 @@ def _check_stages_reached(run: Run, iterations: int, a: dict) -> None:
 
 
 def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
-    """Where the learning rate's decay ends, in iterations, when a step schedule moves it."""
+    """Where the warmup and the decay really end, in iterations, when a step schedule
+    moves them from where the flags put them (at `scale` samples per iteration)."""
     run = schedule.run
-    decay_iters = a["lr_decay_iters"] if a["lr_decay_iters"] is not None else a["train_iters"]
-    if schedule.lr_decay_style == "constant":
-        return []
-    ends = run.step_at_samples(schedule.lr_decay_steps)
-    if ends == decay_iters:
+    moved = []
+    if schedule.lr_warmup_steps > 0:
+        ends, meant = run.step_at_samples(schedule.lr_warmup_steps), \
+            math.ceil(schedule.lr_warmup_steps / scale)
+        if ends != meant:
+            moved.append(f"the warmup ends at iteration {ends:,}, not {meant:,}")
+    if schedule.lr_decay_style not in ("constant", "inverse-square-root"):
+        ends, meant = run.step_at_samples(schedule.lr_decay_steps), \
+            math.ceil(schedule.lr_decay_steps / scale)
+        if ends != meant:
+            moved.append(f"the learning rate reaches --min-lr at iteration {ends:,}, "
+                         f"not {meant:,}")
+    if not moved:
         return []
     return [f"with --step-batch-size-schedule and --train-iters, Megatron measures the "
             f"schedule in samples of --micro-batch-size x --data-parallel-size = {scale} (its "
             f"--global-batch-size default) while each iteration consumes the schedule's batch "
-            f"size: the learning rate reaches --min-lr at iteration {ends:,}, not "
-            f"{decay_iters:,}, of --train-iters {a['train_iters']:,}"]
+            f"size: {'; '.join(moved)}, of --train-iters {a['train_iters']:,}"]
