@@ -17,7 +17,7 @@ import numpy as np
 
 from ._curve import Piece  # noqa: F401  (what `pieces` returns)
 from .errors import ScheduleError
-from .units import Quantity, Run
+from .units import SI_SUFFIXES, Quantity, Run
 
 
 def pieces(schedule, total: float) -> list[Piece]:
@@ -96,14 +96,32 @@ def totals(schedule) -> dict:
             "final_lr": float(schedule.lr(total)), "lr_area": area}
 
 
+# One suffix per scale, largest first: the first `SI_SUFFIXES` lists (B, not its alias G).
+_SI_SCALES = sorted({scale: suffix for suffix, scale in reversed(SI_SUFFIXES.items())
+                     if scale > 1}.items(), reverse=True)
+
+
+def _si_scale(value) -> tuple[str, int]:
+    """The largest SI suffix not above `value`, and its scale, from units' one table of
+    suffixes; the table writes counts with it.
+
+    Example:
+        >>> _si_scale(3.6e9), _si_scale(999)
+        (('B', 1000000000), ('', 1))
+    """
+    for scale, suffix in _SI_SCALES:
+        if abs(value) >= scale:
+            return suffix, scale
+    return "", 1
+
+
 def _number(value) -> str:
     """Counts for people: exact below a million, then 3.4912B, 14.633T."""
     if value is None:
         return "-"
     if abs(value) >= 10**6:
-        for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6)):
-            if abs(value) >= scale:
-                return f"{value / scale:.5g}{suffix}"
+        suffix, scale = _si_scale(value)
+        return f"{value / scale:.5g}{suffix}"
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.6g}"
     return f"{int(value):,}"
