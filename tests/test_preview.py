@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
+import itertools
 import math
+import re
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from paramsched import PhaseSchedule, from_megatron_args
+from paramsched import PhaseSchedule, Run, from_megatron_args
 from paramsched import preview
+from paramsched.recipe import load_schedule, recipe_path
+from paramsched.units import SI_SUFFIXES
 
 RUN = {"global_batch_size": 4, "seq_length": 10, "rampup_batch_size": [2, 2, 8],
        "total": "100 samples"}
@@ -96,3 +103,330 @@ def test_pieces_hold_the_final_value_up_to_the_total():
         lr=1.0, train_iters=10, lr_warmup_iters=2, global_batch_size=1, lr_decay_style="constant"))
     assert [(p.name, p.start, p.end) for p in preview.pieces(constant, 10)] == [
         ("warmup", 0, 2), ("constant", 2, 10)]
+
+
+# ------------------------------------------------------------------ the plot, as drawn
+
+
+def one_step_warmup():
+    return PhaseSchedule.from_dict({
+        "run": {"global_batch_size": 1, "total": "100000 steps"},
+        "lr": {"max_lr": 1e-3, "min_lr": 1e-4, "phases": [
+            {"shape": "linear", "to": "max_lr", "until": "1 steps"},
+            {"shape": "cosine", "to": "min_lr", "until": "100%"}]},
+        "wd": {"start_wd": 0.0, "end_wd": 0.1, "style": "linear"}})
+
+
+def one_step_warmup_megatron():
+    return from_megatron_args(argparse.Namespace(
+        lr=1e-3, min_lr=1e-4, train_iters=100_000, lr_warmup_iters=1, lr_decay_style="WSD",
+        lr_wsd_decay_iters=1_000, lr_wsd_decay_style="cosine", global_batch_size=8,
+        weight_decay=0.1))
+
+
+def many_phases():
+    """Seventeen phases, tiny ones among long ones, with a batch-size ramp."""
+    ends = ["1 steps", "2 steps", "10%", "30%", "31%", "50%", "60%", "90%", "90.5%", "91%",
+            "91.5%", "92%", "92.5%", "93%", "99%", "99.5%", "100%"]
+    values = [3e-4, 3e-4, 1e-4, 1e-4, 2e-4, 2e-4, 2e-5, 2e-5, 1e-5, 1e-5, 3e-5, 3e-5, 1e-5,
+              1e-5, 0.0, 0.0, 1e-6]
+    shapes = itertools.cycle(["linear", "constant", "cosine", "constant", "exponential",
+                              "constant", "minus_sqrt", "constant"])
+    phases = [{"shape": shape, "until": end, **({"value": value} if shape == "constant"
+                                                 else {"to": value})}
+              for end, value, shape in zip(ends, values, shapes)]
+    phases[0]["to"] = "max_lr"
+    return PhaseSchedule.from_dict({
+        "run": {"global_batch_size": 8, "seq_length": 2048,
+                "rampup_batch_size": [2, 2, "5K samples"], "total": "1M samples"},
+        "lr": {"max_lr": 3e-4, "min_lr": 1e-6, "phases": phases}})
+
+
+def crowded():
+    """Ten phases of 0.05% each after a long one: not all labels fit."""
+    phases = [{"shape": "linear", "to": "max_lr", "until": "95%"}] + [
+        {"shape": "constant", "value": 0.1 * k, "until": f"{95 + 0.05 * k:g}%"}
+        for k in range(1, 11)]
+    return PhaseSchedule.from_dict({"run": {"total": "1M samples"},
+                                    "lr": {"max_lr": 1.0, "phases": phases}})
+
+
+def no_weight_decay():
+    return PhaseSchedule.from_dict({"run": {"total": "1000 samples"}, "lr": {
+        "max_lr": 1.0, "min_lr": 0.5, "phases": [
+            {"shape": "linear", "to": "max_lr", "until": "10 samples"},
+            {"shape": "linear", "to": "min_lr", "until": "100%"}]}})
+
+
+def full_size_ramp():
+    """A ramp that starts at the full batch size: no ramp."""
+    return PhaseSchedule.from_dict({"run": {**RUN, "rampup_batch_size": [4, 2, 8]}, "lr": {
+        "max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "100%"}]}})
+
+
+def recipe(name):
+    return lambda: load_schedule(recipe_path(name))
+
+
+SCHEDULES = {
+    "one-step-warmup": one_step_warmup, "one-step-warmup-megatron": one_step_warmup_megatron,
+    "many-phases": many_phases, "crowded": crowded, "no-wd": no_weight_decay, "ramped": ramped,
+    "full-size-ramp": full_size_ramp,
+    "deepseek-v3": recipe("deepseek-v3"), "llama2-7b": recipe("llama2-7b"),
+    "minicpm-wsd": recipe("minicpm-wsd"),
+}
+PLOTS = [("one-step-warmup", "steps"), ("one-step-warmup-megatron", "samples"),
+         ("many-phases", "samples"), ("many-phases", "steps"), ("crowded", "samples"),
+         ("no-wd", "samples"), ("ramped", "steps"), ("ramped", "tokens"),
+         ("deepseek-v3", "steps"), ("deepseek-v3", "tokens"), ("deepseek-v3", "samples"),
+         ("llama2-7b", "tokens"), ("minicpm-wsd", "steps")]
+PLOT_IDS = [f"{name}-{x}" for name, x in PLOTS]
+
+
+@functools.cache
+def schedule_of(name):
+    return SCHEDULES[name]()
+
+
+@functools.cache
+def _drawn(name, x):
+    figure = preview.plot_figure(schedule_of(name), x, name)
+    figure.canvas.draw()
+    return figure, figure.canvas.get_renderer()
+
+
+@pytest.fixture
+def drawn():
+    """The plot of a schedule drawn on its Agg canvas, and the canvas's renderer (one
+    drawing per schedule and x axis, shared by the tests, which only read it)."""
+    pytest.importorskip("matplotlib")
+    return _drawn
+
+
+def inside(inner, outer) -> bool:
+    return (outer.x0 <= inner.x0 and inner.x1 <= outer.x1 and outer.y0 <= inner.y0
+            and inner.y1 <= outer.y1)
+
+
+def apart(a, b) -> bool:
+    return a.x1 <= b.x0 or b.x1 <= a.x0 or a.y1 <= b.y0 or b.y1 <= a.y0
+
+
+def phase_labels(figure):
+    return [t for t in figure.axes[0].texts if t.get_gid() == "phase label"]
+
+
+def legend_texts(figure) -> list[str]:
+    (legend,) = figure.legends
+    return [" ".join(t.get_text().split()) for t in legend.get_texts()]  # unwrapped
+
+
+@pytest.mark.parametrize("name, x", PLOTS, ids=PLOT_IDS)
+def test_phase_labels_lie_inside_the_axes_apart_above_the_curve_and_clear_of_the_legend(
+        drawn, name, x):
+    figure, renderer = drawn(name, x)
+    top = figure.axes[0]
+    panel = top.get_window_extent(renderer)
+    boxes = [t.get_window_extent(renderer) for t in phase_labels(figure)]
+    assert boxes
+    for box in boxes:
+        assert inside(box, panel), (box, panel)
+    for a, b in itertools.combinations(boxes, 2):
+        assert apart(a, b), (a, b)
+    legend = figure.legends[0].get_window_extent(renderer)
+    assert all(apart(box, legend) for box in boxes)
+    lr = top.get_lines()[0]
+    highest = top.transData.transform(np.column_stack([lr.get_xdata(), lr.get_ydata()]))[:, 1]
+    assert highest.max() < min(box.y0 for box in boxes)
+
+
+@pytest.mark.parametrize("name, x", PLOTS, ids=PLOT_IDS)
+def test_each_label_is_its_phase_and_the_legend_names_every_phase(drawn, name, x):
+    figure, _ = drawn(name, x)
+    schedule = schedule_of(name)
+    phases = preview.pieces(schedule, preview.total_samples(schedule))
+    (boundaries,) = [t for t in legend_texts(figure) if t.startswith("phase boundaries")]
+    for index, piece in enumerate(phases):
+        assert re.search(rf"(?<!\d){index} {re.escape(piece.name)}(,|$)", boundaries)
+    numbers = []
+    for label in phase_labels(figure):
+        number, _, rest = label.get_text().partition(": ")
+        assert rest in ("", phases[int(number)].name)
+        numbers.append(int(number))
+    assert numbers == sorted(set(numbers))
+
+
+def test_a_one_step_warmup_is_labelled_by_its_number_and_a_crowd_loses_labels(drawn):
+    figure, _ = drawn("one-step-warmup", "steps")
+    assert [t.get_text() for t in phase_labels(figure)] == ["0", "1: cosine"]
+    figure, _ = drawn("crowded", "samples")
+    assert len(phase_labels(figure)) < len(preview.pieces(schedule_of("crowded"), 10**6))
+
+
+@given(spans=st.lists(st.tuples(st.floats(0, 500), st.floats(0, 50)), min_size=1, max_size=30),
+       widths=st.lists(st.tuples(st.floats(1, 80), st.floats(1, 20)), min_size=30,
+                       max_size=30),
+       rows=st.integers(1, 4))
+def test_label_places_keep_labels_inside_and_apart(spans, widths, rows):
+    spans = sorted((begin, begin + length) for begin, length in spans)
+    full = [max(w) for w in widths[:len(spans)]]
+    short = [min(w) for w in widths[:len(spans)]]
+    places = preview._label_places(spans, full, short, 0.0, 600.0, 3.0, rows)
+    placed = []
+    for (begin, end), whole_width, short_width, place in zip(spans, full, short, places):
+        if place is None:
+            continue
+        whole, left, row = place
+        width = whole_width if whole else short_width
+        assert whole == (whole_width <= end - begin)
+        assert 0 <= left and left + width <= 600 and 0 <= row < rows
+        placed.append((row, left, left + width))
+    for (row_a, left_a, right_a), (row_b, left_b, right_b) in itertools.combinations(placed, 2):
+        assert row_a != row_b or right_a + 3 <= left_b or right_b + 3 <= left_a
+
+
+TICK = re.compile(r"-?\d{1,3}(?:,\d{3})*(?:\.(?P<decimals>\d+))?(?P<unit>e-?\d+|[KMBT])?")
+
+
+def tick_format(label: str) -> tuple:
+    """A tick label's format: its number of decimals and its suffix or power of ten."""
+    match = TICK.fullmatch(label)
+    assert match, f"{label!r} is not a tick label paramsched writes"
+    return len(match["decimals"] or ""), match["unit"]
+
+
+def tick_value(label: str) -> float:
+    match = TICK.fullmatch(label)
+    number = float(label[:match.start("unit")].replace(",", "")) if match["unit"] else \
+        float(label.replace(",", ""))
+    unit = match["unit"] or ""
+    return number * (10.0 ** int(unit[1:]) if unit.startswith("e") else SI_SUFFIXES[unit])
+
+
+@pytest.mark.parametrize("name, x", PLOTS, ids=PLOT_IDS)
+def test_every_axis_writes_its_ticks_in_one_format(drawn, name, x):
+    figure, _ = drawn(name, x)
+    for axes in figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            labels = [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
+            formats = {tick_format(label) for label in labels if label != "0"}
+            assert len(formats) <= 1, (axes.get_ylabel(), labels)
+
+
+NICE_TICKS = st.builds(
+    lambda start, count, mantissa, exponent: [(start + k) * mantissa * 10.0**exponent
+                                              for k in range(count)],
+    st.integers(0, 3), st.integers(2, 12), st.sampled_from([1, 2, 2.5, 5]),
+    st.integers(-9, 14))
+
+
+@given(ticks=NICE_TICKS)
+def test_tick_rules_write_one_format_that_reads_back(ticks):
+    whole = all(float(tick).is_integer() for tick in ticks)  # count axes have whole ticks
+    for rule in (preview.count_labels, preview.rate_labels) if whole else (preview.rate_labels,):
+        labels = rule(ticks)
+        assert len({tick_format(label) for label in labels if label != "0"}) <= 1, labels
+        for tick, label in zip(ticks, labels):
+            assert tick_value(label) == pytest.approx(tick, rel=1e-9, abs=1e-9 * max(ticks))
+
+
+@pytest.mark.parametrize("x, total", [("samples", "samples"), ("tokens", "tokens")])
+def test_count_axes_use_the_tables_si_suffixes(drawn, x, total):
+    figure, _ = drawn("deepseek-v3", x)
+    labels = [t.get_text() for t in figure.axes[-1].get_xticklabels() if t.get_text()]
+    table_suffix = preview._number(preview.totals(schedule_of("deepseek-v3"))[total])[-1]
+    assert table_suffix in "KMBT"
+    assert {tick_format(label)[1] for label in labels if label != "0"} == {table_suffix}
+    # One table of suffixes for both, units': B (not its alias G) for 10**9.
+    assert preview._number(2.5 * 10**9) == "2.5B" and preview.count_labels([0, 2e9]) == ["0", "2B"]
+    assert [preview._si_scale(scale)[1] for scale in SI_SUFFIXES.values()] == \
+        list(SI_SUFFIXES.values())
+
+
+def batch_panel(figure):
+    found = [axes for axes in figure.axes if axes.get_ylabel() == "global batch size"]
+    return found[0] if found else None
+
+
+@pytest.mark.parametrize("name, x", [("ramped", "steps"), ("ramped", "tokens"),
+                                     ("many-phases", "samples"), ("many-phases", "steps"),
+                                     ("deepseek-v3", "steps"), ("deepseek-v3", "tokens")],
+                         ids=lambda v: v)
+def test_the_batch_size_is_drawn_as_the_run_gives_it_at_every_step(drawn, name, x):
+    figure, _ = drawn(name, x)
+    schedule = schedule_of(name)
+    run = schedule.run
+    line, = batch_panel(figure).get_lines()
+    assert line.get_drawstyle() == "steps-post" and line.get_label() in legend_texts(figure)
+    xs, sizes = line.get_xdata(), line.get_ydata()
+    assert len(xs) < 50  # the function's changes, not every step
+    last = run.step_at_samples(preview.total_samples(schedule))
+    steps = sorted(set(range(min(last, 30_000) + 1)) | set(range(0, last + 1, 997)))
+    samples = run.samples_at_step(np.array(steps))
+    at = {"steps": np.array(steps), "samples": samples,
+          "tokens": samples * (run.seq_length or 0)}[x]
+    drawn_sizes = sizes[np.searchsorted(xs, at, side="right") - 1]
+    assert drawn_sizes.tolist() == [run.batch_size_at(int(s)) for s in samples]
+
+
+def test_the_batch_size_over_a_grid_of_samples_is_the_size_of_the_step_under_way():
+    pytest.importorskip("matplotlib")
+    schedule = PhaseSchedule.from_dict({"run": {
+        "global_batch_size": 4, "rampup_batch_size": [1, 1, "3000 samples"],
+        "total": "10M samples"}, "lr": {"max_lr": 1.0, "phases": [
+            {"shape": "linear", "to": "max_lr", "until": "100%"}]}})
+    run = schedule.run
+    assert run.step_at_samples(10**7) > preview.PLOT_STEPS  # so the plot is on a grid
+    figure = preview.plot_figure(schedule, "samples", "grid")
+    line, = batch_panel(figure).get_lines()
+    xs, sizes = line.get_xdata(), line.get_ydata()
+    grid = np.linspace(0, 10**7, 200_001)
+    for s in [*grid[:100], *grid[::997], 2999.5, 3000, 3001]:
+        step = run.step_at_samples(s)
+        start = run.samples_at_step(step if run.samples_at_step(step) <= s else step - 1)
+        assert sizes[np.searchsorted(xs, s, side="right") - 1] == run.batch_size_at(start), s
+
+
+def test_the_batch_size_comes_from_whole_arrays_not_a_loop_over_steps(monkeypatch):
+    pytest.importorskip("matplotlib")
+    schedule = load_schedule(recipe_path("deepseek-v3"))
+    schedule.run.samples_at_step(0)  # the ramp's stretches, found once per run
+    calls = []
+    for method in ("batch_size_at", "samples_at_step", "step_at_samples"):
+        original = getattr(Run, method)
+        monkeypatch.setattr(Run, method, lambda self, value, original=original, method=method: (
+            calls.append(method), original(self, value))[1])
+    preview.plot_figure(schedule, "steps", "deepseek-v3")
+    assert len(calls) < 100  # a few per phase; a loop over the steps would make 247,199
+
+
+@pytest.mark.parametrize("name", ["llama2-7b", "no-wd", "one-step-warmup", "full-size-ramp"])
+def test_no_batch_size_panel_when_the_batch_size_is_constant(name):
+    pytest.importorskip("matplotlib")
+    schedule = schedule_of(name)
+    assert schedule.run is None or not schedule.run.ramps
+    figure = preview.plot_figure(schedule, "samples", name)
+    assert len(figure.axes) == 2 and batch_panel(figure) is None
+
+
+@pytest.mark.parametrize("name, x", PLOTS, ids=PLOT_IDS)
+def test_the_legend_names_every_line_and_its_values_and_stays_off_the_panels(drawn, name, x):
+    figure, renderer = drawn(name, x)
+    schedule = schedule_of(name)
+    texts = legend_texts(figure)
+    lines = [line for axes in figure.axes for line in axes.get_lines() if len(line.get_xdata())]
+    assert len(texts) == len(lines) + 1  # and the phase boundaries
+    for line in lines:
+        assert " ".join(line.get_label().split()) in texts
+    curves = {"lr": schedule.lr_curve} | ({"wd": schedule.wd_curve} if schedule.has_wd else {})
+    for which, curve in curves.items():
+        (text,) = [t for t in texts if t.startswith(f"{which} (")]
+        named = dict(pair.split("=") for pair in text[len(which) + 2:-1].split(", "))
+        assert set(named) == curve.names()
+        for key, value in named.items():
+            assert float(value) == pytest.approx(getattr(schedule, key), rel=1e-5)
+    legend = figure.legends[0].get_window_extent(renderer)
+    assert inside(legend, figure.bbox)
+    for axes in figure.axes:
+        assert apart(legend, axes.get_window_extent(renderer))
+        assert apart(legend, axes.xaxis.label.get_window_extent(renderer))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 import math
 import os
+import textwrap
 
 import numpy as np
 
 from ._curve import Piece  # noqa: F401  (what `pieces` returns)
 from .errors import ScheduleError
-from .units import Quantity, Run
+from .units import SI_SUFFIXES, Quantity, Run
 
 
 def pieces(schedule, total: float) -> list[Piece]:
@@ -96,14 +97,32 @@ def totals(schedule) -> dict:
             "final_lr": float(schedule.lr(total)), "lr_area": area}
 
 
+# One suffix per scale, largest first: the first `SI_SUFFIXES` lists (B, not its alias G).
+_SI_SCALES = sorted({scale: suffix for suffix, scale in reversed(SI_SUFFIXES.items())
+                     if scale > 1}.items(), reverse=True)
+
+
+def _si_scale(value) -> tuple[str, int]:
+    """The largest SI suffix not above `value`, and its scale; the table and the plot's
+    axes both write counts with it.
+
+    Example:
+        >>> _si_scale(3.6e9), _si_scale(999)
+        (('B', 1000000000), ('', 1))
+    """
+    for scale, suffix in _SI_SCALES:
+        if abs(value) >= scale:
+            return suffix, scale
+    return "", 1
+
+
 def _number(value) -> str:
     """Counts for people: exact below a million, then 3.4912B, 14.633T."""
     if value is None:
         return "-"
     if abs(value) >= 10**6:
-        for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6)):
-            if abs(value) >= scale:
-                return f"{value / scale:.5g}{suffix}"
+        suffix, scale = _si_scale(value)
+        return f"{value / scale:.5g}{suffix}"
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.6g}"
     return f"{int(value):,}"
@@ -212,70 +231,322 @@ def check_plot(schedule, path, x_unit: str) -> None:
         raise ScheduleError("--x tokens needs the run's seq_length")
 
 
-def plot(schedule, path, x_unit: str, title: str) -> None:
-    """Draws lr and wd against steps, samples or tokens, with the phase boundaries marked."""
-    check_plot(schedule, path, x_unit)
-    import matplotlib
+# ------------------------------------------------------------------- the plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import EngFormatter, FuncFormatter
+X_LABELS = {"steps": "optimizer steps", "samples": "consumed samples", "tokens": "tokens"}
+DPI = 110
+LABEL_SIZE = 8  # points, the phase labels'
+LABEL_ROWS = 3  # rows of phase labels at most, at the top of the learning-rate panel
+NO_BREAK = "\u00a0"  # a space that the legend's line breaks keep
 
-    run = run_of(schedule)
-    total = total_samples(schedule)
+
+def _decimals(values) -> int:
+    """The fewest decimals (up to 6) that write each of `values` to within a billionth
+    of the largest."""
+    largest = max(map(abs, values), default=0) or 1
+    for decimals in range(7):
+        if all(abs(v - round(v, decimals)) <= 1e-9 * largest for v in values):
+            return decimals
+    return 6
+
+
+def _scaled(values, scale, suffix: str) -> list[str]:
+    """`values` divided by `scale`, with one number of decimals and `suffix`; zero is 0."""
+    largest = max(map(abs, values), default=0)
+    scaled = [v / scale for v in values]
+    decimals = _decimals(scaled)
+    return ["0" if abs(v) <= 1e-9 * largest else f"{s:,.{decimals}f}{suffix}"
+            for v, s in zip(values, scaled)]
+
+
+def count_labels(values) -> list[str]:
+    """Counts on one axis (steps, samples, tokens, batch sizes), all by one rule: as the
+    table writes them, exact below a million (with commas), else every one in the SI
+    suffix of the largest (`_si_scale`, the table's), with one number of decimals.
+
+    Example:
+        >>> count_labels([0, 5e5, 1e6, 1.5e6])
+        ['0', '0.5M', '1.0M', '1.5M']
+        >>> count_labels([0, 50_000, 100_000, 150_000])
+        ['0', '50,000', '100,000', '150,000']
+        >>> count_labels([0.0, 2e12, 4e12, 1.4e13])
+        ['0', '2T', '4T', '14T']
+    """
+    largest = max(map(abs, values), default=0)
+    suffix, scale = _si_scale(largest) if largest >= 10**6 else ("", 1)
+    return _scaled(values, scale, suffix)
+
+
+def rate_labels(values) -> list[str]:
+    """Rates on one axis (learning rate, weight decay), all by one rule: decimals when
+    the largest is from 0.001 to 10,000, else every one as a multiple of the largest's
+    power of ten; one number of decimals throughout.
+
+    Example:
+        >>> rate_labels([0, 5e-5, 1e-4, 1.5e-4, 2.5e-4])
+        ['0', '0.5e-4', '1.0e-4', '1.5e-4', '2.5e-4']
+        >>> rate_labels([0, 0.025, 0.05, 0.1])
+        ['0', '0.025', '0.050', '0.100']
+        >>> rate_labels([2.2e-5]), rate_labels([0.1])
+        (['2.2e-5'], ['0.1'])
+    """
+    largest = max(map(abs, values), default=0)
+    exponent = 0 if largest == 0 or 1e-3 <= largest < 1e4 else math.floor(math.log10(largest))
+    return _scaled(values, 10.0**exponent, f"e{exponent}" if exponent else "")
+
+
+def _axis_formatter(rule):
+    """A FuncFormatter writing each tick by `rule` applied to all of the axis's ticks at
+    once (matplotlib hands them over in `set_locs` before writing any), so that an axis
+    never mixes two formats."""
+    from matplotlib.ticker import FuncFormatter
+
+    class OneRule(FuncFormatter):
+        def __init__(self, func):
+            super().__init__(func)
+            self.labels = {}
+
+        def set_locs(self, locs):
+            super().set_locs(locs)
+            self.labels = dict(zip(locs, rule(list(locs))))
+
+    def label(value, position):
+        if value in formatter.labels:
+            return formatter.labels[value]
+        ticks = [*formatter.labels, value]  # a value off the ticks, written as one of them
+        return rule(ticks)[-1]
+
+    formatter = OneRule(label)
+    return formatter
+
+
+def _count_axis(axis) -> None:
+    """Whole ticks (steps, samples and batch sizes are counts), written by `count_labels`."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
+    axis.set_major_formatter(_axis_formatter(count_labels))
+
+
+def _plotted_points(schedule, x_unit: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The samples plotted, and the step after which each is reached (every step, up to
+    `PLOT_STEPS`; else a grid of samples, and None)."""
     curve = step_curve(schedule)
     if curve is not None and len(curve[0]) <= PLOT_STEPS + 1:
         steps, samples = curve
-    else:
-        samples = np.linspace(0, total, 200_001)
-        steps = None
+        return samples, steps
     if x_unit == "steps":
-        if steps is None:
-            raise ScheduleError("--x steps needs the run's global_batch_size")
-        x, convert = steps, (lambda s: run.step_at_samples(s))
+        raise ScheduleError("--x steps needs the run's global_batch_size")
+    return np.linspace(0, total_samples(schedule), 200_001), None
+
+
+def _batch_sizes(run: Run, samples: np.ndarray, steps: np.ndarray | None):
+    """The global batch size of the step that starts at each plotted point, as a step
+    function: the indices of the points where it changes (and the last), and the sizes
+    from there. Vectorised over the plotted points, asking only `run.samples_at_step`
+    (and `run.step_at_samples` for a grid of samples)."""
+    if steps is None:  # steps done when the clock reads each sample count
+        steps = run.step_at_samples(samples)
+        steps = steps - (run.samples_at_step(steps) > samples)
+    sizes = run.samples_at_step(steps + 1) - run.samples_at_step(steps)
+    where = np.unique(np.concatenate(([0], np.flatnonzero(np.diff(sizes)) + 1,
+                                      [len(sizes) - 1])))
+    return where, sizes[where]
+
+
+def _named_values(schedule, names, order) -> str:
+    """The named values a curve uses, in one notation: decimals when all are from 0.001
+    to 10,000 (or zero), else powers of ten.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> values = SimpleNamespace(init_lr=0.0, max_lr=1e-3, min_lr=1e-4)
+        >>> _named_values(values, {"max_lr", "min_lr"}, ("init_lr", "max_lr", "min_lr"))
+        'max_lr=1e-3, min_lr=1e-4'
+        >>> _named_values(SimpleNamespace(end_wd=0.1), {"end_wd"}, ("start_wd", "end_wd"))
+        'end_wd=0.1'
+    """
+    used = [(name, getattr(schedule, name)) for name in order if name in names]
+    decimals = all(1e-3 <= abs(value) < 1e4 for _, value in used if value)
+
+    def write(value):
+        if not value or decimals:
+            return "0" if not value else f"{value:.6g}"
+        mantissa, exponent = f"{value:.5e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+    return ", ".join(f"{name}={write(value)}" for name, value in used)
+
+
+def _label_places(spans, full, short, low, high, gap, rows):
+    """Where the phase labels go along the x axis (all lengths in one unit).
+
+    Each label is centred over its phase (`spans`, ``(begin, end)`` pairs), written in
+    full if its full width (`full`) fits within the phase, else in its short form
+    (`short`); it is moved inside ``[low, high]`` and goes to the first of `rows` rows
+    where it clears every label already there by `gap`. Returns, for each phase,
+    ``(written in full, left edge, row)``, or None when no row has room for it.
+
+    Example:
+        >>> _label_places([(0, 1), (1, 2), (2, 100)], full=[30, 30, 30], short=[5, 5, 5],
+        ...               low=0, high=100, gap=2, rows=2)
+        [(False, 0, 0), (False, 0, 1), (True, 36.0, 0)]
+    """
+    row_ends = [-math.inf] * rows
+    places = []
+    for (begin, end), full_width, short_width in zip(spans, full, short):
+        whole = full_width <= end - begin
+        width = full_width if whole else short_width
+        left = min(max((begin + end - width) / 2, low), high - width)
+        row = next((r for r in range(rows) if left >= row_ends[r] + gap), None)
+        if row is None or left < low:
+            places.append(None)
+            continue
+        row_ends[row] = left + width
+        places.append((whole, left, row))
+    return places
+
+
+def _phase_labels(axis, phases, to_x, renderer, rows: int, draw: bool) -> int:
+    """Lays out the phase labels at the top of `axis` (see `plot_figure`), drawing them
+    if `draw`; returns the number of rows they use."""
+    from matplotlib.font_manager import FontProperties
+
+    font = FontProperties(size=LABEL_SIZE)
+    pixels = axis.figure.dpi / 72
+
+    def width(text):
+        return renderer.get_text_width_height_descent(text, font, ismath=False)[0]
+
+    texts = [(f"{index}: {piece.name}", str(index)) for index, piece in enumerate(phases)]
+    ends = axis.transData.transform(
+        [(to_x(end), 0) for piece in phases for end in (piece.start, piece.end)])[:, 0]
+    box = axis.bbox
+    edge = 3 * pixels
+    places = _label_places(list(zip(ends[::2], ends[1::2])), [width(t[0]) for t in texts],
+                           [width(t[1]) for t in texts], box.x0 + edge, box.x1 - edge,
+                           4 * pixels, rows)
+    if draw:
+        for index, place in enumerate(places):
+            if place is None:
+                continue
+            whole, left, row = place
+            axis.annotate(texts[index][0 if whole else 1], ((left - box.x0) / box.width, 1),
+                          xycoords="axes fraction", xytext=(0, -3 - 1.6 * LABEL_SIZE * row),
+                          textcoords="offset points", ha="left", va="top", fontsize=LABEL_SIZE,
+                          color="0.3", gid="phase label", annotation_clip=False,
+                          bbox={"boxstyle": "square,pad=0.15", "facecolor": "white",
+                                "edgecolor": "none", "alpha": 0.85})
+    return 1 + max((place[2] for place in places if place is not None), default=-1)
+
+
+def plot_figure(schedule, x_unit: str, title: str):
+    """The plot `plot` writes, as a laid-out matplotlib Figure on an Agg canvas.
+
+    Panels share the x axis: the learning rate, the weight decay, and, when the run's
+    batch size changes (``run.ramps``), the global batch size, drawn as the step
+    function it is: at each point, the size of the step that starts there.
+
+    Phase labels: each phase (`pieces`) is labelled at the top of the learning-rate
+    panel, centred over it, as ``"2: cosine"`` when that fits over the phase, else by
+    its number alone (the table's numbering); labels are kept inside the panel and
+    staggered in up to `LABEL_ROWS` rows so that none overlaps another; a label with no
+    room in any row is left out. Every phase is named in the legend, so a shortened or
+    left-out label loses nothing. The curve is scaled to stay below the labels.
+
+    Legend: below the panels, outside them, so that it covers no curve. Each drawn
+    line has an entry naming the values that shape it (``lr (init_lr=0,
+    max_lr=2.2e-4, min_lr=2.2e-5)``); the dotted phase boundaries have one listing
+    the phases.
+
+    Ticks: one rule per axis: `count_labels` for steps, samples, tokens and batch
+    sizes (the table's SI suffixes K, M, B, T), `rate_labels` for rates.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    run = run_of(schedule)
+    total = total_samples(schedule)
+    samples, steps = _plotted_points(schedule, x_unit)
+    if x_unit == "steps":
+        x, to_x = steps, run.step_at_samples
     elif x_unit == "tokens":
         if run.seq_length is None:
             raise ScheduleError("--x tokens needs the run's seq_length")
-        x, convert = samples * run.seq_length, (lambda s: s * run.seq_length)
+        x, to_x = samples * run.seq_length, (lambda s: s * run.seq_length)
     else:
-        x, convert = samples, (lambda s: s)
-    figure, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5),
-                                         gridspec_kw={"height_ratios": [3, 1.4]})
-    top.plot(x, schedule.lr(samples), color="tab:blue", linewidth=1.6)
+        x, to_x = samples, (lambda s: s)
+    lr = schedule.lr(samples)
     wd = schedule.wd(samples) if schedule.has_wd else None
-    if wd is None:
-        bottom.text(0.5, 0.5, "no weight-decay part: the optimizer's own weight_decay",
-                    transform=bottom.transAxes, ha="center", va="center", color="0.35")
-    else:
-        bottom.plot(x, wd, color="tab:orange", linewidth=1.6)
-    phases = pieces(schedule, total)
-    span = float(convert(total)) or 1.0
-    for index, piece in enumerate(phases):
-        for axis in (top, bottom):
-            if index:
-                axis.axvline(convert(piece.start), color="0.6", linestyle=":", linewidth=1)
-        wide = (convert(piece.end) - convert(piece.start)) / span > 0.12
-        top.annotate(f"{index}: {piece.name}" if wide else str(index),
-                     (convert((piece.start + piece.end) / 2), 0.98 - 0.06 * (index % 2)),
-                     xycoords=("data", "axes fraction"), ha="center", va="top", fontsize=8,
-                     color="0.35")
-    top.set_title(title)
+    batch = _batch_sizes(run, samples, steps) if run.ramps else None
+    ratios = [3, 1.3] + ([1.1] if batch is not None else [])
+    figure = Figure(figsize=(10, 2.4 + 1.2 * sum(ratios)), dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios})
+    top, middle = axes[0], axes[1]
+
+    handles = [top.plot(x, lr, color="tab:blue", linewidth=1.6, label="lr (" + _named_values(
+        schedule, schedule.lr_curve.names(), ("init_lr", "max_lr", "min_lr")) + ")")[0]]
     top.set_ylabel("learning rate")
-    bottom.set_ylabel("weight decay")
-    bottom.set_xlabel({"steps": "optimizer steps", "samples": "consumed samples",
-                       "tokens": "tokens"}[x_unit] + "   (dotted lines: phase boundaries, "
-                      "numbered as in the table)")
-    for axis in (top, bottom):
+    top.yaxis.set_major_formatter(_axis_formatter(rate_labels))
+    if wd is None:
+        middle.text(0.5, 0.5, "no weight-decay part: the optimizer's own weight_decay",
+                    transform=middle.transAxes, ha="center", va="center", color="0.35")
+        middle.set_yticks([])
+    else:
+        handles.append(middle.plot(x, wd, color="tab:orange", linewidth=1.6, label="wd (" +
+                                   _named_values(schedule, schedule.wd_curve.names(),
+                                                 ("start_wd", "end_wd")) + ")")[0])
+        middle.set_ylim(0, (float(np.max(wd)) or 1.0) * 1.25)
+        middle.yaxis.set_major_formatter(_axis_formatter(rate_labels))
+    middle.set_ylabel("weight decay")
+    if batch is not None:
+        where, sizes = batch
+        handles.append(axes[2].plot(
+            x[where], sizes, color="tab:green", linewidth=1.6, drawstyle="steps-post",
+            label=f"global batch size ({_number(int(sizes.min()))} to "
+                  f"{_number(int(sizes.max()))})")[0])
+        axes[2].set_ylabel("global batch size")
+        axes[2].set_ylim(0, float(sizes.max()) * 1.2)
+        _count_axis(axes[2].yaxis)
+
+    phases = pieces(schedule, total)
+    boundaries = [float(to_x(piece.start)) for piece in phases[1:]]
+    marks = [axis.vlines(boundaries, 0, 1, transform=axis.get_xaxis_transform(), colors="0.55",
+                         linestyles=":", linewidth=1) for axis in axes]
+    for axis in axes:
         axis.grid(True, alpha=0.3)
-        axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
-    bottom.xaxis.set_major_formatter(EngFormatter(sep=""))
-    bottom.set_xlim(0, float(x[-1]))
-    top.set_ylim(0, max(float(np.max(schedule.lr(samples))), 1e-12) * 1.15)
-    if wd is not None:
-        bottom.set_ylim(0, max(float(np.max(wd)), 1e-12) * 1.25)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    marks[0].set_label(textwrap.fill(  # lines broken between phases, not inside a name
+        "phase boundaries; phases as numbered in the table: " + ", ".join(
+            f"{index} {piece.name}".replace(" ", NO_BREAK)
+            for index, piece in enumerate(phases)), 100))
+    handles.append(marks[0])
+    top.set_title(textwrap.fill(title, 100))
+    axes[-1].set_xlabel(X_LABELS[x_unit])
+    _count_axis(axes[-1].xaxis)
+    axes[-1].set_xlim(0, float(x[-1]) or 1.0)
+    legend = figure.legend(handles, [h.get_label() for h in handles], loc="lower center",
+                           bbox_to_anchor=(0.5, 0.005), fontsize=9)
+
+    # Room above the curve for the rows of phase labels the panel needs as first laid out
+    # (narrower than the final panel, so mostly as many rows as that needs, or more), then
+    # the layout, with room for the legend below, then the labels in those rows; one that
+    # finds no room there is left out (its phase is named in the legend).
+    renderer = figure.canvas.get_renderer()
+    rows = _phase_labels(top, phases, to_x, renderer, LABEL_ROWS, draw=False)
+    band = (3 + 1.6 * LABEL_SIZE * rows) * DPI / 72 / top.bbox.height + 0.04
+    top.set_ylim(0, (float(np.max(lr)) or 1.0) / (1 - min(band, 0.6)))
+    below = (legend.get_window_extent(renderer).height + 6) / figure.bbox.height
+    figure.tight_layout(rect=(0, below, 1, 1))
+    _phase_labels(top, phases, to_x, renderer, rows, draw=True)
+    return figure
+
+
+def plot(schedule, path, x_unit: str, title: str) -> None:
+    """Draws lr and wd (and the batch size, when it changes) against steps, samples or
+    tokens, with the phases marked (see `plot_figure`), and writes the file `path`."""
+    check_plot(schedule, path, x_unit)
+    plot_figure(schedule, x_unit, title).savefig(path)
 
 
 def batch_size_stages(run: Run) -> list[str]:
