@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import time
 import warnings
 from fractions import Fraction
 
@@ -39,6 +41,78 @@ def test_quantities_parse_exactly(text, amount, unit):
 def test_bad_quantities_name_the_field(text):
     with pytest.raises(ScheduleError, match=r"until=.* is not a quantity; expected a number"):
         Quantity.parse(text, "until")
+
+
+@pytest.mark.parametrize("text,meant", [
+    ("10steps", "(did you mean '10 steps'?)"), ("10tokens", "(did you mean '10 tokens'?)"),
+    ("1.5Msamples", "(did you mean '1.5M samples'?)"),
+    ("100ttokens", "(did you mean '100T tokens'?)"), ("10k steps", "(did you mean '10K steps'?)"),
+    ("10 K steps", "(did you mean '10K steps'?)"), ("10 stpes", "(did you mean '10 steps'?)"),
+    ("5K%", "(a percentage takes no SI suffix)"),
+    ("\u0661\u0660 steps", "(only the ASCII digits 0-9 are read)"),
+    ("\uff11\uff10 steps", "(only the ASCII digits 0-9 are read)"),
+], ids=["steps", "tokens", "si-unit", "lowercase-si-attached", "lowercase-si", "spaced-si",
+        "typo", "si-percent", "arabic-indic-digits", "fullwidth-digits"])
+def test_near_misses_of_the_grammar_are_refused_with_what_was_meant(text, meant):
+    with pytest.raises(ScheduleError) as info:
+        Quantity.parse(text, "until")
+    message = str(info.value)
+    assert message.startswith(f"until={text!r} is not a quantity; expected a number (digits 0-9)")
+    assert message.endswith(meant)
+
+
+@pytest.mark.parametrize("text", ["1__0 steps", "1_ steps", "_1 steps", "1_.5 steps",
+                                  "10\u00a0tokens", "1e3M%", "5 apples", "2 epochs", "1e steps"])
+def test_the_grammar_is_strict(text):
+    with pytest.raises(ScheduleError, match=r"is not a quantity; expected a number"):
+        Quantity.parse(text, "until")
+
+
+@pytest.mark.parametrize("text,amount,unit", [
+    ("10 STEPS", 10, "steps"), (" 10\ttokens ", 10, "tokens"), (".5 samples", Fraction(1, 2),
+                                                                  "samples"),
+    ("1_000.000_5 samples", Fraction(10000005, 10000), "samples"), ("5. %", 5, "%"),
+    ("1E3M samples", 10**9, "samples"), ("0e999999999999 steps", 0, "steps"),
+    ("1e0000000000003 steps", 1000, "steps"), ("1e18 tokens", 10**18, "tokens"),
+], ids=lambda v: str(v))
+def test_the_grammar_accepts(text, amount, unit):
+    quantity = Quantity.parse(text)
+    assert (quantity.amount, quantity.unit) == (amount, unit)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("1e100000000 steps", "is beyond any run; expected at most 1e+18"),
+    ("9" * 100_000 + " steps", "until='" + "9" * 40 + "'... (100,006 characters) is beyond any "
+     "run"),
+    ("1000000000000000001 samples", "is beyond any run"),
+    ("1e-100000000 samples", "is below the smallest float, 5e-324; expected 0 or more"),
+    ("0." + "0" * 100_000 + "1 samples", "is below the smallest float"),
+    ("1." + "0" * 100_000 + "1 samples", "has 100002 significant digits; expected at most 40"),
+], ids=["exponent", "digits", "just-above", "tiny-exponent", "tiny-digits", "precise"])
+def test_huge_and_tiny_amounts_are_refused_before_they_are_computed(text, message):
+    started = time.perf_counter()
+    with pytest.raises(ScheduleError, match=re.escape(message)) as info:
+        Quantity.parse(text, "until")
+    assert time.perf_counter() - started < 0.1
+    assert len(str(info.value)) < 200  # a long text is shown by its start and length
+
+
+@given(st.floats(min_value=0, max_value=1e18))
+def test_every_float_written_as_a_quantity_reads_back(value):
+    assert float(Quantity.parse(f"{value!r} samples").amount) == value
+
+
+@pytest.mark.parametrize("amount,unit,error,message", [
+    (Fraction(-3), "steps", ScheduleError, "amount=Fraction(-3, 1); expected a number from 0"),
+    (10**19, "steps", ScheduleError, "expected a number from 0 to 1e+18"),
+    (float("nan"), "steps", ScheduleError, "amount=nan"),
+    (True, "steps", ScheduleTypeError, "amount=True is of type bool"),
+    ("3", "steps", ScheduleTypeError, "amount='3' is of type str"),
+    (3, "apples", ScheduleError, "unit='apples' is not one of 'steps'"),
+], ids=["negative", "huge", "nan", "bool", "text", "unit"])
+def test_a_quantity_built_directly_is_checked(amount, unit, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        Quantity(amount, unit)
 
 
 def test_non_string_quantity_is_a_type_error():

@@ -10,8 +10,10 @@ size after; each optimizer step consumes the batch size of the moment.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,19 +22,31 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import LIMIT, ScheduleError, ScheduleTypeError, check_number
+from .errors import LIMIT, ScheduleError, ScheduleTypeError, check_choice, check_number
 
 Unit = Literal["steps", "samples", "tokens", "%"]
 UNITS: tuple[str, ...] = ("steps", "samples", "tokens", "%")
 MAX_AMOUNT = LIMIT  # far beyond any run, and within what the clock's int64 arrays hold
 MAX_INCREMENTS = 100_000  # batch-size increments of a ramp-up (real runs have tens)
 SI_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
+MAX_DIGITS = 40  # significant digits a quantity may have (a float's repr has 17)
 _UNIT_NAMES = {"step": "steps", "steps": "steps", "sample": "samples", "samples": "samples",
-               "token": "tokens", "tokens": "tokens", "%": "%"}
+               "token": "tokens", "tokens": "tokens"}
+# One grammar (ASCII only): a number with optional `_` between digits, an optional
+# decimal point and exponent; then either an upper-case SI suffix attached to it, one or
+# more spaces and a unit, or a percent sign (spaces allowed before it, no SI suffix).
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_NUMBER = rf"(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?[0-9]+)?"
 _QUANTITY = re.compile(
-    r"^\s*(?P<number>(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?P<si>[KkMmBbGgTt]?)"
-    r"\s*(?P<unit>%|[A-Za-z]+)\s*$"
+    rf"\s*(?P<number>{_NUMBER})(?:(?P<si>[KMBGT]?)\s+(?P<unit>[A-Za-z]+)|\s*(?P<percent>%))\s*",
+    re.ASCII,
 )
+# What a near miss looks like ("10steps", "100ttokens", "5k samples"), to suggest the form.
+_NEAR_MISS = re.compile(rf"\s*(?P<number>{_NUMBER})\s*(?P<rest>[A-Za-z][A-Za-z ]*?)\s*", re.ASCII)
+_SI_PERCENT = re.compile(rf"\s*{_NUMBER}\s*[A-Za-z]\s*%\s*", re.ASCII)
+_FORM = ("expected a number (digits 0-9), an optional SI suffix (K, M, B or G, T) attached "
+         "to it, a space and a unit (steps, samples, tokens), or a percentage: "
+         "'2000 steps', '1.5M samples', '10T tokens', '5%'")
 
 
 @dataclass(frozen=True)
@@ -47,13 +61,38 @@ class Quantity:
     amount: Fraction
     unit: Unit
 
+    def __post_init__(self) -> None:
+        amount = self.amount
+        if isinstance(amount, bool) or not isinstance(amount, (numbers.Rational, float)):
+            raise ScheduleTypeError(f"amount={amount!r} is of type {type(amount).__name__}; "
+                                    "expected an exact number (a Fraction or an int)")
+        if not (math.isfinite(amount) and 0 <= amount <= MAX_AMOUNT):
+            raise ScheduleError(f"amount={amount!r}; expected a number from 0 to "
+                                f"{float(MAX_AMOUNT):g}")
+        check_choice("unit", self.unit, UNITS)
+        object.__setattr__(self, "amount", Fraction(amount))
+
     @classmethod
     def parse(cls, text: object, field: str = "quantity") -> "Quantity":
         """Reads ``"2000 steps"``, ``"1.5M samples"``, ``"10T tokens"`` or ``"5%"``.
 
-        SI suffixes K, M, B (or G) and T multiply by 10**3, 10**6, 10**9, 10**12.
+        The one grammar, in ASCII:
+
+        - a number: digits 0-9, a single ``_`` allowed between two digits, an optional
+          decimal point and an optional exponent (``4_096``, ``1.5``, ``.5``, ``1e3``);
+        - then either an optional SI suffix attached to the number, upper case only
+          (K, M, B or G, T: 10**3, 10**6, 10**9, 10**12), at least one space and a
+          unit, ``step(s)``, ``sample(s)`` or ``token(s)`` in any case;
+        - or a ``%``, directly or after spaces, without an SI suffix.
+
+        So ``"10steps"``, ``"10tokens"``, ``"10k steps"`` and ``"5K%"`` are refused,
+        with the form meant where it is clear (``did you mean '10 steps'?``). The
+        amount is exact (a Fraction): 0, or from the smallest float (5e-324) up to
+        `MAX_AMOUNT`, with at most `MAX_DIGITS` significant digits, all bounded before
+        it is computed.
 
         Raises:
+            ScheduleTypeError: `text` is not a string (nor a `Quantity`).
             ScheduleError: naming `field`, for anything else.
 
         Example:
@@ -69,23 +108,76 @@ class Quantity:
                 f"{field}={text!r} is of type {type(text).__name__}; expected a quantity such as "
                 "'2000 steps', '1.5M samples', '10T tokens' or '5%'"
             )
-        match = _QUANTITY.match(text)
-        unit = _UNIT_NAMES.get(match["unit"].lower()) if match else None
-        if unit is None or (unit == "%" and match["si"]):
-            raise ScheduleError(
-                f"{field}={text!r} is not a quantity; expected a number, an optional SI suffix "
-                "(K, M, B or G, T) and a unit (steps, samples, tokens), or a percentage: "
-                "'2000 steps', '1.5M samples', '10T tokens', '5%'"
-            )
-        amount = Fraction(match["number"].replace("_", "")) * SI_SUFFIXES[match["si"].upper()]
-        if amount > MAX_AMOUNT:
-            raise ScheduleError(f"{field}={text!r} is beyond any run; expected at most "
-                                f"{float(MAX_AMOUNT):g}")
-        return cls(amount, unit)
+        match = _QUANTITY.fullmatch(text)
+        unit = None
+        if match:
+            unit = "%" if match["percent"] else _UNIT_NAMES.get(match["unit"].lower())
+        if unit is None:
+            raise ScheduleError(f"{field}={_shown(text)} is not a quantity; {_FORM}"
+                                + _suggestion(text))
+        return cls(_exact_amount(text, field, match["number"], match["si"] or ""), unit)
 
     def __str__(self) -> str:
         number = _format_amount(self.amount)
         return f"{number}%" if self.unit == "%" else f"{number} {self.unit}"
+
+
+def _exact_amount(text: str, field: str, number: str, si: str) -> Fraction:
+    """The number times the SI suffix, exactly, its size bounded before any big integer
+    is built (``"1e100000000 steps"`` is refused at once, not computed)."""
+    mantissa, _, exponent = number.replace("_", "").lower().partition("e")
+    whole, _, decimals = mantissa.partition(".")
+    digits = (whole + decimals).lstrip("0")
+    if not digits:
+        return Fraction(0)
+    power = 0
+    if exponent:  # more than 9 digits (leading zeros aside) is far out of bounds either way
+        power = int(exponent) if len(exponent.lstrip("+-").lstrip("0")) <= 9 else \
+            (-1 if exponent.startswith("-") else 1) * 10**9
+    si_power = len(str(SI_SUFFIXES[si])) - 1  # "M": 6
+    scale = power - len(decimals) + si_power  # amount = int(whole + decimals) * 10**scale
+    order = len(digits) - 1 + scale  # 10**order <= amount < 10**(order + 1)
+    significant = digits.rstrip("0")
+    if order > 18:
+        raise ScheduleError(f"{field}={_shown(text)} is beyond any run; expected at most "
+                            f"{float(MAX_AMOUNT):g}")
+    if order < -324:  # every float's repr parses (phase ends are written so)
+        raise ScheduleError(f"{field}={_shown(text)} is below the smallest float, 5e-324; "
+                            "expected 0 or more")
+    if len(significant) > MAX_DIGITS:
+        raise ScheduleError(f"{field}={_shown(text)} has {len(significant)} significant digits; "
+                            f"expected at most {MAX_DIGITS}")
+    scale += len(digits) - len(significant)
+    amount = Fraction(int(significant) * 10**scale) if scale >= 0 else \
+        Fraction(int(significant), 10**-scale)
+    if amount > MAX_AMOUNT:
+        raise ScheduleError(f"{field}={_shown(text)} is beyond any run; expected at most "
+                            f"{float(MAX_AMOUNT):g}")
+    return amount
+
+
+def _shown(text: str) -> str:
+    """`text` for a message: its repr, or the start of it and its length if it is long."""
+    return repr(text) if len(text) <= 60 else f"{text[:40]!r}... ({len(text):,} characters)"
+
+
+def _suggestion(text: str) -> str:
+    """What a near miss of the grammar meant, as `` (did you mean '10 steps'?)``, or ``""``."""
+    if any(c.isdigit() and not c.isascii() for c in text):
+        return " (only the ASCII digits 0-9 are read)"
+    if _SI_PERCENT.fullmatch(text):
+        return " (a percentage takes no SI suffix)"
+    match = _NEAR_MISS.fullmatch(text) if len(text) <= 100 else None
+    if match is None:
+        return ""
+    rest = match["rest"].replace(" ", "")
+    si, unit = "", _UNIT_NAMES.get(rest.lower())
+    if unit is None and rest[0].upper() in SI_SUFFIXES:  # "100ttokens", "5k steps"
+        si, unit = rest[0].upper(), _UNIT_NAMES.get(rest[1:].lower())
+    if unit is None:  # "10 stpes"
+        close = difflib.get_close_matches(rest.lower(), _UNIT_NAMES, n=1, cutoff=0.8)
+        si, unit = "", _UNIT_NAMES[close[0]] if close else None
+    return "" if unit is None else f" (did you mean '{match['number']}{si} {unit}'?)"
 
 
 def _format_amount(amount: Fraction) -> str:
