@@ -213,12 +213,17 @@ def test_ramp_in_tokens_and_a_ramp_of_one_level():
     assert flat.samples_at_step(10) == 640 and flat.batch_size_at(0) == 64
 
 
-def test_the_clock_is_exact_at_any_size():
+def test_the_clock_is_exact_up_to_the_edge_of_the_domain():
     run = Run(global_batch_size=15360, rampup_batch_size=[3072, 3072, 10**8])
-    steps = 10**17
+    steps = 65_104_166_677_111  # the last step within 1e18 samples, far past 2**53
     samples = run.samples_at_step(steps)
-    assert isinstance(samples, int) and run.step_at_samples(samples) == steps
-    assert run.step_at_samples(samples - 1) == steps and run.step_at_samples(samples + 1) == steps + 1
+    assert isinstance(samples, int) and samples <= 10**18 < samples + 15360
+    assert run.step_at_samples(samples) == steps and run.step_at_samples(samples - 1) == steps
+    assert run.step_at_samples(samples + 1) == steps + 1
+    assert run.samples_at_step(np.array([steps])).tolist() == [samples]
+    with pytest.raises(ScheduleError, match=r"steps=65104166677112 is beyond any run; expected "
+                                            r"at most 65104166677111 steps \(1e\+18 samples\)"):
+        run.samples_at_step(steps + 1)
     with pytest.raises(ScheduleError, match="is beyond any run"):
         Quantity.parse("1e400 steps", "at")
 
@@ -233,6 +238,79 @@ def test_the_array_conversions_equal_the_scalar_ones(ramp):
     assert run.step_at_samples(points).tolist() == [run.step_at_samples(float(p))
                                                     for p in points]
     assert run.step_at_samples(samples).tolist() == steps.tolist()  # the inverse on the grid
+
+
+HOSTILE_COUNTS = [
+    (-1, ScheduleError, "=-1 is negative; expected a"),
+    (-5.0, ScheduleError, "=-5.0 is negative"),
+    (float("nan"), ScheduleError, "=nan is not finite"),
+    (float("inf"), ScheduleError, "=inf is not finite"),
+    (10**5000, ScheduleError, "=an integer of 5001 digits is beyond any run"),
+    (True, ScheduleTypeError, "=True is of type bool; expected a number"),
+    ("3", ScheduleTypeError, "='3' is of type str"),
+    (None, ScheduleTypeError, "=None is of type NoneType"),
+    (np.array([1, -2]), ScheduleError, "[1]=-2 is negative"),
+    (np.array([[1.0, 2.0], [np.nan, 3.0]]), ScheduleError, "[(1, 0)]=nan is not finite"),
+    (np.array([0.0, 2e18]), ScheduleError, "[1]=2e+18 is beyond any run"),
+    (np.array([True, False]), ScheduleTypeError, "has dtype bool; expected an array of integer"),
+    ([1, None], ScheduleTypeError, "has dtype object"),
+    (np.array(["1"]), ScheduleTypeError, "has dtype <U1"),
+]
+HOSTILE_IDS = ["negative", "negative-float", "nan", "inf", "huge", "bool", "str", "none",
+               "array-negative", "array-nan", "array-huge", "array-bool", "array-none",
+               "array-str"]
+
+
+@pytest.mark.parametrize("method,field", [
+    ("samples_at_step", "steps"), ("step_at_samples", "samples"), ("tokens", "samples"),
+    ("batch_size_at", "samples")])
+@pytest.mark.parametrize("value,error,message", HOSTILE_COUNTS, ids=HOSTILE_IDS)
+def test_conversions_refuse_what_is_not_a_count_by_name(method, field, value, error, message):
+    run = Run(global_batch_size=8, seq_length=4, rampup_batch_size=[4, 4, 100])
+    if method == "batch_size_at" and np.ndim(value):  # one position at a time
+        error, message = ScheduleTypeError, "samples is an array; expected one number of samples"
+    with pytest.raises(error, match=re.escape(message)) as info:
+        getattr(run, method)(value)
+    assert str(info.value).startswith(field)
+
+
+@pytest.mark.parametrize("steps,message", [
+    (2.5, "steps=2.5 is not a whole number; expected a whole number of steps >= 0"),
+    (Fraction(7, 2), "steps=3.5 is not a whole number"),
+    (np.array([0.0, 1.5, 2.0]), "steps[1]=1.5 is not a whole number; expected whole steps"),
+], ids=["float", "fraction", "array"])
+def test_steps_are_whole(steps, message):
+    with pytest.raises(ScheduleError, match=re.escape(message)):
+        Run(global_batch_size=8).samples_at_step(steps)
+
+
+def test_whole_counts_of_any_numeric_type_convert():
+    run = Run(global_batch_size=8, seq_length=4, rampup_batch_size=[4, 4, 100])
+    assert run.samples_at_step(3.0) == run.samples_at_step(np.int64(3)) == \
+        run.samples_at_step(np.array(3)) == 12
+    assert run.samples_at_step(np.array([0.0, 3.0])).tolist() == [0, 12]
+    assert run.samples_at_step(np.array([], dtype=np.int64)).tolist() == []
+    assert run.step_at_samples(Fraction(7, 2)) == 1 and run.tokens(Fraction(7, 2)) == 14
+    assert run.step_at_samples(2.5) == 1 and run.tokens(np.array([1.5])).tolist() == [6.0]
+
+
+def test_conversions_need_a_batch_size_and_say_so():
+    for method in ("samples_at_step", "step_at_samples", "batch_size_at"):
+        with pytest.raises(ScheduleError, match="the run has no global_batch_size"):
+            getattr(Run(), method)(5)
+    assert Run().tokens(5) is None
+    with pytest.raises(ScheduleError, match="samples=-5 is negative"):
+        Run().tokens(-5)  # checked even where there is nothing to convert
+
+
+@pytest.mark.parametrize("text,message", [
+    ("2.5 steps", "at='2.5 steps'; expected a whole number of steps"),
+    ("1e18 steps", "steps=1000000000000000000 is beyond any run; expected at most "
+     "125000000000000000 steps"),
+], ids=["fractional", "past-the-domain"])
+def test_quantities_in_steps_convert_only_within_the_domain(text, message):
+    with pytest.raises(ScheduleError, match=re.escape(message)):
+        Run(global_batch_size=8).samples(text, "at")
 
 
 @pytest.mark.parametrize("ramp", [{"a": 1, "b": 2, "c": 3}, "abc", range(3)],

@@ -192,6 +192,63 @@ def _format_amount(amount: Fraction) -> str:
     return str(value)
 
 
+def _check_counts(field: str, values, whole: bool):
+    """`values`, a count of steps (`whole`) or of samples, or an array of them, checked:
+    numbers (not bools), finite, from 0 to `MAX_AMOUNT`, and whole numbers for steps.
+
+    Returns an int (steps, or whole samples), a Fraction or float (other samples), or an
+    int64 (steps) or numeric array; an array is checked in a few vectorised passes.
+    """
+    if isinstance(values, np.ndarray) and values.ndim == 0:
+        values = values.item()  # a 0-d array is one number
+    if np.ndim(values) == 0:
+        number = check_number(field, values)  # a number, finite, at most 1e18 in size
+        problem = _count_problem(number, whole)
+        if problem:
+            raise ScheduleError(f"{field}={number!r} {problem}; expected "
+                                f"{'a whole' if whole else 'a'} number of {field} >= 0")
+        if whole:
+            return int(number)
+        return values if isinstance(values, Fraction) else number  # Fractions stay exact
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as error:
+        raise ScheduleTypeError(f"{field} is not an array of numbers; expected "
+                                f"{field} >= 0") from error
+    if array.dtype.kind not in "iuf":
+        raise ScheduleTypeError(f"{field} has dtype {array.dtype}; expected an array of "
+                                f"{'integer' if whole else 'integer or float'} {field}")
+    if array.size:
+        bad = None
+        if array.dtype.kind == "f":
+            finite = np.isfinite(array)
+            if not finite.all():
+                bad = ~finite
+            elif whole and (array != np.floor(array)).any():
+                bad = array != np.floor(array)
+        if bad is None and not (array.min() >= 0 and array.max() <= MAX_AMOUNT):
+            bad = (array < 0) | (array > MAX_AMOUNT)
+        if bad is not None:
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = index[0] if len(index) == 1 else index
+            value = array[index].item()
+            raise ScheduleError(f"{field}[{where}]={value!r} {_count_problem(value, whole)}; "
+                                f"expected {'whole ' if whole else ''}{field} from 0 to "
+                                f"{float(MAX_AMOUNT):g}")
+    return array.astype(np.int64, copy=False) if whole else array
+
+
+def _count_problem(value, whole: bool) -> str:
+    """What is wrong with one count, or ``""``."""
+    if not math.isfinite(value):
+        return "is not finite"
+    if value < 0:
+        return "is negative"
+    if value > MAX_AMOUNT:
+        return "is beyond any run"
+    return "is not a whole number" if whole and value != int(value) else ""
+
+
 @dataclass(frozen=True)
 class Run:
     """How a run consumes samples: batch size, ramp-up, sequence length, length.
@@ -308,8 +365,11 @@ class Run:
 
     def batch_size_at(self, consumed_samples) -> int:
         """The global batch size after `consumed_samples`, as Megatron's calculator gives it."""
-        if self.global_batch_size is None:
-            raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
+        self._check_batch()
+        if type(consumed_samples) is not int or not 0 <= consumed_samples <= MAX_AMOUNT:
+            if np.ndim(consumed_samples):
+                raise ScheduleTypeError("samples is an array; expected one number of samples")
+            consumed_samples = _check_counts("samples", consumed_samples, whole=False)
         if self._ramp is None:
             return self.global_batch_size
         start, increment, length = self._ramp
@@ -317,6 +377,10 @@ class Run:
         if consumed_samples > length or start == self.global_batch_size:
             return self.global_batch_size
         return start + int(consumed_samples / per_increment) * increment
+
+    def _check_batch(self) -> None:
+        if self.global_batch_size is None:
+            raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
 
     @cached_property
     def _stages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -351,33 +415,59 @@ class Run:
         return (np.array(steps, dtype=np.int64), np.array(consumed, dtype=np.int64),
                 np.array(sizes, dtype=np.int64))
 
-    def samples_at_step(self, steps):
-        """Consumed samples after `steps` optimizer steps (a number or an array)."""
-        if self.global_batch_size is None:
-            raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
+    @cached_property
+    def _last_step(self) -> int:
+        """The last step whose consumed samples are within `MAX_AMOUNT`."""
         first, consumed, sizes = self._stages
+        return int(first[-1]) + (MAX_AMOUNT - int(consumed[-1])) // int(sizes[-1])
+
+    def samples_at_step(self, steps):
+        """Consumed samples after `steps` optimizer steps (a number or an array).
+
+        Raises:
+            ScheduleError: a step is negative, fractional, not finite, or past the step
+                that consumes `MAX_AMOUNT` samples; naming it.
+        """
+        self._check_batch()
+        steps = _check_counts("steps", steps, whole=True)
+        first, consumed, sizes = self._stages
+        last = self._last_step
         if np.ndim(steps) == 0:  # Python ints: exact at any size
-            steps = int(steps)
+            if steps > last:
+                raise ScheduleError(f"steps={steps!r} is beyond any run; expected at most "
+                                    f"{last} steps ({float(MAX_AMOUNT):g} samples)")
             stage = int(np.searchsorted(first, steps, side="right")) - 1
             return int(consumed[stage]) + (steps - int(first[stage])) * int(sizes[stage])
-        steps_array = np.asarray(steps, dtype=np.int64)
-        stage = np.searchsorted(first, steps_array, side="right") - 1
-        return consumed[stage] + (steps_array - first[stage]) * sizes[stage]
+        if steps.size and steps.max() > last:
+            index = int(np.argmax(steps > last))
+            raise ScheduleError(f"steps[{index}]={int(steps.flat[index])} is beyond any run; "
+                                f"expected at most {last} steps ({float(MAX_AMOUNT):g} samples)")
+        stage = np.searchsorted(first, steps, side="right") - 1
+        return consumed[stage] + (steps - first[stage]) * sizes[stage]
 
     def step_at_samples(self, samples):
-        """The first step after which at least `samples` samples are consumed."""
+        """The first step after which at least `samples` samples are consumed.
+
+        Raises:
+            ScheduleError: a number of samples is negative, not finite or beyond
+                `MAX_AMOUNT`; naming it.
+        """
+        self._check_batch()
+        samples = _check_counts("samples", samples, whole=False)
         first, consumed, sizes = self._stages
         if np.ndim(samples) == 0:
             stage = int(np.searchsorted(consumed, samples, side="right")) - 1
             return int(first[stage]) + math.ceil(
                 (Fraction(samples) - int(consumed[stage])) / int(sizes[stage]))
-        samples_array = np.asarray(samples, dtype=np.float64)
+        samples_array = samples.astype(np.float64, copy=False)
         stage = np.searchsorted(consumed, samples_array, side="right") - 1
         return (first[stage] + np.ceil((samples_array - consumed[stage]) / sizes[stage])
                 ).astype(np.int64)
 
     def tokens(self, samples):
-        """Tokens in `samples` samples, or None without a sequence length."""
+        """Tokens in `samples` samples (a number or an array), or None without a
+        sequence length. Refuses what `step_at_samples` refuses."""
+        samples = _check_counts("samples", samples, whole=False)
         return None if self.seq_length is None else samples * self.seq_length
 
     @property
