@@ -62,14 +62,23 @@ def schedule_from_data(data: dict) -> Schedule | PhaseSchedule:
     return PhaseSchedule.from_dict(data)
 
 
+MAX_FILE_BYTES = 1 << 20  # a schedule file is a few kilobytes; /dev/zero is endless
+
+
 def _read(path: Path) -> dict:
     try:
         with open(path, "rb") as file:
-            return tomllib.load(file)
+            data = file.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ScheduleError(f"{path}: larger than {MAX_FILE_BYTES:,} bytes; expected a "
+                                "schedule file (TOML)")
+        return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ScheduleError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ScheduleError(f"{path}: is a directory; expected a TOML file") from None
+    except OSError as error:  # permission, a device that cannot be read
+        raise ScheduleError(f"{path}: cannot be read: {error.strerror or error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ScheduleError(f"{path}: not valid TOML: {error}") from None
     except UnicodeDecodeError as error:
@@ -87,6 +96,8 @@ def load_schedule(path) -> Schedule | PhaseSchedule:
         ScheduleError: the file is missing or malformed; the message names the file
             and the key.
     """
+    if isinstance(path, str) and ("\0" in path or not path):
+        raise ScheduleError(f"{path!r} is not a file name; expected a schedule file (TOML)")
     path = Path(path)
     data = _read(path)
     try:
