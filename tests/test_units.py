@@ -294,6 +294,13 @@ def test_whole_counts_of_any_numeric_type_convert():
     assert run.step_at_samples(2.5) == 1 and run.tokens(np.array([1.5])).tolist() == [6.0]
 
 
+def test_tokens_of_a_large_array_do_not_wrap_around():
+    run = Run(global_batch_size=10**15, seq_length=4096)
+    samples = run.samples_at_step(np.array([0, 999, 1000]))
+    assert run.tokens(samples).tolist() == [0.0, 999 * 10**15 * 4096, 4096 * 10**18]
+    assert run.tokens(np.array([1, 2])).dtype == np.int64  # where int64 holds them, ints
+
+
 def test_conversions_need_a_batch_size_and_say_so():
     for method in ("samples_at_step", "step_at_samples", "batch_size_at"):
         with pytest.raises(ScheduleError, match="the run has no global_batch_size"):

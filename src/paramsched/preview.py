@@ -164,7 +164,7 @@ def write_csv(schedule, path) -> int:
         steps = None
     lr = schedule.lr(samples)
     wd = schedule.wd(samples) if schedule.has_wd else None
-    tokens = None if run.seq_length is None else samples * run.seq_length
+    tokens = run.tokens(samples)
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["step", "samples", "tokens", "lr", "wd"])

@@ -466,9 +466,15 @@ class Run:
 
     def tokens(self, samples):
         """Tokens in `samples` samples (a number or an array), or None without a
-        sequence length. Refuses what `step_at_samples` refuses."""
+        sequence length. Refuses what `step_at_samples` refuses. An integer array whose
+        tokens would not fit in int64 gives float64 tokens, not wrapped-around ones."""
         samples = _check_counts("samples", samples, whole=False)
-        return None if self.seq_length is None else samples * self.seq_length
+        if self.seq_length is None:
+            return None
+        if isinstance(samples, np.ndarray) and samples.dtype.kind in "iu" and samples.size \
+                and samples.max() > np.iinfo(np.int64).max // self.seq_length:
+            samples = samples.astype(np.float64)
+        return samples * self.seq_length
 
     @property
     def total_samples(self) -> int | float | None:
