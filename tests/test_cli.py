@@ -318,6 +318,9 @@ def hostile(tmp_path_factory):
     (root / "near-miss.toml").write_text(GOOD_TOML.replace("10 samples", "10samples"))
     (root / "huge-number.toml").write_text("[megatron]\nlr = 1e-3\ntrain_iters = 1e30\n")
     (root / "huge.toml").write_bytes(b"# padding\n" * 110_000)
+    (root / "huge-integer.toml").write_text("[lr]\nmax_lr = 1" + "0" * 5000 + "\n")
+    (root / "ramp-number.toml").write_text("[megatron]\nlr = 1e-3\ntrain_samples = 100\n"
+                                           "rampup_batch_size = 5\n")
     (root / "a-directory").mkdir()
     (root / "a-file").write_text("not a directory")
 
@@ -359,6 +362,8 @@ HOSTILE_ARGV = [
     (["preview", "{dir}/bad.toml"], "bad.toml: not valid TOML"),
     (["preview", "{dir}/huge.toml"], "huge.toml: larger than 1,048,576 bytes"),
     (["preview", "{dir}/near-miss.toml"], "(did you mean '10 samples'?)"),
+    (["preview", "{dir}/huge-integer.toml"], "holds an integer of more than 4300 digits"),
+    (["preview", "{dir}/ramp-number.toml"], "megatron.rampup_batch_size=5 is of type int"),
     (["preview", "{dir}/huge-number.toml"], "--train-iters=1e+30 is beyond any run"),
     (["preview", "{dir}/a-file/x.toml"], "x.toml: cannot be read: Not a directory"),
     (["preview", ""], "FILE='' is empty; expected a schedule file (TOML)"),

@@ -31,8 +31,8 @@ def test_numbers_in_the_domain_come_back_as_builtins(value, expected):
     (True, ScheduleTypeError, "x=True is of type bool; expected a number"),
     ("0.01", ScheduleTypeError, "x='0.01' is of type str; expected a number"),
     ([1.0], ScheduleTypeError, "x=\\[1.0\\] is of type list"),
-], ids=["huge-int", "too-long-to-write", "huge-fraction", "past-limit", "huge-float", "huge-negative", "inf", "nan", "bool", "str",
-        "list"])
+], ids=["huge-int", "too-long-to-write", "huge-fraction", "past-limit", "huge-float",
+        "huge-negative", "inf", "nan", "bool", "str", "list"])
 def test_numbers_outside_the_domain_are_refused_by_name(value, error, message):
     with pytest.raises(error, match=message):
         check_number("x", value)

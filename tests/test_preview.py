@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from paramsched import PhaseSchedule, from_megatron_args
+from paramsched import PhaseSchedule, ScheduleTypeError, from_megatron_args
 from paramsched import preview
 
 RUN = {"global_batch_size": 4, "seq_length": 10, "rampup_batch_size": [2, 2, 8],
@@ -96,3 +96,23 @@ def test_pieces_hold_the_final_value_up_to_the_total():
         lr=1.0, train_iters=10, lr_warmup_iters=2, global_batch_size=1, lr_decay_style="constant"))
     assert [(p.name, p.start, p.end) for p in preview.pieces(constant, 10)] == [
         ("warmup", 0, 2), ("constant", 2, 10)]
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: preview.at("2000 steps", s), lambda s: preview.table("title", s),
+    lambda s: preview.totals(None), lambda s: preview.step_curve({"lr": 1.0}),
+], ids=["at-swapped", "table-swapped", "totals-none", "curve-dict"])
+def test_a_preview_of_what_is_not_a_schedule_is_refused_by_type(call):
+    schedule = from_megatron_args(argparse.Namespace(lr=1e-3, train_iters=10,
+                                                     global_batch_size=4))
+    with pytest.raises(ScheduleTypeError, match="is of type .*; expected a paramsched.Schedule "
+                                                "or PhaseSchedule"):
+        call(schedule)
+
+
+def test_a_run_too_long_to_list_step_by_step_is_previewed_on_a_grid():
+    schedule = from_megatron_args(argparse.Namespace(lr=1e-3, train_iters=10**9,
+                                                     global_batch_size=4))
+    assert preview.step_curve(schedule) is None  # 10**9 steps: not listed one by one
+    sums = preview.totals(schedule)
+    assert (sums["steps"], sums["samples"], sums["lr_area"]) == (10**9, 4 * 10**9, None)

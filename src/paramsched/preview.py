@@ -15,8 +15,8 @@ import os
 
 import numpy as np
 
-from ._curve import Piece  # noqa: F401  (what `pieces` returns)
-from .errors import ScheduleError
+from ._curve import CurveSchedule, Piece  # noqa: F401  (Piece: what `pieces` returns)
+from .errors import ScheduleError, ScheduleTypeError
 from .units import Quantity, Run
 
 
@@ -26,6 +26,11 @@ def pieces(schedule, total: float) -> list[Piece]:
 
 
 def run_of(schedule) -> Run:
+    """The schedule's run (an empty one if it has none); every preview asks for it first,
+    so a preview of something that is not a schedule is refused here, by type."""
+    if not isinstance(schedule, CurveSchedule):
+        raise ScheduleTypeError(f"schedule={schedule!r} is of type {type(schedule).__name__}; "
+                                "expected a paramsched.Schedule or PhaseSchedule")
     return schedule.run if schedule.run is not None else Run()
 
 
