@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from paramsched import from_megatron_args
 from paramsched.cli import EXAMPLE, _build_parser, main
@@ -100,10 +103,8 @@ def test_table_and_preview_take_every_megatron_flag(capsys, command, name):
 @pytest.mark.parametrize("command", ["table", "preview"])
 def test_help_lists_every_megatron_flag(capsys, monkeypatch, command):
     monkeypatch.setenv("COLUMNS", "400")  # one line per flag
-    with pytest.raises(SystemExit) as exit_info:
-        main([command, "--help"])
+    assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
-    assert exit_info.value.code == 0
     for flag in MEGATRON_FLAGS:
         assert f"  {flag.option} " in out and f"  {flag.help}\n" in out
     assert ("--points" in out) == (command == "table")
@@ -335,3 +336,250 @@ def test_a_megatron_table_in_a_file_gives_the_same_notes(capsys, tmp_path):
     assert status == 0 and out
     assert err == ("paramsched preview: note: --rampup-batch-size follows Megatron-Core 0.16 and "
                    "0.17; from 0.18 Megatron ignores it (use --step-batch-size-schedule)\n")
+
+
+# ------------------------------------------------------------ hostile input
+
+
+def test_no_command_prints_the_help_with_every_command(capsys):
+    status, out, err = run(capsys)
+    assert status == 0 and err == ""
+    assert out.startswith("usage: paramsched") and "example: paramsched table" in out
+    for command in ("table", "preview", "recipes"):
+        assert f"\n    {command} " in out
+
+
+@pytest.mark.slow
+def test_python_m_paramsched_alone_prints_the_help_and_exits_0():
+    result = subprocess.run([sys.executable, "-m", "paramsched"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("usage: paramsched") and "recipes" in result.stdout
+
+
+GOOD_TOML = ("[lr]\nmax_lr = 1.0\nphases = [{ shape = 'linear', to = 0.0, until = '10 samples', "
+             "from = 'max_lr' }]\n")
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """A directory of hostile files, and a function that puts their paths into argv."""
+    root = tmp_path_factory.mktemp("hostile")
+    (root / "good.toml").write_text(GOOD_TOML)
+    (root / "empty.toml").write_bytes(b"")
+    (root / "binary.toml").write_bytes(bytes(range(128, 256)) * 4)
+    (root / "bad.toml").write_text("[lr\nmax_lr = ")
+    (root / "near-miss.toml").write_text(GOOD_TOML.replace("10 samples", "10samples"))
+    (root / "huge-number.toml").write_text("[megatron]\nlr = 1e-3\ntrain_iters = 1e30\n")
+    (root / "huge.toml").write_bytes(b"# padding\n" * 110_000)
+    (root / "huge-integer.toml").write_text("[lr]\nmax_lr = 1" + "0" * 5000 + "\n")
+    (root / "ramp-number.toml").write_text("[megatron]\nlr = 1e-3\ntrain_samples = 100\n"
+                                           "rampup_batch_size = 5\n")
+    (root / "a-directory").mkdir()
+    (root / "a-file").write_text("not a directory")
+
+    def argv(*words):
+        return [word.replace("{dir}", str(root)) for word in words]
+
+    argv.root = root
+    return argv
+
+
+BASE = ["--lr", "1e-3", "--train-iters", "10", "--global-batch-size", "4"]
+
+#: (argv, what stderr says); every one exits with status 2, one line and nothing written.
+HOSTILE_ARGV = [
+    # table: numbers
+    (["table", "--lr", "-3e-4", *BASE[2:]], "--lr=-0.0003 is negative; expected a number >= 0"),
+    (["table", "--lr", "nan", *BASE[2:]], "--lr=nan is not finite"),
+    (["table", "--lr", "-inf", *BASE[2:]], "--lr=-inf is not finite"),
+    (["table", "--lr", "1e400", *BASE[2:]], "--lr=inf is not finite"),
+    (["table", *BASE[:2], "--train-iters", "1" + "0" * 30], "is beyond any run"),
+    (["table", *BASE[:2], "--train-iters", "1" + "0" * 5000], "invalid int value"),
+    (["table", *BASE[:4], "--global-batch-size", "-4"], "--global-batch-size=-4 is negative"),
+    (["table", *BASE, "--points", "nan"], "argument --points: invalid int value: 'nan'"),
+    (["table", *BASE, "--points", "-3e2"], "argument --points: invalid int value: '-3e2'"),
+    (["table", *BASE[:2], "--train-samples", "1000", "--global-batch-size", "8",
+      "--rampup-batch-size", "4", "4", "20Btokens"], "(did you mean '20B tokens'?)"),
+    (["table", *BASE[:2], "--train-samples", "1000", "--global-batch-size", "8",
+      "--rampup-batch-size", "4", "4", "nan"], "rampup_batch_size[2]='nan' is not a quantity"),
+    # table: flags
+    (["table", *BASE, "--train-samples", "100"], "--train-iters=10 with --train-samples=100; expected iteration-based"),
+    (["table", "--lr"], "argument --lr: expected one argument"),
+    (["table", *BASE, "--bogus"], "unrecognized arguments: --bogus"),
+    (["table", *BASE, "--lr-decay-style", "cosin"], "invalid choice: 'cosin'"),
+    # preview: files
+    (["preview", "{dir}/missing.toml"], "missing.toml: no such file"),
+    (["preview", "{dir}/a-directory"], "a-directory: is a directory; expected a TOML file"),
+    (["preview", "{dir}/empty.toml"], "empty.toml: the schedule has no [lr] table"),
+    (["preview", "{dir}/binary.toml"], "binary.toml: not UTF-8 text (byte 0x80 at offset 0)"),
+    (["preview", "{dir}/bad.toml"], "bad.toml: not valid TOML"),
+    (["preview", "{dir}/huge.toml"], "huge.toml: larger than 1,048,576 bytes"),
+    (["preview", "{dir}/near-miss.toml"], "(did you mean '10 samples'?)"),
+    (["preview", "{dir}/huge-integer.toml"], "holds an integer of more than 4300 digits"),
+    (["preview", "{dir}/ramp-number.toml"], "megatron.rampup_batch_size=5 is of type int"),
+    (["preview", "{dir}/huge-number.toml"], "--train-iters=1e+30 is beyond any run"),
+    (["preview", "{dir}/a-file/x.toml"], "x.toml: cannot be read: Not a directory"),
+    (["preview", ""], "FILE='' is empty; expected a schedule file (TOML)"),
+    (["preview", "a\0.toml"], "'a\\x00.toml' is not a file name"),
+    # preview: schedules and points
+    (["preview", "--recipe", "nope"], "recipe 'nope' is not one of"),
+    (["preview", "--recipe", ""], "recipe '' is not one of"),
+    (["preview", "{dir}/good.toml", "--recipe", "llama2-7b"], "expected one schedule"),
+    (["preview", "{dir}/good.toml", "--at", "10steps"], "(did you mean '10 steps'?)"),
+    (["preview", "{dir}/good.toml", "--at", "-1 samples"], "--at='-1 samples' is not a quantity"),
+    (["preview", "{dir}/good.toml", "--at", "nan samples"], "is not a quantity"),
+    (["preview", "{dir}/good.toml", "--at", "1e100000000 samples"], "is beyond any run"),
+    (["preview", "{dir}/good.toml", "--at", "5 steps"], "is in steps; expected global_batch_size"),
+    (["preview", *BASE, "--at", "1e18 steps"], "--at='1000000000000000000 steps' is beyond any run"),
+    (["preview", "{dir}/good.toml", "--x", "epochs"], "invalid choice: 'epochs'"),
+    # preview: outputs
+    (["preview", "{dir}/good.toml", "--csv", "{dir}/missing/x.csv"],
+     "/missing/x.csv' cannot be written: {dir}/missing: No such file or directory"),
+    (["preview", "{dir}/good.toml", "--csv", "{dir}/a-directory"], "is a directory"),
+    (["preview", "{dir}/good.toml", "--csv", "{dir}/a-file/x.csv"], "a-file: Not a directory"),
+    (["preview", "{dir}/good.toml", "--csv", ""], "--csv='' is not a file name"),
+    (["preview", "{dir}/good.toml", "--csv", "{dir}/good.toml"],
+     "good.toml' is also the schedule FILE; expected different files"),
+    (["preview", "{dir}/good.toml", "--csv", "{dir}/x.png", "--out", "{dir}/./x.png"],
+     "x.png' is also --csv; expected different files"),
+    (["preview", "{dir}/good.toml", "--json", "--csv", "{dir}/x.csv"],
+     "--json with --csv; expected --json alone"),
+    (["preview", "{dir}/good.toml", "--out", "{dir}/missing/x.png", "--x", "samples"],
+     "No such file or directory"),
+    (["preview", "{dir}/good.toml", "--out", "", "--x", "samples"], "--out='' is not a file name"),
+    # commands
+    (["tabel"], "invalid choice: 'tabel'"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["recipes", "extra"], "unrecognized arguments: extra"),
+]
+
+
+def run_hostile(capsys, hostile, words):
+    """Runs `words`; returns status, stdout, stderr, and whether the directory changed."""
+    before = sorted(p.name for p in hostile.root.rglob("*"))
+    status, out, err = run(capsys, *hostile(*words))
+    return status, out, err, sorted(p.name for p in hostile.root.rglob("*")) != before
+
+
+@pytest.mark.parametrize("words,message", HOSTILE_ARGV,
+                         ids=[f"{i}-{w[0]}" for i, (w, _) in enumerate(HOSTILE_ARGV)])
+def test_hostile_arguments_get_one_line_status_2_and_nothing_written(capsys, hostile, words,
+                                                                     message):
+    status, out, err, changed = run_hostile(capsys, hostile, words)
+    assert status == 2 and out == "" and not changed
+    assert len(err.splitlines()) == 1 and err.endswith("\n") and "Traceback" not in err
+    assert hostile(message)[0] in err
+
+
+@pytest.mark.parametrize("words", [
+    ["table"], ["table", *BASE], ["table", "--lr=-0", *BASE[2:]], ["recipes"], ["--version"],
+    ["table", "--help"], ["preview", "{dir}/good.toml", "--at", "5 samples", "--json"],
+    ["preview", *BASE, "--at", "2 steps"], ["preview", "--recipe", "llama2-7b"],
+], ids=["example", "flags", "minus-zero", "recipes", "version", "help", "json", "flags-at",
+        "recipe"])
+def test_valid_arguments_exit_0_with_nothing_on_stderr(capsys, hostile, words):
+    status, out, err, changed = run_hostile(capsys, hostile, words)
+    assert status == 0 and err == "" and out and not changed
+
+
+def test_outputs_are_written_whole_under_their_names_and_nothing_else(capsys, tmp_path):
+    (tmp_path / "good.toml").write_text(GOOD_TOML)
+    status, out, err = run(capsys, "preview", str(tmp_path / "good.toml"), "--csv",
+                           str(tmp_path / "s.csv"))
+    assert status == 0 and err == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.toml", "s.csv"]
+    assert (tmp_path / "s.csv").read_text().startswith("step,samples,tokens,lr,wd\n")
+
+
+def test_an_output_through_a_link_or_into_a_device_is_written_there(capsys, tmp_path):
+    (tmp_path / "good.toml").write_text(GOOD_TOML)
+    (tmp_path / "target.csv").write_text("")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "target.csv")
+    status, _, err = run(capsys, "preview", str(tmp_path / "good.toml"), "--csv",
+                         str(tmp_path / "link.csv"))
+    assert status == 0 and err == "" and (tmp_path / "link.csv").is_symlink()
+    assert (tmp_path / "target.csv").read_text().startswith("step,samples")
+    status, _, err = run(capsys, "preview", str(tmp_path / "good.toml"), "--csv", os.devnull)
+    assert status == 0 and err == "" and not os.path.isfile(os.devnull)  # still the device
+
+
+def test_an_output_that_may_not_be_written_is_refused_first(capsys, hostile, monkeypatch):
+    import paramsched.cli
+
+    target = str(hostile.root / "read-only.csv")
+    real_access = os.access
+    monkeypatch.setattr(paramsched.cli.os, "access", lambda path, mode: False if str(path) in (
+        target, str(hostile.root)) else real_access(path, mode))
+    status, out, err, changed = run_hostile(capsys, hostile, [
+        "preview", "{dir}/good.toml", "--csv", target])
+    assert status == 2 and out == "" and not changed
+    assert err.strip() == (f"paramsched preview: error: --csv={target!r} cannot be written: "
+                           "Permission denied; expected a file you may write")
+
+
+def test_a_write_that_fails_midway_names_the_flag_and_leaves_nothing(capsys, hostile,
+                                                                     monkeypatch):
+    from paramsched import preview
+
+    def fail(schedule, path):
+        open(path, "w").write("step,")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(preview, "write_csv", fail)
+    status, out, err, changed = run_hostile(capsys, hostile, [
+        "preview", "{dir}/good.toml", "--csv", "{dir}/s.csv"])
+    assert status == 2 and out == "" and not changed
+    assert err.strip().endswith("/s.csv' cannot be written: No space left on device")
+
+
+def test_a_long_run_is_previewed_on_a_grid_not_step_by_step(capsys):
+    status, out, err = run(capsys, "preview", "--lr", "1e-3", "--train-iters", str(10**15),
+                           "--global-batch-size", "4")
+    assert status == 0 and err == ""
+    assert "total: 1000T steps, 4000T samples" in out and "area under the lr curve -" in out
+
+
+HOSTILE_WORDS = ["table", "preview", "recipes", "--lr", "--min-lr", "--train-iters",
+                 "--train-samples", "--global-batch-size", "--seq-length", "--lr-warmup-fraction",
+                 "--rampup-batch-size", "--lr-decay-style", "--points", "--at", "--json", "--x",
+                 "--recipe", "--csv", "--out", "--", "-h", "llama2-7b", "WSD", "cosine",
+                 "0", "1", "4", "10", "-1", "-3e-4", "1e-3", "nan", "inf", "-inf", "1e400",
+                 "1e18", "1" + "0" * 40, "0x10", "", " ", "abc", "10steps", "10 steps",
+                 "5%", "20Btokens", "1e100000000 samples", "\u0661", "{dir}/missing/x.csv",
+                 "{dir}/a-directory", "{dir}/a-file/y.png", "{dir}/empty.toml",
+                 "{dir}/binary.toml", "{dir}/near-miss.toml"]
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(HOSTILE_WORDS), max_size=10))
+def test_random_arguments_never_escape(capsys, hostile, words):
+    status, out, err = run(capsys, *hostile(*words))
+    assert status in (0, 2)
+    assert "Traceback" not in err and len(err.splitlines()) == (0 if status == 0 else 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("words,message", [
+    (["preview", "{dir}/missing.toml"], "missing.toml: no such file"),
+    (["preview", "--recipe", "llama2-7b", "--at", "10steps"], "(did you mean '10 steps'?)"),
+    (["table", "--lr", "-3e-4", *BASE[2:]], "--lr=-0.0003 is negative"),
+    (["preview", "{dir}/good.toml", "--csv", "{dir}/a-file/x.csv"], "Not a directory"),
+], ids=["missing-file", "near-miss", "negative", "output-under-a-file"])
+def test_hostile_arguments_in_a_real_process(hostile, words, message):
+    result = subprocess.run([sys.executable, "-m", "paramsched", *hostile(*words)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+
+
+@pytest.mark.slow
+def test_a_reader_that_goes_away_gets_no_traceback():
+    process = subprocess.Popen([sys.executable, "-m", "paramsched", "table", "--points", "10000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().startswith("example run:")
+    process.stdout.close()  # as `| head -1` does
+    err = process.stderr.read()
+    assert process.wait() == 2 and "Traceback" not in err and "Exception ignored" not in err
+    assert err == ("paramsched table: error: the output was closed before it was all "
+                   "written\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -19,6 +21,8 @@ def test_numbers_in_the_domain_come_back_as_builtins(value, expected):
 
 @pytest.mark.parametrize("value,error,message", [
     (10**400, ScheduleError, "x=an integer of 401 digits is beyond any run; expected at most"),
+    (10**5000 - 1, ScheduleError, "x=an integer of 5000 digits is beyond any run"),
+    (Fraction(10**400, 3), ScheduleError, "x is beyond any run; expected at most 1e18 in size"),
     (10**18 + 1, ScheduleError, "x=1000000000000000001 is beyond any run"),
     (1e308, ScheduleError, "x=1e\\+308 is beyond any run"),
     (-1e19, ScheduleError, "x=-1e\\+19 is beyond any run"),
@@ -27,8 +31,8 @@ def test_numbers_in_the_domain_come_back_as_builtins(value, expected):
     (True, ScheduleTypeError, "x=True is of type bool; expected a number"),
     ("0.01", ScheduleTypeError, "x='0.01' is of type str; expected a number"),
     ([1.0], ScheduleTypeError, "x=\\[1.0\\] is of type list"),
-], ids=["huge-int", "past-limit", "huge-float", "huge-negative", "inf", "nan", "bool", "str",
-        "list"])
+], ids=["huge-int", "too-long-to-write", "huge-fraction", "past-limit", "huge-float",
+        "huge-negative", "inf", "nan", "bool", "str", "list"])
 def test_numbers_outside_the_domain_are_refused_by_name(value, error, message):
     with pytest.raises(error, match=message):
         check_number("x", value)

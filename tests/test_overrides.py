@@ -7,6 +7,7 @@ import pytest
 from paramsched import (
     ParamGroupOverride,
     ScheduleError,
+    ScheduleTypeError,
     combine_param_group_overrides,
     get_canonical_lr_for_logging,
     param_group_override_to_tuple,
@@ -64,3 +65,23 @@ def test_canonical_lr_is_the_first_default_config_group():
     assert get_canonical_lr_for_logging(groups) == 2.0
     assert get_canonical_lr_for_logging([{"lr": 1.0}]) is None
     assert get_canonical_lr_for_logging([{"params": [], "lr": 4.0, "default_config": True}]) == 4.0
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: param_group_override_to_tuple(3), "param_group_override=3 is of type int"),
+    (lambda: param_group_override_to_tuple([("wd_mult", 0.0)]),
+     "param_group_override=[('wd_mult', 0.0)] is of type list; expected a dict"),
+    (lambda: combine_param_group_overrides(None),
+     "param_group_overrides=None is of type NoneType; expected a list of overrides"),
+    (lambda: combine_param_group_overrides({"wd_mult": 0.0}),
+     "param_group_overrides={'wd_mult': 0.0} is of type dict; expected a list"),
+    (lambda: combine_param_group_overrides([None, 3]), "param_group_overrides[1]=3 is of type int"),
+    (lambda: get_canonical_lr_for_logging(None), "param_groups=None is of type NoneType"),
+    (lambda: get_canonical_lr_for_logging([{"lr": 1.0}, "group"]),
+     "param_groups[1]='group' is of type str; expected a dict"),
+], ids=["tuple-of-int", "tuple-of-list", "combine-none", "combine-dict", "combine-entry",
+        "canonical-none", "canonical-entry"])
+def test_the_helpers_refuse_what_is_not_an_override_by_type(call, message):
+    with pytest.raises(ScheduleTypeError) as info:
+        call()
+    assert message in str(info.value)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paramsched import PhaseSchedule, Run, from_megatron_args
+from paramsched import PhaseSchedule, Run, ScheduleTypeError, from_megatron_args
 from paramsched import preview
 from paramsched.recipe import load_schedule, recipe_path
 from paramsched.units import SI_SUFFIXES
@@ -430,3 +430,23 @@ def test_the_legend_names_every_line_and_its_values_and_stays_off_the_panels(dra
     for axes in figure.axes:
         assert apart(legend, axes.get_window_extent(renderer))
         assert apart(legend, axes.xaxis.label.get_window_extent(renderer))
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: preview.at("2000 steps", s), lambda s: preview.table("title", s),
+    lambda s: preview.totals(None), lambda s: preview.step_curve({"lr": 1.0}),
+], ids=["at-swapped", "table-swapped", "totals-none", "curve-dict"])
+def test_a_preview_of_what_is_not_a_schedule_is_refused_by_type(call):
+    schedule = from_megatron_args(argparse.Namespace(lr=1e-3, train_iters=10,
+                                                     global_batch_size=4))
+    with pytest.raises(ScheduleTypeError, match="is of type .*; expected a paramsched.Schedule "
+                                                "or PhaseSchedule"):
+        call(schedule)
+
+
+def test_a_run_too_long_to_list_step_by_step_is_previewed_on_a_grid():
+    schedule = from_megatron_args(argparse.Namespace(lr=1e-3, train_iters=10**9,
+                                                     global_batch_size=4))
+    assert preview.step_curve(schedule) is None  # 10**9 steps: not listed one by one
+    sums = preview.totals(schedule)
+    assert (sums["steps"], sums["samples"], sums["lr_area"]) == (10**9, 4 * 10**9, None)

@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from paramsched import PhaseSchedule, Schedule, ScheduleError, from_megatron_args, load_schedule
+from paramsched import (PhaseSchedule, Schedule, ScheduleError, ScheduleTypeError,
+                        from_megatron_args, load_schedule)
 from paramsched.megatron import MEGATRON_FLAGS
 from paramsched.recipe import recipe_path, recipes
 
@@ -124,3 +125,36 @@ def test_recipes_ship_with_sources_and_load():
     assert deepseek.lr(deepseek.run.total_samples) == 7.3e-6
     with pytest.raises(ScheduleError, match="recipe 'llama' is not one of"):
         recipe_path("llama")
+
+
+@pytest.mark.parametrize("path,error,message", [
+    (123, ScheduleTypeError, "path=123 is of type int; expected a schedule file's name"),
+    (None, ScheduleTypeError, "path=None is of type NoneType"),
+    ("", ScheduleError, "'' is not a file name; expected a schedule file (TOML)"),
+    ("a\0.toml", ScheduleError, "'a\\x00.toml' is not a file name"),
+], ids=["int", "none", "empty", "nul"])
+def test_what_is_not_a_file_name_is_refused(path, error, message):
+    with pytest.raises(error) as info:
+        load_schedule(path)
+    assert message in str(info.value)
+
+
+def test_a_file_too_large_to_be_a_schedule_is_refused_unread(tmp_path):
+    path = tmp_path / "huge.toml"
+    path.write_bytes(b"# padding\n" * 110_000)
+    with pytest.raises(ScheduleError, match="huge.toml: larger than 1,048,576 bytes"):
+        load_schedule(path)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[lr]\nmax_lr = 1" + "0" * 5000 + "\n",
+     "holds an integer of more than 4300 digits; expected numbers of at most 1e18 in size"),
+    ("[megatron]\nlr = 1e-3\ntrain_samples = 100\nrampup_batch_size = 5\n",
+     "megatron.rampup_batch_size=5 is of type int; expected [start, increment, ramp length]"),
+], ids=["integer-too-long-to-read", "ramp-not-a-list"])
+def test_values_python_cannot_take_are_refused_by_name(tmp_path, text, message):
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    with pytest.raises(ScheduleError) as info:
+        load_schedule(path)
+    assert str(info.value) == f"{path}: {message}"

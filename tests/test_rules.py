@@ -3,8 +3,10 @@
 # ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
@@ -92,6 +94,90 @@ def test_a_rule_that_matches_nothing_is_reported():
 def test_bad_rules(rules, message):
     with pytest.raises(ScheduleTypeError, match=message):
         param_groups(model(), rules)
+
+
+@pytest.mark.parametrize("override,error,message", [
+    ({"wdmult": 0.0}, ScheduleError, "rule '*.bias' sets 'wdmult', which is not an override; "
+     "expected one of 'max_lr', 'min_lr', 'start_wd', 'end_wd', 'wd_mult', 'optimizer' (did "
+     "you mean 'wd_mult'?)"),
+    ({"betas": (0.9, 0.95)}, ScheduleError, "sets 'betas', which is not an override; expected "
+     "one of 'max_lr'"),
+    ({3: 0.0}, ScheduleError, "rule '*.bias' sets 3, which is not an override"),
+    ({"lr": 1e-3}, ScheduleError, "rule '*.bias' sets 'lr': the scheduler writes lr at every "
+     "step; expected max_lr and min_lr"),
+    ({"weight_decay": 0.0}, ScheduleError, "sets 'weight_decay': the scheduler writes "
+     "weight_decay at every step; expected wd_mult"),
+    ({"params": []}, ScheduleError, "sets 'params': param_groups puts the parameters"),
+    ({"default_config": True}, ScheduleError, "sets 'default_config': param_groups sets it"),
+    ({"wd_mult": [0.0]}, ScheduleTypeError, "rule '*.bias': wd_mult=[0.0] is of type list; "
+     "expected a number"),
+    ({"max_lr": {"value": 1.0}}, ScheduleTypeError, "rule '*.bias': max_lr={'value': 1.0} is "
+     "of type dict"),
+    ({"min_lr": np.array(0.0)}, ScheduleTypeError, "rule '*.bias': min_lr=array(0.) is of type "
+     "ndarray"),
+    ({"wd_mult": "0"}, ScheduleTypeError, "rule '*.bias': wd_mult='0' is of type str"),
+    ({"wd_mult": None}, ScheduleTypeError, "rule '*.bias': wd_mult=None is of type NoneType"),
+    ({"wd_mult": True}, ScheduleTypeError, "rule '*.bias': wd_mult=True is of type bool"),
+    ({"max_lr": float("nan")}, ScheduleError, "rule '*.bias': max_lr=nan is not finite"),
+    ({"wd_mult": -1.0}, ScheduleError, "rule '*.bias': wd_mult=-1.0 is negative"),
+    ({"optimizer": 3}, ScheduleTypeError, "rule '*.bias': optimizer=3; expected the name of an "
+     "optimizer"),
+], ids=["typo", "optimizer-option", "not-a-string", "lr", "weight-decay", "params",
+        "default-config", "list", "dict", "0-d-array", "str", "none", "bool", "nan", "negative",
+        "optimizer-not-a-name"])
+def test_overrides_are_checked_by_rule_and_key(override, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        param_groups(model(), {"*.bias": override})
+
+
+def test_a_rule_may_name_an_optimizer_as_on_megatron_main():
+    groups = param_groups(model(), {"*.bias": {"optimizer": "muon", "wd_mult": 0.0}})
+    assert {k: v for k, v in groups[1].items() if k != "params"} == {
+        "optimizer": "muon", "wd_mult": 0.0, "default_config": False}
+
+
+def test_override_values_are_normalised_to_floats():
+    groups = param_groups(model(), {"*.bias": {"wd_mult": 0, "max_lr": np.float32(0.5)}})
+    values = {k: v for k, v in groups[1].items() if k != "params"}
+    assert values == {"wd_mult": 0.0, "max_lr": 0.5, "default_config": False}
+    assert [type(v) for v in values.values()] == [float, float, bool]
+
+
+class TiedModel:
+    """A model that lists its tied output weight under both names, as
+    ``named_parameters(remove_duplicate=False)`` does."""
+
+    def __init__(self):
+        self.net = model()
+        self.net.lm_head.weight = self.net.embed.weight  # tied: (16, 8) both
+
+    def named_parameters(self):
+        return self.net.named_parameters(remove_duplicate=False)
+
+
+def test_a_shared_parameter_is_put_once():
+    tied = TiedModel()
+    listed = [id(p) for _, p in tied.named_parameters()]
+    assert len(listed) == 8 and len(set(listed)) == 7  # the tied weight twice
+    groups = param_groups(tied, {"embed.*": {"max_lr": 1e-3}, "lm_head.*": {"max_lr": 1e-3}})
+    params = [p for g in groups for p in g["params"]]
+    assert len(params) == len({id(p) for p in params}) == 7
+    assert groups[0]["params"] == [tied.net.embed.weight] and groups[0]["max_lr"] == 1e-3
+    torch.optim.AdamW(groups)  # torch refuses a parameter in two groups
+
+
+def test_a_shared_parameter_with_two_sets_of_overrides_is_refused_naming_both_names():
+    with pytest.raises(ScheduleError, match=re.escape(
+            "parameter 'lm_head.weight' is the same tensor as 'embed.weight' (shared); the rules "
+            "give 'embed.weight' {} and 'lm_head.weight' {'max_lr': 0.001}; expected rules that "
+            "give both names the same overrides")):
+        param_groups(TiedModel(), {"lm_head.*": {"max_lr": 1e-3}})
+
+
+def test_a_model_without_named_parameters_is_refused():
+    with pytest.raises(ScheduleTypeError, match=re.escape("model is of type list, without "
+                                                          "named_parameters()")):
+        param_groups([torch.nn.Parameter(torch.zeros(2))], {})
 
 
 def test_groups_drive_an_optimizer_and_the_scheduler():

@@ -174,6 +174,53 @@ def test_from_schedule():
         OptimizerParamScheduler.from_schedule(optimizer, {"max_lr": 1.0})
 
 
+@pytest.mark.parametrize("call,message", [
+    (lambda o, s, p: OptimizerParamScheduler(o, s),
+     "OptimizerParamScheduler was given a Schedule as init_lr; expected "
+     "OptimizerParamScheduler.from_schedule(optimizer, schedule) to run a schedule"),
+    (lambda o, s, p: OptimizerParamScheduler(o, p),
+     "OptimizerParamScheduler was given a PhaseSchedule as init_lr; expected "
+     "OptimizerParamScheduler.from_schedule(optimizer, schedule)"),
+    (lambda o, s, p: OptimizerParamScheduler(o, lambda step: 1.0),
+     "init_lr is of type function; expected OptimizerParamScheduler.from_schedule(optimizer, "
+     "schedule) to run a schedule, or Megatron's arguments"),
+    (lambda o, s, p: OptimizerParamScheduler(s, o),
+     "OptimizerParamScheduler was given a Schedule as optimizer; expected "
+     "OptimizerParamScheduler.from_schedule(optimizer, schedule)"),
+    (lambda o, s, p: OptimizerParamScheduler(o, 0.0, s),
+     "OptimizerParamScheduler was given a Schedule as max_lr"),
+    (lambda o, s, p: OptimizerParamScheduler(o),
+     "OptimizerParamScheduler is missing init_lr, max_lr, min_lr, lr_warmup_steps, "
+     "lr_decay_steps, lr_decay_style, start_wd, end_wd, wd_incr_steps, wd_incr_style; expected "
+     "Megatron's ten arguments"),
+    (lambda o, s, p: OptimizerParamScheduler(o, 0.0, 1.0, 0.1),
+     "OptimizerParamScheduler is missing lr_warmup_steps, lr_decay_steps, lr_decay_style, "
+     "start_wd, end_wd, wd_incr_steps, wd_incr_style; expected Megatron's ten arguments"),
+    (lambda o, s, p: OptimizerParamScheduler.from_schedule(s, o),
+     "from_schedule was given the Schedule first; expected "
+     "OptimizerParamScheduler.from_schedule(optimizer, schedule), the optimizer first"),
+], ids=["schedule-as-init-lr", "phases-as-init-lr", "callable-as-init-lr", "swapped",
+        "schedule-as-max-lr", "only-the-optimizer", "three-arguments", "from-schedule-swapped"])
+def test_a_mistaken_call_gets_a_pointer(call, message):
+    from paramsched import load_schedule
+    from paramsched.recipe import recipe_path
+
+    optimizer = PlainOptimizer()
+    schedule = Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="cosine")
+    with pytest.raises(ScheduleTypeError) as info:
+        call(optimizer, schedule, load_schedule(recipe_path("llama2-7b")))
+    assert message in str(info.value)
+    assert "lr" not in optimizer.param_groups[0]  # nothing written
+
+
+def test_megatrons_arguments_still_go_by_position():
+    optimizer = PlainOptimizer()
+    scheduler = OptimizerParamScheduler(optimizer, *MEGATRON_KWARGS.values())
+    assert scheduler.schedule == Schedule(**MEGATRON_KWARGS)
+    parameters = inspect.signature(OptimizerParamScheduler).parameters
+    assert repr(parameters["init_lr"].default) == "<required>"
+
+
 # ----------------------------------------------------------------- checkpoints
 
 

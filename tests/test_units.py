@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import time
 import warnings
 from fractions import Fraction
 
@@ -39,6 +41,78 @@ def test_quantities_parse_exactly(text, amount, unit):
 def test_bad_quantities_name_the_field(text):
     with pytest.raises(ScheduleError, match=r"until=.* is not a quantity; expected a number"):
         Quantity.parse(text, "until")
+
+
+@pytest.mark.parametrize("text,meant", [
+    ("10steps", "(did you mean '10 steps'?)"), ("10tokens", "(did you mean '10 tokens'?)"),
+    ("1.5Msamples", "(did you mean '1.5M samples'?)"),
+    ("100ttokens", "(did you mean '100T tokens'?)"), ("10k steps", "(did you mean '10K steps'?)"),
+    ("10 K steps", "(did you mean '10K steps'?)"), ("10 stpes", "(did you mean '10 steps'?)"),
+    ("5K%", "(a percentage takes no SI suffix)"),
+    ("\u0661\u0660 steps", "(only the ASCII digits 0-9 are read)"),
+    ("\uff11\uff10 steps", "(only the ASCII digits 0-9 are read)"),
+], ids=["steps", "tokens", "si-unit", "lowercase-si-attached", "lowercase-si", "spaced-si",
+        "typo", "si-percent", "arabic-indic-digits", "fullwidth-digits"])
+def test_near_misses_of_the_grammar_are_refused_with_what_was_meant(text, meant):
+    with pytest.raises(ScheduleError) as info:
+        Quantity.parse(text, "until")
+    message = str(info.value)
+    assert message.startswith(f"until={text!r} is not a quantity; expected a number (digits 0-9)")
+    assert message.endswith(meant)
+
+
+@pytest.mark.parametrize("text", ["1__0 steps", "1_ steps", "_1 steps", "1_.5 steps",
+                                  "10\u00a0tokens", "1e3M%", "5 apples", "2 epochs", "1e steps"])
+def test_the_grammar_is_strict(text):
+    with pytest.raises(ScheduleError, match=r"is not a quantity; expected a number"):
+        Quantity.parse(text, "until")
+
+
+@pytest.mark.parametrize("text,amount,unit", [
+    ("10 STEPS", 10, "steps"), (" 10\ttokens ", 10, "tokens"), (".5 samples", Fraction(1, 2),
+                                                                  "samples"),
+    ("1_000.000_5 samples", Fraction(10000005, 10000), "samples"), ("5. %", 5, "%"),
+    ("1E3M samples", 10**9, "samples"), ("0e999999999999 steps", 0, "steps"),
+    ("1e0000000000003 steps", 1000, "steps"), ("1e18 tokens", 10**18, "tokens"),
+], ids=lambda v: str(v))
+def test_the_grammar_accepts(text, amount, unit):
+    quantity = Quantity.parse(text)
+    assert (quantity.amount, quantity.unit) == (amount, unit)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("1e100000000 steps", "is beyond any run; expected at most 1e+18"),
+    ("9" * 100_000 + " steps", "until='" + "9" * 40 + "'... (100,006 characters) is beyond any "
+     "run"),
+    ("1000000000000000001 samples", "is beyond any run"),
+    ("1e-100000000 samples", "is below the smallest float, 5e-324; expected 0 or more"),
+    ("0." + "0" * 100_000 + "1 samples", "is below the smallest float"),
+    ("1." + "0" * 100_000 + "1 samples", "has 100002 significant digits; expected at most 40"),
+], ids=["exponent", "digits", "just-above", "tiny-exponent", "tiny-digits", "precise"])
+def test_huge_and_tiny_amounts_are_refused_before_they_are_computed(text, message):
+    started = time.perf_counter()
+    with pytest.raises(ScheduleError, match=re.escape(message)) as info:
+        Quantity.parse(text, "until")
+    assert time.perf_counter() - started < 0.1
+    assert len(str(info.value)) < 200  # a long text is shown by its start and length
+
+
+@given(st.floats(min_value=0, max_value=1e18))
+def test_every_float_written_as_a_quantity_reads_back(value):
+    assert float(Quantity.parse(f"{value!r} samples").amount) == value
+
+
+@pytest.mark.parametrize("amount,unit,error,message", [
+    (Fraction(-3), "steps", ScheduleError, "amount=Fraction(-3, 1); expected a number from 0"),
+    (10**19, "steps", ScheduleError, "expected a number from 0 to 1e+18"),
+    (float("nan"), "steps", ScheduleError, "amount=nan"),
+    (True, "steps", ScheduleTypeError, "amount=True is of type bool"),
+    ("3", "steps", ScheduleTypeError, "amount='3' is of type str"),
+    (3, "apples", ScheduleError, "unit='apples' is not one of 'steps'"),
+], ids=["negative", "huge", "nan", "bool", "text", "unit"])
+def test_a_quantity_built_directly_is_checked(amount, unit, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        Quantity(amount, unit)
 
 
 def test_non_string_quantity_is_a_type_error():
@@ -139,12 +213,17 @@ def test_ramp_in_tokens_and_a_ramp_of_one_level():
     assert flat.samples_at_step(10) == 640 and flat.batch_size_at(0) == 64
 
 
-def test_the_clock_is_exact_at_any_size():
+def test_the_clock_is_exact_up_to_the_edge_of_the_domain():
     run = Run(global_batch_size=15360, rampup_batch_size=[3072, 3072, 10**8])
-    steps = 10**17
+    steps = 65_104_166_677_111  # the last step within 1e18 samples, far past 2**53
     samples = run.samples_at_step(steps)
-    assert isinstance(samples, int) and run.step_at_samples(samples) == steps
-    assert run.step_at_samples(samples - 1) == steps and run.step_at_samples(samples + 1) == steps + 1
+    assert isinstance(samples, int) and samples <= 10**18 < samples + 15360
+    assert run.step_at_samples(samples) == steps and run.step_at_samples(samples - 1) == steps
+    assert run.step_at_samples(samples + 1) == steps + 1
+    assert run.samples_at_step(np.array([steps])).tolist() == [samples]
+    with pytest.raises(ScheduleError, match=r"steps=65104166677112 is beyond any run; expected "
+                                            r"at most 65104166677111 steps \(1e\+18 samples\)"):
+        run.samples_at_step(steps + 1)
     with pytest.raises(ScheduleError, match="is beyond any run"):
         Quantity.parse("1e400 steps", "at")
 
@@ -159,6 +238,86 @@ def test_the_array_conversions_equal_the_scalar_ones(ramp):
     assert run.step_at_samples(points).tolist() == [run.step_at_samples(float(p))
                                                     for p in points]
     assert run.step_at_samples(samples).tolist() == steps.tolist()  # the inverse on the grid
+
+
+HOSTILE_COUNTS = [
+    (-1, ScheduleError, "=-1 is negative; expected a"),
+    (-5.0, ScheduleError, "=-5.0 is negative"),
+    (float("nan"), ScheduleError, "=nan is not finite"),
+    (float("inf"), ScheduleError, "=inf is not finite"),
+    (10**5000, ScheduleError, "=an integer of 5001 digits is beyond any run"),
+    (True, ScheduleTypeError, "=True is of type bool; expected a number"),
+    ("3", ScheduleTypeError, "='3' is of type str"),
+    (None, ScheduleTypeError, "=None is of type NoneType"),
+    (np.array([1, -2]), ScheduleError, "[1]=-2 is negative"),
+    (np.array([[1.0, 2.0], [np.nan, 3.0]]), ScheduleError, "[(1, 0)]=nan is not finite"),
+    (np.array([0.0, 2e18]), ScheduleError, "[1]=2e+18 is beyond any run"),
+    (np.array([True, False]), ScheduleTypeError, "has dtype bool; expected an array of integer"),
+    ([1, None], ScheduleTypeError, "has dtype object"),
+    (np.array(["1"]), ScheduleTypeError, "has dtype <U1"),
+]
+HOSTILE_IDS = ["negative", "negative-float", "nan", "inf", "huge", "bool", "str", "none",
+               "array-negative", "array-nan", "array-huge", "array-bool", "array-none",
+               "array-str"]
+
+
+@pytest.mark.parametrize("method,field", [
+    ("samples_at_step", "steps"), ("step_at_samples", "samples"), ("tokens", "samples"),
+    ("batch_size_at", "samples")])
+@pytest.mark.parametrize("value,error,message", HOSTILE_COUNTS, ids=HOSTILE_IDS)
+def test_conversions_refuse_what_is_not_a_count_by_name(method, field, value, error, message):
+    run = Run(global_batch_size=8, seq_length=4, rampup_batch_size=[4, 4, 100])
+    if method == "batch_size_at" and np.ndim(value):  # one position at a time
+        error, message = ScheduleTypeError, "samples is an array; expected one number of samples"
+    with pytest.raises(error, match=re.escape(message)) as info:
+        getattr(run, method)(value)
+    assert str(info.value).startswith(field)
+
+
+@pytest.mark.parametrize("steps,message", [
+    (2.5, "steps=2.5 is not a whole number; expected a whole number of steps >= 0"),
+    (Fraction(7, 2), "steps=3.5 is not a whole number"),
+    (np.array([0.0, 1.5, 2.0]), "steps[1]=1.5 is not a whole number; expected whole steps"),
+], ids=["float", "fraction", "array"])
+def test_steps_are_whole(steps, message):
+    with pytest.raises(ScheduleError, match=re.escape(message)):
+        Run(global_batch_size=8).samples_at_step(steps)
+
+
+def test_whole_counts_of_any_numeric_type_convert():
+    run = Run(global_batch_size=8, seq_length=4, rampup_batch_size=[4, 4, 100])
+    assert run.samples_at_step(3.0) == run.samples_at_step(np.int64(3)) == \
+        run.samples_at_step(np.array(3)) == 12
+    assert run.samples_at_step(np.array([0.0, 3.0])).tolist() == [0, 12]
+    assert run.samples_at_step(np.array([], dtype=np.int64)).tolist() == []
+    assert run.step_at_samples(Fraction(7, 2)) == 1 and run.tokens(Fraction(7, 2)) == 14
+    assert run.step_at_samples(2.5) == 1 and run.tokens(np.array([1.5])).tolist() == [6.0]
+
+
+def test_tokens_of_a_large_array_do_not_wrap_around():
+    run = Run(global_batch_size=10**15, seq_length=4096)
+    samples = run.samples_at_step(np.array([0, 999, 1000]))
+    assert run.tokens(samples).tolist() == [0.0, 999 * 10**15 * 4096, 4096 * 10**18]
+    assert run.tokens(np.array([1, 2])).dtype == np.int64  # where int64 holds them, ints
+
+
+def test_conversions_need_a_batch_size_and_say_so():
+    for method in ("samples_at_step", "step_at_samples", "batch_size_at"):
+        with pytest.raises(ScheduleError, match="the run has no global_batch_size"):
+            getattr(Run(), method)(5)
+    assert Run().tokens(5) is None
+    with pytest.raises(ScheduleError, match="samples=-5 is negative"):
+        Run().tokens(-5)  # checked even where there is nothing to convert
+
+
+@pytest.mark.parametrize("text,message", [
+    ("2.5 steps", "at='2.5 steps'; expected a whole number of steps"),
+    ("1e18 steps", "at='1000000000000000000 steps' is beyond any run; expected at most "
+     "125,000,000,000,000,000 steps"),
+], ids=["fractional", "past-the-domain"])
+def test_quantities_in_steps_convert_only_within_the_domain(text, message):
+    with pytest.raises(ScheduleError, match=re.escape(message)):
+        Run(global_batch_size=8).samples(text, "at")
 
 
 @pytest.mark.parametrize("ramp", [{"a": 1, "b": 2, "c": 3}, "abc", range(3)],
@@ -299,11 +458,12 @@ def test_a_step_schedule_that_cannot_run_is_refused(values, error, message):
 
 
 @pytest.mark.parametrize("run,quantity,message", [
-    (dict(global_batch_size=8, total="2e17 steps"), None, r"is 1.6e\+18 samples, beyond any run"),
+    (dict(global_batch_size=8, total="2e17 steps"), None,
+     r"total='200000T steps' is beyond any run; expected at most 125,000,000,000,000,000 steps"),
     (dict(global_batch_size=8, total="1e18 samples"), "500%", r"quantity='500%' is 5e\+18 "
                                                                "samples, beyond any run"),
     (dict(batch_size_schedule=[[0, 10**18]], total="2 steps"), None,
-     r"total='2 steps' is 2e\+18 samples, beyond any run"),
+     r"total='2 steps' is beyond any run; expected at most 1 steps"),
 ], ids=["steps-of-a-batch", "percentage", "stages"])
 def test_a_quantity_that_converts_beyond_any_run_is_refused(run, quantity, message):
     with pytest.raises(ScheduleError, match=message):

@@ -128,13 +128,21 @@ def _preview(options: argparse.Namespace) -> str:
     from .recipe import load_schedule, recipe_path
 
     flags = _given_megatron_flags(options)
-    sources = [bool(options.file), bool(options.recipe), bool(flags)]
+    sources = [options.file is not None, options.recipe is not None, bool(flags)]
     if sum(sources) != 1:
         raise UsageError("paramsched preview: error: expected one schedule: a FILE, "
                          "--recipe NAME, or Megatron's flags (--lr ... --train-iters ...)")
-    if options.file:
+    if options.file == "":
+        raise ScheduleError("FILE='' is empty; expected a schedule file (TOML)")
+    outputs = {flag: path for flag, path in (("--csv", options.csv), ("--out", options.out))
+               if path is not None}
+    if options.json and outputs:
+        raise UsageError(f"paramsched preview: error: --json with {' and '.join(outputs)}; "
+                         "expected --json alone (it prints the points as JSON, nothing else)")
+    _check_outputs(outputs, options.file)  # before any work
+    if options.file is not None:
         schedule, title = load_schedule(options.file), options.file
-    elif options.recipe:
+    elif options.recipe is not None:
         schedule, title = load_schedule(recipe_path(options.recipe)), f"recipe {options.recipe}"
     else:
         schedule = from_megatron_args(argparse.Namespace(**{**MEGATRON_DEFAULTS, **flags}))
@@ -157,20 +165,84 @@ def _preview(options: argparse.Namespace) -> str:
             lines.append(f"{quantity:>16} {preview._number(p['step']):>12} "
                          f"{preview._number(p['samples']):>16} {preview._number(p['tokens']):>18} "
                          f"{p['lr']:>13.6e} {'-' if p['wd'] is None else format(p['wd'], '.4g'):>10}")
-    if options.out:  # every output checked before any is written
+    if options.out is not None:  # every output checked before any is written
         preview.check_plot(schedule, options.out, options.x)
-    if options.csv:
-        rows = preview.write_csv(schedule, options.csv)
-        lines.append(f"\nwrote {rows:,} rows to {options.csv}")
-    if options.out:
-        try:
-            preview.plot(schedule, options.out, options.x, title)
-        except BaseException:
-            if options.csv:  # all or nothing: no CSV left behind
-                os.remove(options.csv)
-            raise
-        lines.append(f"wrote the plot to {options.out}")
+    # All or nothing: each output file is written beside itself under a temporary name,
+    # and put in place only when every one has been written (a pipe or a device, such
+    # as /dev/stdout, is written directly).
+    temporary = {flag: _temporary_name(path) for flag, path in outputs.items()}
+    written = {flag: temporary[flag] or path for flag, path in outputs.items()}
+    try:
+        if options.csv is not None:
+            rows = _writing("--csv", options.csv, preview.write_csv, schedule, written["--csv"])
+            lines.append(f"\nwrote {rows:,} rows to {options.csv}")
+        if options.out is not None:
+            _writing("--out", options.out, preview.plot, schedule, written["--out"], options.x,
+                     title)
+            lines.append(f"wrote the plot to {options.out}")
+        for flag, path in outputs.items():
+            if temporary[flag] is not None:
+                _writing(flag, path, os.replace, temporary[flag], os.path.realpath(path))
+    finally:
+        for name in temporary.values():
+            if name is not None and os.path.lexists(name):
+                os.remove(name)
     return "\n".join(lines)
+
+
+def _check_outputs(outputs: dict, schedule_file: str | None) -> None:
+    """Refuses an output file that cannot be written, before anything is done: an empty
+    name, a directory, a missing or read-only directory, a read-only file, two outputs
+    in one file, or the schedule file itself."""
+    seen = {} if schedule_file is None else {_same_file(schedule_file): "the schedule FILE"}
+    for flag, path in outputs.items():
+        shown = f"{flag}={path!r}"
+        if not path or "\0" in path:
+            raise ScheduleError(f"{shown} is not a file name; expected one such as "
+                                f"{'schedule.csv' if flag == '--csv' else 'schedule.png'}")
+        if os.path.isdir(path):
+            raise ScheduleError(f"{shown} is a directory; expected a file name")
+        directory = os.path.dirname(os.path.realpath(path))
+        if not os.path.isdir(directory):
+            problem = "Not a directory" if os.path.exists(directory) else \
+                "No such file or directory"
+            raise ScheduleError(f"{shown} cannot be written: {directory}: {problem}; "
+                                "expected a file in an existing directory")
+        if not os.access(directory, os.W_OK) or (os.path.exists(path)
+                                                 and not os.access(path, os.W_OK)):
+            raise ScheduleError(f"{shown} cannot be written: Permission denied; expected a "
+                                "file you may write")
+        if _same_file(path) in seen:
+            raise UsageError(f"paramsched preview: error: {shown} is also "
+                             f"{seen[_same_file(path)]}; expected different files")
+        seen[_same_file(path)] = flag
+
+
+def _same_file(path: str) -> str:
+    """What `path` resolves to, to compare files by (a name holding NUL is refused
+    elsewhere, and resolves to nothing)."""
+    return path if "\0" in path else os.path.normcase(os.path.realpath(path))
+
+
+def _temporary_name(path: str) -> str | None:
+    """A name beside the file `path` names (through any symbolic link) to write it
+    under first, with its extension (its format); None for a file that exists and is
+    not a regular one (a pipe, a device), which is written directly."""
+    target = os.path.realpath(path)
+    if os.path.exists(target) and not os.path.isfile(target):
+        return None
+    directory, name = os.path.split(target)
+    return os.path.join(directory, f".{name}.paramsched-{os.getpid()}"
+                                   f"{os.path.splitext(name)[1]}")
+
+
+def _writing(flag: str, path: str, write, *args):
+    """`write(*args)`, an error of the system reported as one that names `flag`."""
+    try:
+        return write(*args)
+    except OSError as error:
+        raise ScheduleError(f"{flag}={path!r} cannot be written: "
+                            f"{error.strerror or error}") from None
 
 
 def _recipes() -> str:
@@ -321,25 +393,34 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     notes = _Notes()
     logging.getLogger("paramsched").addHandler(notes)
+    command = None
     try:
-        options = parser.parse_args(_attach_negatives(
-            sys.argv[1:] if argv is None else list(argv)))
-        if options.command is None:
+        try:
+            options = parser.parse_args(_attach_negatives(
+                sys.argv[1:] if argv is None else list(argv)))
+        except SystemExit as exit:  # --help or --version, printed
+            return 0 if exit.code is None else exit.code
+        command = options.command
+        if command is None:  # `paramsched` alone: the help, with the list of commands
             parser.print_help()
-            return 2
+            return 0
         run = {"table": _table, "preview": _preview, "recipes": lambda _: _recipes()}
-        output = run[options.command](options)
+        output = run[command](options)
         for note in notes.messages:
-            print(f"paramsched {options.command}: note: {note}", file=sys.stderr)
+            _error(f"paramsched {command}: note: {note}")
         print(output)
     except UsageError as error:
-        print(error, file=sys.stderr)
+        _error(str(error))
         return 2
     except ScheduleError as error:
-        print(f"paramsched {options.command}: error: {error}", file=sys.stderr)
+        _error(f"paramsched {command}: error: {error}")
         return 2
-    except OSError as error:  # --csv or --out cannot be written
-        print(f"paramsched {options.command}: error: {error}", file=sys.stderr)
+    except BrokenPipeError:  # the reader went away (`paramsched table | head -1`)
+        _silence_stdout()
+        _error(f"paramsched {command}: error: the output was closed before it was all written")
+        return 2
+    except OSError as error:
+        _error(f"paramsched {command}: error: {error}")
         return 2
     finally:
         logging.getLogger("paramsched").removeHandler(notes)
@@ -357,3 +438,18 @@ class _Notes(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
+
+
+def _error(message: str) -> None:
+    """`message` on stderr as one line."""
+    print(" ".join(message.split("\n")), file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """Points stdout at the null device, so that the interpreter's last flush of a
+    closed pipe does not print a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor (captured output)
+        pass

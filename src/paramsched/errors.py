@@ -37,14 +37,26 @@ def check_number(field: str, value: object) -> int | float:
         raise ScheduleTypeError(
             f"{field}={value!r} is of type {type(value).__name__}; expected a number"
         )
-    value = int(value) if isinstance(value, numbers.Integral) else float(value)
+    try:
+        value = int(value) if isinstance(value, numbers.Integral) else float(value)
+    except OverflowError:  # a Fraction or Decimal no float holds
+        raise ScheduleError(f"{field} is beyond any run; expected at most 1e18 in size") from None
     if isinstance(value, float) and not math.isfinite(value):
         raise ScheduleError(f"{field}={value!r} is not finite; expected a finite number")
     if abs(value) > LIMIT:
-        shown = f"an integer of {len(str(abs(value)))} digits" if isinstance(value, int) \
+        shown = f"an integer of {_digits(abs(value))} digits" if isinstance(value, int) \
             and abs(value) > 10**30 else repr(value)
         raise ScheduleError(f"{field}={shown} is beyond any run; expected at most 1e18 in size")
     return value
+
+
+def _digits(number: int) -> int:
+    """The decimal digits of `number` > 0, without writing it out (Python refuses to
+    write an int of more than 4300 digits)."""
+    digits = int(math.log10(number)) + 1
+    if 10 ** (digits - 1) > number:
+        return digits - 1
+    return digits + 1 if 10**digits <= number else digits
 
 
 def check_non_negative(field: str, value: object) -> int | float:

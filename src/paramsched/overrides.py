@@ -9,9 +9,10 @@ Megatron main, every key is optional and an override may also name the group's
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
-from .errors import ScheduleError
+from .errors import ScheduleError, ScheduleTypeError
 
 OVERRIDE_KEYS = ("max_lr", "min_lr", "start_wd", "end_wd", "wd_mult")
 
@@ -34,6 +35,18 @@ class ParamGroupOverride(TypedDict, total=False):
     optimizer: str
 
 
+def _check_list(field: str, value, of: str) -> None:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ScheduleTypeError(f"{field}={value!r} is of type {type(value).__name__}; "
+                                f"expected a list of {of}")
+
+
+def _check_override(field: str, value) -> None:
+    if not isinstance(value, Mapping):
+        raise ScheduleTypeError(f"{field}={value!r} is of type {type(value).__name__}; "
+                                "expected a dict such as {'wd_mult': 0.0}")
+
+
 def param_group_override_to_tuple(
     param_group_override: ParamGroupOverride | None,
 ) -> tuple[tuple[str, Any], ...] | None:
@@ -47,6 +60,7 @@ def param_group_override_to_tuple(
     """
     if param_group_override is None:
         return None
+    _check_override("param_group_override", param_group_override)
     return tuple(sorted(param_group_override.items()))
 
 
@@ -62,10 +76,12 @@ def combine_param_group_overrides(
         >>> combine_param_group_overrides([{"wd_mult": 0.0}, None, {"max_lr": 1e-3}])
         {'wd_mult': 0.0, 'max_lr': 0.001}
     """
+    _check_list("param_group_overrides", param_group_overrides, "overrides (dicts or None)")
     combined = ParamGroupOverride()
     for index, override in enumerate(param_group_overrides):
         if override is None:
             continue
+        _check_override(f"param_group_overrides[{index}]", override)
         for key, value in override.items():
             if key in combined and combined[key] != value:
                 raise ScheduleError(
@@ -82,7 +98,11 @@ def get_canonical_lr_for_logging(param_groups: list[dict]) -> float | None:
     Groups that use the default configuration share one schedule, so the first is
     representative; empty groups count too, since the scheduler writes every group.
     """
-    for group in param_groups:
+    _check_list("param_groups", param_groups, "parameter groups (optimizer.param_groups)")
+    for index, group in enumerate(param_groups):
+        if not isinstance(group, Mapping):
+            raise ScheduleTypeError(f"param_groups[{index}]={group!r} is of type "
+                                    f"{type(group).__name__}; expected a dict")
         if group.get("default_config", False):
             return group.get("lr")
     return None

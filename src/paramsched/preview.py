@@ -16,8 +16,8 @@ import textwrap
 
 import numpy as np
 
-from ._curve import Piece  # noqa: F401  (what `pieces` returns)
-from .errors import ScheduleError
+from ._curve import CurveSchedule, Piece  # noqa: F401  (Piece: what `pieces` returns)
+from .errors import ScheduleError, ScheduleTypeError
 from .units import SI_SUFFIXES, Quantity, Run
 
 
@@ -27,6 +27,11 @@ def pieces(schedule, total: float) -> list[Piece]:
 
 
 def run_of(schedule) -> Run:
+    """The schedule's run (an empty one if it has none); every preview asks for it first,
+    so a preview of something that is not a schedule is refused here, by type."""
+    if not isinstance(schedule, CurveSchedule):
+        raise ScheduleTypeError(f"schedule={schedule!r} is of type {type(schedule).__name__}; "
+                                "expected a paramsched.Schedule or PhaseSchedule")
     return schedule.run if schedule.run is not None else Run()
 
 
@@ -70,12 +75,19 @@ def at(schedule, quantity: str) -> dict:
     return point(schedule, samples, step)
 
 
+LISTED_STEPS = 10_000_000  # a preview goes step by step up to this many steps
+
+
 def step_curve(schedule) -> tuple[np.ndarray, np.ndarray] | None:
-    """Steps 0..N and the samples after each, or None without a batch size."""
+    """Steps 0..N and the samples after each, or None without a batch size or for a
+    run of more than `LISTED_STEPS` steps (previewed on a grid of samples instead)."""
     run = run_of(schedule)
     if run.global_batch_size is None:
         return None
-    steps = np.arange(run.step_at_samples(total_samples(schedule)) + 1)
+    last = run.step_at_samples(total_samples(schedule))
+    if last > LISTED_STEPS:
+        return None
+    steps = np.arange(last + 1)
     return steps, run.samples_at_step(steps)
 
 
@@ -89,10 +101,11 @@ def totals(schedule) -> dict:
         lr = schedule.lr(samples)
         # Each optimizer step uses the rate the scheduler held before it.
         area, peak, count = math.fsum(lr[:-1].tolist()), float(lr.max()), int(steps[-1])
-    else:
+    else:  # no batch size, or too many steps to list: no per-step area
         grid = np.linspace(0, total, 100_001)
         lr = schedule.lr(grid)
-        area, peak, count = None, float(lr.max()), None
+        count = None if run.global_batch_size is None else run.step_at_samples(total)
+        area, peak = None, float(lr.max())
     return {"steps": count, "samples": total, "tokens": run.tokens(total), "peak_lr": peak,
             "final_lr": float(schedule.lr(total)), "lr_area": area}
 
@@ -164,7 +177,9 @@ def table(schedule, title: str) -> str:
 
 
 def write_csv(schedule, path) -> int:
-    """Writes step, samples, tokens, lr, wd for every step (or a fine grid); returns rows."""
+    """Writes step, samples, tokens, lr, wd for every step; returns the rows. Without a
+    batch size, or beyond `LISTED_STEPS` steps, a grid of 100,001 points in samples
+    (the step column empty)."""
     run = run_of(schedule)
     curve = step_curve(schedule)
     if curve is not None:
@@ -174,7 +189,7 @@ def write_csv(schedule, path) -> int:
         steps = None
     lr = schedule.lr(samples)
     wd = schedule.wd(samples) if schedule.has_wd else None
-    tokens = None if run.seq_length is None else samples * run.seq_length
+    tokens = run.tokens(samples)
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["step", "samples", "tokens", "lr", "wd"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -58,23 +59,42 @@ def schedule_from_data(data: dict) -> Schedule | PhaseSchedule:
                     + ", ".join(MEGATRON_DEFAULTS)
                     + (f" (did you mean {close[0]!r}?)" if close else "")
                 )
+        ramp = arguments.get("rampup_batch_size")
+        if ramp is not None and not isinstance(ramp, list):  # Megatron's flag takes three
+            raise ScheduleTypeError(f"megatron.rampup_batch_size={ramp!r} is of type "
+                                    f"{type(ramp).__name__}; expected [start, increment, "
+                                    "ramp length]")
         return from_megatron_args(argparse.Namespace(**arguments))
     return PhaseSchedule.from_dict(data)
+
+
+MAX_FILE_BYTES = 1 << 20  # a schedule file is a few kilobytes; /dev/zero is endless
 
 
 def _read(path: Path) -> dict:
     try:
         with open(path, "rb") as file:
-            return tomllib.load(file)
+            data = file.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ScheduleError(f"{path}: larger than {MAX_FILE_BYTES:,} bytes; expected a "
+                                "schedule file (TOML)")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ScheduleError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ScheduleError(f"{path}: is a directory; expected a TOML file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ScheduleError(f"{path}: not valid TOML: {error}") from None
+    except OSError as error:  # permission, a device that cannot be read
+        raise ScheduleError(f"{path}: cannot be read: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise ScheduleError(f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at "
                             f"offset {error.start}); expected a TOML file in UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScheduleError(f"{path}: not valid TOML: {error}") from None
+    except ValueError:  # Python reads no integer of more than 4300 digits
+        raise ScheduleError(f"{path}: holds an integer of more than 4300 digits; expected "
+                            "numbers of at most 1e18 in size") from None
 
 
 def load_schedule(path) -> Schedule | PhaseSchedule:
@@ -87,6 +107,11 @@ def load_schedule(path) -> Schedule | PhaseSchedule:
         ScheduleError: the file is missing or malformed; the message names the file
             and the key.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ScheduleTypeError(f"path={path!r} is of type {type(path).__name__}; expected "
+                                "a schedule file's name (a str or a pathlib.Path)")
+    if isinstance(path, str) and ("\0" in path or not path):
+        raise ScheduleError(f"{path!r} is not a file name; expected a schedule file (TOML)")
     path = Path(path)
     data = _read(path)
     try:

@@ -23,12 +23,22 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import warnings
 from collections.abc import Callable, Mapping
 
-from .errors import ScheduleError, ScheduleTypeError
-from .overrides import ParamGroupOverride, param_group_override_to_tuple
+from .errors import ScheduleError, ScheduleTypeError, check_rate
+from .overrides import OVERRIDE_KEYS, ParamGroupOverride, param_group_override_to_tuple
+
+#: Keys a rule may not set, and why: the scheduler and param_groups write them.
+_WRITTEN_KEYS = {
+    "lr": "the scheduler writes lr at every step; expected max_lr and min_lr",
+    "weight_decay": "the scheduler writes weight_decay at every step; expected wd_mult, "
+                    "or start_wd and end_wd",
+    "params": "param_groups puts the parameters in the groups itself",
+    "default_config": "param_groups sets it, True exactly for the group without overrides",
+}
 
 
 class attribute:  # noqa: N801 - reads as a selector: attribute("is_embedding")
@@ -92,33 +102,39 @@ def param_groups(model, rules: Mapping) -> list[dict]:
         the group without overrides (as Megatron sets it). Frozen parameters
         (``requires_grad`` False) are left out.
 
+        A parameter reachable under two names (shared or tied, e.g. an output layer
+        that reuses the embedding, listed twice by ``named_parameters(remove_duplicate=
+        False)`` or a model of one's own) is put once, under its first name.
+
     Raises:
         ScheduleError: two rules a parameter matches set one key to different
-            values; the message names the parameter and both rules.
+            values (the message names the parameter and both rules); a shared
+            parameter's names get different overrides (it names both names); a
+            rule sets a key that is not one of `OVERRIDE_KEYS` (naming them and the
+            closest) or one the scheduler writes (``lr``, ``weight_decay``,
+            ``params``, ``default_config``); a value is negative or not finite.
+        ScheduleTypeError: `rules` is not a mapping, a selector is neither a glob nor
+            a predicate, an override is not a dict, or a value is not a number (a
+            list, a dict, an array), naming the rule and the key.
 
     Warns:
         UserWarning: for every rule that matches no trainable parameter.
     """
-    if not isinstance(rules, Mapping):
-        raise ScheduleTypeError(f"rules is of type {type(rules).__name__}; expected a mapping "
-                                "from selectors to overrides")
-    for selector, override in rules.items():
-        if not (isinstance(selector, str) or callable(selector)):
-            raise ScheduleTypeError(f"rule selector {selector!r} is of type "
-                                    f"{type(selector).__name__}; expected a glob, a predicate "
-                                    "(name, param) or paramsched.rules.attribute(...)")
-        if not isinstance(override, Mapping):
-            raise ScheduleTypeError(f"rule {_describe(selector)}: override {override!r} is of "
-                                    f"type {type(override).__name__}; expected a dict such as "
-                                    "{'wd_mult': 0.0}")
-    used = {selector: False for selector in rules}
+    checked = _check_rules(rules)
+    named_parameters = getattr(model, "named_parameters", None)
+    if not callable(named_parameters):
+        raise ScheduleTypeError(f"model is of type {type(model).__name__}, without "
+                                "named_parameters(); expected a torch.nn.Module or an object "
+                                "with named_parameters()")
+    used = {selector: False for selector in checked}
     groups: dict[tuple, dict] = {}
-    for name, param in model.named_parameters():
+    seen: dict[int, tuple[str, ParamGroupOverride]] = {}  # id(param) -> first name, overrides
+    for name, param in named_parameters():
         if not getattr(param, "requires_grad", True):
             continue
         combined: ParamGroupOverride = {}
         source: dict[str, object] = {}
-        for selector, override in rules.items():
+        for selector, override in checked.items():
             if not _matches(selector, name, param):
                 continue
             used[selector] = True
@@ -130,6 +146,16 @@ def param_groups(model, rules: Mapping) -> list[dict]:
                         f"{key}={value!r}; expected one value"
                     )
                 combined[key], source[key] = value, selector
+        if id(param) in seen:  # a shared (tied) parameter under another name: put once
+            first, first_combined = seen[id(param)]
+            if combined != first_combined:
+                raise ScheduleError(
+                    f"parameter {name!r} is the same tensor as {first!r} (shared); the rules "
+                    f"give {first!r} {dict(first_combined)!r} and {name!r} "
+                    f"{dict(combined)!r}; expected rules that give both names the same "
+                    "overrides")
+            continue
+        seen[id(param)] = (name, combined)
         key = param_group_override_to_tuple(combined)
         if key not in groups:
             groups[key] = {"params": [], **combined, "default_config": not combined}
@@ -139,6 +165,42 @@ def param_groups(model, rules: Mapping) -> list[dict]:
             warnings.warn(f"paramsched.param_groups: rule {_describe(selector)} matched no "
                           "trainable parameter", UserWarning, stacklevel=2)
     return list(groups.values())
+
+
+def _check_rules(rules) -> dict:
+    """`rules` checked, every override's values as floats; refuses by rule and key."""
+    if not isinstance(rules, Mapping):
+        raise ScheduleTypeError(f"rules is of type {type(rules).__name__}; expected a mapping "
+                                "from selectors to overrides")
+    checked = {}
+    for selector, override in rules.items():
+        if not (isinstance(selector, str) or callable(selector)):
+            raise ScheduleTypeError(f"rule selector {selector!r} is of type "
+                                    f"{type(selector).__name__}; expected a glob, a predicate "
+                                    "(name, param) or paramsched.rules.attribute(...)")
+        rule = f"rule {_describe(selector)}"
+        if not isinstance(override, Mapping):
+            raise ScheduleTypeError(f"{rule}: override {override!r} is of type "
+                                    f"{type(override).__name__}; expected a dict such as "
+                                    "{'wd_mult': 0.0}")
+        checked[selector] = {}
+        for key, value in override.items():
+            if key in _WRITTEN_KEYS:
+                raise ScheduleError(f"{rule} sets {key!r}: {_WRITTEN_KEYS[key]}")
+            if key == "optimizer":  # Megatron main's per-parameter optimizer, by name
+                if not isinstance(value, str) or not value:
+                    raise ScheduleTypeError(f"{rule}: optimizer={value!r}; expected the name of "
+                                            "an optimizer, such as 'muon'")
+                checked[selector][key] = value
+                continue
+            if key not in OVERRIDE_KEYS:
+                keys = (*OVERRIDE_KEYS, "optimizer")
+                close = difflib.get_close_matches(str(key), keys, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ScheduleError(f"{rule} sets {key!r}, which is not an override; expected "
+                                    f"one of {', '.join(repr(k) for k in keys)}{hint}")
+            checked[selector][key] = check_rate(f"{rule}: {key}", value)
+    return checked
 
 
 def no_weight_decay_on_bias_and_norm() -> dict:

@@ -18,6 +18,7 @@ the whole checkpoint is checked before anything changes, the step count is set
 from __future__ import annotations
 
 import logging
+import numbers
 import weakref
 from collections.abc import Mapping
 
@@ -77,12 +78,27 @@ class _ScheduleField:
         scheduler.schedule = replace(**{self.name: value})
 
 
+class _Required:
+    """Marks Megatron's required arguments (see `OptimizerParamScheduler.__init__`)."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_REQUIRED = _Required()
+
+
 class OptimizerParamScheduler:
     """Anneals the learning rate and weight decay of every parameter group.
 
     The constructor takes Megatron-Core's arguments, with its names and defaults;
     see `Schedule` for what each means. Everything is validated before anything
     is written into the optimizer; then every group gets its values for step 0.
+
+    A schedule that already exists goes through `from_schedule`; given in place of
+    Megatron's arguments (``OptimizerParamScheduler(optimizer, schedule)``), it is
+    refused with a `ScheduleTypeError` that says so, and so is a call that leaves
+    out some of the ten, naming them.
 
     Args:
         optimizer: Anything with a ``param_groups`` list of dicts.
@@ -118,21 +134,27 @@ class OptimizerParamScheduler:
     def __init__(
         self,
         optimizer,
-        init_lr: float,
-        max_lr: float,
-        min_lr: float,
-        lr_warmup_steps: int,
-        lr_decay_steps: int,
-        lr_decay_style: str,
-        start_wd: float,
-        end_wd: float,
-        wd_incr_steps: int,
-        wd_incr_style: str,
+        init_lr: float = _REQUIRED,
+        max_lr: float = _REQUIRED,
+        min_lr: float = _REQUIRED,
+        lr_warmup_steps: int = _REQUIRED,
+        lr_decay_steps: int = _REQUIRED,
+        lr_decay_style: str = _REQUIRED,
+        start_wd: float = _REQUIRED,
+        end_wd: float = _REQUIRED,
+        wd_incr_steps: int = _REQUIRED,
+        wd_incr_style: str = _REQUIRED,
         use_checkpoint_opt_param_scheduler: bool | None = True,
         override_opt_param_scheduler: bool | None = False,
         wsd_decay_steps: int | None = None,
         lr_wsd_decay_style: str | None = None,
     ) -> None:
+        # Megatron's ten arguments are required; they default to a marker only so that
+        # a mistaken call gets a message that says what to do, not a bare TypeError.
+        _check_megatron_call(optimizer, dict(
+            init_lr=init_lr, max_lr=max_lr, min_lr=min_lr, lr_warmup_steps=lr_warmup_steps,
+            lr_decay_steps=lr_decay_steps, lr_decay_style=lr_decay_style, start_wd=start_wd,
+            end_wd=end_wd, wd_incr_steps=wd_incr_steps, wd_incr_style=wd_incr_style))
         schedule = Schedule(
             init_lr=init_lr,
             max_lr=max_lr,
@@ -158,7 +180,11 @@ class OptimizerParamScheduler:
         use_checkpoint_opt_param_scheduler: bool | None = True,
         override_opt_param_scheduler: bool | None = False,
     ) -> "OptimizerParamScheduler":
-        """A scheduler driving `optimizer` with an existing `Schedule`."""
+        """A scheduler driving `optimizer` with an existing `Schedule` (or any schedule)."""
+        if isinstance(optimizer, CurveSchedule):
+            raise ScheduleTypeError(
+                f"from_schedule was given the {type(optimizer).__name__} first; expected "
+                f"{_FROM_SCHEDULE}, the optimizer first")
         scheduler = cls.__new__(cls)
         scheduler._start(optimizer, schedule, use_checkpoint_opt_param_scheduler,
                          override_opt_param_scheduler)
@@ -387,6 +413,32 @@ class _AfterOptimizerLoad:
 
     def __reduce__(self):
         return (_AfterOptimizerLoad, ())
+
+
+_FROM_SCHEDULE = "OptimizerParamScheduler.from_schedule(optimizer, schedule)"
+
+
+def _check_megatron_call(optimizer, given: dict) -> None:
+    """Refuses a schedule given where Megatron's arguments go, and missing arguments,
+    with a pointer to `OptimizerParamScheduler.from_schedule`."""
+    for name, value in {"optimizer": optimizer, **given}.items():
+        if isinstance(value, CurveSchedule):
+            raise ScheduleTypeError(
+                f"OptimizerParamScheduler was given a {type(value).__name__} as {name}; "
+                f"expected {_FROM_SCHEDULE} to run a schedule, or Megatron's arguments")
+    missing = [name for name, value in given.items() if value is _REQUIRED]
+    if not missing:
+        return
+    init_lr = given["init_lr"]
+    if len(missing) == len(given) - 1 and (isinstance(init_lr, bool)
+                                           or not isinstance(init_lr, numbers.Real)):
+        raise ScheduleTypeError(  # OptimizerParamScheduler(optimizer, some_schedule)
+            f"OptimizerParamScheduler(optimizer, {init_lr!r}): init_lr is of type "
+            f"{type(init_lr).__name__}; expected {_FROM_SCHEDULE} to run a schedule, or "
+            "Megatron's arguments")
+    raise ScheduleTypeError(
+        f"OptimizerParamScheduler is missing {', '.join(missing)}; expected Megatron's ten "
+        f"arguments ({', '.join(given)}), or {_FROM_SCHEDULE}")
 
 
 def _check_schedule(schedule):

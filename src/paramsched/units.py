@@ -17,8 +17,10 @@ batch size of the moment.
 from __future__ import annotations
 
 import bisect
+import difflib
 import json
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -27,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import LIMIT, ScheduleError, ScheduleTypeError, check_number
+from .errors import LIMIT, ScheduleError, ScheduleTypeError, check_choice, check_number
 
 Unit = Literal["steps", "samples", "tokens", "%"]
 UNITS: tuple[str, ...] = ("steps", "samples", "tokens", "%")
@@ -35,12 +37,24 @@ MAX_AMOUNT = LIMIT  # far beyond any run, and within what the clock's int64 arra
 MAX_INCREMENTS = 100_000  # batch-size increments of a ramp-up (real runs have tens)
 MAX_STAGES = 10_000  # stages of a step batch-size schedule (real runs have a handful)
 SI_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
+MAX_DIGITS = 40  # significant digits a quantity may have (a float's repr has 17)
 _UNIT_NAMES = {"step": "steps", "steps": "steps", "sample": "samples", "samples": "samples",
-               "token": "tokens", "tokens": "tokens", "%": "%"}
+               "token": "tokens", "tokens": "tokens"}
+# One grammar (ASCII only): a number with optional `_` between digits, an optional
+# decimal point and exponent; then either an upper-case SI suffix attached to it, one or
+# more spaces and a unit, or a percent sign (spaces allowed before it, no SI suffix).
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_NUMBER = rf"(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?[0-9]+)?"
 _QUANTITY = re.compile(
-    r"^\s*(?P<number>(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?P<si>[KkMmBbGgTt]?)"
-    r"\s*(?P<unit>%|[A-Za-z]+)\s*$"
+    rf"\s*(?P<number>{_NUMBER})(?:(?P<si>[KMBGT]?)\s+(?P<unit>[A-Za-z]+)|\s*(?P<percent>%))\s*",
+    re.ASCII,
 )
+# What a near miss looks like ("10steps", "100ttokens", "5k samples"), to suggest the form.
+_NEAR_MISS = re.compile(rf"\s*(?P<number>{_NUMBER})\s*(?P<rest>[A-Za-z][A-Za-z ]*?)\s*", re.ASCII)
+_SI_PERCENT = re.compile(rf"\s*{_NUMBER}\s*[A-Za-z]\s*%\s*", re.ASCII)
+_FORM = ("expected a number (digits 0-9), an optional SI suffix (K, M, B or G, T) attached "
+         "to it, a space and a unit (steps, samples, tokens), or a percentage: "
+         "'2000 steps', '1.5M samples', '10T tokens', '5%'")
 
 
 @dataclass(frozen=True)
@@ -55,13 +69,38 @@ class Quantity:
     amount: Fraction
     unit: Unit
 
+    def __post_init__(self) -> None:
+        amount = self.amount
+        if isinstance(amount, bool) or not isinstance(amount, (numbers.Rational, float)):
+            raise ScheduleTypeError(f"amount={amount!r} is of type {type(amount).__name__}; "
+                                    "expected an exact number (a Fraction or an int)")
+        if not (math.isfinite(amount) and 0 <= amount <= MAX_AMOUNT):
+            raise ScheduleError(f"amount={amount!r}; expected a number from 0 to "
+                                f"{float(MAX_AMOUNT):g}")
+        check_choice("unit", self.unit, UNITS)
+        object.__setattr__(self, "amount", Fraction(amount))
+
     @classmethod
     def parse(cls, text: object, field: str = "quantity") -> "Quantity":
         """Reads ``"2000 steps"``, ``"1.5M samples"``, ``"10T tokens"`` or ``"5%"``.
 
-        SI suffixes K, M, B (or G) and T multiply by 10**3, 10**6, 10**9, 10**12.
+        The one grammar, in ASCII:
+
+        - a number: digits 0-9, a single ``_`` allowed between two digits, an optional
+          decimal point and an optional exponent (``4_096``, ``1.5``, ``.5``, ``1e3``);
+        - then either an optional SI suffix attached to the number, upper case only
+          (K, M, B or G, T: 10**3, 10**6, 10**9, 10**12), at least one space and a
+          unit, ``step(s)``, ``sample(s)`` or ``token(s)`` in any case;
+        - or a ``%``, directly or after spaces, without an SI suffix.
+
+        So ``"10steps"``, ``"10tokens"``, ``"10k steps"`` and ``"5K%"`` are refused,
+        with the form meant where it is clear (``did you mean '10 steps'?``). The
+        amount is exact (a Fraction): 0, or from the smallest float (5e-324) up to
+        `MAX_AMOUNT`, with at most `MAX_DIGITS` significant digits, all bounded before
+        it is computed.
 
         Raises:
+            ScheduleTypeError: `text` is not a string (nor a `Quantity`).
             ScheduleError: naming `field`, for anything else.
 
         Example:
@@ -77,23 +116,76 @@ class Quantity:
                 f"{field}={text!r} is of type {type(text).__name__}; expected a quantity such as "
                 "'2000 steps', '1.5M samples', '10T tokens' or '5%'"
             )
-        match = _QUANTITY.match(text)
-        unit = _UNIT_NAMES.get(match["unit"].lower()) if match else None
-        if unit is None or (unit == "%" and match["si"]):
-            raise ScheduleError(
-                f"{field}={text!r} is not a quantity; expected a number, an optional SI suffix "
-                "(K, M, B or G, T) and a unit (steps, samples, tokens), or a percentage: "
-                "'2000 steps', '1.5M samples', '10T tokens', '5%'"
-            )
-        amount = Fraction(match["number"].replace("_", "")) * SI_SUFFIXES[match["si"].upper()]
-        if amount > MAX_AMOUNT:
-            raise ScheduleError(f"{field}={text!r} is beyond any run; expected at most "
-                                f"{float(MAX_AMOUNT):g}")
-        return cls(amount, unit)
+        match = _QUANTITY.fullmatch(text)
+        unit = None
+        if match:
+            unit = "%" if match["percent"] else _UNIT_NAMES.get(match["unit"].lower())
+        if unit is None:
+            raise ScheduleError(f"{field}={_shown(text)} is not a quantity; {_FORM}"
+                                + _suggestion(text))
+        return cls(_exact_amount(text, field, match["number"], match["si"] or ""), unit)
 
     def __str__(self) -> str:
         number = _format_amount(self.amount)
         return f"{number}%" if self.unit == "%" else f"{number} {self.unit}"
+
+
+def _exact_amount(text: str, field: str, number: str, si: str) -> Fraction:
+    """The number times the SI suffix, exactly, its size bounded before any big integer
+    is built (``"1e100000000 steps"`` is refused at once, not computed)."""
+    mantissa, _, exponent = number.replace("_", "").lower().partition("e")
+    whole, _, decimals = mantissa.partition(".")
+    digits = (whole + decimals).lstrip("0")
+    if not digits:
+        return Fraction(0)
+    power = 0
+    if exponent:  # more than 9 digits (leading zeros aside) is far out of bounds either way
+        power = int(exponent) if len(exponent.lstrip("+-").lstrip("0")) <= 9 else \
+            (-1 if exponent.startswith("-") else 1) * 10**9
+    si_power = len(str(SI_SUFFIXES[si])) - 1  # "M": 6
+    scale = power - len(decimals) + si_power  # amount = int(whole + decimals) * 10**scale
+    order = len(digits) - 1 + scale  # 10**order <= amount < 10**(order + 1)
+    significant = digits.rstrip("0")
+    if order > 18:
+        raise ScheduleError(f"{field}={_shown(text)} is beyond any run; expected at most "
+                            f"{float(MAX_AMOUNT):g}")
+    if order < -324:  # every float's repr parses (phase ends are written so)
+        raise ScheduleError(f"{field}={_shown(text)} is below the smallest float, 5e-324; "
+                            "expected 0 or more")
+    if len(significant) > MAX_DIGITS:
+        raise ScheduleError(f"{field}={_shown(text)} has {len(significant)} significant digits; "
+                            f"expected at most {MAX_DIGITS}")
+    scale += len(digits) - len(significant)
+    amount = Fraction(int(significant) * 10**scale) if scale >= 0 else \
+        Fraction(int(significant), 10**-scale)
+    if amount > MAX_AMOUNT:
+        raise ScheduleError(f"{field}={_shown(text)} is beyond any run; expected at most "
+                            f"{float(MAX_AMOUNT):g}")
+    return amount
+
+
+def _shown(text: str) -> str:
+    """`text` for a message: its repr, or the start of it and its length if it is long."""
+    return repr(text) if len(text) <= 60 else f"{text[:40]!r}... ({len(text):,} characters)"
+
+
+def _suggestion(text: str) -> str:
+    """What a near miss of the grammar meant, as `` (did you mean '10 steps'?)``, or ``""``."""
+    if any(c.isdigit() and not c.isascii() for c in text):
+        return " (only the ASCII digits 0-9 are read)"
+    if _SI_PERCENT.fullmatch(text):
+        return " (a percentage takes no SI suffix)"
+    match = _NEAR_MISS.fullmatch(text) if len(text) <= 100 else None
+    if match is None:
+        return ""
+    rest = match["rest"].replace(" ", "")
+    si, unit = "", _UNIT_NAMES.get(rest.lower())
+    if unit is None and rest[0].upper() in SI_SUFFIXES:  # "100ttokens", "5k steps"
+        si, unit = rest[0].upper(), _UNIT_NAMES.get(rest[1:].lower())
+    if unit is None:  # "10 stpes"
+        close = difflib.get_close_matches(rest.lower(), _UNIT_NAMES, n=1, cutoff=0.8)
+        si, unit = "", _UNIT_NAMES[close[0]] if close else None
+    return "" if unit is None else f" (did you mean '{match['number']}{si} {unit}'?)"
 
 
 def _format_amount(amount: Fraction) -> str:
@@ -103,8 +195,8 @@ def _format_amount(amount: Fraction) -> str:
     value = amount.numerator
     for suffix, scale, step in (("T", 10**12, 10**9), ("B", 10**9, 10**6), ("M", 10**6, 10**3),
                                 ("K", 10**3, 10**3)):
-        if value >= scale and value % step == 0:
-            return f"{value / scale:g}{suffix}"
+        if scale <= value < scale * 10**6 and value % step == 0:  # at most 3 decimals
+            return f"{value / scale:.3f}".rstrip("0").rstrip(".") + suffix
     return str(value)
 
 
@@ -114,6 +206,63 @@ def _within_runs(samples: Fraction, quantity: Quantity, field: str) -> Fraction:
         raise ScheduleError(f"{field}={str(quantity)!r} is {float(samples):g} samples, beyond any "
                             f"run; expected at most {float(MAX_AMOUNT):g} samples")
     return samples
+
+
+def _check_counts(field: str, values, whole: bool):
+    """`values`, a count of steps (`whole`) or of samples, or an array of them, checked:
+    numbers (not bools), finite, from 0 to `MAX_AMOUNT`, and whole numbers for steps.
+
+    Returns an int (steps, or whole samples), a Fraction or float (other samples), or an
+    int64 (steps) or numeric array; an array is checked in a few vectorised passes.
+    """
+    if isinstance(values, np.ndarray) and values.ndim == 0:
+        values = values.item()  # a 0-d array is one number
+    if np.ndim(values) == 0:
+        number = check_number(field, values)  # a number, finite, at most 1e18 in size
+        problem = _count_problem(number, whole)
+        if problem:
+            raise ScheduleError(f"{field}={number!r} {problem}; expected "
+                                f"{'a whole' if whole else 'a'} number of {field} >= 0")
+        if whole:
+            return int(number)
+        return values if isinstance(values, Fraction) else number  # Fractions stay exact
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as error:
+        raise ScheduleTypeError(f"{field} is not an array of numbers; expected "
+                                f"{field} >= 0") from error
+    if array.dtype.kind not in "iuf":
+        raise ScheduleTypeError(f"{field} has dtype {array.dtype}; expected an array of "
+                                f"{'integer' if whole else 'integer or float'} {field}")
+    if array.size:
+        bad = None
+        if array.dtype.kind == "f":
+            finite = np.isfinite(array)
+            if not finite.all():
+                bad = ~finite
+            elif whole and (array != np.floor(array)).any():
+                bad = array != np.floor(array)
+        if bad is None and not (array.min() >= 0 and array.max() <= MAX_AMOUNT):
+            bad = (array < 0) | (array > MAX_AMOUNT)
+        if bad is not None:
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = index[0] if len(index) == 1 else index
+            value = array[index].item()
+            raise ScheduleError(f"{field}[{where}]={value!r} {_count_problem(value, whole)}; "
+                                f"expected {'whole ' if whole else ''}{field} from 0 to "
+                                f"{float(MAX_AMOUNT):g}")
+    return array.astype(np.int64, copy=False) if whole else array
+
+
+def _count_problem(value, whole: bool) -> str:
+    """What is wrong with one count, or ``""``."""
+    if not math.isfinite(value):
+        return "is not finite"
+    if value < 0:
+        return "is negative"
+    if value > MAX_AMOUNT:
+        return "is beyond any run"
+    return "is not a whole number" if whole and value != int(value) else ""
 
 
 @dataclass(frozen=True)
@@ -303,8 +452,11 @@ class Run:
             if self.global_batch_size is None:
                 raise ScheduleError(f"{field}={str(quantity)!r} is in steps; expected "
                                     "global_batch_size in the run to convert steps to samples")
-            return _within_runs(Fraction(int(self.samples_at_step(int(quantity.amount)))),
-                                quantity, field)
+            if quantity.amount > self._last_step:
+                raise ScheduleError(
+                    f"{field}={str(quantity)!r} is beyond any run; expected at most "
+                    f"{self._last_step:,} steps ({float(MAX_AMOUNT):g} samples)")
+            return Fraction(int(self.samples_at_step(int(quantity.amount))))
         if self.total is None:
             raise ScheduleError(f"{field}={str(quantity)!r} is a percentage; expected total in "
                                 "the run, which it is a percentage of")
@@ -318,8 +470,11 @@ class Run:
 
     def batch_size_at(self, consumed_samples) -> int:
         """The global batch size after `consumed_samples`, as Megatron's calculator gives it."""
-        if self.global_batch_size is None:
-            raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
+        self._check_batch()
+        if type(consumed_samples) is not int or not 0 <= consumed_samples <= MAX_AMOUNT:
+            if np.ndim(consumed_samples):
+                raise ScheduleTypeError("samples is an array; expected one number of samples")
+            consumed_samples = _check_counts("samples", consumed_samples, whole=False)
         if self.batch_size_schedule is not None:
             stages = self.batch_size_schedule
             return stages[bisect.bisect_right(self._thresholds, consumed_samples) - 1][1]
@@ -330,6 +485,10 @@ class Run:
         if consumed_samples > length or start == self.global_batch_size:
             return self.global_batch_size
         return start + int(consumed_samples / per_increment) * increment
+
+    def _check_batch(self) -> None:
+        if self.global_batch_size is None:
+            raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
 
     @cached_property
     def _stages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -389,34 +548,66 @@ class Run:
     def _thresholds(self) -> list[int]:
         return [threshold for threshold, _ in self.batch_size_schedule]
 
-    def samples_at_step(self, steps):
-        """Consumed samples after `steps` optimizer steps (a number or an array)."""
-        if self.global_batch_size is None:
-            raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
+    @cached_property
+    def _last_step(self) -> int:
+        """The last step whose consumed samples are within `MAX_AMOUNT`."""
         first, consumed, sizes = self._stages
+        return int(first[-1]) + (MAX_AMOUNT - int(consumed[-1])) // int(sizes[-1])
+
+    def samples_at_step(self, steps):
+        """Consumed samples after `steps` optimizer steps (a number or an array).
+
+        Raises:
+            ScheduleError: a step is negative, fractional, not finite, or past the step
+                that consumes `MAX_AMOUNT` samples; naming it.
+        """
+        self._check_batch()
+        steps = _check_counts("steps", steps, whole=True)
+        first, consumed, sizes = self._stages
+        last = self._last_step
         if np.ndim(steps) == 0:  # Python ints: exact at any size
-            steps = int(steps)
+            if steps > last:
+                raise ScheduleError(f"steps={steps!r} is beyond any run; expected at most "
+                                    f"{last} steps ({float(MAX_AMOUNT):g} samples)")
             stage = int(np.searchsorted(first, steps, side="right")) - 1
             return int(consumed[stage]) + (steps - int(first[stage])) * int(sizes[stage])
-        steps_array = np.asarray(steps, dtype=np.int64)
-        stage = np.searchsorted(first, steps_array, side="right") - 1
-        return consumed[stage] + (steps_array - first[stage]) * sizes[stage]
+        if steps.size and steps.max() > last:
+            index = int(np.argmax(steps > last))
+            raise ScheduleError(f"steps[{index}]={int(steps.flat[index])} is beyond any run; "
+                                f"expected at most {last} steps ({float(MAX_AMOUNT):g} samples)")
+        stage = np.searchsorted(first, steps, side="right") - 1
+        return consumed[stage] + (steps - first[stage]) * sizes[stage]
 
     def step_at_samples(self, samples):
-        """The first step after which at least `samples` samples are consumed."""
+        """The first step after which at least `samples` samples are consumed.
+
+        Raises:
+            ScheduleError: a number of samples is negative, not finite or beyond
+                `MAX_AMOUNT`; naming it.
+        """
+        self._check_batch()
+        samples = _check_counts("samples", samples, whole=False)
         first, consumed, sizes = self._stages
         if np.ndim(samples) == 0:
             stage = int(np.searchsorted(consumed, samples, side="right")) - 1
             return int(first[stage]) + math.ceil(
                 (Fraction(samples) - int(consumed[stage])) / int(sizes[stage]))
-        samples_array = np.asarray(samples, dtype=np.float64)
+        samples_array = samples.astype(np.float64, copy=False)
         stage = np.searchsorted(consumed, samples_array, side="right") - 1
         return (first[stage] + np.ceil((samples_array - consumed[stage]) / sizes[stage])
                 ).astype(np.int64)
 
     def tokens(self, samples):
-        """Tokens in `samples` samples, or None without a sequence length."""
-        return None if self.seq_length is None else samples * self.seq_length
+        """Tokens in `samples` samples (a number or an array), or None without a
+        sequence length. Refuses what `step_at_samples` refuses. An integer array whose
+        tokens would not fit in int64 gives float64 tokens, not wrapped-around ones."""
+        samples = _check_counts("samples", samples, whole=False)
+        if self.seq_length is None:
+            return None
+        if isinstance(samples, np.ndarray) and samples.dtype.kind in "iu" and samples.size \
+                and samples.max() > np.iinfo(np.int64).max // self.seq_length:
+            samples = samples.astype(np.float64)
+        return samples * self.seq_length
 
     @property
     def total_samples(self) -> int | float | None:
