@@ -382,5 +382,9 @@ def test_the_note_says_where_the_warmup_ends_when_the_stages_move_it():
         micro_batch_size=1, data_parallel_size=2, step_batch_size_schedule="0:2 10:8"))
     # 5 iterations of 2 reach 10 samples, then 8 a step: 20 samples (10 x 2) at iteration 7.
     assert schedule.run.step_at_samples(20) == 7
-    assert notes[0].endswith("the warmup ends at iteration 7, not 10, of --train-iters 100")
-    assert "--min-lr" not in notes[0]  # the inverse square root has no decay end
+    # The inverse square root drops to --min-lr once the samples pass the decay length
+    # (200 = 100 x 2): at iteration 29 (10 + 24 x 8 = 202), not after iteration 100.
+    assert schedule.run.samples_at_step(28) == 194 and schedule.run.samples_at_step(29) == 202
+    assert schedule.lr(194) > 0.3 and schedule.lr(202) == 0.0
+    assert notes[0].endswith("the warmup ends at iteration 7, not 10; the learning rate drops "
+                             "to --min-lr at iteration 29, not 101, of --train-iters 100")

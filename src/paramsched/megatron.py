@@ -493,7 +493,14 @@ def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
             math.ceil(schedule.lr_warmup_steps / scale)
         if ends != meant:
             moved.append(f"the warmup ends at iteration {ends:,}, not {meant:,}")
-    if schedule.lr_decay_style not in ("constant", "inverse-square-root"):
+    if schedule.lr_decay_style == "inverse-square-root":
+        # Megatron's rate drops to --min-lr once the samples pass the decay length.
+        ends = _first_step_past(run, schedule.lr_decay_steps)
+        meant = math.floor(schedule.lr_decay_steps / scale) + 1
+        if ends != meant:
+            moved.append(f"the learning rate drops to --min-lr at iteration {ends:,}, "
+                         f"not {meant:,}")
+    elif schedule.lr_decay_style != "constant":
         ends, meant = run.step_at_samples(schedule.lr_decay_steps), \
             math.ceil(schedule.lr_decay_steps / scale)
         if ends != meant:
