@@ -322,6 +322,17 @@ def test_a_step_schedule_megatron_refuses_is_refused(values, message):
         read_megatron_args(args(lr=1.0, train_samples=1000, **values))
 
 
+def test_a_threshold_in_tokens_is_bounded_in_samples_not_in_tokens():
+    # 1e19 tokens of 4096 are 2,441,406,250,000,000 samples, within any clock: Megatron
+    # runs it, and so must paramsched.
+    schedule, _ = read_megatron_args(args(lr=1.0, train_samples=1000, seq_length=4096,
+                                          step_batch_size_schedule="0:8 1e19:16"))
+    assert schedule.run.batch_size_schedule == ((0, 8), (10**19 // 4096, 16))
+    with pytest.raises(ScheduleError, match=re.escape("threshold='1E23' is beyond any run")):
+        read_megatron_args(args(lr=1.0, train_samples=1000, seq_length=4,
+                                step_batch_size_schedule="0:8 1e23:16"))
+
+
 def test_a_fall_or_an_indivisible_size_past_the_end_of_training_runs():
     # Megatron stops only where its loop reaches such a stage.
     for stages in ("0:16 10000:8", "0:16 10000:24"):
