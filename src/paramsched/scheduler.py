@@ -239,7 +239,12 @@ class OptimizerParamScheduler:
         self._flags = (use_checkpoint, override)
 
     def __getstate__(self) -> dict:
-        return dict(self.__dict__)  # the writer keeps the groups' overrides, not its plan
+        state = dict(self.__dict__)
+        # A writer of its own, without the plan (a cache of the groups, planned afresh) but
+        # with the group dicts it last wrote and their overrides (the override policy's).
+        state["_writer"] = writer = GroupWriter()
+        writer.remembered = self._writer.last_overrides()
+        return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
