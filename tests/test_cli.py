@@ -335,3 +335,26 @@ def test_a_megatron_table_in_a_file_gives_the_same_notes(capsys, tmp_path):
     assert status == 0 and out
     assert err == ("paramsched preview: note: --rampup-batch-size follows Megatron-Core 0.16 and "
                    "0.17; from 0.18 Megatron ignores it (use --step-batch-size-schedule)\n")
+
+
+@pytest.mark.parametrize("extra,message", [
+    ([], None),
+    (["--x", "samples", "--out", "never.png"], None),
+    (["--csv", "never.csv"], "--csv: the run has 1,000,000,000,000,000,000 steps"),
+], ids=["table", "plot-against-samples", "csv"])
+def test_a_preview_of_more_steps_than_it_can_hold_is_one_line_or_no_area(
+        capsys, tmp_path, monkeypatch, extra, message):
+    # 1e18 steps of one sample (a step schedule of batch size 1): the table gives the
+    # totals without the area (a sum over every step), a plot against samples draws its
+    # grid, and a CSV of every step is refused before anything is written; no traceback.
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, "preview", "--lr", "1e-3", "--train-samples",
+                           str(10**18), "--step-batch-size-schedule", "0:1", *extra)
+    if message is None:
+        assert status == 0 and err == ""
+        assert "total: 1e+06T steps, 1e+06T samples" in out
+        assert "area under the lr curve - " in out
+    else:
+        assert status == 2 and err.count("\n") == 1 and message in err
+        assert list(tmp_path.iterdir()) == []

@@ -69,17 +69,32 @@ def at(schedule, quantity: str) -> dict:
     return point(schedule, samples, step)
 
 
-def step_curve(schedule) -> tuple[np.ndarray, np.ndarray] | None:
-    """Steps 0..N and the samples after each, or None without a batch size."""
+#: Steps a preview evaluates one by one (the area under the curve, a CSV of every step);
+#: beyond, the arrays of every step would not fit in memory.
+STEP_LIMIT = 20_000_000
+
+
+def step_count(schedule) -> int | None:
+    """The steps of the previewed run, or None without a batch size."""
     run = run_of(schedule)
     if run.global_batch_size is None:
         return None
-    steps = np.arange(run.step_at_samples(total_samples(schedule)) + 1)
-    return steps, run.samples_at_step(steps)
+    return run.step_at_samples(total_samples(schedule))
+
+
+def step_curve(schedule) -> tuple[np.ndarray, np.ndarray] | None:
+    """Steps 0..N and the samples after each, or None without a batch size or with
+    more than `STEP_LIMIT` steps."""
+    count = step_count(schedule)
+    if count is None or count > STEP_LIMIT:
+        return None
+    steps = np.arange(count + 1)
+    return steps, run_of(schedule).samples_at_step(steps)
 
 
 def totals(schedule) -> dict:
-    """Steps, samples, tokens, peak and final lr, and the area under the lr curve."""
+    """Steps, samples, tokens, peak and final lr, and the area under the lr curve (None
+    without a batch size, or beyond `STEP_LIMIT` steps)."""
     total = total_samples(schedule)
     run = run_of(schedule)
     curve = step_curve(schedule)
@@ -91,7 +106,7 @@ def totals(schedule) -> dict:
     else:
         grid = np.linspace(0, total, 100_001)
         lr = schedule.lr(grid)
-        area, peak, count = None, float(lr.max()), None
+        area, peak, count = None, float(lr.max()), step_count(schedule)
     return {"steps": count, "samples": total, "tokens": run.tokens(total), "peak_lr": peak,
             "final_lr": float(schedule.lr(total)), "lr_area": area}
 
@@ -147,6 +162,10 @@ def table(schedule, title: str) -> str:
 def write_csv(schedule, path) -> int:
     """Writes step, samples, tokens, lr, wd for every step (or a fine grid); returns rows."""
     run = run_of(schedule)
+    count = step_count(schedule)
+    if count is not None and count > STEP_LIMIT:
+        raise ScheduleError(f"--csv: the run has {count:,} steps, more than the {STEP_LIMIT:,} "
+                            "a CSV of every step holds; expected --at points or --out")
     curve = step_curve(schedule)
     if curve is not None:
         steps, samples = curve
@@ -223,8 +242,9 @@ def plot(schedule, path, x_unit: str, title: str) -> None:
 
     run = run_of(schedule)
     total = total_samples(schedule)
-    curve = step_curve(schedule)
-    if curve is not None and len(curve[0]) <= PLOT_STEPS + 1:
+    count = step_count(schedule)
+    curve = step_curve(schedule) if count is not None and count <= PLOT_STEPS else None
+    if curve is not None:
         steps, samples = curve
     else:
         samples = np.linspace(0, total, 200_001)
