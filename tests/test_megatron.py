@@ -333,6 +333,13 @@ def test_a_threshold_in_tokens_is_bounded_in_samples_not_in_tokens():
                                 step_batch_size_schedule="0:8 1e23:16"))
 
 
+def test_a_fractional_train_iters_with_a_step_schedule_names_the_flag():
+    with pytest.raises(ScheduleError, match=re.escape(
+            "--train-iters=100.5; expected a whole number of iterations")):
+        read_megatron_args(args(lr=1.0, train_iters=100.5, micro_batch_size=1,
+                                data_parallel_size=2, step_batch_size_schedule="0:2 10:8"))
+
+
 def test_a_fall_or_an_indivisible_size_past_the_end_of_training_runs():
     # Megatron stops only where its loop reaches such a stage.
     for stages in ("0:16 10000:8", "0:16 10000:24"):

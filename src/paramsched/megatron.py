@@ -215,6 +215,9 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
                 "--train-samples, as Megatron requires for a batch-size ramp-up"
             )
     if a["train_iters"]:
+        if stages is not None and a["train_iters"] != int(a["train_iters"]):
+            raise ScheduleError(f"--train-iters={a['train_iters']!r}; expected a whole number "
+                                "of iterations")
         unit, scale = "iters", _iteration_samples(a)
         if a["lr_wsd_decay_samples"] is not None:
             notes.append(f"--lr-wsd-decay-samples={a['lr_wsd_decay_samples']!r} is ignored "
