@@ -583,3 +583,21 @@ def test_a_reader_that_goes_away_gets_no_traceback():
     assert process.wait() == 2 and "Traceback" not in err and "Exception ignored" not in err
     assert err == ("paramsched table: error: the output was closed before it was all "
                    "written\n")
+
+
+@pytest.mark.parametrize("extra", [[], ["--x", "samples", "--out", "grid.png"],
+                                   ["--csv", "grid.csv"]], ids=["table", "plot", "csv"])
+def test_a_preview_of_more_steps_than_it_can_hold_goes_on_a_grid(capsys, tmp_path, monkeypatch,
+                                                                  extra):
+    # 1e18 steps of one sample (a step schedule of batch size 1): the table gives the
+    # totals without the area (a sum over every step), the plot and the CSV go on a grid
+    # of samples (the CSV's step column empty); no traceback, no array of every step.
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, "preview", "--lr", "1e-3", "--train-samples",
+                           str(10**18), "--step-batch-size-schedule", "0:1", *extra)
+    assert status == 0 and err == ""
+    assert "area under the lr curve - " in out
+    if "--csv" in extra:
+        rows = (tmp_path / "grid.csv").read_text().splitlines()
+        assert len(rows) == 100_002 and rows[1].startswith(",0,")

@@ -322,6 +322,24 @@ def test_a_step_schedule_megatron_refuses_is_refused(values, message):
         read_megatron_args(args(lr=1.0, train_samples=1000, **values))
 
 
+def test_a_threshold_in_tokens_is_bounded_in_samples_not_in_tokens():
+    # 1e19 tokens of 4096 are 2,441,406,250,000,000 samples, within any clock: Megatron
+    # runs it, and so must paramsched.
+    schedule, _ = read_megatron_args(args(lr=1.0, train_samples=1000, seq_length=4096,
+                                          step_batch_size_schedule="0:8 1e19:16"))
+    assert schedule.run.batch_size_schedule == ((0, 8), (10**19 // 4096, 16))
+    with pytest.raises(ScheduleError, match=re.escape("threshold='1E23' is beyond any run")):
+        read_megatron_args(args(lr=1.0, train_samples=1000, seq_length=4,
+                                step_batch_size_schedule="0:8 1e23:16"))
+
+
+def test_a_fractional_train_iters_with_a_step_schedule_names_the_flag():
+    with pytest.raises(ScheduleError, match=re.escape(
+            "--train-iters=100.5; expected a whole number of iterations")):
+        read_megatron_args(args(lr=1.0, train_iters=100.5, micro_batch_size=1,
+                                data_parallel_size=2, step_batch_size_schedule="0:2 10:8"))
+
+
 def test_a_fall_or_an_indivisible_size_past_the_end_of_training_runs():
     # Megatron stops only where its loop reaches such a stage.
     for stages in ("0:16 10000:8", "0:16 10000:24"):
@@ -382,5 +400,9 @@ def test_the_note_says_where_the_warmup_ends_when_the_stages_move_it():
         micro_batch_size=1, data_parallel_size=2, step_batch_size_schedule="0:2 10:8"))
     # 5 iterations of 2 reach 10 samples, then 8 a step: 20 samples (10 x 2) at iteration 7.
     assert schedule.run.step_at_samples(20) == 7
-    assert notes[0].endswith("the warmup ends at iteration 7, not 10, of --train-iters 100")
-    assert "--min-lr" not in notes[0]  # the inverse square root has no decay end
+    # The inverse square root drops to --min-lr once the samples pass the decay length
+    # (200 = 100 x 2): at iteration 29 (10 + 24 x 8 = 202), not after iteration 100.
+    assert schedule.run.samples_at_step(28) == 194 and schedule.run.samples_at_step(29) == 202
+    assert schedule.lr(194) > 0.3 and schedule.lr(202) == 0.0
+    assert notes[0].endswith("the warmup ends at iteration 7, not 10; the learning rate drops "
+                             "to --min-lr at iteration 29, not 101, of --train-iters 100")

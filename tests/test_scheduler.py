@@ -603,3 +603,26 @@ def test_override_opt_param_scheduler_keeps_this_runs_group_overrides_after_a_lo
     default_optimizer.param_groups = [dict(g) for g in saved_groups]
     default.step(1)
     assert default_optimizer.param_groups[1]["max_lr"] == 0.5
+
+
+@pytest.mark.parametrize("copier", ["deepcopy", "pickle", "copy"])
+def test_a_copied_scheduler_still_knows_this_runs_overrides(copier, caplog):
+    # A Megatron-like optimizer (no load hooks) whose load replaces the group dicts, after
+    # the scheduler was copied: the override policy puts this run's overrides back at the
+    # next step, and a shallow copy does not share the original's writer.
+    import pickle
+
+    optimizer = PlainOptimizer([{"params": []}, {"params": [], "max_lr": 0.5}])
+    original = OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS,
+                                       use_checkpoint_opt_param_scheduler=False,
+                                       override_opt_param_scheduler=True)
+    scheduler = {"deepcopy": copy.deepcopy, "copy": copy.copy,
+                 "pickle": lambda s: pickle.loads(pickle.dumps(s))}[copier](original)
+    assert scheduler._writer is not original._writer
+    groups = scheduler.optimizer.param_groups
+    groups[:] = [{**group, "max_lr": 0.25} for group in groups]  # the checkpoint's groups
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        scheduler.step(20)
+    assert "max_lr=0.5 (not 0.25)" in caplog.text
+    assert [g.get("max_lr") for g in groups] == [None, 0.5]
+    assert groups[1]["lr"] == scheduler.schedule.lr(20, 0.5)

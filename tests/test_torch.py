@@ -484,3 +484,42 @@ def test_an_optimizer_with_the_schedulers_hook_still_copies_and_saves():
     torch.save(optimizer, buffer)
     scheduler.step()
     assert optimizer.param_groups[0]["lr"] == scheduler.schedule.lr(1)
+
+
+@pytest.mark.parametrize("copier", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("order", [("optimizer", "scheduler"), ("scheduler", "optimizer")],
+                         ids=["optimizer-first", "scheduler-first"])
+def test_a_copied_scheduler_keeps_this_runs_per_group_overrides_under_the_override_policy(
+        copier, order, caplog):
+    # A scheduler carried with its optimizer (mp.spawn, torch.save(scheduler), deepcopy)
+    # still knows the overrides this run was built with, and still hooks the optimizer.
+    import copy
+    import pickle
+
+    def run(decoupled_lr):
+        optimizer = adamw([{}, {"max_lr": decoupled_lr, "min_lr": 0.0}])
+        schedule = Schedule(max_lr=1e-2, min_lr=1e-3, lr_warmup_steps=10, lr_decay_steps=100,
+                            lr_decay_style="cosine")
+        return optimizer, ParamScheduler(optimizer, schedule, checkpoint_policy="override")
+
+    old_optimizer, old = run(1e-3)
+    for _ in range(30):
+        old_optimizer.step()
+        old.step()
+    checkpoint = {"optimizer": old_optimizer.state_dict(), "scheduler": old.state_dict()}
+    _, original = run(2e-3)
+    scheduler = copy.deepcopy(original) if copier == "deepcopy" else \
+        pickle.loads(pickle.dumps(original))
+    optimizer = scheduler.optimizer
+    loads = {"optimizer": lambda: optimizer.load_state_dict(checkpoint["optimizer"]),
+             "scheduler": lambda: scheduler.load_state_dict(checkpoint["scheduler"])}
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        for name in order:
+            loads[name]()
+    assert "max_lr=0.002 (not 0.001)" in caplog.text
+    decoupled = optimizer.param_groups[1]
+    assert decoupled["max_lr"] == 2e-3
+    assert decoupled["lr"] == scheduler.schedule.lr(30, 2e-3, 0.0)  # before any step
+    optimizer.step()
+    scheduler.step()
+    assert decoupled["lr"] == scheduler.schedule.lr(31, 2e-3, 0.0)

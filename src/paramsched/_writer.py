@@ -21,7 +21,8 @@ tensor gets floats, and a tensor replacing a float is kept and updated in
 place. A schedule without a weight-decay part writes only ``lr``.
 
 The plan is a cache of what the groups held, derived from them; it is not part
-of the scheduler's state and is never saved.
+of the scheduler's state and is never saved. A pickled writer keeps only which
+group dicts it last wrote and their overrides, which the override policy needs.
 """
 
 from __future__ import annotations
@@ -269,6 +270,23 @@ class GroupWriter:
 
     def __init__(self) -> None:
         self.plan: Plan | None = None
+        # Without a plan (an unpickled writer): each group dict of the last plan and the
+        # overrides it ran with, so that the override policy still knows this run's.
+        self.remembered: list[tuple] | None = None
+
+    def __getstate__(self) -> dict:
+        # The plan is a cache, planned afresh; the groups it ran with and their overrides
+        # are kept (pickled with the optimizer, they stay the optimizer's own dicts).
+        return {"plan": None, "remembered": self.last_overrides()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.plan, self.remembered = state.get("plan"), state.get("remembered")
+
+    def last_overrides(self) -> list[tuple] | None:
+        """``(group dict, overrides)`` of the last plan, by position; None before any."""
+        if self.plan is not None:
+            return [(group, key[:len(OVERRIDE_KEYS)]) for group, key, _ in self.plan.rows]
+        return self.remembered
 
     def write(self, new_plan: Plan) -> None:
         """Writes a checked plan into its groups and remembers it; warns once about
@@ -285,7 +303,7 @@ class GroupWriter:
         else:
             for group, _, cell in new_plan.rows:
                 group["lr"] = cell[0]
-        self.plan = new_plan
+        self.plan, self.remembered = new_plan, None
 
     def write_step(self, optimizer, schedule, num_steps, keep_overrides: bool = False) -> None:
         """Writes every group's values at `num_steps`, or raises having changed nothing.
@@ -320,14 +338,14 @@ class GroupWriter:
         ``load_state_dict`` replaces them), the overrides that plan ran with; returns
         ``(group, key, put back, found)`` for each. A dict changed in place is the
         user's change and is left alone."""
-        last = self.plan
-        if last is None or not isinstance(groups, list) or len(groups) != len(last.rows):
+        last = self.last_overrides()
+        if last is None or not isinstance(groups, list) or len(groups) != len(last):
             return []
         changes = []
-        for group, (planned, key, _) in zip(groups, last.rows):
+        for group, (planned, key) in zip(groups, last):
             if group is planned or not isinstance(group, MutableMapping):
                 continue
-            for name, mine in zip(OVERRIDE_KEYS, key[:len(OVERRIDE_KEYS)]):
+            for name, mine in zip(OVERRIDE_KEYS, key):
                 theirs = group.get(name)
                 if theirs is not mine and theirs != mine:
                     changes.append((group, name, mine, theirs))

@@ -215,6 +215,9 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
                 "--train-samples, as Megatron requires for a batch-size ramp-up"
             )
     if a["train_iters"]:
+        if stages is not None and a["train_iters"] != int(a["train_iters"]):
+            raise ScheduleError(f"--train-iters={a['train_iters']!r}; expected a whole number "
+                                "of iterations")
         unit, scale = "iters", _iteration_samples(a)
         if a["lr_wsd_decay_samples"] is not None:
             notes.append(f"--lr-wsd-decay-samples={a['lr_wsd_decay_samples']!r} is ignored "
@@ -350,10 +353,11 @@ def _iteration_samples(a: dict):
 _SUFFIXES = {"T": 10**12, "B": 10**9, "M": 10**6, "K": 10**3}
 
 
-def _megatron_number(text: str, where: str, notes: list[str]) -> int:
+def _megatron_number(text: str, where: str, notes: list[str], per: int = 1) -> int:
     """A number of ``--step-batch-size-schedule`` as Megatron's parser reads it: an
     optional K/M/B/T suffix (any case), the rest through a float, ``int()`` of the
-    product; a note when that differs from the decimal written."""
+    product; a note when that differs from the decimal written. Refused beyond any
+    run once floor-divided by `per` (tokens per sample, for a threshold in tokens)."""
     text = text.strip().upper()
     scale = _SUFFIXES.get(text[-1:], 1)
     digits = text[:-1] if scale != 1 else text
@@ -362,9 +366,10 @@ def _megatron_number(text: str, where: str, notes: list[str]) -> int:
     except (ValueError, OverflowError):
         raise ScheduleError(f"{where}={text!r}; expected a number with an optional K, M, B or "
                             "T suffix") from None
-    if abs(value) > MAX_AMOUNT:
+    if abs(value // per) > MAX_AMOUNT:
+        unit = "" if per == 1 else f" samples (tokens // --seq-length {per})"
         raise ScheduleError(f"{where}={text!r} is beyond any run; expected at most "
-                            f"{float(MAX_AMOUNT):g}")
+                            f"{float(MAX_AMOUNT):g}{unit}")
     try:
         written = Fraction(digits) * scale
     except ValueError:
@@ -399,7 +404,7 @@ def _step_schedule(text, seq_length, notes: list[str]) -> list[tuple[int, int]]:
         if ":" not in entry:
             raise ScheduleError(f"{label} entry {entry!r} has no ':'; expected THRESHOLD:BATCH")
         threshold, size = entry.split(":", 1)
-        threshold = _megatron_number(threshold, f"{label} threshold", notes)
+        threshold = _megatron_number(threshold, f"{label} threshold", notes, seq_length or 1)
         size = _megatron_number(size, f"{label} batch size", notes)
         stages.append((threshold if seq_length is None else threshold // seq_length, size))
     stages.sort(key=lambda stage: stage[0])
@@ -493,7 +498,14 @@ def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
             math.ceil(schedule.lr_warmup_steps / scale)
         if ends != meant:
             moved.append(f"the warmup ends at iteration {ends:,}, not {meant:,}")
-    if schedule.lr_decay_style not in ("constant", "inverse-square-root"):
+    if schedule.lr_decay_style == "inverse-square-root":
+        # Megatron's rate drops to --min-lr once the samples pass the decay length.
+        ends = _first_step_past(run, schedule.lr_decay_steps)
+        meant = math.floor(schedule.lr_decay_steps / scale) + 1
+        if ends != meant:
+            moved.append(f"the learning rate drops to --min-lr at iteration {ends:,}, "
+                         f"not {meant:,}")
+    elif schedule.lr_decay_style != "constant":
         ends, meant = run.step_at_samples(schedule.lr_decay_steps), \
             math.ceil(schedule.lr_decay_steps / scale)
         if ends != meant:

@@ -92,7 +92,8 @@ def step_curve(schedule) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def totals(schedule) -> dict:
-    """Steps, samples, tokens, peak and final lr, and the area under the lr curve."""
+    """Steps, samples, tokens, peak and final lr, and the area under the lr curve (None
+    without a batch size, or beyond `LISTED_STEPS` steps)."""
     total = total_samples(schedule)
     run = run_of(schedule)
     curve = step_curve(schedule)

@@ -266,8 +266,17 @@ class OptimizerParamScheduler:
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_writer"] = GroupWriter()  # a cache of the groups; planned afresh
+        # A writer of its own, without the plan (a cache of the groups, planned afresh) but
+        # with the group dicts it last wrote and their overrides (the override policy's).
+        state["_writer"] = writer = GroupWriter()
+        writer.remembered = self._writer.last_overrides()
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        register = getattr(self.optimizer, "register_load_state_dict_post_hook", None)
+        if callable(register):  # the copied optimizer's hook is inert: leave a live one
+            register(_AfterOptimizerLoad(self))
 
     # ------------------------------------------------------------- scheduling
 
@@ -292,8 +301,8 @@ class OptimizerParamScheduler:
         """Each group's ``(lr, weight_decay)`` as last written, as Python floats (the
         weight decay None for a schedule without one). Tensors are not read back."""
         if self._writer.plan is None:  # unpickled: plan the groups again
-            self._writer.write(plan(self._schedule, self._num_steps,
-                                    param_groups(self.optimizer)))
+            self._writer.plan_and_write(self.optimizer, self._schedule, self._num_steps,
+                                        self._policy is Policy.OVERRIDE)
         has_wd = self._writer.plan.schedule.has_wd  # what was written, not what will be
         return [(lr, weight_decay if has_wd else None)
                 for _, _, (lr, weight_decay) in self._writer.plan.rows]
