@@ -430,3 +430,19 @@ def test_the_legend_names_every_line_and_its_values_and_stays_off_the_panels(dra
     for axes in figure.axes:
         assert apart(legend, axes.get_window_extent(renderer))
         assert apart(legend, axes.xaxis.label.get_window_extent(renderer))
+
+
+def test_a_branch_is_drawn_over_its_parent_dashed():
+    pytest.importorskip("matplotlib")
+    parent = load_schedule(recipe_path("minicpm-wsd"))
+    branch = parent.branch("50%", [{"shape": "linear", "to": "min_lr", "until": "60%"}])
+    figure = preview.plot_figure(branch, "steps", "a cooldown")
+    top = figure.axes[0]
+    dashed = [line for line in top.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1
+    samples, _ = preview._plotted_points(branch, "steps")
+    assert dashed[0].get_ydata().tolist() == parent.lr(samples).tolist()
+    half = branch.run.step_at_samples(branch.branch_point)
+    assert dashed[0].get_label() == f"the schedule it branches from, at {half:,} steps"
+    legend = figure.legends[0]
+    assert dashed[0].get_label() in [t.get_text() for t in legend.get_texts()]
