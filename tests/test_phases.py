@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -283,3 +284,174 @@ def test_a_falling_weight_decay_runs_without_a_warning(caplog):
     assert [g["weight_decay"] for g in optimizer.param_groups] == [
         falling.wd(5), falling.wd(5) * 0.5]
     assert falling.wd(0) == 0.1 and falling.wd(10) == 0.0
+
+
+# ------------------------------------------------------------------------- branches
+
+COOLDOWN = [{"shape": "minus_sqrt", "to": "min_lr", "until": "100%"}]
+
+
+def wsd_megatron(decay=100_000):
+    return Schedule(max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=2000, lr_decay_steps=decay,
+                    lr_decay_style="WSD", wsd_decay_steps=decay // 10,
+                    lr_wsd_decay_style="exponential", start_wd=0.1, end_wd=0.1,
+                    wd_incr_steps=decay, wd_incr_style="constant")
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_a_branch_equals_its_parent_to_the_bit_up_to_the_branch_point(seed):
+    rng = np.random.default_rng(seed)
+    parent = Schedule(**random_config(__import__("random").Random(seed)))
+    end = float(max(parent.lr_decay_steps, parent.wd_incr_steps)) * 1.3 + 10
+    at = float(rng.choice([0, rng.uniform(0, end), parent.lr_warmup_steps,
+                           parent.lr_decay_steps, end]))
+    if rng.random() < 0.5:
+        at = float(int(at))
+    target = float(rng.choice([parent.min_lr, 0.0, parent.max_lr * rng.random()]))
+    ends = sorted({at + float(d) for d in rng.uniform(1, end, size=rng.integers(1, 4))})
+    phases = [{"shape": str(rng.choice(["linear", "cosine", "minus_sqrt", "exponential"])),
+               "to": target if k else "min_lr", "until": f"{e!r} samples"}
+              for k, e in enumerate(ends)]
+    branch = parent.branch(at, phases)
+    before = np.concatenate([np.linspace(0, at, 513), np.arange(0, int(at) + 1)])
+    for overrides in ({}, {"max_lr": parent.max_lr * 2, "min_lr": parent.min_lr / 2},
+                      {"max_lr": parent.min_lr / 2}):  # the last: min_lr above max_lr
+        assert branch.lr(before, **overrides).tolist() == parent.lr(before, **overrides).tolist()
+        assert [branch.lr(float(n), **overrides) for n in before[:40]] == \
+            [parent.lr(float(n), **overrides) for n in before[:40]]
+        assert branch.lr(at, **overrides) == parent.lr(at, **overrides)
+        # A falling phase reaches its target exactly at its end; a rising one keeps
+        # Megatron's warmup arithmetic there, and holds its target exactly after the last.
+        start, first = parent.lr(at, **overrides), overrides.get("min_lr", parent.min_lr)
+        if first < start:
+            assert branch.lr(ends[0], **overrides) == first
+    values = [branch.lr(e) for e in ends]
+    for (k, e), value in zip(enumerate(ends), values):
+        goal = target if k else parent.min_lr
+        if goal < (parent.lr(at) if k == 0 else values[k - 1]):
+            assert value == goal
+    assert branch.lr(ends[-1] + 1) == (target if len(ends) > 1 else parent.min_lr)
+    assert branch.wd(before).tolist() == parent.wd(before).tolist()
+
+
+def test_a_cooldown_branched_from_a_wsd_run_at_a_chosen_step():
+    parent = wsd_megatron()
+    run_parent = Schedule(**{**parent.to_dict()}, run=None)
+    from paramsched import Run
+
+    parent = Schedule(**parent.to_dict(), run=Run(global_batch_size=1, total="100000 samples"))
+    cooldown = parent.branch("60000 samples", [
+        {"shape": "minus_sqrt", "to": "min_lr", "until": "70000 samples"}])
+    assert cooldown.lr(60_000) == parent.lr(60_000) == 3e-4
+    assert cooldown.lr(70_000) == 3e-5 and cooldown.lr(90_000) == 3e-5
+    assert 3e-5 < cooldown.lr(65_000) < 3e-4
+    assert run_parent == parent  # the run is not part of a Megatron schedule's identity
+    resumed = PhaseSchedule.from_dict(cooldown.to_dict())
+    assert resumed == cooldown and hash(resumed) == hash(cooldown)
+    grid = np.arange(0, 100_001, 7, dtype=np.float64)
+    assert resumed.lr(grid).tolist() == cooldown.lr(grid).tolist()
+    assert cooldown.to_dict()["branch"]["at"] == "60000 samples"
+
+
+def test_a_branch_of_a_phase_schedule_and_a_branch_of_a_branch():
+    from paramsched import load_schedule
+    from paramsched.recipe import recipe_path
+
+    parent = load_schedule(recipe_path("deepseek-v3"))
+    extended = parent.branch("80%", [{"shape": "cosine", "to": 1e-5, "until": "120%"}])
+    again = extended.branch("90%", [{"shape": "linear", "to": 0.0, "until": "100%"}],
+                            total="15T tokens")
+    at80, at90 = parent.run.samples("80%"), parent.run.samples("90%")
+    grid = np.linspace(0, at80, 4001)
+    assert extended.lr(grid).tolist() == parent.lr(grid).tolist()
+    assert again.lr(np.linspace(0, at90, 4001)).tolist() == \
+        extended.lr(np.linspace(0, at90, 4001)).tolist()
+    assert again.lr(again.run.total_samples) == 0.0
+    assert PhaseSchedule.from_dict(again.to_dict()) == again
+    assert again.agrees_with(parent, at80) and not again.agrees_with(parent, at80 + 1)
+    assert again.departs_from(parent) == at80 and again.departs_from(extended) == at90
+
+
+def test_group_overrides_start_a_branch_from_their_own_value():
+    parent = wsd_megatron()
+    branch = parent.branch(50_000, [{"shape": "linear", "to": "min_lr",
+                                     "until": "60000 samples"}])
+    # A group with its own max_lr starts the cooldown from its own plateau.
+    assert branch.lr(50_000, max_lr=1e-3) == 1e-3
+    assert branch.lr(55_000, max_lr=1e-3) == 3e-5 + (1.0 - 5000 / 10_000) * (1e-3 - 3e-5)
+    assert branch.lr(60_000, max_lr=1e-3, min_lr=1e-6) == 1e-6
+
+
+@pytest.mark.parametrize("at,phases,message", [
+    (500, [{"shape": "linear", "to": "min_lr", "until": "400 samples"}],
+     r"lr.phases\[0\].until=400 \(400 samples\) does not come after the previous end"),
+    (-1, COOLDOWN, r"branch.at=-1; expected a point >= 0"),
+    ("50 steps", COOLDOWN, r"is in steps; expected global_batch_size"),
+    (500, [], r"expected a non-empty list of phases"),
+], ids=["before-the-branch-point", "negative", "steps-without-a-batch", "no-phases"])
+def test_a_branch_that_cannot_be_is_refused(at, phases, message):
+    with pytest.raises(ScheduleError, match=message):
+        wsd_megatron().branch(at, phases)
+
+
+def _scheduler(schedule, policy="checkpoint"):
+    from conftest import PlainOptimizer
+    from paramsched import OptimizerParamScheduler
+
+    optimizer = PlainOptimizer([{}, {"max_lr": 1e-3}])
+    scheduler = OptimizerParamScheduler.from_schedule(optimizer, schedule)
+    scheduler.checkpoint_policy = policy
+    return scheduler, optimizer
+
+
+@pytest.mark.parametrize("policy", ["checkpoint", "override", "strict"])
+@pytest.mark.parametrize("position", [0, 30_000, 50_000], ids=["start", "before", "at"])
+def test_a_parents_checkpoint_up_to_the_branch_point_continues_on_the_branch(
+        policy, position, caplog):
+    import logging
+
+    from conftest import written
+
+    parent = wsd_megatron()
+    branch = parent.branch(50_000, COOLDOWN, total="60000 samples")
+    old, _ = _scheduler(parent)
+    old.step(position)
+    scheduler, optimizer = _scheduler(branch, policy)
+    with caplog.at_level(logging.INFO, logger="paramsched"):
+        scheduler.load_state_dict(old.state_dict())
+    assert "continuing on the branch" in caplog.text
+    assert scheduler.schedule is branch and scheduler.num_steps == position
+    scheduler.step(55_000 - position)
+    assert written(optimizer)[0][0] == branch.lr(55_000) < parent.lr(55_000)
+    assert written(optimizer)[1][0] == branch.lr(55_000, max_lr=1e-3)
+
+
+def test_a_parents_checkpoint_past_the_branch_point_follows_the_policies(caplog):
+    parent = wsd_megatron()
+    branch = parent.branch(50_000, COOLDOWN, total="60000 samples")
+    old, _ = _scheduler(parent)
+    old.step(50_001)
+    state = old.state_dict()
+    with pytest.raises(ScheduleError, match=r"the checkpoint is at 50001, past the branch point "
+                                            r"50000 where this schedule departs"):
+        _scheduler(branch, "strict")[0].load_state_dict(state)
+    kept, _ = _scheduler(branch, "override")
+    kept.load_state_dict(state)
+    assert kept.schedule is branch
+    taken, _ = _scheduler(branch, "checkpoint")
+    taken.load_state_dict(state)
+    assert taken.schedule == parent
+
+
+def test_a_branchs_checkpoint_resumes_the_same_branch():
+    import pickle
+
+    parent = wsd_megatron()
+    branch = parent.branch(50_000, COOLDOWN, total="60000 samples")
+    scheduler, _ = _scheduler(branch)
+    scheduler.step(52_000)
+    resumed, optimizer = _scheduler(parent)  # built with the parent, as a restarted job might
+    resumed.load_state_dict(json.loads(json.dumps(scheduler.state_dict())))
+    assert resumed.schedule == branch and resumed.schedule.branch_point == 50_000
+    assert resumed.schedule.lr(55_000) == branch.lr(55_000)
+    assert pickle.loads(pickle.dumps(branch)) == branch

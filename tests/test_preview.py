@@ -450,3 +450,19 @@ def test_a_run_too_long_to_list_step_by_step_is_previewed_on_a_grid():
     assert preview.step_curve(schedule) is None  # 10**9 steps: not listed one by one
     sums = preview.totals(schedule)
     assert (sums["steps"], sums["samples"], sums["lr_area"]) == (10**9, 4 * 10**9, None)
+
+
+def test_a_branch_is_drawn_over_its_parent_dashed():
+    pytest.importorskip("matplotlib")
+    parent = load_schedule(recipe_path("minicpm-wsd"))
+    branch = parent.branch("50%", [{"shape": "linear", "to": "min_lr", "until": "60%"}])
+    figure = preview.plot_figure(branch, "steps", "a cooldown")
+    top = figure.axes[0]
+    dashed = [line for line in top.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1
+    samples, _ = preview._plotted_points(branch, "steps")
+    assert dashed[0].get_ydata().tolist() == parent.lr(samples).tolist()
+    half = branch.run.step_at_samples(branch.branch_point)
+    assert dashed[0].get_label() == f"the schedule it branches from, at {half:,} steps"
+    legend = figure.legends[0]
+    assert dashed[0].get_label() in [t.get_text() for t in legend.get_texts()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -158,3 +159,59 @@ def test_values_python_cannot_take_are_refused_by_name(tmp_path, text, message):
     with pytest.raises(ScheduleError) as info:
         load_schedule(path)
     assert str(info.value) == f"{path}: {message}"
+
+
+def test_a_branch_file_branches_from_a_file_or_a_recipe(tmp_path):
+
+
+    (tmp_path / "base.toml").write_text(
+        '[run]\nglobal_batch_size = 10\ntotal = "1000 steps"\n'
+        '[lr]\nmax_lr = 1.0\nmin_lr = 0.1\nphases = [\n'
+        '  { shape = "linear", to = "max_lr", until = "100 steps" },\n'
+        '  { shape = "constant", until = "100%" },\n]\n')
+    (tmp_path / "cooldown.toml").write_text(
+        '[branch]\nfrom = "base.toml"\nat = "600 steps"\n'
+        '[lr]\nphases = [{ shape = "cosine", to = "min_lr", until = "700 steps" }]\n')
+    (tmp_path / "longer.toml").write_text(
+        '[branch]\nfrom = "cooldown.toml"\nat = "650 steps"\n[run]\ntotal = "2000 steps"\n'
+        '[lr]\nphases = [{ shape = "linear", to = "max_lr", until = "700 steps" },\n'
+        '  { shape = "linear", to = 0.0, until = "100%" }]\n')
+    base = load_schedule(tmp_path / "base.toml")
+    cooldown = load_schedule(tmp_path / "cooldown.toml")
+    longer = load_schedule(tmp_path / "longer.toml")
+    assert cooldown == base.branch("600 steps", [
+        {"shape": "cosine", "to": "min_lr", "until": "700 steps"}])
+    assert cooldown.lr(6000) == base.lr(6000) == 1.0 and cooldown.lr(7000) == 0.1
+    assert longer.parent == cooldown and longer.run.total_samples == 20_000
+    assert longer.lr(20_000) == 0.0 and longer.lr(7000) == 1.0
+    recipe = tmp_path / "from-recipe.toml"
+    recipe.write_text('[branch]\nfrom = "minicpm-wsd"\nat = "50%"\n'
+                      '[lr]\nphases = [{ shape = "linear", to = "min_lr", until = "60%" }]\n')
+    parent = load_schedule(recipe_path("minicpm-wsd"))
+    branched = load_schedule(recipe)
+    half = parent.run.samples("50%")
+    assert branched.lr(half) == parent.lr(half) and branched.parent == parent
+
+
+@pytest.mark.parametrize("text,message", [
+    ('[branch]\nfrom = "loop.toml"\nat = "1 steps"\n[lr]\nphases = []\n',
+     "comes back to a file it branches from"),
+    ('[branch]\nfrom = "missing.toml"\nat = "1 steps"\n[lr]\nphases = []\n', "no such file"),
+    ('[branch]\nfrom = "no-such-recipe"\nat = "1 steps"\n', "is not one of"),
+    ('[branch]\nat = "1 steps"\n', "branch has no 'from'"),
+    ('[branch]\nfrom = "minicpm-wsd"\nat = "1 steps"\n[run]\nseq_length = 8\n',
+     "run.seq_length is not allowed in a branch file"),
+    ('[branch]\nfrom = "minicpm-wsd"\nat = "1 steps"\n[megatron]\nlr = 1.0\n',
+     "a branch file has a [megatron] table"),
+    ('[branch]\nfrom = "minicpm-wsd"\nat = "50%"\n', "has no [lr] table"),
+    ('[branch]\nfrom = "a\\u0000.toml"\nat = "50%"\n', "is not a file name or a recipe name"),
+    ('[branch]\nfrom = 3\nat = "50%"\n', "branch.from=3; expected a file or a recipe name"),
+    ('[branch]\nfrom = "minicpm-wsd"\nat = [1]\n[lr]\nphases = []\n', "branch.at=[1]"),
+], ids=["circle", "missing", "unknown-recipe", "no-from", "run-key", "megatron", "no-lr", "nul",
+        "not-a-name", "at-a-list"])
+def test_a_branch_file_that_cannot_be_is_refused_naming_the_file(tmp_path, text, message):
+    path = tmp_path / "loop.toml"
+    path.write_text(text)
+    with pytest.raises(ScheduleError, match=re.escape(message)) as info:
+        load_schedule(path)
+    assert str(path) in str(info.value)

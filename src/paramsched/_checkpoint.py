@@ -198,14 +198,30 @@ def differences(mine, theirs) -> list[tuple]:
             if a.get(key, missing) != b.get(key, missing)]
 
 
-def choose(mine, theirs, policy: Policy):
-    """The schedule `policy` keeps when a checkpoint holds `theirs`.
+def choose(mine, theirs, policy: Policy, num_steps=None):
+    """The schedule `policy` keeps when a checkpoint holds `theirs` at `num_steps`.
+
+    A checkpoint of a schedule `mine` branches from, written at or before the branch
+    point, agrees with `mine` (their histories are one): every policy continues on
+    `mine`, and says so.
 
     Raises:
         ScheduleError: the strict policy and the schedules differ, all listed.
     """
     if theirs == mine:
         return mine
+    if num_steps is not None and mine.agrees_with(theirs, num_steps):
+        logger.info("the checkpoint (at %r) was written by the schedule this one branches "
+                    "from, before the branch point; continuing on the branch", num_steps)
+        return mine
+    if policy is Policy.STRICT:
+        point = mine.departs_from(theirs)
+        if point is not None:
+            raise ScheduleError(
+                f"the checkpoint is at {num_steps!r}, past the branch point {point!r} where this "
+                "schedule departs from the checkpoint's: their histories part there; expected "
+                "a checkpoint written at or before the branch point, or "
+                "checkpoint_policy='override' to continue on the branch from here")
     if policy is Policy.OVERRIDE:
         logger.info("checkpoint's schedule differs; the scheduler's is kept (%s)",
                     _listed(differences(mine, theirs), "scheduler"))

@@ -28,6 +28,7 @@ they describe themselves.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
@@ -40,6 +41,11 @@ Operand = Union[str, float]
 _BOUND_CACHE_SIZE = 64  # bound curves a schedule keeps (one per class of groups)
 LR_NAMES = ("init_lr", "max_lr", "min_lr")
 WD_NAMES = ("start_wd", "end_wd")
+#: The value a branch starts from: its parent's at the branch point, for the group's values.
+BRANCH_POINT = "@branch"
+#: How a schedule is built back from its meaning, by kind (``kind(meaning, run)``):
+#: each module that defines a kind of schedule registers it.
+KINDS: dict[str, Callable] = {}
 
 
 # Each rule makes the function of the clock position ``n`` for one segment with
@@ -217,6 +223,25 @@ class Curve:
             result[where] = formula(flat[where], ARRAY)
         return out
 
+    def up_to(self, at) -> tuple[Segment, ...]:
+        """The segments that give this curve's values at every position up to `at`,
+        the last one ending at `at` (a hold of the final value if `at` is past the
+        last end): the same rules, origins and lengths, so the same floats.
+
+        Example:
+            >>> warm = Segment(4, "warmup", 0.0, 1.0, length=4.0)
+            >>> [(s.end, s.rule) for s in Curve((warm,), 1.0).up_to(2)]
+            [(2, 'warmup')]
+            >>> [(s.end, s.rule) for s in Curve((warm,), 1.0).up_to(9)]
+            [(4, 'warmup'), (9, 'hold')]
+        """
+        kept = []
+        for segment in self.segments:
+            if segment.end >= at:
+                return (*kept, dataclasses.replace(segment, end=at))
+            kept.append(segment)
+        return (*kept, Segment(at, "hold", self.final, self.final, label=self.final_label))
+
     def pieces(self, values: dict, horizon) -> list[Piece]:
         """Each segment with its values at its begin and end, then a hold to `horizon`."""
         found, begin = [], 0
@@ -243,6 +268,13 @@ class CurveSchedule:
 
     lr_curve: Curve
     wd_curve: Optional[Curve]
+    parent = None  # a branch's parent schedule (see `branch`), and where it departs
+    branch_point = None
+    kind: str  # its name in `KINDS`
+
+    def meaning(self) -> dict:
+        """What the schedule is, as builtins that ``KINDS[kind]`` builds it back from."""
+        raise NotImplementedError
 
     # --------------------------------------------------------------- values
 
@@ -332,6 +364,64 @@ class CurveSchedule:
     def pieces(self, total) -> list[Piece]:
         """The learning rate's segments, for previews, up to `total` clock positions."""
         return self.lr_curve.pieces(self._lr_values(None, None), total)
+
+    def branch(self, at, phases: list, wd: list | None = None, total=None):
+        """A schedule equal to this one up to `at` (to the bit), then following `phases`.
+
+        Args:
+            at: The branch point: a quantity (``"60000 steps"``, ``"800B tokens"``,
+                ``"80%"``) of this schedule's run, or a clock position (samples).
+            phases: The learning rate's phases after `at`, as in a ``[lr]`` table; the
+                first one's ``from`` defaults to this schedule's value at `at`, for
+                each group's ``max_lr`` and ``min_lr``, so per-group overrides hold.
+            wd: Optionally, the weight decay's phases after `at`, the same way;
+                without them the weight decay is this schedule's.
+            total: Optionally, a new length for the run (what ``"%"`` refers to in
+                `phases`).
+
+        Returns:
+            A `paramsched.PhaseSchedule` that carries this schedule and `at`, so its
+            checkpoints resume the same branch.
+
+        Example:
+            >>> from paramsched import Schedule
+            >>> wsd = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=10, lr_decay_steps=1000,
+            ...                lr_decay_style="WSD", wsd_decay_steps=100, lr_wsd_decay_style="linear")
+            >>> cooldown = wsd.branch(500, [{"shape": "linear", "to": "min_lr",
+            ...                              "until": "600 samples"}])
+            >>> cooldown.lr(500) == wsd.lr(500), cooldown.lr(550), cooldown.lr(600)
+            (True, 0.5, 0.0)
+        """
+        run = {} if self.run is None else self.run.to_dict()
+        if total is not None:
+            run["total"] = total
+        data = {"branch": {"parent": {"kind": self.kind, **self.meaning()}, "at": at},
+                "run": run, "lr": {"phases": phases}}
+        if wd is not None:
+            data["wd"] = {"phases": wd}
+        return KINDS["phases"](data, None)
+
+    def agrees_with(self, other, position) -> bool:
+        """Whether `other` gives this schedule's values at every clock position up to
+        `position`: it is this schedule, or one it branches from (through any number
+        of branches) and `position` is at or before the branch point."""
+        schedule = self
+        while schedule != other:
+            if schedule.parent is None or position > schedule.branch_point:
+                return False
+            schedule = schedule.parent
+        return True
+
+    def departs_from(self, other):
+        """The branch point where this schedule departs from `other`, one it branches
+        from, or None."""
+        schedule, point = self, None
+        while schedule.parent is not None:
+            point = schedule.branch_point if point is None else min(point, schedule.branch_point)
+            if schedule.parent == other:
+                return point
+            schedule = schedule.parent
+        return None
 
     def check_group(self, max_lr, min_lr, start_wd, end_wd, where: str) -> list[str]:
         """Refuses a group the schedule cannot run, naming `where`; returns what is

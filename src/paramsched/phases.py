@@ -33,11 +33,12 @@ written out) give equal schedules with equal checkpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-from ._curve import Curve, CurveSchedule, Segment
+from ._curve import BRANCH_POINT, KINDS, Curve, CurveSchedule, Segment
 from .errors import ScheduleError, ScheduleTypeError, check_choice, check_number, check_rate
 from .shapes import SHAPE_NAMES, shape_named
 from .units import Quantity, Run
@@ -79,11 +80,15 @@ def _samples_text(samples) -> str:
     return f"{samples!r} samples"
 
 
-def _curve(phases: tuple[Phase, ...], names: dict, first: str,
-           label: str) -> tuple[Curve, list[dict]]:
-    """The curve of `phases`, and their meaning as data (each start and target explicit)."""
-    segments, canonical = [], []
-    previous_end, previous_target = 0, first
+def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
+           before: tuple = ()) -> tuple[Curve, list[dict]]:
+    """The curve of `phases`, and their meaning as data (each start and target explicit).
+
+    `before` holds the segments of a branch's parent up to the branch point: the
+    phases then begin there, from `first` (the parent's value at that point).
+    """
+    segments, canonical = list(before), []
+    previous_end, previous_target = (before[-1].end if before else 0), first
 
     def operand(where, value):
         if isinstance(value, str):
@@ -205,6 +210,38 @@ def _wd_part(run: Run, wd: dict) -> tuple[Curve, dict]:
                                           "until": _samples_text(length)}
 
 
+def _deeper_name(operand):
+    """A parent's branch-point name, as its branch sees it: ``@branch`` is the branch's
+    own start, ``@branch1`` its parent's, ``@branch2`` the grandparent's..."""
+    if isinstance(operand, str) and operand.startswith(BRANCH_POINT):
+        return f"{BRANCH_POINT}{int(operand[len(BRANCH_POINT):] or 0) + 1}"
+    return operand
+
+
+def _deeper(segments) -> tuple:
+    """A parent's segments with their branch-point names one level deeper."""
+    return tuple(dataclasses.replace(s, start=_deeper_name(s.start),
+                                     target=_deeper_name(s.target)) for s in segments)
+
+
+def _deeper_values(values: dict) -> dict:
+    return {_deeper_name(k): v for k, v in values.items() if k.startswith(BRANCH_POINT)}
+
+
+def parent_run(parent) -> Run:
+    """The run a parent's quantities refer to (a run without batch size if it has none)."""
+    return parent.run if parent.run is not None else Run()
+
+
+def _parent_from_state(state, run: Run):
+    """A branch's parent, built back from its kind and meaning (`CurveSchedule.meaning`)."""
+    if not isinstance(state, dict) or state.get("kind") not in KINDS:
+        kind = state.get("kind") if isinstance(state, dict) else state
+        raise ScheduleError(f"branch.parent.kind={kind!r}; expected one of "
+                            + ", ".join(repr(k) for k in KINDS))
+    return KINDS[state["kind"]]({k: v for k, v in state.items() if k != "kind"}, run)
+
+
 @dataclass(frozen=True, eq=False)
 class PhaseSchedule(CurveSchedule):
     """A learning rate of phases, and a weight decay of phases or Megatron's triple.
@@ -228,12 +265,22 @@ class PhaseSchedule(CurveSchedule):
     wd_curve: Optional[Curve]
     run: Run
     data: dict
+    parent: Optional[CurveSchedule] = None  # a branch's parent, and where it branches
+    branch_point: Union[int, float, None] = None
+    kind = KIND
+
+    def meaning(self) -> dict:
+        return json.loads(self.to_json())
 
     @classmethod
     def from_dict(cls, data: dict) -> "PhaseSchedule":
-        """Builds a schedule from ``{"run": ..., "lr": ..., "wd": ...}`` (a file's tables)."""
-        data = _table(data, "schedule", ("run", "lr", "wd"))
+        """Builds a schedule from ``{"run": ..., "lr": ..., "wd": ...}`` (a file's tables),
+        or a branch from ``{"branch": {"parent": ..., "at": ...}, "run": ..., "lr": ...}``
+        (what `to_dict` gives for one; see `CurveSchedule.branch`)."""
+        data = _table(data, "schedule", ("run", "lr", "wd", "branch"))
         run = Run(**_table(data.get("run", {}), "run", _RUN_KEYS))
+        if "branch" in data:
+            return cls._branch(data, run)
         if "lr" not in data:
             raise ScheduleError("the schedule has no [lr] table; expected one with phases")
         lr = _table(data["lr"], "lr", _LR_KEYS)
@@ -251,6 +298,38 @@ class PhaseSchedule(CurveSchedule):
             wd_curve, meaning["wd"] = _wd_part(run, _table(data["wd"], "wd", _WD_KEYS))
         return cls(lr_curve, wd_curve, run, meaning)
 
+    @classmethod
+    def _branch(cls, data: dict, run: Run) -> "PhaseSchedule":
+        branch = _table(data["branch"], "branch", ("parent", "at"))
+        if "parent" not in branch or "at" not in branch:
+            raise ScheduleError("branch needs 'parent' and 'at'; expected both")
+        parent = _parent_from_state(branch["parent"], run)
+        at = parent_run(parent).samples(Quantity.parse(branch["at"], "branch.at"), "branch.at") \
+            if isinstance(branch["at"], (str, Quantity)) else \
+            check_number("branch.at", branch["at"])
+        if at < 0:
+            raise ScheduleError(f"branch.at={branch['at']!r}; expected a point >= 0")
+        names = {name: getattr(parent, name) for name in LR_NAMES}
+        branch_names = {**names, BRANCH_POINT: None}
+        lr = _table(data.get("lr", {}), "lr", ("phases",))
+        lr_curve, lr_phases = _curve(_phases(run, lr.get("phases"), "lr.phases"),
+                                     branch_names, BRANCH_POINT, "lr",
+                                     _deeper(parent.lr_curve.up_to(at)))
+        meaning = {"branch": {"parent": {"kind": parent.kind, **parent.meaning()},
+                              "at": _samples_text(at)},
+                   "run": run.to_dict(), "lr": {"phases": lr_phases}}
+        wd_curve = parent.wd_curve
+        if "wd" in data:
+            if parent.wd_curve is None:
+                raise ScheduleError("the branch has a [wd] table but its parent has no weight "
+                                    "decay; expected [lr] phases only")
+            wd = _table(data["wd"], "wd", ("phases",))
+            wd_names = {"start_wd": parent.start_wd, "end_wd": parent.end_wd, BRANCH_POINT: None}
+            wd_curve, wd_phases = _curve(_phases(run, wd.get("phases"), "wd.phases"), wd_names,
+                                         BRANCH_POINT, "wd", _deeper(parent.wd_curve.up_to(at)))
+            meaning["wd"] = {"phases": wd_phases}
+        return cls(lr_curve, wd_curve, run, meaning, parent, at)
+
     def to_dict(self) -> dict:
         """What the schedule means, as data `from_dict` reads: ends in samples, every
         start and target explicit, the run's quantities in samples."""
@@ -266,26 +345,47 @@ class PhaseSchedule(CurveSchedule):
     def __hash__(self) -> int:
         return hash(self.to_json())
 
-    # The named values, where the scheduler's per-group overrides expect them.
+    # The named values, where the scheduler's per-group overrides expect them (a
+    # branch's are its parent's).
     @property
     def init_lr(self) -> float:
-        return self.data["lr"]["init_lr"]
+        return self.parent.init_lr if self.parent else self.data["lr"]["init_lr"]
 
     @property
     def max_lr(self) -> float:
-        return self.data["lr"]["max_lr"]
+        return self.parent.max_lr if self.parent else self.data["lr"]["max_lr"]
 
     @property
     def min_lr(self) -> float:
-        return self.data["lr"]["min_lr"]
+        return self.parent.min_lr if self.parent else self.data["lr"]["min_lr"]
 
     @property
     def start_wd(self) -> float | None:
+        if self.parent:
+            return self.parent.start_wd
         return self.data["wd"]["start_wd"] if "wd" in self.data else None
 
     @property
     def end_wd(self) -> float | None:
+        if self.parent:
+            return self.parent.end_wd
         return self.data["wd"]["end_wd"] if "wd" in self.data else None
+
+    def _lr_values(self, max_lr, min_lr) -> dict:
+        values = super()._lr_values(max_lr, min_lr)
+        if self.parent is not None:  # where the branch starts: its parent's value there
+            first, second = values["max_lr"], values["min_lr"]
+            values.update(_deeper_values(self.parent._lr_values(first, second)))
+            values[BRANCH_POINT] = self.parent.lr_at(self.branch_point, first, second)
+        return values
+
+    def _wd_values(self, start_wd, end_wd) -> dict:
+        values = super()._wd_values(start_wd, end_wd)
+        if self.parent is not None:
+            first, second = values["start_wd"], values["end_wd"]
+            values.update(_deeper_values(self.parent._wd_values(first, second)))
+            values[BRANCH_POINT] = self.parent.wd_at(self.branch_point, first, second)
+        return values
 
     @property
     def horizon(self):
@@ -302,6 +402,9 @@ class PhaseSchedule(CurveSchedule):
 
     def describe(self) -> str:
         return f"phases ({len(self.lr_curve.segments)} for lr)"
+
+
+KINDS[KIND] = lambda meaning, run: PhaseSchedule.from_dict(meaning)
 
 
 def flatten(value, path: str) -> dict:

@@ -503,6 +503,14 @@ def plot_figure(schedule, x_unit: str, title: str):
 
     handles = [top.plot(x, lr, color="tab:blue", linewidth=1.6, label="lr (" + _named_values(
         schedule, schedule.lr_curve.names(), ("init_lr", "max_lr", "min_lr")) + ")")[0]]
+    highest = float(np.max(lr))
+    if schedule.parent is not None:  # a branch: its parent dashed under it
+        parent_lr = schedule.parent.lr(samples)
+        highest = max(highest, float(np.max(parent_lr)))
+        handles.append(top.plot(
+            x, parent_lr, color="0.45", linestyle="--", linewidth=1.2, zorder=1,
+            label=f"the schedule it branches from, at {_number(to_x(schedule.branch_point))} "
+                  f"{x_unit}")[0])
     top.set_ylabel("learning rate")
     top.yaxis.set_major_formatter(_axis_formatter(rate_labels))
     if wd is None:
@@ -551,7 +559,7 @@ def plot_figure(schedule, x_unit: str, title: str):
     renderer = figure.canvas.get_renderer()
     rows = _phase_labels(top, phases, to_x, renderer, LABEL_ROWS, draw=False)
     band = (3 + 1.6 * LABEL_SIZE * rows) * DPI / 72 / top.bbox.height + 0.04
-    top.set_ylim(0, (float(np.max(lr)) or 1.0) / (1 - min(band, 0.6)))
+    top.set_ylim(0, (highest or 1.0) / (1 - min(band, 0.6)))
     below = (legend.get_window_extent(renderer).height + 6) / figure.bbox.height
     figure.tight_layout(rect=(0, below, 1, 1))
     _phase_labels(top, phases, to_x, renderer, rows, draw=True)

@@ -97,15 +97,25 @@ def _read(path: Path) -> dict:
                             "numbers of at most 1e18 in size") from None
 
 
-def load_schedule(path) -> Schedule | PhaseSchedule:
+MAX_BRANCH_DEPTH = 32  # files a branch may stand on, one on another
+
+
+def load_schedule(path, _within: tuple = ()) -> Schedule | PhaseSchedule:
     """Reads a schedule file.
+
+    A file may be a branch: a ``[branch]`` table with ``from`` (a schedule file,
+    its path relative to this one and ending in ``.toml``, or the name of a
+    built-in recipe) and ``at`` (the branch point, a quantity of that schedule's
+    run), an ``[lr]`` table with the ``phases`` after it, optionally a ``[wd]``
+    table with its own, and optionally ``[run]`` with a new ``total``. See
+    `CurveSchedule.branch`.
 
     Returns:
         A `PhaseSchedule`, or for a ``[megatron]`` table the `Schedule` Megatron builds.
 
     Raises:
-        ScheduleError: the file is missing or malformed; the message names the file
-            and the key.
+        ScheduleError: the file is missing or malformed, or its branches go round in
+            a circle; the message names the file and the key.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise ScheduleTypeError(f"path={path!r} is of type {type(path).__name__}; expected "
@@ -115,9 +125,50 @@ def load_schedule(path) -> Schedule | PhaseSchedule:
     path = Path(path)
     data = _read(path)
     try:
+        if isinstance(data, dict) and "branch" in data:
+            return _branch_file(path, data, _within)
         return schedule_from_data(data)
     except ScheduleError as error:
         raise type(error)(f"{path}: {error}") from None
+
+
+def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
+    allowed = {"branch": ("from", "at"), "run": ("total",), "lr": ("phases",),
+               "wd": ("phases",), "recipe": _RECIPE_KEYS}
+    for table, value in data.items():
+        if table not in allowed:
+            raise ScheduleError(f"a branch file has a [{table}] table; expected [branch], "
+                                "[lr], and optionally [wd] and [run] (its total)")
+        if not isinstance(value, dict):
+            raise ScheduleTypeError(f"[{table}] is not a table")
+        for key in value:
+            if key not in allowed[table]:
+                raise ScheduleError(f"{table}.{key} is not allowed in a branch file; expected "
+                                    + ", ".join(f"{table}.{k}" for k in allowed[table]))
+    branch = data["branch"]
+    for key in ("from", "at"):
+        if key not in branch:
+            raise ScheduleError(f"branch has no {key!r}; expected branch.from and branch.at")
+    source = branch["from"]
+    if not isinstance(source, str):
+        raise ScheduleTypeError(f"branch.from={source!r}; expected a file or a recipe name")
+    if not source or "\0" in source:
+        raise ScheduleError(f"branch.from={source!r} is not a file name or a recipe name")
+    parent_path = (path.parent / source) if source.endswith(".toml") else recipe_path(source)
+    key = parent_path.resolve()
+    if key in within or path.resolve() == key:
+        raise ScheduleError(f"branch.from={source!r} comes back to a file it branches from; "
+                            "expected branches that end in a schedule")
+    if len(within) >= MAX_BRANCH_DEPTH:
+        raise ScheduleError(f"branch.from={source!r} stands on {len(within)} branches; "
+                            f"expected at most {MAX_BRANCH_DEPTH}")
+    parent = load_schedule(parent_path, (*within, path.resolve()))
+    if "lr" not in data:
+        raise ScheduleError("a branch file has no [lr] table; expected the phases after "
+                            "branch.at")
+    return parent.branch(branch["at"], data["lr"].get("phases"),
+                         data["wd"].get("phases") if "wd" in data else None,
+                         total=data.get("run", {}).get("total"))
 
 
 def recipes() -> list[Recipe]:

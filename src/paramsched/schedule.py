@@ -35,7 +35,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal, Optional, get_args
 
-from ._curve import Curve, CurveSchedule, Segment, is_scalar, step_array  # noqa: F401
+from ._curve import KINDS, Curve, CurveSchedule, Segment, is_scalar, step_array  # noqa: F401
 from .errors import (
     ScheduleError,
     ScheduleTypeError,
@@ -241,6 +241,12 @@ class Schedule(CurveSchedule):
         """The checkpoint entries: Megatron-Core's flat keys (format 1)."""
         return self.to_dict()
 
+    kind = "megatron"
+
+    def meaning(self) -> dict:
+        """Megatron's arguments (`to_dict`); the run is not part of them."""
+        return self.to_dict()
+
     def describe(self) -> str:
         return f"Megatron's {self.lr_decay_style}"
 
@@ -281,3 +287,6 @@ def check_field(name: str, value: object, label: str | None = None):
     return _FIELD_CHECKS[name](label or name, value)
 
 
+
+
+KINDS[Schedule.kind] = lambda meaning, run: Schedule(**meaning, run=run)

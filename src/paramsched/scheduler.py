@@ -387,7 +387,7 @@ class OptimizerParamScheduler:
         nothing but, under the override policy, the overrides of group dicts an
         optimizer's ``load_state_dict`` replaced, which get this run's back."""
         theirs, num_steps = _checkpoint.read(state_dict, self._schedule)
-        schedule = _checkpoint.choose(self._schedule, theirs, self._policy)
+        schedule = _checkpoint.choose(self._schedule, theirs, self._policy, num_steps)
         groups = param_groups(self.optimizer)
         put_back = self._writer.put_back_overrides(groups) \
             if self._policy is Policy.OVERRIDE else []
