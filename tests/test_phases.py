@@ -455,3 +455,68 @@ def test_a_branchs_checkpoint_resumes_the_same_branch():
     assert resumed.schedule == branch and resumed.schedule.branch_point == 50_000
     assert resumed.schedule.lr(55_000) == branch.lr(55_000)
     assert pickle.loads(pickle.dumps(branch)) == branch
+
+
+# ------------------------------------------------------------ repeated blocks, scaled names
+
+def test_a_repeated_block_is_its_phases_written_out():
+    warm = {"shape": "linear", "to": "max_lr", "until": "100 samples"}
+    block = {"repeat": 3, "period": "1000 samples", "factor": 0.5, "phases": [
+        {"shape": "constant", "value": "max_lr", "until": "80%"},
+        {"shape": "cosine", "to": "min_lr", "until": "1000 samples"}]}
+    repeated = schedule([warm, block], max_lr=1.0, min_lr=0.1)
+    written = schedule([warm] + [
+        phase for k, peak in enumerate(["max_lr", "0.5 * max_lr", "0.25 * max_lr"]) for phase in (
+            {"shape": "constant", "value": peak, "until": f"{900 + 1000 * k} samples"},
+            {"shape": "cosine", "to": "min_lr", "until": f"{1100 + 1000 * k} samples"})],
+        max_lr=1.0, min_lr=0.1)
+    assert repeated == written and repeated.to_dict() == written.to_dict()
+    assert [repeated.lr(n) for n in (100, 900, 1100, 1500, 1900, 2100, 2900, 3100, 5000)] == [
+        1.0, 1.0, 0.1, 0.5, 0.5, 0.1, 0.25, 0.1, 0.1]
+    # A group's own max_lr is scaled the same way, each repetition.
+    assert repeated.lr(1500, max_lr=2.0) == 0.5 * 2.0 and repeated.lr(2500, max_lr=2.0) == 0.5
+    grid = np.linspace(0, 3200, 6401)
+    assert repeated.lr(grid).tolist() == [repeated.lr(float(n)) for n in grid]
+    assert PhaseSchedule.from_dict(repeated.to_dict()) == repeated
+
+
+def test_a_block_without_a_period_repeats_its_phases_back_to_back_and_holds_what_is_left():
+    cyclic = schedule([{"repeat": 2, "phases": [
+        {"shape": "cosine", "to": "min_lr", "until": "10 samples", "from": "max_lr"}]}],
+        max_lr=1.0, min_lr=0.0)
+    assert [cyclic.lr(n) for n in (0, 10, 11, 20)] == [1.0, 0.0, cyclic.lr(1), 0.0]
+    held = schedule([{"repeat": 2, "period": "20 samples", "phases": [
+        {"shape": "linear", "to": "min_lr", "until": "10 samples", "from": "max_lr"}]}],
+        max_lr=1.0, min_lr=0.0)
+    assert [held.lr(n) for n in (10, 15, 20, 25, 30)] == [0.0, 0.0, 0.0, 0.5, 0.0]
+
+
+@pytest.mark.parametrize("block,message", [
+    ({"repeat": 0, "phases": [{"shape": "constant", "until": "1 samples"}]},
+     r"lr.phases\[0\].repeat=0; expected a whole number >= 1"),
+    ({"repeat": True, "phases": [{"shape": "constant", "until": "1 samples"}]}, "repeat=True"),
+    ({"repeat": 10**6, "phases": [{"shape": "constant", "until": "1 samples"}]},
+     "repeats 1 phases 1,000,000 times; expected at most 10,000 phases"),
+    ({"repeat": 2, "phases": []}, r"lr.phases\[0\].phases=\[\]; expected a non-empty list"),
+    ({"repeat": 2, "period": "5 samples", "phases": [{"shape": "constant", "until":
+                                                        "10 samples"}]},
+     "its phases end at 10 samples, after the period of 5 samples"),
+    ({"repeat": 2, "phases": [{"shape": "constant", "until": "50%"}]},
+     "is a percentage; expected a 'period' in the block"),
+    ({"repeat": 2, "factor": -1.0, "phases": [{"shape": "constant", "until": "1 samples"}]},
+     r"lr.phases\[0\].factor=-1.0 is negative"),
+    ({"repeat": 2, "every": 3, "phases": [{"shape": "constant", "until": "1 samples"}]},
+     "has an unknown key 'every'"),
+], ids=["zero", "bool", "too-many", "empty", "past-the-period", "percent-without-period",
+        "negative-factor", "unknown-key"])
+def test_a_block_that_cannot_repeat_is_refused(block, message):
+    with pytest.raises(ScheduleError, match=message):
+        schedule([block], max_lr=1.0)
+
+
+def test_a_scaled_name_is_a_named_value_times_a_factor():
+    s = schedule([{"shape": "linear", "to": "0.5 * max_lr", "until": "10 samples"}], max_lr=2.0)
+    assert s.lr(10) == 1.0 and s.lr(10, max_lr=4.0) == 2.0
+    assert s.to_dict()["lr"]["phases"][0]["to"] == "0.5 * max_lr"
+    with pytest.raises(ScheduleError, match="is not one of"):
+        schedule([{"shape": "linear", "to": "0.5 * peak_lr", "until": "10 samples"}], max_lr=1.0)

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
@@ -143,8 +145,25 @@ class Segment:
         return RULES[rule](self, a, b)
 
 
+_SCALED = re.compile(r"(?P<factor>[^*\s]+) \* (?P<name>\S+)")
+
+
+@functools.lru_cache(maxsize=256)
+def scaled(operand: str) -> tuple[float, str]:
+    """A named value times a factor, written ``"0.8 * max_lr"``: ``(0.8, "max_lr")``;
+    a plain name is ``(1.0, name)``."""
+    match = _SCALED.fullmatch(operand)
+    return (float(match["factor"]), match["name"]) if match else (1.0, operand)
+
+
 def _resolve(operand: Operand, values: dict) -> float:
-    return values[operand] if isinstance(operand, str) else operand
+    if not isinstance(operand, str):
+        return operand
+    value = values.get(operand)
+    if value is None:  # "0.8 * max_lr": the named value times the factor
+        factor, name = scaled(operand)
+        return factor * values[name]
+    return value
 
 
 @dataclass(frozen=True)
@@ -181,7 +200,7 @@ class Curve:
     def names(self) -> set[str]:
         """The named values the curve uses."""
         operands = [self.final] + [o for s in self.segments for o in (s.start, s.target)]
-        return {o for o in operands if isinstance(o, str)}
+        return {scaled(o)[1] for o in operands if isinstance(o, str)}
 
     def at(self, n, values: dict) -> float:
         """The value at clock position `n` (no checks), names resolved from `values`;

@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from fractions import Fraction
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from ._curve import BRANCH_POINT, KINDS, Curve, CurveSchedule, Segment
+from ._curve import BRANCH_POINT, KINDS, Curve, CurveSchedule, Segment, scaled
 from .errors import ScheduleError, ScheduleTypeError, check_choice, check_number, check_rate
 from .shapes import SHAPE_NAMES, shape_named
 from .units import Quantity, Run
@@ -92,7 +93,11 @@ def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
 
     def operand(where, value):
         if isinstance(value, str):
-            return check_choice(where, value, tuple(names))
+            factor, name = scaled(value)
+            if factor == 1.0 and name == value:
+                return check_choice(where, value, tuple(names))
+            check_rate(where, factor)
+            return f"{factor!r} * {check_choice(where, name, tuple(names))}"
         return check_rate(where, value)
 
     for index, phase in enumerate(phases):
@@ -162,20 +167,95 @@ def _table(data, where: str, keys: tuple) -> dict:
     return data
 
 
+MAX_PHASES = 10_000  # phases a schedule may expand to (repeated blocks included)
+_BLOCK_KEYS = ("repeat", "period", "factor", "phases")
+
+
 def _phases(run: Run, items, where: str) -> tuple[Phase, ...]:
     if not isinstance(items, list) or not items:
         raise ScheduleError(f"{where}={items!r}; expected a non-empty list of phases")
-    phases = []
+    phases: list[Phase] = []
     for index, item in enumerate(items):
         label = f"{where}[{index}]"
-        item = _table(item, label, _PHASE_KEYS)
-        for key in ("shape", "until"):
-            if key not in item:
-                raise ScheduleError(f"{label} has no {key!r}; expected shape, until and to")
-        until = run.samples(Quantity.parse(item["until"], f"{label}.until"), f"{label}.until")
-        phases.append(Phase(item["shape"], until, item.get("to"), item.get("from"),
-                            item.get("value"), item.get("power")))
+        if isinstance(item, dict) and "repeat" in item:
+            phases += _block(run, _table(item, label, _BLOCK_KEYS), label,
+                             phases[-1].until if phases else 0, MAX_PHASES - len(phases))
+            continue
+        phases.append(_phase(item, label, lambda q, field: run.samples(q, field)))
     return tuple(phases)
+
+
+def _phase(item, label: str, samples) -> Phase:
+    """One phase of a table, its end in samples through `samples(quantity, field)`."""
+    item = _table(item, label, _PHASE_KEYS)
+    for key in ("shape", "until"):
+        if key not in item:
+            raise ScheduleError(f"{label} has no {key!r}; expected shape, until and to")
+    until = samples(Quantity.parse(item["until"], f"{label}.until"), f"{label}.until")
+    return Phase(item["shape"], until, item.get("to"), item.get("from"), item.get("value"),
+                 item.get("power"))
+
+
+def _block(run: Run, block: dict, label: str, begin, room: int) -> list[Phase]:
+    """A repeated block of phases, expanded: repetition ``k`` begins at ``begin + k *
+    period``; its phases' ``until`` are offsets from there (``"%"`` of the period), and
+    with a ``factor`` every ``max_lr`` they name is ``factor**k * max_lr``."""
+    count = block["repeat"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ScheduleError(f"{label}.repeat={count!r}; expected a whole number >= 1")
+    inner = block.get("phases")
+    if not isinstance(inner, list) or not inner:
+        raise ScheduleError(f"{label}.phases={inner!r}; expected a non-empty list of phases")
+    if count * len(inner) > room:
+        raise ScheduleError(f"{label} repeats {len(inner)} phases {count:,} times; expected "
+                            f"at most {MAX_PHASES:,} phases in a schedule")
+    factor = 1.0 if "factor" not in block else check_rate(f"{label}.factor", block["factor"])
+    period = None
+    if "period" in block:
+        period = _offset(run, Quantity.parse(block["period"], f"{label}.period"), None,
+                         f"{label}.period")
+        if period <= 0:
+            raise ScheduleError(f"{label}.period={block['period']!r}; expected a length > 0")
+
+    def offset(quantity, field):
+        return _offset(run, quantity, period, field)
+
+    once = [_phase(item, f"{label}.phases[{i}]", offset) for i, item in enumerate(inner)]
+    length = once[-1].until if period is None else period
+    if once[-1].until > length:
+        raise ScheduleError(f"{label}: its phases end at {once[-1].until!r} samples, after the "
+                            f"period of {length!r} samples; expected phases within the period")
+    expanded = []
+    for k in range(count):
+        start, scale = begin + k * length, factor ** k
+
+        def named(value, scale=scale):
+            if value == "max_lr" and scale != 1.0:
+                return f"{scale!r} * max_lr"
+            return value
+
+        expanded += [dataclasses.replace(p, until=start + p.until, to=named(p.to),
+                                         start=named(p.start), value=named(p.value))
+                     for p in once]
+        if once[-1].until < length:  # the rest of the period holds
+            expanded.append(Phase("constant", start + length))
+    return expanded
+
+
+def _offset(run: Run, quantity: Quantity, period, field: str):
+    """A length within a repeated block, in samples: ``"%"`` of the period; steps only
+    where the batch size does not change (else a length in steps depends on where)."""
+    if quantity.unit == "%":
+        if period is None:
+            raise ScheduleError(f"{field}={str(quantity)!r} is a percentage; expected a "
+                                "'period' in the block, which it is a percentage of")
+        exact = Fraction(period) * quantity.amount / 100
+        return exact.numerator if exact.denominator == 1 else float(exact)
+    if quantity.unit == "steps" and run.ramps:
+        raise ScheduleError(f"{field}={str(quantity)!r} is in steps, whose samples depend on "
+                            "where they fall in a run whose batch size changes; expected "
+                            "samples or tokens")
+    return run.samples(quantity, field)
 
 
 def _wd_part(run: Run, wd: dict) -> tuple[Curve, dict]:
