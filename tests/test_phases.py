@@ -518,5 +518,7 @@ def test_a_scaled_name_is_a_named_value_times_a_factor():
     s = schedule([{"shape": "linear", "to": "0.5 * max_lr", "until": "10 samples"}], max_lr=2.0)
     assert s.lr(10) == 1.0 and s.lr(10, max_lr=4.0) == 2.0
     assert s.to_dict()["lr"]["phases"][0]["to"] == "0.5 * max_lr"
-    with pytest.raises(ScheduleError, match="is not one of"):
-        schedule([{"shape": "linear", "to": "0.5 * peak_lr", "until": "10 samples"}], max_lr=1.0)
+    for bad, message in (("0.5 * peak_lr", "is not one of"), ("half * max_lr", "is not one of"),
+                         ("nan * max_lr", "is not finite"), ("-1 * max_lr", "is negative")):
+        with pytest.raises(ScheduleError, match=message):
+            schedule([{"shape": "linear", "to": bad, "until": "10 samples"}], max_lr=1.0)

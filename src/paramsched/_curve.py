@@ -153,7 +153,10 @@ def scaled(operand: str) -> tuple[float, str]:
     """A named value times a factor, written ``"0.8 * max_lr"``: ``(0.8, "max_lr")``;
     a plain name is ``(1.0, name)``."""
     match = _SCALED.fullmatch(operand)
-    return (float(match["factor"]), match["name"]) if match else (1.0, operand)
+    try:
+        return (float(match["factor"]), match["name"]) if match else (1.0, operand)
+    except ValueError:  # not a number: not a scaled name
+        return (1.0, operand)
 
 
 def _resolve(operand: Operand, values: dict) -> float:
