@@ -626,3 +626,24 @@ def test_a_copied_scheduler_still_knows_this_runs_overrides(copier, caplog):
     assert "max_lr=0.5 (not 0.25)" in caplog.text
     assert [g.get("max_lr") for g in groups] == [None, 0.5]
     assert groups[1]["lr"] == scheduler.schedule.lr(20, 0.5)
+
+
+def test_under_the_override_policy_a_changed_number_of_groups_is_said_at_warning(caplog):
+    scheduler, optimizer = make([{}, {"max_lr": 2.0}], override_opt_param_scheduler=True,
+                                use_checkpoint_opt_param_scheduler=False)
+    scheduler.step(5)
+    optimizer.param_groups = [{}, {"max_lr": 0.5}, {}]  # a load into a grown optimizer
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        scheduler.step(1)
+    assert "the optimizer has 3 parameter groups where this scheduler last wrote 2" in caplog.text
+
+
+def test_under_the_override_policy_an_array_in_a_replaced_group_gives_way_to_this_runs():
+    import numpy as np
+
+    scheduler, optimizer = make([{}, {"max_lr": 2.0}], override_opt_param_scheduler=True,
+                                use_checkpoint_opt_param_scheduler=False)
+    scheduler.step(5)
+    optimizer.param_groups = [{}, {"max_lr": 2.0, "min_lr": np.array([0.1, 0.2])}]
+    scheduler.step(1)  # a replaced dict: this run's min_lr (none) is put back
+    assert "min_lr" not in optimizer.param_groups[1]

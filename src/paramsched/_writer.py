@@ -339,7 +339,14 @@ class GroupWriter:
         ``(group, key, put back, found)`` for each. A dict changed in place is the
         user's change and is left alone."""
         last = self.last_overrides()
-        if last is None or not isinstance(groups, list) or len(groups) != len(last):
+        if last is None or not isinstance(groups, list):
+            return []
+        if len(groups) != len(last):
+            if any(g is not planned for g, (planned, _) in zip(groups, last)):
+                logger.warning(
+                    "the optimizer has %d parameter groups where this scheduler last wrote %d, "
+                    "so the override policy cannot tell which of this run's per-group "
+                    "overrides each should get; the groups' own are used", len(groups), len(last))
             return []
         changes = []
         for group, (planned, key) in zip(groups, last):
@@ -347,11 +354,19 @@ class GroupWriter:
                 continue
             for name, mine in zip(OVERRIDE_KEYS, key):
                 theirs = group.get(name)
-                if theirs is not mine and theirs != mine:
+                if theirs is not mine and not _equal(theirs, mine):
                     changes.append((group, name, mine, theirs))
         for group, name, mine, _ in changes:
             _set_override(group, name, mine)
         return changes
+
+
+def _equal(found, mine) -> bool:
+    """Whether an override found in a group is the one planned (an array is not)."""
+    try:
+        return bool(found == mine)
+    except (TypeError, ValueError):
+        return False
 
 
 def undo_put_back(put_back: list[tuple]) -> None:
