@@ -4,13 +4,12 @@ The tiny language model of ``train_tiny_lm.py`` trains on the CPU with a
 warmup-stable-decay schedule (Megatron's WSD, counted in samples) and saves
 checkpoints at 60% and 80% of the run. From each, a cooldown branches
 (``schedule.branch("60%", ...)``): a minus_sqrt anneal to min_lr over the next 20%
-of the run. Each cooldown resumes from the parent's
-checkpoint in fresh objects, on a `ParamScheduler` built on the branch (a
-checkpoint written at or before the branch point loads into it), and trains to
-the end of its anneal. The script checks that every learning rate each cooldown used is
-``branch.lr(position)`` exactly, for every group, and the parent's up to the
-branch point; it prints the final losses, plots the three learning-rate curves
-with --out, and exits with status 1 if a check fails.
+of the run. Each cooldown resumes from the parent's checkpoint in fresh objects, on
+a `ParamScheduler` built on the branch (a checkpoint written at or before the branch
+point loads into it), and trains to the end of its anneal. The script checks that
+every learning rate each cooldown used is ``branch.lr(position)`` exactly, for every
+group, and the parent's up to the branch point; it prints the final losses, plots
+the three learning-rate curves with --out, and exits with status 1 if a check fails.
 
     python examples/branch_cooldown.py --out cooldowns.png
 """
