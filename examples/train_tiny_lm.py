@@ -53,11 +53,16 @@ def batch(step: int) -> torch.Tensor:
     return (start + stride * torch.arange(LENGTH + 1)) % VOCAB
 
 
-def build(total_steps: int):
+def model_and_optimizer():
+    """A fresh model (the same initial weights every time) and AdamW over its groups."""
     torch.manual_seed(0)
     model = TinyLM()
     rules = {**no_weight_decay_on_bias_and_norm(), **decoupled_lr(model, max_lr=3e-3, min_lr=0.0)}
-    optimizer = torch.optim.AdamW(paramsched.param_groups(model, rules))
+    return model, torch.optim.AdamW(paramsched.param_groups(model, rules))
+
+
+def build(total_steps: int):
+    model, optimizer = model_and_optimizer()
     schedule = paramsched.Schedule(
         max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=total_steps // 10, lr_decay_steps=total_steps,
         lr_decay_style="WSD", wsd_decay_steps=total_steps // 3, lr_wsd_decay_style="minus_sqrt",
@@ -66,9 +71,11 @@ def build(total_steps: int):
 
 
 def train(model, optimizer, scheduler, first: int, last: int):
-    """Steps first..last-1; returns each step's learning rates (by group) and loss."""
-    lrs, losses = [], []
+    """Steps first..last-1; returns each step's learning rates (by group), loss, and the
+    scheduler's clock position the learning rates are for."""
+    lrs, losses, positions = [], [], []
     for step in range(first, last):
+        positions.append(scheduler.num_steps)
         tokens = batch(step)
         logits = model(tokens[:, :-1])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB),
@@ -79,7 +86,20 @@ def train(model, optimizer, scheduler, first: int, last: int):
         optimizer.zero_grad()
         scheduler.step()
         losses.append(loss.item())
-    return lrs, losses
+    return lrs, losses, positions
+
+
+def save(path, model, optimizer, scheduler) -> None:
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict()}, path)
+
+
+def restore(path, model, optimizer, scheduler) -> None:
+    """Loads a checkpoint of `save` into fresh objects, as a new process would."""
+    checkpoint = torch.load(path, weights_only=True)
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
 
 
 def plot(path, straight, resumed, stop, labels):
@@ -119,20 +139,16 @@ def main(argv=None) -> int:
         parser.error(f"--steps={options.steps}; expected at least 10")
     total, stop = options.steps, options.steps // 2
 
-    straight_lrs, straight_losses = train(*build(total), 0, total)
+    straight_lrs, straight_losses, _ = train(*build(total), 0, total)
 
     model, optimizer, scheduler = build(total)
-    first_lrs, _ = train(model, optimizer, scheduler, 0, stop)
+    first_lrs, _, _ = train(model, optimizer, scheduler, 0, stop)
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "checkpoint.pt")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict()}, path)
+        save(path, model, optimizer, scheduler)
         model, optimizer, scheduler = build(total)  # fresh objects, as in a new process
-        checkpoint = torch.load(path, weights_only=True)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-    resumed_lrs, resumed_losses = train(model, optimizer, scheduler, stop, total)
+        restore(path, model, optimizer, scheduler)
+    resumed_lrs, resumed_losses, _ = train(model, optimizer, scheduler, stop, total)
 
     same_lrs = first_lrs + resumed_lrs == straight_lrs
     print(f"trained {total} steps, checkpoint at step {stop}")

@@ -1,4 +1,4 @@
-"""The example trains, stops, resumes, and shows equal learning rates."""
+"""The examples train, stop, resume (on a branch too), and show exact learning rates."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ pytest.importorskip("torch")  # the example trains with torch
 pytestmark = [pytest.mark.slow, pytest.mark.torch]  # subprocesses
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "train_tiny_lm.py"
+BRANCHES = EXAMPLE.with_name("branch_cooldown.py")
 
 
 def test_the_tiny_lm_example_resumes_exactly(tmp_path):
@@ -27,3 +28,22 @@ def test_the_example_refuses_too_few_steps():
     result = subprocess.run([sys.executable, str(EXAMPLE), "--steps", "3"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2 and "--steps=3; expected at least 10" in result.stderr
+
+
+def test_the_cooldown_example_resumes_each_branch_exactly(tmp_path):
+    plot = tmp_path / "cooldowns.png"
+    result = subprocess.run([sys.executable, str(BRANCHES), "--steps", "20", "--out", str(plot)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "checkpoints at steps 12 and 16" in result.stdout
+    assert "the end of the cooldown from step 12" in result.stdout
+    assert "branch.lr(position) at every step, and the parent's up to its branch point: True" \
+        in result.stdout
+    assert result.stderr == ""  # no warning: the parent's checkpoints load into the branches
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_cooldown_example_refuses_steps_it_cannot_branch_at():
+    result = subprocess.run([sys.executable, str(BRANCHES), "--steps", "12"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "--steps=12; expected a multiple of 5" in result.stderr

@@ -1,6 +1,7 @@
 """Hugging Face Trainer: optimizers=(optimizer, ParamScheduler), stopped and resumed with
 resume_from_checkpoint (which reloads the scheduler with torch.load(weights_only=True)),
-gives the same learning rate at every step as an uninterrupted run."""
+gives the same learning rate at every step as an uninterrupted run; resumed from the
+parent's checkpoint with the scheduler on a branch, it gives the branch's."""
 
 # ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
@@ -50,30 +51,36 @@ class Data(torch.utils.data.Dataset):
 
 
 class Record(TrainerCallback):
-    """The lr and weight decay each optimizer step uses, by the step about to happen."""
+    """The lr and weight decay each optimizer step uses, by the step about to happen; the
+    scheduler's clock position they are for; each group's lr overrides."""
 
     def __init__(self):
-        self.seen = {}
+        self.seen, self.positions, self.overrides = {}, {}, []
 
-    def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
+    def on_pre_optimizer_step(self, args, state, control, optimizer=None, lr_scheduler=None,
+                              **kwargs):
         self.seen[state.global_step] = [(g["lr"], g["weight_decay"])
                                         for g in optimizer.param_groups]
+        self.positions[state.global_step] = lr_scheduler.num_steps
+        self.overrides = [{k: g[k] for k in ("max_lr", "min_lr") if k in g}
+                          for g in optimizer.param_groups]
 
 
-def train(output, max_steps, resume=None):
+def train(output, max_steps, resume=None, schedule=SCHEDULE, samples_per_step=None,
+          record=None):
     model = Tiny()
     optimizer = torch.optim.AdamW([
         {"params": [model.layer.weight]},
         {"params": [model.layer.bias], "wd_mult": 0.0, "max_lr": 2e-3, "min_lr": 0.0},
     ])
-    scheduler = ParamScheduler(optimizer, SCHEDULE)
+    scheduler = ParamScheduler(optimizer, schedule, samples_per_step=samples_per_step)
     arguments = TrainingArguments(
         output_dir=str(output), max_steps=max_steps, per_device_train_batch_size=4,
         save_strategy="steps", save_steps=11, logging_strategy="no", report_to=[],
         use_cpu=True, disable_tqdm=True, remove_unused_columns=False, seed=0,
         dataloader_num_workers=0,
     )
-    record = Record()
+    record = Record() if record is None else record
     trainer = Trainer(model=model, args=arguments, train_dataset=Data(),
                       optimizers=(optimizer, scheduler), callbacks=[record])
     with warnings.catch_warnings():
@@ -99,3 +106,29 @@ def test_resumed_run_has_the_uninterrupted_runs_learning_rates(tmp_path):
     assert sorted(resumed) == list(range(11, 30))
     assert {**stopped, **resumed} == straight
     assert len({v[0][0] for v in straight.values()}) >= 20
+
+
+def test_a_branch_resumed_from_the_parents_checkpoint_has_the_branchs_learning_rates(tmp_path):
+    # A cooldown from step 15 of the cosine decay, to min_lr at step 20. SCHEDULE has no
+    # run and counts optimizer steps; its branch is in samples with no batch size, so
+    # its scheduler is told that a step is one sample.
+    branch = SCHEDULE.branch(15, [{"shape": "linear", "to": "min_lr", "until": "20 samples"}])
+    train(tmp_path, 11)  # the parent, to checkpoint-11, before the branch point
+    record = Record()
+    train(tmp_path, 30, resume=str(tmp_path / "checkpoint-11"), schedule=branch,
+          samples_per_step=1, record=record)
+    assert sorted(record.seen) == list(range(11, 30))
+    assert [record.positions[step] for step in range(11, 30)] == list(range(11, 30))
+    for step, used in record.seen.items():
+        position = record.positions[step]
+        assert [lr for lr, _ in used] == [branch.lr(position, **overrides)
+                                          for overrides in record.overrides], step
+        if position <= 15:  # up to the branch point, the parent's too
+            assert [lr for lr, _ in used] == [SCHEDULE.lr(position, **overrides)
+                                              for overrides in record.overrides], step
+    # Past the branch point the two differ, for every group, and the resumed run is the
+    # branch's: the checkpoint's schedule did not replace it.
+    parted = [step for step in record.seen if all(
+        branch.lr(record.positions[step], **o) != SCHEDULE.lr(record.positions[step], **o)
+        for o in record.overrides)]
+    assert parted == list(range(16, 24))

@@ -1,5 +1,6 @@
 """PyTorch Lightning: ParamScheduler from configure_optimizers, stopped and resumed from a
-checkpoint (ckpt_path), gives the same learning rate at every step as an uninterrupted run."""
+checkpoint (ckpt_path), gives the same learning rate at every step as an uninterrupted run;
+resumed from the parent's checkpoint with the scheduler on a branch, it gives the branch's."""
 
 # ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
@@ -26,10 +27,11 @@ SCHEDULE = Schedule(max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=5, lr_decay_steps=
 
 
 class Tiny(LightningModule):
-    def __init__(self):
+    def __init__(self, schedule=SCHEDULE, samples_per_step=None):
         super().__init__()
         torch.manual_seed(0)
         self.layer = torch.nn.Linear(4, 1)
+        self.schedule, self.samples_per_step = schedule, samples_per_step
 
     def training_step(self, batch, batch_index):
         x, y = batch
@@ -40,7 +42,8 @@ class Tiny(LightningModule):
             {"params": [self.layer.weight]},
             {"params": [self.layer.bias], "wd_mult": 0.0, "max_lr": 2e-3, "min_lr": 0.0},
         ])
-        scheduler = ParamScheduler(optimizer, SCHEDULE)
+        scheduler = ParamScheduler(optimizer, self.schedule,
+                                   samples_per_step=self.samples_per_step)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
@@ -52,24 +55,29 @@ class Tiny(LightningModule):
 
 
 class Record(Callback):
-    """The lr and weight decay each optimizer step uses, by global step."""
+    """The lr and weight decay each optimizer step uses, by global step; the scheduler's
+    clock position they are for; each group's lr overrides."""
 
     def __init__(self):
-        self.seen = {}
+        self.seen, self.positions, self.overrides = {}, {}, []
 
     def on_before_optimizer_step(self, trainer, module, optimizer):
         self.seen[trainer.global_step] = [(g["lr"], g["weight_decay"])
                                           for g in optimizer.param_groups]
+        scheduler = trainer.lr_scheduler_configs[0].scheduler
+        self.positions[trainer.global_step] = scheduler.num_steps
+        self.overrides = [{k: g[k] for k in ("max_lr", "min_lr") if k in g}
+                          for g in optimizer.param_groups]
 
 
-def fit(max_steps, ckpt_path=None, save_to=None):
-    record = Record()
+def fit(max_steps, ckpt_path=None, save_to=None, module=None, record=None):
+    record = Record() if record is None else record
     trainer = Trainer(max_steps=max_steps, accelerator="cpu", devices=1, logger=False,
                       enable_checkpointing=False, enable_progress_bar=False,
                       enable_model_summary=False, callbacks=[record])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trainer.fit(Tiny(), ckpt_path=ckpt_path)
+        trainer.fit(Tiny() if module is None else module, ckpt_path=ckpt_path)
     if save_to is not None:
         trainer.save_checkpoint(save_to)
     return record.seen
@@ -91,3 +99,29 @@ def test_resumed_run_has_the_uninterrupted_runs_learning_rates(tmp_path):
     assert {**first, **resumed} == straight
     # The schedule really moves over these steps: warmup, hold, anneal, floor.
     assert len({v[0][0] for v in straight.values()}) >= 18
+
+
+def test_a_branch_resumed_from_the_parents_checkpoint_has_the_branchs_learning_rates(tmp_path):
+    # A cooldown from step 12 of the stable phase, to min_lr at step 20. SCHEDULE has no
+    # run and counts optimizer steps; its branch is in samples with no batch size, so
+    # its scheduler is told that a step is one sample.
+    branch = SCHEDULE.branch(12, [{"shape": "linear", "to": "min_lr", "until": "20 samples"}])
+    checkpoint = tmp_path / "parent.ckpt"
+    fit(9, save_to=checkpoint)  # the parent, to step 9, before the branch point
+    record = Record()
+    fit(40, ckpt_path=str(checkpoint), module=Tiny(branch, samples_per_step=1), record=record)
+    assert sorted(record.seen) == list(range(9, 40))
+    assert [record.positions[step] for step in range(9, 40)] == list(range(9, 40))
+    for step, used in record.seen.items():
+        position = record.positions[step]
+        assert [lr for lr, _ in used] == [branch.lr(position, **overrides)
+                                          for overrides in record.overrides], step
+        if position <= 12:  # up to the branch point, the parent's too
+            assert [lr for lr, _ in used] == [SCHEDULE.lr(position, **overrides)
+                                              for overrides in record.overrides], step
+    # Past the branch point the two differ, for every group, and the resumed run is the
+    # branch's: the checkpoint's schedule did not replace it.
+    parted = [step for step in record.seen if all(
+        branch.lr(record.positions[step], **o) != SCHEDULE.lr(record.positions[step], **o)
+        for o in record.overrides)]
+    assert parted == list(range(13, 30))
