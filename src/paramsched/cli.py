@@ -139,7 +139,8 @@ def _preview(options: argparse.Namespace) -> str:
     if options.json and outputs:
         raise UsageError(f"paramsched preview: error: --json with {' and '.join(outputs)}; "
                          "expected --json alone (it prints the points as JSON, nothing else)")
-    _check_outputs(outputs, options.file)  # before any work
+    _check_outputs(outputs, {} if options.file is None else
+                   {options.file: "the schedule FILE"})  # before any work
     if options.file is not None:
         schedule, title = load_schedule(options.file), options.file
     elif options.recipe is not None:
@@ -167,19 +168,30 @@ def _preview(options: argparse.Namespace) -> str:
                          f"{p['lr']:>13.6e} {'-' if p['wd'] is None else format(p['wd'], '.4g'):>10}")
     if options.out is not None:  # every output checked before any is written
         preview.check_plot(schedule, options.out, options.x)
-    # All or nothing: each output file is written beside itself under a temporary name,
-    # and put in place only when every one has been written (a pipe or a device, such
-    # as /dev/stdout, is written directly).
+    writers = {"--csv": lambda path: preview.write_csv(schedule, path),
+               "--out": lambda path: preview.plot(schedule, path, options.x, title)}
+    results = _write_outputs(outputs, writers)
+    if options.csv is not None:
+        lines.append(f"\nwrote {results['--csv']:,} rows to {options.csv}")
+    if options.out is not None:
+        lines.append(f"wrote the plot to {options.out}")
+    return "\n".join(lines)
+
+
+def _write_outputs(outputs: dict, writers: dict) -> dict:
+    """Writes every output all or nothing: `outputs` maps a flag to its path (checked
+    by `_check_outputs`), `writers` a flag to a function that writes a path; returns
+    what each writer returned, by flag.
+
+    Each output file is written beside itself under a temporary name, and put in place
+    only when every one has been written (a pipe or a device, such as /dev/stdout, is
+    written directly); an error of the system names the flag, and leaves nothing behind.
+    """
     temporary = {flag: _temporary_name(path) for flag, path in outputs.items()}
-    written = {flag: temporary[flag] or path for flag, path in outputs.items()}
+    results = {}
     try:
-        if options.csv is not None:
-            rows = _writing("--csv", options.csv, preview.write_csv, schedule, written["--csv"])
-            lines.append(f"\nwrote {rows:,} rows to {options.csv}")
-        if options.out is not None:
-            _writing("--out", options.out, preview.plot, schedule, written["--out"], options.x,
-                     title)
-            lines.append(f"wrote the plot to {options.out}")
+        for flag, path in outputs.items():
+            results[flag] = _writing(flag, path, writers[flag], temporary[flag] or path)
         for flag, path in outputs.items():
             if temporary[flag] is not None:
                 _writing(flag, path, os.replace, temporary[flag], os.path.realpath(path))
@@ -187,14 +199,15 @@ def _preview(options: argparse.Namespace) -> str:
         for name in temporary.values():
             if name is not None and os.path.lexists(name):
                 os.remove(name)
-    return "\n".join(lines)
+    return results
 
 
-def _check_outputs(outputs: dict, schedule_file: str | None) -> None:
+def _check_outputs(outputs: dict, schedule_files: dict) -> None:
     """Refuses an output file that cannot be written, before anything is done: an empty
     name, a directory, a missing or read-only directory, a read-only file, two outputs
-    in one file, or the schedule file itself."""
-    seen = {} if schedule_file is None else {_same_file(schedule_file): "the schedule FILE"}
+    in one file, or one of the schedule files (`schedule_files` maps each to how the
+    message names it)."""
+    seen = {_same_file(path): shown for path, shown in schedule_files.items()}
     for flag, path in outputs.items():
         shown = f"{flag}={path!r}"
         if not path or "\0" in path:
@@ -213,8 +226,8 @@ def _check_outputs(outputs: dict, schedule_file: str | None) -> None:
             raise ScheduleError(f"{shown} cannot be written: Permission denied; expected a "
                                 "file you may write")
         if _same_file(path) in seen:
-            raise UsageError(f"paramsched preview: error: {shown} is also "
-                             f"{seen[_same_file(path)]}; expected different files")
+            raise ScheduleError(f"{shown} is also {seen[_same_file(path)]}; expected "
+                                "different files")
         seen[_same_file(path)] = flag
 
 
