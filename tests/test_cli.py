@@ -345,7 +345,7 @@ def test_no_command_prints_the_help_with_every_command(capsys):
     status, out, err = run(capsys)
     assert status == 0 and err == ""
     assert out.startswith("usage: paramsched") and "example: paramsched table" in out
-    for command in ("table", "preview", "recipes"):
+    for command in ("table", "preview", "compare", "recipes"):
         assert f"\n    {command} " in out
 
 
@@ -374,6 +374,9 @@ def hostile(tmp_path_factory):
     (root / "huge-integer.toml").write_text("[lr]\nmax_lr = 1" + "0" * 5000 + "\n")
     (root / "ramp-number.toml").write_text("[megatron]\nlr = 1e-3\ntrain_samples = 100\n"
                                            "rampup_batch_size = 5\n")
+    (root / "batched.toml").write_text("[run]\nglobal_batch_size = 2\n" + GOOD_TOML)
+    (root / "long.toml").write_text("[megatron]\nlr = 1e-3\ntrain_iters = 1_000_000_000_000\n"
+                                    "global_batch_size = 4\n")
     (root / "a-directory").mkdir()
     (root / "a-file").write_text("not a directory")
 
@@ -447,6 +450,36 @@ HOSTILE_ARGV = [
     (["preview", "{dir}/good.toml", "--out", "{dir}/missing/x.png", "--x", "samples"],
      "No such file or directory"),
     (["preview", "{dir}/good.toml", "--out", "", "--x", "samples"], "--out='' is not a file name"),
+    # compare
+    (["compare"], "paramsched compare: error: no schedule given; expected at least two"),
+    (["compare", "--recipe", "llama2-7b"], "error: one schedule given; expected at least two "
+     "(FILEs or --recipe NAMEs)"),
+    (["compare", "{dir}/batched.toml"], "one schedule given"),
+    (["compare", "{dir}/missing.toml", "--recipe", "llama2-7b"], "missing.toml: no such file"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/bad.toml"], "bad.toml: not valid TOML"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/a-directory"], "a-directory: is a directory"),
+    (["compare", "--recipe", "llama2-7b", "--recipe", "nope"], "recipe 'nope' is not one of"),
+    (["compare", "--recipe", "llama2-7b", ""], "FILE='' is empty"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/good.toml"],
+     "{dir}/good.toml has no global_batch_size; expected a run that counts optimizer steps"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/long.toml"],
+     "long.toml has more than 10,000,000 steps; expected at most that many"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--bogus"],
+     "unrecognized arguments: --bogus"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--out", "{dir}/c.png", "--x",
+      "tokens"], "{dir}/batched.toml: --x tokens needs the run's seq_length"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--out", "{dir}/missing/c.png"],
+     "/missing/c.png' cannot be written: {dir}/missing: No such file or directory"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--out", "{dir}/a-directory"],
+     "is a directory"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--out", "{dir}/c"],
+     "has no file extension"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--out", "{dir}/batched.toml"],
+     "batched.toml' is also the schedule FILE '{dir}/batched.toml'; expected different files"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--json", "--out",
+      "{dir}/c.png"], "--json with --out; expected --json alone"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--x", "epochs"],
+     "invalid choice: 'epochs'"),
     # commands
     (["tabel"], "invalid choice: 'tabel'"),
     (["--bogus"], "unrecognized arguments: --bogus"),
@@ -475,8 +508,10 @@ def test_hostile_arguments_get_one_line_status_2_and_nothing_written(capsys, hos
     ["table"], ["table", *BASE], ["table", "--lr=-0", *BASE[2:]], ["recipes"], ["--version"],
     ["table", "--help"], ["preview", "{dir}/good.toml", "--at", "5 samples", "--json"],
     ["preview", *BASE, "--at", "2 steps"], ["preview", "--recipe", "llama2-7b"],
+    ["compare", "{dir}/batched.toml", "--recipe", "llama2-7b", "{dir}/batched.toml"],
+    ["compare", "--recipe", "minicpm-wsd", "{dir}/batched.toml", "--json"],
 ], ids=["example", "flags", "minus-zero", "recipes", "version", "help", "json", "flags-at",
-        "recipe"])
+        "recipe", "compare", "compare-json"])
 def test_valid_arguments_exit_0_with_nothing_on_stderr(capsys, hostile, words):
     status, out, err, changed = run_hostile(capsys, hostile, words)
     assert status == 0 and err == "" and out and not changed
@@ -539,7 +574,7 @@ def test_a_long_run_is_previewed_on_a_grid_not_step_by_step(capsys):
     assert "total: 1000T steps, 4000T samples" in out and "area under the lr curve -" in out
 
 
-HOSTILE_WORDS = ["table", "preview", "recipes", "--lr", "--min-lr", "--train-iters",
+HOSTILE_WORDS = ["table", "preview", "compare", "recipes", "--lr", "--min-lr", "--train-iters",
                  "--train-samples", "--global-batch-size", "--seq-length", "--lr-warmup-fraction",
                  "--rampup-batch-size", "--lr-decay-style", "--points", "--at", "--json", "--x",
                  "--recipe", "--csv", "--out", "--", "-h", "llama2-7b", "WSD", "cosine",
@@ -547,7 +582,7 @@ HOSTILE_WORDS = ["table", "preview", "recipes", "--lr", "--min-lr", "--train-ite
                  "1e18", "1" + "0" * 40, "0x10", "", " ", "abc", "10steps", "10 steps",
                  "5%", "20Btokens", "1e100000000 samples", "\u0661", "{dir}/missing/x.csv",
                  "{dir}/a-directory", "{dir}/a-file/y.png", "{dir}/empty.toml",
-                 "{dir}/binary.toml", "{dir}/near-miss.toml"]
+                 "{dir}/binary.toml", "{dir}/near-miss.toml", "minicpm-wsd"]
 
 
 @settings(max_examples=150, deadline=None,
@@ -601,3 +636,133 @@ def test_a_preview_of_more_steps_than_it_can_hold_goes_on_a_grid(capsys, tmp_pat
     if "--csv" in extra:
         rows = (tmp_path / "grid.csv").read_text().splitlines()
         assert len(rows) == 100_002 and rows[1].startswith(",0,")
+
+
+# ------------------------------------------------------------ compare
+
+COOLDOWN_TOML = """\
+[branch]
+from = "minicpm-wsd"
+at = "40000 steps"
+
+[lr]
+phases = [{ shape = "minus_sqrt", to = "min_lr", until = "50000 steps" }]
+"""
+
+COMPARISON = """\
+schedule            steps    samples  tokens   peak lr  final lr  lr area  departs at step
+------------------  -------  -------  -------  -------  --------  -------  ---------------
+recipe minicpm-wsd  100,000  102.4M   419.43B  0.01     0.001     944.842  -
+cooldown.toml       100,000  102.4M   419.43B  0.01     0.001     485      40,001
+recipe minicpm-wsd  100,000  102.4M   419.43B  0.01     0.001     944.842  never
+
+departs at step: the first step n whose lr (after n optimizer steps) differs from recipe
+minicpm-wsd's, over the steps both runs have; lr area: the sum over optimizer steps of the rate each
+used
+"""
+
+
+@pytest.fixture
+def cooldown(tmp_path, monkeypatch):
+    """cooldown.toml, a branch of the minicpm-wsd recipe, in the current directory; and
+    the recipe's schedule and the branch made from it with `schedule.branch`."""
+    import numpy as np
+    from paramsched import load_schedule
+    from paramsched.recipe import recipe_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cooldown.toml").write_text(COOLDOWN_TOML)
+    wsd = load_schedule(recipe_path("minicpm-wsd"))
+    branch = wsd.branch("40000 steps", [{"shape": "minus_sqrt", "to": "min_lr",
+                                         "until": "50000 steps"}])
+    assert load_schedule("cooldown.toml") == branch
+    # Where the branch departs, from the two schedules' rates at every step, compared one
+    # by one: the first step after the branch point.
+    samples = wsd.run.samples_at_step(np.arange(100_001))
+    pairs = zip(wsd.lr(samples).tolist(), branch.lr(samples).tolist())
+    departs = next(n for n, (a, b) in enumerate(pairs) if a != b)
+    assert departs == wsd.run.step_at_samples(branch.branch_point) + 1 == 40_001
+    return wsd, branch, departs
+
+
+def test_compare_a_wsd_recipe_with_a_branch_of_it(capsys, cooldown):
+    status, out, err = run(capsys, "compare", "--recipe", "minicpm-wsd", "cooldown.toml",
+                           "--recipe", "minicpm-wsd")
+    assert status == 0 and err == ""
+    assert out == COMPARISON
+    _, branch, departs = cooldown
+    assert f"  {departs:,}\n" in out
+    from paramsched import preview
+    assert f"  {preview.totals(branch)['lr_area']:.6g}  " in out
+
+
+def test_compare_keeps_the_order_of_the_command_line(capsys, cooldown):
+    status, out, _ = run(capsys, "compare", "cooldown.toml", "--recipe", "minicpm-wsd",
+                         "cooldown.toml", "--recipe", "llama2-7b")
+    assert status == 0
+    names = [line.split("  ")[0] for line in out.splitlines()[2:6]]
+    assert names == ["cooldown.toml", "recipe minicpm-wsd", "cooldown.toml", "recipe llama2-7b"]
+    assert [line.split()[-1] for line in out.splitlines()[2:6]] == ["-", "40,001", "never", "1"]
+
+
+@pytest.mark.parametrize("words,schedules", [
+    (["a.toml", "--recipe", "r", "b.toml", "--recipe=s", "c.toml"],
+     [("file", "a.toml"), ("recipe", "r"), ("file", "b.toml"), ("recipe", "s"),
+      ("file", "c.toml")]),
+    (["--json", "--recipe", "r", "--x", "tokens", "a.toml", "--", "--recipe", "-b.toml"],
+     [("recipe", "r"), ("file", "a.toml"), ("file", "--recipe"), ("file", "-b.toml")]),
+    (["a=b.toml", "--out", "c.png", "d.toml"], [("file", "a=b.toml"), ("file", "d.toml")]),
+], ids=["interleaved", "after-dashes", "equals-sign"])
+def test_compare_takes_files_and_recipes_in_the_order_given(words, schedules):
+    assert _build_parser().parse_args(["compare", *words]).schedules == schedules
+
+
+def test_compare_json_rows(capsys, cooldown):
+    import numpy as np
+
+    wsd, branch, departs = cooldown
+    status, out, err = run(capsys, "compare", "--recipe", "minicpm-wsd", "cooldown.toml",
+                           "--recipe", "minicpm-wsd", "--json")
+    assert status == 0 and err == ""
+    assert "Infinity" not in out and "NaN" not in out
+    rows = json.loads(out)
+    keys = ["name", "total_steps", "peak_lr", "final_lr", "area", "diverges_at_step"]
+    assert [list(row) for row in rows] == [keys] * 3
+    for row in rows:
+        assert isinstance(row["name"], str) and type(row["total_steps"]) is int
+        assert all(type(row[key]) is float for key in ("peak_lr", "final_lr", "area"))
+    assert [row["diverges_at_step"] for row in rows] == [None, departs, None]
+    assert [row["name"] for row in rows] == ["recipe minicpm-wsd", "cooldown.toml",
+                                             "recipe minicpm-wsd"]
+    assert rows[1]["final_lr"] == branch.lr(branch.run.total_samples)
+    assert rows[1]["total_steps"] == 100_000
+    assert rows[0]["peak_lr"] == float(wsd.lr(wsd.run.samples_at_step(np.arange(100_001))).max())
+
+
+def test_compare_draws_a_plot(capsys, cooldown, tmp_path):
+    pytest.importorskip("matplotlib")
+    for x in ("steps", "tokens"):
+        status, out, err = run(capsys, "compare", "--recipe", "minicpm-wsd", "cooldown.toml",
+                               "--out", f"c-{x}.png", "--x", x)
+        assert status == 0 and err == ""
+        assert out.endswith(f"\nwrote the plot to c-{x}.png\n")
+        assert (tmp_path / f"c-{x}.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c-steps.png", "c-tokens.png",
+                                                          "cooldown.toml"]
+
+
+def test_a_compare_plot_that_fails_midway_leaves_nothing(capsys, cooldown, tmp_path,
+                                                         monkeypatch):
+    from paramsched import preview
+
+    def fail(named, path, x_unit, title):
+        open(path, "w").write("half a plot")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(preview, "plot_compare", fail)
+    status, out, err = run(capsys, "compare", "--recipe", "minicpm-wsd", "cooldown.toml",
+                           "--out", "c.png")
+    assert status == 2 and out == ""
+    assert err == ("paramsched compare: error: --out='c.png' cannot be written: No space left "
+                   "on device\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["cooldown.toml"]

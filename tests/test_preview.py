@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paramsched import PhaseSchedule, Run, ScheduleTypeError, from_megatron_args
+from paramsched import PhaseSchedule, Run, ScheduleError, ScheduleTypeError, from_megatron_args
 from paramsched import preview
 from paramsched.recipe import load_schedule, recipe_path
 from paramsched.units import SI_SUFFIXES
@@ -466,3 +466,101 @@ def test_a_branch_is_drawn_over_its_parent_dashed():
     assert dashed[0].get_label() == f"the schedule it branches from, at {half:,} steps"
     legend = figure.legends[0]
     assert dashed[0].get_label() in [t.get_text() for t in legend.get_texts()]
+
+
+# ------------------------------------------------------------ comparisons
+
+
+def wsd_and_cooldown():
+    """The minicpm-wsd recipe and a cooldown branched from it at step 40,000."""
+    wsd = load_schedule(recipe_path("minicpm-wsd"))
+    return wsd, wsd.branch("40000 steps", [{"shape": "minus_sqrt", "to": "min_lr",
+                                            "until": "50000 steps"}])
+
+
+def first_difference(a, b) -> int | None:
+    """The first step whose lr differs, found one step at a time on the scalar path (not
+    `preview.departure`'s)."""
+    steps = range(min(a.run.step_at_samples(preview.total_samples(a)),
+                      b.run.step_at_samples(preview.total_samples(b))) + 1)
+    return next((n for n in steps
+                 if a.lr(a.run.samples_at_step(n)) != b.lr(b.run.samples_at_step(n))), None)
+
+
+def test_a_branch_departs_at_the_first_step_after_its_branch_point():
+    wsd, cooldown = wsd_and_cooldown()
+    assert cooldown.branch_point == wsd.run.samples_at_step(40_000)
+    expected = first_difference(cooldown, wsd)
+    assert expected == 40_001
+    assert preview.departure(cooldown, wsd) == expected
+    assert preview.departure(wsd, cooldown) == expected
+    assert preview.departure(wsd, wsd) is None
+
+
+def test_departure_compares_step_n_of_each_run_over_the_steps_both_have():
+    # The same rates in samples, but batches of 1 against batches of 2: step n is at n
+    # samples in one run and 2n in the other, so they part after the warmup's first step.
+    def linear(batch, total):
+        return PhaseSchedule.from_dict({"run": {"global_batch_size": batch, "total": total},
+                                        "lr": {"max_lr": 1.0, "phases": [
+                                            {"shape": "linear", "to": "max_lr",
+                                             "until": "8 samples"}]}})
+    assert preview.departure(linear(2, "16 samples"), linear(1, "16 samples")) == \
+        first_difference(linear(2, "16 samples"), linear(1, "16 samples")) == 1
+    # A run that is the other's first part never departs from it.
+    assert preview.departure(linear(1, "10 samples"), linear(1, "40 samples")) is None
+
+
+def test_comparison_rows():
+    wsd, cooldown = wsd_and_cooldown()
+    rows = preview.comparison([("wsd", wsd), ("cooldown", cooldown), ("again", wsd)])
+    sums = preview.totals(cooldown)
+    assert rows[1] == {"name": "cooldown", "total_steps": sums["steps"],
+                       "samples": sums["samples"], "tokens": sums["tokens"],
+                       "peak_lr": sums["peak_lr"], "final_lr": sums["final_lr"],
+                       "area": sums["lr_area"], "diverges_at_step": 40_001}
+    assert rows[0]["diverges_at_step"] is None and rows[2]["diverges_at_step"] is None
+    text = preview.comparison_table(rows)
+    assert [line.split()[-1] for line in text.splitlines()[2:5]] == ["-", "40,001", "never"]
+
+
+def test_a_comparison_goes_step_by_step_or_is_refused(monkeypatch):
+    wsd, _ = wsd_and_cooldown()
+    unbatched = PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "phases": [
+        {"shape": "linear", "to": 0.0, "from": "max_lr", "until": "10 samples"}]}})
+    with pytest.raises(ScheduleError, match="^file.toml has no global_batch_size; expected a "
+                       r"run that counts optimizer steps \(a comparison goes step by step\)$"):
+        preview.comparison([("wsd", wsd), ("file.toml", unbatched)])
+    monkeypatch.setattr(preview, "LISTED_STEPS", 1000)
+    with pytest.raises(ScheduleError, match="^wsd has more than 1,000 steps; expected at most"):
+        preview.comparison([("wsd", wsd), ("other", wsd)])
+
+
+def test_the_comparison_plot_has_one_line_per_schedule_named_in_the_legend():
+    pytest.importorskip("matplotlib")
+    wsd, cooldown = wsd_and_cooldown()
+    for x in ("steps", "samples", "tokens"):
+        figure = preview.compare_figure([("wsd", wsd), ("cooldown", cooldown)], x, "title")
+        (axis,) = figure.axes
+        lines = axis.get_lines()
+        assert [line.get_label() for line in lines] == ["wsd", "cooldown"]
+        assert legend_texts(figure) == ["wsd", "cooldown"]
+        assert np.array_equal(lines[1].get_ydata(), cooldown.lr(
+            cooldown.run.samples_at_step(np.arange(100_001))))
+        scale = {"steps": 1, "samples": 1024, "tokens": 1024 * 4096}[x]
+        assert lines[0].get_xdata()[-1] == 100_000 * scale
+        assert axis.get_xlabel() == preview.X_LABELS[x]
+        renderer = figure.canvas.get_renderer()
+        assert apart(figure.legends[0].get_window_extent(renderer),
+                     axis.get_window_extent(renderer))
+
+
+def test_a_comparison_plot_the_runs_cannot_give_is_refused_naming_the_schedule():
+    pytest.importorskip("matplotlib")
+    wsd, _ = wsd_and_cooldown()
+    short = PhaseSchedule.from_dict({"run": {"global_batch_size": 2}, "lr": {
+        "max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "8 samples"}]}})
+    with pytest.raises(ScheduleError, match="^short.toml: --x tokens needs the run's seq_length$"):
+        preview.check_compare_plot([("wsd", wsd), ("short.toml", short)], "c.png", "tokens")
+    with pytest.raises(ScheduleError, match="^--out='c.xyz' has the extension .xyz"):
+        preview.check_compare_plot([("wsd", wsd), ("short.toml", short)], "c.xyz", "steps")

@@ -4,8 +4,12 @@
 would use, from Megatron's own flags, at the schedule's boundaries and at evenly
 spaced iterations. ``paramsched preview`` shows any schedule (a file, a recipe,
 or Megatron's flags) as a table of phases, points, a plot and a CSV; both take
-the flags of `paramsched.megatron.MEGATRON_FLAGS`. ``paramsched recipes`` lists
-the built-in recipes. Errors are one line on stderr and exit status 2.
+the flags of `paramsched.megatron.MEGATRON_FLAGS`. ``paramsched compare`` puts two
+or more schedules (files and recipes, in the order given) side by side: totals,
+peak and final lr, the area under the lr curve, the first step where each departs
+from the first, and optionally their lr curves overlaid in one plot. ``paramsched
+recipes`` lists the built-in recipes. Errors are one line on stderr and exit
+status 2.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from .megatron import (
     from_megatron_args,
     train_iterations,
 )
+from .preview import LISTED_STEPS
 
 #: The run `paramsched table` shows when it is given no flags.
 EXAMPLE = {
@@ -50,8 +55,60 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its errors raised as `UsageError`s.
+
+    With ``interleaved=True`` (``paramsched compare``) the positionals (FILEs) may come
+    among the options and keep their order with them: argparse would fill a positional
+    once, from the words before the first option after it, and leave later ones over
+    (so ``A --recipe R B`` would lose B's place). Such a parser first writes each
+    positional word as the hidden option ``--file=WORD`` (a word is positional when it
+    does not start with a dash, follows ``--``, and is not the value of an option that
+    takes one), so that one `_InOrder` action sees every schedule in the order given.
+    Abbreviated options are not taken there (``--rec`` is refused), since the pre-pass
+    has to know which options take a value.
+    """
+
+    def __init__(self, *args, interleaved: bool = False, **kwargs):
+        if interleaved:
+            kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+        self.interleaved = interleaved
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self.interleaved and args is not None:
+            args = self._positionals_as_options(list(args))
+        return super().parse_known_args(args, namespace)
+
+    def _positionals_as_options(self, args: list[str]) -> list[str]:
+        written, takes_value, only_positionals = [], False, False
+        for word in args:
+            if only_positionals or not (takes_value or word.startswith("-")):
+                written.append(f"--file={word}")
+            elif takes_value:
+                written.append(word)
+                takes_value = False
+            elif word == "--":
+                only_positionals = True
+            else:
+                action = self._option_string_actions.get(word)
+                takes_value = action is not None and action.nargs is None
+                written.append(word)
+        return written
+
     def error(self, message):
         raise UsageError(f"{self.prog}: error: {message}")
+
+
+class _InOrder(argparse.Action):
+    """Appends ``("file", FILE)`` for ``--file`` (the positionals, see `_Parser`) and
+    ``("recipe", NAME)`` for ``--recipe`` to one list, so that `paramsched compare`
+    keeps the schedules in the order of the command line."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        kind = "recipe" if option_string == "--recipe" else "file"
+        given = values if isinstance(values, list) else [values]
+        setattr(namespace, self.dest,
+                [*(getattr(namespace, self.dest) or []), *((kind, value) for value in given)])
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -83,6 +140,7 @@ def _build_parser() -> argparse.ArgumentParser:
     table.add_argument("--points", type=int, default=10,
                        help="evenly spaced iterations to show besides the boundaries (default 10)")
     _add_preview(commands)
+    _add_compare(commands)
     commands.add_parser(
         "recipes", help="list the built-in recipes",
         description="Lists the recipes shipped with paramsched, each with its source.",
@@ -118,6 +176,34 @@ def _add_preview(commands) -> None:
     _add_megatron_flags(preview)
 
 
+def _add_compare(commands) -> None:
+    compare = commands.add_parser(
+        "compare", interleaved=True,
+        help="compare schedules: steps, peak and final lr, area, where each departs; plot",
+        description="Prints one row per schedule: its total steps, samples and tokens, peak "
+        "and final lr, the area under the lr curve (the sum over optimizer steps of the rate "
+        "each used), and the first step at which its lr differs (!=) from the first "
+        "schedule's, comparing the value after n optimizer steps of each run, over the steps "
+        "both runs have ('never' if it does not differ there). Each schedule is a FILE "
+        "(TOML; a branch file too) or --recipe NAME, in the order of the command line; at "
+        "least two. Runs are compared step by step, so each needs a global_batch_size and "
+        f"at most {LISTED_STEPS:,} steps.",
+        epilog="examples: paramsched compare --recipe minicpm-wsd cooldown.toml;  paramsched "
+        "compare a.toml --recipe llama2-7b b.toml --out compare.png --x tokens")
+    compare.add_argument("schedules", nargs="*", action=_InOrder, metavar="FILE",
+                         help="a schedule file (TOML)")
+    compare.add_argument("--file", dest="schedules", action=_InOrder, help=argparse.SUPPRESS)
+    compare.add_argument("--recipe", dest="schedules", action=_InOrder, metavar="NAME",
+                         help="a built-in recipe (see: paramsched recipes); repeatable, and "
+                         "taken in order with the FILEs")
+    compare.add_argument("--json", action="store_true",
+                         help="print the rows as JSON instead (keys name, total_steps, "
+                         "peak_lr, final_lr, area, diverges_at_step)")
+    compare.add_argument("--out", metavar="PNG", help="write a plot of the lr curves overlaid")
+    compare.add_argument("--x", choices=("steps", "samples", "tokens"), default="steps",
+                         help="the plot's x axis (default steps)")
+
+
 def _add_megatron_flags(parser: argparse.ArgumentParser) -> None:
     add_megatron_flags(parser.add_argument_group(
         "Megatron's scheduling flags (same meanings and defaults)"))
@@ -139,7 +225,8 @@ def _preview(options: argparse.Namespace) -> str:
     if options.json and outputs:
         raise UsageError(f"paramsched preview: error: --json with {' and '.join(outputs)}; "
                          "expected --json alone (it prints the points as JSON, nothing else)")
-    _check_outputs(outputs, options.file)  # before any work
+    _check_outputs(outputs, {} if options.file is None else
+                   {options.file: "the schedule FILE"})  # before any work
     if options.file is not None:
         schedule, title = load_schedule(options.file), options.file
     elif options.recipe is not None:
@@ -167,19 +254,30 @@ def _preview(options: argparse.Namespace) -> str:
                          f"{p['lr']:>13.6e} {'-' if p['wd'] is None else format(p['wd'], '.4g'):>10}")
     if options.out is not None:  # every output checked before any is written
         preview.check_plot(schedule, options.out, options.x)
-    # All or nothing: each output file is written beside itself under a temporary name,
-    # and put in place only when every one has been written (a pipe or a device, such
-    # as /dev/stdout, is written directly).
+    writers = {"--csv": lambda path: preview.write_csv(schedule, path),
+               "--out": lambda path: preview.plot(schedule, path, options.x, title)}
+    results = _write_outputs(outputs, writers)
+    if options.csv is not None:
+        lines.append(f"\nwrote {results['--csv']:,} rows to {options.csv}")
+    if options.out is not None:
+        lines.append(f"wrote the plot to {options.out}")
+    return "\n".join(lines)
+
+
+def _write_outputs(outputs: dict, writers: dict) -> dict:
+    """Writes every output all or nothing: `outputs` maps a flag to its path (checked
+    by `_check_outputs`), `writers` a flag to a function that writes a path; returns
+    what each writer returned, by flag.
+
+    Each output file is written beside itself under a temporary name, and put in place
+    only when every one has been written (a pipe or a device, such as /dev/stdout, is
+    written directly); an error of the system names the flag, and leaves nothing behind.
+    """
     temporary = {flag: _temporary_name(path) for flag, path in outputs.items()}
-    written = {flag: temporary[flag] or path for flag, path in outputs.items()}
+    results = {}
     try:
-        if options.csv is not None:
-            rows = _writing("--csv", options.csv, preview.write_csv, schedule, written["--csv"])
-            lines.append(f"\nwrote {rows:,} rows to {options.csv}")
-        if options.out is not None:
-            _writing("--out", options.out, preview.plot, schedule, written["--out"], options.x,
-                     title)
-            lines.append(f"wrote the plot to {options.out}")
+        for flag, path in outputs.items():
+            results[flag] = _writing(flag, path, writers[flag], temporary[flag] or path)
         for flag, path in outputs.items():
             if temporary[flag] is not None:
                 _writing(flag, path, os.replace, temporary[flag], os.path.realpath(path))
@@ -187,14 +285,50 @@ def _preview(options: argparse.Namespace) -> str:
         for name in temporary.values():
             if name is not None and os.path.lexists(name):
                 os.remove(name)
+    return results
+
+
+def _compare(options: argparse.Namespace) -> str:
+    from . import preview
+    from .recipe import load_schedule, recipe_path
+
+    given = options.schedules or []
+    if len(given) < 2:
+        count = "no schedule" if not given else "one schedule"
+        raise UsageError(f"paramsched compare: error: {count} given; expected at least two "
+                         "(FILEs or --recipe NAMEs)")
+    if ("file", "") in given:
+        raise ScheduleError("FILE='' is empty; expected a schedule file (TOML)")
+    outputs = {} if options.out is None else {"--out": options.out}
+    if options.json and outputs:
+        raise UsageError("paramsched compare: error: --json with --out; expected --json alone "
+                         "(it prints the rows as JSON, nothing else)")
+    _check_outputs(outputs, {path: f"the schedule FILE {path!r}" for kind, path in given
+                             if kind == "file"})  # before any work
+    named = [(value, load_schedule(value)) if kind == "file" else
+             (f"recipe {value}", load_schedule(recipe_path(value))) for kind, value in given]
+    if options.out is not None:
+        preview.check_compare_plot(named, options.out, options.x)
+    rows = preview.comparison(named)
+    if options.json:
+        keys = ("name", "total_steps", "peak_lr", "final_lr", "area", "diverges_at_step")
+        return json.dumps([{key: row[key] for key in keys} for row in rows], indent=2,
+                          allow_nan=False)
+    lines = [preview.comparison_table(rows)]
+    title = "learning rates: " + ", ".join(name for name, _ in named)
+    _write_outputs(outputs, {"--out": lambda path: preview.plot_compare(
+        named, path, options.x, title)})
+    if options.out is not None:
+        lines.append(f"wrote the plot to {options.out}")
     return "\n".join(lines)
 
 
-def _check_outputs(outputs: dict, schedule_file: str | None) -> None:
+def _check_outputs(outputs: dict, schedule_files: dict) -> None:
     """Refuses an output file that cannot be written, before anything is done: an empty
     name, a directory, a missing or read-only directory, a read-only file, two outputs
-    in one file, or the schedule file itself."""
-    seen = {} if schedule_file is None else {_same_file(schedule_file): "the schedule FILE"}
+    in one file, or one of the schedule files (`schedule_files` maps each to how the
+    message names it)."""
+    seen = {_same_file(path): shown for path, shown in schedule_files.items()}
     for flag, path in outputs.items():
         shown = f"{flag}={path!r}"
         if not path or "\0" in path:
@@ -213,8 +347,8 @@ def _check_outputs(outputs: dict, schedule_file: str | None) -> None:
             raise ScheduleError(f"{shown} cannot be written: Permission denied; expected a "
                                 "file you may write")
         if _same_file(path) in seen:
-            raise UsageError(f"paramsched preview: error: {shown} is also "
-                             f"{seen[_same_file(path)]}; expected different files")
+            raise ScheduleError(f"{shown} is also {seen[_same_file(path)]}; expected "
+                                "different files")
         seen[_same_file(path)] = flag
 
 
@@ -404,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
         if command is None:  # `paramsched` alone: the help, with the list of commands
             parser.print_help()
             return 0
-        run = {"table": _table, "preview": _preview, "recipes": lambda _: _recipes()}
+        run = {"table": _table, "preview": _preview, "compare": _compare,
+               "recipes": lambda _: _recipes()}
         output = run[command](options)
         for note in notes.messages:
             _error(f"paramsched {command}: note: {note}")
