@@ -455,3 +455,54 @@ def test_a_branchs_checkpoint_resumes_the_same_branch():
     assert resumed.schedule == branch and resumed.schedule.branch_point == 50_000
     assert resumed.schedule.lr(55_000) == branch.lr(55_000)
     assert pickle.loads(pickle.dumps(branch)) == branch
+
+
+def test_a_branch_of_a_branch_without_wd_phases_keeps_its_parents_weight_decay():
+    # The grandchild has no [wd] phases: its weight decay is its parent's, whose phases
+    # start from the parent's own branch point (not from the grandchild's).
+    parent = Schedule(max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=200, lr_decay_steps=1000,
+                      lr_decay_style="cosine", start_wd=0.0, end_wd=0.1, wd_incr_steps=1000,
+                      wd_incr_style="cosine")
+    hold = [{"shape": "constant", "until": "1000 samples"}]
+    child = parent.branch(300, hold, wd=[{"shape": "linear", "to": "end_wd",
+                                          "until": "600 samples"}])
+    grandchild = child.branch(400, hold)
+    grid = np.arange(0, 801, dtype=np.float64)
+    assert grandchild.wd(grid).tolist() == child.wd(grid).tolist()
+    assert [grandchild.wd(n) for n in (350, 400, 500)] == [child.wd(n) for n in (350, 400, 500)]
+    overrides = {"start_wd": 0.05, "end_wd": 0.2}
+    assert grandchild.wd(grid, **overrides).tolist() == child.wd(grid, **overrides).tolist()
+    deeper = grandchild.branch(450, hold).branch(470, hold)
+    assert deeper.wd(grid).tolist() == child.wd(grid).tolist()
+    assert PhaseSchedule.from_dict(deeper.to_dict()).wd(grid).tolist() == child.wd(grid).tolist()
+
+
+def test_a_branch_point_in_percent_is_of_the_parents_run_whatever_the_new_total():
+    from paramsched import Run
+
+    run = dict(global_batch_size=1, total="1000 samples")
+    megatron = Schedule(max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=200, lr_decay_steps=1000,
+                        lr_decay_style="cosine", run=Run(**run))
+    phases = PhaseSchedule.from_dict({"run": run, "lr": {"max_lr": 3e-4, "min_lr": 3e-5,
+                                      "phases": [{"shape": "linear", "to": "max_lr",
+                                                  "until": "200 samples"},
+                                                 {"shape": "cosine", "to": "min_lr",
+                                                  "until": "100%"}]}})
+    tail = [{"shape": "cosine", "to": "min_lr", "until": "100%"}]
+    for parent in (megatron, phases):
+        extended = parent.branch("50%", tail, total="2000 samples")
+        assert extended.branch_point == 500, type(parent).__name__
+        assert extended.lr(2000) == 3e-5 and extended.lr(500) == parent.lr(500)
+
+
+def test_two_spellings_of_one_branch_point_are_one_branch():
+    from paramsched import Run
+
+    parent = Schedule(max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=200, lr_decay_steps=1000,
+                      lr_decay_style="cosine", run=Run(global_batch_size=1))
+    tail = [{"shape": "linear", "to": "min_lr", "until": "900 samples"}]
+    spellings = [parent.branch(at, tail) for at in (500, 500.0, np.float64(500), "500 steps",
+                                                    "5e2 samples")]
+    assert all(s == spellings[0] for s in spellings)
+    assert len({hash(s) for s in spellings}) == 1
+    assert {s.to_dict()["branch"]["at"] for s in spellings} == {"500 samples"}

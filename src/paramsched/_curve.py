@@ -36,6 +36,7 @@ import numpy as np
 
 from .errors import ScheduleError, ScheduleTypeError, check_non_negative, check_rate
 from .shapes import ARRAY, SCALAR, Shape, warmup
+from .units import Quantity, Run
 
 Operand = Union[str, float]
 _BOUND_CACHE_SIZE = 64  # bound curves a schedule keeps (one per class of groups)
@@ -392,6 +393,8 @@ class CurveSchedule:
             >>> cooldown.lr(500) == wsd.lr(500), cooldown.lr(550), cooldown.lr(600)
             (True, 0.5, 0.0)
         """
+        if isinstance(at, (str, Quantity)):  # of this schedule's run, before `total` changes it
+            at = (self.run or Run()).samples(Quantity.parse(at, "branch.at"), "branch.at")
         run = {} if self.run is None else self.run.to_dict()
         if total is not None:
             run["total"] = total

@@ -307,6 +307,8 @@ class PhaseSchedule(CurveSchedule):
         at = parent_run(parent).samples(Quantity.parse(branch["at"], "branch.at"), "branch.at") \
             if isinstance(branch["at"], (str, Quantity)) else \
             check_number("branch.at", branch["at"])
+        if isinstance(at, float) and at.is_integer():  # 500.0 samples is 500 samples
+            at = int(at)
         if at < 0:
             raise ScheduleError(f"branch.at={branch['at']!r}; expected a point >= 0")
         names = {name: getattr(parent, name) for name in LR_NAMES}
@@ -319,6 +321,9 @@ class PhaseSchedule(CurveSchedule):
                               "at": _samples_text(at)},
                    "run": run.to_dict(), "lr": {"phases": lr_phases}}
         wd_curve = parent.wd_curve
+        if wd_curve is not None:  # the parent's weight decay, its branch-point names one deeper
+            wd_curve = Curve(_deeper(wd_curve.segments), _deeper_name(wd_curve.final),
+                             wd_curve.final_label)
         if "wd" in data:
             if parent.wd_curve is None:
                 raise ScheduleError("the branch has a [wd] table but its parent has no weight "
