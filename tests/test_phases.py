@@ -506,3 +506,21 @@ def test_two_spellings_of_one_branch_point_are_one_branch():
     assert all(s == spellings[0] for s in spellings)
     assert len({hash(s) for s in spellings}) == 1
     assert {s.to_dict()["branch"]["at"] for s in spellings} == {"500 samples"}
+
+
+def test_weight_decay_phases_of_numbers_alone_run_with_their_own_groups():
+    # The phases use neither start_wd nor end_wd by name: the schedule is not Megatron's
+    # constant weight decay, and its default group (start_wd != end_wd) runs.
+    from conftest import PlainOptimizer, written
+    from paramsched import OptimizerParamScheduler
+
+    schedule = PhaseSchedule.from_dict({
+        "run": {"global_batch_size": 1},
+        "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "10 steps"}]},
+        "wd": {"start_wd": 0.01, "end_wd": 0.1, "phases": [
+            {"shape": "constant", "from": 0.02, "value": 0.02, "until": "10 steps"}]}})
+    for start in (schedule, schedule.branch(5, [{"shape": "constant", "until": "10 steps"}])):
+        optimizer = PlainOptimizer([{}])
+        scheduler = OptimizerParamScheduler.from_schedule(optimizer, start)
+        scheduler.step(3)
+        assert written(optimizer) == [(0.3, 0.02)]

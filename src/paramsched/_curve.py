@@ -441,7 +441,8 @@ class CurveSchedule:
             unusual.append(f"min_lr={min_lr!r} and max_lr={max_lr!r}")
         if self.wd_curve is None:
             return unusual
-        if "start_wd" not in self.wd_curve.names() and start_wd != end_wd:
+        if ("start_wd" not in self.wd_curve.names() and start_wd != end_wd
+                and self.start_wd == self.end_wd):  # a constant weight decay (Megatron's)
             raise ScheduleError(f"{where} has start_wd={start_wd!r} and end_wd={end_wd!r} with "
                                 "a constant weight decay; expected equal values")
         if (start_wd > end_wd) != (self.start_wd > self.end_wd):
