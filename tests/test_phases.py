@@ -524,3 +524,19 @@ def test_weight_decay_phases_of_numbers_alone_run_with_their_own_groups():
         scheduler = OptimizerParamScheduler.from_schedule(optimizer, start)
         scheduler.step(3)
         assert written(optimizer) == [(0.3, 0.02)]
+
+
+def test_equal_schedules_hash_alike_whatever_the_spelling_of_their_numbers():
+    # Branches of two equal Megatron schedules (10 and 10.0 steps) are equal, and a
+    # minimum of -0.0 is 0.0: equal schedules must hash alike (sets, dict keys).
+    ten = Schedule(max_lr=1.0, lr_warmup_steps=10, lr_decay_steps=100, lr_decay_style="cosine")
+    ten_point_zero = Schedule(max_lr=1.0, lr_warmup_steps=10.0, lr_decay_steps=100.0,
+                              lr_decay_style="cosine")
+    tail = [{"shape": "linear", "to": "min_lr", "until": "60 samples"}]
+    pairs = [(ten.branch(50, tail), ten_point_zero.branch(50, tail))]
+    zero = {"lr": {"max_lr": 1.0, "min_lr": 0.0, "phases": [
+        {"shape": "linear", "to": "max_lr", "until": "5 samples"}]}}
+    minus_zero = {"lr": {**zero["lr"], "min_lr": -0.0}}
+    pairs.append((PhaseSchedule.from_dict(zero), PhaseSchedule.from_dict(minus_zero)))
+    for a, b in pairs:
+        assert a == b and hash(a) == hash(b) and len({a, b}) == 1

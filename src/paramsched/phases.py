@@ -348,7 +348,9 @@ class PhaseSchedule(CurveSchedule):
         return isinstance(other, PhaseSchedule) and self.data == other.data
 
     def __hash__(self) -> int:
-        return hash(self.to_json())
+        # Of what __eq__ compares, as == sees it (10 and 10.0, 0.0 and -0.0 are equal, and
+        # hash alike), not of the JSON text, which tells them apart.
+        return hash(_frozen(self.data))
 
     # The named values, where the scheduler's per-group overrides expect them (a
     # branch's are its parent's).
@@ -410,6 +412,15 @@ class PhaseSchedule(CurveSchedule):
 
 
 KINDS[KIND] = lambda meaning, run: PhaseSchedule.from_dict(meaning)
+
+
+def _frozen(value):
+    """Nested dicts and lists as hashable tuples, equal where the data are equal."""
+    if isinstance(value, dict):
+        return frozenset((key, _frozen(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    return value
 
 
 def flatten(value, path: str) -> dict:
