@@ -540,3 +540,29 @@ def test_equal_schedules_hash_alike_whatever_the_spelling_of_their_numbers():
     pairs.append((PhaseSchedule.from_dict(zero), PhaseSchedule.from_dict(minus_zero)))
     for a, b in pairs:
         assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda parent: parent.update(bogus=1),
+     r"branch.parent: 'bogus' is not one of Megatron's schedule fields"),
+    (lambda parent: parent.pop("max_lr"), r"branch.parent: Megatron's schedule is missing 'max_lr'"),
+    (lambda parent: parent.update(run={}), r"branch.parent: 'run' is not one of Megatron's"),
+    (lambda parent: parent.update(kind=["megatron"]), r"branch.parent.kind=\['megatron'\]"),
+    (lambda parent: parent.update(max_lr="x"), r"branch.parent: max_lr='x' is of type str"),
+], ids=["unknown-field", "missing-field", "run", "kind-a-list", "str"])
+def test_a_malformed_parent_in_a_branchs_data_is_one_schedule_error(change, message):
+    # What a hand-edited or hostile checkpoint may hold: never a bare TypeError.
+    import copy
+
+    branch = Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="cosine").branch(
+        50, [{"shape": "linear", "to": "min_lr", "until": "60 samples"}])
+    deeper = branch.branch(55, [{"shape": "linear", "to": "min_lr", "until": "60 samples"}])
+    data = branch.to_dict()
+    change(data["branch"]["parent"])
+    with pytest.raises(ScheduleError, match=message):
+        PhaseSchedule.from_dict(data)
+    data = copy.deepcopy(deeper.to_dict())
+    change(data["branch"]["parent"]["branch"]["parent"])
+    with pytest.raises(ScheduleError, match=message.replace("branch.parent", "branch.parent."
+                                                                          "branch.parent", 1)):
+        PhaseSchedule.from_dict(data)

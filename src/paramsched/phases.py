@@ -235,11 +235,15 @@ def parent_run(parent) -> Run:
 
 def _parent_from_state(state, run: Run):
     """A branch's parent, built back from its kind and meaning (`CurveSchedule.meaning`)."""
-    if not isinstance(state, dict) or state.get("kind") not in KINDS:
-        kind = state.get("kind") if isinstance(state, dict) else state
+    kind = state.get("kind") if isinstance(state, dict) else state
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ScheduleError(f"branch.parent.kind={kind!r}; expected one of "
                             + ", ".join(repr(k) for k in KINDS))
-    return KINDS[state["kind"]]({k: v for k, v in state.items() if k != "kind"}, run)
+    try:
+        return KINDS[kind]({k: v for k, v in state.items() if k != "kind"}, run)
+    except ScheduleError as error:
+        nested = str(error).startswith("branch.")  # the parent's own parent: a path
+        raise type(error)(f"branch.parent{'.' if nested else ': '}{error}") from None
 
 
 @dataclass(frozen=True, eq=False)
