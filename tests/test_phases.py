@@ -566,3 +566,12 @@ def test_a_malformed_parent_in_a_branchs_data_is_one_schedule_error(change, mess
     with pytest.raises(ScheduleError, match=message.replace("branch.parent", "branch.parent."
                                                                           "branch.parent", 1)):
         PhaseSchedule.from_dict(data)
+
+
+def test_a_branch_at_minus_zero_is_the_branch_at_zero_and_resumes():
+    # Its meaning read "-0.0 samples", which no quantity is: its checkpoint could not load.
+    parent = Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="cosine")
+    tail = [{"shape": "linear", "to": "min_lr", "until": "5 samples"}]
+    branch = parent.branch(-0.0, tail)
+    assert branch == parent.branch(0, tail) and branch.to_dict()["branch"]["at"] == "0 samples"
+    assert PhaseSchedule.from_dict(branch.to_dict()) == branch
