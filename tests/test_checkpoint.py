@@ -288,3 +288,27 @@ def test_schedulers_pickle_deepcopy_and_torch_save():
     restored.step()
     scheduler.step()
     assert restored.get_last_lr() == scheduler.get_last_lr()
+
+
+@pytest.mark.parametrize("policy", ["checkpoint", "override", "strict"])
+@pytest.mark.parametrize("style", ["WSD", "cosine"])
+def test_a_megatron_core_checkpoint_of_the_parent_continues_on_a_branch(style, policy):
+    # Megatron-Core's own checkpoints lack init_lr and the WSD fields: a branch of a
+    # Megatron schedule takes them from that schedule, not from nothing, so a
+    # checkpoint written before the branch point continues on the branch.
+    config = dict(MEGATRON_KWARGS, init_lr=0.05, lr_decay_style=style)
+    if style == "WSD":
+        config.update(wsd_decay_steps=50, lr_wsd_decay_style="exponential")
+    parent = Schedule(**config)
+    branch = parent.branch(60, [{"shape": "linear", "to": "min_lr", "until": "80 samples"}])
+    state = {key: config[key] for key in ("max_lr", "lr_warmup_steps", "lr_decay_style",
+                                          "lr_decay_steps", "min_lr", "start_wd", "end_wd",
+                                          "wd_incr_style", "wd_incr_steps")}
+    state["num_steps"] = 30  # as megatron-core 0.16 writes it: no init_lr, no WSD fields
+    optimizer = PlainOptimizer([{}])
+    scheduler = OptimizerParamScheduler.from_schedule(optimizer, branch)
+    scheduler.checkpoint_policy = policy
+    scheduler.load_state_dict(state)
+    assert scheduler.schedule is branch and scheduler.num_steps == 30
+    scheduler.step(40)
+    assert written(optimizer)[0][0] == branch.lr(70) != parent.lr(70)

@@ -522,3 +522,123 @@ def test_a_scaled_name_is_a_named_value_times_a_factor():
                          ("nan * max_lr", "is not finite"), ("-1 * max_lr", "is negative")):
         with pytest.raises(ScheduleError, match=message):
             schedule([{"shape": "linear", "to": bad, "until": "10 samples"}], max_lr=1.0)
+
+
+def test_a_branch_of_a_branch_without_wd_phases_keeps_its_parents_weight_decay():
+    # The grandchild has no [wd] phases: its weight decay is its parent's, whose phases
+    # start from the parent's own branch point (not from the grandchild's).
+    parent = Schedule(max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=200, lr_decay_steps=1000,
+                      lr_decay_style="cosine", start_wd=0.0, end_wd=0.1, wd_incr_steps=1000,
+                      wd_incr_style="cosine")
+    hold = [{"shape": "constant", "until": "1000 samples"}]
+    child = parent.branch(300, hold, wd=[{"shape": "linear", "to": "end_wd",
+                                          "until": "600 samples"}])
+    grandchild = child.branch(400, hold)
+    grid = np.arange(0, 801, dtype=np.float64)
+    assert grandchild.wd(grid).tolist() == child.wd(grid).tolist()
+    assert [grandchild.wd(n) for n in (350, 400, 500)] == [child.wd(n) for n in (350, 400, 500)]
+    overrides = {"start_wd": 0.05, "end_wd": 0.2}
+    assert grandchild.wd(grid, **overrides).tolist() == child.wd(grid, **overrides).tolist()
+    deeper = grandchild.branch(450, hold).branch(470, hold)
+    assert deeper.wd(grid).tolist() == child.wd(grid).tolist()
+    assert PhaseSchedule.from_dict(deeper.to_dict()).wd(grid).tolist() == child.wd(grid).tolist()
+
+
+def test_a_branch_point_in_percent_is_of_the_parents_run_whatever_the_new_total():
+    from paramsched import Run
+
+    run = dict(global_batch_size=1, total="1000 samples")
+    megatron = Schedule(max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=200, lr_decay_steps=1000,
+                        lr_decay_style="cosine", run=Run(**run))
+    phases = PhaseSchedule.from_dict({"run": run, "lr": {"max_lr": 3e-4, "min_lr": 3e-5,
+                                      "phases": [{"shape": "linear", "to": "max_lr",
+                                                  "until": "200 samples"},
+                                                 {"shape": "cosine", "to": "min_lr",
+                                                  "until": "100%"}]}})
+    tail = [{"shape": "cosine", "to": "min_lr", "until": "100%"}]
+    for parent in (megatron, phases):
+        extended = parent.branch("50%", tail, total="2000 samples")
+        assert extended.branch_point == 500, type(parent).__name__
+        assert extended.lr(2000) == 3e-5 and extended.lr(500) == parent.lr(500)
+
+
+def test_two_spellings_of_one_branch_point_are_one_branch():
+    from paramsched import Run
+
+    parent = Schedule(max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=200, lr_decay_steps=1000,
+                      lr_decay_style="cosine", run=Run(global_batch_size=1))
+    tail = [{"shape": "linear", "to": "min_lr", "until": "900 samples"}]
+    spellings = [parent.branch(at, tail) for at in (500, 500.0, np.float64(500), "500 steps",
+                                                    "5e2 samples")]
+    assert all(s == spellings[0] for s in spellings)
+    assert len({hash(s) for s in spellings}) == 1
+    assert {s.to_dict()["branch"]["at"] for s in spellings} == {"500 samples"}
+
+
+def test_weight_decay_phases_of_numbers_alone_run_with_their_own_groups():
+    # The phases use neither start_wd nor end_wd by name: the schedule is not Megatron's
+    # constant weight decay, and its default group (start_wd != end_wd) runs.
+    from conftest import PlainOptimizer, written
+    from paramsched import OptimizerParamScheduler
+
+    schedule = PhaseSchedule.from_dict({
+        "run": {"global_batch_size": 1},
+        "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "10 steps"}]},
+        "wd": {"start_wd": 0.01, "end_wd": 0.1, "phases": [
+            {"shape": "constant", "from": 0.02, "value": 0.02, "until": "10 steps"}]}})
+    for start in (schedule, schedule.branch(5, [{"shape": "constant", "until": "10 steps"}])):
+        optimizer = PlainOptimizer([{}])
+        scheduler = OptimizerParamScheduler.from_schedule(optimizer, start)
+        scheduler.step(3)
+        assert written(optimizer) == [(0.3, 0.02)]
+
+
+def test_equal_schedules_hash_alike_whatever_the_spelling_of_their_numbers():
+    # Branches of two equal Megatron schedules (10 and 10.0 steps) are equal, and a
+    # minimum of -0.0 is 0.0: equal schedules must hash alike (sets, dict keys).
+    ten = Schedule(max_lr=1.0, lr_warmup_steps=10, lr_decay_steps=100, lr_decay_style="cosine")
+    ten_point_zero = Schedule(max_lr=1.0, lr_warmup_steps=10.0, lr_decay_steps=100.0,
+                              lr_decay_style="cosine")
+    tail = [{"shape": "linear", "to": "min_lr", "until": "60 samples"}]
+    pairs = [(ten.branch(50, tail), ten_point_zero.branch(50, tail))]
+    zero = {"lr": {"max_lr": 1.0, "min_lr": 0.0, "phases": [
+        {"shape": "linear", "to": "max_lr", "until": "5 samples"}]}}
+    minus_zero = {"lr": {**zero["lr"], "min_lr": -0.0}}
+    pairs.append((PhaseSchedule.from_dict(zero), PhaseSchedule.from_dict(minus_zero)))
+    for a, b in pairs:
+        assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda parent: parent.update(bogus=1),
+     r"branch.parent: 'bogus' is not one of Megatron's schedule fields"),
+    (lambda parent: parent.pop("max_lr"), r"branch.parent: Megatron's schedule is missing 'max_lr'"),
+    (lambda parent: parent.update(run={}), r"branch.parent: 'run' is not one of Megatron's"),
+    (lambda parent: parent.update(kind=["megatron"]), r"branch.parent.kind=\['megatron'\]"),
+    (lambda parent: parent.update(max_lr="x"), r"branch.parent: max_lr='x' is of type str"),
+], ids=["unknown-field", "missing-field", "run", "kind-a-list", "str"])
+def test_a_malformed_parent_in_a_branchs_data_is_one_schedule_error(change, message):
+    # What a hand-edited or hostile checkpoint may hold: never a bare TypeError.
+    import copy
+
+    branch = Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="cosine").branch(
+        50, [{"shape": "linear", "to": "min_lr", "until": "60 samples"}])
+    deeper = branch.branch(55, [{"shape": "linear", "to": "min_lr", "until": "60 samples"}])
+    data = branch.to_dict()
+    change(data["branch"]["parent"])
+    with pytest.raises(ScheduleError, match=message):
+        PhaseSchedule.from_dict(data)
+    data = copy.deepcopy(deeper.to_dict())
+    change(data["branch"]["parent"]["branch"]["parent"])
+    with pytest.raises(ScheduleError, match=message.replace("branch.parent", "branch.parent."
+                                                                          "branch.parent", 1)):
+        PhaseSchedule.from_dict(data)
+
+
+def test_a_branch_at_minus_zero_is_the_branch_at_zero_and_resumes():
+    # Its meaning read "-0.0 samples", which no quantity is: its checkpoint could not load.
+    parent = Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="cosine")
+    tail = [{"shape": "linear", "to": "min_lr", "until": "5 samples"}]
+    branch = parent.branch(-0.0, tail)
+    assert branch == parent.branch(0, tail) and branch.to_dict()["branch"]["at"] == "0 samples"
+    assert PhaseSchedule.from_dict(branch.to_dict()) == branch

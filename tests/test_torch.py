@@ -523,3 +523,35 @@ def test_a_copied_scheduler_keeps_this_runs_per_group_overrides_under_the_overri
     optimizer.step()
     scheduler.step()
     assert decoupled["lr"] == scheduler.schedule.lr(31, 2e-3, 0.0)
+
+
+def test_a_parents_checkpoint_loads_into_a_longer_branch_without_a_clock_warning(caplog):
+    # A branch that extends the run (total=) steps by the same batch sizes: its clock is
+    # the parent's, and no WARNING says otherwise.
+    from paramsched import Run
+
+    parent = Schedule(max_lr=1.0, min_lr=0.1, lr_warmup_steps=80, lr_decay_steps=800,
+                      lr_decay_style="cosine",
+                      run=Run(global_batch_size=8, rampup_batch_size=[2, 2, 64],
+                              total="800 samples"))
+    branch = parent.branch("50 steps", [{"shape": "linear", "to": "min_lr",
+                                         "until": "100%"}], total="1200 samples")
+    source = ParamScheduler(adamw([{}]), parent)
+    for _ in range(30):
+        source.step()
+    target, reference = ParamScheduler(adamw([{}]), branch), ParamScheduler(adamw([{}]), branch)
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        target.load_state_dict(source.state_dict())
+    assert "clock" not in caplog.text
+    for _ in range(30):
+        reference.step()
+    for _ in range(40):
+        target.step()
+        reference.step()
+        assert written(target.optimizer) == written(reference.optimizer)
+    other = ParamScheduler(adamw([{}]), parent.branch("50 steps", [
+        {"shape": "linear", "to": "min_lr", "until": "100%"}]))
+    state = {**source.state_dict(), "samples_per_step": '{"run": {"global_batch_size": 4}}'}
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        other.load_state_dict(state)
+    assert "the checkpoint's clock advanced by" in caplog.text  # a real difference still warned

@@ -178,7 +178,10 @@ def _read_megatron(state_dict, current) -> tuple:
         state[name] = (check_non_negative(label, value) if name == "num_steps"
                        else check_field(name, value, label))
     num_steps = state.pop("num_steps")
-    mine = current.fields()
+    source = current  # a branch takes what Megatron-Core leaves out from the Megatron
+    while not isinstance(source, Schedule) and source.parent is not None:  # schedule it
+        source = source.parent                                           # branches from
+    mine = source.fields()
     fields = {**{k: mine[k] for k in SCHEDULE_FIELDS if k in mine}, **state}
     try:
         return Schedule(**fields, run=current.run), num_steps

@@ -38,6 +38,7 @@ import numpy as np
 
 from .errors import ScheduleError, ScheduleTypeError, check_non_negative, check_rate
 from .shapes import ARRAY, SCALAR, Shape, warmup
+from .units import Quantity, Run
 
 Operand = Union[str, float]
 _BOUND_CACHE_SIZE = 64  # bound curves a schedule keeps (one per class of groups)
@@ -414,6 +415,8 @@ class CurveSchedule:
             >>> cooldown.lr(500) == wsd.lr(500), cooldown.lr(550), cooldown.lr(600)
             (True, 0.5, 0.0)
         """
+        if isinstance(at, (str, Quantity)):  # of this schedule's run, before `total` changes it
+            at = (self.run or Run()).samples(Quantity.parse(at, "branch.at"), "branch.at")
         run = {} if self.run is None else self.run.to_dict()
         if total is not None:
             run["total"] = total
@@ -460,7 +463,8 @@ class CurveSchedule:
             unusual.append(f"min_lr={min_lr!r} and max_lr={max_lr!r}")
         if self.wd_curve is None:
             return unusual
-        if "start_wd" not in self.wd_curve.names() and start_wd != end_wd:
+        if ("start_wd" not in self.wd_curve.names() and start_wd != end_wd
+                and self.start_wd == self.end_wd):  # a constant weight decay (Megatron's)
             raise ScheduleError(f"{where} has start_wd={start_wd!r} and end_wd={end_wd!r} with "
                                 "a constant weight decay; expected equal values")
         if (start_wd > end_wd) != (self.start_wd > self.end_wd):

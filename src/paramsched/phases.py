@@ -315,11 +315,15 @@ def parent_run(parent) -> Run:
 
 def _parent_from_state(state, run: Run):
     """A branch's parent, built back from its kind and meaning (`CurveSchedule.meaning`)."""
-    if not isinstance(state, dict) or state.get("kind") not in KINDS:
-        kind = state.get("kind") if isinstance(state, dict) else state
+    kind = state.get("kind") if isinstance(state, dict) else state
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ScheduleError(f"branch.parent.kind={kind!r}; expected one of "
                             + ", ".join(repr(k) for k in KINDS))
-    return KINDS[state["kind"]]({k: v for k, v in state.items() if k != "kind"}, run)
+    try:
+        return KINDS[kind]({k: v for k, v in state.items() if k != "kind"}, run)
+    except ScheduleError as error:
+        nested = str(error).startswith("branch.")  # the parent's own parent: a path
+        raise type(error)(f"branch.parent{'.' if nested else ': '}{error}") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -387,6 +391,8 @@ class PhaseSchedule(CurveSchedule):
         at = parent_run(parent).samples(Quantity.parse(branch["at"], "branch.at"), "branch.at") \
             if isinstance(branch["at"], (str, Quantity)) else \
             check_number("branch.at", branch["at"])
+        if isinstance(at, float) and at.is_integer():  # 500.0 samples is 500 samples
+            at = int(at)
         if at < 0:
             raise ScheduleError(f"branch.at={branch['at']!r}; expected a point >= 0")
         names = {name: getattr(parent, name) for name in LR_NAMES}
@@ -399,6 +405,9 @@ class PhaseSchedule(CurveSchedule):
                               "at": _samples_text(at)},
                    "run": run.to_dict(), "lr": {"phases": lr_phases}}
         wd_curve = parent.wd_curve
+        if wd_curve is not None:  # the parent's weight decay, its branch-point names one deeper
+            wd_curve = Curve(_deeper(wd_curve.segments), _deeper_name(wd_curve.final),
+                             wd_curve.final_label)
         if "wd" in data:
             if parent.wd_curve is None:
                 raise ScheduleError("the branch has a [wd] table but its parent has no weight "
@@ -423,7 +432,9 @@ class PhaseSchedule(CurveSchedule):
         return isinstance(other, PhaseSchedule) and self.data == other.data
 
     def __hash__(self) -> int:
-        return hash(self.to_json())
+        # Of what __eq__ compares, as == sees it (10 and 10.0, 0.0 and -0.0 are equal, and
+        # hash alike), not of the JSON text, which tells them apart.
+        return hash(_frozen(self.data))
 
     # The named values, where the scheduler's per-group overrides expect them (a
     # branch's are its parent's).
@@ -485,6 +496,15 @@ class PhaseSchedule(CurveSchedule):
 
 
 KINDS[KIND] = lambda meaning, run: PhaseSchedule.from_dict(meaning)
+
+
+def _frozen(value):
+    """Nested dicts and lists as hashable tuples, equal where the data are equal."""
+    if isinstance(value, dict):
+        return frozenset((key, _frozen(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    return value
 
 
 def flatten(value, path: str) -> dict:

@@ -289,4 +289,19 @@ def check_field(name: str, value: object, label: str | None = None):
 
 
 
-KINDS[Schedule.kind] = lambda meaning, run: Schedule(**meaning, run=run)
+def _from_meaning(meaning: dict, run) -> Schedule:
+    """A Megatron schedule built back from its meaning (`Schedule.meaning`), every key
+    checked, so that a malformed one is a `ScheduleError`, not a TypeError."""
+    unknown = [key for key in meaning if key not in SCHEDULE_FIELDS]
+    if unknown:
+        raise ScheduleError(f"{unknown[0]!r} is not one of Megatron's schedule fields; "
+                            "expected " + ", ".join(SCHEDULE_FIELDS))
+    missing = [key for key in ("max_lr", "lr_decay_steps", "lr_decay_style")
+               if key not in meaning]
+    if missing:
+        raise ScheduleError("Megatron's schedule is missing " + ", ".join(map(repr, missing))
+                            + "; expected every field it was written with")
+    return Schedule(**meaning, run=run)
+
+
+KINDS[Schedule.kind] = _from_meaning

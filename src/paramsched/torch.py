@@ -7,6 +7,7 @@ group holds one).
 
 from __future__ import annotations
 
+import json
 import logging
 import numbers
 from collections.abc import Mapping
@@ -189,7 +190,7 @@ class ParamScheduler(LRScheduler):
                                 "last_epoch + 1, as ParamScheduler keeps them")
         prepared = self.core._prepare(state_dict["paramsched"])
         clock = clock_for(prepared[0], self._samples_per_step)
-        if saved_clock != clock.describe():
+        if _advance(saved_clock) != _advance(clock.describe()):
             logger.warning("ParamScheduler: the checkpoint's clock advanced by %s per step; "
                            "this scheduler's advances by %s from the checkpoint's position on",
                            saved_clock, clock.describe())
@@ -208,6 +209,19 @@ def _check_counter(state_dict, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ScheduleError(f"state_dict[{key!r}]={value!r}; expected a whole number >= 0")
     return value
+
+
+def _advance(clock):
+    """What a clock's description says of how far each step goes: a run's batch sizes,
+    not its total (a branch that extends the run steps as its parent did)."""
+    if not isinstance(clock, str):
+        return clock
+    try:
+        data = json.loads(clock)
+        run = {k: v for k, v in data["run"].items() if k != "total"}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return clock
+    return json.dumps(run, sort_keys=True)
 
 
 def _check_saved_clock(value):
