@@ -387,7 +387,10 @@ class PhaseSchedule(CurveSchedule):
         branch = _table(data["branch"], "branch", ("parent", "at"))
         if "parent" not in branch or "at" not in branch:
             raise ScheduleError("branch needs 'parent' and 'at'; expected both")
-        parent = _parent_from_state(branch["parent"], run)
+        # A Megatron parent keeps no run of its own: it gets the branch's, unless that says
+        # nothing of batches or tokens (a parent without a run counts optimizer steps).
+        says = run.global_batch_size is not None or run.seq_length is not None
+        parent = _parent_from_state(branch["parent"], run if says else None)
         at = parent_run(parent).samples(Quantity.parse(branch["at"], "branch.at"), "branch.at") \
             if isinstance(branch["at"], (str, Quantity)) else \
             check_number("branch.at", branch["at"])

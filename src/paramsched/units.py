@@ -664,9 +664,9 @@ def clock_for(schedule, samples_per_step=None) -> Clock:
     """The clock that drives `schedule`, one optimizer step at a time.
 
     Without `samples_per_step`: a schedule whose run has a global batch size advances
-    by the run's batch size (ramp-up included); a schedule without a run counts
-    optimizer steps (1 per step); a schedule whose run has no batch size is
-    ambiguous and refused. With it: each step advances by that much, which must
+    by the run's batch size (ramp-up included); a schedule without a run, or a branch
+    of one (whose positions are its parent's steps), counts optimizer steps (1 per
+    step); a schedule whose run has no batch size is ambiguous and refused. With it: each step advances by that much, which must
     agree with the run's batch size where there is one.
 
     Raises:
@@ -674,8 +674,12 @@ def clock_for(schedule, samples_per_step=None) -> Clock:
             says what to pass.
     """
     run = schedule.run
+    root = schedule
+    while getattr(root, "parent", None) is not None:
+        root = root.parent
     if samples_per_step is None:
-        if run is None:
+        # A schedule without a run counts optimizer steps, and so do its branches.
+        if run is None or (root.run is None and run.global_batch_size is None):
             return Clock()
         if run.global_batch_size is None:
             raise ScheduleError(
