@@ -642,3 +642,22 @@ def test_a_branch_at_minus_zero_is_the_branch_at_zero_and_resumes():
     branch = parent.branch(-0.0, tail)
     assert branch == parent.branch(0, tail) and branch.to_dict()["branch"]["at"] == "0 samples"
     assert PhaseSchedule.from_dict(branch.to_dict()) == branch
+
+
+def test_a_repeated_block_that_opens_a_branch_begins_at_the_branch_point():
+    parent = wsd_megatron()
+    cycles = parent.branch(50_000, [{"repeat": 3, "factor": 0.5, "phases": [
+        {"shape": "cosine", "to": "min_lr", "until": "1000 samples", "from": "max_lr"}]}])
+    written = parent.branch(50_000, [
+        {"shape": "cosine", "from": peak, "to": "min_lr", "until": f"{end} samples"}
+        for peak, end in (("max_lr", 51_000), ("0.5 * max_lr", 52_000),
+                          ("0.25 * max_lr", 53_000))])
+    assert cycles == written
+    assert cycles.lr(50_000) == parent.lr(50_000) and cycles.lr(51_000) == 3e-5
+    assert cycles.lr(51_000.5) < 0.5 * 3e-4 and cycles.lr(53_000) == 3e-5
+
+
+def test_a_new_total_before_the_branch_point_is_refused():
+    with pytest.raises(ScheduleError, match=r"total='1000 samples' is 1000 samples, before the "
+                                            r"branch point at 50000 samples"):
+        wsd_megatron().branch(50_000, COOLDOWN, total="1000 samples")

@@ -420,6 +420,10 @@ class CurveSchedule:
         run = {} if self.run is None else self.run.to_dict()
         if total is not None:
             run["total"] = total
+            ends = Run(**run).total_samples
+            if not isinstance(at, (str, Quantity)) and ends < check_non_negative("branch.at", at):
+                raise ScheduleError(f"total={total!r} is {ends!r} samples, before the branch "
+                                    f"point at {at!r} samples; expected a run that goes past it")
         data = {"branch": {"parent": {"kind": self.kind, **self.meaning()}, "at": at},
                 "run": run, "lr": {"phases": phases}}
         if wd is not None:

@@ -171,7 +171,9 @@ MAX_PHASES = 10_000  # phases a schedule may expand to (repeated blocks included
 _BLOCK_KEYS = ("repeat", "period", "factor", "phases")
 
 
-def _phases(run: Run, items, where: str) -> tuple[Phase, ...]:
+def _phases(run: Run, items, where: str, begin=0) -> tuple[Phase, ...]:
+    """The phases of a table, ends in samples; `begin` is where they begin (a branch's
+    point), where a first repeated block starts."""
     if not isinstance(items, list) or not items:
         raise ScheduleError(f"{where}={items!r}; expected a non-empty list of phases")
     phases: list[Phase] = []
@@ -179,7 +181,7 @@ def _phases(run: Run, items, where: str) -> tuple[Phase, ...]:
         label = f"{where}[{index}]"
         if isinstance(item, dict) and "repeat" in item:
             phases += _block(run, _table(item, label, _BLOCK_KEYS), label,
-                             phases[-1].until if phases else 0, MAX_PHASES - len(phases))
+                             phases[-1].until if phases else begin, MAX_PHASES - len(phases))
             continue
         phases.append(_phase(item, label, lambda q, field: run.samples(q, field)))
     return tuple(phases)
@@ -401,7 +403,7 @@ class PhaseSchedule(CurveSchedule):
         names = {name: getattr(parent, name) for name in LR_NAMES}
         branch_names = {**names, BRANCH_POINT: None}
         lr = _table(data.get("lr", {}), "lr", ("phases",))
-        lr_curve, lr_phases = _curve(_phases(run, lr.get("phases"), "lr.phases"),
+        lr_curve, lr_phases = _curve(_phases(run, lr.get("phases"), "lr.phases", at),
                                      branch_names, BRANCH_POINT, "lr",
                                      _deeper(parent.lr_curve.up_to(at)))
         meaning = {"branch": {"parent": {"kind": parent.kind, **parent.meaning()},
@@ -417,8 +419,9 @@ class PhaseSchedule(CurveSchedule):
                                     "decay; expected [lr] phases only")
             wd = _table(data["wd"], "wd", ("phases",))
             wd_names = {"start_wd": parent.start_wd, "end_wd": parent.end_wd, BRANCH_POINT: None}
-            wd_curve, wd_phases = _curve(_phases(run, wd.get("phases"), "wd.phases"), wd_names,
-                                         BRANCH_POINT, "wd", _deeper(parent.wd_curve.up_to(at)))
+            wd_curve, wd_phases = _curve(_phases(run, wd.get("phases"), "wd.phases", at),
+                                         wd_names, BRANCH_POINT, "wd",
+                                         _deeper(parent.wd_curve.up_to(at)))
             meaning["wd"] = {"phases": wd_phases}
         return cls(lr_curve, wd_curve, run, meaning, parent, at)
 
