@@ -131,6 +131,24 @@ def step_counts(rng: random.Random, config: dict, points: int = 2000) -> list[in
     return sorted(counts | must)
 
 
+def check_branch_rates(record, branch, parent, branch_point) -> list[int]:
+    """Checks that every learning rate a resumed run used is the branch's, and the
+    parent's up to `branch_point`; returns the steps where the two differ for every
+    group. `record` holds, by step, the ``(lr, weight_decay)`` of each group used
+    (``seen``), the scheduler's clock position (``positions``) and each group's lr
+    overrides (``overrides``), as the framework tests' ``Record`` callbacks keep them."""
+    for step, used in record.seen.items():
+        position = record.positions[step]
+        assert [lr for lr, _ in used] == [branch.lr(position, **overrides)
+                                          for overrides in record.overrides], step
+        if position <= branch_point:
+            assert [lr for lr, _ in used] == [parent.lr(position, **overrides)
+                                              for overrides in record.overrides], step
+    return [step for step in record.seen if all(
+        branch.lr(record.positions[step], **o) != parent.lr(record.positions[step], **o)
+        for o in record.overrides)]
+
+
 def increments(counts: list[int]) -> list[int]:
     """The increments that take a scheduler from 0 through `counts`."""
     return [b - a for a, b in zip([0] + counts[:-1], counts)]

@@ -15,25 +15,28 @@ EXAMPLE = Path(__file__).parent.parent / "examples" / "train_tiny_lm.py"
 BRANCHES = EXAMPLE.with_name("branch_cooldown.py")
 
 
+def run(script: Path, *argv: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Runs an example script in a fresh interpreter; its status and output."""
+    return subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True,
+                          timeout=timeout)
+
+
 def test_the_tiny_lm_example_resumes_exactly(tmp_path):
     plot = tmp_path / "resume.png"
-    result = subprocess.run([sys.executable, str(EXAMPLE), "--steps", "40", "--out", str(plot)],
-                            capture_output=True, text=True, timeout=300)
+    result = run(EXAMPLE, "--steps", "40", "--out", str(plot))
     assert result.returncode == 0, result.stderr
     assert "equal the uninterrupted run's at every step: True" in result.stdout
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_example_refuses_too_few_steps():
-    result = subprocess.run([sys.executable, str(EXAMPLE), "--steps", "3"], capture_output=True,
-                            text=True, timeout=60)
+    result = run(EXAMPLE, "--steps", "3", timeout=60)
     assert result.returncode == 2 and "--steps=3; expected at least 10" in result.stderr
 
 
 def test_the_cooldown_example_resumes_each_branch_exactly(tmp_path):
     plot = tmp_path / "cooldowns.png"
-    result = subprocess.run([sys.executable, str(BRANCHES), "--steps", "20", "--out", str(plot)],
-                            capture_output=True, text=True, timeout=300)
+    result = run(BRANCHES, "--steps", "20", "--out", str(plot))
     assert result.returncode == 0, result.stderr
     assert "checkpoints at steps 12 and 16" in result.stdout
     assert "the end of the cooldown from step 12" in result.stdout
@@ -44,6 +47,5 @@ def test_the_cooldown_example_resumes_each_branch_exactly(tmp_path):
 
 
 def test_the_cooldown_example_refuses_steps_it_cannot_branch_at():
-    result = subprocess.run([sys.executable, str(BRANCHES), "--steps", "12"], capture_output=True,
-                            text=True, timeout=60)
+    result = run(BRANCHES, "--steps", "12", timeout=60)
     assert result.returncode == 2 and "--steps=12; expected a multiple of 5" in result.stderr

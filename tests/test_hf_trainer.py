@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs 
 transformers = pytest.importorskip("transformers")  # a test dependency; installed in CI
 from transformers import Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
+from conftest import check_branch_rates  # noqa: E402
 from paramsched import Schedule  # noqa: E402
 from paramsched.torch import ParamScheduler  # noqa: E402
 
@@ -66,14 +67,13 @@ class Record(TrainerCallback):
                           for g in optimizer.param_groups]
 
 
-def train(output, max_steps, resume=None, schedule=SCHEDULE, samples_per_step=None,
-          record=None):
+def train(output, max_steps, resume=None, schedule=SCHEDULE, record=None):
     model = Tiny()
     optimizer = torch.optim.AdamW([
         {"params": [model.layer.weight]},
         {"params": [model.layer.bias], "wd_mult": 0.0, "max_lr": 2e-3, "min_lr": 0.0},
     ])
-    scheduler = ParamScheduler(optimizer, schedule, samples_per_step=samples_per_step)
+    scheduler = ParamScheduler(optimizer, schedule)
     arguments = TrainingArguments(
         output_dir=str(output), max_steps=max_steps, per_device_train_batch_size=4,
         save_strategy="steps", save_steps=11, logging_strategy="no", report_to=[],
@@ -110,25 +110,13 @@ def test_resumed_run_has_the_uninterrupted_runs_learning_rates(tmp_path):
 
 def test_a_branch_resumed_from_the_parents_checkpoint_has_the_branchs_learning_rates(tmp_path):
     # A cooldown from step 15 of the cosine decay, to min_lr at step 20. SCHEDULE has no
-    # run and counts optimizer steps; its branch is in samples with no batch size, so
-    # its scheduler is told that a step is one sample.
+    # run and counts optimizer steps, and so does its branch.
     branch = SCHEDULE.branch(15, [{"shape": "linear", "to": "min_lr", "until": "20 samples"}])
     train(tmp_path, 11)  # the parent, to checkpoint-11, before the branch point
     record = Record()
-    train(tmp_path, 30, resume=str(tmp_path / "checkpoint-11"), schedule=branch,
-          samples_per_step=1, record=record)
+    train(tmp_path, 30, resume=str(tmp_path / "checkpoint-11"), schedule=branch, record=record)
     assert sorted(record.seen) == list(range(11, 30))
     assert [record.positions[step] for step in range(11, 30)] == list(range(11, 30))
-    for step, used in record.seen.items():
-        position = record.positions[step]
-        assert [lr for lr, _ in used] == [branch.lr(position, **overrides)
-                                          for overrides in record.overrides], step
-        if position <= 15:  # up to the branch point, the parent's too
-            assert [lr for lr, _ in used] == [SCHEDULE.lr(position, **overrides)
-                                              for overrides in record.overrides], step
     # Past the branch point the two differ, for every group, and the resumed run is the
     # branch's: the checkpoint's schedule did not replace it.
-    parted = [step for step in record.seen if all(
-        branch.lr(record.positions[step], **o) != SCHEDULE.lr(record.positions[step], **o)
-        for o in record.overrides)]
-    assert parted == list(range(16, 24))
+    assert check_branch_rates(record, branch, SCHEDULE, 15) == list(range(16, 24))

@@ -16,6 +16,7 @@ lightning = pytest.importorskip("lightning")  # a test dependency; installed in 
 from lightning.pytorch import LightningModule, Trainer  # noqa: E402
 from lightning.pytorch.callbacks import Callback  # noqa: E402
 
+from conftest import check_branch_rates  # noqa: E402
 from paramsched import Schedule  # noqa: E402
 from paramsched.torch import ParamScheduler  # noqa: E402
 
@@ -27,11 +28,11 @@ SCHEDULE = Schedule(max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=5, lr_decay_steps=
 
 
 class Tiny(LightningModule):
-    def __init__(self, schedule=SCHEDULE, samples_per_step=None):
+    def __init__(self, schedule=SCHEDULE):
         super().__init__()
         torch.manual_seed(0)
         self.layer = torch.nn.Linear(4, 1)
-        self.schedule, self.samples_per_step = schedule, samples_per_step
+        self.schedule = schedule
 
     def training_step(self, batch, batch_index):
         x, y = batch
@@ -42,8 +43,7 @@ class Tiny(LightningModule):
             {"params": [self.layer.weight]},
             {"params": [self.layer.bias], "wd_mult": 0.0, "max_lr": 2e-3, "min_lr": 0.0},
         ])
-        scheduler = ParamScheduler(optimizer, self.schedule,
-                                   samples_per_step=self.samples_per_step)
+        scheduler = ParamScheduler(optimizer, self.schedule)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
@@ -103,25 +103,14 @@ def test_resumed_run_has_the_uninterrupted_runs_learning_rates(tmp_path):
 
 def test_a_branch_resumed_from_the_parents_checkpoint_has_the_branchs_learning_rates(tmp_path):
     # A cooldown from step 12 of the stable phase, to min_lr at step 20. SCHEDULE has no
-    # run and counts optimizer steps; its branch is in samples with no batch size, so
-    # its scheduler is told that a step is one sample.
+    # run and counts optimizer steps, and so does its branch.
     branch = SCHEDULE.branch(12, [{"shape": "linear", "to": "min_lr", "until": "20 samples"}])
     checkpoint = tmp_path / "parent.ckpt"
     fit(9, save_to=checkpoint)  # the parent, to step 9, before the branch point
     record = Record()
-    fit(40, ckpt_path=str(checkpoint), module=Tiny(branch, samples_per_step=1), record=record)
+    fit(40, ckpt_path=str(checkpoint), module=Tiny(branch), record=record)
     assert sorted(record.seen) == list(range(9, 40))
     assert [record.positions[step] for step in range(9, 40)] == list(range(9, 40))
-    for step, used in record.seen.items():
-        position = record.positions[step]
-        assert [lr for lr, _ in used] == [branch.lr(position, **overrides)
-                                          for overrides in record.overrides], step
-        if position <= 12:  # up to the branch point, the parent's too
-            assert [lr for lr, _ in used] == [SCHEDULE.lr(position, **overrides)
-                                              for overrides in record.overrides], step
     # Past the branch point the two differ, for every group, and the resumed run is the
     # branch's: the checkpoint's schedule did not replace it.
-    parted = [step for step in record.seen if all(
-        branch.lr(record.positions[step], **o) != SCHEDULE.lr(record.positions[step], **o)
-        for o in record.overrides)]
-    assert parted == list(range(13, 30))
+    assert check_branch_rates(record, branch, SCHEDULE, 12) == list(range(13, 30))

@@ -25,6 +25,15 @@ from paramsched.torch import ParamScheduler
 pytestmark = pytest.mark.torch
 
 
+def saved_and_loaded(optimizer, scheduler) -> dict:
+    """Both states through a real ``torch.save`` and ``torch.load(weights_only=True)``."""
+    buffer = io.BytesIO()
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+               buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
 def adamw(groups, lr=0.0):
     torch.manual_seed(0)
     return torch.optim.AdamW([{**{k: v for k, v in g.items() if k != "params"},
@@ -70,10 +79,7 @@ def test_state_dict_is_plain_data_and_resume_is_exact():
     for _ in range(13):
         first_optimizer.step()
         first.step()
-    buffer = io.BytesIO()
-    torch.save({"optimizer": first_optimizer.state_dict(), "scheduler": first.state_dict()}, buffer)
-    buffer.seek(0)
-    checkpoint = torch.load(buffer, weights_only=True)
+    checkpoint = saved_and_loaded(first_optimizer, first)
     optimizer = adamw(groups)
     scheduler = ParamScheduler(optimizer, schedule, samples_per_step=3)
     optimizer.load_state_dict(checkpoint["optimizer"])
@@ -419,10 +425,7 @@ def _resumed_run(policy, order):
     for _ in range(30):
         old_optimizer.step()
         old.step()
-    saved = io.BytesIO()
-    torch.save({"optimizer": old_optimizer.state_dict(), "scheduler": old.state_dict()}, saved)
-    saved.seek(0)
-    checkpoint = torch.load(saved, weights_only=True)
+    checkpoint = saved_and_loaded(old_optimizer, old)
     optimizer, scheduler = run(2e-3)
     loads = {"optimizer": lambda: optimizer.load_state_dict(checkpoint["optimizer"]),
              "scheduler": lambda: scheduler.load_state_dict(checkpoint["scheduler"])}

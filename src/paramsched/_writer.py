@@ -317,19 +317,29 @@ class GroupWriter:
             return
         self.plan_and_write(optimizer, schedule, num_steps, keep_overrides)
 
-    def plan_and_write(self, optimizer, schedule, num_steps, keep_overrides: bool) -> Plan:
-        """Plans every group afresh and writes it, or raises having changed nothing."""
-        last = self.plan
-        groups = getattr(optimizer, "param_groups", None)
-        put_back = self.put_back_overrides(groups) if keep_overrides else []
+    def plan_groups(self, optimizer, schedule, num_steps, keep_overrides: bool) -> Plan:
+        """Plans every group afresh, writing nothing; with `keep_overrides`, group dicts
+        replaced since the last plan first get this run's overrides back
+        (`put_back_overrides`), which is undone if the plan is refused."""
+        put_back = self.put_back_overrides(getattr(optimizer, "param_groups", None)) \
+            if keep_overrides else []
         try:
             new_plan = plan(schedule, num_steps, param_groups(optimizer))
         except ScheduleError:
-            undo_put_back(put_back)
-            if last is not None:
-                last.restore(groups)
+            _undo_put_back(put_back)
             raise
-        report_put_back(put_back)
+        _report_put_back(put_back)
+        return new_plan
+
+    def plan_and_write(self, optimizer, schedule, num_steps, keep_overrides: bool) -> Plan:
+        """Plans every group afresh and writes it, or raises having changed nothing."""
+        last = self.plan
+        try:
+            new_plan = self.plan_groups(optimizer, schedule, num_steps, keep_overrides)
+        except ScheduleError:
+            if last is not None:
+                last.restore(getattr(optimizer, "param_groups", None))
+            raise
         self.write(new_plan)
         return new_plan
 
@@ -369,13 +379,13 @@ def _equal(found, mine) -> bool:
         return False
 
 
-def undo_put_back(put_back: list[tuple]) -> None:
+def _undo_put_back(put_back: list[tuple]) -> None:
     """Gives the groups back what `GroupWriter.put_back_overrides` found in them."""
     for group, name, _, found in put_back:
         _set_override(group, name, found)
 
 
-def report_put_back(put_back: list[tuple]) -> None:
+def _report_put_back(put_back: list[tuple]) -> None:
     """One WARNING listing the overrides `GroupWriter.put_back_overrides` put back."""
     if put_back:
         logger.warning("the override policy keeps this run's per-group overrides: %s replaced "

@@ -432,8 +432,7 @@ def _table(options: argparse.Namespace) -> str:
         mark(schedule.lr_decay_steps - schedule.wsd_decay_steps, "anneal starts")
     if schedule.lr_decay_style != "constant":
         mark(schedule.lr_decay_steps, "decay ends")
-        after = run.step_at_samples(schedule.lr_decay_steps)
-        after += run.samples_at_step(after) == schedule.lr_decay_steps
+        after = run.step_past_samples(schedule.lr_decay_steps)
         if after <= iterations:
             events.setdefault(after, "after decay")
     if schedule.wd_incr_style != "constant":

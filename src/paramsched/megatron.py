@@ -441,7 +441,7 @@ def train_iterations(run: Run, train_iters, train_samples) -> int:
         length = run.rampup_batch_size[2]
         if not isinstance(length, numbers.Real):  # a quantity such as '20B tokens'
             length = run.samples(length, "--rampup-batch-size[2]")
-        ramp_samples = run.samples_at_step(_first_step_past(run, length))
+        ramp_samples = run.samples_at_step(run.step_past_samples(length))
         if train_samples < ramp_samples:
             raise ScheduleError(
                 f"--train-samples={train_samples} ends within the batch-size ramp-up, which "
@@ -456,12 +456,6 @@ def train_iterations(run: Run, train_iters, train_samples) -> int:
             f"{run.global_batch_size} samples; expected at least one iteration"
         )
     return iterations
-
-
-def _first_step_past(run: Run, samples) -> int:
-    """The first step after which more than `samples` samples are consumed."""
-    step = run.step_at_samples(samples)
-    return step + 1 if run.samples_at_step(step) == samples else step
 
 
 def _check_stages_reached(run: Run, iterations: int, a: dict) -> None:
@@ -500,7 +494,7 @@ def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
             moved.append(f"the warmup ends at iteration {ends:,}, not {meant:,}")
     if schedule.lr_decay_style == "inverse-square-root":
         # Megatron's rate drops to --min-lr once the samples pass the decay length.
-        ends = _first_step_past(run, schedule.lr_decay_steps)
+        ends = run.step_past_samples(schedule.lr_decay_steps)
         meant = math.floor(schedule.lr_decay_steps / scale) + 1
         if ends != meant:
             moved.append(f"the learning rate drops to --min-lr at iteration {ends:,}, "

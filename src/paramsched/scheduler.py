@@ -38,8 +38,6 @@ from ._writer import (
     override_key,
     param_groups,
     plan,
-    report_put_back,
-    undo_put_back,
 )
 from .errors import LIMIT, ScheduleError, ScheduleTypeError, check_non_negative
 from .schedule import Schedule
@@ -388,15 +386,8 @@ class OptimizerParamScheduler:
         optimizer's ``load_state_dict`` replaced, which get this run's back."""
         theirs, num_steps = _checkpoint.read(state_dict, self._schedule)
         schedule = _checkpoint.choose(self._schedule, theirs, self._policy, num_steps)
-        groups = param_groups(self.optimizer)
-        put_back = self._writer.put_back_overrides(groups) \
-            if self._policy is Policy.OVERRIDE else []
-        try:
-            planned = plan(schedule, num_steps, groups)
-        except ScheduleError:
-            undo_put_back(put_back)
-            raise
-        report_put_back(put_back)
+        planned = self._writer.plan_groups(self.optimizer, schedule, num_steps,
+                                           self._policy is Policy.OVERRIDE)
         return schedule, num_steps, planned
 
     def _commit(self, schedule, num_steps, restored) -> None:

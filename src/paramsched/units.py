@@ -193,9 +193,10 @@ def _format_amount(amount: Fraction) -> str:
     if amount.denominator != 1:
         return f"{float(amount):g}"
     value = amount.numerator
-    for suffix, scale, step in (("T", 10**12, 10**9), ("B", 10**9, 10**6), ("M", 10**6, 10**3),
-                                ("K", 10**3, 10**3)):
-        if scale <= value < scale * 10**6 and value % step == 0:  # at most 3 decimals
+    for suffix in ("T", "B", "M", "K"):  # the names `SI_SUFFIXES` writes (B, not G)
+        scale = SI_SUFFIXES[suffix]
+        step = max(scale // 1000, 1000)  # at most 3 decimals, and whole thousands
+        if scale <= value < scale * 10**6 and value % step == 0:
             return f"{value / scale:.3f}".rstrip("0").rstrip(".") + suffix
     return str(value)
 
@@ -596,6 +597,17 @@ class Run:
         stage = np.searchsorted(consumed, samples_array, side="right") - 1
         return (first[stage] + np.ceil((samples_array - consumed[stage]) / sizes[stage])
                 ).astype(np.int64)
+
+    def step_past_samples(self, samples) -> int:
+        """The first step after which more than `samples` samples are consumed.
+
+        Example:
+            >>> run = Run(global_batch_size=4)
+            >>> run.step_at_samples(8), run.step_past_samples(8), run.step_past_samples(7)
+            (2, 3, 2)
+        """
+        step = self.step_at_samples(samples)
+        return step + 1 if self.samples_at_step(step) == samples else step
 
     def tokens(self, samples):
         """Tokens in `samples` samples (a number or an array), or None without a
