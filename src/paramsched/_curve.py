@@ -30,13 +30,20 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 import numpy as np
 
-from .errors import ScheduleError, ScheduleTypeError, check_non_negative, check_rate
+from .errors import (
+    ScheduleError,
+    ScheduleTypeError,
+    check_non_negative,
+    check_number,
+    check_rate,
+)
 from .shapes import ARRAY, SCALAR, Shape, warmup
 from .units import Quantity, Run
 
@@ -170,6 +177,61 @@ def _resolve(operand: Operand, values: dict) -> float:
     return value
 
 
+#: Where a scheduled value other than lr and wd goes: into every parameter group under
+#: its key, or to the training loop, which reads it from the scheduler.
+VALUE_PLACES = ("group", "loop")
+#: How a learning rate follows the batch size (`batch_factor`).
+BATCH_SIZE_RULES = ("sqrt", "linear")
+
+
+def batch_factor(rule: str, batch_size, reference) -> float:
+    """The factor a ``sqrt`` or ``linear`` rule scales the learning rate by at
+    `batch_size`: ``math.sqrt(batch_size / reference)`` or ``batch_size / reference``
+    (the learning rate is then ``lr * factor``: one correctly rounded division, square
+    root and product, the same for a number and an array)."""
+    ratio = batch_size / reference
+    return (np.sqrt(ratio) if isinstance(ratio, np.ndarray) else math.sqrt(ratio)) \
+        if rule == "sqrt" else ratio
+
+
+@dataclass(frozen=True)
+class ScheduledValue:
+    """A value besides the learning rate and weight decay, scheduled by phases.
+
+    Attributes:
+        name: The group key (``"eps"``, ``"momentum"``, ``"betas[1]"``: one component
+            of a tuple) or the loop's name for it (``"grad_clip"``).
+        place: ``"group"`` (written into every parameter group) or ``"loop"`` (read
+            from the scheduler by the training loop).
+        curve: Its curve; the names it uses are `named`'s.
+        named: ``((name, value), ...)``: the table's named values (``start`` first),
+            which a parameter group overrides under ``"{name}.{named value}"``.
+    """
+
+    name: str
+    place: str
+    curve: Curve
+    named: tuple
+
+    @property
+    def key(self) -> str:
+        """The group key it is written under (``"betas"`` for ``"betas[1]"``)."""
+        return self.name.split("[", 1)[0]
+
+    @property
+    def index(self) -> int | None:
+        """The tuple component it is written into, or None for the whole key."""
+        return int(self.name[:-1].split("[", 1)[1]) if self.name.endswith("]") else None
+
+    @property
+    def override_keys(self) -> tuple[str, ...]:
+        """The group keys that override its named values (``"betas[1].end"``)."""
+        return tuple(f"{self.name}.{name}" for name, _ in self.named)
+
+    def defaults(self) -> dict:
+        return dict(self.named)
+
+
 @dataclass(frozen=True)
 class Piece:
     """One segment of a schedule, for display: where it runs and its end values."""
@@ -294,6 +356,11 @@ class CurveSchedule:
     parent = None  # a branch's parent schedule (see `branch`), and where it departs
     branch_point = None
     kind: str  # its name in `KINDS`
+    #: The other values it schedules (`ScheduledValue`), by name.
+    values: tuple = ()
+    #: How the learning rate follows the run's batch size: ``(rule, reference batch
+    #: size)`` (`batch_factor`), or None.
+    batch_size_rule: Optional[tuple] = None
 
     def meaning(self) -> dict:
         """What the schedule is, as builtins that ``KINDS[kind]`` builds it back from."""
@@ -316,7 +383,65 @@ class CurveSchedule:
         min_lr = self.min_lr if min_lr is None else check_rate("min_lr", min_lr)
         if is_scalar(step):
             return float(self._bound("lr", max_lr, min_lr)(check_non_negative("step", step)))
+        steps = step_array(step)
+        base = self.lr_curve.array(steps, self._lr_values(max_lr, min_lr))
+        if self.batch_size_rule is None:
+            return base
+        rule, reference = self.batch_size_rule
+        return base * batch_factor(rule, self.run.batch_sizes_at(steps), reference)
+
+    def base_lr(self, step, max_lr: float | None = None, min_lr: float | None = None):
+        """`lr` before a batch-size rule scales it (`lr` itself without one)."""
+        max_lr = self.max_lr if max_lr is None else check_rate("max_lr", max_lr)
+        min_lr = self.min_lr if min_lr is None else check_rate("min_lr", min_lr)
+        if is_scalar(step):
+            return float(self._bound("lr-base", max_lr, min_lr)(
+                check_non_negative("step", step)))
         return self.lr_curve.array(step_array(step), self._lr_values(max_lr, min_lr))
+
+    def value(self, name: str, step, **overrides):
+        """A scheduled value (`values`) after `step` steps of the clock.
+
+        Args:
+            name: Its name (``"betas[1]"``, ``"grad_clip"``).
+            step: A clock position, or an array-like of them.
+            **overrides: A parameter group's overrides of its named values
+                (``end=0.999``); default the schedule's.
+        """
+        scheduled = self.scheduled(name)
+        given = self.value_overrides(scheduled, tuple(overrides.get(n) for n, _ in
+                                                      scheduled.named), "value")
+        unknown = sorted(set(overrides) - {n for n, _ in scheduled.named})
+        if unknown:
+            raise ScheduleError(f"value({name!r}) got {unknown[0]}=...; expected one of its "
+                                "named values: " + ", ".join(n for n, _ in scheduled.named))
+        if is_scalar(step):
+            return float(self._bound(("value", name), given)(check_non_negative("step", step)))
+        return scheduled.curve.array(step_array(step), self._value_values(name, given))
+
+    def scheduled(self, name: str) -> ScheduledValue:
+        """The `ScheduledValue` called `name`, or an error listing them."""
+        for scheduled in self.values:
+            if scheduled.name == name:
+                return scheduled
+        raise ScheduleError(f"the schedule has no value {name!r}; expected one of "
+                            + (", ".join(repr(v.name) for v in self.values) or "(none: it "
+                               "schedules only lr and weight decay)"))
+
+    def value_overrides(self, scheduled: ScheduledValue, given: tuple, where: str) -> tuple:
+        """A group's overrides of a value's named values (None: the schedule's), checked."""
+        return tuple(default if value is None else _check_value(
+                         f"{where}[{key!r}]", value)
+                     for (_, default), key, value in zip(scheduled.named,
+                                                         scheduled.override_keys, given))
+
+    def value_at(self, name: str, n, given: tuple) -> float:
+        """`value` without checks, for a group's checked overrides (`value_overrides`)."""
+        return self._bound(("value", name), given)(n)
+
+    def bind_value(self, name: str, given: tuple) -> Callable:
+        """A value as a function of the clock, for a group's checked overrides."""
+        return self._bound(("value", name), given)
 
     def wd(self, step, start_wd: float | None = None, end_wd: float | None = None):
         """The weight decay after `step` steps (before any group's ``wd_mult``).
@@ -337,6 +462,10 @@ class CurveSchedule:
         """`lr` without checks, for a group's ``max_lr`` and ``min_lr``."""
         return self._bound("lr", max_lr, min_lr)(n)
 
+    def base_lr_at(self, n, max_lr: float, min_lr: float) -> float:
+        """`base_lr` without checks (what a branch starts from: its rule scales it again)."""
+        return self._bound("lr-base", max_lr, min_lr)(n)
+
     def wd_at(self, n, start_wd: float, end_wd: float) -> float:
         """`wd` without checks, for a group's ``start_wd`` and ``end_wd``."""
         return self._bound("wd", start_wd, end_wd)(n)
@@ -347,9 +476,10 @@ class CurveSchedule:
         lr = self._bound("lr", max_lr, min_lr)
         return lr, None if self.wd_curve is None else self._bound("wd", start_wd, end_wd)
 
-    def _bound(self, which: str, first: float, second: float) -> Callable:
-        """A curve bound to a group's two values (``max_lr, min_lr`` or ``start_wd,
-        end_wd``), kept in a small cache: derived, never compared or pickled."""
+    def _bound(self, which, first, second=None) -> Callable:
+        """A curve bound to a group's values (``max_lr, min_lr``, ``start_wd, end_wd``,
+        or a scheduled value's overrides), kept in a small cache: derived, never
+        compared or pickled."""
         cache = self.__dict__.get("_bound_curves")
         if cache is None:
             cache = self.__dict__["_bound_curves"] = {}
@@ -358,10 +488,32 @@ class CurveSchedule:
         if bound is None:
             if len(cache) >= _BOUND_CACHE_SIZE:
                 cache.clear()
-            bound = cache[key] = (
-                self.lr_curve.bind(self._lr_values(first, second)) if which == "lr"
-                else self.wd_curve.bind(self._wd_values(first, second)))
+            if which == "lr":
+                bound = self._scaled(self._bound("lr-base", first, second))
+            elif which == "lr-base":
+                bound = self.lr_curve.bind(self._lr_values(first, second))
+            elif which == "wd":
+                bound = self.wd_curve.bind(self._wd_values(first, second))
+            else:
+                bound = self.scheduled(which[1]).curve.bind(self._value_values(which[1], first))
+            cache[key] = bound
         return bound
+
+    def _scaled(self, base: Callable) -> Callable:
+        """The learning rate `base` scaled by the batch-size rule (itself without one)."""
+        if self.batch_size_rule is None:
+            return base
+        rule, reference = self.batch_size_rule
+        batch_size_at, factors = self.run.batch_size_at, {}
+
+        def at(n):
+            size = batch_size_at(n)
+            factor = factors.get(size)
+            if factor is None:
+                factor = factors[size] = batch_factor(rule, size, reference)
+            return base(n) * factor
+
+        return at
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -376,6 +528,10 @@ class CurveSchedule:
     def _wd_values(self, start_wd, end_wd) -> dict:
         return {"start_wd": self.start_wd if start_wd is None else start_wd,
                 "end_wd": self.end_wd if end_wd is None else end_wd}
+
+    def _value_values(self, name: str, given: tuple) -> dict:
+        """A scheduled value's named values, for a group's overrides (`value_overrides`)."""
+        return {key: value for (key, _), value in zip(self.scheduled(name).named, given)}
 
     # ------------------------------------------------------ what it answers
 
@@ -478,6 +634,11 @@ class CurveSchedule:
     def describe(self) -> str:
         """A short description for messages."""
         return type(self).__name__
+
+
+def _check_value(field: str, value) -> float:
+    """A scheduled value's named value: a finite number (of either sign), as a float."""
+    return float(check_number(field, value))
 
 
 def is_scalar(step) -> bool:

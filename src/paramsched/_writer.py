@@ -46,9 +46,10 @@ class Plan:
     updating a class's values updates every group's cell at once.
     """
 
-    __slots__ = ("schedule", "num_steps", "rows", "tensors", "classes", "keys", "unusual")
+    __slots__ = ("schedule", "num_steps", "rows", "tensors", "classes", "keys", "unusual",
+                 "values")
 
-    def __init__(self, schedule, rows, tensors, classes, values) -> None:
+    def __init__(self, schedule, rows, tensors, classes, values, scheduled=None) -> None:
         self.schedule = schedule
         self.num_steps = None  # the step the values are for
         # (group, key, cell) by position; key = (overrides..., what lr and wd hold)
@@ -58,6 +59,7 @@ class Plan:
         self.classes: list[tuple] = [(cell, *fns) for cell, fns in zip(values, classes)]
         self.keys = ("lr", "weight_decay") if schedule.has_wd else ("lr",)
         self.unusual: list[str] = []  # what is unusual about its groups (one WARNING)
+        self.values: ValueWriter | None = scheduled  # the other group values, if scheduled
 
     def advance(self, num_steps) -> None:
         """Recomputes every class's values for `num_steps`: the only place they are computed.
@@ -69,6 +71,8 @@ class Plan:
             cell[0] = lr(num_steps)
             if wd is not None:
                 cell[1] = wd(num_steps) * wd_mult
+        if self.values is not None:
+            self.values.advance(num_steps)
         self.num_steps = num_steps
 
     def step(self, groups, num_steps) -> bool:
@@ -81,6 +85,17 @@ class Plan:
         """
         if type(groups) is not list or len(groups) != len(self.rows):
             return False
+        if self.values is not None:  # checked first: they are written last, if all is well
+            if not self.values.unchanged(groups):
+                return False
+            if not self._step(groups, num_steps):
+                return False
+            self.values.write()
+            return True
+        return self._step(groups, num_steps)
+
+    def _step(self, groups, num_steps) -> bool:
+        """`step` for ``lr`` and ``weight_decay``."""
         previous = self.num_steps
         self.advance(num_steps)
         # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
@@ -191,20 +206,26 @@ def plan(schedule, num_steps, groups) -> Plan:
     """Classes and values for every group; checks every override, writes nothing."""
     index: dict[tuple, int] = {}
     keys, classes, overrides, unusual = [], [], [], []  # unusual: per class
+    scheduled = [v for v in schedule.values if v.place == "group"]
+    extra_keys = [k for v in scheduled for k in v.override_keys]
+    extras, given = [], []  # each group's overrides of the other values; each class's, checked
     for position, group in enumerate(groups):
         key = override_key(group)
-        for name, value in zip(OVERRIDE_KEYS, key):
+        extra = tuple(group.get(k) for k in extra_keys)
+        for name, value in (*zip(OVERRIDE_KEYS, key), *zip(extra_keys, extra)):
             if value is not None and getattr(value, "__hash__", None) is None:  # a list, an array
                 raise ScheduleTypeError(
                     f"optimizer.param_groups[{position}][{name!r}]={value!r} is of type "
                     f"{type(value).__name__}; expected a number")
-        cls = index.get(key)
+        cls = index.get((key, extra))
         if cls is None:
-            cls = index[key] = len(overrides)
+            cls = index[(key, extra)] = len(overrides)
             unusual.append([])
-            overrides.append(effective(schedule, key, f"optimizer.param_groups[{position}]",
-                                       unusual[-1]))
+            where = f"optimizer.param_groups[{position}]"
+            overrides.append(effective(schedule, key, where, unusual[-1]))
+            given.append(_value_overrides(schedule, scheduled, extra, where))
         keys.append(key)
+        extras.append(extra)
         classes.append(cls)
     values = [[0.0, 0.0] for _ in overrides]
     bound = []
@@ -222,7 +243,9 @@ def plan(schedule, num_steps, groups) -> Plan:
     # is noticed); a tensor plan checks them against TensorWriter.held.
     rows = [(group, key if tensors else (*key, *(type(group.get(k)) for k in written)), cell)
             for group, key, cell in zip(groups, keys, cells)]
-    planned = Plan(schedule, rows, tensors, bound, values)
+    values_writer = ValueWriter(schedule, scheduled, groups, classes, extras, given) \
+        if scheduled else None
+    planned = Plan(schedule, rows, tensors, bound, values, values_writer)
     planned.unusual = [
         f"optimizer.param_groups[{', '.join(str(p) for p, c in enumerate(classes) if c == cls)}]"
         f" {'has' if classes.count(cls) == 1 else 'have'} {' and '.join(found)}, in the "
@@ -230,6 +253,113 @@ def plan(schedule, num_steps, groups) -> Plan:
         for cls, found in enumerate(unusual) if found]
     planned.advance(num_steps)
     return planned
+
+
+def _value_overrides(schedule, scheduled, extra: tuple, where: str) -> list[tuple]:
+    """A class's overrides of each scheduled group value, checked, by value."""
+    given, start = [], 0
+    for value in scheduled:
+        count = len(value.named)
+        given.append(schedule.value_overrides(value, extra[start:start + count], where))
+        start += count
+    return given
+
+
+class ValueWriter:
+    """Writes the scheduled group values besides ``lr`` and ``weight_decay``.
+
+    Each value goes into every group under its key (``eps``), or into one component
+    of a tuple (``betas[1]``: the tuple is rebuilt, its other components untouched);
+    a tensor held there is updated in place (``fill_``, no new tensor). Every group
+    must already hold the key, as a number or a floating-point tensor: a value the
+    optimizer does not have (a misspelt key, Adam's ``momentum``) is refused, not
+    added where nothing reads it.
+    """
+
+    def __init__(self, schedule, scheduled, groups, classes, extras, given) -> None:
+        self.cells = [[0.0] * len(scheduled) for _ in given]
+        self.functions = [[schedule.bind_value(v.name, g) for v, g in zip(scheduled, gs)]
+                          for gs in given]
+        self.scheduled = scheduled
+        self.rows = []  # (group, its overrides of these values, what it holds, its cell)
+        owners: dict[int, tuple] = {}  # tensor id -> (position, class, value)
+        for position, (group, cls, extra) in enumerate(zip(groups, classes, extras)):
+            held = []
+            for number, value in enumerate(scheduled):
+                held.append(_holder(group, value, f"optimizer.param_groups[{position}]"))
+                tensor = held[-1][-1]
+                if tensor is not float:
+                    other = owners.setdefault(id(tensor), (position, cls, number))
+                    if other[2] != number or given[other[1]][number] != given[cls][number]:
+                        raise ScheduleError(
+                            f"optimizer.param_groups[{other[0]}] and [{position}] share one "
+                            f"tensor for {value.name!r} but are scheduled differently; expected "
+                            f"a tensor of its own in each group")
+            self.rows.append((group, extra, tuple(held), self.cells[cls]))
+
+    def advance(self, num_steps) -> None:
+        for cell, functions in zip(self.cells, self.functions):
+            for number, value in enumerate(functions):
+                cell[number] = value(num_steps)
+
+    def unchanged(self, groups) -> bool:
+        """Whether every group is the dict planned, with the same overrides of these
+        values and the same kind of holders (else the groups are planned afresh)."""
+        keys = [k for v in self.scheduled for k in v.override_keys]
+        try:
+            for group, (planned, extra, held, _) in zip(groups, self.rows):
+                if group is not planned or tuple(group.get(k) for k in keys) != extra:
+                    return False
+                for value, (container, size, holder) in zip(self.scheduled, held):
+                    found = group[value.key]
+                    if container is not None:
+                        if found.__class__ is not container or len(found) != size:
+                            return False
+                        found = found[value.index]
+                    if not (found is holder or holder is float and found.__class__ is float):
+                        return False
+        except (AttributeError, TypeError, KeyError, IndexError):
+            return False
+        return True
+
+    def write(self) -> None:
+        for group, _, held, cell in self.rows:
+            for value, (container, _, holder), number in zip(self.scheduled, held, cell):
+                if holder is not float:
+                    holder.fill_(number)
+                elif container is None:
+                    group[value.key] = number
+                else:
+                    old, index = group[value.key], value.index
+                    group[value.key] = container(number if i == index else component
+                                                 for i, component in enumerate(old))
+
+
+def _holder(group, value, where: str) -> tuple:
+    """What a group holds where `value` goes: ``(tuple or list type or None, its length,
+    float or the tensor)``; refused if it holds nothing a value can go into."""
+    if value.key not in group:
+        raise ScheduleError(
+            f"{where} has no {value.key!r}, which the schedule's [group.{value.name}] sets; "
+            "expected an optimizer whose parameter groups have it (a value written where the "
+            "optimizer does not read it would be silently ignored)")
+    found, container, size = group[value.key], None, 0
+    if value.index is not None:
+        if not isinstance(found, (tuple, list)) or len(found) <= value.index:
+            raise ScheduleError(
+                f"{where}[{value.key!r}]={found!r}; expected a tuple with a component "
+                f"{value.index} for [group.{value.name}]")
+        container, size, found = type(found), len(found), found[value.index]
+    if is_tensor(found):
+        from ._tensors import _check_writable
+
+        _check_writable(found, f"{where}[{value.name!r}]")
+        return container, size, found
+    if isinstance(found, bool) or not isinstance(found, (int, float)):
+        raise ScheduleTypeError(
+            f"{where}[{value.name!r}]={found!r} is of type {type(found).__name__}; expected a "
+            "number or a floating-point tensor for the schedule to write")
+    return container, size, float
 
 
 def _check_shared_tensors(groups, classes, overrides, written) -> None:
@@ -303,6 +433,8 @@ class GroupWriter:
         else:
             for group, _, cell in new_plan.rows:
                 group["lr"] = cell[0]
+        if new_plan.values is not None:
+            new_plan.values.write()
         self.plan, self.remembered = new_plan, None
 
     def write_step(self, optimizer, schedule, num_steps, keep_overrides: bool = False) -> None:

@@ -35,11 +35,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from fractions import Fraction
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from ._curve import BRANCH_POINT, KINDS, Curve, CurveSchedule, Segment, scaled
+from ._curve import (
+    BATCH_SIZE_RULES,
+    BRANCH_POINT,
+    KINDS,
+    VALUE_PLACES,
+    Curve,
+    CurveSchedule,
+    ScheduledValue,
+    Segment,
+    _check_value,
+    scaled,
+)
 from .errors import ScheduleError, ScheduleTypeError, check_choice, check_number, check_rate
 from .shapes import SHAPE_NAMES, shape_named
 from .units import Quantity, Run
@@ -76,13 +88,15 @@ class Phase:
     power: Optional[float] = None
 
 
-def _samples_text(samples) -> str:
-    """A number of samples as an exact quantity that reads back to the same number."""
-    return f"{samples!r} samples"
+def _samples_text(samples, unit: str = "samples") -> str:
+    """A clock position (samples, or tokens on a token clock) as an exact quantity that
+    reads back to the same number."""
+    return f"{samples!r} {unit}"
 
 
 def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
-           before: tuple = ()) -> tuple[Curve, list[dict]]:
+           before: tuple = (), number=check_rate, unit: str = "samples"
+           ) -> tuple[Curve, list[dict]]:
     """The curve of `phases`, and their meaning as data (each start and target explicit).
 
     `before` holds the segments of a branch's parent up to the branch point: the
@@ -98,7 +112,7 @@ def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
                 return check_choice(where, value, tuple(names))
             check_rate(where, factor)
             return f"{factor!r} * {check_choice(where, name, tuple(names))}"
-        return check_rate(where, value)
+        return number(where, value)
 
     for index, phase in enumerate(phases):
         where = f"{label}.phases[{index}]"
@@ -122,7 +136,7 @@ def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
         if shape != "polynomial" and phase.power is not None:
             raise ScheduleError(f"{where} has power={phase.power!r}; only a polynomial "
                                 "phase has a power")
-        data = {"shape": shape, "until": _samples_text(end)}
+        data = {"shape": shape, "until": _samples_text(end, unit)}
         if shape == "constant":
             target = start if phase.value is None else operand(f"{where}.value", phase.value)
             segments.append(Segment(end, "hold", start, target, label=shape))
@@ -152,15 +166,16 @@ def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
 
 _PHASE_KEYS = ("shape", "until", "to", "from", "value", "power")
 _RUN_KEYS = ("seq_length", "global_batch_size", "rampup_batch_size", "batch_size_schedule",
-             "total")
-_LR_KEYS = ("init_lr", "max_lr", "min_lr", "phases")
+             "total", "clock")
+_LR_KEYS = ("init_lr", "max_lr", "min_lr", "phases", "batch_size_rule", "reference_batch_size")
 _WD_KEYS = ("start_wd", "end_wd", "style", "until", "phases")
 
 
-def _table(data, where: str, keys: tuple) -> dict:
+def _table(data, where: str, keys: tuple | None) -> dict:
+    """`data`, a table whose keys are all `keys` (any, for None)."""
     if not isinstance(data, dict):
         raise ScheduleTypeError(f"{where} is of type {type(data).__name__}; expected a table")
-    for key in data:
+    for key in data if keys is not None else ():
         if key not in keys:
             raise ScheduleError(f"{where} has an unknown key {key!r}; expected one of "
                                 + ", ".join(repr(k) for k in keys))
@@ -269,7 +284,8 @@ def _wd_part(run: Run, wd: dict) -> tuple[Curve, dict]:
         for key in ("style", "until"):
             if key in wd:
                 raise ScheduleError(f"wd has both phases and {key!r}; expected one form")
-        curve, phases = _curve(_phases(run, wd["phases"], "wd.phases"), names, "start_wd", "wd")
+        curve, phases = _curve(_phases(run, wd["phases"], "wd.phases"), names, "start_wd", "wd",
+                               unit=run.unit)
         return curve, {**names, "phases": phases}
     # Megatron's weight decay: style, start_wd, end_wd, over `until` (default the run).
     style = check_choice("wd.style", wd.get("style", "constant"), WD_STYLES)
@@ -289,7 +305,119 @@ def _wd_part(run: Run, wd: dict) -> tuple[Curve, dict]:
     segment = Segment(length, "rise", "start_wd", "end_wd", shape_named("wd.style", style),
                       length=float(length), label=f"wd {style}")
     return Curve((segment,), "end_wd"), {**names, "style": style,
-                                          "until": _samples_text(length)}
+                                          "until": _samples_text(length, run.unit)}
+
+
+MAX_VALUES = 32  # scheduled values besides lr and wd a schedule may have
+MAX_NAMED = 16  # named values a value's table may have
+_VALUE_NAME = {"group": re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[0-9]\])?", re.ASCII),
+               "loop": re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)}
+_NAMED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+#: Names a value table may not take, and what to write instead.
+_RESERVED = {
+    "lr": "the [lr] table", "weight_decay": "the [wd] table",
+    "params": "the optimizer's parameters, not a value", "name": "the group's name",
+    "initial_lr": "torch's record of the first lr", "batch_size": "[run] batch_size_schedule",
+    **{key: "a per-group override of the [lr] and [wd] tables" for key in
+       ("max_lr", "min_lr", "start_wd", "end_wd", "wd_mult", "init_lr")},
+}
+
+
+def _value_tables(run: Run, data: dict, parent=None, at=None) -> tuple[tuple, dict]:
+    """The ``[group.NAME]`` and ``[loop.NAME]`` tables: their `ScheduledValue`s (a
+    branch's: its parent's, each one the branch sets continuing from `at`) and meaning."""
+    found, meaning = [], {}
+    inherited = {v.name: v for v in (parent.values if parent is not None else ())}
+    for place in VALUE_PLACES:
+        tables = data.get(place, {})
+        if not isinstance(tables, dict):
+            raise ScheduleTypeError(f"{place} is of type {type(tables).__name__}; expected "
+                                    f"tables [{place}.NAME]")
+        for name, table in tables.items():
+            where = f"{place}.{name}"
+            if not isinstance(name, str) or not _VALUE_NAME[place].fullmatch(name):
+                form = ("a group key, or one component of a tuple key such as 'betas[1]'"
+                        if place == "group" else "a name such as 'grad_clip'")
+                raise ScheduleError(f"{place} has a value named {name!r}; expected {form}")
+            if name.split("[", 1)[0] in _RESERVED:
+                raise ScheduleError(f"{where}: {name!r} is {_RESERVED[name.split('[')[0]]}; "
+                                    "expected another value's name")
+            if any(v.name == name for v in found):
+                raise ScheduleError(f"{where}: {name!r} is scheduled twice; expected it in "
+                                    "[group] or [loop], once")
+            if parent is None:
+                value, meaning.setdefault(place, {})[name] = _value(run, table, place, name)
+            else:
+                value, meaning.setdefault(place, {})[name] = _branch_value(
+                    run, table, where, inherited.pop(name, None), place, at)
+            found.append(value)
+    for value in inherited.values():  # the parent's, its branch-point names one deeper
+        found.append(dataclasses.replace(value, curve=Curve(
+            _deeper(value.curve.segments), _deeper_name(value.curve.final),
+            value.curve.final_label)))
+    if len(found) > MAX_VALUES:
+        raise ScheduleError(f"the schedule has {len(found)} values besides lr and wd; expected "
+                            f"at most {MAX_VALUES}")
+    order = {place: i for i, place in enumerate(VALUE_PLACES)}
+    return tuple(sorted(found, key=lambda v: (order[v.place], v.name))), meaning
+
+
+def _value(run: Run, table, place: str, name: str) -> tuple[ScheduledValue, dict]:
+    """One value's table: named values (``start`` the first phase's default start) and
+    phases, as the learning rate's."""
+    where = f"{place}.{name}"
+    table = _table(table, where, None)
+    named = {}
+    for key, number in table.items():
+        if key == "phases":
+            continue
+        if not isinstance(key, str) or not _NAMED.fullmatch(key):
+            raise ScheduleError(f"{where} has a key {key!r}; expected 'phases' and named "
+                                "values such as start = 0.9")
+        named[key] = _check_value(f"{where}.{key}", number)
+    if "start" not in named:
+        raise ScheduleError(f"{where} has no 'start'; expected the value at the start of the "
+                            "run (start = ...), which its first phase begins from")
+    if len(named) > MAX_NAMED:
+        raise ScheduleError(f"{where} has {len(named)} named values; expected at most "
+                            f"{MAX_NAMED}")
+    named = {"start": named.pop("start"), **dict(sorted(named.items()))}
+    curve, phases = _curve(_phases(run, table.get("phases"), f"{where}.phases"), named,
+                           "start", where, number=_check_value, unit=run.unit)
+    return (ScheduledValue(name, place, curve, tuple(named.items())),
+            {**named, "phases": phases})
+
+
+def _branch_value(run: Run, table, where: str, parent_value, place: str, at):
+    """A value a branch sets after its branch point, from the parent's value there."""
+    if parent_value is None or parent_value.place != place:
+        raise ScheduleError(f"the branch has a [{where}] table but its parent schedules no "
+                            f"{where}; expected phases for the values its parent schedules")
+    table = _table(table, where, ("phases",))
+    names = {**parent_value.defaults(), BRANCH_POINT: None}
+    curve, phases = _curve(_phases(run, table.get("phases"), f"{where}.phases", at), names,
+                           BRANCH_POINT, where, _deeper(parent_value.curve.up_to(at)),
+                           number=_check_value, unit=run.unit)
+    return dataclasses.replace(parent_value, curve=curve), {"phases": phases}
+
+
+def _batch_size_rule(run: Run, lr: dict) -> dict:
+    """The ``[lr]`` table's batch-size rule, checked: ``{}`` or its meaning."""
+    if "batch_size_rule" not in lr:
+        if "reference_batch_size" in lr:
+            raise ScheduleError("lr.reference_batch_size without lr.batch_size_rule; expected "
+                                "both, or neither")
+        return {}
+    rule = check_choice("lr.batch_size_rule", lr["batch_size_rule"], BATCH_SIZE_RULES)
+    if run.global_batch_size is None:
+        raise ScheduleError(f"lr.batch_size_rule={rule!r} on a run without a batch size; "
+                            "expected global_batch_size or batch_size_schedule in [run]")
+    reference = lr.get("reference_batch_size", run.batch_size_at(0))
+    reference = check_number("lr.reference_batch_size", reference)
+    if not isinstance(reference, int) or reference <= 0:
+        raise ScheduleError(f"lr.reference_batch_size={lr['reference_batch_size']!r}; "
+                            "expected a whole batch size > 0")
+    return {"batch_size_rule": rule, "reference_batch_size": reference}
 
 
 def _deeper_name(operand):
@@ -353,7 +481,18 @@ class PhaseSchedule(CurveSchedule):
     data: dict
     parent: Optional[CurveSchedule] = None  # a branch's parent, and where it branches
     branch_point: Union[int, float, None] = None
+    values: tuple = ()  # the other values it schedules (ScheduledValue), by place and name
     kind = KIND
+
+    @property
+    def batch_size_rule(self) -> tuple | None:
+        """``(rule, reference batch size)`` if the learning rate follows the batch size
+        (a branch's is its parent's), else None."""
+        if self.parent is not None:
+            return self.parent.batch_size_rule
+        lr = self.data["lr"]
+        rule = lr.get("batch_size_rule")
+        return None if rule is None else (rule, lr["reference_batch_size"])
 
     def meaning(self) -> dict:
         return json.loads(self.to_json())
@@ -363,7 +502,7 @@ class PhaseSchedule(CurveSchedule):
         """Builds a schedule from ``{"run": ..., "lr": ..., "wd": ...}`` (a file's tables),
         or a branch from ``{"branch": {"parent": ..., "at": ...}, "run": ..., "lr": ...}``
         (what `to_dict` gives for one; see `CurveSchedule.branch`)."""
-        data = _table(data, "schedule", ("run", "lr", "wd", "branch"))
+        data = _table(data, "schedule", ("run", "lr", "wd", "branch", *VALUE_PLACES))
         run = Run(**_table(data.get("run", {}), "run", _RUN_KEYS))
         if "branch" in data:
             return cls._branch(data, run)
@@ -377,12 +516,14 @@ class PhaseSchedule(CurveSchedule):
             raise ScheduleError(f"lr.min_lr={names['min_lr']!r} is greater than lr.max_lr="
                                 f"{names['max_lr']!r}; expected min_lr <= max_lr")
         lr_curve, lr_phases = _curve(_phases(run, lr.get("phases"), "lr.phases"), names,
-                                     "init_lr", "lr")
-        meaning = {"run": run.to_dict(), "lr": {**names, "phases": lr_phases}}
+                                     "init_lr", "lr", unit=run.unit)
+        meaning = {"run": run.to_dict(),
+                   "lr": {**names, "phases": lr_phases, **_batch_size_rule(run, lr)}}
         wd_curve = None
         if "wd" in data:
             wd_curve, meaning["wd"] = _wd_part(run, _table(data["wd"], "wd", _WD_KEYS))
-        return cls(lr_curve, wd_curve, run, meaning)
+        values, value_meaning = _value_tables(run, data)
+        return cls(lr_curve, wd_curve, run, {**meaning, **value_meaning}, values=values)
 
     @classmethod
     def _branch(cls, data: dict, run: Run) -> "PhaseSchedule":
@@ -405,9 +546,9 @@ class PhaseSchedule(CurveSchedule):
         lr = _table(data.get("lr", {}), "lr", ("phases",))
         lr_curve, lr_phases = _curve(_phases(run, lr.get("phases"), "lr.phases", at),
                                      branch_names, BRANCH_POINT, "lr",
-                                     _deeper(parent.lr_curve.up_to(at)))
+                                     _deeper(parent.lr_curve.up_to(at)), unit=run.unit)
         meaning = {"branch": {"parent": {"kind": parent.kind, **parent.meaning()},
-                              "at": _samples_text(at)},
+                              "at": _samples_text(at, parent_run(parent).unit)},
                    "run": run.to_dict(), "lr": {"phases": lr_phases}}
         wd_curve = parent.wd_curve
         if wd_curve is not None:  # the parent's weight decay, its branch-point names one deeper
@@ -421,9 +562,10 @@ class PhaseSchedule(CurveSchedule):
             wd_names = {"start_wd": parent.start_wd, "end_wd": parent.end_wd, BRANCH_POINT: None}
             wd_curve, wd_phases = _curve(_phases(run, wd.get("phases"), "wd.phases", at),
                                          wd_names, BRANCH_POINT, "wd",
-                                         _deeper(parent.wd_curve.up_to(at)))
+                                         _deeper(parent.wd_curve.up_to(at)), unit=run.unit)
             meaning["wd"] = {"phases": wd_phases}
-        return cls(lr_curve, wd_curve, run, meaning, parent, at)
+        values, value_meaning = _value_tables(run, data, parent, at)
+        return cls(lr_curve, wd_curve, run, {**meaning, **value_meaning}, parent, at, values)
 
     def to_dict(self) -> dict:
         """What the schedule means, as data `from_dict` reads: ends in samples, every
@@ -473,7 +615,7 @@ class PhaseSchedule(CurveSchedule):
         if self.parent is not None:  # where the branch starts: its parent's value there
             first, second = values["max_lr"], values["min_lr"]
             values.update(_deeper_values(self.parent._lr_values(first, second)))
-            values[BRANCH_POINT] = self.parent.lr_at(self.branch_point, first, second)
+            values[BRANCH_POINT] = self.parent.base_lr_at(self.branch_point, first, second)
         return values
 
     def _wd_values(self, start_wd, end_wd) -> dict:
@@ -482,6 +624,13 @@ class PhaseSchedule(CurveSchedule):
             first, second = values["start_wd"], values["end_wd"]
             values.update(_deeper_values(self.parent._wd_values(first, second)))
             values[BRANCH_POINT] = self.parent.wd_at(self.branch_point, first, second)
+        return values
+
+    def _value_values(self, name: str, given: tuple) -> dict:
+        values = super()._value_values(name, given)
+        if self.parent is not None:
+            values.update(_deeper_values(self.parent._value_values(name, given)))
+            values[BRANCH_POINT] = self.parent.value_at(name, self.branch_point, given)
         return values
 
     @property

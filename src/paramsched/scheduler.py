@@ -41,6 +41,7 @@ from ._writer import (
 )
 from .errors import LIMIT, ScheduleError, ScheduleTypeError, check_non_negative
 from .schedule import Schedule
+from .units import TOKEN_CLOCK_STEP, check_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ class OptimizerParamScheduler:
         first = plan(schedule, 0, param_groups(optimizer))
         self.optimizer = optimizer
         self._schedule = schedule
+        self._counts_tokens = clock_unit(schedule) == "tokens"
         self._num_steps = 0
         self._set_flags(use_checkpoint, override)
         self._writer = GroupWriter()
@@ -213,8 +215,10 @@ class OptimizerParamScheduler:
     @schedule.setter
     def schedule(self, schedule: CurveSchedule) -> None:
         _check_schedule(schedule)
+        _check_same_clock(self._schedule, schedule, "the new schedule")
         plan(schedule, self._num_steps, param_groups(self.optimizer))  # the groups can run it
         self._schedule = schedule
+        self._counts_tokens = clock_unit(schedule) == "tokens"
 
     @property
     def num_steps(self) -> int | float:
@@ -264,6 +268,7 @@ class OptimizerParamScheduler:
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
+        state.pop("_taken", None)  # a plan of the groups (a cache): no step taken, once loaded
         # A writer of its own, without the plan (a cache of the groups, planned afresh) but
         # with the group dicts it last wrote and their overrides (the override policy's).
         state["_writer"] = writer = GroupWriter()
@@ -305,33 +310,112 @@ class OptimizerParamScheduler:
         return [(lr, weight_decay if has_wd else None)
                 for _, _, (lr, weight_decay) in self._writer.plan.rows]
 
-    def step(self, increment: int = 1) -> None:
-        """Advances by `increment` steps and writes every group's lr and weight decay.
+    def step(self, increment: int = 1, *, tokens: int | None = None) -> None:
+        """Advances by `increment` steps and writes every group's values.
+
+        On a schedule whose run counts tokens (``clock = "tokens"``), each step
+        advances by the tokens it really consumed: ``step(tokens=n)``, an int; a
+        step without them, or with them on another clock, is refused.
 
         Raises:
-            ScheduleError: `increment` is negative or not finite, or a group holds an
-                invalid override; nothing is changed then.
+            ScheduleError: `increment` (or `tokens`) is negative or not finite, the
+                clock is not the one asked for, or a group holds an invalid
+                override; nothing is changed then.
         """
-        if type(increment) is not int or not 0 <= increment <= LIMIT:
+        if tokens is not None or self._counts_tokens:
+            increment = self._tokens(increment, tokens)
+        elif type(increment) is not int or not 0 <= increment <= LIMIT:
             increment = check_non_negative("increment", increment)
         num_steps = self._num_steps + increment
         if num_steps > LIMIT:
             raise ScheduleError(f"increment={increment!r} takes num_steps to {num_steps!r}; "
                                 "expected a position of at most 1e18 (beyond any run)")
+        taken = (self._writer.plan, self._num_steps)
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
         self._num_steps = num_steps
+        self._taken = taken
+
+    def _tokens(self, increment, tokens) -> int:
+        """The increment of a step on the token clock, checked: `tokens`, a whole number."""
+        if not self._counts_tokens:
+            raise ScheduleError(
+                f"step(tokens={tokens!r}) on a schedule whose clock counts "
+                f"{'samples' if self._schedule.run is not None else 'steps'}; expected "
+                "step() (or step(increment)), or a schedule whose run has clock = 'tokens'")
+        if tokens is None:
+            raise ScheduleError(TOKEN_CLOCK_STEP)
+        if increment != 1:
+            raise ScheduleError(f"step({increment!r}, tokens={tokens!r}); expected the tokens "
+                                "alone, step(tokens=n)")
+        return check_tokens("tokens", tokens)
 
     def step_to(self, num_steps) -> None:
         """Sets the step count to `num_steps` (absolute) and writes every group.
 
-        For a loop that keeps its own counter (Megatron's consumed samples): the
-        scheduler then cannot drift from it. Nothing changes if it raises.
+        For a loop that keeps its own counter (Megatron's consumed samples, or the
+        tokens consumed on a token clock: a whole number there): the scheduler then
+        cannot drift from it. Nothing changes if it raises.
         """
+        if self._counts_tokens:
+            num_steps = check_tokens("num_steps", num_steps)
         num_steps = check_non_negative("num_steps", num_steps)
+        taken = (self._writer.plan, self._num_steps)
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
         self._num_steps = num_steps
+        self._taken = taken
+
+    # --------------------------------------------------------------- values
+
+    def value(self, name: str) -> float:
+        """A value the training loop reads (a ``[loop.NAME]`` table, such as
+        ``grad_clip``), in force for the coming step: read it before that step's
+        optimizer step, as the groups' values are.
+
+        Raises:
+            ScheduleError: the schedule has no such value, or writes it into the groups.
+        """
+        scheduled = self._schedule.scheduled(name)
+        if scheduled.place != "loop":
+            raise ScheduleError(
+                f"{name!r} is a group value, written into every parameter group (under "
+                f"{scheduled.key!r}); expected a [loop] value here, or metrics() for what "
+                "each group used")
+        return float(self._schedule.value_at(name, self._num_steps, _defaults(scheduled)))
+
+    @property
+    def batch_size(self) -> int:
+        """The global batch size of the coming step (the run's, at the current position)."""
+        run = self._schedule.run
+        if run is None or run.global_batch_size is None:
+            raise ScheduleError("the schedule's run has no batch size; expected "
+                                "global_batch_size or batch_size_schedule in its run")
+        return run.batch_size_at(self._num_steps)
+
+    def metrics(self) -> dict[str, float]:
+        """The values in force for the step just taken, for a logger: one flat dict.
+
+        Call it after `step`: it reports what the optimizer used in the step the
+        scheduler just moved past, never the next step's values (which `step` has
+        already written into the groups). Names are stable:
+
+        - ``"lr/G"``, ``"weight_decay/G"`` and ``"KEY/G"`` for each scheduled group
+          value (``"betas[1]/G"``), for each parameter group ``G``: its ``name`` key
+          if it has one, else its position (``"lr/0"``);
+        - ``"NAME"`` for each value the loop reads (``"grad_clip"``);
+        - ``"batch_size"`` when the run has a batch size.
+
+        Raises:
+            ScheduleError: no step has been taken since the scheduler started or
+                loaded a checkpoint, or two groups have the same name.
+        """
+        taken = getattr(self, "_taken", None)
+        if taken is None or taken[0] is None:
+            raise ScheduleError("metrics() reports the values of the step just taken, and no "
+                                "step has been taken since the scheduler started or loaded; "
+                                "expected a call after scheduler.step()")
+        return _metrics(*taken)
 
     def _after_optimizer_load(self) -> None:
         """Writes the groups the optimizer's ``load_state_dict`` just replaced, so that
@@ -385,6 +469,9 @@ class OptimizerParamScheduler:
         nothing but, under the override policy, the overrides of group dicts an
         optimizer's ``load_state_dict`` replaced, which get this run's back."""
         theirs, num_steps = _checkpoint.read(state_dict, self._schedule)
+        _check_same_clock(self._schedule, theirs, "the checkpoint's schedule")
+        if self._counts_tokens:
+            check_tokens("state_dict['num_steps']", num_steps)
         schedule = _checkpoint.choose(self._schedule, theirs, self._policy, num_steps)
         planned = self._writer.plan_groups(self.optimizer, schedule, num_steps,
                                            self._policy is Policy.OVERRIDE)
@@ -392,7 +479,9 @@ class OptimizerParamScheduler:
 
     def _commit(self, schedule, num_steps, restored) -> None:
         self._schedule = schedule
+        self._counts_tokens = clock_unit(schedule) == "tokens"
         self._num_steps = num_steps
+        self._taken = None
         self._writer.write(restored)
         logger.info("loaded scheduler state at num_steps=%s (policy %s)", num_steps,
                     self._policy.value)
@@ -439,6 +528,78 @@ def _check_megatron_call(optimizer, given: dict) -> None:
     raise ScheduleTypeError(
         f"OptimizerParamScheduler is missing {', '.join(missing)}; expected Megatron's ten "
         f"arguments ({', '.join(given)}), or {_FROM_SCHEDULE}")
+
+
+def clock_unit(schedule) -> str:
+    """What a schedule's positions count: ``"tokens"`` on a token clock, else
+    ``"samples"`` (or optimizer steps, for a schedule without a run)."""
+    run = schedule.run
+    return "tokens" if run is not None and run.counts_tokens else "samples"
+
+
+def _check_same_clock(mine, theirs, what: str) -> None:
+    """Refuses a schedule on the other clock (tokens against samples): one run keeps
+    one clock, under every checkpoint policy."""
+    if clock_unit(mine) != clock_unit(theirs):
+        raise ScheduleError(
+            f"{what} counts {clock_unit(theirs)} and this scheduler's counts "
+            f"{clock_unit(mine)}; expected one clock in one run (a position in one is no "
+            "position in the other): a schedule on the same clock")
+
+
+def _defaults(scheduled) -> tuple:
+    return tuple(value for _, value in scheduled.named)
+
+
+def _metrics(plan, position) -> dict[str, float]:
+    """What `plan` wrote at `position`: each group's values and the loop's (see
+    `OptimizerParamScheduler.metrics`)."""
+    schedule, rows = plan.schedule, plan.rows
+    names = _group_names([group for group, _, _ in rows])
+    values = plan.values
+    value_classes = {} if values is None else {id(c): f for c, f in zip(values.cells,
+                                                                         values.functions)}
+    found: dict[str, float] = {}
+    classes = {}
+    for cell, lr, wd, wd_mult in plan.classes:
+        classes[id(cell)] = (float(lr(position)),
+                             None if wd is None else float(wd(position) * wd_mult))
+    for number, (name, (_, _, cell)) in enumerate(zip(names, rows)):
+        lr, weight_decay = classes[id(cell)]
+        found[f"lr/{name}"] = lr
+        if weight_decay is not None:
+            found[f"weight_decay/{name}"] = weight_decay
+        if values is not None:
+            functions = value_classes[id(values.rows[number][3])]
+            for scheduled, function in zip(values.scheduled, functions):
+                found[f"{scheduled.name}/{name}"] = float(function(position))
+    for scheduled in schedule.values:
+        if scheduled.place == "loop":
+            found[scheduled.name] = float(schedule.value_at(scheduled.name, position,
+                                                            _defaults(scheduled)))
+    run = schedule.run
+    if run is not None and run.global_batch_size is not None:
+        found["batch_size"] = run.batch_size_at(position)
+    return found
+
+
+def _group_names(groups) -> list[str]:
+    """Each group's name in metrics: its ``name`` key (a non-empty string), else its
+    position; two groups of one name are refused."""
+    names, seen = [], {}
+    for position, group in enumerate(groups):
+        name = group.get("name", position)
+        if not isinstance(name, (str, int)) or isinstance(name, bool) or name == "":
+            raise ScheduleTypeError(f"optimizer.param_groups[{position}]['name']={name!r}; "
+                                    "expected a non-empty string to name it in metrics")
+        name = str(name)
+        if name in seen:
+            raise ScheduleError(f"optimizer.param_groups[{seen[name]}] and [{position}] are both "
+                                f"named {name!r} in metrics; expected a distinct 'name' in "
+                                "each group")
+        seen[name] = position
+        names.append(name)
+    return names
 
 
 def _check_schedule(schedule):

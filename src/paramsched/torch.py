@@ -18,7 +18,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from ._checkpoint import FORMAT_KEY, Policy
 from .errors import ScheduleError, ScheduleTypeError
 from .scheduler import OptimizerParamScheduler, _check_schedule
-from .units import clock_for
+from .units import check_tokens, clock_for
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class ParamScheduler(LRScheduler):
                 "param_groups)")
         _check_schedule(schedule)
         self._samples_per_step = samples_per_step
+        self._pending_tokens = None
         self._clock = clock_for(schedule, samples_per_step)
         self._clock_schedule = schedule  # the schedule the clock was made for
         policy = Policy.parse(checkpoint_policy)
@@ -115,19 +116,69 @@ class ParamScheduler(LRScheduler):
     def checkpoint_policy(self) -> Policy:
         return self.core.checkpoint_policy
 
-    def step(self, epoch=None) -> None:
+    def step(self, epoch=None, *, tokens=None) -> None:
         """Advances the clock by one optimizer step (the first call, from the
-        constructor, by none) and writes every group."""
+        constructor, by none) and writes every group.
+
+        On a token clock (a run with ``clock = "tokens"``), the step advances by the
+        tokens it consumed: ``step(tokens=n)``, or the sum of `add_tokens` calls since
+        the last step (for a framework that calls ``step()`` itself). Anything else
+        there, and tokens on another clock, is refused.
+        """
         if epoch is not None:
             raise ScheduleTypeError(
                 f"epoch={epoch!r}; expected step() without an argument (ParamScheduler "
                 "advances by one optimizer step per call), or step_to(step) for an "
                 "absolute position")
         initial = getattr(self, "_is_initial", False) or self._step_count == 0
-        self.core.step(0 if initial else self._current_clock().increment(self.core.num_steps))
+        if initial:
+            if tokens is not None:
+                raise ScheduleError("step(tokens=...) before the scheduler has started")
+            self.core.step_to(self.core.num_steps)
+            self.core._taken = None  # writing the first values takes no step
+        elif tokens is not None or self._current_clock().counts_tokens:
+            if tokens is not None and self._pending_tokens:
+                raise ScheduleError(
+                    f"step(tokens={tokens!r}) after add_tokens({self._pending_tokens!r}); "
+                    "expected one way to give this step's tokens")
+            self.core.step(tokens=self._pending_tokens if tokens is None and
+                           self._pending_tokens is not None else tokens)
+            self._pending_tokens = None
+        else:
+            self.core.step(self._current_clock().increment(self.core.num_steps))
         self._step_count += 1
         self.last_epoch += 1
         self._last_lr = self.get_lr()
+
+    def add_tokens(self, tokens: int) -> None:
+        """Records tokens the coming optimizer step consumes, on a token clock: the next
+        `step()` advances by the sum recorded since the last one (for Lightning or the
+        Hugging Face Trainer, which call ``step()`` themselves)."""
+        if not self._current_clock().counts_tokens:
+            raise ScheduleError(f"add_tokens({tokens!r}) on a schedule whose clock does not "
+                                "count tokens; expected a run with clock = 'tokens'")
+        total = (self._pending_tokens or 0) + check_tokens("tokens", tokens)
+        self._pending_tokens = check_tokens("tokens", total)
+
+    @property
+    def pending_tokens(self) -> int:
+        """Tokens recorded by `add_tokens` for the coming step."""
+        return self._pending_tokens or 0
+
+    def metrics(self) -> dict[str, float]:
+        """The values in force for the step just taken, for a logger
+        (`paramsched.OptimizerParamScheduler.metrics`)."""
+        return self.core.metrics()
+
+    def value(self, name: str) -> float:
+        """A value the training loop reads, for the coming step
+        (`paramsched.OptimizerParamScheduler.value`)."""
+        return self.core.value(name)
+
+    @property
+    def batch_size(self) -> int:
+        """The global batch size of the coming step."""
+        return self.core.batch_size
 
     def step_to(self, step: int) -> None:
         """Goes to the position after `step` optimizer steps from the start, and writes
@@ -149,19 +200,23 @@ class ParamScheduler(LRScheduler):
         return [lr for lr, _ in self.core.last_values()]
 
     def state_dict(self) -> dict:
-        """Plain data: the schedule and its position, the clock, and torch's counters.
+        """Plain data: the schedule and its position, the clock, and torch's counters
+        (and, on a token clock, the tokens `add_tokens` recorded for the coming step).
 
         ``samples_per_step`` holds the clock: a fixed step size, or the run whose
         batch sizes each step consumes, as JSON text (one leaf for
         ``torch.distributed.checkpoint``).
         """
-        return {
+        state = {
             "paramsched": self.core.state_dict(),
             "samples_per_step": self._current_clock().describe(),
             "last_epoch": self.last_epoch,
             "_step_count": self._step_count,
             FORMAT_KEY: TORCH_FORMAT,
         }
+        if self._current_clock().counts_tokens:  # only there: DCP loads into this structure
+            state["pending_tokens"] = self._pending_tokens or 0
+        return state
 
     def load_state_dict(self, state_dict) -> None:
         """Restores a `state_dict`: checked whole first, the position set (never added to).
@@ -188,6 +243,8 @@ class ParamScheduler(LRScheduler):
             raise ScheduleError(f"state_dict['_step_count']={step_count!r} with state_dict["
                                 f"'last_epoch']={last_epoch!r}; expected _step_count = "
                                 "last_epoch + 1, as ParamScheduler keeps them")
+        pending = state_dict.get("pending_tokens", 0)  # absent before token clocks
+        pending = check_tokens("state_dict['pending_tokens']", pending)
         prepared = self.core._prepare(state_dict["paramsched"])
         clock = clock_for(prepared[0], self._samples_per_step)
         if _advance(saved_clock) != _advance(clock.describe()):
@@ -198,6 +255,7 @@ class ParamScheduler(LRScheduler):
         self._clock, self._clock_schedule = clock, prepared[0]
         self.last_epoch = last_epoch
         self._step_count = step_count
+        self._pending_tokens = pending or None
         self._last_lr = self.get_lr()
 
 

@@ -36,6 +36,12 @@ UNITS: tuple[str, ...] = ("steps", "samples", "tokens", "%")
 MAX_AMOUNT = LIMIT  # far beyond any run, and within what the clock's int64 arrays hold
 MAX_INCREMENTS = 100_000  # batch-size increments of a ramp-up (real runs have tens)
 MAX_STAGES = 10_000  # stages of a step batch-size schedule (real runs have a handful)
+#: What a step on a token clock without its tokens is told.
+TOKEN_CLOCK_STEP = ("the schedule's clock counts tokens, so how far this step goes is the "
+                    "tokens it consumed; expected step(tokens=n) (or add_tokens(n) before "
+                    "step())")
+#: What a run's clock counts (`Run.clock`).
+CLOCKS = ("samples", "tokens")
 SI_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 MAX_DIGITS = 40  # significant digits a quantity may have (a float's repr has 17)
 _UNIT_NAMES = {"step": "steps", "steps": "steps", "sample": "samples", "samples": "samples",
@@ -209,6 +215,20 @@ def _within_runs(samples: Fraction, quantity: Quantity, field: str) -> Fraction:
     return samples
 
 
+def check_tokens(field: str, value) -> int:
+    """A count of tokens on a token clock: a whole number (an int, or an integer NumPy
+    scalar), from 0 to `MAX_AMOUNT`; a float is refused even when whole, since the
+    clock's positions are exact integers."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ScheduleTypeError(f"{field}={value!r} is of type {type(value).__name__}; expected "
+                                "a whole number of tokens (an int)")
+    value = int(value)
+    if not 0 <= value <= MAX_AMOUNT:
+        raise ScheduleError(f"{field}={value!r}; expected a whole number of tokens from 0 to "
+                            f"{float(MAX_AMOUNT):g}")
+    return value
+
+
 def _check_counts(field: str, values, whole: bool):
     """`values`, a count of steps (`whole`) or of samples, or an array of them, checked:
     numbers (not bools), finite, from 0 to `MAX_AMOUNT`, and whole numbers for steps.
@@ -283,6 +303,12 @@ class Run:
             sequence of 4096 is reached at 61,035,157 samples, the first count whose
             tokens reach 250B). `global_batch_size` is then the last stage's size and
             need not be given. Not with `rampup_batch_size`.
+        clock: What the scheduler's positions count: ``"samples"`` (Megatron's clock,
+            the default) or ``"tokens"``, a live token clock driven by the tokens each
+            step really consumed (``scheduler.step(tokens=n)``), for packed and
+            variable-length data. On a token clock, quantities are in tokens (or
+            ``"%"`` of a total in tokens), stage thresholds are in tokens, and there
+            is no sequence length or ramp-up: a step's tokens are not fixed.
     """
 
     global_batch_size: int | None = None
@@ -290,9 +316,17 @@ class Run:
     rampup_batch_size: tuple | None = None
     total: Quantity | str | None = None
     batch_size_schedule: tuple | None = None
+    clock: str = "samples"
     _ramp: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        check_choice("clock", self.clock, CLOCKS)
+        if self.clock == "tokens":
+            for name in ("seq_length", "rampup_batch_size"):
+                if getattr(self, name) is not None:
+                    raise ScheduleError(
+                        f"{name}={getattr(self, name)!r} with clock='tokens'; expected no "
+                        f"{name}: a token clock counts the tokens each step really consumed")
         for name in ("global_batch_size", "seq_length"):
             value = getattr(self, name)
             if value is not None:
@@ -306,6 +340,9 @@ class Run:
             if total.unit == "%":
                 raise ScheduleError(f"total={self.total!r} is a percentage; expected steps, "
                                     "samples or tokens")
+            if self.clock == "tokens" and total.unit != "tokens":
+                raise ScheduleError(f"total={self.total!r} with clock='tokens'; expected the "
+                                    "run's length in tokens")
             object.__setattr__(self, "total", total)
         if self.rampup_batch_size is not None:
             if self.batch_size_schedule is not None:
@@ -439,7 +476,23 @@ class Run:
 
     # ------------------------------------------------------------ conversions
 
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether the clock is a live token clock (positions are tokens consumed)."""
+        return self.clock == "tokens"
+
+    @property
+    def unit(self) -> str:
+        """What a position on the clock counts: ``"samples"`` or ``"tokens"``."""
+        return self.clock
+
     def _exact_samples(self, quantity: Quantity, field: str) -> Fraction:
+        if self.clock == "tokens" and quantity.unit in ("samples", "steps"):
+            raise ScheduleError(f"{field}={str(quantity)!r} is in {quantity.unit}, on a run whose "
+                                "clock counts tokens; expected tokens, or a percentage of the "
+                                "run's total")
+        if self.clock == "tokens" and quantity.unit == "tokens":
+            return quantity.amount
         if quantity.unit == "samples":
             return quantity.amount
         if quantity.unit == "tokens":
@@ -470,8 +523,9 @@ class Run:
         return exact.numerator if exact.denominator == 1 else float(exact)
 
     def batch_size_at(self, consumed_samples) -> int:
-        """The global batch size after `consumed_samples`, as Megatron's calculator gives it."""
-        self._check_batch()
+        """The global batch size after `consumed_samples` (tokens, on a token clock), as
+        Megatron's calculator gives it."""
+        self._check_batch(steps=False)
         if type(consumed_samples) is not int or not 0 <= consumed_samples <= MAX_AMOUNT:
             if np.ndim(consumed_samples):
                 raise ScheduleTypeError("samples is an array; expected one number of samples")
@@ -487,7 +541,23 @@ class Run:
             return self.global_batch_size
         return start + int(consumed_samples / per_increment) * increment
 
-    def _check_batch(self) -> None:
+    def batch_sizes_at(self, positions: np.ndarray) -> np.ndarray:
+        """`batch_size_at` over a float64 array of checked positions (the same floats)."""
+        self._check_batch(steps=False)
+        if self.batch_size_schedule is not None:
+            sizes = np.array([size for _, size in self.batch_size_schedule], dtype=np.float64)
+            return sizes[np.searchsorted(self._thresholds, positions, side="right") - 1]
+        if self._ramp is None or self._ramp[0] == self.global_batch_size:
+            return np.full_like(positions, float(self.global_batch_size))
+        start, increment, length = self._ramp
+        per_increment = length / ((self.global_batch_size - start) // increment or 1)
+        ramping = start + np.floor(positions / per_increment) * increment  # int(): floor, >= 0
+        return np.where(positions > length, float(self.global_batch_size), ramping)
+
+    def _check_batch(self, steps: bool = True) -> None:
+        if steps and self.clock == "tokens":
+            raise ScheduleError("the run's clock counts tokens, which steps do not fix; "
+                                "expected a clock in samples to speak of steps")
         if self.global_batch_size is None:
             raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
 
@@ -633,11 +703,13 @@ class Run:
             "global_batch_size": self.global_batch_size,
             "seq_length": self.seq_length,
             "rampup_batch_size": None if self._ramp is None else list(self._ramp),
-            "total": None if self.total is None else f"{self.total_samples!r} samples",
+            "total": None if self.total is None else f"{self.total_samples!r} {self.unit}",
         }
         if self.batch_size_schedule is not None:
             meaning["global_batch_size"] = None  # the last stage's, not a setting
             meaning["batch_size_schedule"] = [list(stage) for stage in self.batch_size_schedule]
+        if self.clock != "samples":
+            meaning["clock"] = self.clock
         return meaning
 
 
@@ -645,7 +717,9 @@ class Run:
 class Clock:
     """How far each optimizer step advances a schedule: the run's batch size at the
     samples consumed so far (ramp-up included, as Megatron's calculator has it), or
-    a fixed amount.
+    a fixed amount. A run whose clock counts tokens has no fixed step: each step
+    advances by the tokens it consumed, which the training loop says
+    (``scheduler.step(tokens=n)``).
 
     Args:
         run: The run whose batch sizes each step consumes, or None.
@@ -656,13 +730,28 @@ class Clock:
     run: Run | None = None
     per_step: int | float = 1
 
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether each step advances by the tokens it consumed (a live token clock)."""
+        return self.run is not None and self.run.counts_tokens
+
     def increment(self, position):
         """How far the step taken at clock `position` advances it."""
-        return self.per_step if self.run is None else self.run.batch_size_at(position)
+        if self.run is None:
+            return self.per_step
+        if self.run.counts_tokens:
+            raise ScheduleError(TOKEN_CLOCK_STEP)
+        return self.run.batch_size_at(position)
 
     def position(self, steps: int):
         """The clock after `steps` optimizer steps from 0."""
-        return steps * self.per_step if self.run is None else self.run.samples_at_step(steps)
+        if self.run is None:
+            return steps * self.per_step
+        if self.run.counts_tokens:
+            raise ScheduleError("the schedule's clock counts tokens, so a number of steps is "
+                                "no position on it; expected step(tokens=n) at every step, or "
+                                "the scheduler's own checkpoint to resume")
+        return self.run.samples_at_step(steps)
 
     def describe(self):
         """The clock as data: the fixed amount, or the run as JSON text (what a
@@ -689,6 +778,12 @@ def clock_for(schedule, samples_per_step=None) -> Clock:
     root = schedule
     while getattr(root, "parent", None) is not None:
         root = root.parent
+    if run is not None and run.counts_tokens:
+        if samples_per_step is not None:
+            raise ScheduleError(f"samples_per_step={samples_per_step!r} with a run whose clock "
+                                "counts tokens; expected samples_per_step=None and "
+                                "step(tokens=n) at every step")
+        return Clock(run)
     if samples_per_step is None:
         # A schedule without a run counts optimizer steps, and so do its branches.
         if run is None or (root.run is None and run.global_batch_size is None):
