@@ -117,6 +117,10 @@ class OptimizerParamScheduler:
         [(0.5, 0.1), (0.5, 0.0)]
     """
 
+    # Defaults for schedulers pickled before these existed (no step taken, a sample clock).
+    _taken = None
+    _counts_tokens = False
+
     init_lr = _ScheduleField()
     max_lr = _ScheduleField()
     min_lr = _ScheduleField()

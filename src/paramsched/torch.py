@@ -60,6 +60,8 @@ class ParamScheduler(LRScheduler):
         [0.0001]
     """
 
+    _pending_tokens = None  # for schedulers pickled before token clocks
+
     def __init__(self, optimizer, schedule, samples_per_step=None,
                  checkpoint_policy="checkpoint") -> None:
         if not isinstance(optimizer, Optimizer):
