@@ -49,3 +49,13 @@ def test_the_cooldown_example_resumes_each_branch_exactly(tmp_path):
 def test_the_cooldown_example_refuses_steps_it_cannot_branch_at():
     result = run(BRANCHES, "--steps", "12", timeout=60)
     assert result.returncode == 2 and "--steps=12; expected a multiple of 5" in result.stderr
+
+
+def test_the_every_value_example_trains_with_what_metrics_reports(tmp_path):
+    plot = tmp_path / "values.png"
+    result = run(EXAMPLE.with_name("every_value.py"), "--out", str(plot))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "813 steps; resumed at step 406: every value and loss equal to the uninterrupted " \
+        "run's" in result.stdout
+    assert result.stderr == ""
+    assert plot.read_bytes()[:4] == b"\x89PNG"

@@ -98,8 +98,11 @@ def test_bad_rules(rules, message):
 
 @pytest.mark.parametrize("override,error,message", [
     ({"wdmult": 0.0}, ScheduleError, "rule '*.bias' sets 'wdmult', which is not an override; "
-     "expected one of 'max_lr', 'min_lr', 'start_wd', 'end_wd', 'wd_mult', 'optimizer' (did "
-     "you mean 'wd_mult'?)"),
+     "expected one of 'max_lr', 'min_lr', 'start_wd', 'end_wd', 'wd_mult', 'optimizer', "
+     "'name', 'KEY.named_value' (did you mean 'wd_mult'?)"),
+    ({"name": 3}, ScheduleTypeError, "rule '*.bias': name=3; expected a non-empty string"),
+    ({"betas[1].end": float("nan")}, ScheduleError, "rule '*.bias': betas[1].end"),
+    ({"betas[1].end": "high"}, ScheduleTypeError, "rule '*.bias': betas[1].end"),
     ({"betas": (0.9, 0.95)}, ScheduleError, "sets 'betas', which is not an override; expected "
      "one of 'max_lr'"),
     ({3: 0.0}, ScheduleError, "rule '*.bias' sets 3, which is not an override"),
@@ -122,7 +125,8 @@ def test_bad_rules(rules, message):
     ({"wd_mult": -1.0}, ScheduleError, "rule '*.bias': wd_mult=-1.0 is negative"),
     ({"optimizer": 3}, ScheduleTypeError, "rule '*.bias': optimizer=3; expected the name of an "
      "optimizer"),
-], ids=["typo", "optimizer-option", "not-a-string", "lr", "weight-decay", "params",
+], ids=["typo", "name-not-a-string", "value-override-nan", "value-override-str",
+        "optimizer-option", "not-a-string", "lr", "weight-decay", "params",
         "default-config", "list", "dict", "0-d-array", "str", "none", "bool", "nan", "negative",
         "optimizer-not-a-name"])
 def test_overrides_are_checked_by_rule_and_key(override, error, message):
@@ -192,3 +196,18 @@ def test_groups_drive_an_optimizer_and_the_scheduler():
     scheduler.step(2)
     assert [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups] == [
         (2e-3, 0.1), (1e-3, 0.0), (1e-3, 0.1)]
+
+
+def test_rules_name_groups_and_override_scheduled_values():
+    net = model()
+    groups = param_groups(net, {"*.bias": {"wd_mult": 0.0, "name": "bias",
+                                           "betas[1].end": 0.999},
+                                "*norm*": {"wd_mult": 0.0}})
+    bias = [g for g in groups if g.get("name") == "bias"]
+    assert len(bias) == 1 and bias[0]["betas[1].end"] == 0.999
+    assert names(net, bias[0]) == ["block.norm.bias", "block.attn.bias", "block.mlp.bias"]
+    assert bias[0]["default_config"] is False
+    named_only = param_groups(net, {"embed.*": {"name": "embedding"}})
+    assert named_only[0]["name"] == "embedding" and named_only[0]["default_config"] is True
+    with pytest.raises(ScheduleError, match="two groups are named 'x' with different overrides"):
+        param_groups(net, {"*.bias": {"name": "x", "wd_mult": 0.0}, "embed.*": {"name": "x"}})

@@ -544,7 +544,8 @@ class CurveSchedule:
         """The learning rate's segments, for previews, up to `total` clock positions."""
         return self.lr_curve.pieces(self._lr_values(None, None), total)
 
-    def branch(self, at, phases: list, wd: list | None = None, total=None):
+    def branch(self, at, phases: list, wd: list | None = None, total=None,
+               values: dict | None = None):
         """A schedule equal to this one up to `at` (to the bit), then following `phases`.
 
         Args:
@@ -557,6 +558,9 @@ class CurveSchedule:
                 without them the weight decay is this schedule's.
             total: Optionally, a new length for the run (what ``"%"`` refers to in
                 `phases`).
+            values: Optionally, ``{name: phases}`` for values this schedule schedules
+                (``"betas[1]"``, ``"grad_clip"``), the same way; the others continue as
+                this schedule's.
 
         Returns:
             A `paramsched.PhaseSchedule` that carries this schedule and `at`, so its
@@ -584,6 +588,12 @@ class CurveSchedule:
                 "run": run, "lr": {"phases": phases}}
         if wd is not None:
             data["wd"] = {"phases": wd}
+        if values is not None:
+            if not isinstance(values, dict):
+                raise ScheduleTypeError(f"values={values!r}; expected {{name: phases}}")
+            for name, value_phases in values.items():
+                place = self.scheduled(name).place
+                data.setdefault(place, {})[name] = {"phases": value_phases}
         return KINDS["phases"](data, None)
 
     def agrees_with(self, other, position) -> bool:

@@ -413,10 +413,17 @@ class GroupWriter:
         self.plan, self.remembered = state.get("plan"), state.get("remembered")
 
     def last_overrides(self) -> list[tuple] | None:
-        """``(group dict, overrides)`` of the last plan, by position; None before any."""
-        if self.plan is not None:
-            return [(group, key[:len(OVERRIDE_KEYS)]) for group, key, _ in self.plan.rows]
-        return self.remembered
+        """``(group dict, overrides, ((value override key, value), ...))`` of the last
+        plan, by position; None before any."""
+        plan = self.plan
+        if plan is None:
+            return self.remembered
+        keys = () if plan.values is None else \
+            [k for v in plan.values.scheduled for k in v.override_keys]
+        extras = [()] * len(plan.rows) if plan.values is None else \
+            [tuple(zip(keys, extra)) for _, extra, _, _ in plan.values.rows]
+        return [(group, key[:len(OVERRIDE_KEYS)], extra)
+                for (group, key, _), extra in zip(plan.rows, extras)]
 
     def write(self, new_plan: Plan) -> None:
         """Writes a checked plan into its groups and remembers it; warns once about
@@ -484,17 +491,17 @@ class GroupWriter:
         if last is None or not isinstance(groups, list):
             return []
         if len(groups) != len(last):
-            if any(g is not planned for g, (planned, _) in zip(groups, last)):
+            if any(g is not entry[0] for g, entry in zip(groups, last)):
                 logger.warning(
                     "the optimizer has %d parameter groups where this scheduler last wrote %d, "
                     "so the override policy cannot tell which of this run's per-group "
                     "overrides each should get; the groups' own are used", len(groups), len(last))
             return []
         changes = []
-        for group, (planned, key) in zip(groups, last):
+        for group, (planned, key, *extra) in zip(groups, last):  # no extra: an older pickle
             if group is planned or not isinstance(group, MutableMapping):
                 continue
-            for name, mine in zip(OVERRIDE_KEYS, key):
+            for name, mine in (*zip(OVERRIDE_KEYS, key), *(extra[0] if extra else ())):
                 theirs = group.get(name)
                 if theirs is not mine and not _equal(theirs, mine):
                     changes.append((group, name, mine, theirs))

@@ -1,6 +1,7 @@
 """Schedule files (TOML) and the recipes shipped with paramsched.
 
-A file holds either a multi-phase schedule (``[run]``, ``[lr]``, ``[wd]``; see
+A file holds either a multi-phase schedule (``[run]``, ``[lr]``, ``[wd]``, and
+``[group.KEY]`` or ``[loop.NAME]`` tables for other values; see
 `paramsched.phases`) or a ``[megatron]`` table of Megatron's arguments, which
 mean exactly what they mean to Megatron. An optional ``[recipe]`` table names
 the recipe and cites its source. Every error names the file and the key.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ._curve import VALUE_PLACES
 from .errors import ScheduleError, ScheduleTypeError
 from .megatron import MEGATRON_DEFAULTS, from_megatron_args
 from .phases import PhaseSchedule
@@ -135,16 +137,26 @@ def load_schedule(path, _within: tuple = ()) -> Schedule | PhaseSchedule:
 def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
     allowed = {"branch": ("from", "at"), "run": ("total",), "lr": ("phases",),
                "wd": ("phases",), "recipe": _RECIPE_KEYS}
+    values = {}  # [group.KEY] and [loop.NAME]: phases after the branch point
     for table, value in data.items():
-        if table not in allowed:
+        if table not in allowed and table not in VALUE_PLACES:
             raise ScheduleError(f"a branch file has a [{table}] table; expected [branch], "
-                                "[lr], and optionally [wd] and [run] (its total)")
+                                "[lr], and optionally [wd], [group.KEY], [loop.NAME] and "
+                                "[run] (its total)")
         if not isinstance(value, dict):
             raise ScheduleTypeError(f"[{table}] is not a table")
-        for key in value:
-            if key not in allowed[table]:
-                raise ScheduleError(f"{table}.{key} is not allowed in a branch file; expected "
-                                    + ", ".join(f"{table}.{k}" for k in allowed[table]))
+        tables = value.items() if table in VALUE_PLACES else ((None, value),)
+        for name, keys in tables:
+            where = table if name is None else f"{table}.{name}"
+            if not isinstance(keys, dict):
+                raise ScheduleTypeError(f"[{where}] is not a table")
+            for key in keys:
+                if key not in allowed.get(table, ("phases",)):
+                    raise ScheduleError(
+                        f"{where}.{key} is not allowed in a branch file; expected "
+                        + ", ".join(f"{where}.{k}" for k in allowed.get(table, ("phases",))))
+            if name is not None:
+                values[name] = keys.get("phases")
     branch = data["branch"]
     for key in ("from", "at"):
         if key not in branch:
@@ -168,7 +180,7 @@ def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
                             "branch.at")
     return parent.branch(branch["at"], data["lr"].get("phases"),
                          data["wd"].get("phases") if "wd" in data else None,
-                         total=data.get("run", {}).get("total"))
+                         total=data.get("run", {}).get("total"), values=values or None)
 
 
 def recipes() -> list[Recipe]:

@@ -25,13 +25,17 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 import warnings
 from collections.abc import Callable, Mapping
 
-from .errors import ScheduleError, ScheduleTypeError, check_rate
+from .errors import ScheduleError, ScheduleTypeError, check_number, check_rate
 from .overrides import OVERRIDE_KEYS, ParamGroupOverride, param_group_override_to_tuple
 
 #: Keys a rule may not set, and why: the scheduler and param_groups write them.
+#: A per-group override of a scheduled value's named value (``"betas[1].end"``).
+VALUE_OVERRIDE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[0-9]\])?\.[A-Za-z_][A-Za-z0-9_]*",
+                            re.ASCII)
 _WRITTEN_KEYS = {
     "lr": "the scheduler writes lr at every step; expected max_lr and min_lr",
     "weight_decay": "the scheduler writes weight_decay at every step; expected wd_mult, "
@@ -95,6 +99,10 @@ def param_groups(model, rules: Mapping) -> list[dict]:
         rules: An ordered mapping from selectors to `ParamGroupOverride`s. A selector
             is a name glob (``"*.bias"``, matched with fnmatch against the full
             parameter name), a predicate ``(name, param) -> bool``, or `attribute`.
+            An override may also hold the group's ``name`` (its name in the
+            scheduler's ``metrics()``) and overrides of a scheduled value's named
+            values, ``"KEY.name"`` (``{"betas[1].end": 0.999}``), which the scheduler
+            checks against its schedule.
 
     Returns:
         Groups in the order their first parameter appears, parameters in model
@@ -158,8 +166,14 @@ def param_groups(model, rules: Mapping) -> list[dict]:
         seen[id(param)] = (name, combined)
         key = param_group_override_to_tuple(combined)
         if key not in groups:
-            groups[key] = {"params": [], **combined, "default_config": not combined}
+            groups[key] = {"params": [], **combined,
+                           "default_config": not set(combined) - {"name"}}
         groups[key]["params"].append(param)
+    names: dict = {}
+    for group in groups.values():
+        if "name" in group and names.setdefault(group["name"], group) is not group:
+            raise ScheduleError(f"two groups are named {group['name']!r} with different "
+                                "overrides; expected rules that name each group once")
     for selector, matched in used.items():
         if not matched:
             warnings.warn(f"paramsched.param_groups: rule {_describe(selector)} matched no "
@@ -193,8 +207,17 @@ def _check_rules(rules) -> dict:
                                             "an optimizer, such as 'muon'")
                 checked[selector][key] = value
                 continue
+            if key == "name":  # the group's name in metrics()
+                if not isinstance(value, str) or not value:
+                    raise ScheduleTypeError(f"{rule}: name={value!r}; expected a non-empty "
+                                            "string naming the group")
+                checked[selector][key] = value
+                continue
+            if isinstance(key, str) and VALUE_OVERRIDE.fullmatch(key):  # "betas[1].end"
+                checked[selector][key] = float(check_number(f"{rule}: {key}", value))
+                continue
             if key not in OVERRIDE_KEYS:
-                keys = (*OVERRIDE_KEYS, "optimizer")
+                keys = (*OVERRIDE_KEYS, "optimizer", "name", "KEY.named_value")
                 close = difflib.get_close_matches(str(key), keys, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ScheduleError(f"{rule} sets {key!r}, which is not an override; expected "
