@@ -38,3 +38,12 @@ def test_every_python_block_runs_as_written_in_order(tmp_path):
     result = subprocess.run([sys.executable, "readme.py"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=300, env={**os.environ, "WANDB_DISABLED": "true"})
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+
+
+def test_the_every_value_file_is_the_example_s():
+    import tomllib
+
+    shown = next(b for b in blocks("toml") if b.startswith("# every_value.toml\n"))
+    example = tomllib.loads((README.parent / "examples" / "every_value.toml").read_text())
+    example.pop("recipe")
+    assert tomllib.loads(shown) == example
