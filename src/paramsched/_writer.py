@@ -281,6 +281,7 @@ class ValueWriter:
         self.functions = [[schedule.bind_value(v.name, g) for v, g in zip(scheduled, gs)]
                           for gs in given]
         self.scheduled = scheduled
+        self.keys = [k for v in scheduled for k in v.override_keys]
         self.rows = []  # (group, its overrides of these values, what it holds, its cell)
         owners: dict[int, tuple] = {}  # tensor id -> (position, class, value)
         for position, (group, cls, extra) in enumerate(zip(groups, classes, extras)):
@@ -305,7 +306,7 @@ class ValueWriter:
     def unchanged(self, groups) -> bool:
         """Whether every group is the dict planned, with the same overrides of these
         values and the same kind of holders (else the groups are planned afresh)."""
-        keys = [k for v in self.scheduled for k in v.override_keys]
+        keys = self.keys
         try:
             for group, (planned, extra, held, _) in zip(groups, self.rows):
                 if group is not planned or tuple(group.get(k) for k in keys) != extra:

@@ -231,6 +231,8 @@ class OptimizerParamScheduler:
 
     @num_steps.setter
     def num_steps(self, value) -> None:
+        if self._counts_tokens:
+            value = check_tokens("num_steps", value)
         self._num_steps = check_non_negative("num_steps", value)
 
     @property

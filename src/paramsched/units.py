@@ -468,7 +468,7 @@ class Run:
         """How the batch size changes, in a few words, for messages."""
         if self.batch_size_schedule is not None:
             return "batch_size_schedule " + ", ".join(
-                f"{size} from {threshold:,} samples" for threshold, size in
+                f"{size} from {threshold:,} {self.unit}" for threshold, size in
                 self.batch_size_schedule)
         if self.rampup_batch_size is not None:
             return f"rampup_batch_size {list(self.rampup_batch_size)!r}"
@@ -613,6 +613,7 @@ class Run:
             >>> Run(batch_size_schedule=[[0, 4], [10, 8]]).stretches()
             [(0, 0, 4), (3, 12, 8)]
         """
+        self._check_batch()  # a token clock has no steps to count
         return list(zip(*(part.tolist() for part in self._stages)))
 
     @cached_property
