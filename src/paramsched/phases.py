@@ -333,7 +333,12 @@ def _value_tables(run: Run, data: dict, parent=None, at=None) -> tuple[tuple, di
         if not isinstance(tables, dict):
             raise ScheduleTypeError(f"{place} is of type {type(tables).__name__}; expected "
                                     f"tables [{place}.NAME]")
-        for name, table in tables.items():
+    count = len({*inherited, *(name for place in VALUE_PLACES for name in data.get(place, {}))})
+    if count > MAX_VALUES:  # refused before any is built
+        raise ScheduleError(f"the schedule has {count} values besides lr and wd; expected "
+                            f"at most {MAX_VALUES}")
+    for place in VALUE_PLACES:
+        for name, table in data.get(place, {}).items():
             where = f"{place}.{name}"
             if not isinstance(name, str) or not _VALUE_NAME[place].fullmatch(name):
                 form = ("a group key, or one component of a tuple key such as 'betas[1]'"
@@ -355,9 +360,6 @@ def _value_tables(run: Run, data: dict, parent=None, at=None) -> tuple[tuple, di
         found.append(dataclasses.replace(value, curve=Curve(
             _deeper(value.curve.segments), _deeper_name(value.curve.final),
             value.curve.final_label)))
-    if len(found) > MAX_VALUES:
-        raise ScheduleError(f"the schedule has {len(found)} values besides lr and wd; expected "
-                            f"at most {MAX_VALUES}")
     order = {place: i for i, place in enumerate(VALUE_PLACES)}
     return tuple(sorted(found, key=lambda v: (order[v.place], v.name))), meaning
 
