@@ -169,10 +169,12 @@ def _add_preview(commands) -> None:
     preview.add_argument("--json", action="store_true",
                          help="print the --at points (or the phase ends) as JSON instead")
     preview.add_argument("--csv", metavar="FILE", help="write step, samples, tokens, lr, wd "
-                         "for every step")
-    preview.add_argument("--out", metavar="PNG", help="write a plot of lr and weight decay")
-    preview.add_argument("--x", choices=("steps", "samples", "tokens"), default="steps",
-                         help="the plot's x axis (default steps)")
+                         "and each scheduled value for every step (tokens alone on a token "
+                         "clock)")
+    preview.add_argument("--out", metavar="PNG", help="write a plot of lr, weight decay and "
+                         "each scheduled value")
+    preview.add_argument("--x", choices=("steps", "samples", "tokens"), default=None,
+                         help="the plot's x axis (default steps; tokens on a token clock)")
     _add_megatron_flags(preview)
 
 
@@ -237,25 +239,17 @@ def _preview(options: argparse.Namespace) -> str:
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in flags.items())
     if options.json:
-        points = [preview.at(schedule, q) for q in options.at] if options.at else [
-            preview.point(schedule, p.end, None if schedule.run is None or
-                          schedule.run.global_batch_size is None
-                          else schedule.run.step_at_samples(p.end))
-            for p in preview.pieces(schedule, preview.total_samples(schedule))]
+        points = [preview.at(schedule, q) for q in options.at] if options.at else \
+            preview.phase_ends(schedule)
         return json.dumps(points, indent=2)
     lines = [preview.table(schedule, title)]
     if options.at:
-        lines += ["", f"{'at':>16} {'step':>12} {'samples':>16} {'tokens':>18} {'lr':>13} "
-                      f"{'wd':>10}"]
-        for quantity in options.at:
-            p = preview.at(schedule, quantity)
-            lines.append(f"{quantity:>16} {preview._number(p['step']):>12} "
-                         f"{preview._number(p['samples']):>16} {preview._number(p['tokens']):>18} "
-                         f"{p['lr']:>13.6e} {'-' if p['wd'] is None else format(p['wd'], '.4g'):>10}")
+        lines += ["", *preview.point_lines(schedule, options.at)]
+    x_unit = options.x or preview.default_x(schedule)
     if options.out is not None:  # every output checked before any is written
-        preview.check_plot(schedule, options.out, options.x)
+        preview.check_plot(schedule, options.out, x_unit)
     writers = {"--csv": lambda path: preview.write_csv(schedule, path),
-               "--out": lambda path: preview.plot(schedule, path, options.x, title)}
+               "--out": lambda path: preview.plot(schedule, path, x_unit, title)}
     results = _write_outputs(outputs, writers)
     if options.csv is not None:
         lines.append(f"\nwrote {results['--csv']:,} rows to {options.csv}")
