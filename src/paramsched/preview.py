@@ -189,6 +189,100 @@ def point_lines(schedule, quantities: list[str]) -> list[str]:
     return lines
 
 
+def timeline(schedule, points: int) -> list[dict]:
+    """The values the scheduler holds at the schedule's boundaries and at `points`
+    evenly spaced places, as `point`s with an ``"event"`` (what happens there, or "").
+
+    Boundaries are where a phase of the learning rate, the weight decay or a scheduled
+    value ends, where the batch size changes, and the end. With steps (a batch size
+    and a clock of samples), rows are steps, each boundary at the first step that
+    reaches it, as `paramsched table` lists Megatron's iterations; without a batch
+    size they are clock positions in samples, on a token clock in whole tokens.
+    """
+    run = run_of(schedule)
+    total = total_samples(schedule)
+    events: dict = {}
+
+    def note(key, text: str) -> None:
+        events[key] = f"{events[key]}, {text}" if key in events else text
+
+    def mark(position, text: str) -> None:
+        if position <= total:
+            note(run.step_at_samples(position) if steps_known(run) else position, text)
+
+    note(0, "start")
+    phases = pieces(schedule, total)
+    for index, piece in enumerate(phases[:-1]):
+        mark(piece.end, f"lr phase {index} ({piece.name}) ends")
+    if schedule.has_wd:
+        for segment in schedule.wd_curve.segments:
+            if segment.end < total:
+                mark(segment.end, f"{segment.label or 'wd'} ends")
+    for column, scheduled in value_columns(schedule):
+        found = schedule.value_pieces(scheduled.name, total)
+        for index, piece in enumerate(found[:-1] if found[-1].end >= total else found):
+            mark(piece.end, f"{column} phase {index} ({piece.name}) ends")
+    if steps_known(run):
+        last = run.step_at_samples(total)
+        stretches = run.stretches()
+        for (step, _, size), (_, _, before) in zip(stretches[1:], stretches):
+            if step <= last and size != before:  # a ramp's last stretch may be the full size
+                note(step, f"batch size {size}")
+        spaced = {round(last * k / points) for k in range(points + 1)} if points else set()
+    else:
+        if run.counts_tokens and run.batch_size_schedule is not None:
+            for threshold, size in run.batch_size_schedule[1:]:
+                mark(threshold, f"batch size {size}")
+        spaced = {total * k / points for k in range(points + 1)} if points else set()
+        spaced = {min(round(p), total) for p in spaced}  # whole samples or tokens
+        last = total
+    note(last, "end")
+    rows = []
+    for key in sorted(set(events) | spaced):
+        key = int(key) if float(key).is_integer() else key
+        if steps_known(run):
+            found = point(schedule, run.samples_at_step(key), key)
+        else:
+            found = point(schedule, key, None)
+        rows.append({**found, "event": events.get(key, "")})
+    return rows
+
+
+def timeline_table(schedule, points: int, title: str) -> str:
+    """`timeline` as text: a column for each known position (step, samples, tokens),
+    the lr (with a batch-size rule, the base lr and batch size too), the weight decay,
+    each scheduled value, and the event."""
+    run = run_of(schedule)
+    rows = timeline(schedule, points)
+    rate = lambda key: lambda row: f"{row[key]:.6e}"  # noqa: E731
+    count = lambda key: lambda row: "-" if row[key] is None else _csv_number(row[key])  # noqa
+    columns = []
+    if steps_known(run):
+        columns.append(("step", count("step")))
+    if not run.counts_tokens:
+        columns.append(("samples", count("samples")))
+    if run.counts_tokens or run.seq_length is not None:
+        columns.append(("tokens", count("tokens")))
+    columns.append(("lr", rate("lr")))
+    if schedule.batch_size_rule is not None:
+        columns += [("base lr", rate("base_lr")), ("batch size", count("batch_size"))]
+    if schedule.has_wd:
+        columns.append(("weight_decay", rate("wd")))
+    columns += [(column, rate(column)) for column, _ in value_columns(schedule)]
+    cells = [[write(row) for _, write in columns] for row in rows]
+    widths = [max(len(name), *(len(c[i]) for c in cells)) for i, (name, _) in enumerate(columns)]
+    line = lambda texts, event: " ".join(  # noqa: E731
+        [t.rjust(w) for t, w in zip(texts, widths)] + [f" {event}"]).rstrip()
+    where = "after each listed step" if steps_known(run) else \
+        "at each listed token count (the clock counts tokens)" if run.counts_tokens else \
+        "at each listed count of samples"
+    rule = rule_text(schedule)
+    return "\n".join([f"{title}: values the scheduler holds {where}",
+                      *([] if rule is None else [rule]),
+                      line([name for name, _ in columns], "event"),
+                      *(line(texts, row["event"]) for texts, row in zip(cells, rows))])
+
+
 LISTED_STEPS = 10_000_000  # a preview goes step by step up to this many steps
 
 
@@ -430,8 +524,10 @@ def check_plot(schedule, path, x_unit: str) -> None:
 
 
 def default_x(schedule) -> str:
-    """The x axis a plot has unless told: tokens on a token clock, else steps."""
-    return "tokens" if run_of(schedule).counts_tokens else "steps"
+    """The x axis a plot has unless told: tokens on a token clock, steps where the run
+    has a batch size, else samples."""
+    run = run_of(schedule)
+    return "tokens" if run.counts_tokens else "steps" if steps_known(run) else "samples"
 
 
 def _check_x(run: Run, x_unit: str) -> None:
@@ -972,35 +1068,50 @@ def compare_figure(named: list, x_unit: str, title: str):
     """The learning rates of each ``(name, schedule)`` of `named`, overlaid on one panel
     against steps, samples or tokens, as a laid-out matplotlib Figure on an Agg canvas:
     one line per schedule, labelled with its name, in the order given; ticks by
-    `count_labels` and `rate_labels`; the legend below the panel, as `plot_figure`'s."""
+    `count_labels` and `rate_labels`; the legend below the panel, as `plot_figure`'s.
+    Below it, a panel for each scheduled value any of them has (labelled as
+    `plot_figure` labels it, in order of first appearance), one line per schedule that
+    has it, in that schedule's colour."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(10, 5.2), dpi=DPI)
+    panels = {}  # each value's panel label, by column, in order of first appearance
+    for _, schedule in named:
+        run_of(schedule)  # what is not a schedule is refused here, by type
+        for column, scheduled in value_columns(schedule):
+            panels.setdefault(column, panel_label(column, scheduled))
+    ratios = [3] + [1.1] * len(panels)
+    figure = Figure(figsize=(10, 5.2 + 1.3 * len(panels)), dpi=DPI)
     FigureCanvasAgg(figure)
-    axis = figure.subplots()
+    axes = figure.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios},
+                           squeeze=False)[:, 0]
+    axis, below_axes = axes[0], dict(zip(panels, axes[1:]))
     handles, highest, right = [], 0.0, 0.0
     for name, schedule in named:
         run = run_of(schedule)
         samples, steps = _plotted_points(schedule, x_unit)
-        if x_unit == "steps":
-            x = steps
-        elif x_unit == "tokens":
-            if run.seq_length is None:
-                raise ScheduleError(f"{name}: --x tokens needs the run's seq_length")
-            x = samples * run.seq_length
-        else:
-            x = samples
+        try:
+            x, _ = _x_of(run, x_unit, samples, steps)
+        except ScheduleError as error:
+            raise ScheduleError(f"{name}: {error}") from None
         lr = schedule.lr(samples)
         handles.append(axis.plot(x, lr, linewidth=1.4, label=name)[0])
         highest, right = max(highest, float(np.max(lr))), max(right, float(x[-1]))
+        for column, scheduled in value_columns(schedule):
+            below_axes[column].plot(x, schedule.value(scheduled.name, samples), linewidth=1.4,
+                                    color=handles[-1].get_color(), label=name)
     axis.set_ylabel("learning rate")
     axis.set_ylim(0, (highest or 1.0) * 1.08)
     axis.yaxis.set_major_formatter(_axis_formatter(rate_labels))
-    axis.set_xlabel(X_LABELS[x_unit])
-    _count_axis(axis.xaxis)
-    axis.set_xlim(0, right or 1.0)
-    axis.grid(True, alpha=0.3)
+    for column, panel in below_axes.items():
+        panel.set_ylabel(panels[column])
+        panel.margins(y=0.15)
+        panel.yaxis.set_major_formatter(_axis_formatter(rate_labels))
+    for each in axes:
+        each.grid(True, alpha=0.3)
+    axes[-1].set_xlabel(X_LABELS[x_unit])
+    _count_axis(axes[-1].xaxis)
+    axes[-1].set_xlim(0, right or 1.0)
     axis.set_title(textwrap.fill(title, 100))
     legend = figure.legend(handles, [h.get_label() for h in handles], loc="lower center",
                            bbox_to_anchor=(0.5, 0.005), fontsize=9,
