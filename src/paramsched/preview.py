@@ -641,6 +641,7 @@ def _count_axis(axis) -> None:
 def _plotted_points(schedule, x_unit: str) -> tuple[np.ndarray, np.ndarray | None]:
     """The samples plotted, and the step after which each is reached (every step, up to
     `PLOT_STEPS`; else a grid of samples, and None)."""
+    _check_x(run_of(schedule), x_unit)
     curve = step_curve(schedule)
     if curve is not None and len(curve[0]) <= PLOT_STEPS + 1:
         steps, samples = curve
@@ -1089,8 +1090,8 @@ def compare_figure(named: list, x_unit: str, title: str):
     handles, highest, right = [], 0.0, 0.0
     for name, schedule in named:
         run = run_of(schedule)
-        samples, steps = _plotted_points(schedule, x_unit)
         try:
+            samples, steps = _plotted_points(schedule, x_unit)
             x, _ = _x_of(run, x_unit, samples, steps)
         except ScheduleError as error:
             raise ScheduleError(f"{name}: {error}") from None
