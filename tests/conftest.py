@@ -152,3 +152,93 @@ def check_branch_rates(record, branch, parent, branch_point) -> list[int]:
 def increments(counts: list[int]) -> list[int]:
     """The increments that take a scheduler from 0 through `counts`."""
     return [b - a for a, b in zip([0] + counts[:-1], counts)]
+
+
+# Schedules with values besides lr and wd, as schedule files (the cli tests write them,
+# the preview tests read them with `schedule_from_toml`).
+VALUES_TOML = """\
+[run]
+global_batch_size = 8
+seq_length = 16
+total = "400 steps"
+
+[lr]
+max_lr = 3e-4
+min_lr = 3e-5
+phases = [
+  { shape = "linear", to = "max_lr", until = "20 steps" },
+  { shape = "cosine", to = "min_lr", until = "100%" },
+]
+
+[wd]
+start_wd = 0.1
+end_wd = 0.1
+style = "constant"
+
+[group."betas[1]"]
+start = 0.95
+end = 0.99
+phases = [{ shape = "linear", to = "end", until = "50%" }]
+
+[loop.grad_clip]
+start = 1.0
+phases = [{ shape = "cosine", to = 0.25, until = "300 steps" }]
+"""
+
+#: A sqrt batch-size rule over a batch-size ramp, reference 256 (the full size is 1024).
+RULE_TOML = """\
+[run]
+global_batch_size = 1024
+rampup_batch_size = [256, 256, "60000 samples"]
+total = "300000 samples"
+
+[lr]
+max_lr = 1e-3
+min_lr = 1e-4
+batch_size_rule = "sqrt"
+reference_batch_size = 256
+phases = [
+  { shape = "linear", to = "max_lr", until = "20000 samples" },
+  { shape = "cosine", to = "min_lr", until = "100%" },
+]
+
+[loop.grad_clip]
+start = 1.0
+phases = [{ shape = "linear", to = 0.5, until = "100%" }]
+"""
+
+#: A live token clock: stages in tokens, a group value, no steps or samples.
+TOKEN_CLOCK_TOML = """\
+[run]
+clock = "tokens"
+total = "10M tokens"
+batch_size_schedule = [["0 tokens", 128], ["1M tokens", 256]]
+
+[lr]
+max_lr = 3e-4
+min_lr = 3e-5
+phases = [
+  { shape = "linear", to = "max_lr", until = "100K tokens" },
+  { shape = "cosine", to = "min_lr", until = "100%" },
+]
+
+[group.momentum]
+start = 0.85
+end = 0.95
+phases = [{ shape = "cosine", to = "end", until = "100%" }]
+"""
+
+
+def schedule_from_toml(text: str):
+    """The schedule a schedule file's text describes."""
+    import tomllib
+
+    from paramsched import PhaseSchedule
+
+    return PhaseSchedule.from_dict(tomllib.loads(text))
+
+
+def with_rule(text: str, rule: str, reference: int) -> str:
+    """A schedule file's text with a batch-size rule added to its [lr] table."""
+    return text.replace("[lr]\n", f"[lr]\nbatch_size_rule = {rule!r}\n"
+                                  f"reference_batch_size = {reference}\n", 1)

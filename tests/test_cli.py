@@ -17,6 +17,7 @@ from paramsched.cli import EXAMPLE, _build_parser, main
 from paramsched.megatron import MEGATRON_FLAGS
 import argparse
 
+from conftest import RULE_TOML, TOKEN_CLOCK_TOML, VALUES_TOML, schedule_from_toml
 from test_megatron import FLAG_EXAMPLES, FLAG_NAMES
 
 
@@ -766,3 +767,133 @@ def test_a_compare_plot_that_fails_midway_leaves_nothing(capsys, cooldown, tmp_p
     assert err == ("paramsched compare: error: --out='c.png' cannot be written: No space left "
                    "on device\n")
     assert [p.name for p in tmp_path.iterdir()] == ["cooldown.toml"]
+
+
+# ------------------------------------------------- scheduled values, rules, token clocks
+
+
+@pytest.fixture
+def schedule_files(tmp_path):
+    """The shared schedules with values (conftest), written as files, by name."""
+    files = {}
+    for name, text in (("values", VALUES_TOML), ("rule", RULE_TOML),
+                       ("tokens", TOKEN_CLOCK_TOML)):
+        files[name] = tmp_path / f"{name}.toml"
+        files[name].write_text(text)
+    return files
+
+
+def test_preview_of_values_writes_a_column_and_a_panel_for_each(capsys, schedule_files,
+                                                                tmp_path):
+    pytest.importorskip("matplotlib")
+    png, table = tmp_path / "v.png", tmp_path / "v.csv"
+    status, out, err = run(capsys, "preview", str(schedule_files["values"]), "--at", "50%",
+                           "--csv", str(table), "--out", str(png))
+    assert status == 0 and err == ""
+    assert "betas[1] (group)  0      linear" in out and "grad_clip (loop)  0      cosine" in out
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("at "))
+    assert header.split() == ["at", "step", "samples", "tokens", "lr", "wd", "betas[1]",
+                              "grad_clip"]
+    assert table.read_text().splitlines()[0] == "step,samples,tokens,lr,wd,betas[1],grad_clip"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    status, out, _ = run(capsys, "preview", str(schedule_files["values"]), "--json")
+    schedule = schedule_from_toml(VALUES_TOML)
+    points = json.loads(out)
+    assert [p["betas[1]"] for p in points] == [schedule.value("betas[1]", p["samples"])
+                                               for p in points]
+
+
+def test_preview_says_the_rule(capsys, schedule_files):
+    status, out, _ = run(capsys, "preview", str(schedule_files["rule"]), "--at", "100%")
+    assert status == 0
+    assert ("lr follows the batch size: sqrt rule, reference 256 (lr = base lr * "
+            "sqrt(batch size / 256))") in out.splitlines()
+    header, row = out.splitlines()[-2:]
+    assert header.split()[-5:] == ["base", "lr", "batch", "size", "grad_clip"]
+    schedule = schedule_from_toml(RULE_TOML)
+    assert row.split()[-3:] == [f"{schedule.base_lr(300_000):.6e}", "1,024",
+                                f"{schedule.value('grad_clip', 300_000):.6e}"]
+
+
+def test_preview_of_a_token_clock_counts_tokens(capsys, schedule_files, tmp_path):
+    pytest.importorskip("matplotlib")
+    png, table = tmp_path / "t.png", tmp_path / "t.csv"
+    status, out, err = run(capsys, "preview", str(schedule_files["tokens"]), "--at", "50%",
+                           "--out", str(png), "--csv", str(table))
+    assert status == 0 and err == ""  # the plot's x axis is tokens unless told
+    assert "total: 10M tokens (the clock counts tokens)" in out
+    assert table.read_text().splitlines()[0] == "tokens,lr,wd,momentum"
+    status, out, _ = run(capsys, "preview", str(schedule_files["tokens"]), "--json")
+    assert [(p["step"], p["samples"], p["tokens"]) for p in json.loads(out)] == [
+        (None, None, 100_000), (None, None, 10**7)]
+
+
+@pytest.mark.parametrize("words,message", [
+    (["--out", "t.png", "--x", "steps"], "--x steps: the run's clock counts tokens, which fix "
+                                         "no steps; expected --x tokens"),
+    (["--out", "t.png", "--x", "samples"], "--x samples: the run's clock counts tokens"),
+    (["--at", "3 steps"], "--at='3 steps' is in steps, on a run whose clock counts tokens"),
+    (["--at", "3 samples"], "--at='3 samples' is in samples, on a run whose clock counts "),
+], ids=["x-steps", "x-samples", "at-steps", "at-samples"])
+def test_a_token_clock_refuses_steps_and_samples_in_one_line(capsys, schedule_files, tmp_path,
+                                                             words, message):
+    pytest.importorskip("matplotlib")
+    words = [str(tmp_path / w) if w.endswith(".png") else w for w in words]
+    status, out, err = run(capsys, "preview", str(schedule_files["tokens"]), *words)
+    assert status == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert message in err and list(tmp_path.glob("*.png")) == []
+
+
+def test_table_of_a_file_has_a_column_for_each_value(capsys, schedule_files):
+    status, out, err = run(capsys, "table", str(schedule_files["values"]), "--points", "2")
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == f"{schedule_files['values']}: values the scheduler holds after each " \
+                       "listed step"
+    assert lines[1].split() == ["step", "samples", "tokens", "lr", "weight_decay", "betas[1]",
+                                "grad_clip", "event"]
+    schedule = schedule_from_toml(VALUES_TOML)
+    for line in lines[2:]:
+        cells = line.split()
+        samples = int(cells[1])
+        assert samples == int(cells[0]) * 8
+        assert cells[3] == f"{schedule.lr(samples):.6e}"
+        assert cells[5] == f"{schedule.value('betas[1]', samples):.6e}"
+        assert cells[6] == f"{schedule.value('grad_clip', samples):.6e}"
+    assert lines[-1].endswith("end")
+
+
+def test_table_of_a_token_clock_and_of_a_rule(capsys, schedule_files):
+    status, out, _ = run(capsys, "table", str(schedule_files["tokens"]), "--points", "1")
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[1].split() == ["tokens", "lr", "momentum", "event"]
+    assert [line.split()[0] for line in lines[2:]] == ["0", "100000", "1000000", "10000000"]
+    status, out, _ = run(capsys, "table", str(schedule_files["rule"]), "--points", "0")
+    assert status == 0
+    assert out.splitlines()[1] == ("lr follows the batch size: sqrt rule, reference 256 "
+                                   "(lr = base lr * sqrt(batch size / 256))")
+    assert out.splitlines()[2].split()[:7] == ["step", "samples", "lr", "base", "lr", "batch",
+                                               "size"]
+
+
+@pytest.mark.parametrize("words", [["--lr", "1e-3"], ["--recipe", "llama2-7b"]],
+                         ids=["flags", "recipe"])
+def test_table_takes_one_schedule(capsys, schedule_files, words):
+    status, out, err = run(capsys, "table", str(schedule_files["values"]), *words)
+    assert status == 2 and out == ""
+    assert err.strip() == ("paramsched table: error: expected one schedule: a FILE, --recipe "
+                           "NAME, or Megatron's flags (--lr ... --train-iters ...)")
+
+
+def test_compare_with_values_and_a_rule_draws_them_and_refuses_a_token_clock(
+        capsys, schedule_files, tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "c.png"
+    status, out, err = run(capsys, "compare", str(schedule_files["values"]),
+                           str(schedule_files["rule"]), "--out", str(png))
+    assert status == 0 and err == "" and png.read_bytes()[:4] == b"\x89PNG"
+    status, out, err = run(capsys, "compare", str(schedule_files["values"]),
+                           str(schedule_files["tokens"]))
+    assert status == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert f"{schedule_files['tokens']}'s clock counts tokens, which fix no steps" in err

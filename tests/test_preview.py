@@ -19,6 +19,8 @@ from paramsched import preview
 from paramsched.recipe import load_schedule, recipe_path
 from paramsched.units import SI_SUFFIXES
 
+from conftest import RULE_TOML, TOKEN_CLOCK_TOML, VALUES_TOML, schedule_from_toml, with_rule
+
 RUN = {"global_batch_size": 4, "seq_length": 10, "rampup_batch_size": [2, 2, 8],
        "total": "100 samples"}
 
@@ -174,12 +176,15 @@ SCHEDULES = {
     "full-size-ramp": full_size_ramp,
     "deepseek-v3": recipe("deepseek-v3"), "llama2-7b": recipe("llama2-7b"),
     "minicpm-wsd": recipe("minicpm-wsd"),
+    "values": lambda: schedule_from_toml(VALUES_TOML),
+    "token-clock": lambda: schedule_from_toml(TOKEN_CLOCK_TOML),
 }
 PLOTS = [("one-step-warmup", "steps"), ("one-step-warmup-megatron", "samples"),
          ("many-phases", "samples"), ("many-phases", "steps"), ("crowded", "samples"),
          ("no-wd", "samples"), ("ramped", "steps"), ("ramped", "tokens"),
          ("deepseek-v3", "steps"), ("deepseek-v3", "tokens"), ("deepseek-v3", "samples"),
-         ("llama2-7b", "tokens"), ("minicpm-wsd", "steps")]
+         ("llama2-7b", "tokens"), ("minicpm-wsd", "steps"), ("values", "steps"),
+         ("values", "tokens"), ("token-clock", "tokens")]
 PLOT_IDS = [f"{name}-{x}" for name, x in PLOTS]
 
 
@@ -564,3 +569,251 @@ def test_a_comparison_plot_the_runs_cannot_give_is_refused_naming_the_schedule()
         preview.check_compare_plot([("wsd", wsd), ("short.toml", short)], "c.png", "tokens")
     with pytest.raises(ScheduleError, match="^--out='c.xyz' has the extension .xyz"):
         preview.check_compare_plot([("wsd", wsd), ("short.toml", short)], "c.xyz", "steps")
+
+
+# ------------------------------------------------- scheduled values, rules, token clocks
+
+
+def value_panels(figure) -> dict:
+    """The panels of scheduled values, by their labels."""
+    return {axes.get_ylabel(): axes for axes in figure.axes
+            if axes.get_ylabel().endswith((" (group)", " (loop)"))}
+
+
+@pytest.mark.parametrize("name, x", [("values", "steps"), ("values", "samples"),
+                                     ("values", "tokens"), ("token-clock", "tokens")],
+                         ids=lambda v: v)
+def test_each_scheduled_value_has_its_own_panel_on_the_shared_x_axis(drawn, name, x):
+    figure, _ = drawn(name, x)
+    schedule = schedule_of(name)
+    panels = value_panels(figure)
+    expected = {"values": ["betas[1] (group)", "grad_clip (loop)"],
+                "token-clock": ["momentum (group)"]}[name]
+    assert list(panels) == expected
+    batch = 1 if schedule.run.ramps else 0
+    assert len(figure.axes) == 2 + batch + len(expected)
+    assert [axes.get_ylabel() for axes in figure.axes[-len(expected):]] == expected
+    samples, steps = preview._plotted_points(schedule, x)
+    top = figure.axes[0]
+    for (label, panel), value in zip(panels.items(), schedule.values):
+        assert panel.get_shared_x_axes().joined(top, panel)
+        (line,) = panel.get_lines()
+        assert line.get_label() in legend_texts(figure)
+        assert line.get_label().startswith(f"{value.name} (start=")
+        assert np.array_equal(line.get_ydata(), schedule.value(value.name, samples))
+        assert np.array_equal(line.get_xdata(), top.get_lines()[0].get_xdata())
+    assert figure.axes[-1].get_xlabel() == preview.X_LABELS[x]
+
+
+def test_values_read_back_from_the_csv_bit_for_bit(tmp_path):
+    schedule = schedule_from_toml(VALUES_TOML)
+    path = tmp_path / "values.csv"
+    rows = preview.write_csv(schedule, path)
+    with open(path) as file:
+        table = list(csv.DictReader(file))
+    assert list(table[0]) == ["step", "samples", "tokens", "lr", "wd", "betas[1]", "grad_clip"]
+    assert len(table) == rows == 401
+    samples = np.array([int(row["samples"]) for row in table])
+    assert samples.tolist() == schedule.run.samples_at_step(np.arange(401)).tolist()
+    for column in ("betas[1]", "grad_clip"):
+        written = np.array([float(row[column]) for row in table])
+        assert (written == schedule.value(column, samples)).all()
+    assert (np.array([float(row["lr"]) for row in table]) == schedule.lr(samples)).all()
+
+
+def test_points_and_the_table_carry_every_value():
+    schedule = schedule_from_toml(VALUES_TOML)
+    found = preview.at(schedule, "50%")
+    assert list(found) == ["step", "samples", "tokens", "lr", "wd", "betas[1]", "grad_clip"]
+    assert found["betas[1]"] == schedule.value("betas[1]", found["samples"]) == 0.99
+    assert found["grad_clip"] == schedule.value("grad_clip", found["samples"])
+    assert [point["samples"] for point in preview.phase_ends(schedule)] == [160, 3200]
+    text = preview.table(schedule, "values")
+    assert "scheduled values (group: written into every parameter group; loop: read by the " \
+           "training loop)" in text
+    rows = [line.split() for line in text.splitlines() if line.startswith(("betas", "grad"))]
+    assert [(row[0], row[2], row[3]) for row in rows] == [
+        ("betas[1]", "0", "linear"), ("betas[1]", "1", "hold"), ("grad_clip", "0", "cosine"),
+        ("grad_clip", "1", "hold")]
+    assert rows[0][-2:] == ["0.95", "0.99"] and rows[2][-2:] == ["1", "0.25"]
+
+
+def test_a_value_named_as_a_fixed_column_is_written_under_its_place():
+    schedule = PhaseSchedule.from_dict({
+        "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr",
+                                          "until": "10 samples"}]},
+        "loop": {"wd": {"start": 2.0, "phases": [{"shape": "linear", "to": 1.0,
+                                                   "until": "10 samples"}]}}})
+    assert [column for column, _ in preview.value_columns(schedule)] == ["loop.wd"]
+    found = preview.at(schedule, "5 samples")
+    assert found["wd"] is None and found["loop.wd"] == schedule.value("wd", 5) == 1.5
+
+
+def test_a_batch_size_rule_draws_the_scaled_rate_and_the_base_rate_dashed():
+    pytest.importorskip("matplotlib")
+    schedule = schedule_from_toml(RULE_TOML)
+    assert schedule.batch_size_rule == ("sqrt", 256)
+    figure = preview.plot_figure(schedule, "steps", "rule")
+    samples, _ = preview._plotted_points(schedule, "steps")
+    top = figure.axes[0]
+    scaled, base = top.get_lines()
+    assert np.array_equal(scaled.get_ydata(), schedule.lr(samples))
+    assert np.array_equal(base.get_ydata(), schedule.base_lr(samples))
+    assert (scaled.get_linestyle(), base.get_linestyle()) == ("-", "--")
+    assert scaled.get_label() == "lr, following the batch size (sqrt rule): base lr \u00d7 " \
+                                 "sqrt(batch size / 256)"
+    assert base.get_label() == ("base lr, before the sqrt rule (init_lr=0, max_lr=1e-3, "
+                                "min_lr=1e-4)")
+    # The rule doubles the rate once the batch is 4 times the reference.
+    assert scaled.get_ydata()[-1] == 2 * base.get_ydata()[-1]
+    sizes, reference = batch_panel(figure).get_lines()
+    assert sizes.get_drawstyle() == "steps-post" and reference.get_ydata().tolist() == [256, 256]
+    assert reference.get_label() == "reference batch size 256 (the sqrt rule's)"
+    texts = legend_texts(figure)
+    for line in (scaled, base, sizes, reference):
+        assert line.get_label() in texts
+    assert list(value_panels(figure)) == ["grad_clip (loop)"]
+    highest = top.transData.transform(np.column_stack([scaled.get_xdata(),
+                                                       scaled.get_ydata()]))[:, 1].max()
+    assert highest < min(t.get_window_extent().y0 for t in phase_labels(figure))
+
+
+def test_a_batch_size_rule_is_said_in_the_table_and_its_columns_in_the_csv(tmp_path):
+    schedule = schedule_from_toml(RULE_TOML)
+    text = preview.table(schedule, "rule")
+    assert ("lr follows the batch size: sqrt rule, reference 256 (lr = base lr * "
+            "sqrt(batch size / 256))") in text.splitlines()
+    assert "base lr at start" in text.splitlines()[1]
+    path = tmp_path / "rule.csv"
+    preview.write_csv(schedule, path)
+    with open(path) as file:
+        table = list(csv.DictReader(file))
+    assert list(table[0]) == ["step", "samples", "tokens", "lr", "wd", "base_lr", "batch_size",
+                              "grad_clip"]
+    samples = np.array([int(row["samples"]) for row in table])
+    assert (np.array([float(r["base_lr"]) for r in table]) == schedule.base_lr(samples)).all()
+    assert (np.array([float(r["lr"]) for r in table]) == schedule.lr(samples)).all()
+    assert [int(r["batch_size"]) for r in table] == [schedule.run.batch_size_at(int(s))
+                                                     for s in samples]
+    found = preview.at(schedule, "100%")
+    assert (found["batch_size"], found["lr"]) == (1024, 2 * found["base_lr"])
+
+
+def test_a_token_clock_is_previewed_in_tokens(tmp_path):
+    schedule = schedule_from_toml(TOKEN_CLOCK_TOML)
+    assert preview.step_curve(schedule) is None
+    sums = preview.totals(schedule)
+    assert (sums["steps"], sums["samples"], sums["tokens"], sums["lr_area"]) == \
+        (None, None, 10**7, None)
+    text = preview.table(schedule, "tokens")
+    header = text.splitlines()[1].split()
+    assert header[:3] == ["phase", "shape", "tokens"] and "steps" not in header \
+        and "samples" not in header
+    assert "total: 10M tokens (the clock counts tokens)" in text
+    assert "stage  from tokens  batch size" in text
+    found = preview.at(schedule, "1M tokens")
+    assert (found["step"], found["samples"], found["tokens"]) == (None, None, 10**6)
+    assert found["momentum"] == schedule.value("momentum", 10**6)
+    with pytest.raises(ScheduleError, match="^--at='5 steps' is in steps, on a run whose clock "
+                                            "counts tokens"):
+        preview.at(schedule, "5 steps")
+    path = tmp_path / "tokens.csv"
+    rows = preview.write_csv(schedule, path)
+    with open(path) as file:
+        table = list(csv.DictReader(file))
+    assert list(table[0]) == ["tokens", "lr", "wd", "momentum"] and len(table) == rows
+    tokens = [int(row["tokens"]) for row in table]  # whole tokens, the last the total
+    assert tokens[0] == 0 and tokens[-1] == 10**7 and tokens == sorted(set(tokens))
+    assert (np.array([float(r["lr"]) for r in table]) == schedule.lr(tokens)).all()
+    assert (np.array([float(r["momentum"]) for r in table]) ==
+            schedule.value("momentum", tokens)).all()
+
+
+def test_a_short_token_clock_is_listed_token_by_token():
+    schedule = PhaseSchedule.from_dict({"run": {"clock": "tokens", "total": "50 tokens"},
+                                        "lr": {"max_lr": 1.0, "phases": [
+                                            {"shape": "linear", "to": "max_lr",
+                                             "until": "100%"}]}})
+    assert preview.grid(schedule, 100_001).tolist() == list(range(51))
+
+
+@pytest.mark.parametrize("x", ["steps", "samples"])
+def test_a_token_clock_plot_refuses_steps_and_samples(x):
+    pytest.importorskip("matplotlib")
+    schedule = schedule_from_toml(TOKEN_CLOCK_TOML)
+    assert preview.default_x(schedule) == "tokens"
+    with pytest.raises(ScheduleError, match=f"^--x {x}: the run's clock counts tokens, which "
+                                            f"fix no {x}; expected --x tokens$"):
+        preview.check_plot(schedule, "t.png", x)
+    with pytest.raises(ScheduleError, match=f"^--x {x}: the run's clock counts tokens"):
+        preview.plot_figure(schedule, x, "t")
+
+
+def test_a_token_clock_draws_its_batch_size_against_tokens(drawn):
+    figure, _ = drawn("token-clock", "tokens")
+    schedule = schedule_of("token-clock")
+    line, = batch_panel(figure).get_lines()
+    assert line.get_xdata().tolist() == [0, 10**6, 10**7]
+    assert line.get_ydata().tolist() == [128, 256, 256]
+    tokens = preview.grid(schedule, 200_001)
+    sizes = line.get_ydata()[np.searchsorted(line.get_xdata(), tokens, side="right") - 1]
+    assert sizes.tolist() == schedule.run.batch_sizes_at(tokens).tolist()
+
+
+def test_a_linear_rule_on_a_token_clock_follows_the_stages():
+    pytest.importorskip("matplotlib")
+    schedule = schedule_from_toml(with_rule(TOKEN_CLOCK_TOML, "linear", 256))
+    figure = preview.plot_figure(schedule, "tokens", "t")
+    tokens = preview.grid(schedule, 200_001)
+    scaled, base = figure.axes[0].get_lines()
+    assert np.array_equal(scaled.get_ydata(), schedule.lr(tokens))
+    assert np.array_equal(base.get_ydata(), schedule.base_lr(tokens))
+    half = tokens < 10**6  # batches of 128 against a reference of 256 until 1M tokens
+    assert (scaled.get_ydata()[half] == base.get_ydata()[half] * 0.5).all()
+    assert (scaled.get_ydata()[~half] == base.get_ydata()[~half]).all()
+    assert "lr follows the batch size: linear rule, reference 256" in preview.table(schedule, "t")
+
+
+def test_the_timeline_lists_every_boundary_with_each_value():
+    schedule = schedule_from_toml(VALUES_TOML)
+    rows = preview.timeline(schedule, 4)
+    assert [(row["step"], row["event"]) for row in rows] == [
+        (0, "start"), (20, "lr phase 0 (linear) ends"), (100, ""),
+        (200, "betas[1] phase 0 (linear) ends"), (300, "grad_clip phase 0 (cosine) ends"),
+        (400, "end")]
+    for row in rows:
+        assert row["samples"] == schedule.run.samples_at_step(row["step"])
+        assert row["betas[1]"] == schedule.value("betas[1]", row["samples"])
+        assert row["grad_clip"] == schedule.value("grad_clip", row["samples"])
+    text = preview.timeline_table(schedule, 4, "values")
+    assert text.splitlines()[1].split() == ["step", "samples", "tokens", "lr", "weight_decay",
+                                            "betas[1]", "grad_clip", "event"]
+    tokens = preview.timeline(schedule_from_toml(TOKEN_CLOCK_TOML), 2)
+    assert [(row["tokens"], row["event"]) for row in tokens] == [
+        (0, "start"), (100_000, "lr phase 0 (linear) ends"), (10**6, "batch size 256"),
+        (5 * 10**6, ""), (10**7, "end")]
+
+
+def test_the_comparison_plot_has_a_panel_per_value_and_refuses_a_token_clock():
+    pytest.importorskip("matplotlib")
+    values, rule = schedule_from_toml(VALUES_TOML), schedule_from_toml(RULE_TOML)
+    wsd, _ = wsd_and_cooldown()
+    figure = preview.compare_figure([("values", values), ("wsd", wsd), ("rule", rule)],
+                                    "samples", "t")
+    assert [axes.get_ylabel() for axes in figure.axes] == [
+        "learning rate", "betas[1] (group)", "grad_clip (loop)"]
+    lr_lines = figure.axes[0].get_lines()
+    assert legend_texts(figure) == ["values", "wsd", "rule"]
+    clips = figure.axes[2].get_lines()
+    assert [line.get_label() for line in clips] == ["values", "rule"]
+    assert [line.get_color() for line in clips] == [lr_lines[0].get_color(),
+                                                    lr_lines[2].get_color()]
+    samples, _ = preview._plotted_points(rule, "samples")
+    assert np.array_equal(clips[1].get_ydata(), rule.value("grad_clip", samples))
+    rows = preview.comparison([("values", values), ("rule", rule)])
+    assert rows[1]["peak_lr"] == float(np.max(rule.lr(rule.run.samples_at_step(
+        np.arange(rows[1]["total_steps"] + 1)))))
+    with pytest.raises(ScheduleError, match="^tokens.toml's clock counts tokens, which fix no "
+                                            "steps; expected a run that counts optimizer steps"):
+        preview.comparison([("values", values),
+                            ("tokens.toml", schedule_from_toml(TOKEN_CLOCK_TOML))])

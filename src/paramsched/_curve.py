@@ -544,6 +544,13 @@ class CurveSchedule:
         """The learning rate's segments, for previews, up to `total` clock positions."""
         return self.lr_curve.pieces(self._lr_values(None, None), total)
 
+    def value_pieces(self, name: str, total) -> list[Piece]:
+        """A scheduled value's segments, for previews, up to `total` clock positions
+        (`Piece.lr_start` and `lr_end` hold the value's own start and end)."""
+        scheduled = self.scheduled(name)
+        given = tuple(value for _, value in scheduled.named)
+        return scheduled.curve.pieces(self._value_values(name, given), total)
+
     def branch(self, at, phases: list, wd: list | None = None, total=None,
                values: dict | None = None):
         """A schedule equal to this one up to `at` (to the bit), then following `phases`.

@@ -130,12 +130,19 @@ def _build_parser() -> argparse.ArgumentParser:
         "samples fit in --train-samples (a partial last batch is dropped), counted with "
         "any --rampup-batch-size; a run that ends within the ramp-up is refused, since "
         "Megatron's versions count its iterations differently. With no flags it shows a "
-        f"built-in example: {EXAMPLE_FLAGS}.",
+        f"built-in example: {EXAMPLE_FLAGS}. Given a schedule FILE (TOML) or --recipe instead "
+        "of flags, it lists the values at the schedule's boundaries (the phases of lr, weight "
+        "decay and every scheduled value, batch-size changes) and at evenly spaced points, a "
+        "column for each value; a run whose clock counts tokens is listed in tokens.",
         epilog="examples: paramsched table --lr 3e-4 --min-lr 3e-5 --train-iters 10000 "
         "--lr-warmup-iters 500 --lr-decay-style cosine --global-batch-size 256;  paramsched "
         "table --lr 3e-4 --train-samples 2560000 --lr-warmup-samples 128000 "
-        "--global-batch-size 256 --rampup-batch-size 64 64 500000",
+        "--global-batch-size 256 --rampup-batch-size 64 64 500000;  paramsched table "
+        "schedule.toml --points 20",
     )
+    table.add_argument("file", nargs="?", help="a schedule file (TOML), instead of flags")
+    table.add_argument("--recipe", help="a built-in recipe (see: paramsched recipes), "
+                       "instead of flags")
     _add_megatron_flags(table)
     table.add_argument("--points", type=int, default=10,
                        help="evenly spaced iterations to show besides the boundaries (default 10)")
@@ -169,10 +176,13 @@ def _add_preview(commands) -> None:
     preview.add_argument("--json", action="store_true",
                          help="print the --at points (or the phase ends) as JSON instead")
     preview.add_argument("--csv", metavar="FILE", help="write step, samples, tokens, lr, wd "
-                         "for every step")
-    preview.add_argument("--out", metavar="PNG", help="write a plot of lr and weight decay")
-    preview.add_argument("--x", choices=("steps", "samples", "tokens"), default="steps",
-                         help="the plot's x axis (default steps)")
+                         "and each scheduled value for every step (tokens alone on a token "
+                         "clock)")
+    preview.add_argument("--out", metavar="PNG", help="write a plot of lr, weight decay and "
+                         "each scheduled value")
+    preview.add_argument("--x", choices=("steps", "samples", "tokens"), default=None,
+                         help="the plot's x axis (default steps; samples for a run without a batch size, "
+                         "tokens on a token clock)")
     _add_megatron_flags(preview)
 
 
@@ -237,25 +247,17 @@ def _preview(options: argparse.Namespace) -> str:
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in flags.items())
     if options.json:
-        points = [preview.at(schedule, q) for q in options.at] if options.at else [
-            preview.point(schedule, p.end, None if schedule.run is None or
-                          schedule.run.global_batch_size is None
-                          else schedule.run.step_at_samples(p.end))
-            for p in preview.pieces(schedule, preview.total_samples(schedule))]
+        points = [preview.at(schedule, q) for q in options.at] if options.at else \
+            preview.phase_ends(schedule)
         return json.dumps(points, indent=2)
     lines = [preview.table(schedule, title)]
     if options.at:
-        lines += ["", f"{'at':>16} {'step':>12} {'samples':>16} {'tokens':>18} {'lr':>13} "
-                      f"{'wd':>10}"]
-        for quantity in options.at:
-            p = preview.at(schedule, quantity)
-            lines.append(f"{quantity:>16} {preview._number(p['step']):>12} "
-                         f"{preview._number(p['samples']):>16} {preview._number(p['tokens']):>18} "
-                         f"{p['lr']:>13.6e} {'-' if p['wd'] is None else format(p['wd'], '.4g'):>10}")
+        lines += ["", *preview.point_lines(schedule, options.at)]
+    x_unit = options.x or preview.default_x(schedule)
     if options.out is not None:  # every output checked before any is written
-        preview.check_plot(schedule, options.out, options.x)
+        preview.check_plot(schedule, options.out, x_unit)
     writers = {"--csv": lambda path: preview.write_csv(schedule, path),
-               "--out": lambda path: preview.plot(schedule, path, options.x, title)}
+               "--out": lambda path: preview.plot(schedule, path, x_unit, title)}
     results = _write_outputs(outputs, writers)
     if options.csv is not None:
         lines.append(f"\nwrote {results['--csv']:,} rows to {options.csv}")
@@ -414,6 +416,8 @@ def _table(options: argparse.Namespace) -> str:
         raise UsageError(
             f"paramsched table: error: --points={options.points}; expected a number >= 0"
         )
+    if options.file is not None or options.recipe is not None:
+        return _table_of_a_schedule(options)
     args, is_example = _megatron_args(options)
     schedule = from_megatron_args(args)
     run = schedule.run
@@ -471,6 +475,24 @@ def _table(options: argparse.Namespace) -> str:
             f"{schedule.wd(samples):>14.6e}  {events.get(iteration, '')}".rstrip()
         )
     return "\n".join(lines)
+
+
+def _table_of_a_schedule(options: argparse.Namespace) -> str:
+    """`paramsched table FILE` or ``--recipe NAME``: `paramsched.preview.timeline_table`."""
+    from . import preview
+    from .recipe import load_schedule, recipe_path
+
+    if (options.file is not None) + (options.recipe is not None) + \
+            bool(_given_megatron_flags(options)) != 1:
+        raise UsageError("paramsched table: error: expected one schedule: a FILE, --recipe "
+                         "NAME, or Megatron's flags (--lr ... --train-iters ...)")
+    if options.file == "":
+        raise ScheduleError("FILE='' is empty; expected a schedule file (TOML)")
+    if options.file is not None:
+        schedule, title = load_schedule(options.file), options.file
+    else:
+        schedule, title = load_schedule(recipe_path(options.recipe)), f"recipe {options.recipe}"
+    return preview.timeline_table(schedule, options.points, title)
 
 
 #: The flags that take one number: a negative value is attached to them (`_attach_negatives`).
