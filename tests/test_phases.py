@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -661,3 +662,24 @@ def test_a_new_total_before_the_branch_point_is_refused():
     with pytest.raises(ScheduleError, match=r"total='1000 samples' is 1000 samples, before the "
                                             r"branch point at 50000 samples"):
         wsd_megatron().branch(50_000, COOLDOWN, total="1000 samples")
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "50 tokens"},
+                                       {"shape": "linear", "to": 0.0, "until": "40 tokens"}]}},
+     "lr.phases[1].until=40 (40 tokens) does not come after the previous end (50 tokens)"),
+    ({"run": {"clock": "tokens", "total": "100 tokens",
+              "batch_size_schedule": [[0, 1], ["5 tokens", 2], ["4 tokens", 3]]}},
+     "batch_size_schedule[2][0]='4 tokens' is 4 tokens, not after the stage before it "
+     "(5 tokens)"),
+    ({"lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "50 samples"}]}},
+     "lr.phases[0].until='50 samples' is in samples, on a run whose clock counts tokens"),
+    ({"wd": {"start_wd": 0.0, "end_wd": 0.1, "style": "linear", "until": "0%"}},
+     "wd.until='0%' is 0 tokens; expected a length > 0"),
+], ids=["phase-ends", "stages", "samples", "wd-until"])
+def test_a_token_clock_speaks_of_tokens(data, message):
+    base = {"run": {"clock": "tokens", "total": "100 tokens"},
+            "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr",
+                                              "until": "50 tokens"}]}}
+    with pytest.raises(ScheduleError, match=re.escape(message)):
+        PhaseSchedule.from_dict({**base, **data})

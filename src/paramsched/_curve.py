@@ -589,8 +589,9 @@ class CurveSchedule:
             run["total"] = total
             ends = Run(**run).total_samples
             if not isinstance(at, (str, Quantity)) and ends < check_non_negative("branch.at", at):
-                raise ScheduleError(f"total={total!r} is {ends!r} samples, before the branch "
-                                    f"point at {at!r} samples; expected a run that goes past it")
+                unit = Run(**run).unit
+                raise ScheduleError(f"total={total!r} is {ends!r} {unit}, before the branch "
+                                    f"point at {at!r} {unit}; expected a run that goes past it")
         data = {"branch": {"parent": {"kind": self.kind, **self.meaning()}, "at": at},
                 "run": run, "lr": {"phases": phases}}
         if wd is not None:

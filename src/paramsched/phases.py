@@ -120,8 +120,8 @@ def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
         end = check_number(f"{where}.until", phase.until)
         if end <= previous_end:
             raise ScheduleError(
-                f"{where}.until={phase.until!r} ({end!r} samples) does not come after the "
-                f"previous end ({previous_end!r} samples); expected increasing phase ends")
+                f"{where}.until={phase.until!r} ({end!r} {unit}) does not come after the "
+                f"previous end ({previous_end!r} {unit}); expected increasing phase ends")
         start = previous_target if phase.start is None else operand(f"{where}.from", phase.start)
         if shape == "constant":
             if phase.to is not None:
@@ -240,8 +240,9 @@ def _block(run: Run, block: dict, label: str, begin, room: int) -> list[Phase]:
     once = [_phase(item, f"{label}.phases[{i}]", offset) for i, item in enumerate(inner)]
     length = once[-1].until if period is None else period
     if once[-1].until > length:
-        raise ScheduleError(f"{label}: its phases end at {once[-1].until!r} samples, after the "
-                            f"period of {length!r} samples; expected phases within the period")
+        raise ScheduleError(f"{label}: its phases end at {once[-1].until!r} {run.unit}, after "
+                            f"the period of {length!r} {run.unit}; expected phases within the "
+                            "period")
     expanded = []
     for k in range(count):
         start, scale = begin + k * length, factor ** k
@@ -300,7 +301,7 @@ def _wd_part(run: Run, wd: dict) -> tuple[Curve, dict]:
                             "expected start_wd <= end_wd")
     length = run.samples(Quantity.parse(wd.get("until", "100%"), "wd.until"), "wd.until")
     if length <= 0:
-        raise ScheduleError(f"wd.until={wd.get('until', '100%')!r} is {length!r} samples; "
+        raise ScheduleError(f"wd.until={wd.get('until', '100%')!r} is {length!r} {run.unit}; "
                             "expected a length > 0")
     segment = Segment(length, "rise", "start_wd", "end_wd", shape_named("wd.style", style),
                       length=float(length), label=f"wd {style}")

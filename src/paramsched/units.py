@@ -207,11 +207,12 @@ def _format_amount(amount: Fraction) -> str:
     return str(value)
 
 
-def _within_runs(samples: Fraction, quantity: Quantity, field: str) -> Fraction:
+def _within_runs(samples: Fraction, quantity: Quantity, field: str,
+                 unit: str = "samples") -> Fraction:
     """`samples`, refused beyond any run (steps of large batches, a large percentage)."""
     if samples > MAX_AMOUNT:
-        raise ScheduleError(f"{field}={str(quantity)!r} is {float(samples):g} samples, beyond any "
-                            f"run; expected at most {float(MAX_AMOUNT):g} samples")
+        raise ScheduleError(f"{field}={str(quantity)!r} is {float(samples):g} {unit}, beyond any "
+                            f"run; expected at most {float(MAX_AMOUNT):g} {unit}")
     return samples
 
 
@@ -394,8 +395,8 @@ class Run:
             else:
                 exact = check_number(f"{where}[0]", threshold)
                 if exact < 0 or exact > MAX_AMOUNT:
-                    raise ScheduleError(f"{where}[0]={threshold!r}; expected samples >= 0 and "
-                                        f"at most {float(MAX_AMOUNT):g}")
+                    raise ScheduleError(f"{where}[0]={threshold!r}; expected {self.unit} >= 0 "
+                                        f"and at most {float(MAX_AMOUNT):g}")
             samples = math.ceil(Fraction(exact))  # reached by the first whole count past it
             size = check_number(f"{where}[1]", size)
             if not isinstance(size, int) or not 0 < size <= MAX_AMOUNT:
@@ -405,8 +406,8 @@ class Run:
                 raise ScheduleError(f"{where}[0]={threshold!r}; expected the first stage at 0")
             if checked and samples <= checked[-1][0]:
                 raise ScheduleError(
-                    f"{where}[0]={threshold!r} is {samples:,} samples, not after the stage "
-                    f"before it ({checked[-1][0]:,} samples); expected strictly increasing "
+                    f"{where}[0]={threshold!r} is {samples:,} {self.unit}, not after the stage "
+                    f"before it ({checked[-1][0]:,} {self.unit}); expected strictly increasing "
                     "thresholds")
             checked.append((samples, size))
         return tuple(checked)
@@ -515,7 +516,7 @@ class Run:
             raise ScheduleError(f"{field}={str(quantity)!r} is a percentage; expected total in "
                                 "the run, which it is a percentage of")
         return _within_runs(self._exact_samples(self.total, "total") * quantity.amount / 100,
-                            quantity, field)
+                            quantity, field, self.unit)
 
     def samples(self, quantity: Quantity | str, field: str = "quantity") -> int | float:
         """The number of consumed samples `quantity` stands for (an int when whole)."""
