@@ -47,3 +47,44 @@ def test_the_every_value_file_is_the_example_s():
     example = tomllib.loads((README.parent / "examples" / "every_value.toml").read_text())
     example.pop("recipe")
     assert tomllib.loads(shown) == example
+
+
+def console_examples() -> list[tuple[str, str]]:
+    """The README's ``$ paramsched ...`` examples: each command and the output shown."""
+    found, fenced, block = [], False, []
+    for line in README.read_text().splitlines():
+        if line.startswith("```"):
+            if fenced and block and block[0].startswith("$ paramsched "):
+                found.append(block)
+            fenced, block = not fenced, []
+        elif fenced:
+            block.append(line)
+    examples = []
+    for lines in found:
+        command = lines.pop(0)[2:]
+        while command.endswith("\\"):
+            command = command[:-1] + lines.pop(0).strip()
+        examples.append((command, "\n".join(lines) + "\n"))
+    return examples
+
+
+def test_the_readme_shows_what_its_commands_print(tmp_path):
+    """Each command runs as shown (the README's TOML files and the examples beside it,
+    plots written to a scratch folder) and prints what the README shows."""
+    import shlex
+    import shutil
+
+    for block in blocks("toml"):
+        first = block.splitlines()[0]
+        if first.startswith("# ") and first.endswith(".toml"):
+            (tmp_path / first[2:]).write_text(block)
+    shutil.copytree(README.parent / "examples", tmp_path / "examples")
+    (tmp_path / "docs").mkdir()
+    examples = console_examples()
+    assert len(examples) >= 5
+    for command, shown in examples:
+        argv = shlex.split(command)
+        result = subprocess.run([sys.executable, "-m", "paramsched", *argv[1:]], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, (command, result.stderr)
+        assert result.stdout + result.stderr == shown, command
