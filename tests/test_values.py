@@ -23,6 +23,7 @@ import math
 import pathlib
 import pickle
 import random
+import re
 import warnings
 
 import numpy as np
@@ -519,3 +520,452 @@ def test_a_token_clock_resumes_mid_way_pending_tokens_included(mechanism, tmp_pa
         target.step()  # the pending tokens
         assert target.metrics() == TOKEN_CASE.reference.metrics(expected[k], ("0",))
         drive_tokens(target, target_optimizer, expected[k + 1:])
+
+
+# ------------------------------------------------------------------ properties
+
+SHAPES = ["linear", "cosine", "exponential", "minus_sqrt", "polynomial", "constant",
+          "inverse-square-root"]
+finite = st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def value_tables(draw, names=("end", "peak", "low")):
+    """A value's table (``start`` and some named values, phases that name them), and
+    its phases resolved for the reference: ``(table, named, pieces)``."""
+    named = {"start": draw(finite)}
+    for name in draw(st.lists(st.sampled_from(names), unique=True, max_size=3)):
+        named[name] = draw(finite)
+    phases, ends, end = [], [], 0
+    for _ in range(draw(st.integers(1, 4))):
+        end += draw(st.integers(1, 60))
+        shape = draw(st.sampled_from(SHAPES))
+        phase = {"shape": shape, "until": f"{end} samples"}
+        operand = st.one_of(finite, st.sampled_from(sorted(named)))
+        if shape == "constant":
+            if draw(st.booleans()):
+                phase["value"] = draw(operand)
+        else:
+            phase["to"] = draw(operand)
+            if draw(st.booleans()):
+                phase["from"] = draw(operand)
+        if shape == "polynomial":
+            phase["power"] = draw(st.sampled_from([0.5, 1.0, 2.0, 3.5]))
+        if shape == "inverse-square-root":  # a value that falls as 1/sqrt(n): a >= 0
+            phase["to"], phase["from"] = draw(st.floats(0, 1)), draw(st.floats(0, 2))
+        phases.append(phase)
+        ends.append(end)
+    return {**named, "phases": phases}
+
+
+def resolve(table: dict, overrides: dict) -> list[tuple]:
+    """A value table's phases as the reference's pieces, names resolved."""
+    named = {k: v for k, v in table.items() if k != "phases"} | overrides
+
+    def value(operand):
+        return named[operand] if isinstance(operand, str) else float(operand)
+
+    pieces, previous = [], value("start")
+    for phase in table["phases"]:
+        end = int(phase["until"].split()[0])
+        start = value(phase["from"]) if "from" in phase else previous
+        if phase["shape"] == "constant":
+            target = value(phase["value"]) if "value" in phase else start
+        else:
+            target = value(phase["to"])
+        pieces.append((phase["shape"], end, start, target,
+                       *([phase["power"]] if "power" in phase else [])))
+        previous = target
+    return pieces
+
+
+@st.composite
+def stages(draw):
+    thresholds = sorted(draw(st.sets(st.integers(1, 150), max_size=3)))
+    return [(t, draw(st.integers(1, 16))) for t in [0, *thresholds]]
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(stages(), value_tables(), value_tables(), value_tables(),
+       st.sampled_from([None, "sqrt", "linear"]), st.data())
+def test_random_tables_agree_on_every_path(batch_stages, lr_table, group_table, loop_table,
+                                           rule, data):
+    key = data.draw(st.sampled_from(["eps", "betas[1]", "momentum"]), "key")
+    max_lr = abs(lr_table["start"]) + 1.0
+    # The learning rate's phases: a name is max_lr, a number its size (rates are >= 0).
+    lr = {"max_lr": max_lr, "phases": [
+        {k: ("max_lr" if isinstance(v, str) else abs(v)) if k in ("to", "from", "value")
+         else v for k, v in phase.items()} for phase in lr_table["phases"]]}
+    if rule:
+        lr["batch_size_rule"] = rule
+    data_ = {"run": {"batch_size_schedule": [list(s) for s in batch_stages]}, "lr": lr,
+             "group": {key: group_table}, "loop": {"clip": loop_table}}
+    schedule = PhaseSchedule.from_dict(data_)
+    # to_dict/from_dict, and a JSON text of it, give an equal schedule with an equal hash.
+    again = PhaseSchedule.from_dict(json.loads(json.dumps(schedule.to_dict())))
+    assert again == schedule and hash(again) == hash(schedule)
+    assert again.to_json() == schedule.to_json()
+
+    overridden = [n for n in group_table if n != "phases"]
+    override = {data.draw(st.sampled_from(overridden), "override"): data.draw(finite, "to")}
+    held = (0.9, 0.5) if key == "betas[1]" else 0.5
+    key_name = key.split("[")[0]
+    optimizer = PlainOptimizer([{key_name: held},
+                                {key_name: held, **{f"{key}.{k}": v for k, v in
+                                                    override.items()}}])
+    scheduler = OptimizerParamScheduler.from_schedule(optimizer, schedule)
+    positions = []
+    for _ in range(30):
+        n = scheduler.num_steps
+        positions.append(n)
+        for group, given_ in zip(optimizer.param_groups, ({}, override)):
+            found = group[key_name][1] if key == "betas[1]" else group[key_name]
+            expected = reference_phases(resolve(group_table, given_), n)
+            assert found == schedule.value(key, n, **given_) == expected, (n, given_)
+        batch = reference_batch_size(batch_stages, n)
+        base = reference_phases(resolve({"start": 0.0, **lr}, {}), n)  # from init_lr 0.0
+        expected_lr = base if rule is None else \
+            base * reference_batch_factor(rule, batch, batch_stages[0][1])
+        assert optimizer.param_groups[0]["lr"] == schedule.lr(n) == expected_lr
+        assert scheduler.value("clip") == schedule.value("clip", n) == \
+            reference_phases(resolve(loop_table, {}), n)
+        assert scheduler.batch_size == batch
+        scheduler.step(scheduler.batch_size)
+    array = np.array(positions)
+    assert schedule.lr(array).tolist() == [schedule.lr(n) for n in positions]
+    assert schedule.value(key, array, **override).tolist() == [
+        schedule.value(key, n, **override) for n in positions]
+    assert schedule.value("clip", array).tolist() == [schedule.value("clip", n)
+                                                      for n in positions]
+
+
+
+# ------------------------------------------------------------- a hostile user
+
+
+def small(**changes) -> dict:
+    """A small schedule with a group value and a loop value, for the attacks."""
+    data = {"run": {"global_batch_size": 2},
+            "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr",
+                                               "until": "10 samples"}]},
+            "wd": {"start_wd": 0.1},
+            "group": {"betas[1]": {"start": 0.9, "end": 0.99, "phases": [
+                {"shape": "linear", "to": "end", "until": "10 samples"}]}},
+            "loop": {"grad_clip": {"start": 0.0, "phases": [
+                {"shape": "linear", "to": 1.0, "until": "10 samples"}]}}}
+    for path, value in changes.items():
+        *parents, last = path.split("/")
+        target = data
+        for part in parents:
+            target = target[part]
+        if value is KeyError:
+            del target[last]
+        else:
+            target[last] = value
+    return data
+
+
+def snapshot(scheduler, optimizer) -> tuple:
+    """Everything a refused call must leave as it was."""
+    try:
+        metrics = scheduler.metrics()
+    except ScheduleError as error:
+        metrics = str(error)
+    groups = [{k: (v.item() if isinstance(v, torch.Tensor) else
+                   tuple(number(c) for c in v) if isinstance(v, tuple) else v)
+               for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    return (scheduler.state_dict(), scheduler.num_steps, groups, metrics,
+            getattr(scheduler, "pending_tokens", None))
+
+
+BAD_NUMBERS = [
+    (float("nan"), ScheduleError, "is not finite"),
+    (float("inf"), ScheduleError, "is not finite"),
+    (-float("inf"), ScheduleError, "is not finite"),
+    (1e300, ScheduleError, "is beyond any run"),
+    (10 ** 30, ScheduleError, "is beyond any run"),
+    (True, ScheduleTypeError, "is of type bool; expected a number"),
+    ("0.5", ScheduleTypeError, "is of type str; expected a number"),
+    (None, ScheduleTypeError, "is of type NoneType; expected a number"),
+    ([0.5], ScheduleTypeError, "is of type list; expected a number"),
+]
+
+
+@pytest.mark.parametrize("field", ["group/betas[1]/start", "group/betas[1]/end",
+                                   "loop/grad_clip/start"])
+@pytest.mark.parametrize("value,error,message", BAD_NUMBERS, ids=repr)
+def test_a_named_value_that_is_no_number_is_refused_naming_it(field, value, error, message):
+    where = field.replace("/", ".")
+    with pytest.raises(error, match=rf"^{re.escape(where)}={re.escape(repr(value))} "
+                                    rf"{re.escape(message)}"):
+        PhaseSchedule.from_dict(small(**{field: value}))
+
+
+@pytest.mark.parametrize("value,error,message",  # None is no override
+                         [b for b in BAD_NUMBERS if b[0] is not None], ids=repr)
+def test_a_group_override_that_is_no_number_is_refused_and_nothing_changes(value, error,
+                                                                           message):
+    optimizer = PlainOptimizer([{"betas": (0.9, 0.5)}, {"betas": (0.9, 0.5)}])
+    scheduler = OptimizerParamScheduler.from_schedule(optimizer, PhaseSchedule.from_dict(small()))
+    scheduler.step(4)
+    optimizer.param_groups[1]["betas[1].end"] = value
+    before = snapshot(scheduler, optimizer)
+    with pytest.raises(error, match=re.escape("optimizer.param_groups[1]['betas[1].end']=")):
+        scheduler.step(2)
+    del optimizer.param_groups[1]["betas[1].end"]
+    assert snapshot(scheduler, optimizer)[:2] == before[:2]
+    optimizer.param_groups[1]["betas[1].end"] = value
+    assert snapshot(scheduler, optimizer) == before
+
+
+def test_named_values_of_either_sign_are_scheduled_as_written():
+    schedule = PhaseSchedule.from_dict(small(**{"group/betas[1]/start": -1.0,
+                                                "group/betas[1]/end": -3.0}))
+    assert schedule.value("betas[1]", 0) == -1.0 and schedule.value("betas[1]", 10) == -3.0
+    with pytest.raises(ScheduleError, match=r"^lr\.max_lr=-1\.0 is negative"):
+        PhaseSchedule.from_dict(small(**{"lr/max_lr": -1.0}))
+
+
+TOKEN_ATTACKS = [
+    (1.5, ScheduleTypeError, "tokens=1.5 is of type float; expected a whole number of tokens"),
+    (100.0, ScheduleTypeError, "tokens=100.0 is of type float"),
+    (float("nan"), ScheduleTypeError, "tokens=nan is of type float"),
+    (float("inf"), ScheduleTypeError, "tokens=inf is of type float"),
+    (-1, ScheduleError, "tokens=-1; expected a whole number of tokens from 0 to 1e+18"),
+    (10 ** 19, ScheduleError, "tokens=10000000000000000000; expected a whole number of tokens"),
+    (True, ScheduleTypeError, "tokens=True is of type bool"),
+    ("100", ScheduleTypeError, "tokens='100' is of type str"),
+    (np.float64(3.0), ScheduleTypeError, "is of type float64"),
+]
+
+
+@pytest.mark.parametrize("how", ["step", "add_tokens"])
+@pytest.mark.parametrize("tokens,error,message", TOKEN_ATTACKS, ids=repr)
+def test_tokens_that_are_not_a_whole_count_are_refused_and_nothing_changes(tokens, error,
+                                                                          message, how):
+    optimizer = _adamw()
+    scheduler = ParamScheduler(optimizer, token_schedule())
+    scheduler.step(tokens=700)
+    scheduler.add_tokens(5)
+    before = snapshot(scheduler, optimizer)
+    call = scheduler.add_tokens if how == "add_tokens" else \
+        (lambda t: scheduler.core.step(tokens=t))
+    with pytest.raises(error, match=re.escape(message)):
+        call(tokens)
+    assert snapshot(scheduler, optimizer) == before
+
+
+def test_tokens_that_would_take_the_clock_beyond_any_run_are_refused():
+    optimizer = _adamw()
+    scheduler = ParamScheduler(optimizer, token_schedule())
+    scheduler.step(tokens=10 ** 18)
+    before = snapshot(scheduler, optimizer)
+    with pytest.raises(ScheduleError, match="takes num_steps to"):
+        scheduler.step(tokens=1)
+    assert snapshot(scheduler, optimizer) == before
+    scheduler.add_tokens(10 ** 18)
+    before = snapshot(scheduler, optimizer)
+    with pytest.raises(ScheduleError, match=r"tokens=2000000000000000000; expected"):
+        scheduler.add_tokens(10 ** 18)
+    assert snapshot(scheduler, optimizer) == before and scheduler.pending_tokens == 10 ** 18
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda s: s.step(), "the schedule's clock counts tokens"),
+    (lambda s: s.core.step(3), "the schedule's clock counts tokens"),
+    (lambda s: s.core.step(2, tokens=3), r"step\(2, tokens=3\); expected the tokens alone"),
+    (lambda s: s.step_to(3), "a number of steps is no position on it"),
+    (lambda s: s.core.step_to(3.0), r"num_steps=3\.0 is of type float"),
+    (lambda s: s.step(tokens=4), r"step\(tokens=4\) after add_tokens\(4\)"),
+], ids=["step()", "step(3)", "step(2, tokens=3)", "step_to", "float position", "both ways"])
+def test_a_token_clock_refuses_a_step_without_its_tokens(call, message, request):
+    optimizer = _adamw()
+    scheduler = ParamScheduler(optimizer, token_schedule())
+    scheduler.step(tokens=100)
+    if "both" in request.node.name:
+        scheduler.add_tokens(4)
+    before = snapshot(scheduler, optimizer)
+    with pytest.raises(ScheduleError, match=message):
+        call(scheduler)
+    assert snapshot(scheduler, optimizer) == before
+
+
+SAMPLE_CASE = CASES[0]
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda s: s.step(tokens=5), r"step\(tokens=5\) on a schedule whose clock counts samples"),
+    (lambda s: s.add_tokens(5), r"add_tokens\(5\) on a schedule whose clock does not count"),
+])
+def test_tokens_on_a_sample_clock_are_refused(call, message):
+    optimizer = SAMPLE_CASE.make()
+    scheduler = ParamScheduler(optimizer, SAMPLE_CASE.schedule())
+    scheduler.step()
+    before = snapshot(scheduler, optimizer)
+    with pytest.raises(ScheduleError, match=message):
+        call(scheduler)
+    assert snapshot(scheduler, optimizer) == before
+
+
+@pytest.mark.parametrize("policy", ["checkpoint", "override", "strict"])
+@pytest.mark.parametrize("mine", ["tokens", "samples"])
+def test_a_checkpoint_or_schedule_of_the_other_clock_is_refused_under_every_policy(policy, mine):
+    def build(clock):
+        optimizer = _adamw()
+        schedule = token_schedule() if clock == "tokens" else SAMPLE_CASE.schedule()
+        scheduler = ParamScheduler(optimizer, schedule, checkpoint_policy=policy)
+        scheduler.step(**({"tokens": 640} if clock == "tokens" else {}))
+        return optimizer, scheduler
+
+    optimizer, scheduler = build(mine)
+    theirs = build("samples" if mine == "tokens" else "tokens")[1]
+    before = snapshot(scheduler, optimizer)
+    message = f"counts {'samples' if mine == 'tokens' else 'tokens'} and this scheduler's " \
+              f"counts {mine}; expected one clock in one run"
+    with pytest.raises(ScheduleError, match=message):
+        scheduler.load_state_dict(theirs.state_dict())
+    with pytest.raises(ScheduleError, match=message):
+        scheduler.core.load_state_dict(theirs.core.state_dict())
+    with pytest.raises(ScheduleError, match=message):
+        scheduler.schedule = theirs.schedule
+    assert snapshot(scheduler, optimizer) == before
+
+
+@pytest.mark.parametrize("name,message", [
+    ("lr", "'lr' is the [lr] table"),
+    ("weight_decay", "'weight_decay' is the [wd] table"),
+    ("batch_size", "'batch_size' is [run] batch_size_schedule"),
+    ("max_lr", "'max_lr' is a per-group override of the [lr] and [wd] tables"),
+    ("wd_mult", "'wd_mult' is a per-group override"),
+    ("params", "'params' is the optimizer's parameters"),
+    ("lr[0]", "'lr[0]' is the [lr] table"),
+    ("betas[x]", "a value named 'betas[x]'; expected a group key, or one component"),
+    ("betas[10]", "a value named 'betas[10]'"),
+    ("betas[1][0]", "a value named 'betas[1][0]'"),
+    ("a.b", "a value named 'a.b'"),
+    ("", "a value named ''"),
+    ("1st", "a value named '1st'"),
+])
+def test_a_reserved_or_malformed_value_name_is_refused(name, message):
+    table = small()["group"]["betas[1]"]
+    with pytest.raises(ScheduleError, match=re.escape(message)):
+        PhaseSchedule.from_dict(small(**{"group": {name: table}}))
+
+
+@pytest.mark.parametrize("groups,error,message", [
+    ([{}], ScheduleError, "optimizer.param_groups[0] has no 'betas', which the schedule's "
+                          "[group.betas[1]] sets"),
+    ([{"betas": (0.9, 0.5)}, {"momentum": 0.9}], ScheduleError,
+     "optimizer.param_groups[1] has no 'betas'"),
+    ([{"betas": (0.9,)}], ScheduleError,
+     "optimizer.param_groups[0]['betas']=(0.9,); expected a tuple with a component 1"),
+    ([{"betas": 0.9}], ScheduleError, "['betas']=0.9; expected a tuple"),
+    ([{"betas": "ab"}], ScheduleError, "['betas']='ab'; expected a tuple"),
+    ([{"betas": (0.9, "0.5")}], ScheduleTypeError,
+     "['betas[1]']='0.5' is of type str; expected a number or a floating-point tensor"),
+    ([{"betas": (0.9, None)}], ScheduleTypeError, "['betas[1]']=None is of type NoneType"),
+    ([{"betas": (0.9, True)}], ScheduleTypeError, "['betas[1]']=True is of type bool"),
+    ([{"betas": (0.9, torch.tensor(1))}], ScheduleTypeError,
+     "['betas[1]'] is a tensor of dtype torch.int64; expected a floating-point tensor"),
+])
+def test_a_group_the_schedule_cannot_write_is_refused_before_anything_is_written(
+        groups, error, message):
+    optimizer = PlainOptimizer([{**g, "lr": 7.0} for g in groups])
+    before = copy.deepcopy(optimizer.param_groups)
+    with pytest.raises(error, match=re.escape(message)):
+        OptimizerParamScheduler.from_schedule(optimizer, PhaseSchedule.from_dict(small()))
+    assert optimizer.param_groups == before
+    # and mid-run: refused, the groups as they were
+    optimizer = PlainOptimizer([{"betas": (0.9, 0.5)} for _ in groups])
+    scheduler = OptimizerParamScheduler.from_schedule(optimizer, PhaseSchedule.from_dict(small()))
+    scheduler.step(2)
+    expected = snapshot(scheduler, optimizer)
+    optimizer.param_groups[:] = [{**g, "lr": optimizer.param_groups[0]["lr"]} for g in groups]
+    with pytest.raises(error, match=re.escape(message)):
+        scheduler.step(2)
+    assert scheduler.num_steps == expected[1] and scheduler.metrics() == expected[3]
+
+
+def test_one_tensor_shared_by_groups_scheduled_differently_is_refused():
+    shared = torch.tensor(0.5, dtype=torch.float64)
+    groups = [{"betas": (0.9, shared)}, {"betas": (0.9, shared), "betas[1].end": 0.999}]
+    with pytest.raises(ScheduleError, match=re.escape(
+            "optimizer.param_groups[0] and [1] share one tensor for 'betas[1]' but are "
+            "scheduled differently")):
+        OptimizerParamScheduler.from_schedule(PlainOptimizer(groups),
+                                              PhaseSchedule.from_dict(small()))
+    assert shared.item() == 0.5
+    same = [{"betas": (0.9, shared)}, {"betas": (0.9, shared)}]  # one value: one tensor is fine
+    scheduler = OptimizerParamScheduler.from_schedule(PlainOptimizer(same),
+                                                      PhaseSchedule.from_dict(small()))
+    scheduler.step(4)
+    assert shared.item() == scheduler.schedule.value("betas[1]", 4)
+
+
+def test_at_most_32_values_and_16_named_values():
+    table = small()["loop"]["grad_clip"]
+    PhaseSchedule.from_dict(small(loop={f"v{i}": table for i in range(31)}))  # 32 with betas
+    with pytest.raises(ScheduleError, match="the schedule has 33 values besides lr and wd; "
+                                            "expected at most 32"):
+        PhaseSchedule.from_dict(small(loop={f"v{i}": table for i in range(32)}))
+    with pytest.raises(ScheduleError, match=r"group\.betas\[1\] has 17 named values; expected "
+                                            "at most 16"):
+        PhaseSchedule.from_dict(small(**{f"group/betas[1]/n{i}": 0.5 for i in range(15)}))
+
+
+def test_a_branch_cannot_schedule_a_value_its_parent_lacks():
+    parent = PhaseSchedule.from_dict(small(**{"group": {}, "loop": {}}))
+    data = {"branch": {"parent": {"kind": "phases", **parent.to_dict()}, "at": 4},
+            "lr": {"phases": [{"shape": "constant", "until": "10 samples"}]}}
+    for place, name in (("group", "betas[1]"), ("loop", "grad_clip")):
+        with pytest.raises(ScheduleError, match=re.escape(
+                f"the branch has a [{place}.{name}] table but its parent schedules no "
+                f"{place}.{name}")):
+            PhaseSchedule.from_dict({**data, place: {name: {"phases": [
+                {"shape": "constant", "until": "10 samples"}]}}})
+
+
+def test_a_branch_inherits_its_parents_values_and_may_continue_them():
+    parent = PhaseSchedule.from_dict(small())
+    kept = parent.branch(4, [{"shape": "constant", "until": "10 samples"}])
+    assert [kept.value("betas[1]", n) for n in range(12)] == \
+        [parent.value("betas[1]", n) for n in range(12)]
+    data = kept.to_dict()
+    data["group"] = {"betas[1]": {"phases": [{"shape": "linear", "to": 0.5, "until": "8 samples"}]}}
+    moved = PhaseSchedule.from_dict(data)
+    at_branch = parent.value("betas[1]", 4)
+    for n in range(12):
+        expected = parent.value("betas[1]", n) if n <= 4 else reference_phases(
+            [("linear", 4, 0.0, 0.0), ("linear", 8, at_branch, 0.5)], n)
+        assert moved.value("betas[1]", n) == expected, n
+    with pytest.raises(ScheduleError, match=r"group\.betas\[1\] has an unknown key 'end'"):
+        data["group"]["betas[1]"]["end"] = 0.5
+        PhaseSchedule.from_dict(data)
+
+
+@pytest.mark.parametrize("policy", ["checkpoint", "override", "strict"])
+def test_checkpoints_of_the_previous_version_still_load(policy, caplog):
+    old = json.loads((DATA / "checkpoints-0.1.0.json").read_text())["phases_format2"]
+    optimizer = PlainOptimizer([{"betas": (0.9, 0.5)}, {"betas": (0.9, 0.5), "wd_mult": 0.0,
+                                                        "max_lr": 2.0, "min_lr": 0.0}])
+    scheduler = OptimizerParamScheduler.from_schedule(optimizer, PhaseSchedule.from_dict(small()))
+    scheduler.checkpoint_policy = policy
+    before = snapshot(scheduler, optimizer)
+    if policy == "strict":  # another schedule: refused, nothing changes
+        with pytest.raises(ScheduleError, match="checkpoint does not match the scheduler"):
+            scheduler.load_state_dict(old["state"])
+        assert snapshot(scheduler, optimizer) == before
+        return
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        scheduler.load_state_dict(old["state"])
+    assert scheduler.num_steps == old["state"]["num_steps"]
+    if policy == "checkpoint":  # the old schedule, which sets no betas: they stay as they were
+        assert [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups] == \
+            [tuple(g) for g in old["groups"]]
+        assert [g["betas"] for g in optimizer.param_groups] == [g["betas"] for g in before[2]]
+    else:
+        assert optimizer.param_groups[0]["betas"][1] == \
+            scheduler.schedule.value("betas[1]", scheduler.num_steps)
+    with pytest.raises(ScheduleError):  # a token clock refuses it under every policy
+        token = ParamScheduler(_adamw(), token_schedule(), checkpoint_policy=policy)
+        token.core.load_state_dict(old["state"])
