@@ -217,3 +217,15 @@ def test_one_tensor_for_two_scheduled_components_names_both():
         OptimizerParamScheduler.from_schedule(PlainOptimizer([{"betas": (tensor, tensor)}]),
                                               PhaseSchedule.from_dict(data))
 
+
+def test_a_misspelt_override_of_a_value_is_refused_not_ignored():
+    groups = [{"betas": (0.9, 0.5)}, {"betas": (0.9, 0.5), "betas[1].ned": 0.999}]
+    with pytest.raises(ScheduleError, match=re.escape(
+            "optimizer.param_groups[1] has 'betas[1].ned', which names no value of "
+            "[group.betas[1]]; expected one of 'betas[1].start', 'betas[1].end'")):
+        OptimizerParamScheduler.from_schedule(PlainOptimizer(groups), value_schedule())
+    groups[1]["betas[1].end"] = groups[1].pop("betas[1].ned")
+    scheduler = OptimizerParamScheduler.from_schedule(PlainOptimizer(groups), value_schedule())
+    scheduler.step(5)
+    assert scheduler.optimizer.param_groups[1]["betas"][1] == \
+        scheduler.schedule.value("betas[1]", 5, end=0.999)

@@ -217,6 +217,8 @@ def plan(schedule, num_steps, groups) -> Plan:
                 raise ScheduleTypeError(
                     f"optimizer.param_groups[{position}][{name!r}]={value!r} is of type "
                     f"{type(value).__name__}; expected a number")
+        if scheduled:
+            _check_override_names(group, scheduled, f"optimizer.param_groups[{position}]")
         cls = index.get((key, extra))
         if cls is None:
             cls = index[(key, extra)] = len(overrides)
@@ -360,6 +362,19 @@ def _check_held_elsewhere(groups, scheduled, owners: dict) -> None:
             owner = owners.get(id(held)) if is_tensor(held) else None
             if owner is not None and scheduled[owner[2]].name != place:
                 _one_tensor(owner[0], scheduled[owner[2]].name, position, place)
+
+
+def _check_override_names(group, scheduled, where: str) -> None:
+    """Refuses a group key that overrides a named value a scheduled value does not have
+    (``"betas[1].ned"``): it would be silently ignored."""
+    for key in group:
+        if not isinstance(key, str) or "." not in key:
+            continue
+        for value in scheduled:
+            if key.startswith(f"{value.name}.") and key not in value.override_keys:
+                raise ScheduleError(
+                    f"{where} has {key!r}, which names no value of [group.{value.name}]; "
+                    "expected one of " + ", ".join(repr(k) for k in value.override_keys))
 
 
 def _holder(group, value, where: str) -> tuple:
