@@ -242,3 +242,61 @@ def with_rule(text: str, rule: str, reference: int) -> str:
     """A schedule file's text with a batch-size rule added to its [lr] table."""
     return text.replace("[lr]\n", f"[lr]\nbatch_size_rule = {rule!r}\n"
                                   f"reference_batch_size = {reference}\n", 1)
+# ------------------------------------------------ a reference written from the rules
+# Plain Python, from the rules in the docstrings of paramsched._curve, phases and shapes
+# (Megatron-Core's operations in their order), not from paramsched's code paths.
+
+
+def reference_decay(shape: str, ratio: float, power: float | None = None) -> float:
+    """A shape's decay coefficient at `ratio`, from 1 at 0 down to 0 at 1."""
+    if shape == "linear":
+        return 1.0 - ratio
+    if shape == "cosine":
+        return 0.5 * (math.cos(math.pi * ratio) + 1.0)
+    if shape == "exponential":
+        return 2.0 * math.pow(0.5, ratio) - 1.0
+    if shape == "minus_sqrt":
+        return 1.0 - math.sqrt(ratio)
+    if shape == "polynomial":
+        return math.pow(1.0 - ratio, power)
+    raise AssertionError(shape)
+
+
+def reference_phases(pieces, n) -> float:
+    """The value at clock position `n` of phases ``(shape, end, a, b[, power])`` from 0,
+    each going from `a` to `b` (a constant phase holds `b`), then the last `b`."""
+    start = 0
+    for shape, end, a, b, *power in pieces:
+        if n <= end:
+            if shape == "constant":
+                return b
+            if shape == "inverse-square-root":
+                return max(b, a * max(start, 1) ** 0.5 / max(n, 1) ** 0.5)
+            ratio = float(n - start) / float(end - start)
+            if b >= a:
+                if shape == "linear":  # Megatron's warmup: the product before the division
+                    return a + (b - a) * float(n - start) / float(end - start)
+                return a + reference_decay(shape, 1.0 - ratio, *power) * (b - a)
+            return b + reference_decay(shape, ratio, *power) * (a - b)
+        start = end
+    return pieces[-1][3]
+
+
+def reference_wd(style: str, until, start_wd: float, end_wd: float, n) -> float:
+    """Megatron-Core's weight decay: ``start_wd + coeff * (end_wd - start_wd)`` with
+    ``coeff`` the increment ratio (linear) or the cosine of its complement."""
+    if n > until:
+        return end_wd
+    ratio = float(n) / float(until)
+    coeff = {"constant": 0.0, "linear": ratio,
+             "cosine": 0.5 * (math.cos(math.pi * (1 - ratio)) + 1.0)}[style]
+    return start_wd + coeff * (end_wd - start_wd)
+
+
+def reference_batch_size(stages, n) -> int:
+    """The batch size at position `n` of stages ``[(first position, size), ...]``."""
+    return [size for threshold, size in stages if threshold <= n][-1]
+
+
+def reference_batch_factor(rule: str, batch_size: int, reference: int) -> float:
+    return math.sqrt(batch_size / reference) if rule == "sqrt" else batch_size / reference

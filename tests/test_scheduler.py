@@ -647,3 +647,20 @@ def test_under_the_override_policy_an_array_in_a_replaced_group_gives_way_to_thi
     optimizer.param_groups = [{}, {"max_lr": 2.0, "min_lr": np.array([0.1, 0.2])}]
     scheduler.step(1)  # a replaced dict: this run's min_lr (none) is put back
     assert "min_lr" not in optimizer.param_groups[1]
+
+
+@pytest.mark.parametrize("copier", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("how", ["step", "step_to"])
+def test_a_copied_scheduler_reports_the_metrics_of_its_first_step(copier, how):
+    # The plan is a cache, not pickled: the copy's first step reported that no step had
+    # been taken. It reports the values the groups held for that step.
+    import pickle
+
+    scheduler, _ = make([{}, {"max_lr": 2.0, "name": "head"}])
+    scheduler.step(7)
+    clone = {"deepcopy": copy.deepcopy,
+             "pickle": lambda s: pickle.loads(pickle.dumps(s))}[copier](scheduler)
+    for s in (scheduler, clone):
+        s.step(3) if how == "step" else s.step_to(10)
+    assert clone.metrics() == scheduler.metrics()
+    assert clone.metrics()["lr/head"] == scheduler.schedule.lr(7, max_lr=2.0)

@@ -469,3 +469,53 @@ def test_a_quantity_that_converts_beyond_any_run_is_refused(run, quantity, messa
     with pytest.raises(ScheduleError, match=message):
         Run(**run).samples(quantity) if quantity else Run(**run)
     assert Run(global_batch_size=8, total="1e17 steps").total_samples == 8 * 10**17  # within
+
+
+# ------------------------------------------------------------------ token clock
+
+
+@pytest.mark.parametrize("values,message", [
+    (dict(clock="tokens", seq_length=4096), "seq_length=4096 with clock='tokens'; expected no "
+                                            "seq_length"),
+    (dict(clock="tokens", global_batch_size=8, rampup_batch_size=[2, 2, 100]),
+     "rampup_batch_size=[2, 2, 100] with clock='tokens'"),
+    (dict(clock="tokens", total="100 samples"), "total='100 samples' with clock='tokens'; "
+                                                "expected the run's length in tokens"),
+    (dict(clock="steps"), "clock='steps' is not one of 'samples', 'tokens'"),
+])
+def test_a_token_clock_refuses_what_fixes_tokens_per_sample(values, message):
+    with pytest.raises(ScheduleError, match=re.escape(message)):
+        Run(**values)
+
+
+def test_a_token_clock_counts_tokens_and_refuses_samples_and_steps():
+    run = Run(clock="tokens", batch_size_schedule=[[0, 4], ["1K tokens", 8], [5000, 16]],
+              total="10K tokens")
+    assert run.counts_tokens and run.unit == "tokens"
+    assert run.samples("25%") == 2500 and run.samples("300 tokens") == 300
+    assert [run.batch_size_at(n) for n in (0, 999, 1000, 4999, 5000)] == [4, 4, 8, 8, 16]
+    assert run.batch_sizes_at(np.array([0.0, 999.0, 1000.0, 5000.0])).tolist() == [4, 4, 8, 16]
+    for quantity in ("10 samples", "3 steps"):
+        with pytest.raises(ScheduleError, match=re.escape(
+                f"={quantity!r} is in {quantity.split()[1]}, on a run whose clock counts tokens")):
+            run.samples(quantity, "until")
+    with pytest.raises(ScheduleError, match="the run's clock counts tokens, which steps do not"):
+        run.samples_at_step(3)
+    assert run.to_dict()["clock"] == "tokens" and "clock" not in Run().to_dict()
+
+
+@pytest.mark.parametrize("value,error,message", [
+    (5, None, None), (np.int64(5), None, None), (10 ** 18, None, None),
+    (5.0, ScheduleTypeError, "tokens=5.0 is of type float"),
+    (True, ScheduleTypeError, "tokens=True is of type bool"),
+    (-1, ScheduleError, "tokens=-1; expected a whole number of tokens from 0 to 1e+18"),
+    (10 ** 18 + 1, ScheduleError, "expected a whole number of tokens from 0"),
+], ids=repr)
+def test_check_tokens_takes_whole_counts_only(value, error, message):
+    from paramsched.units import check_tokens
+
+    if error is None:
+        assert check_tokens("tokens", value) == value and type(check_tokens("tokens", value)) is int
+    else:
+        with pytest.raises(error, match=re.escape(message)):
+            check_tokens("tokens", value)

@@ -4,6 +4,8 @@ replaced between steps, and schedules without a weight-decay part."""
 # ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
 
+import re
+
 import pytest
 
 torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
@@ -167,3 +169,63 @@ def test_a_zero_dimensional_array_override_is_refused_by_name():
     with pytest.raises(ScheduleError, match=r"param_groups\[1\]\['wd_mult'\]=array\(0.5\) is "
                                             "of type ndarray; expected a number"):
         scheduler([{}, {"wd_mult": np.array(0.5)}])
+
+
+# ------------------------------------------------ scheduled group values in tensors
+
+
+def value_schedule():
+    from paramsched import PhaseSchedule
+
+    return PhaseSchedule.from_dict({
+        "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr",
+                                          "until": "10 samples"}]},
+        "group": {"betas[1]": {"start": 0.9, "end": 0.99, "phases": [
+            {"shape": "linear", "to": "end", "until": "10 samples"}]}}})
+
+
+@pytest.mark.parametrize("make,message", [
+    # The optimizer's lr became the value of betas[1], silently.
+    (lambda t: [{"lr": t, "betas": (0.9, t)}],
+     "optimizer.param_groups[0]['betas[1]'] and optimizer.param_groups[0]['lr'] are one tensor"),
+    (lambda t: [{"betas": (0.9, 0.5)}, {"weight_decay": t, "betas": (0.9, t)}],
+     "optimizer.param_groups[1]['betas[1]'] and optimizer.param_groups[1]['weight_decay']"),
+    # betas[0] changed with betas[1]: the schedule leaves it untouched.
+    (lambda t: [{"betas": (t, t)}],
+     "optimizer.param_groups[0]['betas[1]'] and optimizer.param_groups[0]['betas[0]']"),
+    (lambda t: [{"betas": (0.9, t)}, {"betas": (t, 0.5)}],
+     "optimizer.param_groups[0]['betas[1]'] and optimizer.param_groups[1]['betas[0]']"),
+], ids=["lr", "weight_decay", "betas[0]", "another group's betas[0]"])
+def test_a_value_tensor_held_as_something_else_is_refused_and_nothing_is_written(make, message):
+    tensor = torch.tensor(0.5, dtype=torch.float64)
+    groups = make(tensor)
+    with pytest.raises(ScheduleError, match=re.escape(message)):
+        OptimizerParamScheduler.from_schedule(PlainOptimizer(groups), value_schedule())
+    assert tensor.item() == 0.5
+
+
+def test_one_tensor_for_two_scheduled_components_names_both():
+    from paramsched import PhaseSchedule
+
+    data = value_schedule().to_dict()
+    data["group"]["betas[0]"] = {"start": 0.8, "phases": [{"shape": "constant",
+                                                          "until": "1 samples"}]}
+    tensor = torch.tensor(0.5, dtype=torch.float64)
+    with pytest.raises(ScheduleError, match=re.escape(
+            "optimizer.param_groups[0]['betas[0]'] and optimizer.param_groups[0]['betas[1]'] "
+            "are one tensor")):  # it said "param_groups[0] and [0] share one tensor"
+        OptimizerParamScheduler.from_schedule(PlainOptimizer([{"betas": (tensor, tensor)}]),
+                                              PhaseSchedule.from_dict(data))
+
+
+def test_a_misspelt_override_of_a_value_is_refused_not_ignored():
+    groups = [{"betas": (0.9, 0.5)}, {"betas": (0.9, 0.5), "betas[1].ned": 0.999}]
+    with pytest.raises(ScheduleError, match=re.escape(
+            "optimizer.param_groups[1] has 'betas[1].ned', which names no value of "
+            "[group.betas[1]]; expected one of 'betas[1].start', 'betas[1].end'")):
+        OptimizerParamScheduler.from_schedule(PlainOptimizer(groups), value_schedule())
+    groups[1]["betas[1].end"] = groups[1].pop("betas[1].ned")
+    scheduler = OptimizerParamScheduler.from_schedule(PlainOptimizer(groups), value_schedule())
+    scheduler.step(5)
+    assert scheduler.optimizer.param_groups[1]["betas"][1] == \
+        scheduler.schedule.value("betas[1]", 5, end=0.999)

@@ -217,6 +217,8 @@ def plan(schedule, num_steps, groups) -> Plan:
                 raise ScheduleTypeError(
                     f"optimizer.param_groups[{position}][{name!r}]={value!r} is of type "
                     f"{type(value).__name__}; expected a number")
+        if scheduled:
+            _check_override_names(group, scheduled, f"optimizer.param_groups[{position}]")
         cls = index.get((key, extra))
         if cls is None:
             cls = index[(key, extra)] = len(overrides)
@@ -291,12 +293,15 @@ class ValueWriter:
                 tensor = held[-1][-1]
                 if tensor is not float:
                     other = owners.setdefault(id(tensor), (position, cls, number))
-                    if other[2] != number or given[other[1]][number] != given[cls][number]:
+                    if other[2] != number:
+                        _one_tensor(other[0], scheduled[other[2]].name, position, value.name)
+                    if given[other[1]][number] != given[cls][number]:
                         raise ScheduleError(
                             f"optimizer.param_groups[{other[0]}] and [{position}] share one "
                             f"tensor for {value.name!r} but are scheduled differently; expected "
                             f"a tensor of its own in each group")
             self.rows.append((group, extra, tuple(held), self.cells[cls]))
+        _check_held_elsewhere(groups, scheduled, owners)
 
     def advance(self, num_steps) -> None:
         for cell, functions in zip(self.cells, self.functions):
@@ -334,6 +339,43 @@ class ValueWriter:
                     old, index = group[value.key], value.index
                     group[value.key] = container(number if i == index else component
                                                  for i, component in enumerate(old))
+
+
+def _one_tensor(position, name, other_position, other_name) -> None:
+    raise ScheduleError(
+        f"optimizer.param_groups[{position}][{name!r}] and optimizer.param_groups"
+        f"[{other_position}][{other_name!r}] are one tensor, which the schedule writes as "
+        f"{name!r}; expected a tensor of its own for each, e.g. a .clone() of it")
+
+
+def _check_held_elsewhere(groups, scheduled, owners: dict) -> None:
+    """Refuses a tensor the schedule writes as a value that a group also holds as
+    something else (its ``lr``, ``weight_decay``, another component of the tuple): an
+    in-place write of the value would change that too."""
+    keys = {v.key for v in scheduled}
+    for position, group in enumerate(groups):
+        places = [("lr", group.get("lr")), ("weight_decay", group.get("weight_decay"))]
+        for key in keys:
+            found = group.get(key)
+            places += [(f"{key}[{i}]", c) for i, c in enumerate(found)] \
+                if isinstance(found, (tuple, list)) else [(key, found)]
+        for place, held in places:
+            owner = owners.get(id(held)) if is_tensor(held) else None
+            if owner is not None and scheduled[owner[2]].name != place:
+                _one_tensor(owner[0], scheduled[owner[2]].name, position, place)
+
+
+def _check_override_names(group, scheduled, where: str) -> None:
+    """Refuses a group key that overrides a named value a scheduled value does not have
+    (``"betas[1].ned"``): it would be silently ignored."""
+    for key in group:
+        if not isinstance(key, str) or "." not in key:
+            continue
+        for value in scheduled:
+            if key.startswith(f"{value.name}.") and key not in value.override_keys:
+                raise ScheduleError(
+                    f"{where} has {key!r}, which names no value of [group.{value.name}]; "
+                    "expected one of " + ", ".join(repr(k) for k in value.override_keys))
 
 
 def _holder(group, value, where: str) -> tuple:

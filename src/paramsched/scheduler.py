@@ -336,11 +336,24 @@ class OptimizerParamScheduler:
         if num_steps > LIMIT:
             raise ScheduleError(f"increment={increment!r} takes num_steps to {num_steps!r}; "
                                 "expected a position of at most 1e18 (beyond any run)")
-        taken = (self._writer.plan, self._num_steps)
+        taken = self._in_force()
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
         self._num_steps = num_steps
         self._taken = taken
+
+    def _in_force(self) -> tuple:
+        """``(plan, position)`` of the values in force for the step being taken: the last
+        plan, or, for an unpickled scheduler (its plan is a cache, not pickled), the
+        groups planned afresh at its position (None if they cannot run: the step then
+        raises)."""
+        last = self._writer.plan
+        if last is None:
+            try:
+                last = plan(self._schedule, self._num_steps, param_groups(self.optimizer))
+            except ScheduleError:
+                last = None
+        return last, self._num_steps
 
     def _tokens(self, increment, tokens) -> int:
         """The increment of a step on the token clock, checked: `tokens`, a whole number."""
@@ -366,7 +379,7 @@ class OptimizerParamScheduler:
         if self._counts_tokens:
             num_steps = check_tokens("num_steps", num_steps)
         num_steps = check_non_negative("num_steps", num_steps)
-        taken = (self._writer.plan, self._num_steps)
+        taken = self._in_force()
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
         self._num_steps = num_steps
