@@ -1,7 +1,14 @@
 """Hugging Face Trainer: optimizers=(optimizer, ParamScheduler), stopped and resumed with
 resume_from_checkpoint (which reloads the scheduler with torch.load(weights_only=True)),
 gives the same learning rate at every step as an uninterrupted run; resumed from the
-parent's checkpoint with the scheduler on a branch, it gives the branch's."""
+parent's checkpoint with the scheduler on a branch, it gives the branch's. Its metrics,
+added to every training log by Trainer.log, are the values each optimizer step used,
+and a token clock fed from training_step counts the tokens of every batch, resumed too.
+
+The Trainer's order in an optimizer step: on_step_begin, training_step for each
+micro-batch, gradient clipping (max_grad_norm), on_pre_optimizer_step,
+optimizer.step(), on_optimizer_step, the scheduler's step(), global_step += 1,
+on_step_end, then log (on_log, every callback in turn) and save."""
 
 # ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
@@ -18,6 +25,17 @@ transformers = pytest.importorskip("transformers")  # a test dependency; install
 from transformers import Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
 from conftest import check_branch_rates  # noqa: E402
+from frameworks import (  # noqa: E402
+    BATCH_SIZE,
+    BY_SAMPLES,
+    BY_TOKENS,
+    Sequences,
+    Used,
+    groups,
+    masked_loss,
+    pad,
+    running_sums,
+)
 from paramsched import Schedule  # noqa: E402
 from paramsched.torch import ParamScheduler  # noqa: E402
 
@@ -120,3 +138,162 @@ def test_a_branch_resumed_from_the_parents_checkpoint_has_the_branchs_learning_r
     # Past the branch point the two differ, for every group, and the resumed run is the
     # branch's: the checkpoint's schedule did not replace it.
     assert check_branch_rates(record, branch, SCHEDULE, 15) == list(range(16, 24))
+
+
+class TokenModel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.layer = torch.nn.Linear(4, 1)
+
+    def forward(self, x, labels, attention_mask):
+        return {"loss": masked_loss(self.layer, x, labels, attention_mask)}
+
+
+class ScheduledTrainer(Trainer):
+    """Adds the scheduler's metrics to every training log, where every callback and
+    log_history see them; clips gradients at the scheduled grad_clip; and, on a token
+    clock, gives the scheduler each micro-batch's tokens before it trains on it."""
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        self.args.max_grad_norm = self.lr_scheduler.value("grad_clip")
+        if self.lr_scheduler.clock.counts_tokens:
+            self.lr_scheduler.add_tokens(int(inputs["attention_mask"].sum()))
+        return super().training_step(model, inputs, num_items_in_batch)
+
+    def log(self, logs, *args, **kwargs):
+        if "loss" in logs:  # a training step's log (not the summary at the end)
+            logs.update(self.lr_scheduler.metrics())
+        super().log(logs, *args, **kwargs)
+
+
+class Counting(ScheduledTrainer):
+    """Counts each step's tokens into `tokens`, as the batches hold them."""
+
+    def __init__(self, *args, tokens, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tokens = tokens
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        step = self.state.global_step
+        self.tokens[step] = self.tokens.get(step, 0) + int(inputs["attention_mask"].sum())
+        return super().training_step(model, inputs, num_items_in_batch)
+
+
+class Kept(TrainerCallback):
+    """By step index: each training log, and what a callback would have read from the
+    scheduler then (its get_last_lr(), its clock); each step's grad clip, and the
+    tokens `Counting` counts."""
+
+    def __init__(self):
+        self.logs, self.last_lr, self.positions, self.clips, self.tokens = {}, {}, {}, {}, {}
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        self.clips[state.global_step] = args.max_grad_norm
+
+    def on_log(self, args, state, control, logs=None, lr_scheduler=None, **kwargs):
+        if "loss" in logs:
+            self.logs[state.global_step - 1] = dict(logs)
+            self.last_lr[state.global_step - 1] = lr_scheduler.get_last_lr()
+            self.positions[state.global_step - 1] = lr_scheduler.num_steps
+
+
+def train_scheduled(output, schedule, max_steps, resume=None):
+    """A `ScheduledTrainer` on sequences of many lengths, logging every step and saving
+    every 11; what was used, what was kept, and the trainer."""
+    model = TokenModel()
+    optimizer = torch.optim.AdamW(groups(model.layer.weight, model.layer.bias))
+    scheduler = ParamScheduler(optimizer, schedule)
+    arguments = TrainingArguments(
+        output_dir=str(output), max_steps=max_steps, per_device_train_batch_size=BATCH_SIZE,
+        save_strategy="steps", save_steps=11, logging_steps=1, report_to=[], use_cpu=True,
+        disable_tqdm=True, remove_unused_columns=False, seed=0, dataloader_num_workers=0)
+    kept = Kept()
+    trainer = Counting(model=model, args=arguments, train_dataset=Sequences(),
+                       data_collator=pad, optimizers=(optimizer, scheduler), callbacks=[kept],
+                       tokens=kept.tokens)
+    used = Used(lambda: trainer.state.global_step)
+    used.attach(optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.train(resume_from_checkpoint=resume)
+    return used.steps, kept, trainer
+
+
+def logged_metrics(logs: dict) -> dict:
+    """The scheduler's part of a training log."""
+    return {key: value for key, value in logs.items()
+            if "/" in key or key in ("grad_clip", "batch_size")}
+
+
+def test_logged_metrics_are_the_values_each_optimizer_step_used(tmp_path):
+    used, kept, trainer = train_scheduled(tmp_path, BY_SAMPLES, 40)
+    assert sorted(used) == sorted(kept.logs) == list(range(40))
+    history = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert [entry["step"] for entry in history] == list(range(1, 41))
+    for step, values in used.items():
+        expected = {**values, "grad_clip": kept.clips[step], "batch_size": BATCH_SIZE}
+        assert logged_metrics(kept.logs[step]) == expected, step
+        assert logged_metrics(history[step]) == expected, step
+        assert kept.positions[step] == BATCH_SIZE * (step + 1)
+    assert len(set(kept.clips.values())) == 40
+    # What a callback reading the scheduler in on_log gets, get_last_lr(), is the next
+    # step's learning rates, already written: a step ahead of what was used.
+    for step in range(39):
+        assert kept.last_lr[step] == [used[step + 1]["lr/weights"], used[step + 1]["lr/bias"]]
+    assert sum(kept.last_lr[step][0] != kept.logs[step]["lr/weights"]
+               for step in range(40)) >= 35
+
+
+def test_a_token_clock_counts_each_batchs_tokens_and_resumes_exactly(tmp_path):
+    used, kept, _ = train_scheduled(tmp_path / "straight", BY_TOKENS, 40)
+    assert sorted(kept.tokens) == list(range(40))
+    assert len(set(kept.tokens.values())) >= 10  # batches of many lengths
+    counts = [kept.tokens[step] for step in range(40)]
+    assert [kept.positions[step] for step in range(40)] == running_sums(counts)
+    for step, values in used.items():
+        assert logged_metrics(kept.logs[step]) == {**values, "grad_clip": kept.clips[step]}
+    train_scheduled(tmp_path / "stopped", BY_TOKENS, 11)  # saves checkpoint-11 and stops
+    resumed_used, resumed, _ = train_scheduled(
+        tmp_path / "stopped", BY_TOKENS, 40, resume=str(tmp_path / "stopped" / "checkpoint-11"))
+    assert sorted(resumed_used) == list(range(11, 40))
+    assert resumed_used == {step: used[step] for step in range(11, 40)}
+    for name in ("logs", "positions", "clips", "tokens"):
+        whole = getattr(kept, name)
+        assert getattr(resumed, name) == {step: whole[step] for step in range(11, 40)}, name
+
+
+class AddMetrics(TrainerCallback):
+    """The callback form: adds the metrics to each training log in on_log."""
+
+    def on_log(self, args, state, control, logs=None, lr_scheduler=None, **kwargs):
+        if "loss" in logs:
+            logs.update(lr_scheduler.metrics())
+
+
+def test_a_callback_adds_the_metrics_for_the_callbacks_after_it_only(tmp_path):
+    # The Trainer puts the report_to integrations (TensorBoard, W&B...) before the
+    # callbacks it is given, and log_history takes a copy before on_log: a callback's
+    # additions reach neither, which is why ScheduledTrainer overrides Trainer.log.
+    model = TokenModel()
+    optimizer = torch.optim.AdamW(groups(model.layer.weight, model.layer.bias))
+    arguments = TrainingArguments(
+        output_dir=str(tmp_path), max_steps=5, per_device_train_batch_size=BATCH_SIZE,
+        save_strategy="no", logging_steps=1, report_to=[], use_cpu=True, disable_tqdm=True,
+        remove_unused_columns=False, dataloader_num_workers=0)
+    before, after = Kept(), Kept()
+    trainer = Trainer(model=model, args=arguments, train_dataset=Sequences(),
+                      data_collator=pad, optimizers=(optimizer,
+                                                     ParamScheduler(optimizer, BY_SAMPLES)),
+                      callbacks=[before, AddMetrics(), after])
+    used = Used(lambda: trainer.state.global_step)
+    used.attach(optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.train()
+    for step in range(5):
+        metrics = logged_metrics(after.logs[step])
+        assert set(metrics) == {*used.steps[step], "grad_clip", "batch_size"}
+        assert {key: metrics[key] for key in used.steps[step]} == used.steps[step]
+    assert all(logged_metrics(before.logs[step]) == {} for step in range(5))
+    assert all(logged_metrics(entry) == {} for entry in trainer.state.log_history)

@@ -1,5 +1,6 @@
 """The README runs as written: its Python blocks, in order, in a fresh interpreter, with
-the files its TOML blocks name (a first line ``# NAME.toml``) written beside them."""
+the files its TOML blocks name (a first line ``# NAME.toml``) written beside them; and so
+do the framework examples of docs/frameworks-metrics.md."""
 
 from __future__ import annotations
 
@@ -16,10 +17,21 @@ pytest.importorskip("transformers")
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
 README = pathlib.Path(__file__).parent.parent / "README.md"
+FRAMEWORKS = README.parent / "docs" / "frameworks-metrics.md"
 
 
-def blocks(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```", README.read_text(), re.M | re.S)
+def blocks(language: str, document: pathlib.Path = README) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", document.read_text(), re.M | re.S)
+
+
+def run_in_order(python_blocks: list[str], where: pathlib.Path) -> None:
+    """Runs the blocks, in order, as one script in a fresh interpreter in `where`."""
+    script = "\n\n".join(f"print('--- block {n}', flush=True)\n{block}"
+                         for n, block in enumerate(python_blocks))
+    (where / "blocks.py").write_text(script)
+    result = subprocess.run([sys.executable, "blocks.py"], cwd=where, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "WANDB_DISABLED": "true"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
 
 
 def test_the_readme_has_python_and_named_toml_blocks():
@@ -32,12 +44,15 @@ def test_every_python_block_runs_as_written_in_order(tmp_path):
         first = block.splitlines()[0]
         if first.startswith("# ") and first.endswith(".toml"):
             (tmp_path / first[2:]).write_text(block)
-    script = "\n\n".join(f"print('--- block {n}', flush=True)\n{block}"
-                         for n, block in enumerate(blocks("python")))
-    (tmp_path / "readme.py").write_text(script)
-    result = subprocess.run([sys.executable, "readme.py"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "WANDB_DISABLED": "true"})
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    run_in_order(blocks("python"), tmp_path)
+
+
+def test_the_framework_examples_run_as_written(tmp_path):
+    pytest.importorskip("lightning")
+    examples = blocks("python", FRAMEWORKS)
+    assert len(examples) == 3  # the shared part, Lightning, the Hugging Face Trainer
+    assert all(len(block.splitlines()) <= 30 for block in examples)
+    run_in_order(examples, tmp_path)
 
 
 def test_the_every_value_file_is_the_example_s():

@@ -571,3 +571,41 @@ def test_a_branch_of_a_schedule_without_a_run_counts_optimizer_steps_as_its_pare
         assert scheduler.num_steps == step
         assert optimizer.param_groups[0]["lr"] == branch.lr(step)
     assert branch.lr(50) == parent.lr(50) and branch.lr(60) == 0.25
+
+
+TOKEN_RUN = PhaseSchedule.from_dict({
+    "run": {"clock": "tokens", "total": "100 tokens"},
+    "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "100%"}]}})
+
+
+@pytest.mark.parametrize("recorded", [[], [0], [0, 0], [3], [0, 5]],
+                         ids=["none", "zero", "zeros", "some", "zero-then-some"])
+def test_tokens_recorded_for_the_coming_step_survive_a_checkpoint(recorded):
+    # A checkpoint taken between add_tokens and the framework's step() (a micro-batch of
+    # padding only, under gradient accumulation) resumes to the same step: zero tokens
+    # recorded is a step of zero tokens, and nothing recorded is still refused.
+    optimizer = adamw([{}])
+    scheduler = ParamScheduler(optimizer, TOKEN_RUN)
+    scheduler.add_tokens(7)
+    scheduler.step()
+    for tokens in recorded:
+        scheduler.add_tokens(tokens)
+    state = saved_and_loaded(optimizer, scheduler)["scheduler"]
+    resumed = ParamScheduler(adamw([{}]), TOKEN_RUN)
+    resumed.load_state_dict(state)
+    assert resumed.pending_tokens == scheduler.pending_tokens == sum(recorded)
+    for run in (scheduler, resumed):
+        if recorded:
+            run.step()
+            assert run.num_steps == 7 + sum(recorded)
+        else:
+            with pytest.raises(ScheduleError, match="add_tokens"):
+                run.step()
+
+
+def test_a_checkpoint_saying_no_tokens_were_recorded_but_holding_some_is_refused():
+    optimizer = adamw([{}])
+    scheduler = ParamScheduler(optimizer, TOKEN_RUN)
+    state = {**scheduler.state_dict(), "pending_tokens": 4, "tokens_recorded": False}
+    with pytest.raises(ScheduleError, match="tokens_recorded"):
+        ParamScheduler(adamw([{}]), TOKEN_RUN).load_state_dict(state)

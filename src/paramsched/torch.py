@@ -203,7 +203,8 @@ class ParamScheduler(LRScheduler):
 
     def state_dict(self) -> dict:
         """Plain data: the schedule and its position, the clock, and torch's counters
-        (and, on a token clock, the tokens `add_tokens` recorded for the coming step).
+        (and, on a token clock, the tokens `add_tokens` recorded for the coming step,
+        and whether any were: zero recorded is a step of zero tokens, none a step refused).
 
         ``samples_per_step`` holds the clock: a fixed step size, or the run whose
         batch sizes each step consumes, as JSON text (one leaf for
@@ -218,6 +219,7 @@ class ParamScheduler(LRScheduler):
         }
         if self._current_clock().counts_tokens:  # only there: DCP loads into this structure
             state["pending_tokens"] = self._pending_tokens or 0
+            state["tokens_recorded"] = self._pending_tokens is not None
         return state
 
     def load_state_dict(self, state_dict) -> None:
@@ -247,6 +249,11 @@ class ParamScheduler(LRScheduler):
                                 "last_epoch + 1, as ParamScheduler keeps them")
         pending = state_dict.get("pending_tokens", 0)  # absent before token clocks
         pending = check_tokens("state_dict['pending_tokens']", pending)
+        recorded = state_dict.get("tokens_recorded", pending > 0)  # absent in early ones
+        if not isinstance(recorded, bool) or (pending and not recorded):
+            raise ScheduleError(f"state_dict['tokens_recorded']={recorded!r} with state_dict["
+                                f"'pending_tokens']={pending!r}; expected True or False, and "
+                                "True where tokens are pending")
         prepared = self.core._prepare(state_dict["paramsched"])
         clock = clock_for(prepared[0], self._samples_per_step)
         if _advance(saved_clock) != _advance(clock.describe()):
@@ -257,7 +264,7 @@ class ParamScheduler(LRScheduler):
         self._clock, self._clock_schedule = clock, prepared[0]
         self.last_epoch = last_epoch
         self._step_count = step_count
-        self._pending_tokens = pending or None
+        self._pending_tokens = pending if recorded else None
         self._last_lr = self.get_lr()
 
 
