@@ -297,3 +297,85 @@ def test_a_callback_adds_the_metrics_for_the_callbacks_after_it_only(tmp_path):
         assert {key: metrics[key] for key in used.steps[step]} == used.steps[step]
     assert all(logged_metrics(before.logs[step]) == {} for step in range(5))
     assert all(logged_metrics(entry) == {} for entry in trainer.state.log_history)
+
+
+class ScheduledValues(TrainerCallback):
+    """The callback form the README shows: feeds a token clock the tokens the Trainer
+    counts itself (include_num_input_tokens_seen), clips at the scheduled grad_clip, and
+    adds what each step used to its log, for the callbacks after it (registered first,
+    that is every report_to integration) and for log_history, which copied the log."""
+
+    def on_step_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+        self.tokens_before = state.num_input_tokens_seen
+        args.max_grad_norm = lr_scheduler.value("grad_clip")
+
+    def on_optimizer_step(self, args, state, control, lr_scheduler=None, **kwargs):
+        if lr_scheduler.clock.counts_tokens:
+            lr_scheduler.add_tokens(state.num_input_tokens_seen - self.tokens_before)
+
+    def on_log(self, args, state, control, logs=None, lr_scheduler=None, **kwargs):
+        if "loss" in logs:
+            values = lr_scheduler.metrics()
+            logs.update(values)
+            state.log_history[-1].update(values)
+
+
+class CountingOnly(Trainer):
+    """Counts each step's real tokens into `tokens`, touching nothing else."""
+
+    def __init__(self, *args, tokens, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tokens = tokens
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        step = self.state.global_step
+        self.tokens[step] = self.tokens.get(step, 0) + int(inputs["attention_mask"].sum())
+        return super().training_step(model, inputs, num_items_in_batch)
+
+
+def train_with_callback(output, schedule, max_steps, resume=None):
+    model = TokenModel()
+    model.main_input_name = "x"  # what the Trainer counts tokens of
+    optimizer = torch.optim.AdamW(groups(model.layer.weight, model.layer.bias))
+    arguments = TrainingArguments(
+        output_dir=str(output), max_steps=max_steps, per_device_train_batch_size=BATCH_SIZE,
+        save_strategy="steps", save_steps=11, logging_steps=1, report_to=[], use_cpu=True,
+        disable_tqdm=True, remove_unused_columns=False, seed=0, dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding")
+    kept = Kept()  # stands for an integration: registered after the callback
+    trainer = CountingOnly(model=model, args=arguments, train_dataset=Sequences(),
+                           data_collator=pad, callbacks=[kept], tokens=kept.tokens,
+                           optimizers=(optimizer, ParamScheduler(optimizer, schedule)))
+    trainer.callback_handler.callbacks.insert(0, ScheduledValues())
+    used = Used(lambda: trainer.state.global_step)
+    used.attach(optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.train(resume_from_checkpoint=resume)
+    return used.steps, kept, trainer
+
+
+@pytest.mark.parametrize("schedule", [BY_SAMPLES, BY_TOKENS], ids=["samples", "tokens"])
+def test_the_callback_logs_what_each_step_used_and_feeds_the_token_clock(tmp_path, schedule):
+    used, kept, trainer = train_with_callback(tmp_path / "straight", schedule, 40)
+    history = [entry for entry in trainer.state.log_history if "loss" in entry]
+    batch = {"batch_size": BATCH_SIZE} if schedule is BY_SAMPLES else {}
+    for step, values in used.items():
+        expected = {**values, "grad_clip": kept.clips[step], **batch}
+        assert logged_metrics(kept.logs[step]) == expected, step
+        assert logged_metrics(history[step]) == expected, step
+    if schedule is BY_TOKENS:
+        counts = [kept.tokens[step] for step in range(40)]
+        assert len(set(counts)) >= 10
+        assert [kept.positions[step] for step in range(40)] == running_sums(counts)
+    train_with_callback(tmp_path / "stopped", schedule, 11)
+    resumed_used, resumed, _ = train_with_callback(
+        tmp_path / "stopped", schedule, 40, resume=str(tmp_path / "stopped" / "checkpoint-11"))
+    assert resumed_used == {step: used[step] for step in range(11, 40)}
+    for name in ("logs", "positions", "clips"):
+        whole = getattr(kept, name)
+        got = getattr(resumed, name)
+        if name == "logs":  # the Trainer's own timings differ; the scheduled values do not
+            whole = {k: logged_metrics(v) for k, v in whole.items()}
+            got = {k: logged_metrics(v) for k, v in got.items()}
+        assert got == {step: whole[step] for step in range(11, 40)}, name
