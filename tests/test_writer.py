@@ -229,3 +229,18 @@ def test_a_misspelt_override_of_a_value_is_refused_not_ignored():
     scheduler.step(5)
     assert scheduler.optimizer.param_groups[1]["betas"][1] == \
         scheduler.schedule.value("betas[1]", 5, end=0.999)
+
+
+def test_an_override_of_a_value_not_scheduled_is_said_at_warning(caplog):
+    groups = [{"betas": (0.9, 0.5), "betas[0].end": 0.8},
+              {"betas": (0.9, 0.5), "momentum.start": 0.9}]
+    with caplog.at_level("WARNING", logger="paramsched"):
+        scheduler = OptimizerParamScheduler.from_schedule(PlainOptimizer(groups),
+                                                          value_schedule())
+        scheduler.step(3)
+        scheduler.step(3)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == ["optimizer.param_groups[0]['betas[0].end'], optimizer.param_groups[1]"
+                      "['momentum.start']: an override of a value the schedule does not "
+                      "schedule does nothing; expected overrides of its [group] values only "
+                      "('betas[1]')"]

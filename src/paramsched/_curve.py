@@ -180,6 +180,9 @@ def _resolve(operand: Operand, values: dict) -> float:
 #: Where a scheduled value other than lr and wd goes: into every parameter group under
 #: its key, or to the training loop, which reads it from the scheduler.
 VALUE_PLACES = ("group", "loop")
+#: A per-group override of a scheduled value's named value (``"betas[1].end"``).
+VALUE_OVERRIDE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[0-9]\])?\.[A-Za-z_][A-Za-z0-9_]*",
+                            re.ASCII)
 #: How a learning rate follows the batch size (`batch_factor`).
 BATCH_SIZE_RULES = ("sqrt", "linear")
 

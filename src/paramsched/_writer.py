@@ -31,6 +31,7 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
+from ._curve import VALUE_OVERRIDE
 from ._tensors import is_tensor
 from .errors import ScheduleError, ScheduleTypeError, check_rate
 from .overrides import OVERRIDE_KEYS
@@ -47,7 +48,7 @@ class Plan:
     """
 
     __slots__ = ("schedule", "num_steps", "rows", "tensors", "classes", "keys", "unusual",
-                 "values")
+                 "values", "stray")
 
     def __init__(self, schedule, rows, tensors, classes, values, scheduled=None) -> None:
         self.schedule = schedule
@@ -60,6 +61,7 @@ class Plan:
         self.keys = ("lr", "weight_decay") if schedule.has_wd else ("lr",)
         self.unusual: list[str] = []  # what is unusual about its groups (one WARNING)
         self.values: ValueWriter | None = scheduled  # the other group values, if scheduled
+        self.stray: list[str] = []  # value overrides for values not scheduled (one WARNING)
 
     def advance(self, num_steps) -> None:
         """Recomputes every class's values for `num_steps`: the only place they are computed.
@@ -209,6 +211,7 @@ def plan(schedule, num_steps, groups) -> Plan:
     scheduled = [v for v in schedule.values if v.place == "group"]
     extra_keys = [k for v in scheduled for k in v.override_keys]
     extras, given = [], []  # each group's overrides of the other values; each class's, checked
+    names, stray = {v.name for v in scheduled}, []
     for position, group in enumerate(groups):
         key = override_key(group)
         extra = tuple(group.get(k) for k in extra_keys)
@@ -219,6 +222,9 @@ def plan(schedule, num_steps, groups) -> Plan:
                     f"{type(value).__name__}; expected a number")
         if scheduled:
             _check_override_names(group, scheduled, f"optimizer.param_groups[{position}]")
+        stray += [f"optimizer.param_groups[{position}][{key!r}]" for key in group
+                  if isinstance(key, str) and VALUE_OVERRIDE.fullmatch(key)
+                  and key.rsplit(".", 1)[0] not in names]
         cls = index.get((key, extra))
         if cls is None:
             cls = index[(key, extra)] = len(overrides)
@@ -248,6 +254,7 @@ def plan(schedule, num_steps, groups) -> Plan:
     values_writer = ValueWriter(schedule, scheduled, groups, classes, extras, given) \
         if scheduled else None
     planned = Plan(schedule, rows, tensors, bound, values, values_writer)
+    planned.stray = stray
     planned.unusual = [
         f"optimizer.param_groups[{', '.join(str(p) for p, c in enumerate(classes) if c == cls)}]"
         f" {'has' if classes.count(cls) == 1 else 'have'} {' and '.join(found)}, in the "
@@ -471,6 +478,12 @@ class GroupWriter:
     def write(self, new_plan: Plan) -> None:
         """Writes a checked plan into its groups and remembers it; warns once about
         unusual groups (again only when what is unusual changes)."""
+        if new_plan.stray and (self.plan is None or self.plan.stray != new_plan.stray):
+            logger.warning("%s: an override of a value the schedule does not schedule does "
+                           "nothing; expected overrides of its [group] values only (%s)",
+                           ", ".join(new_plan.stray), ", ".join(
+                               repr(v.name) for v in new_plan.schedule.values
+                               if v.place == "group") or "it schedules none")
         if new_plan.unusual and (self.plan is None or self.plan.unusual != new_plan.unusual):
             logger.warning("%s; running them as Megatron-Core does (the learning rate or "
                            "weight decay moves the other way)", "; ".join(new_plan.unusual))

@@ -25,17 +25,14 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import re
 import warnings
 from collections.abc import Callable, Mapping
 
+from ._curve import VALUE_OVERRIDE
 from .errors import ScheduleError, ScheduleTypeError, check_number, check_rate
 from .overrides import OVERRIDE_KEYS, ParamGroupOverride, param_group_override_to_tuple
 
 #: Keys a rule may not set, and why: the scheduler and param_groups write them.
-#: A per-group override of a scheduled value's named value (``"betas[1].end"``).
-VALUE_OVERRIDE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[0-9]\])?\.[A-Za-z_][A-Za-z0-9_]*",
-                            re.ASCII)
 _WRITTEN_KEYS = {
     "lr": "the scheduler writes lr at every step; expected max_lr and min_lr",
     "weight_decay": "the scheduler writes weight_decay at every step; expected wd_mult, "
