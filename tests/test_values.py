@@ -19,7 +19,6 @@ import dataclasses
 import io
 import json
 import logging
-import math
 import pathlib
 import pickle
 import random
@@ -258,7 +257,6 @@ def test_param_scheduler_writes_reads_and_reports_the_reference_at_every_step(ca
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_optimizer_param_scheduler_on_plain_dicts_writes_the_reference(case):
-    key = case.reference.key
     groups = []
     for group in case.make().param_groups:
         plain = {k: number(v) for k, v in group.items() if k not in ("params", "betas")}
