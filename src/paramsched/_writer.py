@@ -87,17 +87,9 @@ class Plan:
         """
         if type(groups) is not list or len(groups) != len(self.rows):
             return False
-        if self.values is not None:  # checked first: they are written last, if all is well
-            if not self.values.unchanged(groups):
-                return False
-            if not self._step(groups, num_steps):
-                return False
-            self.values.write()
-            return True
-        return self._step(groups, num_steps)
-
-    def _step(self, groups, num_steps) -> bool:
-        """`step` for ``lr`` and ``weight_decay``."""
+        values = self.values  # other group values: checked first, written last if all is well
+        if values is not None and not values.unchanged(groups):
+            return False
         previous = self.num_steps
         self.advance(num_steps)
         # The keys are read in OVERRIDE_KEYS order, spelled out for speed.
@@ -117,6 +109,8 @@ class Plan:
                         break
                 else:
                     self.tensors()
+                    if values is not None:
+                        values.write()
                     return True
             elif len(self.keys) == 2:
                 for group, (_, key, (lr, weight_decay)) in zip(groups, self.rows):
@@ -127,6 +121,8 @@ class Plan:
                     group["lr"] = lr
                     group["weight_decay"] = weight_decay
                 else:
+                    if values is not None:
+                        values.write()
                     return True
             else:
                 for group, (_, key, (lr, _)) in zip(groups, self.rows):
@@ -136,6 +132,8 @@ class Plan:
                         break
                     group["lr"] = lr
                 else:
+                    if values is not None:
+                        values.write()
                     return True
         except (AttributeError, TypeError, KeyError):
             pass  # not a dict, or a key removed: planning afresh says so

@@ -336,24 +336,20 @@ class OptimizerParamScheduler:
         if num_steps > LIMIT:
             raise ScheduleError(f"increment={increment!r} takes num_steps to {num_steps!r}; "
                                 "expected a position of at most 1e18 (beyond any run)")
-        taken = self._in_force()
+        in_force = self._writer.plan or self._in_force()  # (a plan is never false)
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
+        self._taken = (in_force, self._num_steps)
         self._num_steps = num_steps
-        self._taken = taken
 
-    def _in_force(self) -> tuple:
-        """``(plan, position)`` of the values in force for the step being taken: the last
-        plan, or, for an unpickled scheduler (its plan is a cache, not pickled), the
-        groups planned afresh at its position (None if they cannot run: the step then
-        raises)."""
-        last = self._writer.plan
-        if last is None:
-            try:
-                last = plan(self._schedule, self._num_steps, param_groups(self.optimizer))
-            except ScheduleError:
-                last = None
-        return last, self._num_steps
+    def _in_force(self):
+        """The plan of the values in force for the step being taken when the writer has
+        none (an unpickled scheduler: its plan is a cache, not pickled): the groups
+        planned afresh at its position (None if they cannot run: the step then raises)."""
+        try:
+            return plan(self._schedule, self._num_steps, param_groups(self.optimizer))
+        except ScheduleError:
+            return None
 
     def _tokens(self, increment, tokens) -> int:
         """The increment of a step on the token clock, checked: `tokens`, a whole number."""
@@ -379,11 +375,11 @@ class OptimizerParamScheduler:
         if self._counts_tokens:
             num_steps = check_tokens("num_steps", num_steps)
         num_steps = check_non_negative("num_steps", num_steps)
-        taken = self._in_force()
+        in_force = self._writer.plan or self._in_force()
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
+        self._taken = (in_force, self._num_steps)
         self._num_steps = num_steps
-        self._taken = taken
 
     # --------------------------------------------------------------- values
 
