@@ -4,8 +4,12 @@ The scheduler holds a schedule, the optimizer, the step count and its checkpoint
 policy. On every `step` it writes ``lr`` and ``weight_decay`` into every
 parameter group, empty ones included, honouring each group's overrides
 (``max_lr``, ``min_lr``, ``start_wd``, ``end_wd``, ``wd_mult``), which it re-reads
-at every step. It asks the schedule (`paramsched._curve.CurveSchedule`) for
-everything, whatever kind of schedule it is.
+at every step, and the schedule's other group values (``betas[1]``, ``eps``...)
+with their ``"KEY.name"`` overrides. The loop reads the rest from it: `value`
+(``grad_clip``), `batch_size`, and `metrics` (what the step just taken used). On a
+token clock each step says how many tokens it consumed (``step(tokens=n)``). It
+asks the schedule (`paramsched._curve.CurveSchedule`) for everything, whatever
+kind of schedule it is.
 
 Checkpoints (`state_dict`, see `paramsched._checkpoint`) are plain data: for a
 Megatron `Schedule`, a flat dict with Megatron-Core's keys plus ``init_lr``,
