@@ -5,6 +5,7 @@ validation, exact resume and a schedule you can evaluate before a run.
 """
 
 from ._checkpoint import Policy
+from ._curve import ScheduledValue
 from .errors import ScheduleError, ScheduleTypeError
 from .megatron import from_megatron_args
 from .overrides import (
@@ -34,6 +35,7 @@ __all__ = [
     "Schedule",
     "ScheduleError",
     "ScheduleTypeError",
+    "ScheduledValue",
     "WD_INCR_STYLES",
     "WSD_DECAY_STYLES",
     "combine_param_group_overrides",
