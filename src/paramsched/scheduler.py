@@ -32,6 +32,7 @@ from ._checkpoint import (  # noqa: F401  (public constants of the checkpoint fo
     Policy,
 )
 from ._curve import CurveSchedule
+from ._tensors import held
 from ._writer import (
     GroupWriter,
     effective,
@@ -581,13 +582,19 @@ def _metrics(plan, position) -> dict[str, float]:
                              None if wd is None else float(wd(position) * wd_mult))
     for number, (name, (_, _, cell)) in enumerate(zip(names, rows)):
         lr, weight_decay = classes[id(cell)]
+        if plan.tensors is not None:  # a tensor holds (and the step used) its dtype's rounding
+            lr_held, wd_held = plan.tensors.held[number]
+            lr = held(lr, lr_held)
+            weight_decay = None if weight_decay is None else held(weight_decay, wd_held)
         found[f"lr/{name}"] = lr
         if weight_decay is not None:
             found[f"weight_decay/{name}"] = weight_decay
         if values is not None:
-            functions = value_classes[id(values.rows[number][3])]
-            for scheduled, function in zip(values.scheduled, functions):
-                found[f"{scheduled.name}/{name}"] = float(function(position))
+            _, _, holders, value_cell = values.rows[number]
+            functions = value_classes[id(value_cell)]
+            for scheduled, function, (_, _, holder) in zip(values.scheduled, functions,
+                                                           holders):
+                found[f"{scheduled.name}/{name}"] = held(float(function(position)), holder)
     for scheduled in schedule.values:
         if scheduled.place == "loop":
             found[scheduled.name] = float(schedule.value_at(scheduled.name, position,
