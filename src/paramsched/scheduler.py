@@ -337,10 +337,14 @@ class OptimizerParamScheduler:
         if num_steps > LIMIT:
             raise ScheduleError(f"increment={increment!r} takes num_steps to {num_steps!r}; "
                                 "expected a position of at most 1e18 (beyond any run)")
+        # The values in force for this step: the plan's, at the position it wrote them for
+        # (not num_steps, which may have been assigned since without writing the groups),
+        # read before the plan advances in place.
         in_force = self._writer.plan or self._in_force()  # (a plan is never false)
+        taken = (in_force, self._num_steps if in_force is None else in_force.num_steps)
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
-        self._taken = (in_force, self._num_steps)
+        self._taken = taken
         self._num_steps = num_steps
 
     def _in_force(self):
@@ -377,9 +381,10 @@ class OptimizerParamScheduler:
             num_steps = check_tokens("num_steps", num_steps)
         num_steps = check_non_negative("num_steps", num_steps)
         in_force = self._writer.plan or self._in_force()
+        taken = (in_force, self._num_steps if in_force is None else in_force.num_steps)
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
-        self._taken = (in_force, self._num_steps)
+        self._taken = taken
         self._num_steps = num_steps
 
     # --------------------------------------------------------------- values
