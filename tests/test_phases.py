@@ -723,3 +723,18 @@ def test_a_branch_may_change_the_batch_size_after_its_branch_point():
     assert [branch.lr(n) for n in range(0, 2501, 50)] == [parent.lr(n)
                                                           for n in range(0, 2501, 50)]
     assert branch.lr(2600) == branch.base_lr(2600) * 2.0
+
+
+def test_a_bad_factor_of_a_scaled_name_is_named_as_written():
+    # The message named the factor alone as the field's value: "to=-0.5 is negative".
+    for table in ({"lr": {"max_lr": 1.0, "phases": [
+            {"shape": "linear", "to": "-0.5 * max_lr", "until": "10 samples"}]}},
+            {"lr": {"max_lr": 1.0, "phases": [{"shape": "constant", "until": "10 samples"}]},
+             "loop": {"clip": {"start": 1.0, "phases": [
+                 {"shape": "linear", "to": "-0.5 * start", "until": "10 samples"}]}}}):
+        place = "lr" if "loop" not in table else "loop.clip"
+        name = "max_lr" if "loop" not in table else "start"
+        with pytest.raises(ScheduleError, match=re.escape(
+                f"{place}.phases[0].to='-0.5 * {name}': its factor -0.5 is negative; "
+                "expected a factor >= 0")):
+            PhaseSchedule.from_dict(table)
