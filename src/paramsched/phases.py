@@ -110,6 +110,10 @@ def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
             factor, name = scaled(value)
             if factor == 1.0 and name == value:
                 return check_choice(where, value, tuple(names))
+            if not factor >= 0:  # a float already: nan, inf and -1 are refused here
+                problem = "is negative" if factor < 0 else "is not finite"
+                raise ScheduleError(f"{where}={value!r}: its factor {factor!r} {problem}; "
+                                    "expected a factor >= 0")
             check_rate(where, factor)
             return f"{factor!r} * {check_choice(where, name, tuple(names))}"
         return number(where, value)
