@@ -683,3 +683,58 @@ def test_a_token_clock_speaks_of_tokens(data, message):
                                               "until": "50 tokens"}]}}
     with pytest.raises(ScheduleError, match=re.escape(message)):
         PhaseSchedule.from_dict({**base, **data})
+
+
+RULED = {"run": {"total": "4000 samples", "batch_size_schedule": [[0, 8], [400, 16]]},
+         "lr": {"max_lr": 2e-3, "min_lr": 2e-4, "batch_size_rule": "sqrt", "phases": [
+             {"shape": "linear", "to": "max_lr", "until": "200 samples"},
+             {"shape": "cosine", "to": "min_lr", "until": "100%"}]}}
+TAIL = [{"shape": "linear", "to": "min_lr", "until": "3000 samples"}]
+
+
+@pytest.mark.parametrize("run,message", [
+    ({"clock": "tokens", "total": "4000 tokens"},
+     "run.clock='tokens' with a parent whose clock counts samples; expected the parent's"),
+    ({"total": "4000 samples", "batch_size_schedule": [[0, 8], [400, 64]]},
+     "the branch's run (batch_size_schedule 8 from 0 samples, 64 from 400 samples) gives "
+     "other batch sizes than its parent's (batch_size_schedule 8 from 0 samples, 16 from 400 "
+     "samples) before the branch point at 2500 samples"),
+    ({"total": "4000 samples"},
+     "the branch's run (no batch size) gives other batch sizes than its parent's"),
+], ids=["clock", "batch-sizes-under-a-rule", "no-batch-size-under-a-rule"])
+def test_a_branch_whose_run_breaks_its_parents_history_is_refused(run, message):
+    # Accepted, they gave other values than the parent's before the branch point: a
+    # position in samples read as tokens, or the parent's rate scaled by other batch sizes.
+    parent = PhaseSchedule.from_dict(RULED)
+    data = {"branch": {"parent": {"kind": "phases", **parent.to_dict()}, "at": "2500 samples"},
+            "run": run, "lr": {"phases": [{"shape": "linear", "to": 0.0,
+                                           "until": "3000 " + run["total"].split()[1]}]}}
+    with pytest.raises(ScheduleError, match=re.escape(message)):
+        PhaseSchedule.from_dict(data)
+
+
+def test_a_branch_may_change_the_batch_size_after_its_branch_point():
+    parent = PhaseSchedule.from_dict(RULED)
+    data = {"branch": {"parent": {"kind": "phases", **parent.to_dict()}, "at": "2500 samples"},
+            "run": {"total": "4000 samples",
+                    "batch_size_schedule": [[0, 8], [400, 16], [2600, 32]]},
+            "lr": {"phases": TAIL}}
+    branch = PhaseSchedule.from_dict(data)
+    assert [branch.lr(n) for n in range(0, 2501, 50)] == [parent.lr(n)
+                                                          for n in range(0, 2501, 50)]
+    assert branch.lr(2600) == branch.base_lr(2600) * 2.0
+
+
+def test_a_bad_factor_of_a_scaled_name_is_named_as_written():
+    # The message named the factor alone as the field's value: "to=-0.5 is negative".
+    for table in ({"lr": {"max_lr": 1.0, "phases": [
+            {"shape": "linear", "to": "-0.5 * max_lr", "until": "10 samples"}]}},
+            {"lr": {"max_lr": 1.0, "phases": [{"shape": "constant", "until": "10 samples"}]},
+             "loop": {"clip": {"start": 1.0, "phases": [
+                 {"shape": "linear", "to": "-0.5 * start", "until": "10 samples"}]}}}):
+        place = "lr" if "loop" not in table else "loop.clip"
+        name = "max_lr" if "loop" not in table else "start"
+        with pytest.raises(ScheduleError, match=re.escape(
+                f"{place}.phases[0].to='-0.5 * {name}': its factor -0.5 is negative; "
+                "expected a factor >= 0")):
+            PhaseSchedule.from_dict(table)

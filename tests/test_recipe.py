@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from conftest import VALUES_TOML
 from paramsched import (PhaseSchedule, Schedule, ScheduleError, ScheduleTypeError,
                         from_megatron_args, load_schedule)
 from paramsched.megatron import MEGATRON_FLAGS
@@ -215,3 +216,44 @@ def test_a_branch_file_that_cannot_be_is_refused_naming_the_file(tmp_path, text,
     with pytest.raises(ScheduleError, match=re.escape(message)) as info:
         load_schedule(path)
     assert str(path) in str(info.value)
+
+
+BRANCH_OF_VALUES = """\
+[branch]
+from = "values.toml"
+at = "200 steps"
+
+[lr]
+phases = [{ shape = "linear", to = "min_lr", until = "300 steps" }]
+"""
+
+
+def test_a_branch_file_continues_group_and_loop_values_from_the_branch_point(tmp_path):
+    (tmp_path / "values.toml").write_text(VALUES_TOML)
+    path = write(tmp_path, BRANCH_OF_VALUES + '\n[group."betas[1]"]\nphases = [{ shape = '
+                 '"linear", to = 0.999, until = "300 steps" }]\n\n[loop.grad_clip]\nphases = '
+                 '[{ shape = "constant", until = "300 steps", value = 0.5 }]\n', "branch.toml")
+    parent, branch = load_schedule(tmp_path / "values.toml"), load_schedule(path)
+    for n in range(0, 1601, 8):  # 200 steps of 8 samples
+        assert branch.value("betas[1]", n) == parent.value("betas[1]", n)
+        assert branch.value("grad_clip", n) == parent.value("grad_clip", n)
+    assert branch.value("betas[1]", 2400) == 0.999 and branch.value("grad_clip", 1608) == 0.5
+
+
+@pytest.mark.parametrize("tables,message", [
+    ('[loop."betas[1]"]\nphases = [{ shape = "constant", until = "300 steps" }]\n',
+     "[loop.betas[1]]: the parent schedules 'betas[1]' in [group]; expected [group.betas[1]]"),
+    ('[group.grad_clip]\nphases = [{ shape = "constant", until = "300 steps" }]\n',
+     "[group.grad_clip]: the parent schedules 'grad_clip' in [loop]; expected [loop.grad_clip]"),
+    ('[loop."betas[1]"]\nphases = [{ shape = "constant", until = "300 steps" }]\n'
+     '[group."betas[1]"]\nphases = [{ shape = "constant", until = "300 steps" }]\n',
+     "[group.betas[1]]: 'betas[1]' is in [loop] too; expected it in one place, once"),
+], ids=["group-value-as-loop", "loop-value-as-group", "both"])
+def test_a_branch_file_that_puts_a_value_in_the_other_place_is_refused(tmp_path, tables,
+                                                                       message):
+    # Accepted, the value silently stayed where the parent had it; with both tables, one
+    # table's phases silently replaced the other's.
+    (tmp_path / "values.toml").write_text(VALUES_TOML)
+    path = write(tmp_path, BRANCH_OF_VALUES + "\n" + tables, "branch.toml")
+    with pytest.raises(ScheduleError, match=re.escape(message)):
+        load_schedule(path)

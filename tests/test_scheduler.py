@@ -664,3 +664,16 @@ def test_a_copied_scheduler_reports_the_metrics_of_its_first_step(copier, how):
         s.step(3) if how == "step" else s.step_to(10)
     assert clone.metrics() == scheduler.metrics()
     assert clone.metrics()["lr/head"] == scheduler.schedule.lr(7, max_lr=2.0)
+
+
+@pytest.mark.parametrize("how", ["step", "step_to"])
+def test_metrics_after_num_steps_is_assigned_report_what_the_groups_held(how):
+    # Assigning num_steps does not write the groups, so the next step still uses the
+    # values written before; metrics() computed them at the assigned position instead.
+    scheduler, optimizer = make([{}, {"max_lr": 2.0, "wd_mult": 0.5}])
+    scheduler.step(5)
+    used = written(optimizer)
+    scheduler.num_steps = 50
+    scheduler.step(1) if how == "step" else scheduler.step_to(80)
+    metrics = scheduler.metrics()
+    assert [(metrics[f"lr/{g}"], metrics[f"weight_decay/{g}"]) for g in (0, 1)] == used

@@ -244,3 +244,29 @@ def test_an_override_of_a_value_not_scheduled_is_said_at_warning(caplog):
                       "['momentum.start']: an override of a value the schedule does not "
                       "schedule does nothing; expected overrides of its [group] values only "
                       "('betas[1]')"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16],
+                         ids=["float32", "bfloat16", "float16"])
+def test_metrics_report_what_a_narrower_tensor_held_for_the_step(dtype):
+    # metrics() reported the float64 value the schedule computed, while the optimizer
+    # stepped with its float32 (bfloat16, float16) rounding held in the tensor.
+    from paramsched import PhaseSchedule
+
+    schedule = PhaseSchedule.from_dict({
+        "lr": {"max_lr": 3e-4, "phases": [
+            {"shape": "linear", "to": "max_lr", "until": "7 samples"}]},
+        "wd": {"start_wd": 0.01, "end_wd": 0.1, "style": "cosine", "until": "9 samples"},
+        "group": {"betas[1]": {"start": 0.95, "end": 0.99, "phases": [
+            {"shape": "linear", "to": "end", "until": "11 samples"}]}}})
+    group = {"lr": torch.tensor(0.0, dtype=dtype),
+             "weight_decay": torch.tensor(0.0, dtype=dtype),
+             "betas": (0.9, torch.tensor(0.0, dtype=dtype))}
+    optimizer = PlainOptimizer([group])
+    s = OptimizerParamScheduler.from_schedule(optimizer, schedule)
+    for _ in range(12):
+        held = optimizer.param_groups[0]
+        used = {"lr/0": held["lr"].item(), "weight_decay/0": held["weight_decay"].item(),
+                "betas[1]/0": held["betas"][1].item()}
+        s.step(1)
+        assert s.metrics() == used, s.num_steps

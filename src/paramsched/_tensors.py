@@ -71,6 +71,22 @@ class TensorWriter:
             self.torch._foreach_copy_(targets, list(values.unbind(0)))
 
 
+def held(value: float, holder) -> float:
+    """`value` as the tensor `holder` holds it once written (rounded to its dtype, as
+    the in-place copy rounds it), or `value` itself for a float holder (`float`).
+
+    Example:
+        >>> import torch
+        >>> held(0.1, torch.tensor(0.0)) == float(torch.tensor(0.1, dtype=torch.float32))
+        True
+    """
+    if holder is float or holder.dtype.itemsize == 8:
+        return value
+    import torch
+
+    return torch.tensor(value, dtype=holder.dtype).item()
+
+
 def _check_writable(tensor, where: str) -> None:
     """Refuses a tensor a schedule's value cannot be copied into as it is: one of an
     integer, bool or complex dtype (the copy would truncate the value, silently), or

@@ -110,6 +110,10 @@ def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
             factor, name = scaled(value)
             if factor == 1.0 and name == value:
                 return check_choice(where, value, tuple(names))
+            if not factor >= 0:  # a float already: nan, inf and -1 are refused here
+                problem = "is negative" if factor < 0 else "is not finite"
+                raise ScheduleError(f"{where}={value!r}: its factor {factor!r} {problem}; "
+                                    "expected a factor >= 0")
             check_rate(where, factor)
             return f"{factor!r} * {check_choice(where, name, tuple(names))}"
         return number(where, value)
@@ -423,6 +427,38 @@ def _batch_size_rule(run: Run, lr: dict) -> dict:
     return {"batch_size_rule": rule, "reference_batch_size": reference}
 
 
+def _check_branch_run(parent, run: Run, at) -> None:
+    """Refuses a branch's run that gives its parent's positions up to `at` other values:
+    another clock, or (under a batch-size rule, which scales the rate by them) other
+    batch sizes before the branch point."""
+    mine = parent_run(parent)
+    if run.clock != mine.clock:
+        raise ScheduleError(f"run.clock={run.clock!r} with a parent whose clock counts "
+                            f"{mine.unit}; expected the parent's clock (a branch continues "
+                            "its positions)")
+    if parent.batch_size_rule is not None and \
+            _batch_sizes_until(run, at) != _batch_sizes_until(mine, at):
+        def said(r):
+            return "no batch size" if r.global_batch_size is None else r.describe_batch_size()
+
+        raise ScheduleError(
+            f"the branch's run ({said(run)}) gives other batch sizes than its parent's "
+            f"({said(mine)}) before the branch point at {at!r} {mine.unit}; expected the "
+            "parent's batch sizes up to the branch point, since its batch-size rule scales "
+            "the learning rate by them")
+
+
+def _batch_sizes_until(run: Run, at):
+    """What fixes a run's batch sizes at the positions up to `at`: its stages that begin
+    by then, or its ramp-up and full size."""
+    if run.global_batch_size is None:
+        return None
+    if run.rampup_batch_size is not None and run.ramps:
+        return ("ramp", run._ramp, run.global_batch_size)
+    stages = run.batch_size_schedule or ((0, run.global_batch_size),)
+    return tuple(stage for stage in stages if stage[0] <= at)
+
+
 def _deeper_name(operand):
     """A parent's branch-point name, as its branch sees it: ``@branch`` is the branch's
     own start, ``@branch1`` its parent's, ``@branch2`` the grandparent's..."""
@@ -544,6 +580,7 @@ class PhaseSchedule(CurveSchedule):
             at = int(at)
         if at < 0:
             raise ScheduleError(f"branch.at={branch['at']!r}; expected a point >= 0")
+        _check_branch_run(parent, run, at)
         names = {name: getattr(parent, name) for name in LR_NAMES}
         branch_names = {**names, BRANCH_POINT: None}
         lr = _table(data.get("lr", {}), "lr", ("phases",))

@@ -156,7 +156,10 @@ def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
                         f"{where}.{key} is not allowed in a branch file; expected "
                         + ", ".join(f"{where}.{k}" for k in allowed.get(table, ("phases",))))
             if name is not None:
-                values[name] = keys.get("phases")
+                if name in values:
+                    raise ScheduleError(f"[{where}]: {name!r} is in [{values[name][0]}] too; "
+                                        "expected it in one place, once")
+                values[name] = (table, keys.get("phases"))
     branch = data["branch"]
     for key in ("from", "at"):
         if key not in branch:
@@ -175,12 +178,18 @@ def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
         raise ScheduleError(f"branch.from={source!r} stands on {len(within)} branches; "
                             f"expected at most {MAX_BRANCH_DEPTH}")
     parent = load_schedule(parent_path, (*within, path.resolve()))
+    for name, (place, _) in values.items():  # where the parent has it, else refused below
+        theirs = next((v.place for v in parent.values if v.name == name), place)
+        if theirs != place:
+            raise ScheduleError(f"[{place}.{name}]: the parent schedules {name!r} in "
+                                f"[{theirs}]; expected [{theirs}.{name}]")
     if "lr" not in data:
         raise ScheduleError("a branch file has no [lr] table; expected the phases after "
                             "branch.at")
     return parent.branch(branch["at"], data["lr"].get("phases"),
                          data["wd"].get("phases") if "wd" in data else None,
-                         total=data.get("run", {}).get("total"), values=values or None)
+                         total=data.get("run", {}).get("total"),
+                         values={name: phases for name, (_, phases) in values.items()} or None)
 
 
 def recipes() -> list[Recipe]:

@@ -36,6 +36,7 @@ from ._checkpoint import (  # noqa: F401  (public constants of the checkpoint fo
     Policy,
 )
 from ._curve import CurveSchedule
+from ._tensors import held
 from ._writer import (
     GroupWriter,
     effective,
@@ -340,10 +341,14 @@ class OptimizerParamScheduler:
         if num_steps > LIMIT:
             raise ScheduleError(f"increment={increment!r} takes num_steps to {num_steps!r}; "
                                 "expected a position of at most 1e18 (beyond any run)")
+        # The values in force for this step: the plan's, at the position it wrote them for
+        # (not num_steps, which may have been assigned since without writing the groups),
+        # read before the plan advances in place.
         in_force = self._writer.plan or self._in_force()  # (a plan is never false)
+        taken = (in_force, self._num_steps if in_force is None else in_force.num_steps)
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
-        self._taken = (in_force, self._num_steps)
+        self._taken = taken
         self._num_steps = num_steps
 
     def _in_force(self):
@@ -380,9 +385,10 @@ class OptimizerParamScheduler:
             num_steps = check_tokens("num_steps", num_steps)
         num_steps = check_non_negative("num_steps", num_steps)
         in_force = self._writer.plan or self._in_force()
+        taken = (in_force, self._num_steps if in_force is None else in_force.num_steps)
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
-        self._taken = (in_force, self._num_steps)
+        self._taken = taken
         self._num_steps = num_steps
 
     # --------------------------------------------------------------- values
@@ -585,13 +591,19 @@ def _metrics(plan, position) -> dict[str, float]:
                              None if wd is None else float(wd(position) * wd_mult))
     for number, (name, (_, _, cell)) in enumerate(zip(names, rows)):
         lr, weight_decay = classes[id(cell)]
+        if plan.tensors is not None:  # a tensor holds (and the step used) its dtype's rounding
+            lr_held, wd_held = plan.tensors.held[number]
+            lr = held(lr, lr_held)
+            weight_decay = None if weight_decay is None else held(weight_decay, wd_held)
         found[f"lr/{name}"] = lr
         if weight_decay is not None:
             found[f"weight_decay/{name}"] = weight_decay
         if values is not None:
-            functions = value_classes[id(values.rows[number][3])]
-            for scheduled, function in zip(values.scheduled, functions):
-                found[f"{scheduled.name}/{name}"] = float(function(position))
+            _, _, holders, value_cell = values.rows[number]
+            functions = value_classes[id(value_cell)]
+            for scheduled, function, (_, _, holder) in zip(values.scheduled, functions,
+                                                           holders):
+                found[f"{scheduled.name}/{name}"] = held(float(function(position)), holder)
     for scheduled in schedule.values:
         if scheduled.place == "loop":
             found[scheduled.name] = float(schedule.value_at(scheduled.name, position,
