@@ -659,7 +659,14 @@ class CurveSchedule:
 
 def _check_value(field: str, value) -> float:
     """A scheduled value's named value: a finite number (of either sign), as a float."""
-    return float(check_number(field, value))
+    try:
+        return float(check_number(field, value))
+    except ScheduleTypeError:
+        raise
+    except ScheduleError as error:  # "beyond any run" speaks of clock positions
+        raise ScheduleError(str(error).replace(
+            "is beyond any run; expected at most 1e18 in size",
+            "is too large for a hyperparameter; expected at most 1e18 in size")) from None
 
 
 def is_scalar(step) -> bool:
