@@ -677,3 +677,18 @@ def test_metrics_after_num_steps_is_assigned_report_what_the_groups_held(how):
     scheduler.step(1) if how == "step" else scheduler.step_to(80)
     metrics = scheduler.metrics()
     assert [(metrics[f"lr/{g}"], metrics[f"weight_decay/{g}"]) for g in (0, 1)] == used
+
+
+def test_metrics_say_at_warning_that_a_group_added_since_is_not_reported(caplog):
+    scheduler, optimizer = make([{}])
+    scheduler.step(5)
+    optimizer.param_groups.append({"lr": 0.5, "weight_decay": 0.0})  # add_param_group
+    scheduler.step(1)
+    with caplog.at_level("WARNING", logger="paramsched"):
+        metrics = scheduler.metrics()
+    assert set(metrics) == {"lr/0", "weight_decay/0"}
+    assert [r.getMessage() for r in caplog.records] == [
+        "metrics(): optimizer.param_groups[1:] were added since the step before this one, "
+        "which used their own values; they are reported from the next step on"]
+    scheduler.step(1)
+    assert set(scheduler.metrics()) == {"lr/0", "weight_decay/0", "lr/1", "weight_decay/1"}

@@ -434,12 +434,20 @@ class OptimizerParamScheduler:
         Raises:
             ScheduleError: no step has been taken since the scheduler started or
                 loaded a checkpoint, or two groups have the same name.
+
+        A group added (``add_param_group``) after the step before this one is not
+        reported for this step, which used the group's own values; a WARNING says so.
         """
         taken = getattr(self, "_taken", None)
         if taken is None or taken[0] is None:
             raise ScheduleError("metrics() reports the values of the step just taken, and no "
                                 "step has been taken since the scheduler started or loaded; "
                                 "expected a call after scheduler.step()")
+        groups = getattr(self.optimizer, "param_groups", None)
+        if isinstance(groups, list) and len(groups) > len(taken[0].rows):
+            logger.warning("metrics(): optimizer.param_groups[%d:] were added since the step "
+                           "before this one, which used their own values; they are reported "
+                           "from the next step on", len(taken[0].rows))
         return _metrics(*taken)
 
     def _after_optimizer_load(self) -> None:
