@@ -14,6 +14,7 @@ section attacks the new API like a hostile user.
 # ruff: noqa: E402  (the imports below need torch, checked first)
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import io
@@ -850,13 +851,19 @@ def test_a_reserved_or_malformed_value_name_is_refused(name, message):
         PhaseSchedule.from_dict(small(**{"group": {name: table}}))
 
 
+Betas = collections.namedtuple("Betas", "first second")  # no tuple(iterable) constructor
+
+
 @pytest.mark.parametrize("groups,error,message", [
     ([{}], ScheduleError, "optimizer.param_groups[0] has no 'betas', which the schedule's "
                           "[group.betas[1]] sets"),
     ([{"betas": (0.9, 0.5)}, {"momentum": 0.9}], ScheduleError,
      "optimizer.param_groups[1] has no 'betas'"),
     ([{"betas": (0.9,)}], ScheduleError,
-     "optimizer.param_groups[0]['betas']=(0.9,); expected a tuple with a component 1"),
+     "optimizer.param_groups[0]['betas']=(0.9,); expected a tuple (or list) with a "
+     "component 1"),
+    ([{"betas": Betas(0.9, 0.5)}], ScheduleError,
+     "['betas']=Betas(first=0.9, second=0.5); expected a tuple (or list)"),
     ([{"betas": 0.9}], ScheduleError, "['betas']=0.9; expected a tuple"),
     ([{"betas": "ab"}], ScheduleError, "['betas']='ab'; expected a tuple"),
     ([{"betas": (0.9, "0.5")}], ScheduleTypeError,

@@ -393,10 +393,10 @@ def _holder(group, value, where: str) -> tuple:
             "optimizer does not read it would be silently ignored)")
     found, container, size = group[value.key], None, 0
     if value.index is not None:
-        if not isinstance(found, (tuple, list)) or len(found) <= value.index:
-            raise ScheduleError(
-                f"{where}[{value.key!r}]={found!r}; expected a tuple with a component "
-                f"{value.index} for [group.{value.name}]")
+        if type(found) not in (tuple, list) or len(found) <= value.index:
+            raise ScheduleError(  # a subclass (a namedtuple) could not be rebuilt alike
+                f"{where}[{value.key!r}]={found!r}; expected a tuple (or list) with a "
+                f"component {value.index} for [group.{value.name}]")
         container, size, found = type(found), len(found), found[value.index]
     if is_tensor(found):
         from ._tensors import _check_writable
