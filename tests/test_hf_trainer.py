@@ -167,8 +167,8 @@ class ScheduledTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
-class Counting(ScheduledTrainer):
-    """Counts each step's tokens into `tokens`, as the batches hold them."""
+class Counting(Trainer):
+    """Counts each step's real tokens into `tokens`, touching nothing else."""
 
     def __init__(self, *args, tokens, **kwargs):
         super().__init__(*args, **kwargs)
@@ -178,6 +178,10 @@ class Counting(ScheduledTrainer):
         step = self.state.global_step
         self.tokens[step] = self.tokens.get(step, 0) + int(inputs["attention_mask"].sum())
         return super().training_step(model, inputs, num_items_in_batch)
+
+
+class CountingScheduled(Counting, ScheduledTrainer):
+    """A `ScheduledTrainer` that counts each step's tokens too."""
 
 
 class Kept(TrainerCallback):
@@ -198,20 +202,26 @@ class Kept(TrainerCallback):
             self.positions[state.global_step - 1] = lr_scheduler.num_steps
 
 
-def train_scheduled(output, schedule, max_steps, resume=None):
+def train_scheduled(output, schedule, max_steps, resume=None, callback=False):
     """A `ScheduledTrainer` on sequences of many lengths, logging every step and saving
-    every 11; what was used, what was kept, and the trainer."""
+    every 11; what was used, what was kept, and the trainer. With `callback`, a plain
+    Trainer counting tokens itself, with `ScheduledValues` registered first instead."""
     model = TokenModel()
+    model.main_input_name = "x"  # what the Trainer counts tokens of
     optimizer = torch.optim.AdamW(groups(model.layer.weight, model.layer.bias))
-    scheduler = ParamScheduler(optimizer, schedule)
+    counting = {"include_num_input_tokens_seen": "non_padding"} if callback else {}
     arguments = TrainingArguments(
         output_dir=str(output), max_steps=max_steps, per_device_train_batch_size=BATCH_SIZE,
         save_strategy="steps", save_steps=11, logging_steps=1, report_to=[], use_cpu=True,
-        disable_tqdm=True, remove_unused_columns=False, seed=0, dataloader_num_workers=0)
-    kept = Kept()
-    trainer = Counting(model=model, args=arguments, train_dataset=Sequences(),
-                       data_collator=pad, optimizers=(optimizer, scheduler), callbacks=[kept],
-                       tokens=kept.tokens)
+        disable_tqdm=True, remove_unused_columns=False, seed=0, dataloader_num_workers=0,
+        **counting)
+    kept = Kept()  # with `callback`, it stands for an integration: registered after it
+    trainer = (Counting if callback else CountingScheduled)(
+        model=model, args=arguments, train_dataset=Sequences(), data_collator=pad,
+        optimizers=(optimizer, ParamScheduler(optimizer, schedule)), callbacks=[kept],
+        tokens=kept.tokens)
+    if callback:
+        trainer.callback_handler.callbacks.insert(0, ScheduledValues())
     used = Used(lambda: trainer.state.global_step)
     used.attach(optimizer)
     with warnings.catch_warnings():
@@ -320,44 +330,9 @@ class ScheduledValues(TrainerCallback):
             state.log_history[-1].update(values)
 
 
-class CountingOnly(Trainer):
-    """Counts each step's real tokens into `tokens`, touching nothing else."""
-
-    def __init__(self, *args, tokens, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.tokens = tokens
-
-    def training_step(self, model, inputs, num_items_in_batch=None):
-        step = self.state.global_step
-        self.tokens[step] = self.tokens.get(step, 0) + int(inputs["attention_mask"].sum())
-        return super().training_step(model, inputs, num_items_in_batch)
-
-
-def train_with_callback(output, schedule, max_steps, resume=None):
-    model = TokenModel()
-    model.main_input_name = "x"  # what the Trainer counts tokens of
-    optimizer = torch.optim.AdamW(groups(model.layer.weight, model.layer.bias))
-    arguments = TrainingArguments(
-        output_dir=str(output), max_steps=max_steps, per_device_train_batch_size=BATCH_SIZE,
-        save_strategy="steps", save_steps=11, logging_steps=1, report_to=[], use_cpu=True,
-        disable_tqdm=True, remove_unused_columns=False, seed=0, dataloader_num_workers=0,
-        include_num_input_tokens_seen="non_padding")
-    kept = Kept()  # stands for an integration: registered after the callback
-    trainer = CountingOnly(model=model, args=arguments, train_dataset=Sequences(),
-                           data_collator=pad, callbacks=[kept], tokens=kept.tokens,
-                           optimizers=(optimizer, ParamScheduler(optimizer, schedule)))
-    trainer.callback_handler.callbacks.insert(0, ScheduledValues())
-    used = Used(lambda: trainer.state.global_step)
-    used.attach(optimizer)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.train(resume_from_checkpoint=resume)
-    return used.steps, kept, trainer
-
-
 @pytest.mark.parametrize("schedule", [BY_SAMPLES, BY_TOKENS], ids=["samples", "tokens"])
 def test_the_callback_logs_what_each_step_used_and_feeds_the_token_clock(tmp_path, schedule):
-    used, kept, trainer = train_with_callback(tmp_path / "straight", schedule, 40)
+    used, kept, trainer = train_scheduled(tmp_path / "straight", schedule, 40, callback=True)
     history = [entry for entry in trainer.state.log_history if "loss" in entry]
     batch = {"batch_size": BATCH_SIZE} if schedule is BY_SAMPLES else {}
     for step, values in used.items():
@@ -368,9 +343,10 @@ def test_the_callback_logs_what_each_step_used_and_feeds_the_token_clock(tmp_pat
         counts = [kept.tokens[step] for step in range(40)]
         assert len(set(counts)) >= 10
         assert [kept.positions[step] for step in range(40)] == running_sums(counts)
-    train_with_callback(tmp_path / "stopped", schedule, 11)
-    resumed_used, resumed, _ = train_with_callback(
-        tmp_path / "stopped", schedule, 40, resume=str(tmp_path / "stopped" / "checkpoint-11"))
+    train_scheduled(tmp_path / "stopped", schedule, 11, callback=True)
+    resumed_used, resumed, _ = train_scheduled(
+        tmp_path / "stopped", schedule, 40, resume=str(tmp_path / "stopped" / "checkpoint-11"),
+        callback=True)
     assert resumed_used == {step: used[step] for step in range(11, 40)}
     for name in ("logs", "positions", "clips"):
         whole = getattr(kept, name)

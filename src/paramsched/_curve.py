@@ -382,25 +382,23 @@ class CurveSchedule:
         Returns:
             A float for a scalar step, a float64 array of the same shape for an array.
         """
-        max_lr = self.max_lr if max_lr is None else check_rate("max_lr", max_lr)
-        min_lr = self.min_lr if min_lr is None else check_rate("min_lr", min_lr)
-        if is_scalar(step):
-            return float(self._bound("lr", max_lr, min_lr)(check_non_negative("step", step)))
-        steps = step_array(step)
-        base = self.lr_curve.array(steps, self._lr_values(max_lr, min_lr))
-        if self.batch_size_rule is None:
-            return base
-        rule, reference = self.batch_size_rule
-        return base * batch_factor(rule, self.run.batch_sizes_at(steps), reference)
+        return self._lr(step, max_lr, min_lr, "lr")
 
     def base_lr(self, step, max_lr: float | None = None, min_lr: float | None = None):
         """`lr` before a batch-size rule scales it (`lr` itself without one)."""
+        return self._lr(step, max_lr, min_lr, "lr-base")
+
+    def _lr(self, step, max_lr, min_lr, which: str):
         max_lr = self.max_lr if max_lr is None else check_rate("max_lr", max_lr)
         min_lr = self.min_lr if min_lr is None else check_rate("min_lr", min_lr)
         if is_scalar(step):
-            return float(self._bound("lr-base", max_lr, min_lr)(
-                check_non_negative("step", step)))
-        return self.lr_curve.array(step_array(step), self._lr_values(max_lr, min_lr))
+            return float(self._bound(which, max_lr, min_lr)(check_non_negative("step", step)))
+        steps = step_array(step)
+        base = self.lr_curve.array(steps, self._lr_values(max_lr, min_lr))
+        if which == "lr-base" or self.batch_size_rule is None:
+            return base
+        rule, reference = self.batch_size_rule
+        return base * batch_factor(rule, self.run.batch_sizes_at(steps), reference)
 
     def value(self, name: str, step, **overrides):
         """A scheduled value (`values`) after `step` steps of the clock.

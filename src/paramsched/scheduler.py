@@ -203,8 +203,7 @@ class OptimizerParamScheduler:
         Policy.from_flags(use_checkpoint, override)  # refuses both, and non-bools
         first = plan(schedule, 0, param_groups(optimizer))
         self.optimizer = optimizer
-        self._schedule = schedule
-        self._counts_tokens = clock_unit(schedule) == "tokens"
+        self._use(schedule)
         self._num_steps = 0
         self._set_flags(use_checkpoint, override)
         self._writer = GroupWriter()
@@ -226,6 +225,10 @@ class OptimizerParamScheduler:
         _check_schedule(schedule)
         _check_same_clock(self._schedule, schedule, "the new schedule")
         plan(schedule, self._num_steps, param_groups(self.optimizer))  # the groups can run it
+        self._use(schedule)
+
+    def _use(self, schedule) -> None:
+        """Puts `schedule` in force, with what the step path asks of it (its clock)."""
         self._schedule = schedule
         self._counts_tokens = clock_unit(schedule) == "tokens"
 
@@ -341,11 +344,15 @@ class OptimizerParamScheduler:
         if num_steps > LIMIT:
             raise ScheduleError(f"increment={increment!r} takes num_steps to {num_steps!r}; "
                                 "expected a position of at most 1e18 (beyond any run)")
-        # The values in force for this step: the plan's, at the position it wrote them for
-        # (not num_steps, which may have been assigned since without writing the groups),
-        # read before the plan advances in place.
+        self._move(num_steps)
+
+    def _move(self, num_steps) -> None:
+        """Writes every group's values at `num_steps` and goes there, remembering the
+        values in force for the step taken: the plan's, at the position it wrote them
+        for (not num_steps, which may have been assigned since without writing the
+        groups), read before the plan advances in place."""
         in_force = self._writer.plan or self._in_force()  # (a plan is never false)
-        taken = (in_force, self._num_steps if in_force is None else in_force.num_steps)
+        taken = (in_force, in_force and in_force.num_steps)
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
         self._taken = taken
@@ -383,13 +390,7 @@ class OptimizerParamScheduler:
         """
         if self._counts_tokens:
             num_steps = check_tokens("num_steps", num_steps)
-        num_steps = check_non_negative("num_steps", num_steps)
-        in_force = self._writer.plan or self._in_force()
-        taken = (in_force, self._num_steps if in_force is None else in_force.num_steps)
-        self._writer.write_step(self.optimizer, self._schedule, num_steps,
-                                self._policy is Policy.OVERRIDE)
-        self._taken = taken
-        self._num_steps = num_steps
+        self._move(check_non_negative("num_steps", num_steps))
 
     # --------------------------------------------------------------- values
 
@@ -438,7 +439,7 @@ class OptimizerParamScheduler:
         A group added (``add_param_group``) after the step before this one is not
         reported for this step, which used the group's own values; a WARNING says so.
         """
-        taken = getattr(self, "_taken", None)
+        taken = self._taken
         if taken is None or taken[0] is None:
             raise ScheduleError("metrics() reports the values of the step just taken, and no "
                                 "step has been taken since the scheduler started or loaded; "
@@ -511,8 +512,7 @@ class OptimizerParamScheduler:
         return schedule, num_steps, planned
 
     def _commit(self, schedule, num_steps, restored) -> None:
-        self._schedule = schedule
-        self._counts_tokens = clock_unit(schedule) == "tokens"
+        self._use(schedule)
         self._num_steps = num_steps
         self._taken = None
         self._writer.write(restored)

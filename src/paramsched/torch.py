@@ -143,8 +143,7 @@ class ParamScheduler(LRScheduler):
                 raise ScheduleError(
                     f"step(tokens={tokens!r}) after add_tokens({self._pending_tokens!r}); "
                     "expected one way to give this step's tokens")
-            self.core.step(tokens=self._pending_tokens if tokens is None and
-                           self._pending_tokens is not None else tokens)
+            self.core.step(tokens=self._pending_tokens if tokens is None else tokens)
             self._pending_tokens = None
         else:
             self.core.step(self._current_clock().increment(self.core.num_steps))
