@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -298,5 +299,43 @@ def reference_batch_size(stages, n) -> int:
     return [size for threshold, size in stages if threshold <= n][-1]
 
 
+def reference_landing(stages, position) -> int:
+    """Where `position` lands on a run of these stages: the end of the first step whose
+    position reaches it, found by stepping the clock from 0."""
+    n = 0
+    while n < position:
+        n += reference_batch_size(stages, n)
+    return n
+
+
 def reference_batch_factor(rule: str, batch_size: int, reference: int) -> float:
     return math.sqrt(batch_size / reference) if rule == "sqrt" else batch_size / reference
+
+
+#: A WARNING is one line a person reads in a log: longer detail goes to DEBUG or into
+#: an exception. Every test holds every WARNING paramsched logs to this.
+MAX_WARNING = 200
+
+
+class _Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "\n" in message or len(message) > MAX_WARNING:
+            self.found.append(message)
+
+
+@pytest.fixture(autouse=True)
+def warnings_are_one_short_line():
+    handler = _Warnings()
+    logger = logging.getLogger("paramsched")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    assert not handler.found, (f"a WARNING of more than one line or {MAX_WARNING} "
+                               f"characters: {handler.found[0][:400]!r}")

@@ -300,11 +300,9 @@ STEP_FLAGS = ["--lr", "6e-5", "--min-lr", "6e-6", "--lr-decay-style", "cosine",
 def test_preview_of_a_step_schedule_shows_its_stages_and_where_the_decay_really_ends(capsys):
     status, out, err = run(capsys, "preview", *STEP_FLAGS)
     assert status == 0
-    assert err == ("paramsched preview: note: with --step-batch-size-schedule and --train-iters, "
-                   "Megatron measures the schedule in samples of --micro-batch-size x "
-                   "--data-parallel-size = 16 (its --global-batch-size default) while each "
-                   "iteration consumes the schedule's batch size: the learning rate reaches "
-                   "--min-lr at iteration 81,663, not 430,000, of --train-iters 500,000\n")
+    assert err == ("paramsched preview: note: --step-batch-size-schedule with --train-iters "
+                   "counts samples of micro-batch x data-parallel (16): the learning rate "
+                   "reaches --min-lr at iteration 81,663, not 430,000 (of 500,000)\n")
     stages = out[out.index("batch size by stages"):].splitlines()
     assert stages[1].split() == ["stage", "from", "samples", "from", "tokens", "batch", "size",
                                  "first", "step"]
@@ -811,8 +809,10 @@ def test_preview_says_the_rule(capsys, schedule_files):
     header, row = out.splitlines()[-2:]
     assert header.split()[-5:] == ["base", "lr", "batch", "size", "grad_clip"]
     schedule = schedule_from_toml(RULE_TOML)
-    assert row.split()[-3:] == [f"{schedule.base_lr(300_000):.6e}", "1,024",
-                                f"{schedule.value('grad_clip', 300_000):.6e}"]
+    end = schedule.run.position("100%")  # 300,000 samples, landed on a whole step
+    assert end == schedule.run.samples_at_step(schedule.run.step_at_samples(300_000)) > 300_000
+    assert row.split()[-3:] == [f"{schedule.base_lr(end):.6e}", "1,024",
+                                f"{schedule.value('grad_clip', end):.6e}"]
 
 
 def test_preview_of_a_token_clock_counts_tokens(capsys, schedule_files, tmp_path):

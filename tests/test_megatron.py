@@ -259,10 +259,9 @@ def test_a_step_schedule_is_megatrons_calculator():
             decay_ends = iteration + 1
     assert consumed == run.samples_at_step(500_000)
     assert notes == [
-        "with --step-batch-size-schedule and --train-iters, Megatron measures the schedule in "
-        "samples of --micro-batch-size x --data-parallel-size = 16 (its --global-batch-size "
-        "default) while each iteration consumes the schedule's batch size: the learning rate "
-        f"reaches --min-lr at iteration {decay_ends:,}, not 430,000, of --train-iters 500,000"]
+        "--step-batch-size-schedule with --train-iters counts samples of micro-batch x "
+        "data-parallel (16): the learning rate reaches --min-lr at iteration "
+        f"{decay_ends:,}, not 430,000 (of 500,000)"]
     assert decay_ends == 81_663 and schedule.lr(run.samples_at_step(decay_ends)) == 6.0e-6
 
 
@@ -404,5 +403,6 @@ def test_the_note_says_where_the_warmup_ends_when_the_stages_move_it():
     # (200 = 100 x 2): at iteration 29 (10 + 24 x 8 = 202), not after iteration 100.
     assert schedule.run.samples_at_step(28) == 194 and schedule.run.samples_at_step(29) == 202
     assert schedule.lr(194) > 0.3 and schedule.lr(202) == 0.0
-    assert notes[0].endswith("the warmup ends at iteration 7, not 10; the learning rate drops "
-                             "to --min-lr at iteration 29, not 101, of --train-iters 100")
+    assert [note.split(": ", 1)[1] for note in notes] == [
+        "the warmup ends at iteration 7, not 10 (of 100)",
+        "the learning rate drops to --min-lr at iteration 29, not 101 (of 100)"]

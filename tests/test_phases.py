@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import random_config
+from conftest import PlainOptimizer, random_config
 from paramsched import PhaseSchedule, Schedule, ScheduleError
 
 
@@ -309,11 +309,14 @@ def test_a_branch_equals_its_parent_to_the_bit_up_to_the_branch_point(seed):
     if rng.random() < 0.5:
         at = float(int(at))
     target = float(rng.choice([parent.min_lr, 0.0, parent.max_lr * rng.random()]))
-    ends = sorted({at + float(d) for d in rng.uniform(1, end, size=rng.integers(1, 4))})
+    # Without a run the schedule counts optimizer steps: the point lands on a whole step.
+    at = math.ceil(at)
+    ends = sorted({at + int(d) for d in rng.uniform(1, end, size=rng.integers(1, 4))})
     phases = [{"shape": str(rng.choice(["linear", "cosine", "minus_sqrt", "exponential"])),
-               "to": target if k else "min_lr", "until": f"{e!r} samples"}
+               "to": target if k else "min_lr", "until": f"{e} steps"}
               for k, e in enumerate(ends)]
     branch = parent.branch(at, phases)
+    assert branch.branch_point == at
     before = np.concatenate([np.linspace(0, at, 513), np.arange(0, int(at) + 1)])
     for overrides in ({}, {"max_lr": parent.max_lr * 2, "min_lr": parent.min_lr / 2},
                       {"max_lr": parent.min_lr / 2}):  # the last: min_lr above max_lr
@@ -362,12 +365,15 @@ def test_a_branch_of_a_phase_schedule_and_a_branch_of_a_branch():
     extended = parent.branch("80%", [{"shape": "cosine", "to": 1e-5, "until": "120%"}])
     again = extended.branch("90%", [{"shape": "linear", "to": 0.0, "until": "100%"}],
                             total="15T tokens")
-    at80, at90 = parent.run.samples("80%"), parent.run.samples("90%")
+    at80, at90 = parent.run.position("80%"), parent.run.position("90%")
     grid = np.linspace(0, at80, 4001)
     assert extended.lr(grid).tolist() == parent.lr(grid).tolist()
     assert again.lr(np.linspace(0, at90, 4001)).tolist() == \
         extended.lr(np.linspace(0, at90, 4001)).tolist()
-    assert again.lr(again.run.total_samples) == 0.0
+    # "100%" of 15T tokens falls inside a step: the phase reaches 0 at that step's end.
+    end = again.run.total_samples
+    assert again.lr(again.run.position("100%")) == 0.0 < again.lr(end)
+    assert again.run.position("100%") == again.run.samples_at_step(again.run.step_at_samples(end))
     assert PhaseSchedule.from_dict(again.to_dict()) == again
     assert again.agrees_with(parent, at80) and not again.agrees_with(parent, at80 + 1)
     assert again.departs_from(parent) == at80 and again.departs_from(extended) == at90
@@ -376,7 +382,7 @@ def test_a_branch_of_a_phase_schedule_and_a_branch_of_a_branch():
 def test_group_overrides_start_a_branch_from_their_own_value():
     parent = wsd_megatron()
     branch = parent.branch(50_000, [{"shape": "linear", "to": "min_lr",
-                                     "until": "60000 samples"}])
+                                     "until": "60000 steps"}])
     # A group with its own max_lr starts the cooldown from its own plateau.
     assert branch.lr(50_000, max_lr=1e-3) == 1e-3
     assert branch.lr(55_000, max_lr=1e-3) == 3e-5 + (1.0 - 5000 / 10_000) * (1e-3 - 3e-5)
@@ -384,12 +390,17 @@ def test_group_overrides_start_a_branch_from_their_own_value():
 
 
 @pytest.mark.parametrize("at,phases,message", [
-    (500, [{"shape": "linear", "to": "min_lr", "until": "400 samples"}],
-     r"lr.phases\[0\].until=400 \(400 samples\) does not come after the previous end"),
+    (500, [{"shape": "linear", "to": "min_lr", "until": "400 steps"}],
+     r"lr.phases\[0\].until=400 \(400 steps\) does not come after the previous end"),
     (-1, COOLDOWN, r"branch.at=-1; expected a point >= 0"),
-    ("50 steps", COOLDOWN, r"is in steps; expected global_batch_size"),
+    ("50 samples", COOLDOWN, r"branch.at='50 samples' is in samples, on a schedule that counts "
+                             r"optimizer steps \(it has no run"),
+    ("50 tokens", COOLDOWN, r"is in tokens, on a schedule that counts optimizer steps"),
+    ("50 steps", COOLDOWN, r"lr.phases\[0\].until='100%' is a percentage, on a schedule "
+                           r"that counts optimizer steps; expected steps, or total='N steps'"),
     (500, [], r"expected a non-empty list of phases"),
-], ids=["before-the-branch-point", "negative", "steps-without-a-batch", "no-phases"])
+], ids=["before-the-branch-point", "negative", "samples-without-a-run", "tokens-without-a-run",
+        "percent-without-a-total", "no-phases"])
 def test_a_branch_that_cannot_be_is_refused(at, phases, message):
     with pytest.raises(ScheduleError, match=message):
         wsd_megatron().branch(at, phases)
@@ -414,7 +425,7 @@ def test_a_parents_checkpoint_up_to_the_branch_point_continues_on_the_branch(
     from conftest import written
 
     parent = wsd_megatron()
-    branch = parent.branch(50_000, COOLDOWN, total="60000 samples")
+    branch = parent.branch(50_000, COOLDOWN, total="60000 steps")
     old, _ = _scheduler(parent)
     old.step(position)
     scheduler, optimizer = _scheduler(branch, policy)
@@ -429,26 +440,30 @@ def test_a_parents_checkpoint_up_to_the_branch_point_continues_on_the_branch(
 
 def test_a_parents_checkpoint_past_the_branch_point_follows_the_policies(caplog):
     parent = wsd_megatron()
-    branch = parent.branch(50_000, COOLDOWN, total="60000 samples")
+    branch = parent.branch(50_000, COOLDOWN, total="60000 steps")
     old, _ = _scheduler(parent)
     old.step(50_001)
     state = old.state_dict()
-    with pytest.raises(ScheduleError, match=r"the checkpoint is at 50001, past the branch point "
-                                            r"50000 where this schedule departs"):
-        _scheduler(branch, "strict")[0].load_state_dict(state)
+    # Never continued on the parent silently: refused under the strict and the default
+    # policy, in one line naming both positions; the override policy keeps the branch.
+    for policy in ("strict", "checkpoint"):
+        scheduler, _ = _scheduler(branch, policy)
+        with pytest.raises(ScheduleError, match=r"^the checkpoint is at 50001 steps, past this "
+                                                r"branch's point at 50000 steps: .*expected a "
+                                                r"branch at 50001 steps or later") as error:
+            scheduler.load_state_dict(state)
+        assert "\n" not in str(error.value)
+        assert scheduler.schedule is branch and scheduler.num_steps == 0
     kept, _ = _scheduler(branch, "override")
     kept.load_state_dict(state)
     assert kept.schedule is branch
-    taken, _ = _scheduler(branch, "checkpoint")
-    taken.load_state_dict(state)
-    assert taken.schedule == parent
 
 
 def test_a_branchs_checkpoint_resumes_the_same_branch():
     import pickle
 
     parent = wsd_megatron()
-    branch = parent.branch(50_000, COOLDOWN, total="60000 samples")
+    branch = parent.branch(50_000, COOLDOWN, total="60000 steps")
     scheduler, _ = _scheduler(branch)
     scheduler.step(52_000)
     resumed, optimizer = _scheduler(parent)  # built with the parent, as a restarted job might
@@ -531,9 +546,9 @@ def test_a_branch_of_a_branch_without_wd_phases_keeps_its_parents_weight_decay()
     parent = Schedule(max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=200, lr_decay_steps=1000,
                       lr_decay_style="cosine", start_wd=0.0, end_wd=0.1, wd_incr_steps=1000,
                       wd_incr_style="cosine")
-    hold = [{"shape": "constant", "until": "1000 samples"}]
+    hold = [{"shape": "constant", "until": "1000 steps"}]
     child = parent.branch(300, hold, wd=[{"shape": "linear", "to": "end_wd",
-                                          "until": "600 samples"}])
+                                          "until": "600 steps"}])
     grandchild = child.branch(400, hold)
     grid = np.arange(0, 801, dtype=np.float64)
     assert grandchild.wd(grid).tolist() == child.wd(grid).tolist()
@@ -600,7 +615,7 @@ def test_equal_schedules_hash_alike_whatever_the_spelling_of_their_numbers():
     ten = Schedule(max_lr=1.0, lr_warmup_steps=10, lr_decay_steps=100, lr_decay_style="cosine")
     ten_point_zero = Schedule(max_lr=1.0, lr_warmup_steps=10.0, lr_decay_steps=100.0,
                               lr_decay_style="cosine")
-    tail = [{"shape": "linear", "to": "min_lr", "until": "60 samples"}]
+    tail = [{"shape": "linear", "to": "min_lr", "until": "60 steps"}]
     pairs = [(ten.branch(50, tail), ten_point_zero.branch(50, tail))]
     zero = {"lr": {"max_lr": 1.0, "min_lr": 0.0, "phases": [
         {"shape": "linear", "to": "max_lr", "until": "5 samples"}]}}
@@ -623,8 +638,8 @@ def test_a_malformed_parent_in_a_branchs_data_is_one_schedule_error(change, mess
     import copy
 
     branch = Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="cosine").branch(
-        50, [{"shape": "linear", "to": "min_lr", "until": "60 samples"}])
-    deeper = branch.branch(55, [{"shape": "linear", "to": "min_lr", "until": "60 samples"}])
+        50, [{"shape": "linear", "to": "min_lr", "until": "60 steps"}])
+    deeper = branch.branch(55, [{"shape": "linear", "to": "min_lr", "until": "60 steps"}])
     data = branch.to_dict()
     change(data["branch"]["parent"])
     with pytest.raises(ScheduleError, match=message):
@@ -637,20 +652,20 @@ def test_a_malformed_parent_in_a_branchs_data_is_one_schedule_error(change, mess
 
 
 def test_a_branch_at_minus_zero_is_the_branch_at_zero_and_resumes():
-    # Its meaning read "-0.0 samples", which no quantity is: its checkpoint could not load.
+    # Its meaning read "-0.0 steps", which no quantity is: its checkpoint could not load.
     parent = Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="cosine")
-    tail = [{"shape": "linear", "to": "min_lr", "until": "5 samples"}]
+    tail = [{"shape": "linear", "to": "min_lr", "until": "5 steps"}]
     branch = parent.branch(-0.0, tail)
-    assert branch == parent.branch(0, tail) and branch.to_dict()["branch"]["at"] == "0 samples"
+    assert branch == parent.branch(0, tail) and branch.to_dict()["branch"]["at"] == "0 steps"
     assert PhaseSchedule.from_dict(branch.to_dict()) == branch
 
 
 def test_a_repeated_block_that_opens_a_branch_begins_at_the_branch_point():
     parent = wsd_megatron()
     cycles = parent.branch(50_000, [{"repeat": 3, "factor": 0.5, "phases": [
-        {"shape": "cosine", "to": "min_lr", "until": "1000 samples", "from": "max_lr"}]}])
+        {"shape": "cosine", "to": "min_lr", "until": "1000 steps", "from": "max_lr"}]}])
     written = parent.branch(50_000, [
-        {"shape": "cosine", "from": peak, "to": "min_lr", "until": f"{end} samples"}
+        {"shape": "cosine", "from": peak, "to": "min_lr", "until": f"{end} steps"}
         for peak, end in (("max_lr", 51_000), ("0.5 * max_lr", 52_000),
                           ("0.25 * max_lr", 53_000))])
     assert cycles == written
@@ -659,9 +674,9 @@ def test_a_repeated_block_that_opens_a_branch_begins_at_the_branch_point():
 
 
 def test_a_new_total_before_the_branch_point_is_refused():
-    with pytest.raises(ScheduleError, match=r"total='1000 samples' is 1000 samples, before the "
-                                            r"branch point at 50000 samples"):
-        wsd_megatron().branch(50_000, COOLDOWN, total="1000 samples")
+    with pytest.raises(ScheduleError, match=r"total='1000 steps' is 1000 steps, before the "
+                                            r"branch point at 50000 steps"):
+        wsd_megatron().branch(50_000, COOLDOWN, total="1000 steps")
 
 
 @pytest.mark.parametrize("data,message", [
@@ -698,7 +713,7 @@ TAIL = [{"shape": "linear", "to": "min_lr", "until": "3000 samples"}]
     ({"total": "4000 samples", "batch_size_schedule": [[0, 8], [400, 64]]},
      "the branch's run (batch_size_schedule 8 from 0 samples, 64 from 400 samples) gives "
      "other batch sizes than its parent's (batch_size_schedule 8 from 0 samples, 16 from 400 "
-     "samples) before the branch point at 2500 samples"),
+     "samples) before the branch point at 2512 samples"),
     ({"total": "4000 samples"},
      "the branch's run (no batch size) gives other batch sizes than its parent's"),
 ], ids=["clock", "batch-sizes-under-a-rule", "no-batch-size-under-a-rule"])
@@ -738,3 +753,104 @@ def test_a_bad_factor_of_a_scaled_name_is_named_as_written():
                 f"{place}.phases[0].to='-0.5 * {name}': its factor -0.5 is negative; "
                 "expected a factor >= 0")):
             PhaseSchedule.from_dict(table)
+
+
+# ------------------------------------------------- where a quantity lands: one rule
+
+
+def _eighty_percent_run():
+    # 80% of 7812.5 samples is 6250, inside step 391 (6240 to 6256 samples).
+    from paramsched import Run
+
+    return Run(global_batch_size=16, seq_length=16, total="125000 tokens")
+
+
+def test_following_previews_step_for_a_branch_point_continues_on_the_branch(caplog):
+    import logging
+
+    from paramsched import OptimizerParamScheduler, preview
+
+    parent = PhaseSchedule.from_dict({"run": _eighty_percent_run().to_dict(), "lr": {
+        "max_lr": 1.0, "min_lr": 0.1, "phases": [
+            {"shape": "linear", "to": "max_lr", "until": "100 steps"},
+            {"shape": "cosine", "to": "min_lr", "until": "100%"}]}})
+    shown = preview.at(parent, "80%")
+    assert shown["step"] == 391 and shown["samples"] == 6256  # where the branch lands
+    cooldown = parent.branch("80%", [{"shape": "linear", "to": 0.0, "until": "90%"}])
+    assert cooldown.branch_point == 6256 == parent.run.samples_at_step(391)
+    # The step preview reported is the parent's last: the branch's first value is the next.
+    assert cooldown.lr(6256) == parent.lr(6256) and cooldown.lr(6272) < parent.lr(6272)
+    for saved_at in (390, 391):  # a checkpoint saved at the reported step, or before
+        old = OptimizerParamScheduler.from_schedule(PlainOptimizer([{}]), parent)
+        old.step_to(parent.run.samples_at_step(saved_at))
+        new = OptimizerParamScheduler.from_schedule(PlainOptimizer([{}]), cooldown)
+        with caplog.at_level(logging.INFO, logger="paramsched"):
+            new.load_state_dict(old.state_dict())
+        assert new.schedule is cooldown and "continuing on the branch" in caplog.text
+    # One step later the checkpoint's history is the parent's: refused, and what the
+    # message says to do works.
+    old = OptimizerParamScheduler.from_schedule(PlainOptimizer([{}]), parent)
+    old.step_to(parent.run.samples_at_step(392))
+    for policy in ("checkpoint", "strict"):
+        new = OptimizerParamScheduler.from_schedule(PlainOptimizer([{}]), cooldown,
+                                                    policy == "checkpoint", False)
+        with pytest.raises(ScheduleError, match=r"^the checkpoint is at step 392 \(6,272 "
+                                                r"samples\), past this branch's point at step "
+                                                r"391 \(6,256 samples\).*expected a branch at "
+                                                r"'392 steps' or later"):
+            new.load_state_dict(old.state_dict())
+    later = parent.branch("392 steps", [{"shape": "linear", "to": 0.0, "until": "90%"}])
+    new = OptimizerParamScheduler.from_schedule(PlainOptimizer([{}]), later)
+    new.load_state_dict(old.state_dict())
+    assert new.schedule is later
+
+
+@pytest.mark.parametrize("quantity", ["6250 samples", "100000 tokens", "80%", "6241 samples"])
+def test_every_quantity_inside_a_step_lands_at_that_steps_end(quantity):
+    run = _eighty_percent_run()
+    schedule = PhaseSchedule.from_dict({"run": run.to_dict(), "lr": {
+        "max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": quantity},
+                                  {"shape": "cosine", "to": 0.0, "until": "100%"}]},
+        "wd": {"start_wd": 0.0, "end_wd": 0.1, "style": "linear", "until": quantity}})
+    assert schedule.lr_curve.ends == (6256, 7824) and schedule.wd_curve.ends == (6256,)
+    assert schedule.lr(6256) == 1.0 > schedule.lr(6240)  # the target at the reported step
+    assert schedule.branch(quantity, [{"shape": "constant", "until": "100%"}]).branch_point \
+        == 6256
+    from paramsched import preview
+
+    assert preview.at(schedule, quantity)["step"] == 391
+    assert [p["step"] for p in preview.phase_ends(schedule)][:2] == [391, 489]
+
+
+def test_a_checkpoint_of_a_branch_written_before_landing_keeps_its_positions():
+    # A meaning read back (a checkpoint) keeps its positions as written, even inside a step.
+    from paramsched.units import positions_as_written
+
+    run = _eighty_percent_run()
+    data = {"run": run.to_dict(), "lr": {"max_lr": 1.0, "phases": [
+        {"shape": "linear", "to": "max_lr", "until": "6250 samples"}]}}
+    with positions_as_written():
+        old = PhaseSchedule.from_dict(data)
+    assert old.lr_curve.ends == (6250,)
+    assert PhaseSchedule.from_dict(data).lr_curve.ends == (6256,)
+
+
+def test_a_schedule_without_a_run_branches_in_optimizer_steps():
+    parent = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=100, lr_decay_steps=10_000,
+                      lr_decay_style="cosine")
+    branch = parent.branch("5000 steps", [{"shape": "linear", "to": 0.0, "until": "6000 steps"}])
+    assert branch.branch_point == 5000 and branch.lr(6000) == 0.0
+    assert branch.lr(5000) == parent.lr(5000) and branch.lr(5500) < parent.lr(5500)
+    assert parent.branch(4999.5, [{"shape": "linear", "to": 0.0,
+                                   "until": "6000 steps"}]).branch_point == 5000
+    for words in ("5000 samples", "5000 tokens"):
+        with pytest.raises(ScheduleError, match=rf"branch.at='{words}' is in \w+, on a schedule "
+                                                r"that counts optimizer steps \(it has no run"):
+            parent.branch(words, [{"shape": "linear", "to": 0.0, "until": "6000 steps"}])
+    with pytest.raises(ScheduleError, match=r"until='6K samples' is in samples, on a schedule "
+                                            r"that counts optimizer steps.*expected steps "
+                                            r"\('6K steps'\)"):
+        parent.branch("5000 steps", [{"shape": "linear", "to": 0.0, "until": "6K samples"}])
+    extended = parent.branch("5000 steps", [{"shape": "constant", "until": "100%"}],
+                             total="12000 steps")
+    assert extended.lr(11_999) == parent.lr(5000)

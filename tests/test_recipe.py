@@ -49,8 +49,16 @@ def test_the_documented_example_loads(tmp_path):
     run = schedule.run
     warmup_end = run.samples_at_step(2000)
     assert warmup_end == 2000 * 256  # the ramp is still at its start
-    assert schedule.lr_curve.ends == (warmup_end, 0.8 * 10**12 / 4096, 10**12 / 4096)
-    assert schedule.lr(warmup_end) == 3e-4 and schedule.lr(10**12 / 4096) == 3e-5
+    # "80%" and "100%" land on the end of the first step whose samples reach them.
+    landed = []
+    for samples in (0.8 * 10**12 / 4096, 10**12 / 4096):
+        step = run.step_at_samples(samples)
+        assert run.samples_at_step(step - 1) < samples <= run.samples_at_step(step)
+        landed.append(run.samples_at_step(step))
+    assert landed == [195313408, 244140800]
+    assert schedule.lr_curve.ends == (warmup_end, *landed)
+    assert schedule.lr(warmup_end) == 3e-4 and schedule.lr(landed[1]) == 3e-5
+    assert schedule.lr(landed[1] - 1024) > 3e-5
     assert schedule.wd(123) == 0.1
 
 

@@ -38,6 +38,7 @@ from conftest import (
     PlainOptimizer,
     reference_batch_factor,
     reference_batch_size,
+    reference_landing,
     reference_phases,
     reference_wd,
 )
@@ -54,10 +55,14 @@ DATA = pathlib.Path(__file__).parent / "data"
 SEQ = 16
 STAGES = [(0, 4), (44, 8), (125, 16)]  # in samples, from the tokens by hand
 MAX_LR, MIN_LR = 3e-4, 3e-5
-WARMUP_END = 650 / 16  # "650 tokens": 40.625 samples, a fractional end
+# Every phase end lands on the end of the first step whose position reaches it (the
+# positions are 0, 4, ..., 44, 52, ..., 132, 148, ...), by hand:
+WARMUP_END = 44  # "650 tokens": 40.625 samples, inside the step from 40 to 44
 TOTAL = 400  # "6400 tokens"
-WD = ("cosine", 360, 0.01, 0.1)  # style, until ("90%"), start_wd, end_wd
-CLIP_END = 1000 / 16  # "1000 tokens"
+LANDED_TOTAL = 404  # "100%": 400 samples, inside the step from 388 to 404
+WD = ("cosine", 372, 0.01, 0.1)  # style, until ("90%": 360, inside 356..372), start_wd, end_wd
+VALUE_HOLD_END = 324  # "80%": 320 samples, inside 308..324
+CLIP_END = 68  # "1000 tokens": 62.5 samples, inside 60..68
 VALUE_START = {"betas[1]": 0.95, "momentum": 0.9, "eps": 1e-8}
 VALUE_END = {"betas[1]": 0.99, "momentum": 0.99, "eps": 1e-6}
 
@@ -100,13 +105,13 @@ class Reference:
         for g in self.groups:
             max_lr, min_lr = g.get("max_lr", MAX_LR), g.get("min_lr", MIN_LR)
             base = reference_phases([("linear", WARMUP_END, 0.0, max_lr),
-                                     ("cosine", TOTAL, max_lr, min_lr)], n)
+                                     ("cosine", LANDED_TOTAL, max_lr, min_lr)], n)
             value_end = g.get("end", end)
             groups.append({
                 "lr": base * factor,
                 "weight_decay": reference_wd(*WD, n) * g.get("wd_mult", 1.0),
-                self.key: reference_phases([("constant", 320, start, start),
-                                            ("linear", 400, start, value_end)], n)})
+                self.key: reference_phases([("constant", VALUE_HOLD_END, start, start),
+                                            ("linear", LANDED_TOTAL, start, value_end)], n)})
         return {"position": n, "batch_size": batch, "groups": groups,
                 "grad_clip": reference_phases([("linear", CLIP_END, 0.0, 1.0)], n)}
 
@@ -537,7 +542,7 @@ def value_tables(draw, names=("end", "peak", "low")):
         named[name] = draw(finite)
     phases, ends, end = [], [], 0
     for _ in range(draw(st.integers(1, 4))):
-        end += draw(st.integers(1, 60))
+        end += draw(st.integers(16, 76))  # past the largest batch: ends land apart
         shape = draw(st.sampled_from(SHAPES))
         phase = {"shape": shape, "until": f"{end} samples"}
         operand = st.one_of(finite, st.sampled_from(sorted(named)))
@@ -557,8 +562,8 @@ def value_tables(draw, names=("end", "peak", "low")):
     return {**named, "phases": phases}
 
 
-def resolve(table: dict, overrides: dict) -> list[tuple]:
-    """A value table's phases as the reference's pieces, names resolved."""
+def resolve(table: dict, overrides: dict, land=lambda end: end) -> list[tuple]:
+    """A value table's phases as the reference's pieces, names resolved, ends landed."""
     named = {k: v for k, v in table.items() if k != "phases"} | overrides
 
     def value(operand):
@@ -566,7 +571,7 @@ def resolve(table: dict, overrides: dict) -> list[tuple]:
 
     pieces, previous = [], value("start")
     for phase in table["phases"]:
-        end = int(phase["until"].split()[0])
+        end = land(int(phase["until"].split()[0]))
         start = value(phase["from"]) if "from" in phase else previous
         if phase["shape"] == "constant":
             target = value(phase["value"]) if "value" in phase else start
@@ -614,20 +619,24 @@ def test_random_tables_agree_on_every_path(batch_stages, lr_table, group_table, 
                                                     override.items()}}])
     scheduler = OptimizerParamScheduler.from_schedule(optimizer, schedule)
     positions = []
+
+    def land(end):
+        return reference_landing(batch_stages, end)
+
     for _ in range(30):
         n = scheduler.num_steps
         positions.append(n)
         for group, given_ in zip(optimizer.param_groups, ({}, override)):
             found = group[key_name][1] if key == "betas[1]" else group[key_name]
-            expected = reference_phases(resolve(group_table, given_), n)
+            expected = reference_phases(resolve(group_table, given_, land), n)
             assert found == schedule.value(key, n, **given_) == expected, (n, given_)
         batch = reference_batch_size(batch_stages, n)
-        base = reference_phases(resolve({"start": 0.0, **lr}, {}), n)  # from init_lr 0.0
+        base = reference_phases(resolve({"start": 0.0, **lr}, {}, land), n)  # init_lr 0.0
         expected_lr = base if rule is None else \
             base * reference_batch_factor(rule, batch, batch_stages[0][1])
         assert optimizer.param_groups[0]["lr"] == schedule.lr(n) == expected_lr
         assert scheduler.value("clip") == schedule.value("clip", n) == \
-            reference_phases(resolve(loop_table, {}), n)
+            reference_phases(resolve(loop_table, {}, land), n)
         assert scheduler.batch_size == batch
         scheduler.step(scheduler.batch_size)
     array = np.array(positions)

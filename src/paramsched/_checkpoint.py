@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from .errors import ScheduleError, ScheduleTypeError, check_choice, check_non_negative
 from .phases import KIND as PHASES_KIND
 from .phases import PhaseSchedule
+from .units import positions_as_written, positions_of
 from .schedule import SCHEDULE_FIELDS, Schedule, check_field
 
 logger = logging.getLogger("paramsched.scheduler")
@@ -132,17 +133,21 @@ def _read_schedule(state_dict) -> tuple:
                             + "; expected a checkpoint written by a paramsched scheduler")
     data = state_dict["schedule"]
     try:
-        if isinstance(data, str):
-            data = _json(data)
-            kind = check_choice("kind", data.pop("kind", None), KINDS)
-            schedule = KINDS[kind](data)
-        elif isinstance(data, Mapping):  # format 2
-            schedule = PhaseSchedule.from_dict(dict(data))
-        else:
-            raise ScheduleTypeError(f"is of type {type(data).__name__}; expected a JSON text")
+        with positions_as_written():  # a meaning: its positions are where they were
+            return _schedule_of(data), check_non_negative("state_dict['num_steps']",
+                                                          state_dict["num_steps"])
     except ScheduleError as error:
         raise type(error)(f"state_dict['schedule']: {error}") from None
-    return schedule, check_non_negative("state_dict['num_steps']", state_dict["num_steps"])
+
+
+def _schedule_of(data):
+    if isinstance(data, str):
+        data = _json(data)
+        kind = check_choice("kind", data.pop("kind", None), KINDS)
+        return KINDS[kind](data)
+    if isinstance(data, Mapping):  # format 2
+        return PhaseSchedule.from_dict(dict(data))
+    raise ScheduleTypeError(f"is of type {type(data).__name__}; expected a JSON text")
 
 
 def _json(text: str) -> dict:
@@ -217,24 +222,58 @@ def choose(mine, theirs, policy: Policy, num_steps=None):
         logger.info("the checkpoint (at %r) was written by the schedule this one branches "
                     "from, before the branch point; continuing on the branch", num_steps)
         return mine
-    if policy is Policy.STRICT:
-        point = mine.departs_from(theirs)
-        if point is not None:
-            raise ScheduleError(
-                f"the checkpoint is at {num_steps!r}, past the branch point {point!r} where this "
-                "schedule departs from the checkpoint's: their histories part there; expected "
-                "a checkpoint written at or before the branch point, or "
-                "checkpoint_policy='override' to continue on the branch from here")
+    point = mine.departs_from(theirs)
+    if point is not None and policy is not Policy.OVERRIDE:
+        # The checkpoint's history is the parent's past the branch point: continuing on
+        # the parent would silently drop the branch, and the branch cannot have it.
+        raise ScheduleError(past_the_branch_point(mine, num_steps, point))
+    rows = differences(mine, theirs)
     if policy is Policy.OVERRIDE:
         logger.info("checkpoint's schedule differs; the scheduler's is kept (%s)",
-                    _listed(differences(mine, theirs), "scheduler"))
+                    _listed(rows, "scheduler"))
         return mine
     if policy is Policy.STRICT:
-        raise ScheduleError(mismatch_message(differences(mine, theirs)))
-    logger.warning("the checkpoint's schedule replaces the scheduler's (%s); pass "
-                   "checkpoint_policy='override' to keep the scheduler's, or 'strict' to "
-                   "refuse", _listed(differences(mine, theirs), "scheduler"))
+        raise ScheduleError(mismatch_message(rows))
+    logger.warning("the checkpoint's schedule replaces the scheduler's (%s); "
+                   "checkpoint_policy='override' keeps this one", _fields_named(rows))
+    logger.debug("the checkpoint's schedule differs from the scheduler's: %s",
+                 _listed(rows, "scheduler"))
     return theirs
+
+
+def _fields_named(rows, width: int = 100) -> str:
+    """The differences for a one-line WARNING: all of them where they fit in `width`
+    characters, else how many fields differ and the first ones' names (the whole list
+    goes to DEBUG)."""
+    listed = _listed(rows, "scheduler")
+    if len(listed) <= width:
+        return listed
+    names, shown = [str(name) for name, _, _ in rows], []
+    for name in names:
+        if len(", ".join([*shown, name])) > width - 30:
+            break
+        shown.append(name)
+    more = len(names) - len(shown)
+    return (f"{len(names)} fields differ: {', '.join(shown) or names[0][:width - 30]}"
+            + (f" and {more} more" if more and shown else ""))
+
+
+def past_the_branch_point(mine, num_steps, point) -> str:
+    """Why a checkpoint of a parent's history past the branch point cannot continue on
+    the branch: both positions (with their steps where the run has whole steps) and what
+    to do."""
+    run, unit = mine.run, positions_of(mine).unit
+    if run is not None and run.has_steps and isinstance(num_steps, int):
+        step, at_step = run.step_at_samples(num_steps), run.step_at_samples(point)
+        return (f"the checkpoint is at step {step:,} ({num_steps:,} {unit}), past this "
+                f"branch's point at step {at_step:,} ({point:,} {unit}): its history is the "
+                f"parent's there; expected a branch at '{step} steps' or later, a checkpoint "
+                f"from step {at_step:,} or before, or checkpoint_policy='override' to continue "
+                "on this branch from here")
+    return (f"the checkpoint is at {num_steps!r} {unit}, past this branch's point at "
+            f"{point!r} {unit}: its history is the parent's there; expected a branch at "
+            f"{num_steps!r} {unit} or later, a checkpoint from {point!r} {unit} or before, or "
+            "checkpoint_policy='override' to continue on this branch from here")
 
 
 def _listed(rows, mine_name: str) -> str:

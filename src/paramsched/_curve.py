@@ -45,7 +45,7 @@ from .errors import (
     check_rate,
 )
 from .shapes import ARRAY, SCALAR, Shape, warmup
-from .units import Quantity, Run
+from .units import Quantity, Run, branch_point, positions_of
 
 Operand = Union[str, float]
 _BOUND_CACHE_SIZE = 64  # bound curves a schedule keeps (one per class of groups)
@@ -579,20 +579,22 @@ class CurveSchedule:
             >>> wsd = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=10, lr_decay_steps=1000,
             ...                lr_decay_style="WSD", wsd_decay_steps=100, lr_wsd_decay_style="linear")
             >>> cooldown = wsd.branch(500, [{"shape": "linear", "to": "min_lr",
-            ...                              "until": "600 samples"}])
+            ...                              "until": "600 steps"}])
             >>> cooldown.lr(500) == wsd.lr(500), cooldown.lr(550), cooldown.lr(600)
             (True, 0.5, 0.0)
         """
-        if isinstance(at, (str, Quantity)):  # of this schedule's run, before `total` changes it
-            at = (self.run or Run()).samples(Quantity.parse(at, "branch.at"), "branch.at")
+        # On this schedule's positions, before `total` changes the run.
+        positions = positions_of(self)
+        at = branch_point(positions, at)
         run = {} if self.run is None else self.run.to_dict()
         if total is not None:
-            run["total"] = total
-            ends = Run(**run).total_samples
-            if not isinstance(at, (str, Quantity)) and ends < check_non_negative("branch.at", at):
-                unit = Run(**run).unit
-                raise ScheduleError(f"total={total!r} is {ends!r} {unit}, before the branch "
-                                    f"point at {at!r} {unit}; expected a run that goes past it")
+            # Without a run, positions count optimizer steps: a total in steps is as many.
+            ends = positions.samples(total, "total")
+            run["total"] = total if self.run is not None else f"{ends!r} samples"
+            if ends < at:
+                raise ScheduleError(f"total={total!r} is {ends!r} {positions.unit}, before the "
+                                    f"branch point at {at!r} {positions.unit}; expected a run "
+                                    "that goes past it")
         data = {"branch": {"parent": {"kind": self.kind, **self.meaning()}, "at": at},
                 "run": run, "lr": {"phases": phases}}
         if wd is not None:

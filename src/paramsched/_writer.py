@@ -33,7 +33,7 @@ from typing import Any
 
 from ._curve import VALUE_OVERRIDE
 from ._tensors import is_tensor
-from .errors import ScheduleError, ScheduleTypeError, check_rate
+from .errors import ScheduleError, ScheduleTypeError, briefly, check_rate
 from .overrides import OVERRIDE_KEYS
 
 _WD_OVERRIDES = ("start_wd", "end_wd", "wd_mult")
@@ -477,14 +477,15 @@ class GroupWriter:
         """Writes a checked plan into its groups and remembers it; warns once about
         unusual groups (again only when what is unusual changes)."""
         if new_plan.stray and (self.plan is None or self.plan.stray != new_plan.stray):
-            logger.warning("%s: an override of a value the schedule does not schedule does "
-                           "nothing; expected overrides of its [group] values only (%s)",
-                           ", ".join(new_plan.stray), ", ".join(
-                               repr(v.name) for v in new_plan.schedule.values
-                               if v.place == "group") or "it schedules none")
+            logger.warning("%s: overrides of values the schedule does not schedule do "
+                           "nothing; expected its [group] values (%s)",
+                           briefly(new_plan.stray, 90), briefly(
+                               [repr(v.name) for v in new_plan.schedule.values
+                                if v.place == "group"], 40) or "it schedules none")
         if new_plan.unusual and (self.plan is None or self.plan.unusual != new_plan.unusual):
-            logger.warning("%s; running them as Megatron-Core does (the learning rate or "
-                           "weight decay moves the other way)", "; ".join(new_plan.unusual))
+            logger.warning("%s; run as Megatron-Core runs them (the rate moves the other "
+                           "way)", briefly(new_plan.unusual, 110))
+            logger.debug("groups in the opposite order: %s", "; ".join(new_plan.unusual))
         if new_plan.tensors is not None:
             new_plan.tensors()
         elif len(new_plan.keys) == 2:
@@ -581,9 +582,10 @@ def _undo_put_back(put_back: list[tuple]) -> None:
 def _report_put_back(put_back: list[tuple]) -> None:
     """One WARNING listing the overrides `GroupWriter.put_back_overrides` put back."""
     if put_back:
+        listed = [f"{name}={mine!r} (not {found!r})" for _, name, mine, found in put_back]
         logger.warning("the override policy keeps this run's per-group overrides: %s replaced "
-                       "what the optimizer's checkpoint put back", ", ".join(
-                           f"{name}={mine!r} (not {found!r})" for _, name, mine, found in put_back))
+                       "what the optimizer's checkpoint put back", briefly(listed, 90))
+        logger.debug("overrides put back: %s", ", ".join(listed))
 
 
 def _set_override(group, name: str, value) -> None:

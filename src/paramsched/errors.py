@@ -93,3 +93,21 @@ def check_choice(field: str, value: object, choices: Iterable[str]) -> str:
         if close:
             message += f" (did you mean {close[0]!r}?)"
     raise ScheduleError(message)
+
+
+def briefly(items: Iterable[str], width: int = 90) -> str:
+    """`items` joined for a one-line WARNING: as many as fit in `width` characters, then
+    how many more (the whole list belongs in DEBUG or in an exception).
+
+    Example:
+        >>> briefly(["max_lr=0.002 (not 0.001)", "min_lr=0.0 (not 1e-05)"], width=30)
+        'max_lr=0.002 (not 0.001) and 1 more'
+    """
+    items = [str(item) for item in items]
+    shown: list[str] = []
+    for item in items:
+        if shown and len(", ".join([*shown, item])) > width:
+            break
+        shown.append(item if len(item) <= width else item[:width - 3] + "...")
+    more = len(items) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")

@@ -507,7 +507,8 @@ def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
                          f"not {meant:,}")
     if not moved:
         return []
-    return [f"with --step-batch-size-schedule and --train-iters, Megatron measures the "
-            f"schedule in samples of --micro-batch-size x --data-parallel-size = {scale} (its "
-            f"--global-batch-size default) while each iteration consumes the schedule's batch "
-            f"size: {'; '.join(moved)}, of --train-iters {a['train_iters']:,}"]
+    # One line each: Megatron measures the schedule in samples of its --global-batch-size
+    # default (--micro-batch-size x --data-parallel-size), while each iteration consumes
+    # the schedule's batch size.
+    return [f"--step-batch-size-schedule with --train-iters counts samples of micro-batch x "
+            f"data-parallel ({scale}): {item} (of {a['train_iters']:,})" for item in moved]

@@ -54,7 +54,7 @@ from ._curve import (
 )
 from .errors import ScheduleError, ScheduleTypeError, check_choice, check_number, check_rate
 from .shapes import SHAPE_NAMES, shape_named
-from .units import Quantity, Run
+from .units import Quantity, Run, branch_point, positions_as_written, positions_of
 
 #: The decay shapes (one place: `paramsched.shapes`), and the two rules that are not one.
 PHASE_SHAPES = (*SHAPE_NAMES, "constant", "inverse-square-root")
@@ -191,8 +191,9 @@ _BLOCK_KEYS = ("repeat", "period", "factor", "phases")
 
 
 def _phases(run: Run, items, where: str, begin=0) -> tuple[Phase, ...]:
-    """The phases of a table, ends in samples; `begin` is where they begin (a branch's
-    point), where a first repeated block starts."""
+    """The phases of a table, ends in samples landed on the run's steps (`Run.land`);
+    `begin` is where they begin (a branch's point), where a first repeated block starts.
+    `run` may be a `StepClock` (a schedule that counts optimizer steps)."""
     if not isinstance(items, list) or not items:
         raise ScheduleError(f"{where}={items!r}; expected a non-empty list of phases")
     phases: list[Phase] = []
@@ -202,7 +203,7 @@ def _phases(run: Run, items, where: str, begin=0) -> tuple[Phase, ...]:
             phases += _block(run, _table(item, label, _BLOCK_KEYS), label,
                              phases[-1].until if phases else begin, MAX_PHASES - len(phases))
             continue
-        phases.append(_phase(item, label, lambda q, field: run.samples(q, field)))
+        phases.append(_phase(item, label, run.position))
     return tuple(phases)
 
 
@@ -256,11 +257,11 @@ def _block(run: Run, block: dict, label: str, begin, room: int) -> list[Phase]:
                 return f"{scale!r} * max_lr"
             return value
 
-        expanded += [dataclasses.replace(p, until=start + p.until, to=named(p.to),
+        expanded += [dataclasses.replace(p, until=run.land(start + p.until), to=named(p.to),
                                          start=named(p.start), value=named(p.value))
                      for p in once]
         if once[-1].until < length:  # the rest of the period holds
-            expanded.append(Phase("constant", start + length))
+            expanded.append(Phase("constant", run.land(start + length)))
     return expanded
 
 
@@ -303,7 +304,7 @@ def _wd_part(run: Run, wd: dict) -> tuple[Curve, dict]:
     if end_wd < start_wd:
         raise ScheduleError(f"wd: end_wd={end_wd!r} is below start_wd={start_wd!r}; "
                             "expected start_wd <= end_wd")
-    length = run.samples(Quantity.parse(wd.get("until", "100%"), "wd.until"), "wd.until")
+    length = run.position(Quantity.parse(wd.get("until", "100%"), "wd.until"), "wd.until")
     if length <= 0:
         raise ScheduleError(f"wd.until={wd.get('until', '100%')!r} is {length!r} {run.unit}; "
                             "expected a length > 0")
@@ -489,7 +490,8 @@ def _parent_from_state(state, run: Run):
         raise ScheduleError(f"branch.parent.kind={kind!r}; expected one of "
                             + ", ".join(repr(k) for k in KINDS))
     try:
-        return KINDS[kind]({k: v for k, v in state.items() if k != "kind"}, run)
+        with positions_as_written():  # a meaning: its positions are where they landed
+            return KINDS[kind]({k: v for k, v in state.items() if k != "kind"}, run)
     except ScheduleError as error:
         nested = str(error).startswith("branch.")  # the parent's own parent: a path
         raise type(error)(f"branch.parent{'.' if nested else ': '}{error}") from None
@@ -573,22 +575,18 @@ class PhaseSchedule(CurveSchedule):
         # nothing of batches or tokens (a parent without a run counts optimizer steps).
         says = run.global_batch_size is not None or run.seq_length is not None
         parent = _parent_from_state(branch["parent"], run if says else None)
-        at = parent_run(parent).samples(Quantity.parse(branch["at"], "branch.at"), "branch.at") \
-            if isinstance(branch["at"], (str, Quantity)) else \
-            check_number("branch.at", branch["at"])
-        if isinstance(at, float) and at.is_integer():  # 500.0 samples is 500 samples
-            at = int(at)
-        if at < 0:
-            raise ScheduleError(f"branch.at={branch['at']!r}; expected a point >= 0")
+        # A parent without a run counts optimizer steps, and so does the branch.
+        clock = positions_of(parent, run)
+        at = branch_point(positions_of(parent), branch["at"])
         _check_branch_run(parent, run, at)
         names = {name: getattr(parent, name) for name in LR_NAMES}
         branch_names = {**names, BRANCH_POINT: None}
         lr = _table(data.get("lr", {}), "lr", ("phases",))
-        lr_curve, lr_phases = _curve(_phases(run, lr.get("phases"), "lr.phases", at),
+        lr_curve, lr_phases = _curve(_phases(clock, lr.get("phases"), "lr.phases", at),
                                      branch_names, BRANCH_POINT, "lr",
-                                     _deeper(parent.lr_curve.up_to(at)), unit=run.unit)
+                                     _deeper(parent.lr_curve.up_to(at)), unit=clock.unit)
         meaning = {"branch": {"parent": {"kind": parent.kind, **parent.meaning()},
-                              "at": _samples_text(at, parent_run(parent).unit)},
+                              "at": _samples_text(at, clock.unit)},
                    "run": run.to_dict(), "lr": {"phases": lr_phases}}
         wd_curve = parent.wd_curve
         if wd_curve is not None:  # the parent's weight decay, its branch-point names one deeper
@@ -600,11 +598,11 @@ class PhaseSchedule(CurveSchedule):
                                     "decay; expected [lr] phases only")
             wd = _table(data["wd"], "wd", ("phases",))
             wd_names = {"start_wd": parent.start_wd, "end_wd": parent.end_wd, BRANCH_POINT: None}
-            wd_curve, wd_phases = _curve(_phases(run, wd.get("phases"), "wd.phases", at),
+            wd_curve, wd_phases = _curve(_phases(clock, wd.get("phases"), "wd.phases", at),
                                          wd_names, BRANCH_POINT, "wd",
-                                         _deeper(parent.wd_curve.up_to(at)), unit=run.unit)
+                                         _deeper(parent.wd_curve.up_to(at)), unit=clock.unit)
             meaning["wd"] = {"phases": wd_phases}
-        values, value_meaning = _value_tables(run, data, parent, at)
+        values, value_meaning = _value_tables(clock, data, parent, at)
         return cls(lr_curve, wd_curve, run, {**meaning, **value_meaning}, parent, at, values)
 
     def to_dict(self) -> dict:

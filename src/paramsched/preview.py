@@ -150,7 +150,7 @@ def at(schedule, quantity: str) -> dict:
     if parsed.unit == "%" and run.total is None:
         raise ScheduleError(f"--at={quantity!r} is a percentage; expected a schedule whose run "
                             "has a total")
-    samples = run.samples(parsed, "--at")
+    samples = run.position(parsed, "--at")  # landed on a whole step, as phase ends are
     step = None
     if steps_known(run):
         step = int(parsed.amount) if parsed.unit == "steps" else run.step_at_samples(samples)

@@ -256,9 +256,11 @@ class ParamScheduler(LRScheduler):
         prepared = self.core._prepare(state_dict["paramsched"])
         clock = clock_for(prepared[0], self._samples_per_step)
         if _advance(saved_clock) != _advance(clock.describe()):
-            logger.warning("ParamScheduler: the checkpoint's clock advanced by %s per step; "
-                           "this scheduler's advances by %s from the checkpoint's position on",
-                           saved_clock, clock.describe())
+            logger.warning("ParamScheduler: the checkpoint's clock advanced by another amount "
+                           "per step; this scheduler's advances as its schedule says from the "
+                           "checkpoint's position on")
+            logger.debug("the checkpoint's clock: %s; this scheduler's: %s", saved_clock,
+                         clock.describe())
         self.core._commit(*prepared)
         self._clock, self._clock_schedule = clock, prepared[0]
         self.last_epoch = last_epoch

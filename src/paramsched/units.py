@@ -17,6 +17,8 @@ batch size of the moment.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import contextvars
 import difflib
 import json
 import math
@@ -40,6 +42,9 @@ MAX_STAGES = 10_000  # stages of a step batch-size schedule (real runs have a ha
 TOKEN_CLOCK_STEP = ("the schedule's clock counts tokens, so how far this step goes is the "
                     "tokens it consumed; expected step(tokens=n) (or add_tokens(n) before "
                     "step())")
+#: Set while a schedule's meaning is read back (a checkpoint, a branch's parent): its
+#: positions are where they were landed when it was written, taken as they are.
+_AS_WRITTEN = contextvars.ContextVar("paramsched_positions_as_written", default=False)
 #: What a run's clock counts (`Run.clock`).
 CLOCKS = ("samples", "tokens")
 SI_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
@@ -523,6 +528,31 @@ class Run:
         exact = self._exact_samples(Quantity.parse(quantity, field), field)
         return exact.numerator if exact.denominator == 1 else float(exact)
 
+    @property
+    def has_steps(self) -> bool:
+        """Whether the run's clock moves in whole optimizer steps of known size (a
+        batch size on the sample clock), so that a position can fall inside a step."""
+        return self.global_batch_size is not None and self.clock == "samples"
+
+    def land(self, position):
+        """Where a position lands on a run with whole steps: the end of the first step
+        whose consumed samples reach it (`step_at_samples`), which is what previews and
+        tables report; the position itself on a clock without whole steps.
+
+        Example:
+            >>> run = Run(global_batch_size=16)
+            >>> run.land(6250), run.land(6256), Run().land(6250)
+            (6256, 6256, 6250)
+        """
+        if not self.has_steps or _AS_WRITTEN.get():
+            return position
+        return int(self.samples_at_step(self.step_at_samples(position)))
+
+    def position(self, quantity: Quantity | str, field: str = "quantity") -> int | float:
+        """The clock position `quantity` lands at (`land` of its samples): where a phase
+        ends and a branch begins."""
+        return self.land(self.samples(quantity, field))
+
     def batch_size_at(self, consumed_samples) -> int:
         """The global batch size after `consumed_samples` (tokens, on a token clock), as
         Megatron's calculator gives it."""
@@ -713,6 +743,95 @@ class Run:
         if self.clock != "samples":
             meaning["clock"] = self.clock
         return meaning
+
+
+class StepClock:
+    """The positions of a schedule that counts optimizer steps (one without a run, and
+    its branches): a quantity in steps is that many positions, ``"%"`` is of a total in
+    steps, and a position lands on a whole step. Samples and tokens are ambiguous there
+    and refused (a meaning written before positions were said in steps reads them as
+    positions).
+
+    Example:
+        >>> clock = StepClock(Run(total="1000 steps"))
+        >>> clock.position("500 steps"), clock.position("33.35%"), clock.land(2.5)
+        (500, 334, 3)
+    """
+
+    unit = "steps"
+    ramps = False
+
+    def __init__(self, run: Run | None = None) -> None:
+        self.total = None if run is None else run.total
+
+    def samples(self, quantity, field: str = "quantity"):
+        written = quantity if isinstance(quantity, str) else str(quantity)
+        quantity = Quantity.parse(quantity, field)
+        if quantity.unit == "%":
+            if self.total is None or self.total.unit == "tokens":
+                raise ScheduleError(
+                    f"{field}={written!r} is a percentage, on a schedule that counts "
+                    "optimizer steps; expected steps, or total='N steps' in its run")
+            exact = self.total.amount * quantity.amount / 100
+        elif quantity.unit == "steps" or (quantity.unit == "samples" and _AS_WRITTEN.get()):
+            exact = quantity.amount
+        else:
+            raise ScheduleError(
+                f"{field}={written!r} is in {quantity.unit}, on a schedule that counts "
+                "optimizer steps (it has no run, so its positions are what its scheduler "
+                f"counts); expected steps ('{_format_amount(quantity.amount)} steps'), or a "
+                "schedule whose run has a global_batch_size")
+        if quantity.unit == "steps" and exact.denominator != 1:
+            raise ScheduleError(f"{field}={written!r}; expected a whole number of steps")
+        exact = _within_runs(exact, quantity, field, "steps")
+        return exact.numerator if exact.denominator == 1 else float(exact)
+
+    def land(self, position):
+        """The whole step a position lands on: the first at or after it."""
+        if _AS_WRITTEN.get() or float(position).is_integer():
+            return int(position) if isinstance(position, float) else position
+        return math.ceil(position)
+
+    def position(self, quantity, field: str = "quantity"):
+        return self.land(self.samples(quantity, field))
+
+
+def positions_of(schedule, run: Run | None = None):
+    """What quantities of `schedule` (or of a branch of it whose run is `run`) are
+    positions on: its run, or a `StepClock` (with the run's total) when it counts
+    optimizer steps: it has no run, or it is a branch of one without a batch size."""
+    root = schedule
+    while getattr(root, "parent", None) is not None:
+        root = root.parent
+    run = schedule.run if run is None else run
+    if root.run is None and (run is None or run.global_batch_size is None):
+        return StepClock(run)
+    return run
+
+
+def branch_point(positions, at, field: str = "branch.at"):
+    """Where a branch begins on `positions` (a `Run` or `StepClock`): a quantity, or a
+    clock position, landed on a whole step (`Run.land`)."""
+    if isinstance(at, (str, Quantity)):
+        return positions.position(at, field)
+    number = check_number(field, at)
+    if number < 0:
+        raise ScheduleError(f"{field}={at!r}; expected a point >= 0")
+    if isinstance(number, float) and number.is_integer():  # 500.0 samples is 500 samples
+        number = int(number)
+    return positions.land(number)
+
+
+@contextlib.contextmanager
+def positions_as_written():
+    """Within it, `Run.land` keeps positions as they are: for reading back a schedule's
+    meaning (its positions were landed when it was built, or were written exactly by a
+    version that kept them as given)."""
+    token = _AS_WRITTEN.set(True)
+    try:
+        yield
+    finally:
+        _AS_WRITTEN.reset(token)
 
 
 @dataclass(frozen=True)
