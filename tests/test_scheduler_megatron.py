@@ -161,3 +161,35 @@ def test_groups_changed_between_steps_match_megatron(seed):
         scheduler.step(increment)
         reference.step(increment)
         assert written(ours) == written(theirs), (config, reference.num_steps)
+
+
+@pytest.mark.parametrize("wsd,warmup", [(0, 10), (0, 0), (150, 10), (100, 0), (95, 10),
+                                        (20.5, 10), (0.25, 0), (1e-9, 10)],
+                         ids=["none", "none-no-warmup", "above-decay", "decay-no-warmup",
+                              "into-warmup", "fractional", "quarter", "tiny"])
+@pytest.mark.parametrize("style", ["linear", "cosine", "exponential", "minus_sqrt"])
+def test_every_wsd_anneal_megatron_runs_is_run_bit_exact_with_one_warning(wsd, warmup, style,
+                                                                          caplog):
+    # An anneal of none, one longer than the decay (or than what the warmup leaves), or a
+    # fractional one: megatron-core runs them all; paramsched runs them as it does, saying so.
+    import logging
+
+    config = dict(init_lr=0.0, max_lr=1e-3, min_lr=1e-5, lr_warmup_steps=warmup,
+                  lr_decay_steps=100, lr_decay_style="WSD", start_wd=0.1, end_wd=0.1,
+                  wd_incr_steps=100, wd_incr_style="constant", wsd_decay_steps=wsd,
+                  lr_wsd_decay_style=style)
+    with caplog.at_level(logging.WARNING, logger="paramsched"):
+        scheduler, ours, reference, theirs = pair(config, [{}, {"max_lr": 2e-3, "min_lr": 0.0}])
+    warned = [r.getMessage() for r in caplog.records]
+    unusual = wsd == 0 or wsd > 100 - warmup or not float(wsd).is_integer()
+    assert len(warned) == (1 if unusual else 0)
+    if unusual:
+        assert warned[0].startswith(f"wsd_decay_steps={wsd!r} with lr_decay_steps=100: ")
+    for increment in [1] * 120 + [0.5, 0.25, 3]:
+        scheduler.step(increment)
+        reference.step(increment)
+        assert written(ours) == written(theirs), reference.num_steps
+    import numpy as np
+
+    grid = np.arange(0, 121, 0.25)
+    assert scheduler.schedule.lr(grid).tolist() == [scheduler.schedule.lr(float(n)) for n in grid]

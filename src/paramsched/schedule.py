@@ -32,6 +32,7 @@ the floats are the same to the last bit, for one step or a NumPy array of them.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Literal, Optional, get_args
 
@@ -51,6 +52,8 @@ WsdDecayStyle = Literal["linear", "cosine", "exponential", "minus_sqrt"]
 WdIncrStyle = Literal["constant", "linear", "cosine"]
 
 LR_DECAY_STYLES: tuple[str, ...] = get_args(LrDecayStyle)
+logger = logging.getLogger(__name__)
+
 WSD_DECAY_STYLES: tuple[str, ...] = get_args(WsdDecayStyle)
 WD_INCR_STYLES: tuple[str, ...] = get_args(WdIncrStyle)
 
@@ -155,11 +158,12 @@ class Schedule(CurveSchedule):
                 "wsd_decay_steps=None with lr_decay_style='WSD'; expected the length of "
                 "the WSD anneal, in (0, lr_decay_steps]",
             )
-            require(
-                0 < self.wsd_decay_steps <= self.lr_decay_steps,
-                f"wsd_decay_steps={self.wsd_decay_steps!r} is outside (0, "
-                f"lr_decay_steps={self.lr_decay_steps!r}]",
-            )
+            unusual = _unusual_wsd(self.wsd_decay_steps, self.lr_decay_steps,
+                                   self.lr_warmup_steps)
+            if unusual:  # Megatron-Core runs it as written; so does paramsched, saying so
+                logger.warning("wsd_decay_steps=%r with lr_decay_steps=%r: %s; run as "
+                               "Megatron-Core runs it", self.wsd_decay_steps,
+                               self.lr_decay_steps, unusual)
             require(
                 self.lr_wsd_decay_style is not None,
                 "lr_wsd_decay_style=None with lr_decay_style='WSD'; expected one of "
@@ -210,10 +214,11 @@ class Schedule(CurveSchedule):
             if anneal_start > w:
                 segments.append(Segment(anneal_start, "stable", "max_lr", "min_lr",
                                         label="stable"))
-            segments.append(Segment(d, "decay", "max_lr", "min_lr",
-                                    SHAPES[self.lr_wsd_decay_style], origin=anneal_start,
-                                    length=float(self.wsd_decay_steps),
-                                    label=f"WSD {self.lr_wsd_decay_style}"))
+            if self.wsd_decay_steps > 0:  # with none, the plateau ends at min_lr at once
+                segments.append(Segment(d, "decay", "max_lr", "min_lr",
+                                        SHAPES[self.lr_wsd_decay_style], origin=anneal_start,
+                                        length=float(self.wsd_decay_steps),
+                                        label=f"WSD {self.lr_wsd_decay_style}"))
         else:
             segments.append(Segment(d, "decay", "max_lr", "min_lr", SHAPES[style], origin=w,
                                     length=float(d - w), label=style))
@@ -249,6 +254,18 @@ class Schedule(CurveSchedule):
 
     def describe(self) -> str:
         return f"Megatron's {self.lr_decay_style}"
+
+
+def _unusual_wsd(wsd, decay, warmup) -> str:
+    """What is unusual about a WSD anneal that Megatron-Core still runs, or ``""``."""
+    if wsd == 0:
+        return "no anneal: the rate drops from max_lr to min_lr after lr_decay_steps"
+    if wsd > decay - warmup:
+        return ("the anneal begins before the warmup ends, so the rate drops below max_lr "
+                "right after the warmup")
+    if not float(wsd).is_integer():
+        return "a fractional anneal, which begins inside a step"
+    return ""
 
 
 def _optional(check):
