@@ -854,3 +854,27 @@ def test_a_schedule_without_a_run_branches_in_optimizer_steps():
     extended = parent.branch("5000 steps", [{"shape": "constant", "until": "100%"}],
                              total="12000 steps")
     assert extended.lr(11_999) == parent.lr(5000)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([2**53 - 5, 2**53, 2**55 + 3, 10**17, 9 * 10**17, 10**18 - 10**6,
+                        1000.5, 39.2]),
+       st.lists(st.integers(1, 10**5), min_size=1, max_size=3),
+       st.lists(st.sampled_from(["linear", "cosine", "exponential", "minus_sqrt",
+                                 "inverse-square-root", "constant"]), min_size=3, max_size=3),
+       st.integers(0, 2**31))
+def test_the_array_path_equals_the_scalar_path_up_to_1e18(base, gaps, shapes, seed):
+    # Above 2**53 whole positions are not all floats: the array path keeps them whole.
+    ends = [base + sum(gaps[:k + 1]) for k in range(len(gaps))]
+    schedule = PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "min_lr": 0.1, "phases": [
+        {"shape": shape, "until": f"{end} samples", **({} if shape == "constant" else
+                                                     {"to": "min_lr" if k else "max_lr"})}
+        for k, (shape, end) in enumerate(zip(shapes, ends))]}})
+    rng = np.random.default_rng(seed)
+    points = [p for end in ends for p in range(math.floor(end) - 3, math.floor(end) + 4)]
+    points += rng.integers(0, math.floor(ends[-1]) + 10, size=20).tolist()
+    array = np.array(points, dtype=np.int64)
+    assert schedule.lr(array).tolist() == [schedule.lr(p) for p in points]
+    megatron = Schedule(max_lr=1.0, min_lr=0.1, lr_warmup_steps=ends[0], lr_decay_steps=ends[-1] + 7,
+                        lr_decay_style="cosine")
+    assert megatron.lr(array).tolist() == [megatron.lr(p) for p in points]

@@ -38,6 +38,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from .errors import (
+    LIMIT,
     ScheduleError,
     ScheduleTypeError,
     check_non_negative,
@@ -291,9 +292,13 @@ class Curve:
 
     def array(self, steps: np.ndarray, values: dict) -> np.ndarray:
         """`at` over a float64 array; the cost grows with the steps, not the segments."""
-        out = np.empty_like(steps)
+        out = np.empty(steps.shape, dtype=np.float64)
         flat, result = steps.ravel(), out.ravel()
-        index = np.searchsorted(np.asarray(self.ends, dtype=np.float64), flat, side="left")
+        if flat.dtype.kind == "i":  # a whole n is at or before an end e when n <= floor(e)
+            ends = np.array([math.floor(e) for e in self.ends], dtype=np.int64)
+        else:
+            ends = np.asarray(self.ends, dtype=np.float64)
+        index = np.searchsorted(ends, flat, side="left")
         order = None if flat.size < 2 or np.all(flat[1:] >= flat[:-1]) else np.argsort(
             index, kind="stable")
         ordered = index if order is None else index[order]
@@ -676,7 +681,9 @@ def is_scalar(step) -> bool:
 
 
 def step_array(step) -> np.ndarray:
-    """`step` as a float64 array, refusing negative, non-finite and non-numeric entries."""
+    """`step` as an array, refusing negative, non-finite and non-numeric entries: whole
+    numbers as int64 (exact, as the scalar path's ints are, up to 1e18), others as
+    float64."""
     try:
         steps = np.asarray(step)
     except (TypeError, ValueError) as error:
@@ -685,6 +692,9 @@ def step_array(step) -> np.ndarray:
         np.issubdtype(steps.dtype, np.integer) or np.issubdtype(steps.dtype, np.floating)
     ):
         raise ScheduleTypeError(f"step has dtype {steps.dtype}; expected integer or float steps")
+    if np.issubdtype(steps.dtype, np.integer) and steps.size and steps.min() >= 0 \
+            and steps.max() <= LIMIT:
+        return steps.astype(np.int64)  # compared and subtracted exactly, as ints are
     steps = steps.astype(np.float64)
     bad = ~np.isfinite(steps) | (steps < 0)
     if bad.any():
