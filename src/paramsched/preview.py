@@ -151,6 +151,15 @@ def at(schedule, quantity: str) -> dict:
         raise ScheduleError(f"--at={quantity!r} is a percentage; expected a schedule whose run "
                             "has a total")
     samples = run.samples(parsed, "--at")
+    if run.total is not None and samples > run.total_samples:
+        end = run.total_samples
+        where = [f"step {run.step_at_samples(end):,}"] if steps_known(run) else []
+        if not run.counts_tokens:
+            where.append(f"{_number(end)} samples")
+        if tokens_at(run, end) is not None:
+            where.append(f"{_number(tokens_at(run, end))} tokens")
+        raise ScheduleError(f"--at={quantity!r} is past the end of the run ({', '.join(where)}); "
+                            "expected a point within it")
     step = None
     if steps_known(run):
         step = int(parsed.amount) if parsed.unit == "steps" else run.step_at_samples(samples)
