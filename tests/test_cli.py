@@ -676,6 +676,11 @@ def hostile(tmp_path_factory):
                                     "global_batch_size = 4\n")
     (root / "a-directory").mkdir()
     (root / "a-file").write_text("not a directory")
+    (root / "deep.toml").write_text("[lr]\nmax_lr = " + "[" * 600 + "]" * 600 + "\n")
+    (root / "dotted.toml").write_text("[" + ".".join(["a"] * 100_000) + "]\n")
+    (root / "self.toml").symlink_to("self.toml")
+    (root / "from-self.toml").write_text('[branch]\nfrom = "self.toml"\nat = "50%"\n')
+    (root / "round.toml").write_text('[branch]\nfrom = "round.toml"\nat = "50%"\n')
 
     def argv(*words):
         return [word.replace("{dir}", str(root)) for word in words]
@@ -721,6 +726,15 @@ HOSTILE_ARGV = [
     (["preview", "{dir}/ramp-number.toml"], "megatron.rampup_batch_size=5 is of type int"),
     (["preview", "{dir}/huge-number.toml"], "--train-iters=1e+30 is beyond any run"),
     (["preview", "{dir}/a-file/x.toml"], "x.toml: cannot be read: Not a directory"),
+    (["preview", "{dir}/deep.toml"], "deep.toml: line 2 nests 65 levels deep; expected at "
+     "most 64"),
+    (["table", "{dir}/dotted.toml"], "dotted.toml: line 1 nests 100000 levels deep"),
+    (["preview", "{dir}/self.toml"], "self.toml: cannot be read: Too many levels of symbolic "
+     "links"),
+    (["preview", "{dir}/from-self.toml"], "from-self.toml: {dir}/self.toml: cannot be read: "
+     "Too many levels of symbolic links"),
+    (["compare", "{dir}/round.toml", "--recipe", "llama2-7b"], "round.toml: branch.from="
+     "'round.toml' goes round in a circle: {dir}/round.toml -> {dir}/round.toml"),
     (["preview", ""], "FILE='' is empty; expected a schedule file (TOML)"),
     (["preview", "a\0.toml"], "'a\\x00.toml' is not a file name"),
     # preview: schedules and points
@@ -749,6 +763,9 @@ HOSTILE_ARGV = [
     (["preview", "{dir}/good.toml", "--out", "{dir}/missing/x.png", "--x", "samples"],
      "No such file or directory"),
     (["preview", "{dir}/good.toml", "--out", "", "--x", "samples"], "--out='' is not a file name"),
+    (["preview", "{dir}/good.toml", "--csv", "{dir}/x.csv", "--out", "{dir}/x.pgf", "--x",
+      "samples"], "x.pgf' has the extension .pgf, which needs more than matplotlib to write "
+     "(LaTeX); expected one of .png, .pdf, .svg, .svgz, .eps, .ps"),
     # compare
     (["compare"], "paramsched compare: error: no schedule given; expected at least two"),
     (["compare", "--recipe", "llama2-7b"], "error: one schedule given; expected at least two "
@@ -773,6 +790,8 @@ HOSTILE_ARGV = [
      "is a directory"),
     (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--out", "{dir}/c"],
      "has no file extension"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--out", "{dir}/c.pgf"],
+     "has the extension .pgf, which needs more than matplotlib to write (LaTeX)"),
     (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--out", "{dir}/batched.toml"],
      "batched.toml' is also the schedule FILE '{dir}/batched.toml'; expected different files"),
     (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--json", "--out",
@@ -864,6 +883,41 @@ def test_a_write_that_fails_midway_names_the_flag_and_leaves_nothing(capsys, hos
         "preview", "{dir}/good.toml", "--csv", "{dir}/s.csv"])
     assert status == 2 and out == "" and not changed
     assert err.strip().endswith("/s.csv' cannot be written: No space left on device")
+
+
+def test_a_plot_matplotlib_fails_to_write_is_one_line_and_leaves_nothing(capsys, hostile,
+                                                                         monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    def fail(figure, path, **kwargs):
+        open(path, "w").write("%!PS")
+        raise RuntimeError("Failed to process string with tex because latex could not be found")
+
+    monkeypatch.setattr(Figure, "savefig", fail)
+    for words in (["preview", "{dir}/batched.toml"], ["compare", "{dir}/batched.toml",
+                                                      "--recipe", "llama2-7b"]):
+        status, out, err, changed = run_hostile(capsys, hostile, [
+            *words, "--out", "{dir}/plot.eps"])
+        assert status == 2 and out == "" and not changed
+        assert err.strip().endswith("/plot.eps': matplotlib could not write it: Failed to process "
+                                    "string with tex because latex could not be found")
+
+
+def test_what_a_killed_writer_left_is_removed_when_the_output_is_written_next(capsys, tmp_path):
+    (tmp_path / "good.toml").write_text(GOOD_TOML)
+    gone = 2**31 - 1  # no process has this number (Linux's largest is 2**22)
+    alive = os.getppid()
+    left = [f".s.csv.paramsched-{gone}.csv", f".s.csv.paramsched-{alive}.csv",
+            f".other.csv.paramsched-{gone}.csv", f".s.csv.paramsched-{gone}.png", "s.csv.txt"]
+    for name in left:
+        (tmp_path / name).write_text("step,")
+    status, _, err = run(capsys, "preview", str(tmp_path / "good.toml"), "--csv",
+                         str(tmp_path / "s.csv"))
+    assert status == 0 and err == ""
+    # Only the temporary file of this output whose writer is gone is removed.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["good.toml", "s.csv", *left[1:]])
 
 
 def test_a_long_run_is_previewed_on_a_grid_not_step_by_step(capsys):

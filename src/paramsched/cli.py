@@ -19,6 +19,7 @@ import difflib
 import json
 import logging
 import os
+import re
 import sys
 
 from . import __version__
@@ -380,17 +381,55 @@ def _temporary_name(path: str) -> str | None:
     if os.path.exists(target) and not os.path.isfile(target):
         return None
     directory, name = os.path.split(target)
+    _remove_stale(directory, name)
     return os.path.join(directory, f".{name}.paramsched-{os.getpid()}"
                                    f"{os.path.splitext(name)[1]}")
 
 
+def _remove_stale(directory: str, name: str) -> None:
+    """Removes what a writer of the file `name` left in `directory` when it was killed
+    mid-write: its temporary files (`_temporary_name`) whose process is gone. Files of a
+    process still running, and others, are left alone (on Windows, all are: a process
+    cannot be asked there whether it runs)."""
+    if os.name == "nt":
+        return
+    pattern = re.compile(rf"\.{re.escape(name)}\.paramsched-([0-9]+)"
+                         rf"{re.escape(os.path.splitext(name)[1])}")
+    try:
+        entries = os.listdir(directory)
+    except OSError:  # refused later, naming the flag
+        return
+    for entry in entries:
+        found = pattern.fullmatch(entry)
+        if found is None or int(found[1]) == os.getpid() or _running(int(found[1])):
+            continue
+        try:
+            os.remove(os.path.join(directory, entry))
+        except OSError:  # gone already, or not ours to remove
+            pass
+
+
+def _running(pid: int) -> bool:
+    """Whether the process `pid` exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)  # signal 0: only asks
+    except (ProcessLookupError, OverflowError):  # no such process (nor number)
+        return False
+    except OSError:  # another user's
+        return True
+    return True
+
+
 def _writing(flag: str, path: str, write, *args):
-    """`write(*args)`, an error of the system reported as one that names `flag`."""
+    """`write(*args)`, an error of the system reported as one that names `flag`, and
+    a refusal that names the temporary file (``args[0]``) made to name `path`."""
     try:
         return write(*args)
     except OSError as error:
         raise ScheduleError(f"{flag}={path!r} cannot be written: "
                             f"{error.strerror or error}") from None
+    except ScheduleError as error:
+        raise type(error)(str(error).replace(repr(str(args[0])), repr(path))) from None
 
 
 def _recipes() -> str:
