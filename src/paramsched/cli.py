@@ -512,8 +512,7 @@ def _set_aside_other_flags(parser: argparse.ArgumentParser, words: list[str],
                 index, taken = index + 1, taken - 1
             kept += given
             stray = []
-            while launch_line and index < len(words) and not words[index].startswith("--") \
-                    and not words[index].lower().endswith(".toml"):
+            while launch_line and index < len(words) and _a_value(parser, words[index]):
                 stray.append(words[index])
                 index += 1
             if stray and len(given) > 1:  # "--step-batch-size-schedule 0:16 2.4B:320 ..."
@@ -525,12 +524,19 @@ def _set_aside_other_flags(parser: argparse.ArgumentParser, words: list[str],
             kept += stray
             continue
         values = [word.split("=", 1)[1]] if "=" in word else []
-        while launch_line and "=" not in word and index < len(words) and not words[index].startswith("--") \
-                and not words[index].lower().endswith(".toml"):
+        while launch_line and "=" not in word and index < len(words) \
+                and _a_value(parser, words[index]):
             values.append(words[index])
             index += 1
         others.append((name, values))
     return kept, others
+
+
+def _a_value(parser: argparse.ArgumentParser, word: str) -> bool:
+    """Whether `word`, after an unknown flag, is one of its values: not a flag (``--x``,
+    or one of `parser`'s, such as ``-h``) nor a schedule FILE (a name ending in .toml)."""
+    return not word.startswith("--") and word not in parser._option_string_actions \
+        and not word.lower().endswith(".toml")
 
 
 def _check_other_flags(options: argparse.Namespace, command: str, from_flags: bool) -> None:
