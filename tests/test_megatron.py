@@ -198,7 +198,8 @@ def test_weight_decay_styles():
     (dict(lr=1.0, train_samples=1000, lr_warmup_samples=1000, global_batch_size=8),
      "--lr-warmup-samples 1000 is not below --train-samples 1000"),
     (dict(lr=1.0, train_iters=1000, lr_warmup_fraction=1.0, global_batch_size=8),
-     "--lr-warmup-fraction 1.0 makes the warmup as long as the decay (--train-iters 1000)"),
+     "--lr-warmup-fraction 1.0 makes the warmup no shorter than the decay (--train-iters "
+     "1000); expected a fraction below 1"),
     (dict(lr=1.0, train_iters=1000, lr_decay_iters=0, global_batch_size=8),
      "--lr-decay-iters=0; expected a number > 0"),
     (dict(lr=1.0, train_samples=10, weight_decay_incr_style="linear", start_weight_decay=0.2,

@@ -370,7 +370,7 @@ def _check_lengths(a: dict, unit: str, lr_warmup_steps, lr_decay_steps) -> None:
         return
     if a["lr_warmup_fraction"] is not None:
         raise ScheduleError(f"--lr-warmup-fraction {a['lr_warmup_fraction']!r} makes the "
-                            f"warmup as long as the decay ({_flag(decay)} {a[decay]!r}); "
+                            f"warmup no shorter than the decay ({_flag(decay)} {a[decay]!r}); "
                             "expected a fraction below 1")
     warmup = f"lr_warmup_{unit}"
     raise ScheduleError(f"{_flag(warmup)} {a[warmup]!r} is not below {_flag(decay)} "
