@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -14,11 +15,11 @@ from hypothesis import strategies as st
 
 from paramsched import from_megatron_args
 from paramsched.cli import EXAMPLE, _build_parser, main
-from paramsched.megatron import MEGATRON_FLAGS
+from paramsched.megatron import MEGATRON_FLAGS, MEGATRON_LOOKALIKES, NEAR_MISS
 import argparse
 
 from conftest import RULE_TOML, TOKEN_CLOCK_TOML, VALUES_TOML, schedule_from_toml
-from test_megatron import FLAG_EXAMPLES, FLAG_NAMES
+from test_megatron import FLAG_EXAMPLES, FLAG_NAMES, megatron_016_iterations
 
 
 def run(capsys, *argv):
@@ -57,7 +58,7 @@ def test_table_values_are_the_schedules(capsys):
     (["table", "--lr", "abc"], "argument --lr: invalid float value: 'abc'"),
     (["table", "--lr", "1e-3"], "neither --train-iters nor --train-samples is set"),
     (["table", "--lr", "1e-3", "--train-iters", "10", "--min-lr", "1"],
-     "min_lr=1.0 is greater than max_lr=0.001"),
+     "--min-lr 1.0 is greater than --lr 0.001"),
     (["table", "--points", "-1"], "--points=-1; expected a number >= 0"),
     (["tabel"], "invalid choice: 'tabel'"),
     (["table", "--bogus"], "unrecognized arguments: --bogus"),
@@ -66,8 +67,8 @@ def test_table_values_are_the_schedules(capsys):
     (["table", "--lr", "1", "--train-samples", "100", "--global-batch-size", "8",
       "--rampup-batch-size", "4", "4", "100"],
      "--train-samples=100 ends within the batch-size ramp-up, which takes 108 samples"),
-    (["table", "--lr", "1", "--train-samples", "100", "--rampup-batch-size", "4", "x", "100"],
-     "--rampup-batch-size[1]='x'; expected a whole number"),
+    (["table", "--lr", "1", "--train-samples", "100", "--global-batch-size", "8",
+      "--rampup-batch-size", "4", "x", "100"], "--rampup-batch-size[1]='x'; expected a whole number"),
     (["table", "--rampup-batch-size", "4", "4"], "expected 3 arguments"),
 ], ids=["style", "not-a-number", "no-length", "min-above-max", "points", "command", "flag",
         "samples-short", "samples-in-ramp", "ramp-not-a-number", "ramp-two-values"])
@@ -154,6 +155,306 @@ def test_table_of_a_sample_based_run_with_a_ramp(capsys):
         assert samples == schedule.run.samples_at_step(int(row[0]))
         assert row[2] == f"{schedule.lr(samples):.6e}"
     assert int(rows[2][1]) == 996
+
+
+# ------------------------------------------- a launch line of Megatron's, pasted whole
+
+#: Argument lists as bash expands the arrays of Megatron-LM's example scripts for
+#: pretrain_*.py (examples/llama, mixtral, bert, mamba; paths made up), split on
+#: whitespace as an unquoted expansion is (so ``'99,1,0'`` keeps its quotes).
+LAUNCH_LINES = {
+    "llama3-8b": """
+        --use-mcore-models --num-layers 32 --hidden-size 4096 --ffn-hidden-size 14336
+        --num-attention-heads 32 --group-query-attention --num-query-groups 8 --kv-channels 128
+        --seq-length 8192 --max-position-embeddings 8192 --position-embedding-type rope
+        --rotary-base 1000000 --rotary-percent 1.0 --attention-dropout 0.0 --hidden-dropout 0.0
+        --swiglu --normalization RMSNorm --init-method-std 0.0134 --attention-backend fused
+        --apply-layernorm-1p --untie-embeddings-and-output-weights --disable-bias-linear
+        --micro-batch-size 1 --global-batch-size 128 --train-samples 1953125000
+        --lr-decay-samples 1949218748 --lr-warmup-samples 3906252 --lr 0.00015 --min-lr 0.00001
+        --decoupled-lr 5.0e-4 --decoupled-min-lr 4.5e-5 --lr-decay-style cosine --clip-grad 1.0
+        --weight-decay 0.1 --adam-beta1 0.9 --adam-beta2 0.95 --bf16 --grad-reduce-in-bf16
+        --cross-entropy-loss-fusion --calculate-per-token-loss --manual-gc
+        --empty-unused-memory-level 1 --exit-duration-in-mins 235 --use-distributed-optimizer
+        --overlap-grad-reduce --overlap-param-gather --fp8-format hybrid
+        --fp8-amax-history-len 1024 --fp8-amax-compute-algo max --fp8-param-gather
+        --tensor-model-parallel-size 1 --context-parallel-size 1 --sequence-parallel --mock-data
+        --tokenizer-type NullTokenizer --vocab-size 128256 --data-cache-path /data/cache
+        --tiktoken-pattern v2 --split '99,1,0' --no-create-attention-mask-in-dataloader
+        --no-mmap-bin-files --num-workers 1 --log-interval 1 --eval-iters 32 --eval-interval 100
+        --save-interval 1000 --log-throughput --profile --profile-step-start 4
+        --profile-step-end 6 --ckpt-format torch_dist --distributed-timeout-minutes 60
+        --save /ckpt --load /ckpt --tensorboard-dir /tb""",
+    "mixtral-8x7b": """
+        --use-mcore-models --disable-bias-linear --seq-length 4096 --max-position-embeddings 32768
+        --num-layers 32 --hidden-size 4096 --ffn-hidden-size 14336 --num-attention-heads 32
+        --init-method-std 0.01 --attention-dropout 0.0 --hidden-dropout 0.0 --normalization
+        RMSNorm --position-embedding-type rope --swiglu --untie-embeddings-and-output-weights
+        --group-query-attention --num-query-groups 8 --no-masked-softmax-fusion
+        --no-position-embedding --rotary-base 1000000 --num-experts 8 --moe-router-topk 2
+        --moe-router-load-balancing-type aux_loss --moe-aux-loss-coeff 1e-2 --moe-grouped-gemm
+        --moe-token-dispatcher-type alltoall --overlap-param-gather --overlap-grad-reduce
+        --tokenizer-type Llama2Tokenizer --tokenizer-model /data/tokenizer.model --data-path
+        /data/text_document --split 99990,8,2 --micro-batch-size 1 --global-batch-size 256
+        --lr 1e-4 --train-iters 500000 --lr-decay-iters 320000 --lr-decay-style cosine --min-lr
+        1.0e-5 --weight-decay 0.1 --lr-warmup-iters 500 --clip-grad 1.0 --bf16
+        --tensor-model-parallel-size 1 --pipeline-model-parallel-size 4
+        --expert-model-parallel-size 8 --use-distributed-optimizer --sequence-parallel
+        --log-interval 1 --save-interval 10000 --eval-interval 1000 --eval-iters 10 --save /ckpt
+        --load /ckpt --tensorboard-dir /ckpt/tensorboard --no-load-optim --no-load-rng""",
+    "bert-340m": """
+        --num-layers 24 --hidden-size 1024 --num-attention-heads 16 --seq-length 512
+        --max-position-embeddings 512 --attention-backend auto --micro-batch-size 4
+        --global-batch-size 32 --train-iters 1000000 --weight-decay 1e-2 --clip-grad 1.0 --fp16
+        --lr 0.0001 --lr-decay-iters 990000 --lr-decay-style linear --min-lr 1.0e-5
+        --weight-decay 1e-2 --lr-warmup-fraction .01 --clip-grad 1.0
+        --tensor-model-parallel-size 8 --pipeline-model-parallel-size 16 --data-path
+        /data/text_sentence --vocab-file /data/vocab.txt --split 949,50,1 --log-interval 100
+        --save-interval 10000 --eval-interval 1000 --save /ckpt --load /ckpt --eval-iters 10
+        --tensorboard-dir /tb""",
+    "mamba-800m": """
+        --tensor-model-parallel-size 1 --sequence-parallel --pipeline-model-parallel-size 1
+        --use-distributed-optimizer --overlap-param-gather --overlap-grad-reduce
+        --untie-embeddings-and-output-weights --init-method-std 0.02 --position-embedding-type
+        none --hybrid-layer-pattern M-M-M--M-*M-M-M-M--*M-M-M-M-*M--M-M-M-*M-M--M-M-
+        --hidden-size 1024 --num-attention-heads 16 --group-query-attention --num-query-groups 8
+        --seq-length 4096 --max-position-embeddings 4096 --train-samples 73242188
+        --lr-warmup-samples 50000 --lr-decay-samples 73192188 --save /ckpt --load /ckpt
+        --data-path /data/text --data-cache-path /data/cache --split 99,1,0 --tokenizer-type
+        GPTSentencePieceTokenizer --tokenizer-model /data/tokenizer.model --distributed-backend
+        nccl --micro-batch-size 4 --global-batch-size 32 --lr 2.5e-4 --min-lr 2.5e-5
+        --lr-decay-style cosine --weight-decay 0.1 --clip-grad 1.0 --attention-dropout 0.0
+        --hidden-dropout 0.0 --disable-bias-linear --normalization RMSNorm --adam-beta1 0.9
+        --adam-beta2 0.95 --log-interval 10 --save-interval 2000 --eval-interval 2000
+        --eval-iters 32 --bf16 --use-mcore-models --spec
+        megatron.core.models.hybrid.hybrid_layer_specs hybrid_stack_spec
+        --no-create-attention-mask-in-dataloader --tensorboard-dir /tb""",
+}
+
+
+def scheduling_words(words: list[str]) -> list[str]:
+    """The words of Megatron's scheduling flags in `words` (each with its values)."""
+    kept, taking = [], 0
+    options = {flag.option: len(flag.metavar or "x") for flag in MEGATRON_FLAGS}
+    for word in words:
+        if word.startswith("--"):
+            taking = options.get(word, 0)
+            if taking:
+                kept.append(word)
+        elif taking:
+            kept.append(word)
+            taking -= 1
+    return kept
+
+
+@pytest.mark.parametrize("command", ["table", "preview"])
+@pytest.mark.parametrize("name", list(LAUNCH_LINES))
+def test_a_launch_line_of_megatrons_examples_is_read_whole(capsys, command, name):
+    words = LAUNCH_LINES[name].split()
+    status, out, err = run(capsys, command, *words)
+    assert status == 0, err
+    notes = err.splitlines()
+    others = {word for word in words if word.startswith("--")} - \
+        {flag.option for flag in MEGATRON_FLAGS} - {"--decoupled-lr", "--decoupled-min-lr"}
+    assert notes[0] == (f"paramsched {command}: note: ignored {len(others)} flags that do not "
+                        "affect the schedule (" + ", ".join(
+                            list(dict.fromkeys(w for w in words if w in others))[:5]) + ", ...)")
+    assert ("--decoupled-lr, --decoupled-min-lr, which give some parameter groups rates of "
+            "their own" in err) == (name == "llama3-8b")
+    # The schedule is that of the scheduling flags alone.
+    alone = run(capsys, command, *scheduling_words(words))
+    assert alone[0] == 0 and alone[1] == out
+
+
+def test_megatrons_gpt3_example_is_refused_as_megatron_refuses_it(capsys):
+    schedule = "0:16 2.4B:320 4.8B:624 7.2B:928 9.6B:1232 12B:1536"
+    line = ["--micro-batch-size", "1", "--global-batch-size", "1536",
+            "--step-batch-size-schedule", *schedule.split(), "--train-iters", "500000",
+            "--weight-decay", "0.1", "--adam-beta1", "0.9", "--clip-grad", "1.0", "--fp16",
+            "--lr", "6.0e-5", "--lr-decay-style", "cosine", "--min-lr", "6.0e-6",
+            "--lr-warmup-fraction", ".001", "--lr-decay-iters", "430000", "--seq-length", "2048"]
+    # Its array splits the schedule into words, which Megatron's parser refuses too.
+    status, out, err = run(capsys, "table", *line)
+    assert status == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith("paramsched table: error: unrecognized arguments: 2.4B:320 4.8B:624 "
+                          "7.2B:928 9.6B:1232 12B:1536 (after --step-batch-size-schedule 0:16, "
+                          "which takes 1 value")
+    index = line.index("--step-batch-size-schedule")
+    quoted = [*line[:index + 1], schedule, *line[index + 7:]]
+    status, out, err = run(capsys, "table", *quoted)  # quoted: --global-batch-size beside it
+    assert status == 2 and "--step-batch-size-schedule='0:16 2.4B:320" in err and \
+        "with --global-batch-size=1536; expected one of the two" in err
+    quoted[2:4] = ["--data-parallel-size", "16"]  # without it, Megatron's default: 1 x 16
+    status, out, err = run(capsys, "table", *quoted)
+    assert status == 0 and "the learning rate reaches --min-lr at iteration 81,663" in err
+    assert "ignored 3 flags that do not affect the schedule (--adam-beta1, --clip-grad, " \
+        "--fp16)" in err
+
+
+@pytest.mark.parametrize("words,ignored", [
+    (["--clip-grad", "1.0", "--adam-beta2", "0.95"], "--clip-grad, --adam-beta2"),
+    (["--clip-grad=1.0", "--bf16"], "--clip-grad, --bf16"),
+    (["--init-method-std", "-1", "--bf16"], "--init-method-std, --bf16"),
+    (["--data-path", "0.5", "/a", "0.5", "/b", "--split", "'99,1,0'"], "--data-path, --split"),
+    (["--eval-iters", "10", "--decoder-seq-length", "128"], "--eval-iters, --decoder-seq-length"),
+], ids=["values", "equals-and-boolean", "negative", "many-values", "lookalikes"])
+@pytest.mark.parametrize("command", ["table", "preview"])
+def test_other_flags_are_ignored_with_their_values_in_one_note(capsys, command, words, ignored):
+    flags = ["--lr", "1e-3", "--train-iters", "100", "--global-batch-size", "8"]
+    expected = run(capsys, command, *flags)
+    for placed in ([*words, *flags], [*flags, *words], [*flags[:2], *words, *flags[2:]]):
+        status, out, err = run(capsys, command, *placed)
+        assert status == 0 and out == expected[1]
+        count = len(ignored.split(", "))
+        assert err == f"paramsched {command}: note: ignored {count} flags that do not affect " \
+            f"the schedule ({ignored})\n"
+
+
+@pytest.mark.parametrize("words,message", [
+    (["--lr-warmup-steps", "10"], "unrecognized argument --lr-warmup-steps; did you mean "
+     "--lr-warmup-iters?"),
+    (["--train-iter", "10"], "unrecognized argument --train-iter; did you mean --train-iters?"),
+    (["--min_lr", "0"], "unrecognized argument --min_lr; did you mean --min-lr?"),
+    (["--lr-decay", "cosine"], "unrecognized argument --lr-decay; did you mean --lr-decay-style?"),
+    (["--global-batch=8"], "unrecognized argument --global-batch; did you mean "
+     "--global-batch-size?"),
+    (["--warmup", "100"], "--warmup is no longer one of Megatron's flags (Megatron refuses it); "
+     "expected --lr-warmup-fraction"),
+    (["--batch-size", "8"], "--batch-size is no longer one of Megatron's flags"),
+], ids=["steps-for-iters", "abbreviation", "underscore", "short", "equals", "retired-warmup",
+        "retired-batch-size"])
+@pytest.mark.parametrize("command", ["table", "preview"])
+def test_a_near_miss_of_a_flag_is_refused_with_the_flag_meant(capsys, command, words, message):
+    status, out, err = run(capsys, command, "--lr", "1e-3", "--train-iters", "100",
+                           "--global-batch-size", "8", *words)
+    assert status == 2 and out == ""
+    assert err.startswith(f"paramsched {command}: error: {message}")
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["table", "--point", "3"], "paramsched table: error: unrecognized argument --point; did you "
+     "mean --points?"),
+    (["preview", "--recipe", "llama2-7b", "--ou", "x.png"], "unrecognized argument --ou; did you "
+     "mean --out?"),
+    (["preview", "--rec", "llama2-7b"], "unrecognized argument --rec; did you mean --recipe?"),
+    (["compare", "--rec", "llama2-7b", "--recipe", "minicpm-wsd"],
+     "paramsched compare: error: unrecognized argument --rec; did you mean --recipe?"),
+    (["compare", "--recipe", "llama2-7b", "--recipe", "minicpm-wsd", "--jso"],
+     "unrecognized argument --jso; did you mean --json?"),
+    (["--vers"], "unrecognized arguments: --vers"),
+    (["preview", "--recipe", "llama2-7b", "--bf16"], "paramsched preview: error: unrecognized "
+     "arguments: --bf16 (Megatron's other flags are taken beside its scheduling flags"),
+    (["table", "--clip-grad", "1.0"], "paramsched table: error: unrecognized arguments: "
+     "--clip-grad 1.0 (Megatron's other flags"),
+], ids=["table-points", "preview-out", "preview-recipe", "compare-recipe", "compare-json",
+        "top-level", "file-and-other-flags", "other-flags-alone"])
+def test_no_command_takes_an_abbreviation_or_an_unknown_flag(capsys, argv, message):
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and out == "" and message in err and len(err.splitlines()) == 1
+
+
+def test_help_after_a_flag_of_a_launch_line_is_the_help(capsys):
+    status, out, _ = run(capsys, "table", "--lr", "1e-3", "--train-iters", "10", "--bf16", "-h")
+    assert status == 0 and out.startswith("usage: paramsched table")
+
+
+def test_every_megatron_lookalike_is_near_a_flag_and_ignored(capsys):
+    # The list holds only Megatron's flags that would otherwise be taken for misspellings.
+    known = [option for command in ("table", "preview") for option in
+             _build_parser().commands[command]._option_string_actions if option[:2] == "--"]
+    flags = ["--lr", "1e-3", "--train-iters", "100", "--global-batch-size", "8"]
+    for lookalike in sorted(MEGATRON_LOOKALIKES):
+        assert difflib.get_close_matches(lookalike, known, n=1, cutoff=NEAR_MISS)
+        assert lookalike not in known
+        status, _, err = run(capsys, "table", *flags, lookalike, "1")
+        assert status == 0 and f"ignored 1 flag that does not affect the schedule ({lookalike})" \
+            in err
+
+
+#: Megatron-Core 0.16's update_train_iters for GPT-3's sample-based flags (its ramp-up
+#: counted by stepping megatron-core's calculator; see test_megatron).
+GPT3_SAMPLES = ["--lr", "6.0e-5", "--min-lr", "6.0e-6", "--lr-decay-style", "cosine",
+                "--train-samples", "146484375", "--global-batch-size", "1536",
+                "--rampup-batch-size", "16", "16", "5859375", "--lr-decay-samples", "126953125",
+                "--lr-warmup-samples", "183105", "--seq-length", "2048", "--weight-decay", "0.1"]
+
+
+def test_table_and_preview_count_megatrons_iterations_for_gpt3s_sample_based_flags(capsys):
+    expected = megatron_016_iterations(16, 16, 5_859_375, 1536, 146_484_375)
+    _, table, _ = run(capsys, "table", *GPT3_SAMPLES)
+    assert table.startswith(f"decay style cosine, {expected} iterations of 16 rising to 1536")
+    assert re.search(rf"^ +{expected} +\d+ .* training ends$", table, re.M)
+    _, shown, _ = run(capsys, "preview", *GPT3_SAMPLES)
+    assert f"total: {expected:,} steps" in shown
+    _, points, _ = run(capsys, "preview", *GPT3_SAMPLES, "--json", "--at", "100%")
+    assert json.loads(points)[0]["step"] == expected
+
+
+#: Runs of every kind: iterations, samples (whole batches or not), a ramp-up, a step
+#: schedule by iterations and by samples, without a global batch size.
+SAME_RUN_FLAGS = [
+    dict(lr=1e-3, train_iters=100, global_batch_size=8),
+    dict(lr=1e-3, train_iters=100),
+    dict(lr=1e-3, train_iters=100, micro_batch_size=2, data_parallel_size=4),
+    dict(lr=1e-3, train_samples=1000, global_batch_size=8),
+    dict(lr=1e-3, train_samples=1001, global_batch_size=8, lr_warmup_samples=100),
+    dict(lr=1e-3, train_samples=1000, global_batch_size=8, rampup_batch_size=[2, 2, 100]),
+    dict(lr=1e-3, train_samples=1000, step_batch_size_schedule="0:4 100:16"),
+    dict(lr=1e-3, train_iters=100, step_batch_size_schedule="0:4 100:16", micro_batch_size=1,
+         data_parallel_size=4),
+]
+
+
+@pytest.mark.parametrize("flags", SAME_RUN_FLAGS, ids=range(len(SAME_RUN_FLAGS)))
+def test_table_and_preview_run_for_the_same_iterations(capsys, flags):
+    status, table, table_err = run(capsys, "table", *flag_words(flags), "--points", "0")
+    assert status == 0, table_err
+    iterations = int(re.search(r"decay style \w+, (\d+) iterations", table)[1])
+    status, shown, preview_err = run(capsys, "preview", *flag_words(flags))
+    assert status == 0, preview_err
+    assert f"total: {iterations:,} steps" in shown
+    assert table_err.replace("table", "preview") == preview_err  # the same notes
+    assert re.search(rf"^ +{iterations} .* training ends$", table, re.M)
+
+
+@pytest.mark.parametrize("command", ["table", "preview"])
+def test_without_a_global_batch_size_table_and_preview_do_alike(capsys, command):
+    status, out, err = run(capsys, command, "--lr", "1e-3", "--train-iters", "100")
+    assert status == 0 and err == (f"paramsched {command}: note: --global-batch-size is not set: "
+                                   "an iteration counts as 1 sample (the learning rate by "
+                                   "iteration is the same at any constant batch size; samples "
+                                   "and tokens are not)\n")
+    status, out, err = run(capsys, command, "--lr", "1e-3", "--train-samples", "100")
+    assert status == 2 and err == (f"paramsched {command}: error: --global-batch-size is not set "
+                                   "with --train-samples; expected it (or --micro-batch-size and "
+                                   "--data-parallel-size), since Megatron trains --train-samples "
+                                   "// --global-batch-size iterations\n")
+
+
+@pytest.mark.parametrize("quantity", ["50 iters", "50 iterations", "50 steps", "50 Iter"])
+def test_iterations_are_steps_in_a_point(capsys, quantity):
+    status, out, _ = run(capsys, "preview", "--lr", "1e-3", "--train-iters", "100",
+                         "--global-batch-size", "8", "--json", "--at", quantity)
+    assert status == 0 and json.loads(out)[0]["step"] == 50 and json.loads(out)[0]["samples"] == 400
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--lr", "1e-3", "--train-iters", "100", "--global-batch-size", "8", "--at", "101 iters"],
+     "--at='101 iters' is past the end of the run (step 100, 800 samples); expected a point "
+     "within it"),
+    (["--lr", "1e-3", "--train-iters", "100", "--global-batch-size", "8", "--seq-length", "4",
+      "--at", "101%"], "--at='101%' is past the end of the run (step 100, 800 samples, 3,200 "
+     "tokens); expected a point within it"),
+    (["--recipe", "llama2-7b", "--at", "3T tokens"], "--at='3T tokens' is past the end of the run "
+     "(step 476,838, 488.28M samples, 2T tokens); expected a point within it"),
+], ids=["steps", "percent", "tokens"])
+@pytest.mark.parametrize("json_output", [False, True], ids=["table", "json"])
+def test_a_point_past_the_end_of_the_run_is_refused_naming_the_end(capsys, argv, message,
+                                                                   json_output):
+    status, out, err = run(capsys, "preview", *argv, *(["--json"] if json_output else []))
+    assert status == 2 and out == ""
+    assert err == f"paramsched preview: error: {message}\n"
 
 
 @pytest.mark.parametrize("command", ["table", "preview"])
@@ -378,6 +679,11 @@ def hostile(tmp_path_factory):
                                     "global_batch_size = 4\n")
     (root / "a-directory").mkdir()
     (root / "a-file").write_text("not a directory")
+    (root / "deep.toml").write_text("[lr]\nmax_lr = " + "[" * 600 + "]" * 600 + "\n")
+    (root / "dotted.toml").write_text("[" + ".".join(["a"] * 100_000) + "]\n")
+    (root / "self.toml").symlink_to("self.toml")
+    (root / "from-self.toml").write_text('[branch]\nfrom = "self.toml"\nat = "50%"\n')
+    (root / "round.toml").write_text('[branch]\nfrom = "round.toml"\nat = "50%"\n')
 
     def argv(*words):
         return [word.replace("{dir}", str(root)) for word in words]
@@ -397,17 +703,19 @@ HOSTILE_ARGV = [
     (["table", "--lr", "1e400", *BASE[2:]], "--lr=inf is not finite"),
     (["table", *BASE[:2], "--train-iters", "1" + "0" * 30], "is beyond any run"),
     (["table", *BASE[:2], "--train-iters", "1" + "0" * 5000], "invalid int value"),
-    (["table", *BASE[:4], "--global-batch-size", "-4"], "--global-batch-size=-4 is negative"),
+    (["table", *BASE[:4], "--global-batch-size", "-4"],
+     "--global-batch-size=-4; expected a whole number > 0"),
     (["table", *BASE, "--points", "nan"], "argument --points: invalid int value: 'nan'"),
     (["table", *BASE, "--points", "-3e2"], "argument --points: invalid int value: '-3e2'"),
     (["table", *BASE[:2], "--train-samples", "1000", "--global-batch-size", "8",
       "--rampup-batch-size", "4", "4", "20Btokens"], "(did you mean '20B tokens'?)"),
     (["table", *BASE[:2], "--train-samples", "1000", "--global-batch-size", "8",
-      "--rampup-batch-size", "4", "4", "nan"], "rampup_batch_size[2]='nan' is not a quantity"),
+      "--rampup-batch-size", "4", "4", "nan"], "--rampup-batch-size[2]='nan' is not a quantity"),
     # table: flags
     (["table", *BASE, "--train-samples", "100"], "--train-iters=10 with --train-samples=100; expected iteration-based"),
     (["table", "--lr"], "argument --lr: expected one argument"),
-    (["table", *BASE, "--bogus"], "unrecognized arguments: --bogus"),
+    (["table", *BASE, "--lr-warmup-steps", "5"],
+     "unrecognized argument --lr-warmup-steps; did you mean --lr-warmup-iters?"),
     (["table", *BASE, "--lr-decay-style", "cosin"], "invalid choice: 'cosin'"),
     # preview: files
     (["preview", "{dir}/missing.toml"], "missing.toml: no such file"),
@@ -421,6 +729,15 @@ HOSTILE_ARGV = [
     (["preview", "{dir}/ramp-number.toml"], "megatron.rampup_batch_size=5 is of type int"),
     (["preview", "{dir}/huge-number.toml"], "--train-iters=1e+30 is beyond any run"),
     (["preview", "{dir}/a-file/x.toml"], "x.toml: cannot be read: Not a directory"),
+    (["preview", "{dir}/deep.toml"], "deep.toml: line 2 nests 65 levels deep; expected at "
+     "most 64"),
+    (["table", "{dir}/dotted.toml"], "dotted.toml: line 1 nests 100000 levels deep"),
+    (["preview", "{dir}/self.toml"], "self.toml: cannot be read: Too many levels of symbolic "
+     "links"),
+    (["preview", "{dir}/from-self.toml"], "from-self.toml: {dir}/self.toml: cannot be read: "
+     "Too many levels of symbolic links"),
+    (["compare", "{dir}/round.toml", "--recipe", "llama2-7b"], "round.toml: branch.from="
+     "'round.toml' goes round in a circle: {dir}/round.toml -> {dir}/round.toml"),
     (["preview", ""], "FILE='' is empty; expected a schedule file (TOML)"),
     (["preview", "a\0.toml"], "'a\\x00.toml' is not a file name"),
     # preview: schedules and points
@@ -449,6 +766,9 @@ HOSTILE_ARGV = [
     (["preview", "{dir}/good.toml", "--out", "{dir}/missing/x.png", "--x", "samples"],
      "No such file or directory"),
     (["preview", "{dir}/good.toml", "--out", "", "--x", "samples"], "--out='' is not a file name"),
+    (["preview", "{dir}/good.toml", "--csv", "{dir}/x.csv", "--out", "{dir}/x.pgf", "--x",
+      "samples"], "x.pgf' has the extension .pgf, which needs more than matplotlib to write "
+     "(LaTeX); expected one of .png, .pdf, .svg, .svgz, .eps, .ps"),
     # compare
     (["compare"], "paramsched compare: error: no schedule given; expected at least two"),
     (["compare", "--recipe", "llama2-7b"], "error: one schedule given; expected at least two "
@@ -473,6 +793,8 @@ HOSTILE_ARGV = [
      "is a directory"),
     (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--out", "{dir}/c"],
      "has no file extension"),
+    (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--out", "{dir}/c.pgf"],
+     "has the extension .pgf, which needs more than matplotlib to write (LaTeX)"),
     (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--out", "{dir}/batched.toml"],
      "batched.toml' is also the schedule FILE '{dir}/batched.toml'; expected different files"),
     (["compare", "--recipe", "llama2-7b", "{dir}/batched.toml", "--json", "--out",
@@ -566,6 +888,41 @@ def test_a_write_that_fails_midway_names_the_flag_and_leaves_nothing(capsys, hos
     assert err.strip().endswith("/s.csv' cannot be written: No space left on device")
 
 
+def test_a_plot_matplotlib_fails_to_write_is_one_line_and_leaves_nothing(capsys, hostile,
+                                                                         monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    def fail(figure, path, **kwargs):
+        open(path, "w").write("%!PS")
+        raise RuntimeError("Failed to process string with tex because latex could not be found")
+
+    monkeypatch.setattr(Figure, "savefig", fail)
+    for words in (["preview", "{dir}/batched.toml"], ["compare", "{dir}/batched.toml",
+                                                      "--recipe", "llama2-7b"]):
+        status, out, err, changed = run_hostile(capsys, hostile, [
+            *words, "--out", "{dir}/plot.eps"])
+        assert status == 2 and out == "" and not changed
+        assert err.strip().endswith("/plot.eps': matplotlib could not write it: Failed to process "
+                                    "string with tex because latex could not be found")
+
+
+def test_what_a_killed_writer_left_is_removed_when_the_output_is_written_next(capsys, tmp_path):
+    (tmp_path / "good.toml").write_text(GOOD_TOML)
+    gone = 2**31 - 1  # no process has this number (Linux's largest is 2**22)
+    alive = os.getppid()
+    left = [f".s.csv.paramsched-{gone}.csv", f".s.csv.paramsched-{alive}.csv",
+            f".other.csv.paramsched-{gone}.csv", f".s.csv.paramsched-{gone}.png", "s.csv.txt"]
+    for name in left:
+        (tmp_path / name).write_text("step,")
+    status, _, err = run(capsys, "preview", str(tmp_path / "good.toml"), "--csv",
+                         str(tmp_path / "s.csv"))
+    assert status == 0 and err == ""
+    # Only the temporary file of this output whose writer is gone is removed.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["good.toml", "s.csv", *left[1:]])
+
+
 def test_a_long_run_is_previewed_on_a_grid_not_step_by_step(capsys):
     status, out, err = run(capsys, "preview", "--lr", "1e-3", "--train-iters", str(10**15),
                            "--global-batch-size", "4")
@@ -581,7 +938,12 @@ HOSTILE_WORDS = ["table", "preview", "compare", "recipes", "--lr", "--min-lr", "
                  "1e18", "1" + "0" * 40, "0x10", "", " ", "abc", "10steps", "10 steps",
                  "5%", "20Btokens", "1e100000000 samples", "\u0661", "{dir}/missing/x.csv",
                  "{dir}/a-directory", "{dir}/a-file/y.png", "{dir}/empty.toml",
-                 "{dir}/binary.toml", "{dir}/near-miss.toml", "minicpm-wsd"]
+                 "{dir}/binary.toml", "{dir}/near-miss.toml", "minicpm-wsd",
+                 # a launch line's other flags, misspellings and hostile files
+                 "--clip-grad", "--bf16", "--clip-grad=1", "--decoupled-lr", "--eval-iters",
+                 "--lr-warmup-steps", "--train-iter", "--warmup", "--step-batch-size-schedule",
+                 "0:4 100:8", "2000 iters", "x.toml", "{dir}/deep.toml", "{dir}/self.toml",
+                 "{dir}/round.toml"]
 
 
 @settings(max_examples=150, deadline=None,
@@ -589,8 +951,11 @@ HOSTILE_WORDS = ["table", "preview", "compare", "recipes", "--lr", "--min-lr", "
 @given(st.lists(st.sampled_from(HOSTILE_WORDS), max_size=10))
 def test_random_arguments_never_escape(capsys, hostile, words):
     status, out, err = run(capsys, *hostile(*words))
-    assert status in (0, 2)
-    assert "Traceback" not in err and len(err.splitlines()) == (0 if status == 0 else 1)
+    assert status in (0, 2) and "Traceback" not in err
+    if status == 0:  # notes only (what a launch line holds besides the schedule, ...)
+        assert all(re.match(r"paramsched \w+: note: ", line) for line in err.splitlines())
+    else:
+        assert len(err.splitlines()) == 1
 
 
 @pytest.mark.slow

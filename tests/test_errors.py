@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import enum
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
-from paramsched.errors import LIMIT, ScheduleError, ScheduleTypeError, check_number, check_rate
+from paramsched.errors import (
+    LIMIT,
+    ScheduleError,
+    ScheduleTypeError,
+    check_choice,
+    check_number,
+    check_rate,
+)
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -43,3 +51,40 @@ def test_rates_are_floats_in_the_domain():
     with pytest.raises(ScheduleError, match="lr=-1.0 is negative"):
         check_rate("lr", -1.0)
     assert LIMIT == 10**18
+
+
+class _Style(str, enum.Enum):
+    COSINE = "cosine"
+
+
+@pytest.mark.parametrize("style", [np.str_("cosine"), _Style.COSINE], ids=["numpy", "enum"])
+def test_a_choice_that_is_a_str_subclass_comes_back_as_a_plain_str(style):
+    chosen = check_choice("style", style, ("linear", "cosine"))
+    assert chosen == "cosine" and type(chosen) is str
+
+
+@pytest.mark.parametrize("style", [np.str_("cosine"), _Style.COSINE], ids=["numpy", "enum"])
+def test_a_str_subclass_style_makes_a_checkpoint_torch_loads_with_weights_only(style, tmp_path):
+    torch = pytest.importorskip("torch")
+    from paramsched import OptimizerParamScheduler, PhaseSchedule, Schedule
+    from paramsched.torch import ParamScheduler
+
+    def optimizer():
+        return torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+
+    schedulers = [
+        ParamScheduler(optimizer(), Schedule(max_lr=1e-3, lr_decay_steps=100,
+                                             lr_decay_style=style)),
+        OptimizerParamScheduler(optimizer(), init_lr=0.0, max_lr=1e-3, min_lr=0.0,
+                                lr_warmup_steps=0, lr_decay_steps=100, lr_decay_style=style,
+                                start_wd=0.0, end_wd=0.0, wd_incr_steps=100,
+                                wd_incr_style=np.str_("constant")),
+        ParamScheduler(optimizer(), PhaseSchedule.from_dict({
+            "run": {"global_batch_size": 1}, "lr": {"max_lr": 1.0, "phases": [
+                {"shape": style, "to": "max_lr", "until": "4 steps"}]}})),
+    ]
+    for index, scheduler in enumerate(schedulers):
+        scheduler.step()
+        path = tmp_path / f"{index}.pt"
+        torch.save(scheduler.state_dict(), path)
+        assert torch.load(path, weights_only=True) == scheduler.state_dict()

@@ -9,11 +9,14 @@ from fractions import Fraction
 
 import megatron_main
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paramsched import (
     LR_DECAY_STYLES,
     WD_INCR_STYLES,
     WSD_DECAY_STYLES,
+    Run,
     Schedule,
     ScheduleError,
     from_megatron_args,
@@ -185,7 +188,30 @@ def test_weight_decay_styles():
      "--end-weight-decay is not set with --weight-decay-incr-style=cosine"),
     (dict(lr=1.0, train_samples=-10), "--train-samples=-10; expected a number > 0"),
     (dict(lr=1.0, min_lr=2.0, train_samples=10),
-     "from Megatron's arguments: min_lr=2.0 is greater than max_lr=1.0"),
+     "--min-lr 2.0 is greater than --lr 1.0; expected --min-lr <= --lr"),
+    (dict(lr=1.0, lr_warmup_init=2.0, train_samples=10),
+     "--lr-warmup-init 2.0 is greater than --lr 1.0"),
+    (dict(lr=1.0, train_iters=1000, lr_warmup_iters=2000, global_batch_size=8),
+     "--lr-warmup-iters 2000 is not below --train-iters 1000"),
+    (dict(lr=1.0, train_iters=1000, lr_decay_iters=500, lr_warmup_iters=500,
+          global_batch_size=8), "--lr-warmup-iters 500 is not below --lr-decay-iters 500"),
+    (dict(lr=1.0, train_samples=1000, lr_warmup_samples=1000, global_batch_size=8),
+     "--lr-warmup-samples 1000 is not below --train-samples 1000"),
+    (dict(lr=1.0, train_iters=1000, lr_warmup_fraction=1.0, global_batch_size=8),
+     "--lr-warmup-fraction 1.0 makes the warmup no shorter than the decay (--train-iters "
+     "1000); expected a fraction below 1"),
+    (dict(lr=1.0, train_iters=1000, lr_decay_iters=0, global_batch_size=8),
+     "--lr-decay-iters=0; expected a number > 0"),
+    (dict(lr=1.0, train_samples=10, weight_decay_incr_style="linear", start_weight_decay=0.2,
+          end_weight_decay=0.1), "--end-weight-decay 0.1 is below --start-weight-decay 0.2"),
+    (dict(lr=1.0, train_iters=10, global_batch_size=0), "--global-batch-size=0; expected a "
+     "whole number > 0"),
+    (dict(lr=1.0, train_iters=10, global_batch_size=8, seq_length=0),
+     "--seq-length=0; expected a whole number > 0"),
+    (dict(lr=1.0, train_iters=10.5, global_batch_size=8),
+     "--train-iters=10.5; expected a whole number of iterations"),
+    (dict(lr=1.0, train_samples=10, global_batch_size=8, rampup_batch_size=[2, 2, "5 steps"]),
+     "--rampup-batch-size"),
     (dict(lr=-3e-4, train_samples=10), "--lr=-0.0003 is negative; expected a number >= 0"),
     (dict(lr=1.0, min_lr="0", train_samples=10), "--min-lr='0' is of type str"),
     (dict(lr=1.0, lr_warmup_init=float("nan"), train_samples=10), "--lr-warmup-init=nan"),
@@ -195,7 +221,10 @@ def test_weight_decay_styles():
     (dict(lr=1.0, train_samples=10, lr_warmup_fraction=-0.01),
      "--lr-warmup-fraction=-0.01 is negative"),
 ], ids=["no-lr", "no-length", "two-lengths", "no-batch", "two-warmups", "wsd-no-length",
-        "constant-with-start", "cosine-without-end", "negative", "min-above-max", "negative-lr",
+        "constant-with-start", "cosine-without-end", "negative", "min-above-max",
+        "init-above-max", "warmup-past-train", "warmup-past-decay", "warmup-past-samples",
+        "whole-fraction", "no-decay", "falling-wd", "batch-0", "seq-0", "fractional-iters",
+        "ramp-in-steps", "negative-lr",
         "min-lr-text", "warmup-init-nan", "negative-wd", "negative-end-wd",
         "negative-fraction"])
 def test_bad_arguments_name_the_flag(values, message):
@@ -208,9 +237,12 @@ def test_the_run_is_described_for_previews():
     schedule = from_megatron_args(args(lr=1.0, train_samples=100_000, global_batch_size=64,
                                        seq_length=2048, rampup_batch_size=["16", "16", "5000"]))
     run = schedule.run
-    assert (run.global_batch_size, run.seq_length, run.total_samples) == (64, 2048, 100_000)
+    # The run ends where Megatron stops: after its iterations, a partial last batch dropped.
+    assert (run.global_batch_size, run.seq_length, run.total) == (64, 2048,
+                                                                  Quantity(1_676, "steps"))
+    assert run.total_samples == 100_000  # 192 iterations of the ramp take 5,024
     assert run.batch_size_at(0) == 16 and run.batch_size_at(5001) == 64
-    ramped = from_megatron_args(args(lr=1.0, train_samples=10**6, global_batch_size=1024,
+    ramped = from_megatron_args(args(lr=1.0, train_samples=10**7, global_batch_size=1024,
                                      seq_length=4096, rampup_batch_size=[256, 128, "20B tokens"]))
     assert ramped.run.batch_size_at(0) == 256
 
@@ -268,7 +300,7 @@ def test_a_step_schedule_is_megatrons_calculator():
 def test_a_sample_based_step_schedule_counts_megatrons_iterations():
     schedule, notes = read_megatron_args(args(lr=1.0, train_samples=1000, step_batch_size_schedule=
                                               "0:8,100:16, 500:32"))
-    assert notes == [] and schedule.run.total_samples == 1000
+    assert notes == [] and schedule.run.total == Quantity(54, "steps")
     # Megatron main counts iterations until the samples reach --train-samples: 13 of 8,
     # (104 samples), then 25 of 16 (504), then 16 of 32 (1016): a last partial batch counts.
     assert train_iterations(schedule.run, None, 1000) == 13 + 25 + 16
@@ -406,3 +438,52 @@ def test_the_note_says_where_the_warmup_ends_when_the_stages_move_it():
     assert [note.split(": ", 1)[1] for note in notes] == [
         "the warmup ends at iteration 7, not 10 (of 100)",
         "the learning rate drops to --min-lr at iteration 29, not 101 (of 100)"]
+
+
+def megatron_016_iterations(start: int, increment: int, ramp: int, global_batch_size: int,
+                            train_samples: int) -> int:
+    """Megatron-Core 0.16's ``update_train_iters`` for a ramp-up, stepping megatron-core's
+    own batch-size calculator: the ramp's iterations while the consumed samples are within
+    the ramp (and the run), then whole batches of the global batch size."""
+    calculators = pytest.importorskip("megatron.core.num_microbatches_calculator")
+    calculator = calculators.RampupBatchsizeNumMicroBatchesCalculator(
+        global_batch_size, 1, 1, False, 0, start, increment, ramp)
+    iterations = consumed = 0
+    while consumed <= ramp and consumed <= train_samples:
+        calculator.update(consumed, False)
+        consumed += calculator.get_current_global_batch_size()
+        iterations += 1
+    if train_samples > consumed:
+        iterations += (train_samples - consumed) // global_batch_size
+    return iterations
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.integers(1, 64), increment=st.integers(1, 32), increments=st.integers(1, 8),
+       ramp=st.integers(1, 5_000), train_samples=st.integers(1, 100_000))
+def test_a_ramped_run_trains_megatrons_iterations(start, increment, increments, ramp,
+                                                  train_samples):
+    global_batch_size = start + increment * increments
+    expected = megatron_016_iterations(start, increment, ramp, global_batch_size,
+                                       train_samples)
+    values = args(lr=1.0, train_samples=train_samples, global_batch_size=global_batch_size,
+                  rampup_batch_size=[start, increment, ramp])
+    try:
+        schedule, _ = read_megatron_args(values)
+    except ScheduleError as error:  # refused: the run ends within the ramp-up
+        assert "ends within the batch-size ramp-up" in str(error)
+        run = Run(global_batch_size=global_batch_size,
+                  rampup_batch_size=(start, increment, ramp))
+        assert train_samples < run.samples_at_step(run.step_past_samples(ramp))
+        return
+    assert schedule.run.total == Quantity(expected, "steps")
+
+
+def test_gpt3s_sample_based_flags_train_megatrons_iterations():
+    schedule, _ = read_megatron_args(args(
+        lr=6e-5, min_lr=6e-6, lr_decay_style="cosine", train_samples=146_484_375,
+        global_batch_size=1536, rampup_batch_size=[16, 16, 5_859_375],
+        lr_decay_samples=126_953_125, lr_warmup_samples=183_105, seq_length=2048))
+    expected = megatron_016_iterations(16, 16, 5_859_375, 1536, 146_484_375)
+    assert schedule.run.total == Quantity(expected, "steps")
+    assert train_iterations(schedule.run, None, 146_484_375) == expected

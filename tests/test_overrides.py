@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 
 from paramsched import (
@@ -85,3 +88,30 @@ def test_the_helpers_refuse_what_is_not_an_override_by_type(call, message):
     with pytest.raises(ScheduleTypeError) as info:
         call()
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("value", [np.array([1e-3, 2e-3]), np.array(1e-3), [1e-3]],
+                         ids=["array", "0-d-array", "list"])
+def test_an_override_that_is_not_a_number_is_refused_naming_its_key(value):
+    shown = re.escape(repr(value))
+    with pytest.raises(ScheduleTypeError, match=rf"^param_group_overrides\[1\]\['max_lr'\]="
+                                                rf"{shown} is of type \w+; expected a number$"):
+        combine_param_group_overrides([{"wd_mult": 0.0}, {"max_lr": value}])
+    with pytest.raises(ScheduleTypeError, match=rf"^param_group_override\['max_lr'\]={shown} is "
+                                                r"of type \w+; expected a number$"):
+        param_group_override_to_tuple({"max_lr": value})
+
+
+def test_values_of_other_keys_that_cannot_be_compared_or_be_a_key_are_refused_by_name():
+    same = np.array([1, 2])
+    with pytest.raises(ScheduleTypeError, match=r"^param_group_overrides\[1\]\['layers'\]="
+                                                r"array\(\[1, 2\]\) is of type ndarray, which "
+                                                r"cannot be compared"):
+        combine_param_group_overrides([{"layers": same}, {"layers": same}])
+    with pytest.raises(ScheduleTypeError, match=r"^param_group_override\['optimizer'\]=\['muon'\] "
+                                                r"is of type list; expected a number or a string"):
+        param_group_override_to_tuple({"optimizer": ["muon"]})
+    # NumPy scalars are numbers: taken as they are.
+    assert combine_param_group_overrides([{"max_lr": np.float32(1e-3)}, None]) == {
+        "max_lr": np.float32(1e-3)}
+    assert param_group_override_to_tuple({"wd_mult": np.float64(0.0)}) == (("wd_mult", 0.0),)

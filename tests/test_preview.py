@@ -817,3 +817,28 @@ def test_the_comparison_plot_has_a_panel_per_value_and_refuses_a_token_clock():
                                             "steps; expected a run that counts optimizer steps"):
         preview.comparison([("values", values),
                             ("tokens.toml", schedule_from_toml(TOKEN_CLOCK_TOML))])
+
+
+@pytest.mark.parametrize("suffix", preview.PLOT_FORMATS)
+def test_every_plot_format_is_written_by_matplotlib_alone(tmp_path, suffix):
+    pytest.importorskip("matplotlib")
+    schedule = PhaseSchedule.from_dict({"run": {"global_batch_size": 4}, "lr": {
+        "max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "4 steps"}]}})
+    path = tmp_path / f"plot.{suffix}"
+    preview.plot(schedule, path, "steps", "t")
+    assert path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("suffix,why", [
+    ("pgf", "which needs more than matplotlib to write (LaTeX)"),
+    ("webp", "which needs more than matplotlib to write (an image codec of Pillow)"),
+    ("doc", "which matplotlib does not write"),
+], ids=["latex", "codec", "unknown"])
+def test_a_plot_format_that_needs_more_than_matplotlib_is_refused_before_any_work(suffix, why):
+    pytest.importorskip("matplotlib")
+    schedule = PhaseSchedule.from_dict({"run": {"global_batch_size": 4}, "lr": {
+        "max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "4 steps"}]}})
+    with pytest.raises(ScheduleError) as info:
+        preview.check_plot(schedule, f"x.{suffix}", "steps")
+    assert str(info.value) == (f"--out='x.{suffix}' has the extension .{suffix}, {why}; expected "
+                               "one of .png, .pdf, .svg, .svgz, .eps, .ps")

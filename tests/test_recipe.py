@@ -204,7 +204,7 @@ def test_a_branch_file_branches_from_a_file_or_a_recipe(tmp_path):
 
 @pytest.mark.parametrize("text,message", [
     ('[branch]\nfrom = "loop.toml"\nat = "1 steps"\n[lr]\nphases = []\n',
-     "comes back to a file it branches from"),
+     "goes round in a circle: "),
     ('[branch]\nfrom = "missing.toml"\nat = "1 steps"\n[lr]\nphases = []\n', "no such file"),
     ('[branch]\nfrom = "no-such-recipe"\nat = "1 steps"\n', "is not one of"),
     ('[branch]\nat = "1 steps"\n', "branch has no 'from'"),
@@ -265,3 +265,97 @@ def test_a_branch_file_that_puts_a_value_in_the_other_place_is_refused(tmp_path,
     path = write(tmp_path, BRANCH_OF_VALUES + "\n" + tables, "branch.toml")
     with pytest.raises(ScheduleError, match=re.escape(message)):
         load_schedule(path)
+
+
+BRANCH = '[branch]\nfrom = "{}"\nat = "50%"\n[lr]\nphases = [{{ shape = "linear", to = 0.0, ' \
+    'until = "100%" }}]\n'
+
+
+def test_branches_that_go_round_in_a_circle_are_refused_naming_the_files(tmp_path):
+    (tmp_path / "a.toml").write_text(BRANCH.format("b.toml"))
+    (tmp_path / "b.toml").write_text(BRANCH.format("a.toml"))
+    (tmp_path / "via-link.toml").symlink_to("a.toml")
+    (tmp_path / "c.toml").write_text(BRANCH.format("via-link.toml"))
+    with pytest.raises(ScheduleError) as info:
+        load_schedule(tmp_path / "a.toml")
+    assert str(info.value).endswith(f"branch.from='a.toml' goes round in a circle: "
+                                    f"{tmp_path}/a.toml -> {tmp_path}/b.toml -> "
+                                    f"{tmp_path}/a.toml; expected branches that end in a "
+                                    "schedule")
+    with pytest.raises(ScheduleError, match=re.escape(
+            f"goes round in a circle: {tmp_path}/via-link.toml -> {tmp_path}/b.toml -> "
+            f"{tmp_path}/a.toml")):
+        load_schedule(tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize("links", [{"self.toml": "self.toml"},
+                                   {"one.toml": "two.toml", "two.toml": "one.toml"}],
+                         ids=["itself", "two"])
+def test_a_loop_of_links_is_one_error_naming_the_files(tmp_path, links):
+    for name, target in links.items():
+        (tmp_path / name).symlink_to(target)
+    first = next(iter(links))
+    with pytest.raises(ScheduleError, match=re.escape(
+            f"{tmp_path}/{first}: cannot be read: Too many levels of symbolic links")):
+        load_schedule(tmp_path / first)
+    (tmp_path / "branch.toml").write_text(BRANCH.format(first))
+    with pytest.raises(ScheduleError) as info:
+        load_schedule(tmp_path / "branch.toml")
+    assert str(info.value) == (f"{tmp_path}/branch.toml: {tmp_path}/{first}: cannot be read: "
+                               "Too many levels of symbolic links")
+
+
+@pytest.mark.parametrize("text,line,depth", [
+    ("[lr]\nmax_lr = " + "[" * 600 + "]" * 600 + "\n", 2, 65),
+    ("[lr]\nmax_lr = " + "{a = " * 600 + "1" + "}" * 600 + "\n", 2, 65),
+    ("[" + ".".join(["a"] * 100_000) + "]\n", 1, 100_000),
+    ("# a comment\n" + ".".join(["a"] * 100_000) + " = 1\n", 2, 65),
+    ("[" + ".".join(["a"] * 40) + "]\n" + ".".join(["b"] * 20) + " = { c.c.c.c.c = 1 }\n", 2,
+     65),
+    ("x = [\n" + "  [\n" * 64 + "]" * 65 + "\n", 64, 65),
+], ids=["arrays", "inline-tables", "dotted-header", "dotted-key", "within-one-another",
+        "across-lines"])
+def test_a_file_nested_too_deep_is_refused_before_it_is_parsed(tmp_path, text, line, depth):
+    path = write(tmp_path, text)
+    with pytest.raises(ScheduleError) as info:
+        load_schedule(path)
+    assert str(info.value) == (f"{path}: line {line} nests {depth} levels deep; expected at most "
+                               "64 (tables, arrays, inline tables and the parts of dotted keys, "
+                               "within one another)")
+
+
+@pytest.mark.parametrize("text", [
+    "x = " + "[" * 63 + "]" * 63 + "\n",
+    "[" + ".".join(["a"] * 64) + "]\nx = 1\n",
+    ".".join(["a"] * 64) + " = 1\n",
+    'x = "' + "[" * 100 + '"\ny = \'' + "{" * 100 + "'\n",
+    'x = """' + "[." * 100 + '"""\"\ny = \'\'\'' + "{" * 100 + "\'\'\'\'\'\n",
+    "# " + "[" * 100 + "\n[lr] # a.b.c\nx = [" + "1.5, " * 1000 + "1979-05-27T07:32:00.999]\n",
+    '["' + ".".join(["a"] * 100) + '"]\nx = 1\n',
+], ids=["63-arrays", "64-part-header", "64-part-key", "strings", "multi-line-strings",
+        "comments-and-numbers", "a-quoted-key"])
+def test_what_is_not_nested_too_deep_is_read(tmp_path, text):
+    import tomllib
+
+    from paramsched.recipe import _nesting  # the scan, against the parser itself
+    assert _nesting(text) is None
+    assert tomllib.loads(text) is not None
+
+
+def test_a_byte_order_mark_is_read_as_nothing(tmp_path):
+    plain = write(tmp_path, ISSUE_EXAMPLE, "plain.toml")
+    marked = tmp_path / "marked.toml"
+    marked.write_bytes(b"\xef\xbb\xbf" + ISSUE_EXAMPLE.encode())
+    assert load_schedule(marked) == load_schedule(plain)
+    utf16 = tmp_path / "utf16.toml"
+    utf16.write_bytes(ISSUE_EXAMPLE.encode("utf-16"))
+    with pytest.raises(ScheduleError, match=re.escape(
+            f"{utf16}: starts with a UTF-16 byte-order mark; expected a TOML file in UTF-8")):
+        load_schedule(utf16)
+
+
+def test_iterations_are_steps_in_a_schedule_file(tmp_path):
+    steps = load_schedule(write(tmp_path, ISSUE_EXAMPLE, "steps.toml"))
+    iters = load_schedule(write(tmp_path, ISSUE_EXAMPLE.replace('"2000 steps"',
+                                                                '"2000 iterations"')))
+    assert iters == steps

@@ -15,9 +15,11 @@ status 2.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
+import re
 import sys
 
 from . import __version__
@@ -25,11 +27,16 @@ from .errors import ScheduleError
 from .megatron import (
     MEGATRON_DEFAULTS,
     MEGATRON_FLAGS,
+    MEGATRON_GROUP_RATE_FLAGS,
+    MEGATRON_LOOKALIKES,
+    MEGATRON_RETIRED_FLAGS,
+    NEAR_MISS,
     add_megatron_flags,
     from_megatron_args,
-    train_iterations,
 )
 from .preview import LISTED_STEPS
+
+logger = logging.getLogger(__name__)
 
 #: The run `paramsched table` shows when it is given no flags.
 EXAMPLE = {
@@ -64,13 +71,13 @@ class _Parser(argparse.ArgumentParser):
     positional word as the hidden option ``--file=WORD`` (a word is positional when it
     does not start with a dash, follows ``--``, and is not the value of an option that
     takes one), so that one `_InOrder` action sees every schedule in the order given.
-    Abbreviated options are not taken there (``--rec`` is refused), since the pre-pass
-    has to know which options take a value.
+    No parser takes an abbreviated option (``--train-iter`` is refused, with the flag
+    meant): a pre-pass has to know which options take a value, and a launch line of
+    Megatron's is read by exact names, as Megatron reads it.
     """
 
     def __init__(self, *args, interleaved: bool = False, **kwargs):
-        if interleaved:
-            kwargs["allow_abbrev"] = False
+        kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
         self.interleaved = interleaved
 
@@ -125,7 +132,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="print lr and weight decay at the boundaries and at evenly spaced iterations",
         description="Prints what Megatron's scheduler holds after each listed iteration, "
         "from Megatron's flags (same names, meanings and defaults; the same flags as "
-        "paramsched preview). Without --global-batch-size an iteration is one sample. With "
+        "paramsched preview). A whole launch line may be given: flags that do not affect the "
+        "schedule are ignored with their values, and counted in a note. Without "
+        "--global-batch-size (or --micro-batch-size and --data-parallel-size) an iteration "
+        "of --train-iters is one sample. With "
         "--train-samples the table runs for the iterations Megatron trains: those whose "
         "samples fit in --train-samples (a partial last batch is dropped), counted with "
         "any --rampup-batch-size; a run that ends within the ramp-up is refused, since "
@@ -152,6 +162,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "recipes", help="list the built-in recipes",
         description="Lists the recipes shipped with paramsched, each with its source.",
     )
+    parser.commands = commands.choices  # each command's parser, by name
     return parser
 
 
@@ -162,7 +173,8 @@ def _add_preview(commands) -> None:
         description="Shows a schedule before the run: a table of its phases in steps, "
         "samples and tokens, its totals, its values at chosen points (--at), a plot (--out) "
         "and the whole curve (--csv). The schedule comes from a TOML FILE, a built-in "
-        "--recipe, or Megatron's own flags. The value at step N is what the scheduler holds "
+        "--recipe, or Megatron's own flags (a whole launch line, as paramsched table takes "
+        "it). The value at step N is what the scheduler holds "
         "after N optimizer steps, the value Megatron logs at iteration N.",
         epilog="examples: paramsched preview --recipe deepseek-v3 --at '10T tokens' --out "
         "schedule.png --x tokens;  paramsched preview --lr 3e-4 --min-lr 3e-5 --train-iters "
@@ -224,6 +236,7 @@ def _preview(options: argparse.Namespace) -> str:
     from .recipe import load_schedule, recipe_path
 
     flags = _given_megatron_flags(options)
+    _check_other_flags(options, "preview", from_flags=bool(flags))
     sources = [options.file is not None, options.recipe is not None, bool(flags)]
     if sum(sources) != 1:
         raise UsageError("paramsched preview: error: expected one schedule: a FILE, "
@@ -242,7 +255,7 @@ def _preview(options: argparse.Namespace) -> str:
     elif options.recipe is not None:
         schedule, title = load_schedule(recipe_path(options.recipe)), f"recipe {options.recipe}"
     else:
-        schedule = from_megatron_args(argparse.Namespace(**{**MEGATRON_DEFAULTS, **flags}))
+        schedule = _megatron_schedule(flags)
         title = "Megatron flags: " + " ".join(
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in flags.items())
@@ -368,17 +381,55 @@ def _temporary_name(path: str) -> str | None:
     if os.path.exists(target) and not os.path.isfile(target):
         return None
     directory, name = os.path.split(target)
+    _remove_stale(directory, name)
     return os.path.join(directory, f".{name}.paramsched-{os.getpid()}"
                                    f"{os.path.splitext(name)[1]}")
 
 
+def _remove_stale(directory: str, name: str) -> None:
+    """Removes what a writer of the file `name` left in `directory` when it was killed
+    mid-write: its temporary files (`_temporary_name`) whose process is gone. Files of a
+    process still running, and others, are left alone (on Windows, all are: a process
+    cannot be asked there whether it runs)."""
+    if os.name == "nt":
+        return
+    pattern = re.compile(rf"\.{re.escape(name)}\.paramsched-([0-9]+)"
+                         rf"{re.escape(os.path.splitext(name)[1])}")
+    try:
+        entries = os.listdir(directory)
+    except OSError:  # refused later, naming the flag
+        return
+    for entry in entries:
+        found = pattern.fullmatch(entry)
+        if found is None or int(found[1]) == os.getpid() or _running(int(found[1])):
+            continue
+        try:
+            os.remove(os.path.join(directory, entry))
+        except OSError:  # gone already, or not ours to remove
+            pass
+
+
+def _running(pid: int) -> bool:
+    """Whether the process `pid` exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)  # signal 0: only asks
+    except (ProcessLookupError, OverflowError):  # no such process (nor number)
+        return False
+    except OSError:  # another user's
+        return True
+    return True
+
+
 def _writing(flag: str, path: str, write, *args):
-    """`write(*args)`, an error of the system reported as one that names `flag`."""
+    """`write(*args)`, an error of the system reported as one that names `flag`, and
+    a refusal that names the temporary file (``args[0]``) made to name `path`."""
     try:
         return write(*args)
     except OSError as error:
         raise ScheduleError(f"{flag}={path!r} cannot be written: "
                             f"{error.strerror or error}") from None
+    except ScheduleError as error:
+        raise type(error)(str(error).replace(repr(str(args[0])), repr(path))) from None
 
 
 def _recipes() -> str:
@@ -398,14 +449,137 @@ def _given_megatron_flags(options: argparse.Namespace) -> dict:
             if getattr(options, flag.name) is not None}
 
 
-def _megatron_args(options: argparse.Namespace) -> tuple[argparse.Namespace, bool]:
-    """Megatron's arguments from the flags given, or the example if none was."""
-    given = _given_megatron_flags(options)
-    is_example = not given
-    values = {**MEGATRON_DEFAULTS, **(EXAMPLE if is_example else given)}
-    if values["global_batch_size"] is None and values["step_batch_size_schedule"] is None:
-        values["global_batch_size"] = 1
-    return argparse.Namespace(**values), is_example
+def _megatron_schedule(flags: dict):
+    """The schedule of Megatron's scheduling flags (`flags`, by name), for every command
+    alike: Megatron's defaults, then `paramsched.megatron.from_megatron_args`, which
+    counts the iterations Megatron trains (`paramsched.megatron.train_iterations`) and
+    ends the schedule's run there.
+
+    Without --global-batch-size (nor --micro-batch-size and --data-parallel-size, whose
+    product is Megatron's default for it) a run of --train-iters counts an iteration as
+    one sample, with a note: its learning rate by iteration is the same at any constant
+    batch size. A run of --train-samples is refused so: Megatron trains
+    --train-samples // --global-batch-size iterations.
+    """
+    values = {**MEGATRON_DEFAULTS, **flags}
+    if values["global_batch_size"] is None and values["step_batch_size_schedule"] is None \
+            and (values["micro_batch_size"] is None or values["data_parallel_size"] is None):
+        if values["train_samples"] and not values["train_iters"]:
+            raise ScheduleError("--global-batch-size is not set with --train-samples; expected "
+                                "it (or --micro-batch-size and --data-parallel-size), since "
+                                "Megatron trains --train-samples // --global-batch-size "
+                                "iterations")
+        if values["train_iters"] and values["rampup_batch_size"] is None:
+            values["global_batch_size"] = 1
+            logger.warning("--global-batch-size is not set: an iteration counts as 1 sample "
+                           "(the learning rate by iteration is the same at any constant batch "
+                           "size; samples and tokens are not)")
+    return from_megatron_args(argparse.Namespace(**values))
+
+
+def _set_aside_other_flags(parser: argparse.ArgumentParser, words: list[str],
+                           launch_line: bool) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Splits the words after a command into those its `parser` reads and the flags it
+    does not know, each with its values, as ``(flag, values)``; an unknown flag takes
+    values only in a `launch_line` (``table`` and ``preview``), as follows.
+
+    A launch line of Megatron's is taken whole: a flag is ``--name`` or ``--name=value``;
+    the values of an unknown one are the words after it that do not start with ``--``
+    (``-1`` is a value), except a word ending in ``.toml``, the schedule FILE. So a
+    boolean flag (``--bf16``) takes no FILE named so. A known option keeps as many
+    following words as it takes (stopping at a ``--`` word, which argparse then refuses);
+    more words after its values are refused, unless one ends in ``.toml``, as Megatron
+    refuses them (``--step-batch-size-schedule 0:16 2.4B:320``, a value split by the
+    shell). After ``--`` every word is kept.
+    """
+    kept, others, index = [], [], 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word == "--":
+            return kept + words[index - 1:], others
+        if not word.startswith("--"):
+            kept.append(word)
+            continue
+        name = word.split("=", 1)[0]
+        action = parser._option_string_actions.get(name)
+        if action is not None:
+            given = [word]
+            taken = 0 if "=" in word else action.nargs if isinstance(action.nargs, int) \
+                else 1 if action.nargs in (None, "?") else 0
+            while taken and index < len(words) and not words[index].startswith("--"):
+                given.append(words[index])
+                index, taken = index + 1, taken - 1
+            kept += given
+            stray = []
+            while launch_line and index < len(words) and _a_value(parser, words[index]):
+                stray.append(words[index])
+                index += 1
+            if stray and len(given) > 1:  # "--step-batch-size-schedule 0:16 2.4B:320 ..."
+                raise UsageError(
+                    f"paramsched {parser.prog.split()[-1]}: error: unrecognized arguments: "
+                    f"{' '.join(stray)} (after {' '.join(given)}, which takes "
+                    f"{len(given) - 1} value{'s' if len(given) > 2 else ''}: quote a value "
+                    "that holds spaces; a schedule FILE's name ends in .toml)")
+            kept += stray
+            continue
+        values = [word.split("=", 1)[1]] if "=" in word else []
+        while launch_line and "=" not in word and index < len(words) \
+                and _a_value(parser, words[index]):
+            values.append(words[index])
+            index += 1
+        others.append((name, values))
+    return kept, others
+
+
+def _a_value(parser: argparse.ArgumentParser, word: str) -> bool:
+    """Whether `word`, after an unknown flag, is one of its values: not a flag (``--x``,
+    or one of `parser`'s, such as ``-h``) nor a schedule FILE (a name ending in .toml)."""
+    return not word.startswith("--") and word not in parser._option_string_actions \
+        and not word.lower().endswith(".toml")
+
+
+def _check_other_flags(options: argparse.Namespace, command: str, from_flags: bool) -> None:
+    """Refuses or notes the flags `_set_aside_other_flags` set aside (``options.others``).
+
+    Refused: a flag Megatron itself refuses (``--warmup``); a near miss of a flag
+    paramsched reads (``--lr-warmup-steps``: did you mean ``--lr-warmup-iters``?), unless
+    it is one of Megatron's own (`MEGATRON_LOOKALIKES`); and any unknown flag when the
+    schedule is not read from Megatron's flags (`from_flags`). Otherwise the flags are
+    Megatron's others, which do not change the schedule: one note counts them, and one
+    more names those that give some groups rates of their own.
+    """
+    others = getattr(options, "others", [])
+    if not others:
+        return
+    known = [option for option in options.parser._option_string_actions
+             if option.startswith("--")]
+    for flag, _ in others:
+        if flag in MEGATRON_RETIRED_FLAGS:
+            raise UsageError(f"paramsched {command}: error: {flag} is no longer one of "
+                             f"Megatron's flags (Megatron refuses it); expected "
+                             f"{MEGATRON_RETIRED_FLAGS[flag]}")
+        close = [] if flag in MEGATRON_LOOKALIKES else \
+            difflib.get_close_matches(flag, known, n=1, cutoff=NEAR_MISS)
+        if close:
+            raise UsageError(f"paramsched {command}: error: unrecognized argument {flag}; "
+                             f"did you mean {close[0]}?")
+    if not from_flags:
+        words = " ".join(" ".join([flag, *values]) for flag, values in others)
+        why = " (Megatron's other flags are taken beside its scheduling flags, --lr ... " \
+            "--train-iters ...)" if command in ("table", "preview") else ""
+        raise UsageError(f"paramsched {command}: error: unrecognized arguments: {words}{why}")
+    names = list(dict.fromkeys(flag for flag, _ in others))
+    rates = [flag for flag in names if flag in MEGATRON_GROUP_RATE_FLAGS]
+    names = [flag for flag in names if flag not in rates]
+    if names:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        logger.warning("ignored %d flag%s that do%s not affect the schedule (%s)", len(names),
+                       "s" if len(names) != 1 else "", "" if len(names) != 1 else "es", shown)
+    if rates:
+        logger.warning("ignored %s, which give%s some parameter groups rates of their own: the "
+                       "schedule shown is the other groups'", ", ".join(rates),
+                       "" if len(rates) > 1 else "s")
 
 
 def _table(options: argparse.Namespace) -> str:
@@ -416,12 +590,15 @@ def _table(options: argparse.Namespace) -> str:
         raise UsageError(
             f"paramsched table: error: --points={options.points}; expected a number >= 0"
         )
+    given = _given_megatron_flags(options)
+    _check_other_flags(options, "table", from_flags=bool(given))
     if options.file is not None or options.recipe is not None:
         return _table_of_a_schedule(options)
-    args, is_example = _megatron_args(options)
-    schedule = from_megatron_args(args)
+    is_example = not given
+    schedule = _megatron_schedule(EXAMPLE if is_example else given)
+    args = argparse.Namespace(**{**MEGATRON_DEFAULTS, **(EXAMPLE if is_example else given)})
     run = schedule.run
-    iterations = train_iterations(run, args.train_iters, args.train_samples)
+    iterations = run.step_at_samples(run.total_samples)  # where Megatron's training ends
     events = {0: "start"}
 
     def note(iteration: int, text: str) -> None:
@@ -550,15 +727,24 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("paramsched").addHandler(notes)
     command = None
     try:
+        words = sys.argv[1:] if argv is None else list(argv)
+        command_parser = parser.commands.get(words[0]) if words else None
+        others = []
+        if command_parser is not None:  # a launch line's other flags, set aside
+            rest, others = _set_aside_other_flags(command_parser, words[1:],
+                                                  words[0] in ("table", "preview"))
+            words = [words[0], *rest]
         try:
-            options = parser.parse_args(_attach_negatives(
-                sys.argv[1:] if argv is None else list(argv)))
+            options = parser.parse_args(_attach_negatives(words))
         except SystemExit as exit:  # --help or --version, printed
             return 0 if exit.code is None else exit.code
         command = options.command
         if command is None:  # `paramsched` alone: the help, with the list of commands
             parser.print_help()
             return 0
+        options.others, options.parser = others, command_parser
+        if command in ("compare", "recipes"):  # no Megatron flags there
+            _check_other_flags(options, command, from_flags=False)
         run = {"table": _table, "preview": _preview, "compare": _compare,
                "recipes": lambda _: _recipes()}
         output = run[command](options)

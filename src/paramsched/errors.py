@@ -73,7 +73,10 @@ def check_rate(field: str, value: object) -> float:
 
 
 def check_choice(field: str, value: object, choices: Iterable[str]) -> str:
-    """Returns `value` if it is one of `choices`, else raises listing them all.
+    """Returns `value` as a plain `str` if it is one of `choices` (a `str` subclass such
+    as ``numpy.str_`` or a ``str`` Enum member compares equal, and is returned as the
+    plain string, which checkpoints and ``torch.load(weights_only=True)`` take), else
+    raises listing them all.
 
     Example:
         >>> check_choice("style", "cosin", ("linear", "cosine"))
@@ -83,7 +86,7 @@ def check_choice(field: str, value: object, choices: Iterable[str]) -> str:
     """
     choices = tuple(choices)
     if isinstance(value, str) and value in choices:
-        return value
+        return str.__str__(value)  # a plain str: np.str_ or a str Enum member is not one
     listed = ", ".join(repr(c) for c in choices)
     message = f"{field}={value!r} is not one of {listed}"
     if isinstance(value, str):

@@ -14,9 +14,11 @@ and a line of help; ``paramsched table``, ``paramsched preview`` (through
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import numbers
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -94,7 +96,8 @@ MEGATRON_FLAGS: tuple[MegatronFlag, ...] = (
     MegatronFlag("weight_decay_incr_style", WD_INCR_STYLES, "constant",
                  "shape of the weight decay's increment (default constant)"),
     MegatronFlag("global_batch_size", int, None,
-                 "samples per iteration (default none; paramsched table assumes 1)"),
+                 "samples per iteration (default --micro-batch-size x "
+                 "--data-parallel-size, else 1 with --train-iters)"),
     MegatronFlag("rampup_batch_size", str, None,
                  "batch-size ramp-up: start, increment, length in samples or '20B tokens' "
                  "(default none)",
@@ -109,6 +112,35 @@ MEGATRON_FLAGS: tuple[MegatronFlag, ...] = (
 
 #: Megatron's defaults, by argument name (None: unset); taken from `MEGATRON_FLAGS`.
 MEGATRON_DEFAULTS: dict[str, object] = {flag.name: flag.default for flag in MEGATRON_FLAGS}
+
+#: Flags Megatron still defines but refuses (``validate_args``), with what it says to
+#: use instead; a command line that holds one is refused as Megatron refuses it.
+MEGATRON_RETIRED_FLAGS: dict[str, str] = {
+    "--batch-size": "--micro-batch-size",
+    "--warmup": "--lr-warmup-fraction or --lr-warmup-iters/--lr-warmup-samples",
+    "--model-parallel-size": "--tensor-model-parallel-size",
+}
+
+#: Megatron's flags that give some parameter groups rates of their own (overrides of
+#: ``max_lr`` and ``min_lr``): the schedule read from the flags is that of the other
+#: groups, and a preview says so.
+MEGATRON_GROUP_RATE_FLAGS: tuple[str, ...] = (
+    "--decoupled-lr", "--decoupled-min-lr", "--use-mup", "--head-lr-mult",
+)
+
+#: Megatron's own flags (Megatron-Core 0.16 to main) that `difflib` finds within
+#: `NEAR_MISS` of a flag paramsched reads: they are Megatron's, not misspellings, and
+#: are set aside with the other flags that do not affect the schedule.
+MEGATRON_LOOKALIKES: frozenset[str] = frozenset({
+    "--context-parallel-size", "--decoder-seq-length", "--encoder-seq-length",
+    "--eval-global-batch-size", "--eval-micro-batch-size", "--fp4-recipe", "--fp8-recipe",
+    "--ft-num-warmup-iters", "--indexer-batch-size", "--no-weight-decay-cond-type",
+})
+
+#: How close (`difflib.SequenceMatcher.ratio`) an unknown flag must be to a known one
+#: to be taken for a misspelling of it (``--lr-warmup-steps`` for ``--lr-warmup-iters``,
+#: ``--train-iter`` for ``--train-iters``).
+NEAR_MISS = 0.75
 
 
 def add_megatron_flags(parser) -> None:
@@ -193,11 +225,19 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
     for name in ("train_iters", "train_samples"):
         if a[name] is not None and check_number(_flag(name), a[name]) <= 0:
             raise ScheduleError(f"{_flag(name)}={a[name]!r}; expected a number > 0")
-    for name in ("micro_batch_size", "data_parallel_size"):
+    for name in ("micro_batch_size", "data_parallel_size", "global_batch_size", "seq_length"):
         if a[name] is not None and (not isinstance(check_number(_flag(name), a[name]), int)
                                     or a[name] <= 0):
             raise ScheduleError(f"{_flag(name)}={a[name]!r}; expected a whole number > 0")
+    for name in ("min_lr", "lr_warmup_init"):
+        if a[name] > a["lr"]:
+            raise ScheduleError(f"{_flag(name)} {a[name]!r} is greater than --lr {a['lr']!r}; "
+                                f"expected {_flag(name)} <= --lr")
     _refuse_contradictions(a)
+    if a["global_batch_size"] is None and a["step_batch_size_schedule"] is None \
+            and a["micro_batch_size"] is not None and a["data_parallel_size"] is not None:
+        # Megatron's default: --micro-batch-size x the data-parallel size.
+        a["global_batch_size"] = a["micro_batch_size"] * a["data_parallel_size"]
     start_wd, end_wd = _weight_decay(a)
 
     stages = None
@@ -215,7 +255,7 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
                 "--train-samples, as Megatron requires for a batch-size ramp-up"
             )
     if a["train_iters"]:
-        if stages is not None and a["train_iters"] != int(a["train_iters"]):
+        if a["train_iters"] != int(a["train_iters"]):
             raise ScheduleError(f"--train-iters={a['train_iters']!r}; expected a whole number "
                                 "of iterations")
         unit, scale = "iters", _iteration_samples(a)
@@ -243,6 +283,7 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
                                              a["lr_warmup_fraction"]) * lr_decay_steps
     else:
         lr_warmup_steps = steps("lr_warmup")
+    _check_lengths(a, unit, lr_warmup_steps, lr_decay_steps)
     wsd_decay_steps = steps("lr_wsd_decay")
     if a["lr_decay_style"] == "WSD" and wsd_decay_steps is None:
         raise ScheduleError(
@@ -254,10 +295,17 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
         if rampup is not None and not isinstance(rampup, (str, bytes)):
             rampup = [_megatron_int(f"--rampup-batch-size[{i}]", v) if i < 2 else
                       _megatron_ramp_length(v) for i, v in enumerate(rampup)]
-        total = f"{a['train_iters']} steps" if stages and a["train_iters"] else f"{train} samples"
         run = Run(global_batch_size=None if stages else a["global_batch_size"],
-                  seq_length=a["seq_length"], rampup_batch_size=rampup, total=total,
+                  seq_length=a["seq_length"], rampup_batch_size=rampup,
                   batch_size_schedule=stages)
+    except ScheduleError as error:  # Run's fields are Megatron's arguments, by name
+        raise type(error)(_as_flags(str(error))) from None
+    if run.global_batch_size is not None:  # where Megatron stops: its iterations
+        iterations = train_iterations(run, a["train_iters"], a["train_samples"])
+        run = dataclasses.replace(run, total=f"{iterations} steps")
+    else:  # no batch size: the schedule counts samples, and its run ends at the last
+        run = dataclasses.replace(run, total=f"{train} samples")
+    try:
         schedule = Schedule(
             init_lr=a["lr_warmup_init"],
             max_lr=a["lr"],
@@ -276,7 +324,6 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
     except ScheduleError as error:
         raise type(error)(f"from Megatron's arguments: {error}") from None
     if stages is not None:
-        iterations = train_iterations(run, a["train_iters"], a["train_samples"])
         _check_stages_reached(run, iterations, a)
         if a["train_iters"]:
             notes += _early_end(schedule, a, scale)
@@ -311,6 +358,34 @@ def _refuse_contradictions(a: dict) -> None:
                "schedule sets the batch size)")
 
 
+def _check_lengths(a: dict, unit: str, lr_warmup_steps, lr_decay_steps) -> None:
+    """Refuses a decay of no length and a warmup not shorter than the decay, naming the
+    flags that set them as typed (the decay's length is --train-iters or
+    --train-samples unless --lr-decay-iters or --lr-decay-samples is given)."""
+    decay = f"lr_decay_{unit}" if a[f"lr_decay_{unit}"] is not None else f"train_{unit}"
+    if lr_decay_steps <= 0:
+        raise ScheduleError(f"{_flag(decay)}={a[decay]!r}; expected a number > 0 (the "
+                            "length of the decay)")
+    if lr_warmup_steps < lr_decay_steps:
+        return
+    if a["lr_warmup_fraction"] is not None:
+        raise ScheduleError(f"--lr-warmup-fraction {a['lr_warmup_fraction']!r} makes the "
+                            f"warmup no shorter than the decay ({_flag(decay)} {a[decay]!r}); "
+                            "expected a fraction below 1")
+    warmup = f"lr_warmup_{unit}"
+    raise ScheduleError(f"{_flag(warmup)} {a[warmup]!r} is not below {_flag(decay)} "
+                        f"{a[decay]!r}; expected a warmup shorter than the decay")
+
+
+#: Run's fields that are Megatron's arguments by the same name.
+_RUN_FLAGS = re.compile(r"\b(global_batch_size|seq_length|rampup_batch_size)\b")
+
+
+def _as_flags(message: str) -> str:
+    """A `Run` refusal in the words of Megatron's command line."""
+    return _RUN_FLAGS.sub(lambda match: _flag(match[1]), message)
+
+
 def _weight_decay(a: dict) -> tuple[float, float]:
     wd_style = a["weight_decay_incr_style"]
     if wd_style == "constant":
@@ -328,6 +403,10 @@ def _weight_decay(a: dict) -> tuple[float, float]:
                 "expected both --start-weight-decay and --end-weight-decay"
             )
         check_rate(_flag(name), a[name])
+    if a["end_weight_decay"] < a["start_weight_decay"]:
+        raise ScheduleError(f"--end-weight-decay {a['end_weight_decay']!r} is below "
+                            f"--start-weight-decay {a['start_weight_decay']!r}; expected "
+                            "--start-weight-decay <= --end-weight-decay")
     return a["start_weight_decay"], a["end_weight_decay"]
 
 
@@ -344,8 +423,9 @@ def _iteration_samples(a: dict):
         return a["micro_batch_size"] * a["data_parallel_size"]
     if a["global_batch_size"] is None:
         raise ScheduleError(
-            "--global-batch-size is not set; expected it with --train-iters, "
-            "since the schedule counts samples"
+            "--global-batch-size is not set; expected it (or --micro-batch-size and "
+            "--data-parallel-size, Megatron's default for it) with --train-iters, since the "
+            "schedule counts samples"
         )
     return check_non_negative("--global-batch-size", a["global_batch_size"])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
-from .errors import ScheduleError, ScheduleTypeError
+from .errors import ScheduleError, ScheduleTypeError, check_number
 
 OVERRIDE_KEYS = ("max_lr", "min_lr", "start_wd", "end_wd", "wd_mult")
 
@@ -42,9 +42,14 @@ def _check_list(field: str, value, of: str) -> None:
 
 
 def _check_override(field: str, value) -> None:
+    """Refuses an override that is not a dict, and one whose value for a key of
+    `OVERRIDE_KEYS` is not a number (an array, say) or None, naming the key."""
     if not isinstance(value, Mapping):
         raise ScheduleTypeError(f"{field}={value!r} is of type {type(value).__name__}; "
                                 "expected a dict such as {'wd_mult': 0.0}")
+    for key in OVERRIDE_KEYS:
+        if value.get(key) is not None:
+            check_number(f"{field}[{key!r}]", value[key])
 
 
 def param_group_override_to_tuple(
@@ -61,6 +66,13 @@ def param_group_override_to_tuple(
     if param_group_override is None:
         return None
     _check_override("param_group_override", param_group_override)
+    for key, value in param_group_override.items():
+        try:
+            hash(value)
+        except TypeError:  # a list or an array: the tuple could not be a dict key
+            raise ScheduleTypeError(
+                f"param_group_override[{key!r}]={value!r} is of type {type(value).__name__}; "
+                "expected a number or a string (the tuple is used as a dict key)") from None
     return tuple(sorted(param_group_override.items()))
 
 
@@ -83,13 +95,25 @@ def combine_param_group_overrides(
             continue
         _check_override(f"param_group_overrides[{index}]", override)
         for key, value in override.items():
-            if key in combined and combined[key] != value:
+            if key in combined and _differ(f"param_group_overrides[{index}][{key!r}]",
+                                           combined[key], value):
                 raise ScheduleError(
                     f"conflicting overrides for {key!r}: {combined[key]!r} and {value!r} "
                     f"(override {index}); expected one value"
                 )
             combined[key] = value
     return combined
+
+
+def _differ(field: str, first, second) -> bool:
+    """Whether two values of one key differ; values that cannot say (arrays of several
+    elements) are refused, naming the key."""
+    try:
+        return bool(first != second)
+    except (TypeError, ValueError):
+        raise ScheduleTypeError(f"{field}={second!r} is of type {type(second).__name__}, which "
+                                f"cannot be compared with {first!r}; expected a number or a "
+                                "string") from None
 
 
 def get_canonical_lr_for_logging(param_groups: list[dict]) -> float | None:

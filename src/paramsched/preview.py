@@ -151,6 +151,15 @@ def at(schedule, quantity: str) -> dict:
         raise ScheduleError(f"--at={quantity!r} is a percentage; expected a schedule whose run "
                             "has a total")
     samples = run.position(parsed, "--at")  # landed on a whole step, as phase ends are
+    if run.total is not None and samples > run.land(run.total_samples):
+        end = run.land(run.total_samples)
+        where = [f"step {run.step_at_samples(end):,}"] if steps_known(run) else []
+        if not run.counts_tokens:
+            where.append(f"{_number(end)} samples")
+        if tokens_at(run, end) is not None:
+            where.append(f"{_number(tokens_at(run, end))} tokens")
+        raise ScheduleError(f"--at={quantity!r} is past the end of the run ({', '.join(where)}); "
+                            "expected a point within it")
     step = None
     if steps_known(run):
         step = int(parsed.amount) if parsed.unit == "steps" else run.step_at_samples(samples)
@@ -488,32 +497,38 @@ def _csv_number(value) -> str:
 
 
 PLOT_STEPS = 2_000_000  # a plot against steps draws each step, up to this many
+#: The formats a plot is written in: those matplotlib writes on its own (``.pgf`` needs
+#: LaTeX, ``.avif`` and ``.webp`` codecs Pillow may lack).
+PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps")
 
 
 def check_plot(schedule, path, x_unit: str) -> None:
     """Refuses a plot that `plot` could not draw, before anything is written: no
-    matplotlib, a file name without a format matplotlib writes, an x axis the run cannot
+    matplotlib, a file name without a format of `PLOT_FORMATS`, an x axis the run cannot
     give.
 
     Example:
         >>> from paramsched import PhaseSchedule
         >>> s = PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "phases": [
         ...     {"shape": "linear", "to": "max_lr", "until": "4 samples"}]}})
-        >>> check_plot(s, "plot", "samples")  # doctest: +ELLIPSIS
+        >>> check_plot(s, "plot", "samples")
         Traceback (most recent call last):
         ...
-        paramsched.errors.ScheduleError: --out='plot' has no file extension; expected one of ..., .png, ...
+        paramsched.errors.ScheduleError: --out='plot' has no file extension; expected one of .png, .pdf, .svg, .svgz, .eps, .ps
     """
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
     except ImportError:
         raise ScheduleError("--out needs matplotlib; expected it installed "
                             "(pip install matplotlib)") from None
-    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
+    formats = [f for f in PLOT_FORMATS if f in FigureCanvasAgg.get_supported_filetypes()]
     suffix = os.path.splitext(str(path))[1].lower().lstrip(".")
     if suffix not in formats:
-        what = f"has the extension .{suffix}, which matplotlib does not write" if suffix \
-            else "has no file extension"
+        what = "has no file extension" if not suffix else \
+            f"has the extension .{suffix}, which matplotlib does not write" \
+            if suffix not in FigureCanvasAgg.get_supported_filetypes() else \
+            f"has the extension .{suffix}, which needs more than matplotlib to write " \
+            f"({'LaTeX' if suffix == 'pgf' else 'an image codec of Pillow'})"
         raise ScheduleError(f"--out={str(path)!r} {what}; expected one of "
                             + ", ".join(f".{f}" for f in formats))
     run = run_of(schedule)
@@ -928,7 +943,18 @@ def plot(schedule, path, x_unit: str, title: str) -> None:
     each scheduled value) against steps, samples or tokens, with the phases marked (see
     `plot_figure`), and writes the file `path`."""
     check_plot(schedule, path, x_unit)
-    plot_figure(schedule, x_unit, title).savefig(path)
+    _save(plot_figure(schedule, x_unit, title), path)
+
+
+def _save(figure, path) -> None:
+    """Writes `figure` to `path`; a failure of matplotlib's own (not of the system: an
+    ``OSError`` names the file elsewhere) is a `ScheduleError` naming ``--out``."""
+    try:
+        figure.savefig(path)
+    except (RuntimeError, ValueError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ScheduleError(f"--out={str(path)!r}: matplotlib could not write it: "
+                            f"{reason[:150]}") from None
 
 
 def batch_size_stages(run: Run) -> list[str]:
@@ -1127,4 +1153,4 @@ def plot_compare(named: list, path, x_unit: str, title: str) -> None:
     """Draws the learning rates of `named` overlaid (see `compare_figure`) and writes
     the file `path`."""
     check_compare_plot(named, path, x_unit)
-    compare_figure(named, x_unit, title).savefig(path)
+    _save(compare_figure(named, x_unit, title), path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -71,25 +72,39 @@ def schedule_from_data(data: dict) -> Schedule | PhaseSchedule:
 
 
 MAX_FILE_BYTES = 1 << 20  # a schedule file is a few kilobytes; /dev/zero is endless
+MAX_NESTING = 64  # tables, arrays and dotted keys within one another (a schedule has ~5)
 
 
 def _read(path: Path) -> dict:
+    """The TOML file `path` as a dict: at most `MAX_FILE_BYTES`, UTF-8 (a byte-order mark
+    at its start is read as nothing, as TOML readers commonly do), nested at most
+    `MAX_NESTING` deep (checked before parsing: a deeper file would exhaust the parser's
+    recursion, and dotted keys take time in the square of their parts)."""
     try:
         with open(path, "rb") as file:
             data = file.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             raise ScheduleError(f"{path}: larger than {MAX_FILE_BYTES:,} bytes; expected a "
                                 "schedule file (TOML)")
-        text = data.decode("utf-8")
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise ScheduleError(f"{path}: starts with a UTF-16 byte-order mark; expected a TOML "
+                                "file in UTF-8")
+        text = data.decode("utf-8-sig")  # without a UTF-8 byte-order mark
     except FileNotFoundError:
         raise ScheduleError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ScheduleError(f"{path}: is a directory; expected a TOML file") from None
-    except OSError as error:  # permission, a device that cannot be read
+    except OSError as error:  # permission, a device that cannot be read, a loop of links
         raise ScheduleError(f"{path}: cannot be read: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise ScheduleError(f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at "
                             f"offset {error.start}); expected a TOML file in UTF-8") from None
+    deepest = _nesting(text)
+    if deepest is not None:
+        line, depth = deepest
+        raise ScheduleError(f"{path}: line {line} nests {depth} levels deep; expected at most "
+                            f"{MAX_NESTING} (tables, arrays, inline tables and the parts of "
+                            "dotted keys, within one another)")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -97,6 +112,84 @@ def _read(path: Path) -> dict:
     except ValueError:  # Python reads no integer of more than 4300 digits
         raise ScheduleError(f"{path}: holds an integer of more than 4300 digits; expected "
                             "numbers of at most 1e18 in size") from None
+
+
+# What the nesting scan looks at: line ends, quotes, comments, brackets, dots, commas.
+_TOKENS = re.compile(r"""[\n"'#\[\]{}.,]""")
+_STRING_ENDS = {  # from after the opening quotes to the closing ones, lazily
+    '"""': re.compile(r'(?:[^"\\]|\\.|"(?!""))*?"""', re.S),
+    "'''": re.compile(r"(?:[^']|'(?!''))*?'''", re.S),
+    '"': re.compile(r'(?:[^"\\\n]|\\.)*"'),
+    "'": re.compile(r"[^'\n]*'"),
+}
+
+
+def _nesting(text: str) -> tuple[int, int] | None:
+    """The first line (and its depth) where `text` nests deeper than `MAX_NESTING`, or
+    None: a linear scan, before any parsing, that skips strings and comments and counts
+    the levels a TOML parser builds, a table header's parts, each open array or inline
+    table with the parts of the key that holds it, and the parts of a dotted key. A dot
+    between two digits is a number's. Text the scan cannot follow (an unclosed string)
+    is left to the parser, which refuses it."""
+    header = held = key = 0  # the header's parts; the open brackets' levels; key dots
+    opened: list[int] = []
+    line, line_start, index = 1, True, 0
+    while True:
+        match = _TOKENS.search(text, index)
+        if match is None:
+            return None
+        at, token = match.start(), match.group()
+        if line_start and text[index:at].strip():
+            line_start = False
+        index = at + 1
+        if token == "\n":
+            line, line_start, key = line + 1, True, 0
+            continue
+        if token == "#":
+            end = text.find("\n", index)
+            index = len(text) if end < 0 else end
+            continue
+        if token in "\"'":
+            quotes = token * 3 if text.startswith(token * 3, at) else token
+            end = _STRING_ENDS[quotes].match(text, at + len(quotes))
+            if end is None:
+                return None
+            index = end.end()
+            if len(quotes) == 3:  # up to two quotes may end the content
+                while index < len(text) and text[index] == token and index - end.end() < 2:
+                    index += 1
+            line += text.count("\n", at, index)
+            line_start = False
+            continue
+        if token == "[" and line_start and not opened:  # a table header: its parts
+            end = text.find("\n", at)
+            end = len(text) if end < 0 else end
+            header = 1 + _key_dots(text[at:end])
+            if header > MAX_NESTING:
+                return line, header
+            index, line_start = end, False
+            continue
+        line_start = False
+        if token in "[{":
+            opened.append(key + 1)
+            held, key = held + key + 1, 0
+        elif token in "]}":
+            held -= opened.pop() if opened else 0
+            key = 0
+        elif token == ",":
+            key = 0
+        elif not (text[at - 1:at].isdigit() and text[at + 1:at + 2].isdigit()):  # a key's dot
+            key += 1
+        depth = header + held + key + 1
+        if depth > MAX_NESTING:
+            return line, depth
+
+
+def _key_dots(header: str) -> int:
+    """The dots between the parts of a table header's key, up to its closing bracket
+    (not in its quoted parts, nor in a comment after it)."""
+    bare = re.sub(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'", "", header)
+    return bare.split("]", 1)[0].count(".")
 
 
 MAX_BRANCH_DEPTH = 32  # files a branch may stand on, one on another
@@ -132,6 +225,12 @@ def load_schedule(path, _within: tuple = ()) -> Schedule | PhaseSchedule:
         return schedule_from_data(data)
     except ScheduleError as error:
         raise type(error)(f"{path}: {error}") from None
+
+
+def _real(path: Path) -> str:
+    """The file `path` names, through its links; a loop of links is left as it is (its
+    file cannot be read, which says so)."""
+    return os.path.normcase(os.path.realpath(path))
 
 
 def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
@@ -170,14 +269,17 @@ def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
     if not source or "\0" in source:
         raise ScheduleError(f"branch.from={source!r} is not a file name or a recipe name")
     parent_path = (path.parent / source) if source.endswith(".toml") else recipe_path(source)
-    key = parent_path.resolve()
-    if key in within or path.resolve() == key:
-        raise ScheduleError(f"branch.from={source!r} comes back to a file it branches from; "
-                            "expected branches that end in a schedule")
+    chain = (*within, (_real(path), str(path)))  # the files branched from, and this one
+    key = _real(parent_path)
+    if any(real == key for real, _ in chain):
+        circle = [shown for real, shown in chain[[r for r, _ in chain].index(key):]]
+        raise ScheduleError(f"branch.from={source!r} goes round in a circle: "
+                            f"{' -> '.join([*circle, str(parent_path)])}; expected branches "
+                            "that end in a schedule")
     if len(within) >= MAX_BRANCH_DEPTH:
         raise ScheduleError(f"branch.from={source!r} stands on {len(within)} branches; "
                             f"expected at most {MAX_BRANCH_DEPTH}")
-    parent = load_schedule(parent_path, (*within, path.resolve()))
+    parent = load_schedule(parent_path, chain)
     for name, (place, _) in values.items():  # where the parent has it, else refused below
         theirs = next((v.place for v in parent.values if v.name == name), place)
         if theirs != place:

@@ -50,7 +50,9 @@ CLOCKS = ("samples", "tokens")
 SI_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 MAX_DIGITS = 40  # significant digits a quantity may have (a float's repr has 17)
 _UNIT_NAMES = {"step": "steps", "steps": "steps", "sample": "samples", "samples": "samples",
-               "token": "tokens", "tokens": "tokens"}
+               "token": "tokens", "tokens": "tokens",
+               # Megatron's word for an optimizer step
+               "iter": "steps", "iters": "steps", "iteration": "steps", "iterations": "steps"}
 # One grammar (ASCII only): a number with optional `_` between digits, an optional
 # decimal point and exponent; then either an upper-case SI suffix attached to it, one or
 # more spaces and a unit, or a percent sign (spaces allowed before it, no SI suffix).
@@ -101,7 +103,8 @@ class Quantity:
           decimal point and an optional exponent (``4_096``, ``1.5``, ``.5``, ``1e3``);
         - then either an optional SI suffix attached to the number, upper case only
           (K, M, B or G, T: 10**3, 10**6, 10**9, 10**12), at least one space and a
-          unit, ``step(s)``, ``sample(s)`` or ``token(s)`` in any case;
+          unit, ``step(s)``, ``sample(s)`` or ``token(s)`` in any case (``iter(s)`` and
+          ``iteration(s)``, Megatron's words, are steps);
         - or a ``%``, directly or after spaces, without an SI suffix.
 
         So ``"10steps"``, ``"10tokens"``, ``"10k steps"`` and ``"5K%"`` are refused,
