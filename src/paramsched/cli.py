@@ -610,7 +610,9 @@ def _table(options: argparse.Namespace) -> str:
     if schedule.lr_warmup_steps > 0:
         mark(schedule.lr_warmup_steps, "warmup ends")
     if schedule.lr_decay_style == "WSD":
-        mark(schedule.lr_decay_steps - schedule.wsd_decay_steps, "anneal starts")
+        # An anneal longer than the decay starts at once (Megatron's rule), so after the warmup.
+        mark(max(schedule.lr_decay_steps - schedule.wsd_decay_steps, schedule.lr_warmup_steps),
+             "anneal starts")
     if schedule.lr_decay_style != "constant":
         mark(schedule.lr_decay_steps, "decay ends")
         after = run.step_past_samples(schedule.lr_decay_steps)
