@@ -1262,3 +1262,12 @@ def test_compare_with_values_and_a_rule_draws_them_and_refuses_a_token_clock(
                            str(schedule_files["tokens"]))
     assert status == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert f"{schedule_files['tokens']}'s clock counts tokens, which fix no steps" in err
+
+
+@pytest.mark.parametrize("anneal", ["0", "200", "100"], ids=["none", "longer", "whole"])
+def test_every_wsd_anneal_megatron_runs_is_tabled(capsys, anneal):
+    status, out, err = run(capsys, "table", "--lr", "1e-3", "--lr-decay-style", "WSD",
+                           "--lr-wsd-decay-iters", anneal, "--train-iters", "100",
+                           "--global-batch-size", "1", "--points", "3")
+    assert status == 0 and "training ends" in out
+    assert err.count("\n") == (0 if anneal == "100" else 1)
