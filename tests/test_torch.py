@@ -609,3 +609,26 @@ def test_a_checkpoint_saying_no_tokens_were_recorded_but_holding_some_is_refused
     state = {**scheduler.state_dict(), "pending_tokens": 4, "tokens_recorded": False}
     with pytest.raises(ScheduleError, match="tokens_recorded"):
         ParamScheduler(adamw([{}]), TOKEN_RUN).load_state_dict(state)
+
+
+@pytest.mark.parametrize("before", [None, 3], ids=["nothing-recorded", "three-recorded"])
+def test_tokens_refused_for_taking_the_clock_past_its_end_leave_the_recorded_ones(before):
+    # add_tokens(10**18) was accepted, and every step() after it was refused, with nothing
+    # to clear it: the run could not go on. It is refused, and what was recorded is kept.
+    scheduler = ParamScheduler(adamw([{}]), TOKEN_RUN)
+    scheduler.step(tokens=100)
+    if before is not None:
+        scheduler.add_tokens(before)
+    with pytest.raises(ScheduleError) as refused:
+        scheduler.add_tokens(10**18)
+    room = 10**18 - 100 - (before or 0)
+    assert str(refused.value) == (
+        f"add_tokens({10**18}) takes the coming step from 100 to {10**18 + 100 + (before or 0)} "
+        f"tokens; expected at most {room} more tokens for it (a position of at most 1e18, "
+        "beyond any run)")
+    assert scheduler.pending_tokens == (before or 0)
+    assert scheduler.state_dict()["tokens_recorded"] is (before is not None)
+    scheduler.add_tokens(room)  # exactly to the end is a position like any other
+    scheduler.step()
+    assert scheduler.num_steps == 10**18
+    assert scheduler.get_last_lr() == [TOKEN_RUN.lr(10**18)]

@@ -16,7 +16,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from ._checkpoint import FORMAT_KEY, Policy
-from .errors import ScheduleError, ScheduleTypeError
+from .errors import LIMIT, ScheduleError, ScheduleTypeError
 from .scheduler import OptimizerParamScheduler, _check_schedule
 from .units import check_tokens, clock_for
 
@@ -154,12 +154,23 @@ class ParamScheduler(LRScheduler):
     def add_tokens(self, tokens: int) -> None:
         """Records tokens the coming optimizer step consumes, on a token clock: the next
         `step()` advances by the sum recorded since the last one (for Lightning or the
-        Hugging Face Trainer, which call ``step()`` themselves)."""
+        Hugging Face Trainer, which call ``step()`` themselves).
+
+        Raises:
+            ScheduleError: `tokens` is not a whole number >= 0, or the step would take
+                the clock past 1e18; what was recorded before is then kept, unchanged.
+        """
         if not self._current_clock().counts_tokens:
             raise ScheduleError(f"add_tokens({tokens!r}) on a schedule whose clock does not "
                                 "count tokens; expected a run with clock = 'tokens'")
         total = (self._pending_tokens or 0) + check_tokens("tokens", tokens)
-        self._pending_tokens = check_tokens("tokens", total)
+        if self.core.num_steps + total > LIMIT:  # the step would be refused, every time
+            room = LIMIT - self.core.num_steps - (self._pending_tokens or 0)
+            raise ScheduleError(
+                f"add_tokens({tokens!r}) takes the coming step from {self.core.num_steps!r} "
+                f"to {self.core.num_steps + total!r} tokens; expected at most {room!r} more "
+                "tokens for it (a position of at most 1e18, beyond any run)")
+        self._pending_tokens = total
 
     @property
     def pending_tokens(self) -> int:
