@@ -99,3 +99,25 @@ def _check_writable(tensor, where: str) -> None:
         raise ScheduleTypeError(
             f"{where} is a tensor that requires grad; expected one that does not (the "
             "scheduler updates it in place), e.g. group[key] = group[key].detach()")
+
+
+def snapshot(value):
+    """`value` as it is now: a copy of a tensor (``detach().clone()``: one device op, no
+    read back to the host, so later in-place writes do not change it), else `value`."""
+    return value.detach().clone() if is_tensor(value) else value
+
+
+def held_lrs(groups) -> list[tuple]:
+    """Each group's ``lr`` as it is now, to put back with `put_back_lrs`."""
+    return [(group, group.get("lr"), snapshot(group.get("lr"))) for group in groups]
+
+
+def put_back_lrs(held: list[tuple]) -> None:
+    """Gives each group the ``lr`` `held_lrs` found in it: the same tensor, holding the
+    same value again, or the same number."""
+    for group, lr, value in held:
+        if lr is None:
+            continue
+        if is_tensor(lr):
+            lr.copy_(value)
+        group["lr"] = lr

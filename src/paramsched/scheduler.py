@@ -36,7 +36,7 @@ from ._checkpoint import (  # noqa: F401  (public constants of the checkpoint fo
     Policy,
 )
 from ._curve import CurveSchedule
-from ._tensors import held
+from ._tensors import held, held_lrs, put_back_lrs
 from ._writer import (
     GroupWriter,
     effective,
@@ -125,6 +125,10 @@ class OptimizerParamScheduler:
     # Defaults for schedulers pickled before these existed (no step taken, a sample clock).
     _taken = None
     _counts_tokens = False
+    #: Whether writing every group afresh (on a checkpoint's load, or the optimizer's) keeps
+    #: the learning rates the groups hold: `paramsched.torch.ParamScheduler` sets it while
+    #: another scheduler drives them (a SequentialLR before this one's milestone).
+    _keeps_lr = False
 
     init_lr = _ScheduleField()
     max_lr = _ScheduleField()
@@ -455,8 +459,11 @@ class OptimizerParamScheduler:
         """Writes the groups the optimizer's ``load_state_dict`` just replaced, so that
         its next step uses this scheduler's values (and, under the override policy,
         this run's per-group overrides), whichever of the two loads came first."""
+        kept = held_lrs(self.optimizer.param_groups) if self._keeps_lr else None
         self._writer.plan_and_write(self.optimizer, self._schedule, self._num_steps,
                                     self._policy is Policy.OVERRIDE)
+        if kept is not None:
+            put_back_lrs(kept)
 
     # ------------------------------------------------------------ checkpoints
 
@@ -515,7 +522,10 @@ class OptimizerParamScheduler:
         self._use(schedule)
         self._num_steps = num_steps
         self._taken = None
+        kept = held_lrs(self.optimizer.param_groups) if self._keeps_lr else None
         self._writer.write(restored)
+        if kept is not None:
+            put_back_lrs(kept)
         logger.info("loaded scheduler state at num_steps=%s (policy %s)", num_steps,
                     self._policy.value)
 
