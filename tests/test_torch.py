@@ -780,3 +780,162 @@ def test_an_old_pickle_with_last_epoch_in_its_dict_loads():
     assert copy.last_epoch == 1 and copy.core._keeps_lr is False
     copy.step()
     assert copy.last_epoch == 2 and copy.num_steps == 2
+
+
+# ------------------------------------------------ metrics(): what the optimizer used
+
+WITH_VALUES = PhaseSchedule.from_dict({
+    "run": {"global_batch_size": 1},  # a step is a sample
+    "lr": {"max_lr": 1.0, "min_lr": 0.1, "phases": [
+        {"shape": "linear", "to": "max_lr", "until": "4 samples"},
+        {"shape": "cosine", "to": "min_lr", "until": "40 samples"}]},
+    "wd": {"start_wd": 0.01, "end_wd": 0.1, "style": "linear", "until": "40 samples"},
+    "group": {"betas[1]": {"start": 0.95, "end": 0.99, "phases": [
+        {"shape": "linear", "to": "end", "until": "40 samples"}]},
+              "eps": {"start": 1e-8, "end": 1e-6, "phases": [
+        {"shape": "linear", "to": "end", "until": "40 samples"}]}},
+    "loop": {"grad_clip": {"start": 0.5, "end": 1.0, "phases": [
+        {"shape": "linear", "to": "end", "until": "40 samples"}]}}})
+
+
+def as_used(optimizer) -> dict:
+    """What each group holds, named as metrics() names it (tensors read as floats)."""
+    found = {}
+    for number, group in enumerate(optimizer.param_groups):
+        name = group.get("name", number)
+        found[f"lr/{name}"] = float(group["lr"])
+        found[f"weight_decay/{name}"] = float(group["weight_decay"])
+        if "eps" in group:
+            found[f"betas[1]/{name}"] = float(group["betas"][1])
+            found[f"eps/{name}"] = float(group["eps"])
+    return found
+
+
+def test_metrics_report_the_rate_a_chained_step_lr_left_for_the_step():
+    # The README's ChainedScheduler([ParamScheduler, StepLR]): the optimizer stepped at 0.5
+    # and metrics() said 1.0, the scheduled rate.
+    optimizer = torch.optim.SGD(torch.nn.Linear(4, 4).parameters(), lr=1.0)
+    flat = Schedule(max_lr=1.0, lr_decay_steps=1000, lr_decay_style="constant")
+    ours = ParamScheduler(optimizer, flat)
+    chained = torch.optim.lr_scheduler.ChainedScheduler([
+        ours, torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)])
+    reported, used = [], []
+    for _ in range(4):
+        used.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        chained.step()
+        reported.append(ours.metrics()["lr/0"])
+    assert used == [1.0, 0.5, 0.5, 0.5] and reported == used
+
+
+@pytest.mark.parametrize("lr", [float, lambda v: torch.tensor(v, dtype=torch.float32)],
+                         ids=["float", "float32-tensor"])
+def test_metrics_report_every_value_the_optimizer_held_as_it_stepped(lr):
+    # Whoever set them: ReduceLROnPlateau, a hand-written change of any value, after the
+    # scheduler's step and before the optimizer's (a float32 tensor: its rounding).
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam([{"params": [model.weight], "name": "w", "lr": lr(0.0)},
+                                  {"params": [model.bias], "max_lr": 2.0, "wd_mult": 0.5,
+                                   "lr": lr(0.0)}], foreach=False)
+    scheduler = ParamScheduler(optimizer, WITH_VALUES)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.25, patience=0)
+    history = []
+    for step in range(12):
+        if step == 3:
+            optimizer.param_groups[1]["lr"] = lr(0.375)  # replaced: the group's own
+        if step == 5:
+            group = optimizer.param_groups[0]
+            group["betas"] = (group["betas"][0], 0.5)
+            group["eps"], group["weight_decay"] = 0.25, 0.125
+        if step in (7, 8):
+            plateau.step(1.0)  # no improvement from 8 on: every lr times 0.25
+        history.append(used := as_used(optimizer))
+        model(torch.ones(2)).sum().backward()
+        optimizer.step()
+        scheduler.step()
+        metrics = scheduler.metrics()
+        assert {k: metrics[k] for k in used} == used, step
+        assert metrics["grad_clip"] == WITH_VALUES.value("grad_clip", step)
+        assert metrics["batch_size"] == 1
+    assert (history[3]["lr/1"], history[5]["betas[1]/w"], history[5]["eps/w"]) == (
+        0.375, 0.5, 0.25)
+    if lr is float:  # the plateau's rate at step 8 (no improvement since 7), not the schedule's
+        assert history[8]["lr/w"] == WITH_VALUES.lr(8) * 0.25
+
+
+def test_metrics_of_a_step_the_optimizer_skipped_are_the_scheduled_ones_said_once(caplog):
+    # Gradient scaling skips the optimizer's step when a gradient is not finite; the
+    # scheduler still steps. Nothing was used: the scheduled values, and one WARNING.
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), foreach=False)
+    scheduler = ParamScheduler(optimizer, WITH_VALUES)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    scheduled = []
+    for step in range(6):
+        scheduled.append(as_used(optimizer))
+        optimizer.param_groups[0]["lr"] = 0.5  # what a step would use, had it stepped
+        finite = step % 2 == 1
+        loss = model(torch.ones(2)).sum() * (1.0 if finite else float("inf"))
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad()
+        with caplog.at_level(logging.WARNING, logger="paramsched"):
+            scheduler.step()
+            metrics = scheduler.metrics()
+        assert metrics["lr/0"] == (0.5 if finite else WITH_VALUES.lr(step)), step
+        assert metrics["betas[1]/0"] == scheduled[step]["betas[1]/0"]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "metrics(): the optimizer did not step since the scheduler's step before this one (an "
+        "accumulated or skipped step); reporting the values scheduled for it (said once)"]
+
+
+def test_metrics_report_what_a_compiled_optimizer_step_used():
+    # The hook that records what each step holds runs outside the compiled graph.
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=torch.tensor(0.0), foreach=False)
+    scheduler = ParamScheduler(optimizer, WITH_VALUES)
+
+    @torch.compile(backend="eager")
+    def optimizer_step():
+        optimizer.step()
+
+    for step in range(6):
+        optimizer.param_groups[0]["weight_decay"] = 0.25 * step
+        used = as_used(optimizer)
+        model(torch.ones(2)).sum().backward()
+        optimizer_step()
+        scheduler.step()
+        assert {k: scheduler.metrics()[k] for k in used} == used, step
+
+
+@pytest.mark.parametrize("how", ["pickle", "state_dict"])
+def test_metrics_after_a_copy_or_a_resume_report_what_the_optimizer_used(how):
+    import pickle
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(model.parameters(), foreach=False)
+    scheduler = ParamScheduler(optimizer, WITH_VALUES)
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+    if how == "pickle":
+        optimizer, scheduler = pickle.loads(pickle.dumps((optimizer, scheduler)))
+    else:
+        state = saved_and_loaded(optimizer, scheduler)
+        optimizer = torch.optim.Adam(model.parameters(), foreach=False)
+        scheduler = ParamScheduler(optimizer, WITH_VALUES)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    with pytest.raises(ScheduleError, match="no step has been taken"):
+        scheduler.metrics()
+    optimizer.param_groups[0]["lr"] = 0.625  # not the scheduled 0.75
+    optimizer.step()
+    scheduler.step()
+    assert scheduler.metrics()["lr/0"] == 0.625
+    assert scheduler.metrics()["betas[1]/0"] == WITH_VALUES.value("betas[1]", 3)

@@ -121,3 +121,47 @@ def put_back_lrs(held: list[tuple]) -> None:
         if is_tensor(lr):
             lr.copy_(value)
         group["lr"] = lr
+
+
+def read_groups(groups, keys: tuple) -> list[list]:
+    """Each group's values under `keys` as they are now, a list per group (None where a
+    group has no such key): tensors, in tuples too, copied with one ``_foreach_clone``
+    (copies on their devices, nothing read back to the host), so that in-place writes
+    after this do not change them."""
+    rows = [[group.get(key) for key in keys] for group in groups]
+    found = []  # (the list holding a tensor, where)
+    for row in rows:
+        for column, value in enumerate(row):
+            if type(value) in (tuple, list):
+                row[column] = value = list(value)
+                found += [(value, i) for i, component in enumerate(value)
+                          if is_tensor(component)]
+            elif is_tensor(value):
+                found.append((row, column))
+    if found:
+        import torch
+
+        with torch.no_grad():
+            copies = torch._foreach_clone([holder[where] for holder, where in found])
+        for (holder, where), copy in zip(found, copies):
+            holder[where] = copy
+    return rows
+
+
+def as_float(value) -> float | None:
+    """A value a group held, as the float the optimizer read (a tensor's value, rounded
+    to its dtype), or None for one that is not a single number."""
+    if value is None or isinstance(value, (bool, str, bytes, tuple, list)):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def outside_compiled(hook):
+    """`hook`, run as plain Python when a compiled function (``torch.compile``) calls it:
+    the compiled graphs neither hold its work nor recompile for what it reads."""
+    import torch
+
+    return torch.compiler.disable(hook)
