@@ -214,7 +214,7 @@ class OptimizerParamScheduler:
     def _start(self, optimizer, schedule, use_checkpoint, override) -> None:
         _check_schedule(schedule)
         Policy.from_flags(use_checkpoint, override)  # refuses both, and non-bools
-        first = plan(schedule, 0, param_groups(optimizer))
+        first = plan(schedule, 0, param_groups(optimizer), optimizer)
         self.optimizer = optimizer
         self._use(schedule)
         self._num_steps = 0
@@ -247,7 +247,8 @@ class OptimizerParamScheduler:
     def schedule(self, schedule: CurveSchedule) -> None:
         _check_schedule(schedule)
         _check_same_clock(self._schedule, schedule, "the new schedule")
-        plan(schedule, self._num_steps, param_groups(self.optimizer))  # the groups can run it
+        # the groups can run it, within the optimizer's bounds
+        plan(schedule, self._num_steps, param_groups(self.optimizer), self.optimizer)
         self._use(schedule)
 
     def _use(self, schedule) -> None:
