@@ -7,6 +7,8 @@ optimizer step); the core of paramsched never imports torch otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .errors import ScheduleTypeError
 
 
@@ -125,10 +127,11 @@ def put_back_lrs(held: list[tuple]) -> None:
 
 def read_groups(groups, keys: tuple) -> list[list]:
     """Each group's values under `keys` as they are now, a list per group (None where a
-    group has no such key): tensors, in tuples too, copied with one ``_foreach_clone``
-    (copies on their devices, nothing read back to the host), so that in-place writes
-    after this do not change them."""
-    rows = [[group.get(key) for key in keys] for group in groups]
+    group has no such key, or is no dict): tensors, in tuples too, copied with one
+    ``_foreach_clone`` (copies on their devices, nothing read back to the host), so that
+    in-place writes after this do not change them."""
+    rows = [[group.get(key) for key in keys] if isinstance(group, Mapping) else
+            [None] * len(keys) for group in groups]
     found = []  # (the list holding a tensor, where)
     for row in rows:
         for column, value in enumerate(row):
@@ -162,6 +165,8 @@ def as_float(value) -> float | None:
 def outside_compiled(hook):
     """`hook`, run as plain Python when a compiled function (``torch.compile``) calls it:
     the compiled graphs neither hold its work nor recompile for what it reads."""
-    import torch
-
+    try:
+        import torch
+    except ImportError:  # an optimizer with torch's hooks but no torch: nothing compiles
+        return hook
     return torch.compiler.disable(hook)
