@@ -128,7 +128,7 @@ class OptimizerParamScheduler:
     _counts_tokens = False
     # What the groups held for the step taken (`metrics`): ``(keys, each group's values)``;
     # what a torch optimizer's last step used, recorded by its step pre-hook (None: it has
-    # not stepped since the scheduler's last step); whether that hook has ever run.
+    # not stepped since the scheduler's last step); whether the optimizer has that hook.
     _used = None
     _stepped = None
     _sees_steps = False
