@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 
 import pytest
 
