@@ -17,7 +17,7 @@ import torch.distributed.checkpoint as dcp
 import torch.multiprocessing as mp
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-from paramsched import Schedule, ScheduleError
+from paramsched import PhaseSchedule, Schedule, ScheduleError
 from paramsched.distributed import check_consistent
 from paramsched.torch import ParamScheduler
 
@@ -30,6 +30,11 @@ def schedule(max_lr=1e-3):
     return Schedule(max_lr=max_lr, min_lr=1e-4, lr_warmup_steps=3, lr_decay_steps=20,
                     lr_decay_style="cosine", start_wd=0.0, end_wd=0.1, wd_incr_steps=20,
                     wd_incr_style="linear")
+
+
+TOKENS = PhaseSchedule.from_dict({
+    "run": {"clock": "tokens", "total": "1000 tokens"},
+    "lr": {"max_lr": 1e-3, "phases": [{"shape": "linear", "to": "max_lr", "until": "100%"}]}})
 
 
 def build(max_lr=1e-3):
@@ -72,8 +77,15 @@ def worker(rank, port, task, directory):
             seen = train(model, optimizer, scheduler, 10)
             with open(os.path.join(directory, f"rank{rank}.json"), "w") as file:
                 json.dump({"num_steps": scheduler.num_steps, "seen": seen}, file)
-        else:  # one rank launched with another flag
-            _, _, scheduler = build(max_lr=2e-3 if rank == 1 else 1e-3)
+        else:
+            if task == "mismatch":  # one rank launched with another flag
+                _, _, scheduler = build(max_lr=2e-3 if rank == 1 else 1e-3)
+            else:  # both at 100 tokens, the coming step at 100 on rank 0 and 101 on rank 1
+                model = torch.nn.Linear(4, 2)
+                scheduler = ParamScheduler(torch.optim.SGD(model.parameters()), TOKENS)
+                scheduler.step(tokens=100)
+                for tokens in (0, 1)[: rank + 1]:
+                    scheduler.add_tokens(tokens)
             try:
                 check_consistent(scheduler)
                 message = None
@@ -117,6 +129,17 @@ def test_a_rank_with_another_flag_is_named(tmp_path):
             message = json.load(file)["error"]
         assert message == ("schedulers differ across ranks: max_lr: rank 0 has 0.001; rank 1 "
                            "has 0.002; expected every rank launched with the same schedule")
+
+
+def test_ranks_with_different_tokens_recorded_for_the_coming_step_are_named(tmp_path):
+    # Both at 100 tokens, one with a token recorded for the coming step: the next step
+    # would take them to 100 and 101, and check_consistent passed them.
+    launch("pending", tmp_path)
+    for rank in range(WORLD):
+        with open(tmp_path / f"rank{rank}.json") as file:
+            message = json.load(file)["error"]
+        assert message == ("schedulers differ across ranks: pending_tokens: rank 0 has 0; rank "
+                           "1 has 1; expected every rank launched with the same schedule")
 
 
 def test_outside_a_process_group():

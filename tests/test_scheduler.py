@@ -692,3 +692,46 @@ def test_metrics_say_at_warning_that_a_group_added_since_is_not_reported(caplog)
         "which used their own values; they are reported from the next step on"]
     scheduler.step(1)
     assert set(scheduler.metrics()) == {"lr/0", "weight_decay/0", "lr/1", "weight_decay/1"}
+
+
+class MegatronLikeOptimizer:
+    """Megatron's optimizers are no torch optimizers: their param_groups are the wrapped
+    optimizer's, through a property, and the scheduler never sees them step."""
+
+    def __init__(self, groups):
+        self.optimizer = PlainOptimizer(groups)
+
+    @property
+    def param_groups(self):
+        return self.optimizer.param_groups
+
+
+@pytest.mark.parametrize("kind", [PlainOptimizer, MegatronLikeOptimizer])
+def test_metrics_report_what_the_groups_held_whoever_set_them(kind):
+    # metrics() computed the scheduled values; an optimizer whose steps the scheduler does
+    # not see used what its groups held when the scheduler's step began.
+    optimizer = kind([{}, {"max_lr": 2.0, "wd_mult": 0.5, "name": "head"}])
+    scheduler = OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS)
+    scheduler.step(5)
+    for changes in ({"lr": 0.25}, {"weight_decay": 0.0}, {}, {"lr": 0.0625, "weight_decay": 3.0}):
+        optimizer.param_groups[1].update(changes)
+        used = written(optimizer)
+        scheduler.step(3)
+        metrics = scheduler.metrics()
+        assert [(metrics[f"lr/{g}"], metrics[f"weight_decay/{g}"]) for g in ("0", "head")] \
+            == used
+
+
+def test_metrics_report_what_a_tensor_held_before_the_step_wrote_into_it():
+    # A tensor is written in place: what it held is copied before the write, not read after.
+    torch = pytest.importorskip("torch")
+    lr = torch.tensor(0.0, dtype=torch.float32)
+    optimizer = PlainOptimizer([{"lr": lr, "weight_decay": 0.0}])
+    scheduler = OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS)
+    scheduler.step(5)
+    lr.fill_(1 / 3)  # the user's, in place
+    scheduler.step(1)
+    assert optimizer.param_groups[0]["lr"] is lr and lr.item() != 1 / 3  # written since
+    assert scheduler.metrics()["lr/0"] == torch.tensor(1 / 3, dtype=torch.float32).item()
+    scheduler.step(1)
+    assert scheduler.metrics()["lr/0"] == torch.tensor(0.6, dtype=torch.float32).item()

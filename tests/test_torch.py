@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import random
+import re
 
 import pytest
 
@@ -335,7 +336,8 @@ def test_the_three_policies(policy, caplog):
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"last_epoch": -1}, "state_dict\\['last_epoch'\\]=-1; expected a whole number >= 0"),
+    ({"last_epoch": -2}, "state_dict\\['last_epoch'\\]=-2; expected a whole number >= -1"),
+    ({"last_epoch": -1}, "'last_epoch'\\]=-1; expected _step_count = last_epoch \\+ 1"),
     ({"last_epoch": True}, "state_dict\\['last_epoch'\\]=True"),
     ({"_step_count": 9}, "expected _step_count = last_epoch \\+ 1"),
     ({"samples_per_step": "8"}, None),  # a clock written as text: another run's, warned
@@ -609,3 +611,331 @@ def test_a_checkpoint_saying_no_tokens_were_recorded_but_holding_some_is_refused
     state = {**scheduler.state_dict(), "pending_tokens": 4, "tokens_recorded": False}
     with pytest.raises(ScheduleError, match="tokens_recorded"):
         ParamScheduler(adamw([{}]), TOKEN_RUN).load_state_dict(state)
+
+
+@pytest.mark.parametrize("before", [None, 3], ids=["nothing-recorded", "three-recorded"])
+def test_tokens_refused_for_taking_the_clock_past_its_end_leave_the_recorded_ones(before):
+    # add_tokens(10**18) was accepted, and every step() after it was refused, with nothing
+    # to clear it: the run could not go on. It is refused, and what was recorded is kept.
+    scheduler = ParamScheduler(adamw([{}]), TOKEN_RUN)
+    scheduler.step(tokens=100)
+    if before is not None:
+        scheduler.add_tokens(before)
+    with pytest.raises(ScheduleError) as refused:
+        scheduler.add_tokens(10**18)
+    room = 10**18 - 100 - (before or 0)
+    assert str(refused.value) == (
+        f"add_tokens({10**18}) takes the coming step from 100 to {10**18 + 100 + (before or 0)} "
+        f"tokens; expected at most {room} more tokens for it (a position of at most 1e18, "
+        "beyond any run)")
+    assert scheduler.pending_tokens == (before or 0)
+    assert scheduler.state_dict()["tokens_recorded"] is (before is not None)
+    scheduler.add_tokens(room)  # exactly to the end is a position like any other
+    scheduler.step()
+    assert scheduler.num_steps == 10**18
+    assert scheduler.get_last_lr() == [TOKEN_RUN.lr(10**18)]
+
+
+# ------------------------------------------------ torch's schedulers: initial_lr, SequentialLR
+
+FROM_ZERO = Schedule(init_lr=0.0, max_lr=1.0, min_lr=0.1, lr_warmup_steps=4, lr_decay_steps=20,
+                     lr_decay_style="cosine", start_wd=0.01, end_wd=0.1, wd_incr_steps=20,
+                     wd_incr_style="linear")
+OWN_LRS = (0.5, 0.2)  # what each group of `two_groups` holds before any scheduler
+
+
+def TENSOR(value):
+    return torch.tensor(value, dtype=torch.float64)
+
+
+def two_groups(lr=float):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    return torch.optim.AdamW([
+        {"params": [model.weight], "lr": lr(OWN_LRS[0])},
+        {"params": [model.bias], "lr": lr(OWN_LRS[1]), "max_lr": 2.0, "wd_mult": 0.5}],
+        foreach=False)
+
+
+def with_warmup(optimizer, milestone=5):
+    """The README's order: ParamScheduler first, torch's LinearLR warmup after it, then
+    ParamScheduler from the milestone on."""
+    ours = ParamScheduler(optimizer, FROM_ZERO)
+    warm = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=milestone)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warm, ours], [milestone])
+
+
+def stepped_values(optimizer, scheduler, steps) -> list:
+    """Each group's (lr, weight_decay) as each optimizer step used them."""
+    used = []
+    for _ in range(steps):
+        used.append([(float(g["lr"]), g["weight_decay"]) for g in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    return used
+
+
+@pytest.mark.parametrize("lr", [float, TENSOR], ids=["float", "tensor"])
+def test_a_warmup_in_a_sequential_lr_starts_from_the_optimizers_lr(lr):
+    # ParamScheduler recorded initial_lr after writing step 0, so a LinearLR built after
+    # it warmed up from the schedule's first value, 0: the run trained at lr 0.
+    optimizer = two_groups(lr)
+    assert [float(g["lr"]) for g in optimizer.param_groups] == list(OWN_LRS)
+    used = stepped_values(optimizer, with_warmup(optimizer), 12)
+    alone = two_groups(lr)  # the warmup on its own, on the optimizer's rates
+    warm = torch.optim.lr_scheduler.LinearLR(alone, start_factor=0.1, total_iters=5)
+    warmup = []
+    for _ in range(5):
+        warmup.append([float(g["lr"]) for g in alone.param_groups])
+        alone.step()
+        warm.step()
+    assert [[lr for lr, _ in step] for step in used[:5]] == warmup
+    assert warmup[0] == [own * 0.1 for own in OWN_LRS]
+    # then the schedule from its first position, each group with its overrides; its weight
+    # decay from the start (written at construction, which LinearLR leaves alone)
+    for k, step in enumerate(used):
+        position = max(0, k - 5)
+        lrs = [FROM_ZERO.lr(position), FROM_ZERO.lr(position, max_lr=2.0)]
+        if k >= 5:
+            assert [lr for lr, _ in step] == lrs, k
+        assert [wd for _, wd in step] == [FROM_ZERO.wd(position),
+                                          FROM_ZERO.wd(position) * 0.5], k
+
+
+@pytest.mark.parametrize("lr", [float, TENSOR], ids=["float", "tensor"])
+def test_initial_lr_is_what_the_group_held_before_any_scheduler(lr):
+    optimizer = two_groups(lr)
+    scheduler = ParamScheduler(optimizer, FROM_ZERO)
+    assert [float(g["lr"]) for g in optimizer.param_groups] == [0.0, 0.0]  # step 0 written
+    assert [float(g["initial_lr"]) for g in optimizer.param_groups] == list(OWN_LRS)
+    if lr is TENSOR:  # a copy, not the tensor the schedule writes into
+        assert all(g["initial_lr"] is not g["lr"] for g in optimizer.param_groups)
+    assert scheduler.base_lrs == [g["initial_lr"] for g in optimizer.param_groups]
+    # A scheduler built after it takes its base from the optimizer's rates, as after any
+    # other torch scheduler; in a ChainedScheduler it then writes over ParamScheduler's.
+    later = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 ** epoch)
+    assert [float(b) for b in later.base_lrs] == list(OWN_LRS)
+    chained = torch.optim.lr_scheduler.ChainedScheduler([scheduler, later])
+    used = stepped_values(optimizer, chained, 4)
+    assert [[lr for lr, _ in step] for step in used[1:]] == [
+        [own * 0.5 ** k for own in OWN_LRS] for k in range(1, 4)]
+    # A scheduler built before it set initial_lr; ParamScheduler leaves it as it is.
+    optimizer = two_groups(lr)
+    first = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=0.5, total_iters=2)
+    ParamScheduler(optimizer, FROM_ZERO)
+    assert [float(g["initial_lr"]) for g in optimizer.param_groups] == list(OWN_LRS)
+    assert [float(b) for b in first.base_lrs] == list(OWN_LRS)
+
+
+@pytest.mark.parametrize("order", ["optimizer-first", "scheduler-first"])
+@pytest.mark.parametrize("saved_at", [0, 3, 5, 8], ids=lambda n: f"after-{n}")
+def test_a_sequential_lr_resumes_exactly_before_and_after_the_milestone(saved_at, order):
+    # ParamScheduler's state inside SequentialLR's before the milestone (last_epoch -1,
+    # its first step undone) was refused: the run was lost. It loads, and loading keeps
+    # the warmup's lr in the groups (ParamScheduler's write of its own, from the load or
+    # from the optimizer's load hook, would replace it).
+    optimizer = two_groups()
+    scheduler = with_warmup(optimizer)
+    whole = stepped_values(optimizer, scheduler, 14)
+    optimizer = two_groups()
+    scheduler = with_warmup(optimizer)
+    stepped_values(optimizer, scheduler, saved_at)
+    state = saved_and_loaded(optimizer, scheduler)
+    assert state["scheduler"]["_schedulers"][1]["last_epoch"] == max(saved_at - 5, -1)
+    resumed_optimizer = two_groups()
+    resumed = with_warmup(resumed_optimizer)
+    loads = [lambda: resumed_optimizer.load_state_dict(state["optimizer"]),
+             lambda: resumed.load_state_dict(state["scheduler"])]
+    for load in loads if order == "optimizer-first" else loads[::-1]:
+        load()
+    assert stepped_values(resumed_optimizer, resumed, 14 - saved_at) == whole[saved_at:]
+
+
+def test_a_not_started_state_must_have_taken_its_first_step_only():
+    optimizer = two_groups()
+    state = {**ParamScheduler(optimizer, FROM_ZERO).state_dict(), "last_epoch": -1}
+    assert state["_step_count"] == 1
+    ParamScheduler(two_groups(), FROM_ZERO).load_state_dict(state)  # SequentialLR's undo
+    for last_epoch, step_count, message in [
+            (-1, 0, "'_step_count']=0 with state_dict['last_epoch']=-1; expected _step_count"),
+            (-1, 2, "'_step_count']=2 with state_dict['last_epoch']=-1; expected _step_count"),
+            (-2, 1, "'last_epoch']=-2; expected a whole number >= -1")]:
+        bad = {**state, "last_epoch": last_epoch, "_step_count": step_count}
+        with pytest.raises(ScheduleError, match=re.escape(message)):
+            ParamScheduler(two_groups(), FROM_ZERO).load_state_dict(bad)
+
+
+def test_an_old_pickle_with_last_epoch_in_its_dict_loads():
+    import pickle
+
+    optimizer = two_groups()
+    scheduler = ParamScheduler(optimizer, FROM_ZERO)
+    optimizer.step()
+    scheduler.step()
+    state = dict(scheduler.__dict__)
+    state["last_epoch"] = state.pop("_last_epoch")
+    old = ParamScheduler.__new__(ParamScheduler)
+    old.__setstate__(state)
+    copy = pickle.loads(pickle.dumps(old))
+    assert copy.last_epoch == 1 and copy.core._keeps_lr is False
+    copy.step()
+    assert copy.last_epoch == 2 and copy.num_steps == 2
+
+
+# ------------------------------------------------ metrics(): what the optimizer used
+
+WITH_VALUES = PhaseSchedule.from_dict({
+    "run": {"global_batch_size": 1},  # a step is a sample
+    "lr": {"max_lr": 1.0, "min_lr": 0.1, "phases": [
+        {"shape": "linear", "to": "max_lr", "until": "4 samples"},
+        {"shape": "cosine", "to": "min_lr", "until": "40 samples"}]},
+    "wd": {"start_wd": 0.01, "end_wd": 0.1, "style": "linear", "until": "40 samples"},
+    "group": {"betas[1]": {"start": 0.95, "end": 0.99, "phases": [
+        {"shape": "linear", "to": "end", "until": "40 samples"}]},
+              "eps": {"start": 1e-8, "end": 1e-6, "phases": [
+        {"shape": "linear", "to": "end", "until": "40 samples"}]}},
+    "loop": {"grad_clip": {"start": 0.5, "end": 1.0, "phases": [
+        {"shape": "linear", "to": "end", "until": "40 samples"}]}}})
+
+
+def as_used(optimizer) -> dict:
+    """What each group holds, named as metrics() names it (tensors read as floats)."""
+    found = {}
+    for number, group in enumerate(optimizer.param_groups):
+        name = group.get("name", number)
+        found[f"lr/{name}"] = float(group["lr"])
+        found[f"weight_decay/{name}"] = float(group["weight_decay"])
+        if "eps" in group:
+            found[f"betas[1]/{name}"] = float(group["betas"][1])
+            found[f"eps/{name}"] = float(group["eps"])
+    return found
+
+
+def test_metrics_report_the_rate_a_chained_step_lr_left_for_the_step():
+    # The README's ChainedScheduler([ParamScheduler, StepLR]): the optimizer stepped at 0.5
+    # and metrics() said 1.0, the scheduled rate.
+    optimizer = torch.optim.SGD(torch.nn.Linear(4, 4).parameters(), lr=1.0)
+    flat = Schedule(max_lr=1.0, lr_decay_steps=1000, lr_decay_style="constant")
+    ours = ParamScheduler(optimizer, flat)
+    chained = torch.optim.lr_scheduler.ChainedScheduler([
+        ours, torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)])
+    reported, used = [], []
+    for _ in range(4):
+        used.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        chained.step()
+        reported.append(ours.metrics()["lr/0"])
+    assert used == [1.0, 0.5, 0.5, 0.5] and reported == used
+
+
+@pytest.mark.parametrize("lr", [float, lambda v: torch.tensor(v, dtype=torch.float32)],
+                         ids=["float", "float32-tensor"])
+def test_metrics_report_every_value_the_optimizer_held_as_it_stepped(lr):
+    # Whoever set them: ReduceLROnPlateau, a hand-written change of any value, after the
+    # scheduler's step and before the optimizer's (a float32 tensor: its rounding).
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam([{"params": [model.weight], "name": "w", "lr": lr(0.0)},
+                                  {"params": [model.bias], "max_lr": 2.0, "wd_mult": 0.5,
+                                   "lr": lr(0.0)}], foreach=False)
+    scheduler = ParamScheduler(optimizer, WITH_VALUES)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.25, patience=0)
+    history = []
+    for step in range(12):
+        if step == 3:
+            optimizer.param_groups[1]["lr"] = lr(0.375)  # replaced: the group's own
+        if step == 5:
+            group = optimizer.param_groups[0]
+            group["betas"] = (group["betas"][0], 0.5)
+            group["eps"], group["weight_decay"] = 0.25, 0.125
+        if step in (7, 8):
+            plateau.step(1.0)  # no improvement from 8 on: every lr times 0.25
+        history.append(used := as_used(optimizer))
+        model(torch.ones(2)).sum().backward()
+        optimizer.step()
+        scheduler.step()
+        metrics = scheduler.metrics()
+        assert {k: metrics[k] for k in used} == used, step
+        assert metrics["grad_clip"] == WITH_VALUES.value("grad_clip", step)
+        assert metrics["batch_size"] == 1
+    assert (history[3]["lr/1"], history[5]["betas[1]/w"], history[5]["eps/w"]) == (
+        0.375, 0.5, 0.25)
+    if lr is float:  # the plateau's rate at step 8 (no improvement since 7), not the schedule's
+        assert history[8]["lr/w"] == WITH_VALUES.lr(8) * 0.25
+
+
+def test_metrics_of_a_step_the_optimizer_skipped_are_the_scheduled_ones_said_once(caplog):
+    # Gradient scaling skips the optimizer's step when a gradient is not finite; the
+    # scheduler still steps. Nothing was used: the scheduled values, and one WARNING.
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), foreach=False)
+    scheduler = ParamScheduler(optimizer, WITH_VALUES)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    scheduled = []
+    for step in range(6):
+        scheduled.append(as_used(optimizer))
+        optimizer.param_groups[0]["lr"] = 0.5  # what a step would use, had it stepped
+        finite = step % 2 == 1
+        loss = model(torch.ones(2)).sum() * (1.0 if finite else float("inf"))
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad()
+        with caplog.at_level(logging.WARNING, logger="paramsched"):
+            scheduler.step()
+            metrics = scheduler.metrics()
+        assert metrics["lr/0"] == (0.5 if finite else WITH_VALUES.lr(step)), step
+        assert metrics["betas[1]/0"] == scheduled[step]["betas[1]/0"]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "metrics(): the optimizer did not step since the scheduler's step before this one (an "
+        "accumulated or skipped step); reporting the values scheduled for it (said once)"]
+
+
+def test_metrics_report_what_a_compiled_optimizer_step_used():
+    # The hook that records what each step holds runs outside the compiled graph.
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=torch.tensor(0.0), foreach=False)
+    scheduler = ParamScheduler(optimizer, WITH_VALUES)
+
+    @torch.compile(backend="eager")
+    def optimizer_step():
+        optimizer.step()
+
+    for step in range(6):
+        optimizer.param_groups[0]["weight_decay"] = 0.25 * step
+        used = as_used(optimizer)
+        model(torch.ones(2)).sum().backward()
+        optimizer_step()
+        scheduler.step()
+        assert {k: scheduler.metrics()[k] for k in used} == used, step
+
+
+@pytest.mark.parametrize("how", ["pickle", "state_dict"])
+def test_metrics_after_a_copy_or_a_resume_report_what_the_optimizer_used(how):
+    import pickle
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(model.parameters(), foreach=False)
+    scheduler = ParamScheduler(optimizer, WITH_VALUES)
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+    if how == "pickle":
+        optimizer, scheduler = pickle.loads(pickle.dumps((optimizer, scheduler)))
+    else:
+        state = saved_and_loaded(optimizer, scheduler)
+        optimizer = torch.optim.Adam(model.parameters(), foreach=False)
+        scheduler = ParamScheduler(optimizer, WITH_VALUES)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    with pytest.raises(ScheduleError, match="no step has been taken"):
+        scheduler.metrics()
+    optimizer.param_groups[0]["lr"] = 0.625  # not the scheduled 0.75
+    optimizer.step()
+    scheduler.step()
+    assert scheduler.metrics()["lr/0"] == 0.625
+    assert scheduler.metrics()["betas[1]/0"] == WITH_VALUES.value("betas[1]", 3)

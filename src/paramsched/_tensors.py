@@ -7,6 +7,8 @@ optimizer step); the core of paramsched never imports torch otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .errors import ScheduleTypeError
 
 
@@ -99,3 +101,72 @@ def _check_writable(tensor, where: str) -> None:
         raise ScheduleTypeError(
             f"{where} is a tensor that requires grad; expected one that does not (the "
             "scheduler updates it in place), e.g. group[key] = group[key].detach()")
+
+
+def snapshot(value):
+    """`value` as it is now: a copy of a tensor (``detach().clone()``: one device op, no
+    read back to the host, so later in-place writes do not change it), else `value`."""
+    return value.detach().clone() if is_tensor(value) else value
+
+
+def held_lrs(groups) -> list[tuple]:
+    """Each group's ``lr`` as it is now, to put back with `put_back_lrs`."""
+    return [(group, group.get("lr"), snapshot(group.get("lr"))) for group in groups]
+
+
+def put_back_lrs(held: list[tuple]) -> None:
+    """Gives each group the ``lr`` `held_lrs` found in it: the same tensor, holding the
+    same value again, or the same number."""
+    for group, lr, value in held:
+        if lr is None:
+            continue
+        if is_tensor(lr):
+            lr.copy_(value)
+        group["lr"] = lr
+
+
+def read_groups(groups, keys: tuple) -> list[list]:
+    """Each group's values under `keys` as they are now, a list per group (None where a
+    group has no such key, or is no dict): tensors, in tuples too, copied with one
+    ``_foreach_clone`` (copies on their devices, nothing read back to the host), so that
+    in-place writes after this do not change them."""
+    rows = [[group.get(key) for key in keys] if isinstance(group, Mapping) else
+            [None] * len(keys) for group in groups]
+    found = []  # (the list holding a tensor, where)
+    for row in rows:
+        for column, value in enumerate(row):
+            if type(value) in (tuple, list):
+                row[column] = value = list(value)
+                found += [(value, i) for i, component in enumerate(value)
+                          if is_tensor(component)]
+            elif is_tensor(value):
+                found.append((row, column))
+    if found:
+        import torch
+
+        with torch.no_grad():
+            copies = torch._foreach_clone([holder[where] for holder, where in found])
+        for (holder, where), copy in zip(found, copies):
+            holder[where] = copy
+    return rows
+
+
+def as_float(value) -> float | None:
+    """A value a group held, as the float the optimizer read (a tensor's value, rounded
+    to its dtype), or None for one that is not a single number."""
+    if value is None or isinstance(value, (bool, str, bytes, tuple, list)):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def outside_compiled(hook):
+    """`hook`, run as plain Python when a compiled function (``torch.compile``) calls it:
+    the compiled graphs neither hold its work nor recompile for what it reads."""
+    try:
+        import torch
+    except ImportError:  # an optimizer with torch's hooks but no torch: nothing compiles
+        return hook
+    return torch.compiler.disable(hook)

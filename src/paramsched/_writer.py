@@ -31,6 +31,7 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
+from ._bounds import check_bounds
 from ._curve import VALUE_OVERRIDE
 from ._tensors import is_tensor
 from .errors import ScheduleError, ScheduleTypeError, briefly, check_rate
@@ -202,8 +203,10 @@ def effective(schedule, key: tuple, where: str = "param_group", unusual=None) ->
     return values
 
 
-def plan(schedule, num_steps, groups) -> Plan:
-    """Classes and values for every group; checks every override, writes nothing."""
+def plan(schedule, num_steps, groups, optimizer=None) -> Plan:
+    """Classes and values for every group; checks every override, writes nothing. With
+    `optimizer`, also checks that every value stays within its bounds at every position
+    (`paramsched._bounds.check_bounds`), for each class of groups."""
     index: dict[tuple, int] = {}
     keys, classes, overrides, unusual = [], [], [], []  # unusual: per class
     scheduled = [v for v in schedule.values if v.place == "group"]
@@ -233,6 +236,10 @@ def plan(schedule, num_steps, groups) -> Plan:
         keys.append(key)
         extras.append(extra)
         classes.append(cls)
+    if optimizer is not None:
+        check_bounds(schedule, optimizer, [
+            ([p for p, c in enumerate(classes) if c == cls], resolved, given[cls])
+            for cls, resolved in enumerate(overrides)])
     values = [[0.0, 0.0] for _ in overrides]
     bound = []
     for max_lr, min_lr, start_wd, end_wd, wd_mult in overrides:
@@ -518,7 +525,7 @@ class GroupWriter:
         put_back = self.put_back_overrides(getattr(optimizer, "param_groups", None)) \
             if keep_overrides else []
         try:
-            new_plan = plan(schedule, num_steps, param_groups(optimizer))
+            new_plan = plan(schedule, num_steps, param_groups(optimizer), optimizer)
         except ScheduleError:
             _undo_put_back(put_back)
             raise

@@ -10,7 +10,8 @@ differ and DCP refuses; `read_checkpoint` then reads the saved state as it was
 written, for ``load_state_dict`` and its checkpoint policy.
 
 `check_consistent` catches the costly failure of a rank launched with a
-different flag: it compares every rank's schedule and step.
+different flag: it compares every rank's schedule and step (and, on a token
+clock, the tokens recorded for the coming step).
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ from .errors import ScheduleError
 
 def _fields(scheduler) -> dict:
     """What must agree across ranks, flat ``{path: value}``: the schedule's fields (its
-    meaning, so two spellings of one schedule agree), its kind, the step, the clock."""
+    meaning, so two spellings of one schedule agree), its kind, the step, the clock and,
+    on a token clock, the tokens recorded for the coming step (`ParamScheduler.add_tokens`)."""
     core = getattr(scheduler, "core", scheduler)  # a ParamScheduler wraps the core scheduler
     flat = {"kind": core.schedule.describe(), **core.schedule.fields(),
             "num_steps": core.num_steps}
     clock = getattr(scheduler, "clock", None)
     if clock is not None:
         flat["clock"] = clock.describe()
+        if clock.counts_tokens:  # where the coming step goes: the position plus these
+            flat["pending_tokens"] = scheduler.pending_tokens
+            flat["tokens_recorded"] = scheduler._pending_tokens is not None
     return flat
 
 
@@ -66,7 +71,8 @@ def read_checkpoint(checkpoint_id, key: str = "scheduler") -> dict:
 
 
 def check_consistent(scheduler, group=None) -> None:
-    """Raises unless every rank of `group` holds the same schedule at the same step.
+    """Raises unless every rank of `group` holds the same schedule at the same step
+    (on a token clock, with the same tokens recorded for the coming step).
 
     Args:
         scheduler: An `OptimizerParamScheduler` or a `paramsched.torch.ParamScheduler`.

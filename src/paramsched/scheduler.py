@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import operator
 import weakref
 from collections.abc import Mapping
 
@@ -36,7 +37,7 @@ from ._checkpoint import (  # noqa: F401  (public constants of the checkpoint fo
     Policy,
 )
 from ._curve import CurveSchedule
-from ._tensors import held
+from ._tensors import as_float, held, held_lrs, outside_compiled, put_back_lrs, read_groups
 from ._writer import (
     GroupWriter,
     effective,
@@ -125,6 +126,18 @@ class OptimizerParamScheduler:
     # Defaults for schedulers pickled before these existed (no step taken, a sample clock).
     _taken = None
     _counts_tokens = False
+    # What the groups held for the step taken (`metrics`): ``(keys, each group's values)``;
+    # what a torch optimizer's last step used, recorded by its step pre-hook (None: it has
+    # not stepped since the scheduler's last step); whether the optimizer has that hook.
+    _used = None
+    _stepped = None
+    _sees_steps = False
+    _reader = None  # (plan, keys, a reader of the groups' values) for the plan in force
+    _warned_not_stepped = False
+    #: Whether writing every group afresh (on a checkpoint's load, or the optimizer's) keeps
+    #: the learning rates the groups hold: `paramsched.torch.ParamScheduler` sets it while
+    #: another scheduler drives them (a SequentialLR before this one's milestone).
+    _keeps_lr = False
 
     init_lr = _ScheduleField()
     max_lr = _ScheduleField()
@@ -201,17 +214,27 @@ class OptimizerParamScheduler:
     def _start(self, optimizer, schedule, use_checkpoint, override) -> None:
         _check_schedule(schedule)
         Policy.from_flags(use_checkpoint, override)  # refuses both, and non-bools
-        first = plan(schedule, 0, param_groups(optimizer))
+        first = plan(schedule, 0, param_groups(optimizer), optimizer)
         self.optimizer = optimizer
         self._use(schedule)
         self._num_steps = 0
         self._set_flags(use_checkpoint, override)
         self._writer = GroupWriter()
         self._writer.write(first)
-        register = getattr(optimizer, "register_load_state_dict_post_hook", None)
-        if callable(register):  # torch.optim: rewrite the groups once the optimizer loads
-            register(_AfterOptimizerLoad(self))
+        self._hook(optimizer)
         logger.debug("scheduler started with %r", schedule)
+
+    def _hook(self, optimizer) -> None:
+        """Leaves the scheduler's hooks on a torch optimizer: after its ``load_state_dict``
+        (to rewrite the groups it replaced) and before each of its steps (to record the
+        values the step uses, for `metrics`)."""
+        register = getattr(optimizer, "register_load_state_dict_post_hook", None)
+        if callable(register):
+            register(_AfterOptimizerLoad(self))
+        register = getattr(optimizer, "register_step_pre_hook", None)
+        if callable(register):
+            register(outside_compiled(_BeforeOptimizerStep(self)))
+            self._sees_steps = True
 
     # ------------------------------------------------------------------ state
 
@@ -224,7 +247,8 @@ class OptimizerParamScheduler:
     def schedule(self, schedule: CurveSchedule) -> None:
         _check_schedule(schedule)
         _check_same_clock(self._schedule, schedule, "the new schedule")
-        plan(schedule, self._num_steps, param_groups(self.optimizer))  # the groups can run it
+        # the groups can run it, within the optimizer's bounds
+        plan(schedule, self._num_steps, param_groups(self.optimizer), self.optimizer)
         self._use(schedule)
 
     def _use(self, schedule) -> None:
@@ -282,7 +306,8 @@ class OptimizerParamScheduler:
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state.pop("_taken", None)  # a plan of the groups (a cache): no step taken, once loaded
+        for cached in ("_taken", "_used", "_reader"):  # of a plan of the groups (a cache):
+            state.pop(cached, None)                    # no step taken, once loaded
         # A writer of its own, without the plan (a cache of the groups, planned afresh) but
         # with the group dicts it last wrote and their overrides (the override policy's).
         state["_writer"] = writer = GroupWriter()
@@ -291,9 +316,7 @@ class OptimizerParamScheduler:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        register = getattr(self.optimizer, "register_load_state_dict_post_hook", None)
-        if callable(register):  # the copied optimizer's hook is inert: leave a live one
-            register(_AfterOptimizerLoad(self))
+        self._hook(self.optimizer)  # the copied optimizer's hooks are inert: leave live ones
 
     # ------------------------------------------------------------- scheduling
 
@@ -353,10 +376,47 @@ class OptimizerParamScheduler:
         groups), read before the plan advances in place."""
         in_force = self._writer.plan or self._in_force()  # (a plan is never false)
         taken = (in_force, in_force and in_force.num_steps)
+        used = self._stepped if self._sees_steps else self._held()
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
-        self._taken = taken
+        self._taken, self._used, self._stepped = taken, used, None
         self._num_steps = num_steps
+
+    def _held(self):
+        """What the groups hold before the step's write, ``(keys, values by group)``: what
+        the optimizer's step just used, for an optimizer whose steps the scheduler does
+        not see (it does not change its groups inside its step). Groups of numbers are
+        read with one ``itemgetter`` each (numbers need no copy), tensors copied."""
+        reader = self._reader
+        if reader is not None and reader[0] is self._writer.plan and reader[2] is not None:
+            try:
+                return reader[1], list(map(reader[2], self.optimizer.param_groups))
+            except (KeyError, TypeError):
+                pass  # a group without one of the keys (added since): read one by one
+        return self._held_slowly()
+
+    def _held_slowly(self):
+        """`_held` for a new plan, groups holding tensors, or groups without the keys."""
+        in_force = self._writer.plan
+        reader = self._reader
+        if reader is None or reader[0] is not in_force:
+            reader = self._reader = (in_force, *_group_reader(in_force, self._schedule))
+        _, keys, fast = reader
+        try:
+            if fast is not None:
+                try:
+                    return keys, list(map(fast, self.optimizer.param_groups))
+                except (KeyError, TypeError):
+                    pass
+            return keys, read_groups(self.optimizer.param_groups, keys)
+        except (AttributeError, TypeError):
+            return None  # not a list of dicts: the write refuses it
+
+    def _record_stepped(self) -> None:
+        """Records the values the groups hold as the optimizer steps (its step pre-hook)."""
+        plan = self._writer.plan
+        keys = _reported_keys(self._schedule if plan is None else plan.schedule)
+        self._stepped = (keys, read_groups(self.optimizer.param_groups, keys))
 
     def _in_force(self):
         """The plan of the values in force for the step being taken when the writer has
@@ -420,11 +480,21 @@ class OptimizerParamScheduler:
         return run.batch_size_at(self._num_steps)
 
     def metrics(self) -> dict[str, float]:
-        """The values in force for the step just taken, for a logger: one flat dict.
+        """The values the optimizer used in the step just taken, for a logger: one flat dict.
 
         Call it after `step`: it reports what the optimizer used in the step the
         scheduler just moved past, never the next step's values (which `step` has
-        already written into the groups). Names are stable:
+        already written into the groups), whoever set them (the schedule, a torch
+        scheduler chained after it, ``ReduceLROnPlateau``, a hand-written
+        ``group["lr"] = x``). A torch optimizer's are recorded as it steps (a step
+        pre-hook): the values of its last step since the scheduler's step before
+        this one. If it did not step (an accumulated or skipped step), the values
+        scheduled for the step are reported, and a WARNING says so once. Any other
+        optimizer's are read from its groups as `step` begins, before it writes:
+        what its last step used, for an optimizer that does not change its groups
+        inside its step. A tensor's value is the float it holds (its dtype's
+        rounding). The loop's values and the batch size are the schedule's. Names
+        are stable:
 
         - ``"lr/G"``, ``"weight_decay/G"`` and ``"KEY/G"`` for each scheduled group
           value (``"betas[1]/G"``), for each parameter group ``G``: its ``name`` key
@@ -449,14 +519,22 @@ class OptimizerParamScheduler:
             logger.warning("metrics(): optimizer.param_groups[%d:] were added since the step "
                            "before this one, which used their own values; they are reported "
                            "from the next step on", len(taken[0].rows))
-        return _metrics(*taken)
+        if self._used is None and not self._warned_not_stepped:
+            self._warned_not_stepped = True
+            logger.warning("metrics(): the optimizer did not step since the scheduler's step "
+                           "before this one (an accumulated or skipped step); reporting the "
+                           "values scheduled for it (said once)")
+        return _metrics(*taken, self._used)
 
     def _after_optimizer_load(self) -> None:
         """Writes the groups the optimizer's ``load_state_dict`` just replaced, so that
         its next step uses this scheduler's values (and, under the override policy,
         this run's per-group overrides), whichever of the two loads came first."""
+        kept = held_lrs(self.optimizer.param_groups) if self._keeps_lr else None
         self._writer.plan_and_write(self.optimizer, self._schedule, self._num_steps,
                                     self._policy is Policy.OVERRIDE)
+        if kept is not None:
+            put_back_lrs(kept)
 
     # ------------------------------------------------------------ checkpoints
 
@@ -515,9 +593,29 @@ class OptimizerParamScheduler:
         self._use(schedule)
         self._num_steps = num_steps
         self._taken = None
+        kept = held_lrs(self.optimizer.param_groups) if self._keeps_lr else None
         self._writer.write(restored)
+        if kept is not None:
+            put_back_lrs(kept)
         logger.info("loaded scheduler state at num_steps=%s (policy %s)", num_steps,
                     self._policy.value)
+
+
+class _BeforeOptimizerStep:
+    """The step pre-hook a scheduler leaves on a torch optimizer: records the values the
+    groups hold as each ``optimizer.step()`` begins, which that step uses (`metrics`). It
+    holds the scheduler weakly, and a copy of it does nothing."""
+
+    def __init__(self, scheduler=None) -> None:
+        self._scheduler = None if scheduler is None else weakref.ref(scheduler)
+
+    def __call__(self, optimizer, args, kwargs) -> None:
+        scheduler = None if self._scheduler is None else self._scheduler()
+        if scheduler is not None and scheduler.optimizer is optimizer:
+            scheduler._record_stepped()
+
+    def __reduce__(self):
+        return (_BeforeOptimizerStep, ())
 
 
 class _AfterOptimizerLoad:
@@ -584,8 +682,51 @@ def _defaults(scheduled) -> tuple:
     return tuple(value for _, value in scheduled.named)
 
 
-def _metrics(plan, position) -> dict[str, float]:
-    """What `plan` wrote at `position`: each group's values and the loop's (see
+def _reported_keys(schedule) -> tuple[str, ...]:
+    """The group keys whose values `metrics` reports for `schedule`: ``lr``, then
+    ``weight_decay`` if it schedules one, then each scheduled group value's key."""
+    keys = ["lr", "weight_decay"] if schedule.has_wd else ["lr"]
+    for value in schedule.values:
+        if value.place == "group" and value.key not in keys:
+            keys.append(value.key)
+    return tuple(keys)
+
+
+def _group_reader(plan, schedule) -> tuple:
+    """``(keys, reader)`` for the values a plan's groups hold (`_reported_keys`): the
+    reader one ``itemgetter`` (each group's values as a tuple) for a plan whose groups
+    hold numbers, which need no copy; None for one that holds tensors (copied instead),
+    or without a plan (an unpickled scheduler's first step: `schedule`'s keys)."""
+    if plan is None:
+        return _reported_keys(schedule), None
+    keys = _reported_keys(plan.schedule)
+    tensors = plan.tensors is not None or (plan.values is not None and any(
+        holder is not float for *_, holders, _ in plan.values.rows
+        for _, _, holder in holders))
+    if tensors:
+        return keys, None
+    return keys, operator.itemgetter(*keys, *keys[:1] if len(keys) == 1 else ())  # a tuple
+
+
+def _used(used, number: int, key: str, index):
+    """The float group `number` held under `key` (component `index` of a tuple) when the
+    optimizer stepped, or None if `used` did not record one."""
+    if used is None:
+        return None
+    keys, rows = used
+    if number >= len(rows) or key not in keys:
+        return None
+    value = rows[number][keys.index(key)]
+    if index is not None:
+        if type(value) not in (tuple, list) or len(value) <= index:
+            return None
+        value = value[index]
+    return as_float(value)
+
+
+def _metrics(plan, position, used=None) -> dict[str, float]:
+    """The values of the step `plan` wrote at `position`: each group's as `used` records
+    them (what the optimizer held), else as the plan wrote them, and the loop's (see
     `OptimizerParamScheduler.metrics`)."""
     schedule, rows = plan.schedule, plan.rows
     names = _group_names([group for group, _, _ in rows])
@@ -603,15 +744,19 @@ def _metrics(plan, position) -> dict[str, float]:
             lr_held, wd_held = plan.tensors.held[number]
             lr = held(lr, lr_held)
             weight_decay = None if weight_decay is None else held(weight_decay, wd_held)
-        found[f"lr/{name}"] = lr
+        lr_used = _used(used, number, "lr", None)
+        found[f"lr/{name}"] = lr if lr_used is None else lr_used
         if weight_decay is not None:
-            found[f"weight_decay/{name}"] = weight_decay
+            wd_used = _used(used, number, "weight_decay", None)
+            found[f"weight_decay/{name}"] = weight_decay if wd_used is None else wd_used
         if values is not None:
             _, _, holders, value_cell = values.rows[number]
             functions = value_classes[id(value_cell)]
             for scheduled, function, (_, _, holder) in zip(values.scheduled, functions,
                                                            holders):
-                found[f"{scheduled.name}/{name}"] = held(float(function(position)), holder)
+                value_used = _used(used, number, scheduled.key, scheduled.index)
+                found[f"{scheduled.name}/{name}"] = held(float(function(position)), holder) \
+                    if value_used is None else value_used
     for scheduled in schedule.values:
         if scheduled.place == "loop":
             found[scheduled.name] = float(schedule.value_at(scheduled.name, position,

@@ -16,7 +16,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from ._checkpoint import FORMAT_KEY, Policy
-from .errors import ScheduleError, ScheduleTypeError
+from .errors import LIMIT, ScheduleError, ScheduleTypeError
+from ._tensors import snapshot
 from .scheduler import OptimizerParamScheduler, _check_schedule
 from .units import check_tokens, clock_for
 
@@ -75,9 +76,33 @@ class ParamScheduler(LRScheduler):
         self._clock = clock_for(schedule, samples_per_step)
         self._clock_schedule = schedule  # the schedule the clock was made for
         policy = Policy.parse(checkpoint_policy)
+        # torch's initial_lr: what the group held when a first scheduler attached, not what
+        # this one writes (a scheduler built after it, or a SequentialLR, starts from it).
+        before = [(group, snapshot(group.get("lr"))) for group in optimizer.param_groups
+                  if "initial_lr" not in group]
         self.core = OptimizerParamScheduler.from_schedule(optimizer, schedule)
         self.core.checkpoint_policy = policy
+        for group, lr in before:
+            group.setdefault("initial_lr", lr)
         super().__init__(optimizer)
+
+    @property
+    def last_epoch(self) -> int:
+        """torch's count of the steps taken; -1 while the scheduler has not started (a
+        ``SequentialLR`` undoes its first step until its milestone): the groups' ``lr`` is
+        then another scheduler's, which loading a checkpoint (the scheduler's or the
+        optimizer's) keeps, writing every other value."""
+        return self.__dict__["_last_epoch"]
+
+    @last_epoch.setter
+    def last_epoch(self, value: int) -> None:
+        self.__dict__["_last_epoch"] = value
+        self.core._keeps_lr = value < 0
+
+    def __setstate__(self, state: dict) -> None:
+        if "last_epoch" in state:  # pickled before last_epoch was a property
+            state["_last_epoch"] = state.pop("last_epoch")
+        self.__dict__.update(state)
 
     @property
     def schedule(self):
@@ -154,12 +179,23 @@ class ParamScheduler(LRScheduler):
     def add_tokens(self, tokens: int) -> None:
         """Records tokens the coming optimizer step consumes, on a token clock: the next
         `step()` advances by the sum recorded since the last one (for Lightning or the
-        Hugging Face Trainer, which call ``step()`` themselves)."""
+        Hugging Face Trainer, which call ``step()`` themselves).
+
+        Raises:
+            ScheduleError: `tokens` is not a whole number >= 0, or the step would take
+                the clock past 1e18; what was recorded before is then kept, unchanged.
+        """
         if not self._current_clock().counts_tokens:
             raise ScheduleError(f"add_tokens({tokens!r}) on a schedule whose clock does not "
                                 "count tokens; expected a run with clock = 'tokens'")
         total = (self._pending_tokens or 0) + check_tokens("tokens", tokens)
-        self._pending_tokens = check_tokens("tokens", total)
+        if self.core.num_steps + total > LIMIT:  # the step would be refused, every time
+            room = LIMIT - self.core.num_steps - (self._pending_tokens or 0)
+            raise ScheduleError(
+                f"add_tokens({tokens!r}) takes the coming step from {self.core.num_steps!r} "
+                f"to {self.core.num_steps + total!r} tokens; expected at most {room!r} more "
+                "tokens for it (a position of at most 1e18, beyond any run)")
+        self._pending_tokens = total
 
     @property
     def pending_tokens(self) -> int:
@@ -242,10 +278,11 @@ class ParamScheduler(LRScheduler):
         saved_clock = _check_saved_clock(state_dict["samples_per_step"])
         last_epoch, step_count = (_check_counter(state_dict, key)
                                   for key in ("last_epoch", "_step_count"))
-        if step_count != last_epoch + 1:
+        if step_count != max(last_epoch, 0) + 1:
             raise ScheduleError(f"state_dict['_step_count']={step_count!r} with state_dict["
                                 f"'last_epoch']={last_epoch!r}; expected _step_count = "
-                                "last_epoch + 1, as ParamScheduler keeps them")
+                                "last_epoch + 1, as ParamScheduler keeps them (1 with "
+                                "last_epoch -1, before a SequentialLR's milestone)")
         pending = state_dict.get("pending_tokens", 0)  # absent before token clocks
         pending = check_tokens("state_dict['pending_tokens']", pending)
         recorded = state_dict.get("tokens_recorded", pending > 0)  # absent in early ones
@@ -261,9 +298,9 @@ class ParamScheduler(LRScheduler):
                            "checkpoint's position on")
             logger.debug("the checkpoint's clock: %s; this scheduler's: %s", saved_clock,
                          clock.describe())
+        self.last_epoch = last_epoch  # -1: the groups' lr is another scheduler's, kept
         self.core._commit(*prepared)
         self._clock, self._clock_schedule = clock, prepared[0]
-        self.last_epoch = last_epoch
         self._step_count = step_count
         self._pending_tokens = pending if recorded else None
         self._last_lr = self.get_lr()
@@ -273,9 +310,13 @@ TORCH_FORMAT = 2
 
 
 def _check_counter(state_dict, key: str) -> int:
+    """torch's counters: whole numbers >= 0, and ``last_epoch`` -1 for a scheduler that
+    has not started (a SequentialLR's before its milestone)."""
     value = state_dict[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ScheduleError(f"state_dict[{key!r}]={value!r}; expected a whole number >= 0")
+    lowest = -1 if key == "last_epoch" else 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+        raise ScheduleError(f"state_dict[{key!r}]={value!r}; expected a whole number >= "
+                            f"{lowest}")
     return value
 
 
