@@ -129,7 +129,7 @@ def test_resumed_run_has_the_uninterrupted_runs_learning_rates(tmp_path):
 def test_a_branch_resumed_from_the_parents_checkpoint_has_the_branchs_learning_rates(tmp_path):
     # A cooldown from step 15 of the cosine decay, to min_lr at step 20. SCHEDULE has no
     # run and counts optimizer steps, and so does its branch.
-    branch = SCHEDULE.branch(15, [{"shape": "linear", "to": "min_lr", "until": "20 samples"}])
+    branch = SCHEDULE.branch(15, [{"shape": "linear", "to": "min_lr", "until": "20 steps"}])
     train(tmp_path, 11)  # the parent, to checkpoint-11, before the branch point
     record = Record()
     train(tmp_path, 30, resume=str(tmp_path / "checkpoint-11"), schedule=branch, record=record)

@@ -123,7 +123,7 @@ def test_resumed_run_has_the_uninterrupted_runs_learning_rates(tmp_path):
 def test_a_branch_resumed_from_the_parents_checkpoint_has_the_branchs_learning_rates(tmp_path):
     # A cooldown from step 12 of the stable phase, to min_lr at step 20. SCHEDULE has no
     # run and counts optimizer steps, and so does its branch.
-    branch = SCHEDULE.branch(12, [{"shape": "linear", "to": "min_lr", "until": "20 samples"}])
+    branch = SCHEDULE.branch(12, [{"shape": "linear", "to": "min_lr", "until": "20 steps"}])
     checkpoint = tmp_path / "parent.ckpt"
     fit(9, save_to=checkpoint)  # the parent, to step 9, before the branch point
     record = Record()

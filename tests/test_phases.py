@@ -162,7 +162,7 @@ BAD = [
     ("no-to", [{"shape": "linear", "until": "5 samples"}], "lr.phases[0] (linear) has no 'to'"),
     ("not-increasing", [{"shape": "linear", "to": 1.0, "until": "5 samples"},
                         {"shape": "constant", "until": "5 samples"}],
-     "lr.phases[1].until=5 (5 samples) does not come after the previous end"),
+     "lr.phases[1].until='5 samples' (5 samples) does not come after the previous end"),
     ("bare-number", [{"shape": "linear", "to": 1.0, "until": "500"}],
      "lr.phases[0].until='500' is not a quantity"),
     ("unknown-name", [{"shape": "linear", "to": "peak_lr", "until": "5 samples"}],
@@ -391,7 +391,7 @@ def test_group_overrides_start_a_branch_from_their_own_value():
 
 @pytest.mark.parametrize("at,phases,message", [
     (500, [{"shape": "linear", "to": "min_lr", "until": "400 steps"}],
-     r"lr.phases\[0\].until=400 \(400 steps\) does not come after the previous end"),
+     r"lr.phases\[0\].until='400 steps' \(400 steps\) does not come after the previous end"),
     (-1, COOLDOWN, r"branch.at=-1; expected a point >= 0"),
     ("50 samples", COOLDOWN, r"branch.at='50 samples' is in samples, on a schedule that counts "
                              r"optimizer steps \(it has no run"),
@@ -682,7 +682,7 @@ def test_a_new_total_before_the_branch_point_is_refused():
 @pytest.mark.parametrize("data,message", [
     ({"lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "50 tokens"},
                                        {"shape": "linear", "to": 0.0, "until": "40 tokens"}]}},
-     "lr.phases[1].until=40 (40 tokens) does not come after the previous end (50 tokens)"),
+     "lr.phases[1].until='40 tokens' (40 tokens) does not come after the previous end (50 tokens)"),
     ({"run": {"clock": "tokens", "total": "100 tokens",
               "batch_size_schedule": [[0, 1], ["5 tokens", 2], ["4 tokens", 3]]}},
      "batch_size_schedule[2][0]='4 tokens' is 4 tokens, not after the stage before it "

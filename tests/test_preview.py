@@ -385,7 +385,7 @@ def test_the_batch_size_over_a_grid_of_samples_is_the_size_of_the_step_under_way
     figure = preview.plot_figure(schedule, "samples", "grid")
     line, = batch_panel(figure).get_lines()
     xs, sizes = line.get_xdata(), line.get_ydata()
-    grid = np.linspace(0, 10**7, 200_001)
+    grid = np.linspace(0, preview.total_samples(schedule), 200_001)  # the plot's grid
     for s in [*grid[:100], *grid[::997], 2999.5, 3000, 3001]:
         step = run.step_at_samples(s)
         start = run.samples_at_step(step if run.samples_at_step(step) <= s else step - 1)

@@ -241,8 +241,8 @@ def test_an_override_of_a_value_not_scheduled_is_said_at_warning(caplog):
         scheduler.step(3)
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warned == ["optimizer.param_groups[0]['betas[0].end'], optimizer.param_groups[1]"
-                      "['momentum.start']: overrides of values the schedule does not "
-                      "schedule do nothing; expected its [group] values ('betas[1]')"]
+                      "['momentum.start']: overrides of values not scheduled do nothing; "
+                      "expected its [group] values ('betas[1]')"]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16],

@@ -46,7 +46,7 @@ from .errors import (
     check_rate,
 )
 from .shapes import ARRAY, SCALAR, Shape, warmup
-from .units import Quantity, Run, branch_point, positions_of
+from .units import Quantity, Run, branch_point, exact_searchsorted, positions_of
 
 Operand = Union[str, float]
 _BOUND_CACHE_SIZE = 64  # bound curves a schedule keeps (one per class of groups)
@@ -294,11 +294,7 @@ class Curve:
         """`at` over a float64 array; the cost grows with the steps, not the segments."""
         out = np.empty(steps.shape, dtype=np.float64)
         flat, result = steps.ravel(), out.ravel()
-        if flat.dtype.kind == "i":  # a whole n is at or before an end e when n <= floor(e)
-            ends = np.array([math.floor(e) for e in self.ends], dtype=np.int64)
-        else:
-            ends = np.asarray(self.ends, dtype=np.float64)
-        index = np.searchsorted(ends, flat, side="left")
+        index = exact_searchsorted(self.ends, flat, side="left")
         order = None if flat.size < 2 or np.all(flat[1:] >= flat[:-1]) else np.argsort(
             index, kind="stable")
         ordered = index if order is None else index[order]

@@ -484,11 +484,11 @@ class GroupWriter:
         """Writes a checked plan into its groups and remembers it; warns once about
         unusual groups (again only when what is unusual changes)."""
         if new_plan.stray and (self.plan is None or self.plan.stray != new_plan.stray):
-            logger.warning("%s: overrides of values the schedule does not schedule do "
-                           "nothing; expected its [group] values (%s)",
+            logger.warning("%s: overrides of values not scheduled do nothing; expected "
+                           "its [group] values (%s)",
                            briefly(new_plan.stray, 90), briefly(
                                [repr(v.name) for v in new_plan.schedule.values
-                                if v.place == "group"], 40) or "it schedules none")
+                                if v.place == "group"], 25) or "it schedules none")
         if new_plan.unusual and (self.plan is None or self.plan.unusual != new_plan.unusual):
             logger.warning("%s; run as Megatron-Core runs them (the rate moves the other "
                            "way)", briefly(new_plan.unusual, 110))

@@ -15,6 +15,7 @@ status 2.
 from __future__ import annotations
 
 import argparse
+from fractions import Fraction
 import difflib
 import json
 import logging
@@ -625,9 +626,9 @@ def _table(options: argparse.Namespace) -> str:
             if step <= iterations:
                 note(step, f"batch size {size}")
     note(iterations, "training ends")
-    spaced = {round(iterations * k / options.points) for k in range(options.points + 1)} \
-        if options.points else set()
-    rows = sorted(set(events) | spaced)
+    spaced = {round(Fraction(iterations * k, options.points))
+              for k in range(options.points + 1)} if options.points else set()
+    rows = sorted(row for row in set(events) | spaced if row <= run._last_step)  # on the clock
 
     lines = []
     if is_example:

@@ -114,3 +114,17 @@ def briefly(items: Iterable[str], width: int = 90) -> str:
         shown.append(item if len(item) <= width else item[:width - 3] + "...")
     more = len(items) - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more else "")
+
+
+def shown(value: object, width: int = 40) -> str:
+    """`value`'s repr for a one-line message, cut to `width` characters.
+
+    Example:
+        >>> shown("1" * 100, width=12)
+        "'1111...111'"
+    """
+    text = repr(value)
+    if len(text) <= width:
+        return text
+    keep = width - 3
+    return text[:keep // 2 + keep % 2] + "..." + text[len(text) - keep // 2:]

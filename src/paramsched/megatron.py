@@ -28,6 +28,7 @@ from .errors import (
     check_non_negative,
     check_number,
     check_rate,
+    shown,
 )
 from .schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
 from .units import MAX_AMOUNT, MAX_STAGES, Run
@@ -244,7 +245,7 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
     if a["step_batch_size_schedule"] is not None:
         stages = _step_schedule(a["step_batch_size_schedule"], a["seq_length"], notes)
         if a["rampup_batch_size"] is not None:
-            notes.append(f"--rampup-batch-size={a['rampup_batch_size']!r} is ignored: with "
+            notes.append(f"--rampup-batch-size={shown(a['rampup_batch_size'])} is ignored: with "
                          "--step-batch-size-schedule, Megatron follows the schedule")
     elif a["rampup_batch_size"] is not None:
         notes.append("--rampup-batch-size follows Megatron-Core 0.16 and 0.17; from 0.18 "
@@ -455,9 +456,10 @@ def _megatron_number(text: str, where: str, notes: list[str], per: int = 1) -> i
     except ValueError:
         written = value
     if written != value:
-        exact = f"{written.numerator:,}" if written.denominator == 1 else f"{float(written):,}"
-        notes.append(f"--step-batch-size-schedule: Megatron reads {text!r} as {value:,} "
-                     f"(through a float), not {exact}")
+        exact = f"{written.numerator:,}" if written.denominator == 1 else \
+            f"{float(written):,}" if Fraction(float(written)) == written else ""
+        notes.append(f"--step-batch-size-schedule: Megatron reads {shown(text)} as {value:,} "
+                     f"(through a float), not {exact if 0 < len(exact) <= 40 else 'as written'}")
     return value
 
 
@@ -528,8 +530,9 @@ def train_iterations(run: Run, train_iters, train_samples) -> int:
                 f"takes {ramp_samples} samples; expected at least that many, since Megatron's "
                 "versions count the iterations of a shorter run differently"
             )
-    step = run.step_at_samples(train_samples)
-    iterations = step if run.samples_at_step(step) == train_samples else step - 1
+    step = run.step_at_samples(train_samples)  # its end may lie beyond any run
+    reached = step <= run._last_step and run.samples_at_step(step) == train_samples
+    iterations = step if reached else step - 1
     if iterations < 1:
         raise ScheduleError(
             f"--train-samples={train_samples} is less than one iteration of "

@@ -37,7 +37,7 @@ import dataclasses
 import json
 import re
 from fractions import Fraction
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from ._curve import (
@@ -86,6 +86,8 @@ class Phase:
     start: Any = None
     value: Any = None
     power: Optional[float] = None
+    written: Any = field(default=None, compare=False)  # `until` as the file has it
+    where: Optional[str] = field(default=None, compare=False)  # and where, for messages
 
 
 def _samples_text(samples, unit: str = "samples") -> str:
@@ -204,7 +206,26 @@ def _phases(run: Run, items, where: str, begin=0) -> tuple[Phase, ...]:
                              phases[-1].until if phases else begin, MAX_PHASES - len(phases))
             continue
         phases.append(_phase(item, label, run.position))
+    _check_ends(run, phases, begin)
     return tuple(phases)
+
+
+def _check_ends(run, phases: list, begin) -> None:
+    """Refuses an end that does not come after the one before, naming it as written and
+    the position (and step) it lands on."""
+    previous = begin
+    for phase in phases:
+        if phase.until <= previous and phase.where is not None:
+            at = f"({phase.until!r} {run.unit})"
+            if getattr(run, "has_steps", False):
+                at = (f"lands at {phase.until!r} {run.unit} (step "
+                      f"{run.step_at_samples(phase.until):,}), which")
+            raise ScheduleError(
+                f"{phase.where}.until={phase.written!r} {at} does not come after the previous "
+                f"end ({previous!r} {run.unit}); expected increasing phase ends"
+                + (", each on a step of its own (an end inside a step lands at that step's end)"
+                   if getattr(run, "has_steps", False) else ""))
+        previous = phase.until
 
 
 def _phase(item, label: str, samples) -> Phase:
@@ -215,7 +236,7 @@ def _phase(item, label: str, samples) -> Phase:
             raise ScheduleError(f"{label} has no {key!r}; expected shape, until and to")
     until = samples(Quantity.parse(item["until"], f"{label}.until"), f"{label}.until")
     return Phase(item["shape"], until, item.get("to"), item.get("from"), item.get("value"),
-                 item.get("power"))
+                 item.get("power"), item["until"], label)
 
 
 def _block(run: Run, block: dict, label: str, begin, room: int) -> list[Phase]:
@@ -261,7 +282,8 @@ def _block(run: Run, block: dict, label: str, begin, room: int) -> list[Phase]:
                                          start=named(p.start), value=named(p.value))
                      for p in once]
         if once[-1].until < length:  # the rest of the period holds
-            expanded.append(Phase("constant", run.land(start + length)))
+            expanded.append(Phase("constant", run.land(start + length),
+                                  written=block.get("period"), where=f"{label}.period"))
     return expanded
 
 

@@ -45,10 +45,11 @@ def run_of(schedule) -> Run:
 
 
 def total_samples(schedule) -> float:
-    """How far a preview goes: the run's total, or the end of the last phase."""
+    """How far a preview goes: the run's total (landed on a whole step, as `"100%"` is),
+    or the end of the last phase."""
     run = run_of(schedule)
     if run.total is not None:
-        return run.total_samples
+        return run.land(run.total_samples)
     return schedule.horizon
 
 

@@ -161,7 +161,7 @@ class Schedule(CurveSchedule):
             unusual = _unusual_wsd(self.wsd_decay_steps, self.lr_decay_steps,
                                    self.lr_warmup_steps)
             if unusual:  # Megatron-Core runs it as written; so does paramsched, saying so
-                logger.warning("wsd_decay_steps=%r with lr_decay_steps=%r: %s; run as "
+                logger.warning("wsd_decay_steps=%.8g with lr_decay_steps=%.8g: %s; run as "
                                "Megatron-Core runs it", self.wsd_decay_steps,
                                self.lr_decay_steps, unusual)
             require(
@@ -211,10 +211,10 @@ class Schedule(CurveSchedule):
             segments.append(Segment(d, "inverse-sqrt", "max_lr", "min_lr", origin=w, label=style))
         elif style == "WSD":
             anneal_start = d - self.wsd_decay_steps
-            if anneal_start > w:
-                segments.append(Segment(anneal_start, "stable", "max_lr", "min_lr",
+            if anneal_start > w:  # Megatron's n > lr_decay_steps comes first: capped at d
+                segments.append(Segment(min(anneal_start, d), "stable", "max_lr", "min_lr",
                                         label="stable"))
-            if self.wsd_decay_steps > 0:  # with none, the plateau ends at min_lr at once
+            if anneal_start < d:  # with none (or one rounded away), min_lr after d at once
                 segments.append(Segment(d, "decay", "max_lr", "min_lr",
                                         SHAPES[self.lr_wsd_decay_style], origin=anneal_start,
                                         length=float(self.wsd_decay_steps),
@@ -258,11 +258,10 @@ class Schedule(CurveSchedule):
 
 def _unusual_wsd(wsd, decay, warmup) -> str:
     """What is unusual about a WSD anneal that Megatron-Core still runs, or ``""``."""
-    if wsd == 0:
+    if wsd == 0 or decay - wsd >= decay:
         return "no anneal: the rate drops from max_lr to min_lr after lr_decay_steps"
     if wsd > decay - warmup:
-        return ("the anneal begins before the warmup ends, so the rate drops below max_lr "
-                "right after the warmup")
+        return "the anneal begins before the warmup ends: the rate drops right after it"
     if not float(wsd).is_integer():
         return "a fractional anneal, which begins inside a step"
     return ""

@@ -554,7 +554,15 @@ class Run:
     def position(self, quantity: Quantity | str, field: str = "quantity") -> int | float:
         """The clock position `quantity` lands at (`land` of its samples): where a phase
         ends and a branch begins."""
-        return self.land(self.samples(quantity, field))
+        samples = self.samples(quantity, field)
+        try:
+            return self.land(samples)
+        except ScheduleError:  # the step it lands on ends beyond any run
+            written = quantity if isinstance(quantity, str) else str(quantity)
+            raise ScheduleError(
+                f"{field}={written!r} lands at the end of step "
+                f"{self.step_at_samples(samples):,}, beyond any run; expected a point that "
+                f"lands within {float(MAX_AMOUNT):g} samples") from None
 
     def batch_size_at(self, consumed_samples) -> int:
         """The global batch size after `consumed_samples` (tokens, on a token clock), as
@@ -580,7 +588,7 @@ class Run:
         self._check_batch(steps=False)
         if self.batch_size_schedule is not None:
             sizes = np.array([size for _, size in self.batch_size_schedule], dtype=np.float64)
-            return sizes[np.searchsorted(self._thresholds, positions, side="right") - 1]
+            return sizes[exact_searchsorted(self._thresholds, positions, side="right") - 1]
         if self._ramp is None or self._ramp[0] == self.global_batch_size:
             return np.full_like(positions, float(self.global_batch_size))
         start, increment, length = self._ramp
@@ -698,8 +706,12 @@ class Run:
             stage = int(np.searchsorted(consumed, samples, side="right")) - 1
             return int(first[stage]) + math.ceil(
                 (Fraction(samples) - int(consumed[stage])) / int(sizes[stage]))
+        if samples.dtype.kind in "iu":  # whole samples: a ceiling division of ints, exact
+            samples_int = samples.astype(np.int64)
+            stage = np.searchsorted(consumed, samples_int, side="right") - 1
+            return first[stage] - ((consumed[stage] - samples_int) // sizes[stage])
         samples_array = samples.astype(np.float64, copy=False)
-        stage = np.searchsorted(consumed, samples_array, side="right") - 1
+        stage = exact_searchsorted(consumed.tolist(), samples_array, side="right") - 1
         return (first[stage] + np.ceil((samples_array - consumed[stage]) / sizes[stage])
                 ).astype(np.int64)
 
@@ -711,8 +723,9 @@ class Run:
             >>> run.step_at_samples(8), run.step_past_samples(8), run.step_past_samples(7)
             (2, 3, 2)
         """
-        step = self.step_at_samples(samples)
-        return step + 1 if self.samples_at_step(step) == samples else step
+        step = self.step_at_samples(samples)  # (its end may lie beyond any run)
+        return step + 1 if step <= self._last_step and self.samples_at_step(step) == samples \
+            else step
 
     def tokens(self, samples):
         """Tokens in `samples` samples (a number or an array), or None without a
@@ -797,6 +810,26 @@ class StepClock:
 
     def position(self, quantity, field: str = "quantity"):
         return self.land(self.samples(quantity, field))
+
+
+def exact_searchsorted(points, values: np.ndarray, side: str = "left") -> np.ndarray:
+    """`np.searchsorted` of `values` (an int64 or float64 array) among `points` (Python
+    ints or floats, increasing), comparing as Python compares numbers: exactly. NumPy
+    compares an int64 with a float64 as two float64s, which blurs numbers above 2**53.
+
+    Example:
+        >>> exact_searchsorted([2**53 + 1], np.array([2**53 + 1, 2**53 + 2]))
+        array([0, 1])
+    """
+    if values.dtype.kind in "iu":
+        # A whole v: p >= v when floor(p) >= v (left); p > v when ceil(p) > v (right).
+        whole = [math.floor(p) if side == "left" else math.ceil(p) for p in points]
+        return np.searchsorted(np.array(whole, dtype=np.int64), values, side=side)
+    found = np.searchsorted(np.asarray(points, dtype=np.float64), values, side=side)
+    large = values >= 2.0**53  # whole floats, compared with the points as ints
+    if large.any():
+        found[large] = exact_searchsorted(points, values[large].astype(np.int64), side)
+    return found
 
 
 def positions_of(schedule, run: Run | None = None):
