@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from conftest import PlainOptimizer, increments, random_config, random_groups, step_counts, written
-from paramsched import OptimizerParamScheduler
+from paramsched import OptimizerParamScheduler, ScheduleError
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -193,3 +193,50 @@ def test_every_wsd_anneal_megatron_runs_is_run_bit_exact_with_one_warning(wsd, w
 
     grid = np.arange(0, 121, 0.25)
     assert scheduler.schedule.lr(grid).tolist() == [scheduler.schedule.lr(float(n)) for n in grid]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("seed", range(25), ids=lambda s: f"config{s}")
+def test_numpy_float_overrides_compute_in_numpys_type_as_megatron_does(dtype, seed):
+    # A group's max_lr as numpy.float32 makes megatron-core compute in float32 (NumPy's
+    # promotion): the same floats, not float64 ones.
+    import numpy as np
+
+    rng = random.Random(seed)
+    config = random_config(rng)
+    narrow = getattr(np, dtype)
+    groups = [{}, {"max_lr": narrow(config["max_lr"] * 1.5), "min_lr": narrow(config["min_lr"])},
+              {"max_lr": narrow(config["max_lr"]), "wd_mult": narrow(0.5)},
+              {"start_wd": narrow(config["start_wd"]), "end_wd": narrow(config["end_wd"])}]
+    if config["wd_incr_style"] == "constant":
+        groups[3] = {"end_wd": narrow(config["end_wd"]), "start_wd": narrow(config["end_wd"])}
+    try:
+        scheduler, ours, reference, theirs = pair(config, groups)
+    except ScheduleError as error:  # float16 overflows in a long warmup: nan, refused
+        position = int(str(error).split("at num_steps=")[1].split()[0])
+        assert dtype == "float16" and "reaches nan" in str(error)
+        megatron_core = megatron.OptimizerParamScheduler(PlainOptimizer(groups), **config)
+        megatron_core.step(position)
+        assert any(np.isnan(g["lr"]) for g in megatron_core.optimizer.param_groups)
+        return
+    assert written(ours) == written(theirs), "after construction"
+    for increment in increments(step_counts(rng, config)):
+        scheduler.step(increment)
+        reference.step(increment)
+        assert written(ours) == written(theirs), (config, reference.num_steps)
+        assert all(type(v) is float for row in written(ours) for v in row)
+
+
+def test_a_float32_override_and_a_float_of_the_same_value_compute_apart():
+    import numpy as np
+
+    config = dict(init_lr=0.0, max_lr=0.5, min_lr=0.1, lr_warmup_steps=3, lr_decay_steps=100,
+                  lr_decay_style="cosine", start_wd=0.0, end_wd=0.0, wd_incr_steps=100,
+                  wd_incr_style="constant")
+    groups = [{"max_lr": 0.5}, {"max_lr": np.float32(0.5)}]  # equal, and hash alike
+    scheduler, ours, reference, theirs = pair(config, groups)
+    for _ in range(40):
+        scheduler.step(1)
+        reference.step(1)
+        assert written(ours) == written(theirs)
+    assert written(ours)[0] != written(ours)[1]  # float64 and float32 arithmetic differ

@@ -485,7 +485,7 @@ class CurveSchedule:
         cache = self.__dict__.get("_bound_curves")
         if cache is None:
             cache = self.__dict__["_bound_curves"] = {}
-        key = (which, first, second)
+        key = (which, type(first), first, type(second), second)  # float32 is not float
         bound = cache.get(key)
         if bound is None:
             if len(cache) >= _BOUND_CACHE_SIZE:

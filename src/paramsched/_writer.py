@@ -31,6 +31,8 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
+import numpy as np
+
 from ._bounds import check_bounds
 from ._curve import VALUE_OVERRIDE
 from ._tensors import is_tensor
@@ -194,13 +196,35 @@ def effective(schedule, key: tuple, where: str = "param_group", unusual=None) ->
                     "weight_decay without weight-decay overrides")
     defaults = (schedule.max_lr, schedule.min_lr, schedule.start_wd, schedule.end_wd, 1.0)
     values = tuple(
-        default if value is None else check_rate(f"{where}[{name!r}]", value)
+        default if value is None else _override(f"{where}[{name!r}]", value)
         for name, value, default in zip(OVERRIDE_KEYS, key, defaults)
     )
     found = schedule.check_group(*values[:4], where)
     if unusual is not None:
         unusual[:] = found
     return values
+
+
+def _override(field: str, value):
+    """An override, checked: a float, or a narrower NumPy float kept as it is, since
+    Megatron-Core computes in NumPy's promoted type (a float32 ``max_lr`` gives float32
+    rates), and so must the same floats."""
+    checked = check_rate(field, value)
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        return value
+    return checked
+
+
+def _as_floats(lr, wd, wd_mult) -> tuple:
+    """A class's rate and weight decay as Python floats, its ``wd_mult`` applied (for a
+    NumPy float32 class, whose values are written as the floats they are)."""
+    def lr_float(n):
+        return float(lr(n))
+
+    def wd_float(n):
+        return float(wd(n) * wd_mult)
+
+    return lr_float, None if wd is None else wd_float, 1.0
 
 
 def plan(schedule, num_steps, groups, optimizer=None) -> Plan:
@@ -226,9 +250,10 @@ def plan(schedule, num_steps, groups, optimizer=None) -> Plan:
         stray += [f"optimizer.param_groups[{position}][{key!r}]" for key in group
                   if isinstance(key, str) and VALUE_OVERRIDE.fullmatch(key)
                   and key.rsplit(".", 1)[0] not in names]
-        cls = index.get((key, extra))
+        kinds = tuple(map(type, key))  # a float32 0.5 computes unlike a float 0.5
+        cls = index.get((key, kinds, extra))
         if cls is None:
-            cls = index[(key, extra)] = len(overrides)
+            cls = index[(key, kinds, extra)] = len(overrides)
             unusual.append([])
             where = f"optimizer.param_groups[{position}]"
             overrides.append(effective(schedule, key, where, unusual[-1]))
@@ -242,8 +267,12 @@ def plan(schedule, num_steps, groups, optimizer=None) -> Plan:
             for cls, resolved in enumerate(overrides)])
     values = [[0.0, 0.0] for _ in overrides]
     bound = []
-    for max_lr, min_lr, start_wd, end_wd, wd_mult in overrides:
-        bound.append((*schedule.bind(max_lr, min_lr, start_wd, end_wd), wd_mult))
+    for resolved in overrides:
+        lr, wd = schedule.bind(*resolved[:4])
+        if any(isinstance(v, np.floating) for v in resolved):  # NumPy's arithmetic
+            bound.append(_as_floats(lr, wd, resolved[4]))
+        else:
+            bound.append((lr, wd, resolved[4]))
     cells = [values[c] for c in classes]
     written = ("lr", "weight_decay") if schedule.has_wd else ("lr",)
     tensors = None
