@@ -122,24 +122,28 @@ def test_checkpoint_and_restart_continue_with_the_same_learning_rates(tmp_path):
         assert [[tuple(pair) for pair in step] for step in result["seen"]] == expected[7:]
 
 
-def test_a_rank_with_another_flag_is_named(tmp_path):
-    launch("mismatch", tmp_path)
+def errors_of_every_rank(kind: str, tmp_path) -> list[str]:
+    """The error each rank of a launch of `kind` reported."""
+    launch(kind, tmp_path)
+    found = []
     for rank in range(WORLD):
         with open(tmp_path / f"rank{rank}.json") as file:
-            message = json.load(file)["error"]
-        assert message == ("schedulers differ across ranks: max_lr: rank 0 has 0.001; rank 1 "
-                           "has 0.002; expected every rank launched with the same schedule")
+            found.append(json.load(file)["error"])
+    return found
+
+
+def test_a_rank_with_another_flag_is_named(tmp_path):
+    assert errors_of_every_rank("mismatch", tmp_path) == WORLD * [
+        "schedulers differ across ranks: max_lr: rank 0 has 0.001; rank 1 has 0.002; "
+        "expected every rank launched with the same schedule"]
 
 
 def test_ranks_with_different_tokens_recorded_for_the_coming_step_are_named(tmp_path):
     # Both at 100 tokens, one with a token recorded for the coming step: the next step
     # would take them to 100 and 101, and check_consistent passed them.
-    launch("pending", tmp_path)
-    for rank in range(WORLD):
-        with open(tmp_path / f"rank{rank}.json") as file:
-            message = json.load(file)["error"]
-        assert message == ("schedulers differ across ranks: pending_tokens: rank 0 has 0; rank "
-                           "1 has 1; expected every rank launched with the same schedule")
+    assert errors_of_every_rank("pending", tmp_path) == WORLD * [
+        "schedulers differ across ranks: pending_tokens: rank 0 has 0; rank 1 has 1; "
+        "expected every rank launched with the same schedule"]
 
 
 def test_outside_a_process_group():
