@@ -55,7 +55,7 @@ from .shapes import SCALAR
 logger = logging.getLogger("paramsched.scheduler")
 
 #: Up to this many groups the generated code has one block per group; beyond, a loop.
-UNROLL = 64
+UNROLL = 1024
 #: General steps a plan serves before its function is built.
 SERVED = 16
 #: Plans with more classes of groups keep the general path (building would take long).
@@ -325,13 +325,14 @@ def _source(plan, where: tuple) -> tuple[str, list]:
                      "    return None",
                      *[f"g[{k!r}] = {results[cls * width + i]}"
                        for i, k in enumerate(plan.keys)]]
-    else:
+    else:  # each row: the group's key, and where its values are in `values`
+        rows = tuple((key, *(cls * width + i for i in range(width))) for key, cls in rows)
+        places = ", ".join(f"i{i}" for i in range(width))
         body += [f"values = ({', '.join(results)},)",
-                 f"for g, (key, cls) in zip(groups, {trace.constant(tuple(rows))}):",
+                 f"for g, (key, {places}) in zip(groups, {trace.constant(rows)}):",
                  f"    if ({reads}) != key:",
                  "        return None",
-                 *[f"    g[{k!r}] = values[cls * {width} + {i}]"
-                   for i, k in enumerate(plan.keys)]]
+                 *[f"    g[{k!r}] = values[i{i}]" for i, k in enumerate(plan.keys)]]
     tail = [f"{trace.constant(cell)}[{i}] = {results[number * width + i]}"
             for number, (cell, *_) in enumerate(plan.classes) for i in range(width)]
     plan_name, schedule_name = trace.constant(plan), trace.constant(schedule)
