@@ -352,9 +352,13 @@ def footprint(obj, seen=None, stop=()) -> int:
 def memory(steps: int, groups: int) -> list[list[str]]:
     optimizer = Groups(groups)
     scheduler = OptimizerParamScheduler(optimizer, **MEGATRON_CONFIG)
+    # Collected before the warm-up, not between it and tracing: a full collection right
+    # before tracemalloc starts makes tracemalloc's own bookkeeping (a line-number
+    # search per traced allocation, through the long step function) twenty times the
+    # step's cost, for as long as the trace runs.
+    gc.collect()
     for _ in range(1000):
         scheduler.step()
-    gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for _ in range(steps):
