@@ -350,6 +350,20 @@ def test_groups_changed_every_few_steps_build_nothing(monkeypatch):
     assert len(builds) == 1  # a plan that holds gets its step function
 
 
+def test_segments_a_few_steps_long_build_nothing(monkeypatch):
+    builds = []
+    original = _fastpath._build
+    monkeypatch.setattr(_fastpath, "_build", lambda *a: builds.append(a) or original(*a))
+    length = _fastpath.SERVED - 1
+    schedule = PhaseSchedule.from_dict({"lr": {"max_lr": 1e-3, "phases": [
+        {"shape": "cosine", "from": "max_lr", "to": 0.0, "until": f"{(k + 1) * length} samples"}
+        for k in range(20)]}})
+    scheduler = OptimizerParamScheduler.from_schedule(PlainOptimizer(), schedule)
+    for _ in range(20 * length):
+        scheduler.step()
+    assert builds == []
+
+
 def test_the_step_function_notices_what_plan_step_notices(monkeypatch):
     """A tensor put in, a key removed, an override changed, a group replaced by an equal
     one (written, as the general path writes it) or added: each as the general path."""
@@ -455,7 +469,7 @@ def test_a_dropped_scheduler_frees_its_plan_without_the_garbage_collector():
     scheduler = OptimizerParamScheduler(optimizer, **COSINE)
     for _ in range(2 * _fastpath.SERVED):
         scheduler.step()
-    assert scheduler._writer.compiled  # a step function holds the plan, which holds this
+    assert scheduler._writer.fast_step is not _general  # it holds the plan, which holds this
     schedule = weakref.ref(scheduler._writer.plan.schedule)
     gc.disable()
     try:
@@ -475,7 +489,8 @@ def test_a_pickled_scheduler_leaves_its_step_function_behind_and_builds_again(mo
     for _ in range(2 * _fastpath.SERVED):
         scheduler.step()
         clone.step()
-    assert clone._writer.compiled and copied.param_groups == optimizer.param_groups
+    assert clone._writer.fast_step is not _general
+    assert copied.param_groups == optimizer.param_groups
     calls = general_steps(monkeypatch)
     clone.step()
     assert calls == [] and math.isfinite(copied.param_groups[0]["lr"])

@@ -35,10 +35,11 @@ values the general path just computed before it is used.
 
 Plans with tensors, scheduled values besides ``lr`` and ``weight_decay``, a
 batch-size rule or more than `MAX_CLASSES` classes keep the general path, and so
-do schedules whose curves are not bound by `Curve.bind` (which the trace follows). A function is built only for a
-plan that has served `SERVED` steps, so groups changed every few steps never pay
-for one; compiled code is cached by its text, so the same plan planned again
-(group dicts replaced by equal ones) reuses it.
+do schedules whose curves are not bound by `Curve.bind` (which the trace follows).
+A function is built only once the general path has served `SERVED` steps of the
+plan in the segments it is for, so groups changed every few steps, and segments a
+few steps long, never pay for one; compiled code is cached by its text, so the
+same plan planned again (group dicts replaced by equal ones) reuses it.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ logger = logging.getLogger("paramsched.scheduler")
 
 #: Up to this many groups the generated code has one block per group; beyond, a loop.
 UNROLL = 1024
-#: General steps a plan serves before its function is built.
+#: General steps a plan serves in the same segments before their function is built.
 SERVED = 16
 #: Plans with more classes of groups keep the general path (building would take long).
 MAX_CLASSES = 512
@@ -252,18 +253,22 @@ def segments(schedule, num_steps) -> tuple:
 
 
 def step_function(plan, num_steps, compiled: dict):
-    """The plan's step function for the segments `num_steps` is in, built the first
-    time it is asked for once the plan has served `SERVED` steps; None where the plan
-    keeps the general path. `compiled` keeps what was built for the plan, by segments."""
-    plan.served += 1
-    if plan.served < SERVED or not eligible(plan):
+    """The plan's step function for the segments `num_steps` is in, built once the
+    general path has served `SERVED` steps there; None until then, and where the plan
+    keeps the general path. `compiled` holds, for the plan, by segments, the steps
+    served so far (an int) or what was built."""
+    if not eligible(plan):
         return None
     where = segments(plan.schedule, num_steps)
-    if where not in compiled:
-        if len(compiled) >= 16:  # a run moving to and fro over many segments
+    found = compiled.get(where, 0)
+    if type(found) is int:
+        if found + 1 < SERVED:  # short segments (a step or two each) never pay for one
+            compiled[where] = found + 1
+            return None
+        if len(compiled) >= 64:  # a run over many segments
             compiled.clear()
-        compiled[where] = _build(plan, where, num_steps)
-    return compiled[where]
+        found = compiled[where] = _build(plan, where, num_steps)
+    return found
 
 
 def _build(plan, where: tuple, num_steps):

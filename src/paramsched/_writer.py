@@ -52,7 +52,7 @@ class Plan:
     """
 
     __slots__ = ("schedule", "num_steps", "rows", "tensors", "classes", "keys", "unusual",
-                 "values", "stray", "overrides", "served")
+                 "values", "stray", "overrides")
 
     def __init__(self, schedule, rows, tensors, classes, values, scheduled=None) -> None:
         self.schedule = schedule
@@ -66,10 +66,9 @@ class Plan:
         self.unusual: list[str] = []  # what is unusual about its groups (one WARNING)
         self.values: ValueWriter | None = scheduled  # the other group values, if scheduled
         self.stray: list[str] = []  # value overrides for values not scheduled (one WARNING)
-        # Each class's effective (max_lr, min_lr, start_wd, end_wd, wd_mult), which its
-        # step function is built from (`_fastpath`), and the steps `step` served.
+        # Each class's effective (max_lr, min_lr, start_wd, end_wd, wd_mult), which the
+        # plan's step functions are built from (`_fastpath`).
         self.overrides: list[tuple] = []
-        self.served = 0
 
     def advance(self, num_steps) -> None:
         """Recomputes every class's values for `num_steps`: the only place they are computed.
