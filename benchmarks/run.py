@@ -3,7 +3,8 @@
 Run ``python benchmarks/run.py`` (``--quick`` for tiny sizes, as the test suite
 does). Every comparison is interleaved: each repeat runs every candidate once, and
 the table reports medians over the repeats, and ratios, since absolute times on a
-shared machine are noisy.
+shared machine are noisy. Times are the CPU time of the benchmark's thread where
+the clock is precise (`CLOCK`).
 """
 
 from __future__ import annotations
