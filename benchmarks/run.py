@@ -3,13 +3,16 @@
 Run ``python benchmarks/run.py`` (``--quick`` for tiny sizes, as the test suite
 does). Every comparison is interleaved: each repeat runs every candidate once, and
 the table reports medians over the repeats, and ratios, since absolute times on a
-shared machine are noisy.
+shared machine are noisy. Times are the CPU time of the benchmark's thread where
+the clock is precise (`CLOCK`).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
+import math
 import os
 import platform
 import statistics
@@ -23,35 +26,135 @@ import numpy as np
 
 from paramsched import OptimizerParamScheduler, Schedule
 
+#: Megatron's cosine decay and linear weight-decay increment. Every step timed is inside
+#: the decay: past lr_decay_steps megatron-core returns min_lr at once, which would time
+#: only that shortcut (`host_step` checks it).
 MEGATRON_CONFIG = dict(
     init_lr=0.0, max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=100, lr_decay_steps=10**9,
     lr_decay_style="cosine", start_wd=0.0, end_wd=0.1, wd_incr_steps=10**9,
     wd_incr_style="linear",
 )
+DECOUPLED_LR, DECOUPLED_MIN_LR = 1e-3, 1e-4
 
 
 class Groups:
     """A stand-in optimizer: nothing but param_groups, so only the scheduler is timed."""
 
     def __init__(self, count: int):
-        self.param_groups = megatron_style_groups(count)
+        self.param_groups = megatron_groups(count)
 
 
-def megatron_style_groups(count: int) -> list[dict]:
-    """Groups as Megatron-Core builds them: every group has max_lr, min_lr and wd_mult.
+def megatron_groups(count: int) -> list[dict]:
+    """`count` parameter groups as megatron-core 0.16 builds them: its own
+    ``_get_param_groups`` run on a small model, so every group has its keys
+    (``wd_mult``, ``lr_mult``, ``max_lr``, ``min_lr``, ``is_expert_parallel``,
+    ``is_decoupled_lr``, ``default_config``, ``params``).
 
-    Layers alternate between decayed weights and undecayed biases and norms, and one
-    group in eight has a decoupled learning rate (embeddings, output layer).
+    1 group: no overrides (``config_overrides={}``). 2: Megatron's default overrides,
+    decayed weights and undecayed biases and norms (``wd_mult`` 0). 4: the same with
+    ``--decoupled-lr``, the embedding and output layer having their own ``max_lr`` and
+    ``min_lr``. More: also a learning rate per block of layers (a config override per
+    block, as a layer-wise learning rate is given), each decayed and undecayed.
     """
-    groups = []
-    for index in range(count):
-        decoupled = index % 8 == 2
-        groups.append({
-            "params": [], "wd_mult": 0.0 if index % 2 else 1.0, "lr_mult": 1.0,
-            "max_lr": 1e-3 if decoupled else 3e-4, "min_lr": 1e-4 if decoupled else 3e-5,
-            "is_expert_parallel": False, "default_config": not decoupled,
-        })
-    return groups
+    return [dict(group) for group in _megatron_groups(count)]
+
+
+@functools.lru_cache(maxsize=None)
+def _megatron_groups(count: int) -> tuple:
+    import torch
+    import torch.distributed as dist
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from megatron.core.optimizer import (
+            OptimizerConfig,
+            _get_param_groups,
+            get_standard_config_overrides,
+        )
+        from megatron.core.optimizer.optimizer_config import ParamKey
+    if count != 1 and (count % 2 or count < 2):
+        raise ValueError(f"count={count}; expected 1 or an even number of groups")
+    blocks = max(0, count // 2 - 2)  # learning rates of their own, besides default and decoupled
+    model = torch.nn.Module()
+    model.embedding = torch.nn.Embedding(4, 2)
+    model.layers = torch.nn.ModuleList(torch.nn.Linear(2, 2) for _ in range(blocks))
+    model.final = torch.nn.Linear(2, 2)
+    model.output = torch.nn.Linear(2, 4)
+    for param in (model.embedding.weight, *model.output.parameters()):
+        param.is_embedding_or_output_parameter = True
+    decoupled = count >= 4
+    config = OptimizerConfig(
+        lr=MEGATRON_CONFIG["max_lr"], min_lr=MEGATRON_CONFIG["min_lr"],
+        decoupled_lr=DECOUPLED_LR if decoupled else None,
+        decoupled_min_lr=DECOUPLED_MIN_LR if decoupled else None)
+    overrides = {} if count == 1 else get_standard_config_overrides(config)
+    for block in range(blocks):
+        scale = 0.9 ** (blocks - block)
+        overrides[ParamKey(name=f"layers.{block}.*")] = {
+            "max_lr": config.lr * scale, "min_lr": config.min_lr * scale}
+    started = not dist.is_initialized()
+    if started:  # the layout is gathered across ranks: one rank here
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        groups = _get_param_groups([model], config, overrides)
+    finally:
+        if started:
+            dist.destroy_process_group()
+    assert len(groups) == count, (count, len(groups))
+    return tuple(groups)
+
+
+class HandWritten:
+    """The floor: a step written by hand for one plan of `megatron_groups`, with
+    paramsched's guarantees and nothing else.
+
+    Per step: Megatron's cosine and linear formulas inline (the cosine once), and per
+    group the seven reads the guarantees need (the five overrides Megatron re-reads,
+    ``max_lr``, ``min_lr``, ``start_wd``, ``end_wd``, ``wd_mult``, and what ``lr`` and
+    ``weight_decay`` hold, whose type tells a tensor put there), one tuple comparison
+    with the plan's, each group's two values (``min_lr + coeff * delta_lr``, the weight
+    decay times ``wd_mult``) and two writes. It refuses a group not as planned, where
+    paramsched would plan afresh.
+    """
+
+    def __init__(self, optimizer, num_steps: int):
+        self.optimizer, self.num_steps = optimizer, num_steps
+        c = MEGATRON_CONFIG  # the formulas' constants, as Megatron computes them
+        self.constants = (c["lr_warmup_steps"], float(c["lr_decay_steps"] - c["lr_warmup_steps"]),
+                          c["start_wd"], float(c["wd_incr_steps"]), c["end_wd"] - c["start_wd"])
+        self.rows = []
+        for group in optimizer.param_groups:
+            max_lr = group.get("max_lr", MEGATRON_CONFIG["max_lr"])
+            min_lr = group.get("min_lr", MEGATRON_CONFIG["min_lr"])
+            key = (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                   group.get("end_wd"), group.get("wd_mult"), float, float)
+            self.rows.append((key, min_lr, max_lr - min_lr, group.get("wd_mult", 1.0)))
+        for group in optimizer.param_groups:  # lr and weight_decay hold floats
+            group["lr"] = group["weight_decay"] = 0.0
+        self.step(0)
+
+    def step(self, increment: int = 1) -> None:
+        num_steps = self.num_steps + increment
+        self.num_steps = num_steps
+        warmup, decay_steps, start_wd, wd_incr_steps, delta_wd = self.constants
+        coeff = 0.5 * (math.cos(math.pi * (float(num_steps - warmup) / decay_steps)) + 1.0)
+        wd = start_wd + float(num_steps) / wd_incr_steps * delta_wd
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.rows):
+            raise RuntimeError("the groups changed; paramsched would plan afresh")
+        for group, (key, min_lr, delta_lr, wd_mult) in zip(groups, self.rows):
+            if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
+                    group.get("end_wd"), group.get("wd_mult"), group["lr"].__class__,
+                    group["weight_decay"].__class__) != key:
+                raise RuntimeError("a group changed; paramsched would plan afresh")
+            group["lr"] = min_lr + coeff * delta_lr
+            group["weight_decay"] = wd * wd_mult
+
+
+#: CPU time of this thread where it is precise (other processes do not count), else
+#: wall time.
+CLOCK = time.thread_time if time.get_clock_info("thread_time").resolution <= 1e-6 \
+    else time.perf_counter
 
 
 def interleaved(candidates: dict, repeats: int, calls: int) -> dict[str, float]:
@@ -60,38 +163,12 @@ def interleaved(candidates: dict, repeats: int, calls: int) -> dict[str, float]:
     for _ in range(repeats):
         for name, call in candidates.items():
             gc.disable()
-            start = time.perf_counter()
+            start = CLOCK()
             for _ in range(calls):
                 call()
-            times[name].append((time.perf_counter() - start) / calls)
+            times[name].append((CLOCK() - start) / calls)
             gc.enable()
     return {name: statistics.median(values) for name, values in times.items()}
-
-
-def read_write_floor(groups):
-    """The least Megatron's semantics allow: read five overrides, write two floats."""
-    for group in groups:
-        group.get("max_lr"), group.get("min_lr"), group.get("start_wd")
-        group.get("end_wd"), group.get("wd_mult")
-        group["lr"] = 1e-4
-        group["weight_decay"] = 0.1
-
-
-def read_write_floor_with_values(groups):
-    """The read+write floor, also reading what each group holds in lr and weight_decay:
-    the least paramsched's promise allows (a tensor put there is noticed, not overwritten)."""
-    for group in groups:
-        group.get("max_lr"), group.get("min_lr"), group.get("start_wd")
-        group.get("end_wd"), group.get("wd_mult"), group["lr"], group["weight_decay"]
-        group["lr"] = 1e-4
-        group["weight_decay"] = 0.1
-
-
-def write_floor(groups):
-    """Writing two floats into each group and nothing else."""
-    for group in groups:
-        group["lr"] = 1e-4
-        group["weight_decay"] = 0.1
 
 
 def host_step(sizes, repeats) -> list[list[str]]:
@@ -102,29 +179,31 @@ def host_step(sizes, repeats) -> list[list[str]]:
         )
     rows = []
     for count in sizes:
-        theirs, ours, floor, floor7 = Groups(count), Groups(count), Groups(count), Groups(count)
-        write_floor(floor7.param_groups)  # lr and weight_decay exist, as after a first step
+        theirs, ours, hand = Groups(count), Groups(count), Groups(count)
+        start = 1000  # into the cosine decay, where the work is
         reference = MegatronScheduler(theirs, **MEGATRON_CONFIG)
         scheduler = OptimizerParamScheduler(ours, **MEGATRON_CONFIG)
-        reference.step(1000)
-        scheduler.step(1000)  # into the cosine decay, where the work is
-        calls = max(1, 20_000 // count)
+        reference.step(start)
+        scheduler.step(start)
+        floor = HandWritten(hand, start)
+        calls = max(10, 4_000 // count)
         t = interleaved({
             "megatron": lambda: reference.step(1),
             "ours": lambda: scheduler.step(1),
-            "rw": lambda: read_write_floor(floor.param_groups),
-            "rw7": lambda: read_write_floor_with_values(floor7.param_groups),
-            "w": lambda: write_floor(floor.param_groups),
+            "floor": lambda: floor.step(1),
         }, repeats, calls)
+        assert MEGATRON_CONFIG["lr_warmup_steps"] < start \
+            and scheduler.num_steps <= MEGATRON_CONFIG["lr_decay_steps"]  # inside the decay
         identical = all(
-            a["lr"] == b["lr"] and a["weight_decay"] == b["weight_decay"]
-            for a, b in zip(theirs.param_groups, ours.param_groups)
-        ) and reference.num_steps == scheduler.num_steps
+            a["lr"] == b["lr"] == c["lr"]
+            and a["weight_decay"] == b["weight_decay"] == c["weight_decay"]
+            for a, b, c in zip(theirs.param_groups, ours.param_groups, hand.param_groups)
+        ) and reference.num_steps == scheduler.num_steps == floor.num_steps
+        classes = len({(g["max_lr"], g["min_lr"], g["wd_mult"]) for g in ours.param_groups})
         rows.append([
-            str(count), f"{t['megatron'] * 1e6:.1f}", f"{t['ours'] * 1e6:.1f}",
-            f"{t['rw'] * 1e6:.1f}", f"{t['rw7'] * 1e6:.1f}", f"{t['w'] * 1e6:.1f}",
-            f"{t['megatron'] / t['ours']:.2f}x", f"{t['ours'] / t['rw']:.2f}x",
-            f"{t['ours'] / t['rw7']:.2f}x", f"{t['ours'] / t['w']:.2f}x",
+            str(count), str(classes), f"{t['megatron'] * 1e6:.2f}", f"{t['ours'] * 1e6:.2f}",
+            f"{t['floor'] * 1e6:.2f}", f"{t['megatron'] / t['ours']:.2f}x",
+            f"{t['ours'] / t['floor']:.2f}x", f"{t['megatron'] / t['floor']:.2f}x",
             "yes" if identical else "NO",
         ])
     return rows
@@ -227,7 +306,7 @@ def tensor_lrs(sizes, repeats) -> list[list[str]]:
     rows = []
     for count in sizes:
         def make():
-            groups = megatron_style_groups(count)
+            groups = megatron_groups(count)
             for group in groups:
                 group["lr"] = torch.tensor(0.0, dtype=torch.float64)
             return type("Tensors", (), {"param_groups": groups})()
@@ -274,9 +353,13 @@ def footprint(obj, seen=None, stop=()) -> int:
 def memory(steps: int, groups: int) -> list[list[str]]:
     optimizer = Groups(groups)
     scheduler = OptimizerParamScheduler(optimizer, **MEGATRON_CONFIG)
+    # Collected before the warm-up, not between it and tracing: a full collection right
+    # before tracemalloc starts makes tracemalloc's own bookkeeping (a line-number
+    # search per traced allocation, through the long step function) twenty times the
+    # step's cost, for as long as the trace runs.
+    gc.collect()
     for _ in range(1000):
         scheduler.step()
-    gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for _ in range(steps):
@@ -319,11 +402,11 @@ def main(argv=None) -> int:
     quick = options.quick
     print(f"machine: {machine()}\n")
     print(table(
-        "Host step cost: microseconds per step() (median of interleaved repeats)",
-        ["groups", "megatron-core", "paramsched", "read+write floor", "read 7 + write floor",
-         "write floor", "megatron / ours", "ours / read+write", "ours / read 7 + write",
-         "ours / write", "bit-identical"],
-        host_step([1, 8] if quick else [1, 2, 4, 8, 64, 512, 4096], 3 if quick else 15),
+        "Host step cost: microseconds per step() in the cosine decay (median of interleaved "
+        "repeats)",
+        ["groups", "classes", "megatron-core", "paramsched", "hand-written floor",
+         "megatron / paramsched", "paramsched / floor", "megatron / floor", "bit-identical"],
+        host_step([1, 2, 8] if quick else [1, 2, 4, 8, 64, 512], 5 if quick else 41),
     ))
     points = 20_000 if quick else 10_000_000
     print(table(

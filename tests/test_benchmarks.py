@@ -23,6 +23,10 @@ def test_benchmarks_run_and_report_identical_results():
     assert out.startswith("machine: ")
     for title in ("Host step cost", "Curve evaluation", "Memory"):
         assert f"### {title}" in out
+    host = out.split("### Host step cost")[1].split("###")[0]
+    assert "| megatron-core | paramsched | hand-written floor |" in host
+    assert [line.split("|")[1].strip() for line in host.splitlines()
+            if line.startswith("| ") and not line.startswith("| groups")] == ["1", "2", "8"]
     for title in ("Host step cost", "Curve evaluation"):  # every row bit-identical
         section = out.split(f"### {title}")[1].split("###")[0]
         rows = [line for line in section.splitlines()

@@ -12,7 +12,10 @@ held at the last step, in the same dict. While they match (the common case) a
 group costs those reads, one comparison and two stores. Any difference (a
 changed override, a replaced group dict, a float replaced by a tensor, a group
 that is not a dict) falls back to planning every group afresh, which validates
-before it writes and restores the groups already written if it refuses.
+before it writes and restores the groups already written if it refuses. While a
+plan holds, all of this is one function compiled for it (`paramsched._fastpath`,
+`GroupWriter.fast_step`), which makes the same reads and comparison and gives the
+same floats, and hands any difference to this general path.
 
 Groups that hold ``lr`` or ``weight_decay`` in tensors are written in place by
 `paramsched._tensors.TensorWriter`; a tensor replaced by another is noticed
@@ -33,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _fastpath
 from ._bounds import check_bounds
 from ._curve import VALUE_OVERRIDE
 from ._tensors import is_tensor
@@ -51,7 +55,7 @@ class Plan:
     """
 
     __slots__ = ("schedule", "num_steps", "rows", "tensors", "classes", "keys", "unusual",
-                 "values", "stray")
+                 "values", "stray", "overrides")
 
     def __init__(self, schedule, rows, tensors, classes, values, scheduled=None) -> None:
         self.schedule = schedule
@@ -65,6 +69,9 @@ class Plan:
         self.unusual: list[str] = []  # what is unusual about its groups (one WARNING)
         self.values: ValueWriter | None = scheduled  # the other group values, if scheduled
         self.stray: list[str] = []  # value overrides for values not scheduled (one WARNING)
+        # Each class's effective (max_lr, min_lr, start_wd, end_wd, wd_mult), which the
+        # plan's step functions are built from (`_fastpath`).
+        self.overrides: list[tuple] = []
 
     def advance(self, num_steps) -> None:
         """Recomputes every class's values for `num_steps`: the only place they are computed.
@@ -289,6 +296,7 @@ def plan(schedule, num_steps, groups, optimizer=None) -> Plan:
         if scheduled else None
     planned = Plan(schedule, rows, tensors, bound, values, values_writer)
     planned.stray = stray
+    planned.overrides = overrides
     planned.unusual = [
         f"optimizer.param_groups[{', '.join(str(p) for p, c in enumerate(classes) if c == cls)}]"
         f" {'has' if classes.count(cls) == 1 else 'have'} {' and '.join(found)}, in the "
@@ -479,10 +487,25 @@ def _check_shared_tensors(groups, classes, overrides, written) -> None:
                 )
 
 
+def _general(optimizer, schedule, num_steps) -> None:
+    """`GroupWriter.fast_step` while there is no step function: the general path."""
+    return None
+
+
 class GroupWriter:
-    """Writes a schedule's values into an optimizer's groups, remembering the last plan."""
+    """Writes a schedule's values into an optimizer's groups, remembering the last plan.
+
+    `fast_step` is the plan's step function (`paramsched._fastpath`) once the plan
+    has held for a few steps: ``fast_step(optimizer, schedule, num_steps)`` writes
+    every group and returns ``(plan, the position written before)``, or returns
+    None having written nothing the general path (`write_step`) does not redo.
+    The writer keeps the plan's step functions by segment (`compiled`); the plan
+    does not hold them (each holds its plan), so a plan is freed with its writer
+    without waiting for the garbage collector.
+    """
 
     def __init__(self) -> None:
+        self.fast_step, self.compiled = _general, {}
         self.plan: Plan | None = None
         # Without a plan (an unpickled writer): each group dict of the last plan and the
         # overrides it ran with, so that the override policy still knows this run's.
@@ -495,6 +518,7 @@ class GroupWriter:
 
     def __setstate__(self, state: dict) -> None:
         self.plan, self.remembered = state.get("plan"), state.get("remembered")
+        self.fast_step, self.compiled = _general, {}
 
     def last_overrides(self) -> list[tuple] | None:
         """``(group dict, overrides, ((value override key, value), ...))`` of the last
@@ -534,6 +558,7 @@ class GroupWriter:
         if new_plan.values is not None:
             new_plan.values.write()
         self.plan, self.remembered = new_plan, None
+        self.fast_step, self.compiled = _general, {}
 
     def write_step(self, optimizer, schedule, num_steps, keep_overrides: bool = False) -> None:
         """Writes every group's values at `num_steps`, or raises having changed nothing.
@@ -544,6 +569,7 @@ class GroupWriter:
         last = self.plan
         groups = getattr(optimizer, "param_groups", None)
         if last is not None and last.schedule is schedule and last.step(groups, num_steps):
+            self.fast_step = _fastpath.step_function(last, num_steps, self.compiled) or _general
             return
         self.plan_and_write(optimizer, schedule, num_steps, keep_overrides)
 

@@ -367,20 +367,39 @@ class OptimizerParamScheduler:
         if num_steps > LIMIT:
             raise ScheduleError(f"increment={increment!r} takes num_steps to {num_steps!r}; "
                                 "expected a position of at most 1e18 (beyond any run)")
-        self._move(num_steps)
+        # `_move`, inline: nothing between step() and the plan's step function but the
+        # record of what the optimizer used (its groups, read before the write).
+        used = self._stepped if self._sees_steps else self._held()
+        taken = self._writer.fast_step(self.optimizer, self._schedule, num_steps)
+        if taken is None:
+            taken = self._write_step(num_steps)
+        self._taken, self._used, self._stepped = taken, used, None
+        self._num_steps = num_steps
 
     def _move(self, num_steps) -> None:
         """Writes every group's values at `num_steps` and goes there, remembering the
+        values in force for the step taken (see `_write_step`).
+
+        While the plan holds, its step function does it all (`GroupWriter.fast_step`,
+        compiled for the plan: `paramsched._fastpath`); else the general path."""
+        used = self._stepped if self._sees_steps else self._held()
+        taken = self._writer.fast_step(self.optimizer, self._schedule, num_steps)
+        if taken is None:
+            taken = self._write_step(num_steps)
+        self._taken, self._used, self._stepped = taken, used, None
+        self._num_steps = num_steps
+
+    def _write_step(self, num_steps) -> tuple:
+        """The general path of `_move`: writes every group's values at `num_steps`
+        (`GroupWriter.write_step`), or raises having changed nothing; returns the
         values in force for the step taken: the plan's, at the position it wrote them
         for (not num_steps, which may have been assigned since without writing the
         groups), read before the plan advances in place."""
         in_force = self._writer.plan or self._in_force()  # (a plan is never false)
         taken = (in_force, in_force and in_force.num_steps)
-        used = self._stepped if self._sees_steps else self._held()
         self._writer.write_step(self.optimizer, self._schedule, num_steps,
                                 self._policy is Policy.OVERRIDE)
-        self._taken, self._used, self._stepped = taken, used, None
-        self._num_steps = num_steps
+        return taken
 
     def _held(self):
         """What the groups hold before the step's write, ``(keys, values by group)``: what
