@@ -142,10 +142,10 @@ def test_wsd_whose_anneal_start_rounds_past_the_decay_equals_megatron_core():
 
 def _long_warning_paths():
     """Each path that logs a WARNING of more than MAX_WARNING characters."""
-    def wsd():  # 208 characters
+    def wsd():  # long numbers in the longest reason
         Schedule(max_lr=1.0, min_lr=0.1, lr_warmup_steps=1000.0,
                  lr_decay_steps=1.2345678901234567e+17, lr_decay_style="WSD",
-                 wsd_decay_steps=1.2345678901234566e+17, lr_wsd_decay_style="cosine")
+                 wsd_decay_steps=1.2345678901234589e+17, lr_wsd_decay_style="cosine")
 
     def stray_overrides():  # 209 characters
         schedule = Schedule(max_lr=1.0, min_lr=0.1, lr_warmup_steps=10, lr_decay_steps=100,

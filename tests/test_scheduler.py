@@ -735,3 +735,23 @@ def test_metrics_report_what_a_tensor_held_before_the_step_wrote_into_it():
     assert scheduler.metrics()["lr/0"] == torch.tensor(1 / 3, dtype=torch.float32).item()
     scheduler.step(1)
     assert scheduler.metrics()["lr/0"] == torch.tensor(0.6, dtype=torch.float32).item()
+
+
+def test_metrics_report_what_the_groups_held_on_the_compiled_step_too():
+    # Past the first steps of a segment the plan's step function writes the groups; it
+    # also gives what they held before it wrote, which a hand-made change shows.
+    optimizer = PlainOptimizer([{}, {"wd_mult": 0.0}])
+    scheduler = OptimizerParamScheduler(
+        optimizer, init_lr=0.0, max_lr=1.0, min_lr=0.1, lr_warmup_steps=2,
+        lr_decay_steps=1000, lr_decay_style="cosine", start_wd=0.1, end_wd=0.1,
+        wd_incr_steps=1000, wd_incr_style="constant")
+    for _ in range(40):
+        scheduler.step(1)
+    assert any(callable(built) for built in scheduler._writer.compiled.values())
+    for step in range(5):
+        optimizer.param_groups[1]["lr"] = 0.125 * step  # set by hand before the step
+        scheduler.step(1)
+        metrics = scheduler.metrics()
+        assert metrics["lr/1"] == 0.125 * step
+        assert metrics["lr/0"] == scheduler.schedule.lr(scheduler.num_steps - 1)
+        assert metrics["weight_decay/1"] == 0.0 and metrics["weight_decay/0"] == 0.1

@@ -274,8 +274,9 @@ def step_function(plan, num_steps, compiled: dict):
 def _build(plan, where: tuple, num_steps):
     """Generates, compiles and checks the plan's step function for `where`, or None."""
     try:
-        source, constants = _source(plan, where)
+        source, constants, held = _source(plan, where)
         values, function = _compiled(source)(*constants)
+        function.held = (tuple(plan.keys), held)  # what the groups held, for metrics()
         found = values(num_steps)
     except Exception as error:  # _Untraceable, or anything a formula did not expect
         logger.debug("the plan keeps the general path: %r", error)
@@ -295,8 +296,9 @@ def _compiled(source: str):
     return namespace["make"]
 
 
-def _source(plan, where: tuple) -> tuple[str, list]:
-    """The step function's source and the constants it takes (see the module docstring)."""
+def _source(plan, where: tuple) -> tuple[str, list, list]:
+    """The step function's source, the constants it takes (see the module docstring), and
+    the list it keeps what each group held in, before its write."""
     schedule, trace = plan.schedule, _Trace()
     position = _Traced(trace, trace.position)
     width = len(plan.keys)  # lr, and weight_decay if the schedule has a weight-decay part
@@ -320,24 +322,42 @@ def _source(plan, where: tuple) -> tuple[str, list]:
             guards.append(f"{trace.constant(curve.ends[number])} < n")
     cells = {id(cell): number for number, (cell, *_) in enumerate(plan.classes)}
     rows = [(key, cells[id(cell)]) for _, key, cell in plan.rows]
-    reads = ", ".join([f"g.get({k!r})" for k in OVERRIDE_KEYS]
-                      + [f"g[{k!r}].__class__" for k in plan.keys])
+    def reads(g: str, held: str) -> str:  # the values held are kept as their types are read
+        return ", ".join([f"{g}.get({k!r})" for k in OVERRIDE_KEYS]
+                         + [f"({held}{i} := {g}[{k!r}]).__class__"
+                            for i, k in enumerate(plan.keys)])
+
+    def kept(held: str) -> str:
+        return "(" + "".join(f"{held}{i}, " for i in range(width)) + ")"
+
     body = list(lines)
-    if len(rows) <= UNROLL:  # the same reads, comparison and writes as Plan.step
+    # What each group held before the write (what the optimizer used: `metrics`), kept
+    # in a list made once, row by row, so that no list is made at each step.
+    held = [None] * len(rows)
+    held_name = trace.constant(held)
+    # Every group is checked before any is written, then written: the same reads,
+    # comparison and writes as Plan.step.
+    if len(rows) <= UNROLL:
         for number, (key, cls) in enumerate(rows):
-            body += [f"g = groups[{number}]",
-                     f"if ({reads}) != {trace.constant(key)}:",
-                     "    return None",
-                     *[f"g[{k!r}] = {results[cls * width + i]}"
-                       for i, k in enumerate(plan.keys)]]
+            body += [f"g{number} = groups[{number}]",
+                     f"if ({reads(f'g{number}', f'h{number}_')}) != {trace.constant(key)}:",
+                     "    return None"]
+        for number, (key, cls) in enumerate(rows):
+            body += [f"g{number}[{k!r}] = {results[cls * width + i]}"
+                     for i, k in enumerate(plan.keys)]
+        body += [f"{held_name}[{number}] = {kept(f'h{number}_')}" for number in range(len(rows))]
     else:  # each row: the group's key, and where its values are in `values`
         rows = tuple((key, *(cls * width + i for i in range(width))) for key, cls in rows)
         places = ", ".join(f"i{i}" for i in range(width))
         body += [f"values = ({', '.join(results)},)",
+                 "held = []",
                  f"for g, (key, {places}) in zip(groups, {trace.constant(rows)}):",
-                 f"    if ({reads}) != key:",
+                 f"    if ({reads('g', 'h')}) != key:",
                  "        return None",
-                 *[f"    g[{k!r}] = values[i{i}]" for i, k in enumerate(plan.keys)]]
+                 f"    held.append({kept('h')})",
+                 f"for g, (key, {places}) in zip(groups, {trace.constant(rows)}):",
+                 *[f"    g[{k!r}] = values[i{i}]" for i, k in enumerate(plan.keys)],
+                 f"{held_name}[:] = held"]
     tail = [f"{trace.constant(cell)}[{i}] = {results[number * width + i]}"
             for number, (cell, *_) in enumerate(plan.classes) for i in range(width)]
     plan_name, schedule_name = trace.constant(plan), trace.constant(schedule)
@@ -366,4 +386,4 @@ def make({arguments}):
 
     return values, step
 """
-    return source, trace.constants
+    return source, trace.constants, held

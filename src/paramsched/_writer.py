@@ -497,8 +497,9 @@ class GroupWriter:
 
     `fast_step` is the plan's step function (`paramsched._fastpath`) once the plan
     has held for a few steps: ``fast_step(optimizer, schedule, num_steps)`` writes
-    every group and returns ``(plan, the position written before)``, or returns
-    None having written nothing the general path (`write_step`) does not redo.
+    every group and returns ``(plan, the position written before)``, its ``held``
+    being ``(keys, what each group held under them before the write)``; or it returns
+    None having written nothing.
     The writer keeps the plan's step functions by segment (`compiled`); the plan
     does not hold them (each holds its plan), so a plan is freed with its writer
     without waiting for the garbage collector.

@@ -260,8 +260,8 @@ def _unusual_wsd(wsd, decay, warmup) -> str:
     """What is unusual about a WSD anneal that Megatron-Core still runs, or ``""``."""
     if wsd == 0 or decay - wsd >= decay:
         return "no anneal: the rate drops from max_lr to min_lr after lr_decay_steps"
-    if wsd > decay - warmup:
-        return "the anneal begins before the warmup ends: the rate drops right after it"
+    if wsd > decay:
+        return "the anneal is longer than the decay: the rate drops right after the warmup"
     if not float(wsd).is_integer():
         return "a fractional anneal, which begins inside a step"
     return ""

@@ -367,13 +367,18 @@ class OptimizerParamScheduler:
         if num_steps > LIMIT:
             raise ScheduleError(f"increment={increment!r} takes num_steps to {num_steps!r}; "
                                 "expected a position of at most 1e18 (beyond any run)")
-        # `_move`, inline: nothing between step() and the plan's step function but the
-        # record of what the optimizer used (its groups, read before the write).
-        used = self._stepped if self._sees_steps else self._held()
-        taken = self._writer.fast_step(self.optimizer, self._schedule, num_steps)
+        # `_move`, inline: nothing between step() and the plan's step function, which
+        # also gives what the groups held before it wrote (what the optimizer used).
+        fast = self._writer.fast_step
+        taken = fast(self.optimizer, self._schedule, num_steps)
         if taken is None:
+            used = None if self._sees_steps else self._held()
             taken = self._write_step(num_steps)
-        self._taken, self._used, self._stepped = taken, used, None
+        else:
+            used = fast.held
+        if self._sees_steps:  # a torch optimizer's pre-hook recorded what it used
+            used, self._stepped = self._stepped, None
+        self._taken, self._used = taken, used
         self._num_steps = num_steps
 
     def _move(self, num_steps) -> None:
@@ -382,11 +387,16 @@ class OptimizerParamScheduler:
 
         While the plan holds, its step function does it all (`GroupWriter.fast_step`,
         compiled for the plan: `paramsched._fastpath`); else the general path."""
-        used = self._stepped if self._sees_steps else self._held()
-        taken = self._writer.fast_step(self.optimizer, self._schedule, num_steps)
+        fast = self._writer.fast_step
+        taken = fast(self.optimizer, self._schedule, num_steps)
         if taken is None:
+            used = None if self._sees_steps else self._held()
             taken = self._write_step(num_steps)
-        self._taken, self._used, self._stepped = taken, used, None
+        else:
+            used = fast.held
+        if self._sees_steps:  # a torch optimizer's pre-hook recorded what it used
+            used, self._stepped = self._stepped, None
+        self._taken, self._used = taken, used
         self._num_steps = num_steps
 
     def _write_step(self, num_steps) -> tuple:
