@@ -30,8 +30,15 @@ from paramsched import OptimizerParamScheduler, Schedule
 #: the decay: past lr_decay_steps megatron-core returns min_lr at once, which would time
 #: only that shortcut (`host_step` checks it).
 MEGATRON_CONFIG = dict(
-    init_lr=0.0, max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=100, lr_decay_steps=10**9,
-    lr_decay_style="cosine", start_wd=0.0, end_wd=0.1, wd_incr_steps=10**9,
+    init_lr=0.0,
+    max_lr=3e-4,
+    min_lr=3e-5,
+    lr_warmup_steps=100,
+    lr_decay_steps=10**9,
+    lr_decay_style="cosine",
+    start_wd=0.0,
+    end_wd=0.1,
+    wd_incr_steps=10**9,
     wd_incr_style="linear",
 )
 DECOUPLED_LR, DECOUPLED_MIN_LR = 1e-3, 1e-4
@@ -84,14 +91,18 @@ def _megatron_groups(count: int) -> tuple:
         param.is_embedding_or_output_parameter = True
     decoupled = count >= 4
     config = OptimizerConfig(
-        lr=MEGATRON_CONFIG["max_lr"], min_lr=MEGATRON_CONFIG["min_lr"],
+        lr=MEGATRON_CONFIG["max_lr"],
+        min_lr=MEGATRON_CONFIG["min_lr"],
         decoupled_lr=DECOUPLED_LR if decoupled else None,
-        decoupled_min_lr=DECOUPLED_MIN_LR if decoupled else None)
+        decoupled_min_lr=DECOUPLED_MIN_LR if decoupled else None,
+    )
     overrides = {} if count == 1 else get_standard_config_overrides(config)
     for block in range(blocks):
         scale = 0.9 ** (blocks - block)
         overrides[ParamKey(name=f"layers.{block}.*")] = {
-            "max_lr": config.lr * scale, "min_lr": config.min_lr * scale}
+            "max_lr": config.lr * scale,
+            "min_lr": config.min_lr * scale,
+        }
     started = not dist.is_initialized()
     if started:  # the layout is gathered across ranks: one rank here
         dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
@@ -120,14 +131,26 @@ class HandWritten:
     def __init__(self, optimizer, num_steps: int):
         self.optimizer, self.num_steps = optimizer, num_steps
         c = MEGATRON_CONFIG  # the formulas' constants, as Megatron computes them
-        self.constants = (c["lr_warmup_steps"], float(c["lr_decay_steps"] - c["lr_warmup_steps"]),
-                          c["start_wd"], float(c["wd_incr_steps"]), c["end_wd"] - c["start_wd"])
+        self.constants = (
+            c["lr_warmup_steps"],
+            float(c["lr_decay_steps"] - c["lr_warmup_steps"]),
+            c["start_wd"],
+            float(c["wd_incr_steps"]),
+            c["end_wd"] - c["start_wd"],
+        )
         self.rows = []
         for group in optimizer.param_groups:
             max_lr = group.get("max_lr", MEGATRON_CONFIG["max_lr"])
             min_lr = group.get("min_lr", MEGATRON_CONFIG["min_lr"])
-            key = (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
-                   group.get("end_wd"), group.get("wd_mult"), float, float)
+            key = (
+                group.get("max_lr"),
+                group.get("min_lr"),
+                group.get("start_wd"),
+                group.get("end_wd"),
+                group.get("wd_mult"),
+                float,
+                float,
+            )
             self.rows.append((key, min_lr, max_lr - min_lr, group.get("wd_mult", 1.0)))
         for group in optimizer.param_groups:  # lr and weight_decay hold floats
             group["lr"] = group["weight_decay"] = 0.0
@@ -143,9 +166,15 @@ class HandWritten:
         if len(groups) != len(self.rows):
             raise RuntimeError("the groups changed; paramsched would plan afresh")
         for group, (key, min_lr, delta_lr, wd_mult) in zip(groups, self.rows):
-            if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
-                    group.get("end_wd"), group.get("wd_mult"), group["lr"].__class__,
-                    group["weight_decay"].__class__) != key:
+            if (
+                group.get("max_lr"),
+                group.get("min_lr"),
+                group.get("start_wd"),
+                group.get("end_wd"),
+                group.get("wd_mult"),
+                group["lr"].__class__,
+                group["weight_decay"].__class__,
+            ) != key:
                 raise RuntimeError("a group changed; paramsched would plan afresh")
             group["lr"] = min_lr + coeff * delta_lr
             group["weight_decay"] = wd * wd_mult
@@ -153,8 +182,9 @@ class HandWritten:
 
 #: CPU time of this thread where it is precise (other processes do not count), else
 #: wall time.
-CLOCK = time.thread_time if time.get_clock_info("thread_time").resolution <= 1e-6 \
-    else time.perf_counter
+CLOCK = (
+    time.thread_time if time.get_clock_info("thread_time").resolution <= 1e-6 else time.perf_counter
+)
 
 
 def interleaved(candidates: dict, repeats: int, calls: int) -> dict[str, float]:
@@ -187,25 +217,41 @@ def host_step(sizes, repeats) -> list[list[str]]:
         scheduler.step(start)
         floor = HandWritten(hand, start)
         calls = max(10, 4_000 // count)
-        t = interleaved({
-            "megatron": lambda: reference.step(1),
-            "ours": lambda: scheduler.step(1),
-            "floor": lambda: floor.step(1),
-        }, repeats, calls)
-        assert MEGATRON_CONFIG["lr_warmup_steps"] < start \
-            and scheduler.num_steps <= MEGATRON_CONFIG["lr_decay_steps"]  # inside the decay
-        identical = all(
-            a["lr"] == b["lr"] == c["lr"]
-            and a["weight_decay"] == b["weight_decay"] == c["weight_decay"]
-            for a, b, c in zip(theirs.param_groups, ours.param_groups, hand.param_groups)
-        ) and reference.num_steps == scheduler.num_steps == floor.num_steps
+        t = interleaved(
+            {
+                "megatron": lambda: reference.step(1),
+                "ours": lambda: scheduler.step(1),
+                "floor": lambda: floor.step(1),
+            },
+            repeats,
+            calls,
+        )
+        assert (
+            MEGATRON_CONFIG["lr_warmup_steps"] < start
+            and scheduler.num_steps <= MEGATRON_CONFIG["lr_decay_steps"]
+        )  # inside the decay
+        identical = (
+            all(
+                a["lr"] == b["lr"] == c["lr"]
+                and a["weight_decay"] == b["weight_decay"] == c["weight_decay"]
+                for a, b, c in zip(theirs.param_groups, ours.param_groups, hand.param_groups)
+            )
+            and reference.num_steps == scheduler.num_steps == floor.num_steps
+        )
         classes = len({(g["max_lr"], g["min_lr"], g["wd_mult"]) for g in ours.param_groups})
-        rows.append([
-            str(count), str(classes), f"{t['megatron'] * 1e6:.2f}", f"{t['ours'] * 1e6:.2f}",
-            f"{t['floor'] * 1e6:.2f}", f"{t['megatron'] / t['ours']:.2f}x",
-            f"{t['ours'] / t['floor']:.2f}x", f"{t['megatron'] / t['floor']:.2f}x",
-            "yes" if identical else "NO",
-        ])
+        rows.append(
+            [
+                str(count),
+                str(classes),
+                f"{t['megatron'] * 1e6:.2f}",
+                f"{t['ours'] * 1e6:.2f}",
+                f"{t['floor'] * 1e6:.2f}",
+                f"{t['megatron'] / t['ours']:.2f}x",
+                f"{t['ours'] / t['floor']:.2f}x",
+                f"{t['megatron'] / t['floor']:.2f}x",
+                "yes" if identical else "NO",
+            ]
+        )
     return rows
 
 
@@ -241,25 +287,57 @@ def curves(points: int, sample: int, repeats: int) -> list[list[str]]:
 
     for name, style in {**CURVES, **PHASE_CURVES}.items():
         if name in PHASE_CURVES:
-            schedule = PhaseSchedule.from_dict({"lr": {"max_lr": 3e-4, "min_lr": 3e-5, "phases": [
-                {**style, "from": "max_lr", "to": "min_lr", "until": f"{points} samples"}]}})
+            schedule = PhaseSchedule.from_dict(
+                {
+                    "lr": {
+                        "max_lr": 3e-4,
+                        "min_lr": 3e-5,
+                        "phases": [
+                            {
+                                **style,
+                                "from": "max_lr",
+                                "to": "min_lr",
+                                "until": f"{points} samples",
+                            }
+                        ],
+                    }
+                }
+            )
         else:
             rising_wd = "wd_incr_style" in style
             schedule = Schedule(
-                max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=points // 100, lr_decay_steps=points,
-                start_wd=0.0, end_wd=0.1 if rising_wd else 0.0, wd_incr_steps=points,
-                wsd_decay_steps=points, **style,
+                max_lr=3e-4,
+                min_lr=3e-5,
+                lr_warmup_steps=points // 100,
+                lr_decay_steps=points,
+                start_wd=0.0,
+                end_wd=0.1 if rising_wd else 0.0,
+                wd_incr_steps=points,
+                wsd_decay_steps=points,
+                **style,
             )
         curve = schedule.wd if name.startswith("wd") else schedule.lr
         picks = [int(s) for s in np.linspace(0, points - 1, sample)]
-        t = interleaved({
-            "array": lambda: curve(steps),
-            "scalar": lambda: [curve(s) for s in picks],
-        }, repeats, 1)
+        t = interleaved(
+            {
+                "array": lambda: curve(steps),
+                "scalar": lambda: [curve(s) for s in picks],
+            },
+            repeats,
+            1,
+        )
         exact = curve(np.array(picks, dtype=np.int64)).tolist() == [curve(s) for s in picks]
         per_point = t["scalar"] / sample
-        rows.append([name, f"{points:,}", f"{t['array']:.3f}", f"{per_point * 1e6:.2f}",
-                     f"{per_point * points / t['array']:.0f}x", "yes" if exact else "NO"])
+        rows.append(
+            [
+                name,
+                f"{points:,}",
+                f"{t['array']:.3f}",
+                f"{per_point * 1e6:.2f}",
+                f"{per_point * points / t['array']:.0f}x",
+                "yes" if exact else "NO",
+            ]
+        )
     return rows
 
 
@@ -274,7 +352,10 @@ def multi_phase(points: int, repeats: int) -> list[list[str]]:
         phases = [{"shape": "linear", "to": "max_lr", "until": f"{points // 100} samples"}]
         for index in range(1, count):
             shape = shapes[index % len(shapes)]
-            phase = {"shape": shape, "until": f"{points // 100 + index * (points // count)} samples"}
+            phase = {
+                "shape": shape,
+                "until": f"{points // 100 + index * (points // count)} samples",
+            }
             if shape == "constant":
                 phase["value"] = 3e-4 * (1 - index / count)
             else:
@@ -283,8 +364,15 @@ def multi_phase(points: int, repeats: int) -> list[list[str]]:
         schedule = PhaseSchedule.from_dict({"lr": {"max_lr": 3e-4, "phases": phases}})
         times[count] = interleaved({"array": lambda: schedule.lr(steps)}, repeats, 1)["array"]
     for count, seconds in times.items():
-        rows.append([str(count), f"{points:,}", f"{seconds:.3f}",
-                     f"{seconds / points * 1e9:.1f}", f"{seconds / times[2]:.2f}x"])
+        rows.append(
+            [
+                str(count),
+                f"{points:,}",
+                f"{seconds:.3f}",
+                f"{seconds / points * 1e9:.1f}",
+                f"{seconds / times[2]:.2f}x",
+            ]
+        )
     return rows
 
 
@@ -305,6 +393,7 @@ def tensor_lrs(sizes, repeats) -> list[list[str]]:
 
     rows = []
     for count in sizes:
+
         def make():
             groups = megatron_groups(count)
             for group in groups:
@@ -326,8 +415,16 @@ def tensor_lrs(sizes, repeats) -> list[list[str]]:
             fill_each()
         calls = max(1, 2_000 // count)
         t = interleaved({"ours": lambda: scheduler.step(1), "fill": fill_each}, repeats, calls)
-        rows.append([str(count), str(counted.ops), str(filled.ops), f"{t['ours'] * 1e6:.1f}",
-                     f"{t['fill'] * 1e6:.1f}", f"{t['fill'] / t['ours']:.2f}x"])
+        rows.append(
+            [
+                str(count),
+                str(counted.ops),
+                str(filled.ops),
+                f"{t['ours'] * 1e6:.1f}",
+                f"{t['fill'] * 1e6:.1f}",
+                f"{t['fill'] / t['ours']:.2f}x",
+            ]
+        )
     return rows
 
 
@@ -345,8 +442,9 @@ def footprint(obj, seen=None, stop=()) -> int:
     elif hasattr(obj, "__dict__"):
         size += footprint(vars(obj), seen, stop)
     elif hasattr(obj, "__slots__"):
-        size += sum(footprint(getattr(obj, s), seen, stop) for s in obj.__slots__
-                    if hasattr(obj, s))
+        size += sum(
+            footprint(getattr(obj, s), seen, stop) for s in obj.__slots__ if hasattr(obj, s)
+        )
     return size
 
 
@@ -382,7 +480,9 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as info:
-            cpu = next(l.split(":", 1)[1].strip() for l in info if l.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     versions = []
@@ -391,8 +491,10 @@ def machine() -> str:
             versions.append(f"{package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
             pass
-    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}; " + ", ".join(versions))
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}; " + ", ".join(versions)
+    )
 
 
 def main(argv=None) -> int:
@@ -401,36 +503,67 @@ def main(argv=None) -> int:
     options = parser.parse_args(argv)
     quick = options.quick
     print(f"machine: {machine()}\n")
-    print(table(
-        "Host step cost: microseconds per step() in the cosine decay (median of interleaved "
-        "repeats)",
-        ["groups", "classes", "megatron-core", "paramsched", "hand-written floor",
-         "megatron / paramsched", "paramsched / floor", "megatron / floor", "bit-identical"],
-        host_step([1, 2, 8] if quick else [1, 2, 4, 8, 64, 512], 5 if quick else 41),
-    ))
+    print(
+        table(
+            "Host step cost: microseconds per step() in the cosine decay (median of interleaved "
+            "repeats)",
+            [
+                "groups",
+                "classes",
+                "megatron-core",
+                "paramsched",
+                "hand-written floor",
+                "megatron / paramsched",
+                "paramsched / floor",
+                "megatron / floor",
+                "bit-identical",
+            ],
+            host_step([1, 2, 8] if quick else [1, 2, 4, 8, 64, 512], 5 if quick else 41),
+        )
+    )
     points = 20_000 if quick else 10_000_000
-    print(table(
-        f"Curve evaluation: Schedule.lr / wd over {points:,} steps",
-        ["shape", "steps", "array (s)", "scalar loop (us/step)", "array vs scalar loop",
-         "bit-identical"],
-        curves(points, 200 if quick else 20_000, 1 if quick else 3),
-    ))
-    print(table(
-        f"Multi-phase curves: PhaseSchedule.lr over {points:,} steps, by number of phases",
-        ["phases", "steps", "array (s)", "ns per step", "vs 2 phases"],
-        multi_phase(points, 1 if quick else 3),
-    ))
-    print(table(
-        "Tensor learning rates: torch ops dispatched per step() and host time per step",
-        ["groups", "ops (paramsched)", "ops (fill_ per group)", "paramsched (us)",
-         "fill_ per group (us)", "fill_ / ours"],
-        tensor_lrs([1, 8] if quick else [1, 64, 512], 3 if quick else 9),
-    ))
-    print(table(
-        "Memory: growth over many steps (tracemalloc) and the scheduler's own footprint",
-        ["steps", "groups", "growth (bytes)", "peak during (bytes)", "scheduler (bytes)"],
-        memory(2_000 if quick else 1_000_000, 64),
-    ))
+    print(
+        table(
+            f"Curve evaluation: Schedule.lr / wd over {points:,} steps",
+            [
+                "shape",
+                "steps",
+                "array (s)",
+                "scalar loop (us/step)",
+                "array vs scalar loop",
+                "bit-identical",
+            ],
+            curves(points, 200 if quick else 20_000, 1 if quick else 3),
+        )
+    )
+    print(
+        table(
+            f"Multi-phase curves: PhaseSchedule.lr over {points:,} steps, by number of phases",
+            ["phases", "steps", "array (s)", "ns per step", "vs 2 phases"],
+            multi_phase(points, 1 if quick else 3),
+        )
+    )
+    print(
+        table(
+            "Tensor learning rates: torch ops dispatched per step() and host time per step",
+            [
+                "groups",
+                "ops (paramsched)",
+                "ops (fill_ per group)",
+                "paramsched (us)",
+                "fill_ per group (us)",
+                "fill_ / ours",
+            ],
+            tensor_lrs([1, 8] if quick else [1, 64, 512], 3 if quick else 9),
+        )
+    )
+    print(
+        table(
+            "Memory: growth over many steps (tracemalloc) and the scheduler's own footprint",
+            ["steps", "groups", "growth (bytes)", "peak during (bytes)", "scheduler (bytes)"],
+            memory(2_000 if quick else 1_000_000, 64),
+        )
+    )
     return 0
 
 

@@ -65,8 +65,12 @@ def build(schedule):
     model = TinyLM(schedule.run.seq_length)
     decay = [p for name, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for name, p in model.named_parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "name": "decay"},
-                                   {"params": no_decay, "name": "no_decay", "wd_mult": 0.0}])
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "name": "decay"},
+            {"params": no_decay, "name": "no_decay", "wd_mult": 0.0},
+        ]
+    )
     return model, optimizer, ParamScheduler(optimizer, schedule)
 
 
@@ -79,8 +83,9 @@ def train(model, optimizer, scheduler, first: int, last: int) -> list[dict]:
         position = scheduler.num_steps
         tokens = batch(step, scheduler.batch_size, length)
         logits = model(tokens[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB),
-                                                 tokens[:, 1:].reshape(-1))
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, VOCAB), tokens[:, 1:].reshape(-1)
+        )
         loss.backward()
         clip = scheduler.value("grad_clip")
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -94,9 +99,12 @@ def train(model, optimizer, scheduler, first: int, last: int) -> list[dict]:
         scheduler.step()
         if scheduler.metrics() != held:
             sys.exit(f"step {step}: metrics() {scheduler.metrics()} != what it used {held}")
-        expected = {"lr/decay": schedule.lr(position), "grad_clip": schedule.value(
-            "grad_clip", position), "betas[1]/decay": schedule.value("betas[1]", position),
-            "weight_decay/decay": schedule.wd(position)}
+        expected = {
+            "lr/decay": schedule.lr(position),
+            "grad_clip": schedule.value("grad_clip", position),
+            "betas[1]/decay": schedule.value("betas[1]", position),
+            "weight_decay/decay": schedule.wd(position),
+        }
         if any(held[name] != value for name, value in expected.items()):
             sys.exit(f"step {step}: the optimizer held {held}, the schedule says {expected}")
         used.append({**held, "loss": loss.item(), "tokens": position * length})
@@ -111,8 +119,14 @@ def run(steps: int, stop: int):
     first = train(model, optimizer, scheduler, 0, stop)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "checkpoint.pt")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict()}, path)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+            },
+            path,
+        )
         model, optimizer, scheduler = build(schedule)  # as a new process would
         checkpoint = torch.load(path, weights_only=True)
         model.load_state_dict(checkpoint["model"])
@@ -127,9 +141,14 @@ def plot(path: str, straight: list[dict], stop: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [("lr/decay", "learning rate"), ("batch_size", "batch size"),
-            ("weight_decay/decay", "weight decay"), ("betas[1]/decay", "beta2"),
-            ("grad_clip", "grad-clip norm"), ("loss", "loss")]
+    rows = [
+        ("lr/decay", "learning rate"),
+        ("batch_size", "batch size"),
+        ("weight_decay/decay", "weight decay"),
+        ("betas[1]/decay", "beta2"),
+        ("grad_clip", "grad-clip norm"),
+        ("loss", "loss"),
+    ]
     figure, axes = plt.subplots(len(rows), 1, sharex=True, figsize=(8, 10))
     tokens = [used["tokens"] / 1e3 for used in straight]
     for axis, (name, label) in zip(axes, rows):
@@ -152,14 +171,21 @@ def main(argv=None) -> int:
     stop = steps // 2
     straight, resumed = run(steps, stop)
     for used in straight[:: max(1, steps // 6)]:
-        print(f"{used['tokens']:>7,} tokens  batch {used['batch_size']:>2}  "
-              f"lr {used['lr/decay']:.3e}  wd {used['weight_decay/decay']:.3f}  "
-              f"beta2 {used['betas[1]/decay']:.4f}  clip {used['grad_clip']:.3f}  "
-              f"loss {used['loss']:.3f}")
+        print(
+            f"{used['tokens']:>7,} tokens  batch {used['batch_size']:>2}  "
+            f"lr {used['lr/decay']:.3e}  wd {used['weight_decay/decay']:.3f}  "
+            f"beta2 {used['betas[1]/decay']:.4f}  clip {used['grad_clip']:.3f}  "
+            f"loss {used['loss']:.3f}"
+        )
     differing = [i for i, (a, b) in enumerate(zip(straight, resumed)) if a != b]
-    print(f"{steps} steps; resumed at step {stop}: "
-          + ("every value and loss equal to the uninterrupted run's" if not differing
-             else f"{len(differing)} steps differ, the first at step {differing[0]}"))
+    print(
+        f"{steps} steps; resumed at step {stop}: "
+        + (
+            "every value and loss equal to the uninterrupted run's"
+            if not differing
+            else f"{len(differing)} steps differ, the first at step {differing[0]}"
+        )
+    )
     if not all(math.isfinite(used["loss"]) for used in straight):
         print("the loss is not finite", file=sys.stderr)
         return 1

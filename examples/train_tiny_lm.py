@@ -32,16 +32,18 @@ class TinyLM(torch.nn.Module):
         super().__init__()
         self.embed = torch.nn.Embedding(VOCAB, WIDTH)
         self.position = torch.nn.Parameter(torch.zeros(LENGTH, WIDTH))
-        layer = torch.nn.TransformerEncoderLayer(WIDTH, nhead=4, dim_feedforward=2 * WIDTH,
-                                                 dropout=0.0, batch_first=True)
+        layer = torch.nn.TransformerEncoderLayer(
+            WIDTH, nhead=4, dim_feedforward=2 * WIDTH, dropout=0.0, batch_first=True
+        )
         self.blocks = torch.nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
         self.norm = torch.nn.LayerNorm(WIDTH)
         self.lm_head = torch.nn.Linear(WIDTH, VOCAB)
 
     def forward(self, tokens):
         mask = torch.nn.Transformer.generate_square_subsequent_mask(tokens.shape[1])
-        hidden = self.blocks(self.embed(tokens) + self.position[: tokens.shape[1]], mask=mask,
-                             is_causal=True)
+        hidden = self.blocks(
+            self.embed(tokens) + self.position[: tokens.shape[1]], mask=mask, is_causal=True
+        )
         return self.lm_head(self.norm(hidden))
 
 
@@ -64,9 +66,16 @@ def model_and_optimizer():
 def build(total_steps: int):
     model, optimizer = model_and_optimizer()
     schedule = paramsched.Schedule(
-        max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=total_steps // 10, lr_decay_steps=total_steps,
-        lr_decay_style="WSD", wsd_decay_steps=total_steps // 3, lr_wsd_decay_style="minus_sqrt",
-        start_wd=0.1, end_wd=0.1)
+        max_lr=1e-3,
+        min_lr=1e-4,
+        lr_warmup_steps=total_steps // 10,
+        lr_decay_steps=total_steps,
+        lr_decay_style="WSD",
+        wsd_decay_steps=total_steps // 3,
+        lr_wsd_decay_style="minus_sqrt",
+        start_wd=0.1,
+        end_wd=0.1,
+    )
     return model, optimizer, ParamScheduler(optimizer, schedule)
 
 
@@ -78,8 +87,9 @@ def train(model, optimizer, scheduler, first: int, last: int):
         positions.append(scheduler.num_steps)
         tokens = batch(step)
         logits = model(tokens[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB),
-                                                 tokens[:, 1:].reshape(-1))
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, VOCAB), tokens[:, 1:].reshape(-1)
+        )
         loss.backward()
         lrs.append([group["lr"] for group in optimizer.param_groups])  # what this step uses
         optimizer.step()
@@ -90,8 +100,14 @@ def train(model, optimizer, scheduler, first: int, last: int):
 
 
 def save(path, model, optimizer, scheduler) -> None:
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict()}, path)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+        },
+        path,
+    )
 
 
 def restore(path, model, optimizer, scheduler) -> None:
@@ -115,10 +131,21 @@ def plot(path, straight, resumed, stop, labels):
     for members in curves.values():
         index = members[0][0]
         label = "; ".join(f"group {i} ({text})" for i, text in members)
-        line, = axis.plot(range(len(straight)), [lr[index] for lr in straight], linewidth=2.5,
-                          alpha=0.45, label=f"uninterrupted: {label}")
-        axis.plot(range(stop, len(straight)), [lr[index] for lr in resumed], "o", markersize=3,
-                  color=line.get_color(), label="resumed from the checkpoint")
+        (line,) = axis.plot(
+            range(len(straight)),
+            [lr[index] for lr in straight],
+            linewidth=2.5,
+            alpha=0.45,
+            label=f"uninterrupted: {label}",
+        )
+        axis.plot(
+            range(stop, len(straight)),
+            [lr[index] for lr in resumed],
+            "o",
+            markersize=3,
+            color=line.get_color(),
+            label="resumed from the checkpoint",
+        )
     axis.axvline(stop, color="0.5", linestyle=":", label="checkpoint and resume")
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("learning rate")
@@ -152,13 +179,17 @@ def main(argv=None) -> int:
 
     same_lrs = first_lrs + resumed_lrs == straight_lrs
     print(f"trained {total} steps, checkpoint at step {stop}")
-    print(f"loss: {straight_losses[0]:.3f} -> {straight_losses[-1]:.3f} (uninterrupted), "
-          f"{resumed_losses[-1]:.3f} (resumed)")
+    print(
+        f"loss: {straight_losses[0]:.3f} -> {straight_losses[-1]:.3f} (uninterrupted), "
+        f"{resumed_losses[-1]:.3f} (resumed)"
+    )
     print(f"learning rates at step {stop}: {[f'{lr:.3e}' for lr in straight_lrs[stop]]}")
     print(f"resumed run's learning rates equal the uninterrupted run's at every step: {same_lrs}")
     if options.out:
-        labels = [", ".join(f"{k}={g[k]:g}" for k in ("max_lr", "wd_mult") if k in g) or "defaults"
-                  for g in optimizer.param_groups]
+        labels = [
+            ", ".join(f"{k}={g[k]:g}" for k in ("max_lr", "wd_mult") if k in g) or "defaults"
+            for g in optimizer.param_groups
+        ]
         plot(options.out, straight_lrs, resumed_lrs, stop, labels)
         print(f"wrote {options.out}")
     return 0 if same_lrs else 1

@@ -25,8 +25,10 @@ class PlainOptimizer:
 
 def written(optimizer) -> list[tuple]:
     """Each group's ``(lr, weight_decay)`` as Python numbers (tensors read back)."""
-    return [tuple(float(v) if hasattr(v, "item") else v
-                  for v in (g.get("lr"), g.get("weight_decay"))) for g in optimizer.param_groups]
+    return [
+        tuple(float(v) if hasattr(v, "item") else v for v in (g.get("lr"), g.get("weight_decay")))
+        for g in optimizer.param_groups
+    ]
 
 
 MEGATRON_KWARGS = dict(
@@ -52,8 +54,9 @@ def random_config(rng: random.Random) -> dict:
     """A valid OptimizerParamScheduler configuration, drawn to hit every style and edge."""
     decay = rng.choice([rng.randint(1, 40), rng.randint(1, 3000), rng.randint(1, 3000) * 256])
     style = rng.choice(["constant", "linear", "cosine", "inverse-square-root", "WSD"])
-    warmup = rng.choice([0, rng.randrange(0, decay), rng.random() * 0.3 * decay,
-                         decay - 1 if decay > 1 else 0])
+    warmup = rng.choice(
+        [0, rng.randrange(0, decay), rng.random() * 0.3 * decay, decay - 1 if decay > 1 else 0]
+    )
     max_lr = rng.choice([1.0, 3e-4, rng.uniform(1e-6, 1e-2), 6e-4 * rng.random()])
     min_lr = max_lr * rng.choice([0.0, 0.1, rng.random(), 1.0])
     init_lr = max_lr * rng.choice([0.0, 0.0, rng.random(), 1.0])
@@ -61,9 +64,16 @@ def random_config(rng: random.Random) -> dict:
     start_wd = rng.choice([0.0, 0.1, rng.random() * 0.2])
     end_wd = start_wd if wd_style == "constant" else start_wd + rng.random() * 0.2
     config = dict(
-        init_lr=init_lr, max_lr=max_lr, min_lr=min_lr, lr_warmup_steps=warmup,
-        lr_decay_steps=decay, lr_decay_style=style, start_wd=start_wd, end_wd=end_wd,
-        wd_incr_steps=rng.choice([rng.randint(1, 2 * decay), decay]) if wd_style != "constant"
+        init_lr=init_lr,
+        max_lr=max_lr,
+        min_lr=min_lr,
+        lr_warmup_steps=warmup,
+        lr_decay_steps=decay,
+        lr_decay_style=style,
+        start_wd=start_wd,
+        end_wd=end_wd,
+        wd_incr_steps=rng.choice([rng.randint(1, 2 * decay), decay])
+        if wd_style != "constant"
         else rng.choice([0, decay]),
         wd_incr_style=wd_style,
     )
@@ -83,7 +93,9 @@ def random_groups(rng: random.Random, config: dict) -> list[dict]:
             group["max_lr"] = rng.uniform(config["max_lr"], 2 * config["max_lr"] + 1e-3)
         if rng.random() < 0.5:
             group["min_lr"] = rng.uniform(0, group.get("max_lr", config["max_lr"]))
-        if rng.random() < 0.2:  # above max_lr, as a decoupled lr below min_lr gives: Megatron runs it
+        if (
+            rng.random() < 0.2
+        ):  # above max_lr, as a decoupled lr below min_lr gives: Megatron runs it
             group["max_lr"] = config["min_lr"] * rng.choice([0.0, 0.5, rng.random()])
             group["min_lr"] = rng.choice([config["min_lr"], group["max_lr"] + rng.random()])
         if rng.random() < 0.5:
@@ -92,8 +104,9 @@ def random_groups(rng: random.Random, config: dict) -> list[dict]:
             start = rng.random() * 0.2
             group["start_wd"] = start
             rise = rng.random() * rng.choice([1, -1])  # a falling weight decay runs too
-            group["end_wd"] = start if config["wd_incr_style"] == "constant" else \
-                max(0.0, start + rise)
+            group["end_wd"] = (
+                start if config["wd_incr_style"] == "constant" else max(0.0, start + rise)
+            )
         groups.append(group)
     return groups
 
@@ -113,8 +126,12 @@ def step_counts(rng: random.Random, config: dict, points: int = 2000) -> list[in
     total = int(max(boundaries(config)) * 1.25) + 3
     must = set()
     for point in boundaries(config):
-        for near in (math.floor(point) - 1, math.floor(point), math.ceil(point),
-                     math.ceil(point) + 1):
+        for near in (
+            math.floor(point) - 1,
+            math.floor(point),
+            math.ceil(point),
+            math.ceil(point) + 1,
+        ):
             if 0 < near <= total:
                 must.add(near)
     mode = rng.choice(["ones", "random", "ramp"])
@@ -140,14 +157,21 @@ def check_branch_rates(record, branch, parent, branch_point) -> list[int]:
     overrides (``overrides``), as the framework tests' ``Record`` callbacks keep them."""
     for step, used in record.seen.items():
         position = record.positions[step]
-        assert [lr for lr, _ in used] == [branch.lr(position, **overrides)
-                                          for overrides in record.overrides], step
+        assert [lr for lr, _ in used] == [
+            branch.lr(position, **overrides) for overrides in record.overrides
+        ], step
         if position <= branch_point:
-            assert [lr for lr, _ in used] == [parent.lr(position, **overrides)
-                                              for overrides in record.overrides], step
-    return [step for step in record.seen if all(
-        branch.lr(record.positions[step], **o) != parent.lr(record.positions[step], **o)
-        for o in record.overrides)]
+            assert [lr for lr, _ in used] == [
+                parent.lr(position, **overrides) for overrides in record.overrides
+            ], step
+    return [
+        step
+        for step in record.seen
+        if all(
+            branch.lr(record.positions[step], **o) != parent.lr(record.positions[step], **o)
+            for o in record.overrides
+        )
+    ]
 
 
 def increments(counts: list[int]) -> list[int]:
@@ -241,8 +265,11 @@ def schedule_from_toml(text: str):
 
 def with_rule(text: str, rule: str, reference: int) -> str:
     """A schedule file's text with a batch-size rule added to its [lr] table."""
-    return text.replace("[lr]\n", f"[lr]\nbatch_size_rule = {rule!r}\n"
-                                  f"reference_batch_size = {reference}\n", 1)
+    return text.replace(
+        "[lr]\n", f"[lr]\nbatch_size_rule = {rule!r}\nreference_batch_size = {reference}\n", 1
+    )
+
+
 # ------------------------------------------------ a reference written from the rules
 # Plain Python, from the rules in the docstrings of paramsched._curve, phases and shapes
 # (Megatron-Core's operations in their order), not from paramsched's code paths.
@@ -289,8 +316,11 @@ def reference_wd(style: str, until, start_wd: float, end_wd: float, n) -> float:
     if n > until:
         return end_wd
     ratio = float(n) / float(until)
-    coeff = {"constant": 0.0, "linear": ratio,
-             "cosine": 0.5 * (math.cos(math.pi * (1 - ratio)) + 1.0)}[style]
+    coeff = {
+        "constant": 0.0,
+        "linear": ratio,
+        "cosine": 0.5 * (math.cos(math.pi * (1 - ratio)) + 1.0),
+    }[style]
     return start_wd + coeff * (end_wd - start_wd)
 
 
@@ -337,5 +367,6 @@ def warnings_are_one_short_line():
         yield
     finally:
         logger.removeHandler(handler)
-    assert not handler.found, (f"a WARNING of more than one line or {MAX_WARNING} "
-                               f"characters: {handler.found[0][:400]!r}")
+    assert not handler.found, (
+        f"a WARNING of more than one line or {MAX_WARNING} characters: {handler.found[0][:400]!r}"
+    )

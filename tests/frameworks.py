@@ -13,17 +13,33 @@ def scheduled(run: dict) -> PhaseSchedule:
     """A schedule over `run` (its ``total`` is 100%) with a warmup and a cosine for lr,
     a rising weight decay, Adam's ``betas[1]`` in the groups and ``grad_clip`` for the
     loop, all moving over the whole run."""
-    return PhaseSchedule.from_dict({
-        "run": run,
-        "lr": {"max_lr": 1e-3, "min_lr": 1e-4, "phases": [
-            {"shape": "linear", "to": "max_lr", "until": "15%"},
-            {"shape": "cosine", "to": "min_lr", "until": "100%"}]},
-        "wd": {"start_wd": 0.0, "end_wd": 0.1, "style": "linear"},
-        "group": {"betas[1]": {"start": 0.95, "end": 0.99, "phases": [
-            {"shape": "linear", "to": "end", "until": "100%"}]}},
-        "loop": {"grad_clip": {"start": 0.05, "phases": [
-            {"shape": "cosine", "to": 0.5, "until": "100%"}]}},
-    })
+    return PhaseSchedule.from_dict(
+        {
+            "run": run,
+            "lr": {
+                "max_lr": 1e-3,
+                "min_lr": 1e-4,
+                "phases": [
+                    {"shape": "linear", "to": "max_lr", "until": "15%"},
+                    {"shape": "cosine", "to": "min_lr", "until": "100%"},
+                ],
+            },
+            "wd": {"start_wd": 0.0, "end_wd": 0.1, "style": "linear"},
+            "group": {
+                "betas[1]": {
+                    "start": 0.95,
+                    "end": 0.99,
+                    "phases": [{"shape": "linear", "to": "end", "until": "100%"}],
+                }
+            },
+            "loop": {
+                "grad_clip": {
+                    "start": 0.05,
+                    "phases": [{"shape": "cosine", "to": 0.5, "until": "100%"}],
+                }
+            },
+        }
+    )
 
 
 #: 40 steps of 4 samples: the clock counts samples.
@@ -36,8 +52,10 @@ BATCH_SIZE = 4
 
 def groups(weight, bias) -> list[dict]:
     """Two named groups, the bias without weight decay and with its own peak lr."""
-    return [{"params": [weight], "name": "weights"},
-            {"params": [bias], "name": "bias", "wd_mult": 0.0, "max_lr": 2e-3, "min_lr": 0.0}]
+    return [
+        {"params": [weight], "name": "weights"},
+        {"params": [bias], "name": "bias", "wd_mult": 0.0, "max_lr": 2e-3, "min_lr": 0.0},
+    ]
 
 
 def held(optimizer) -> dict:
@@ -72,8 +90,13 @@ class Sequences(torch.utils.data.Dataset):
     def __init__(self, count: int = 64):
         generator = torch.Generator().manual_seed(0)
         lengths = torch.randint(1, 13, (count,), generator=generator).tolist()
-        self.items = [{"x": torch.randn(n, 4, generator=generator),
-                       "labels": torch.randn(n, 1, generator=generator)} for n in lengths]
+        self.items = [
+            {
+                "x": torch.randn(n, 4, generator=generator),
+                "labels": torch.randn(n, 1, generator=generator),
+            }
+            for n in lengths
+        ]
 
     def __len__(self):
         return len(self.items)
@@ -86,9 +109,11 @@ def pad(items: list[dict]) -> dict:
     """A batch of `Sequences` items, padded to the longest, with an ``attention_mask``
     whose sum is the batch's real token count."""
     longest = max(len(item["x"]) for item in items)
-    batch = {"x": torch.zeros(len(items), longest, 4),
-             "labels": torch.zeros(len(items), longest, 1),
-             "attention_mask": torch.zeros(len(items), longest, dtype=torch.long)}
+    batch = {
+        "x": torch.zeros(len(items), longest, 4),
+        "labels": torch.zeros(len(items), longest, 1),
+        "attention_mask": torch.zeros(len(items), longest, dtype=torch.long),
+    }
     for row, item in enumerate(items):
         length = len(item["x"])
         batch["x"][row, :length] = item["x"]

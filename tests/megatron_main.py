@@ -84,14 +84,20 @@ def validate(args) -> SimpleNamespace:
     if args.global_batch_size is None:
         args.global_batch_size = args.micro_batch_size * args.data_parallel_size
     if args.train_iters:
-        if args.train_samples is not None or args.lr_decay_samples is not None \
-                or args.lr_warmup_samples != 0:
+        if (
+            args.train_samples is not None
+            or args.lr_decay_samples is not None
+            or args.lr_warmup_samples != 0
+        ):
             raise Refused("expected iteration-based training")
         if args.lr_warmup_fraction is not None and args.lr_warmup_iters != 0:
             raise Refused("one of lr-warmup-fraction and lr-warmup-iters")
     if args.train_samples:
-        if args.train_iters is not None or args.lr_decay_iters is not None \
-                or args.lr_warmup_iters != 0:
+        if (
+            args.train_iters is not None
+            or args.lr_decay_iters is not None
+            or args.lr_warmup_iters != 0
+        ):
             raise Refused("expected sample-based training")
         if args.lr_warmup_fraction is not None and args.lr_warmup_samples != 0:
             raise Refused("one of lr-warmup-fraction and lr-warmup-samples")
@@ -108,20 +114,35 @@ def scheduler_arguments(args, pairs) -> dict:
         decay_iters = args.train_iters if args.lr_decay_iters is None else args.lr_decay_iters
         decay = decay_iters * args.global_batch_size
         wd_steps = args.train_iters * args.global_batch_size
-        wsd = None if args.lr_wsd_decay_iters is None else \
-            args.lr_wsd_decay_iters * args.global_batch_size
+        wsd = (
+            None
+            if args.lr_wsd_decay_iters is None
+            else args.lr_wsd_decay_iters * args.global_batch_size
+        )
         warmup = args.lr_warmup_iters * args.global_batch_size
     else:
         decay = args.train_samples if args.lr_decay_samples is None else args.lr_decay_samples
-        wd_steps, wsd, warmup = args.train_samples, args.lr_wsd_decay_samples, \
-            args.lr_warmup_samples
+        wd_steps, wsd, warmup = (
+            args.train_samples,
+            args.lr_wsd_decay_samples,
+            args.lr_warmup_samples,
+        )
     if args.lr_warmup_fraction is not None:
         warmup = args.lr_warmup_fraction * decay
-    return dict(init_lr=args.lr_warmup_init, max_lr=args.lr, min_lr=args.min_lr,
-                lr_warmup_steps=warmup, lr_decay_steps=decay, lr_decay_style=args.lr_decay_style,
-                start_wd=args.start_weight_decay, end_wd=args.end_weight_decay,
-                wd_incr_steps=wd_steps, wd_incr_style=args.weight_decay_incr_style, wsd_decay_steps=wsd,
-                lr_wsd_decay_style=args.lr_wsd_decay_style)
+    return dict(
+        init_lr=args.lr_warmup_init,
+        max_lr=args.lr,
+        min_lr=args.min_lr,
+        lr_warmup_steps=warmup,
+        lr_decay_steps=decay,
+        lr_decay_style=args.lr_decay_style,
+        start_wd=args.start_weight_decay,
+        end_wd=args.end_weight_decay,
+        wd_incr_steps=wd_steps,
+        wd_incr_style=args.weight_decay_incr_style,
+        wsd_decay_steps=wsd,
+        lr_wsd_decay_style=args.lr_wsd_decay_style,
+    )
 
 
 def train(args, scheduler_class, optimizer) -> list[list[float]]:
@@ -139,8 +160,11 @@ def train(args, scheduler_class, optimizer) -> list[list[float]]:
     consumed, micro_batches = 0, None
     for iteration in range(iterations):
         size = batch_size(pairs, consumed)
-        if micro_batches is not None and iteration != 0 \
-                and size // per_micro_batches < micro_batches:
+        if (
+            micro_batches is not None
+            and iteration != 0
+            and size // per_micro_batches < micro_batches
+        ):
             raise Refused(f"the number of micro-batches decreases at iteration {iteration}")
         if size % per_micro_batches:
             raise Refused(f"batch size {size} is not divisible at iteration {iteration}")

@@ -16,8 +16,9 @@ SCRIPT = Path(__file__).parent.parent / "benchmarks" / "run.py"
 
 
 def test_benchmarks_run_and_report_identical_results():
-    result = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("machine: ")
@@ -25,10 +26,16 @@ def test_benchmarks_run_and_report_identical_results():
         assert f"### {title}" in out
     host = out.split("### Host step cost")[1].split("###")[0]
     assert "| megatron-core | paramsched | hand-written floor |" in host
-    assert [line.split("|")[1].strip() for line in host.splitlines()
-            if line.startswith("| ") and not line.startswith("| groups")] == ["1", "2", "8"]
+    assert [
+        line.split("|")[1].strip()
+        for line in host.splitlines()
+        if line.startswith("| ") and not line.startswith("| groups")
+    ] == ["1", "2", "8"]
     for title in ("Host step cost", "Curve evaluation"):  # every row bit-identical
         section = out.split(f"### {title}")[1].split("###")[0]
-        rows = [line for line in section.splitlines()
-                if line.startswith("| ") and not line.startswith(("| groups", "| shape"))]
+        rows = [
+            line
+            for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith(("| groups", "| shape"))
+        ]
         assert rows and all(row.rstrip(" |").endswith("yes") for row in rows), section

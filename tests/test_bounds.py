@@ -12,10 +12,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import PlainOptimizer, written
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PlainOptimizer, written
 from paramsched import OptimizerParamScheduler, PhaseSchedule, Schedule, ScheduleError
 from paramsched._bounds import BOUNDS, Bound, first_out_of_range, optimizer_bounds
 from paramsched.torch import ParamScheduler
@@ -27,12 +27,22 @@ def ramp(key, start, end, until="200 samples", run=None):
     """A learning rate and `key` going linearly from `start` to `end` by `until`, on a run
     of one sample a step (`run`: another run, or {} for none)."""
     unit = until.split()[1]
-    return PhaseSchedule.from_dict({
-        **({"run": {"global_batch_size": 1} if run is None else run} if run != {} else {}),
-        "lr": {"max_lr": 1e-3, "phases": [{"shape": "linear", "to": "max_lr",
-                                           "until": f"10 {unit}"}]},
-        "group": {key: {"start": start, "end": end, "phases": [
-            {"shape": "linear", "to": "end", "until": until}]}}})
+    return PhaseSchedule.from_dict(
+        {
+            **({"run": {"global_batch_size": 1} if run is None else run} if run != {} else {}),
+            "lr": {
+                "max_lr": 1e-3,
+                "phases": [{"shape": "linear", "to": "max_lr", "until": f"10 {unit}"}],
+            },
+            "group": {
+                key: {
+                    "start": start,
+                    "end": end,
+                    "phases": [{"shape": "linear", "to": "end", "until": until}],
+                }
+            },
+        }
+    )
 
 
 def model_parameters():
@@ -41,23 +51,37 @@ def model_parameters():
 
 
 def expected(key, value, position, step, requires) -> str:
-    return (f"optimizer.param_groups[0]: {key} reaches {value!r} at num_steps={position} "
-            f"(samples, step {step}) ({requires}); expected a schedule whose values the "
-            "optimizer accepts at every step")
+    return (
+        f"optimizer.param_groups[0]: {key} reaches {value!r} at num_steps={position} "
+        f"(samples, step {step}) ({requires}); expected a schedule whose values the "
+        "optimizer accepts at every step"
+    )
 
 
 # ----------------------------------------------------------------- the reproducers
 
-@pytest.mark.parametrize("make,key,start,end,first,requires", [
-    (torch.optim.AdamW, "betas[1]", 0.95, 1.5, 19, "AdamW requires 0 <= betas[1] < 1"),
-    (torch.optim.AdamW, "betas[0]", 0.9, -0.5, 129, "AdamW requires 0 <= betas[0] < 1"),
-    (torch.optim.AdamW, "eps", 1e-8, -1e-3, 1, "AdamW requires eps >= 0"),
-    (lambda p: torch.optim.SGD(p, momentum=0.9), "momentum", 0.9, 5.0, 5,
-     "SGD requires 0 <= momentum <= 1: torch accepts more, but above 1 the momentum buffer "
-     "grows without bound"),
-], ids=["beta2-to-1.5", "beta1-to-minus-0.5", "eps-below-0", "sgd-momentum-5"])
+
+@pytest.mark.parametrize(
+    "make,key,start,end,first,requires",
+    [
+        (torch.optim.AdamW, "betas[1]", 0.95, 1.5, 19, "AdamW requires 0 <= betas[1] < 1"),
+        (torch.optim.AdamW, "betas[0]", 0.9, -0.5, 129, "AdamW requires 0 <= betas[0] < 1"),
+        (torch.optim.AdamW, "eps", 1e-8, -1e-3, 1, "AdamW requires eps >= 0"),
+        (
+            lambda p: torch.optim.SGD(p, momentum=0.9),
+            "momentum",
+            0.9,
+            5.0,
+            5,
+            "SGD requires 0 <= momentum <= 1: torch accepts more, but above 1 the momentum buffer "
+            "grows without bound",
+        ),
+    ],
+    ids=["beta2-to-1.5", "beta1-to-minus-0.5", "eps-below-0", "sgd-momentum-5"],
+)
 def test_a_value_the_optimizer_refuses_is_refused_when_the_schedule_is_attached(
-        make, key, start, end, first, requires):
+    make, key, start, end, first, requires
+):
     # A beta2 ramp to 1.5 crashed AdamW mid-run (a ComplexFloat error); the others trained
     # on silently.
     schedule = ramp(key, start, end)
@@ -66,8 +90,10 @@ def test_a_value_the_optimizer_refuses_is_refused_when_the_schedule_is_attached(
     value = schedule.value(key, first)
     assert not BOUNDS[type(optimizer).__name__][key].holds(value)
     assert BOUNDS[type(optimizer).__name__][key].holds(schedule.value(key, first - 1))
-    for attach in (lambda: ParamScheduler(optimizer, schedule),
-                   lambda: OptimizerParamScheduler.from_schedule(optimizer, schedule)):
+    for attach in (
+        lambda: ParamScheduler(optimizer, schedule),
+        lambda: OptimizerParamScheduler.from_schedule(optimizer, schedule),
+    ):
         with pytest.raises(ScheduleError) as refused:
             attach()
         assert str(refused.value) == expected(key, value, first, first, requires)
@@ -85,29 +111,46 @@ def test_a_value_that_stays_within_its_bounds_is_accepted_to_the_bit_of_the_boun
 
 def test_each_group_is_checked_with_its_own_overrides_and_named():
     params = model_parameters()
-    optimizer = torch.optim.Adam([{"params": [params[0]]},
-                                  {"params": [params[1]], "betas[1].end": 1.25}])
+    optimizer = torch.optim.Adam(
+        [{"params": [params[0]]}, {"params": [params[1]], "betas[1].end": 1.25}]
+    )
     with pytest.raises(ScheduleError) as refused:
         ParamScheduler(optimizer, ramp("betas[1]", 0.95, 0.99))
-    assert str(refused.value) == expected("betas[1]", 1.001, 34, 34,
-                                          "Adam requires 0 <= betas[1] < 1").replace(
-        "param_groups[0]", "param_groups[1]")
+    assert str(refused.value) == expected(
+        "betas[1]", 1.001, 34, 34, "Adam requires 0 <= betas[1] < 1"
+    ).replace("param_groups[0]", "param_groups[1]")
     assert ramp("betas[1]", 0.95, 1.25).value("betas[1]", 34) == 1.001
 
 
 def test_every_value_out_of_range_is_named_in_one_message():
-    schedule = PhaseSchedule.from_dict({
-        "run": {"global_batch_size": 4},
-        "lr": {"max_lr": 1e-3, "phases": [{"shape": "cosine", "to": "max_lr",
-                                           "until": "40 samples"}]},
-        "group": {"eps": {"start": 1e-8, "end": -1.0, "phases": [
-            {"shape": "cosine", "to": "end", "until": "400 samples"}]},
-                  "betas[1]": {"start": 0.999, "end": 1.0, "phases": [
-            {"shape": "constant", "until": "100 samples"},
-            {"shape": "linear", "to": "end", "until": "102 samples"}]}}})  # lands at 104
+    schedule = PhaseSchedule.from_dict(
+        {
+            "run": {"global_batch_size": 4},
+            "lr": {
+                "max_lr": 1e-3,
+                "phases": [{"shape": "cosine", "to": "max_lr", "until": "40 samples"}],
+            },
+            "group": {
+                "eps": {
+                    "start": 1e-8,
+                    "end": -1.0,
+                    "phases": [{"shape": "cosine", "to": "end", "until": "400 samples"}],
+                },
+                "betas[1]": {
+                    "start": 0.999,
+                    "end": 1.0,
+                    "phases": [
+                        {"shape": "constant", "until": "100 samples"},
+                        {"shape": "linear", "to": "end", "until": "102 samples"},
+                    ],
+                },
+            },
+        }
+    )  # lands at 104
     params = model_parameters()
-    optimizer = torch.optim.AdamW([{"params": [params[0]]},
-                                   {"params": [params[1]], "betas[1].end": 0.9995}])
+    optimizer = torch.optim.AdamW(
+        [{"params": [params[0]]}, {"params": [params[1]], "betas[1].end": 0.9995}]
+    )
     with pytest.raises(ScheduleError) as refused:
         ParamScheduler(optimizer, schedule)
     eps = schedule.value("eps", 1)
@@ -117,10 +160,12 @@ def test_every_value_out_of_range_is_named_in_one_message():
         f"{eps!r} at num_steps=1 (samples, before step 1) (AdamW requires eps >= 0); "
         f"optimizer.param_groups[1]: eps reaches {eps!r} at num_steps=1 (samples, before "
         "step 1) (AdamW requires eps >= 0); expected a schedule whose values the optimizer "
-        "accepts at every step")
+        "accepts at every step"
+    )
 
 
 # ------------------------------------------------------- every place a schedule attaches
+
 
 def test_a_schedule_assigned_or_branched_mid_run_is_checked_and_changes_nothing():
     schedule = ramp("betas[1]", 0.95, 0.99)
@@ -130,9 +175,11 @@ def test_a_schedule_assigned_or_branched_mid_run_is_checked_and_changes_nothing(
         optimizer.step()
         scheduler.step()
     held = [dict(g) for g in optimizer.param_groups]
-    branch = schedule.branch("50 samples", [{"shape": "constant", "until": "100 samples"}],
-                             values={"betas[1]": [{"shape": "linear", "to": 1.1,
-                                                   "until": "100 samples"}]})
+    branch = schedule.branch(
+        "50 samples",
+        [{"shape": "constant", "until": "100 samples"}],
+        values={"betas[1]": [{"shape": "linear", "to": 1.1, "until": "100 samples"}]},
+    )
     assert branch.value("betas[1]", 64) < 1.0 <= branch.value("betas[1]", 65)
     with pytest.raises(ScheduleError, match=r"betas\[1\] reaches 1.002 at num_steps=65 "):
         scheduler.schedule = branch
@@ -149,13 +196,17 @@ def test_a_checkpoint_whose_schedule_the_optimizer_refuses_is_not_loaded(policy)
     good = ramp("betas[1]", 0.95, 0.99)
     # written by a scheduler on an optimizer without bounds (plain dicts)
     state = OptimizerParamScheduler.from_schedule(
-        PlainOptimizer([{"betas": (0.9, 0.0)}]), bad).state_dict()
+        PlainOptimizer([{"betas": (0.9, 0.0)}]), bad
+    ).state_dict()
     optimizer = torch.optim.AdamW(model_parameters())
     scheduler = ParamScheduler(optimizer, good, checkpoint_policy=policy)
     held = [dict(g) for g in optimizer.param_groups]
     torch_state = {**scheduler.state_dict(), "paramsched": state}
-    with pytest.raises(ScheduleError, match=r"betas\[1\] reaches 1.00\d* at num_steps=19 |"
-                                            r"does not match"):
+    with pytest.raises(
+        ScheduleError,
+        match=r"betas\[1\] reaches 1.00\d* at num_steps=19 |"
+        r"does not match",
+    ):
         scheduler.load_state_dict(torch_state)
     assert scheduler.schedule is good and optimizer.param_groups == held
 
@@ -195,8 +246,7 @@ def test_a_wrapper_is_checked_with_the_bounds_of_the_optimizer_it_wraps():
 def test_an_optimizer_of_another_kind_gets_the_checks_every_optimizer_needs():
     # Its bounds are unknown: a value may be anything finite, as named values are.
     optimizer = PlainOptimizer([{"betas": (0.9, 0.0), "momentum": 0.0}])
-    assert optimizer_bounds(optimizer) == (None, {"lr": Bound(0.0),
-                                                  "weight_decay": Bound(0.0)})
+    assert optimizer_bounds(optimizer) == (None, {"lr": Bound(0.0), "weight_decay": Bound(0.0)})
     OptimizerParamScheduler.from_schedule(optimizer, ramp("betas[1]", 0.95, 1.5))
     OptimizerParamScheduler.from_schedule(optimizer, ramp("momentum", 0.9, -5.0))
 
@@ -206,12 +256,21 @@ def test_a_group_warming_up_to_a_max_lr_of_0_runs_as_in_megatron():
     # init_lr is not; megatron-core writes it and no optimizer step notices it. The
     # learning rate and weight decay are >= 0 by construction, up to such rounding.
     megatron = pytest.importorskip("megatron.core.optimizer_param_scheduler")
-    config = dict(init_lr=0.007057253312858108, max_lr=0.007057253312858108,
-                  min_lr=0.006454912820774535, lr_warmup_steps=81, lr_decay_steps=82,
-                  lr_decay_style="constant", start_wd=0.0, end_wd=0.0131690591535643,
-                  wd_incr_steps=82, wd_incr_style="linear")
-    groups = [{"params": [p], "max_lr": 0.0, "min_lr": 0.6192811548328034}
-              for p in model_parameters()[:1]]
+    config = dict(
+        init_lr=0.007057253312858108,
+        max_lr=0.007057253312858108,
+        min_lr=0.006454912820774535,
+        lr_warmup_steps=81,
+        lr_decay_steps=82,
+        lr_decay_style="constant",
+        start_wd=0.0,
+        end_wd=0.0131690591535643,
+        wd_incr_steps=82,
+        wd_incr_style="linear",
+    )
+    groups = [
+        {"params": [p], "max_lr": 0.0, "min_lr": 0.6192811548328034} for p in model_parameters()[:1]
+    ]
     ours = torch.optim.AdamW(copy.deepcopy(groups))
     theirs = PlainOptimizer([{k: v for k, v in g.items() if k != "params"} for g in groups])
     scheduler = OptimizerParamScheduler(ours, **config)
@@ -224,6 +283,7 @@ def test_a_group_warming_up_to_a_max_lr_of_0_runs_as_in_megatron():
 
 # ------------------------------------------------------------ the table against torch
 
+
 def _constructor_arguments(name: str, key: str, value: float) -> dict:
     """What to give `name`'s constructor to set `key` to `value` (a tuple's component among
     torch's defaults for the others)."""
@@ -235,19 +295,29 @@ def _constructor_arguments(name: str, key: str, value: float) -> dict:
     return {key: value}
 
 
-_TORCH_CHECKED = [(name, key, bound) for name, table in BOUNDS.items()
-                  for key, bound in table.items() if not bound.note]
+_TORCH_CHECKED = [
+    (name, key, bound)
+    for name, table in BOUNDS.items()
+    for key, bound in table.items()
+    if not bound.note
+]
 
 
-@pytest.mark.parametrize("name,key,bound", _TORCH_CHECKED,
-                         ids=[f"{n}-{k}" for n, k, _ in _TORCH_CHECKED])
+@pytest.mark.parametrize(
+    "name,key,bound", _TORCH_CHECKED, ids=[f"{n}-{k}" for n, k, _ in _TORCH_CHECKED]
+)
 def test_each_bound_is_the_one_torchs_constructor_checks(name, key, bound):
     # Just inside the bound torch accepts the value; just outside, it refuses it.
     make = getattr(torch.optim, name)
     params = [torch.nn.Parameter(torch.zeros(2, 2))]
-    edges = [(edge, inclusive, side) for edge, inclusive, side in (
-        (bound.low, bound.low_inclusive, -1.0), (bound.high, bound.high_inclusive, 1.0))
-        if edge is not None]
+    edges = [
+        (edge, inclusive, side)
+        for edge, inclusive, side in (
+            (bound.low, bound.low_inclusive, -1.0),
+            (bound.high, bound.high_inclusive, 1.0),
+        )
+        if edge is not None
+    ]
     assert edges
     for edge, inclusive, side in edges:
         inside = edge if inclusive else math.nextafter(edge, -side * math.inf)
@@ -258,8 +328,10 @@ def test_each_bound_is_the_one_torchs_constructor_checks(name, key, bound):
             make(params, **_constructor_arguments(name, key, outside))
 
 
-@pytest.mark.parametrize("name,key,outside", [("SGD", "momentum", 1.5), ("RMSprop", "alpha", 1.5),
-                                              ("Muon", "momentum", 1.5)])
+@pytest.mark.parametrize(
+    "name,key,outside",
+    [("SGD", "momentum", 1.5), ("RMSprop", "alpha", 1.5), ("Muon", "momentum", 1.5)],
+)
 def test_bounds_tighter_than_torchs_say_why(name, key, outside):
     make = getattr(torch.optim, name)
     make([torch.nn.Parameter(torch.zeros(2, 2))], **{key: outside})  # torch accepts it
@@ -270,11 +342,14 @@ def test_bounds_tighter_than_torchs_say_why(name, key, outside):
 def test_sparse_adam_runs_a_warmup_from_0_which_its_constructor_refuses():
     with pytest.raises(ValueError, match="Invalid learning rate"):
         torch.optim.SparseAdam([torch.nn.Parameter(torch.zeros(2))], lr=0.0)
-    assert BOUNDS["SparseAdam"]["lr"].holds(0.0) and "a warmup from 0" in \
-        BOUNDS["SparseAdam"]["lr"].note
+    assert (
+        BOUNDS["SparseAdam"]["lr"].holds(0.0)
+        and "a warmup from 0" in BOUNDS["SparseAdam"]["lr"].note
+    )
     optimizer = torch.optim.SparseAdam([torch.nn.Parameter(torch.zeros(2))])
-    schedule = Schedule(init_lr=0.0, max_lr=1e-3, lr_warmup_steps=10, lr_decay_steps=100,
-                        lr_decay_style="linear")
+    schedule = Schedule(
+        init_lr=0.0, max_lr=1e-3, lr_warmup_steps=10, lr_decay_steps=100, lr_decay_style="linear"
+    )
     ParamScheduler(optimizer, schedule)
     assert optimizer.param_groups[0]["lr"] == 0.0
 
@@ -288,6 +363,7 @@ def test_a_position_without_a_run_is_num_steps():
 
 
 # ---------------------------------------------- the first position out of range, exactly
+
 
 def test_the_work_grows_with_the_segments_not_the_positions():
     calls = []
@@ -324,21 +400,35 @@ _SHAPES = st.sampled_from(["linear", "cosine", "exponential", "minus_sqrt", "con
 
 
 @settings(max_examples=150)
-@given(st.lists(st.tuples(_SHAPES, st.integers(1, 60), st.floats(-2.0, 2.0),
-                          st.booleans()), min_size=1, max_size=5),
-       st.floats(-1.5, 0.5), st.floats(0.5, 2.0), st.booleans(), st.booleans())
+@given(
+    st.lists(
+        st.tuples(_SHAPES, st.integers(1, 60), st.floats(-2.0, 2.0), st.booleans()),
+        min_size=1,
+        max_size=5,
+    ),
+    st.floats(-1.5, 0.5),
+    st.floats(0.5, 2.0),
+    st.booleans(),
+    st.booleans(),
+)
 def test_the_first_position_out_of_range_is_what_every_position_says(
-        phases, low, high, low_inclusive, high_inclusive):
+    phases, low, high, low_inclusive, high_inclusive
+):
     until, table = 0, []
     for shape, length, to, fractional in phases:
         until += length
         phase = {"shape": shape, "until": f"{until + (0.5 if fractional else 0)} samples"}
         phase.update({"value": to} if shape == "constant" else {"to": to})
         table.append(phase)
-    schedule = PhaseSchedule.from_dict({
-        "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr",
-                                          "until": "1 samples"}]},
-        "group": {"eps": {"start": 0.25, "phases": table}}})
+    schedule = PhaseSchedule.from_dict(
+        {
+            "lr": {
+                "max_lr": 1.0,
+                "phases": [{"shape": "linear", "to": "max_lr", "until": "1 samples"}],
+            },
+            "group": {"eps": {"start": 0.25, "phases": table}},
+        }
+    )
     curve = schedule.scheduled("eps").curve
     value = schedule.scheduled("eps")
     holds = Bound(low, low_inclusive, high, high_inclusive).holds

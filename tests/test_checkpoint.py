@@ -11,8 +11,8 @@ import pathlib
 import pickle
 
 import pytest
-
 from conftest import MEGATRON_KWARGS, PlainOptimizer, written
+
 from paramsched import OptimizerParamScheduler, PhaseSchedule, Schedule, ScheduleError
 from paramsched._checkpoint import Policy
 from paramsched.recipe import load_schedule, recipe_path, recipes
@@ -26,12 +26,22 @@ def phases(count=3, max_lr=1.0):
     """A schedule of `count` learning-rate phases over 400 samples, batch 4."""
     ends = [40 + 360 * k // count for k in range(1, count + 1)]
     lr = [{"shape": "linear", "to": "max_lr", "until": "40 samples"}]
-    lr += [{"shape": "cosine" if k % 2 == 0 else "linear", "to": 0.1 * max_lr / (k + 1),
-            "until": f"{end} samples"} for k, end in enumerate(ends[:-1])]
+    lr += [
+        {
+            "shape": "cosine" if k % 2 == 0 else "linear",
+            "to": 0.1 * max_lr / (k + 1),
+            "until": f"{end} samples",
+        }
+        for k, end in enumerate(ends[:-1])
+    ]
     lr.append({"shape": "constant", "value": 0.01, "until": f"{ends[-1]} samples"})
-    return PhaseSchedule.from_dict({"run": {"global_batch_size": 4, "total": "400 samples"},
-                                    "lr": {"max_lr": max_lr, "min_lr": 0.0, "phases": lr},
-                                    "wd": {"start_wd": 0.1}})
+    return PhaseSchedule.from_dict(
+        {
+            "run": {"global_batch_size": 4, "total": "400 samples"},
+            "lr": {"max_lr": max_lr, "min_lr": 0.0, "phases": lr},
+            "wd": {"start_wd": 0.1},
+        }
+    )
 
 
 def scheduler_for(schedule, **policy):
@@ -64,10 +74,17 @@ def test_a_torch_checkpoint_of_0_1_0_loads_with_a_warning_about_its_clock(caplog
 
     old = OLD["torch_format1"]
     schedule = Schedule(
-        max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=20, lr_decay_steps=200,
-        lr_decay_style="cosine", start_wd=0.1, wd_incr_steps=200)
-    scheduler = ParamScheduler(torch.optim.AdamW(torch.nn.Linear(2, 2).parameters()), schedule,
-                               samples_per_step=2)
+        max_lr=1e-3,
+        min_lr=1e-4,
+        lr_warmup_steps=20,
+        lr_decay_steps=200,
+        lr_decay_style="cosine",
+        start_wd=0.1,
+        wd_incr_steps=200,
+    )
+    scheduler = ParamScheduler(
+        torch.optim.AdamW(torch.nn.Linear(2, 2).parameters()), schedule, samples_per_step=2
+    )
     with caplog.at_level(logging.WARNING):
         scheduler.load_state_dict(old["state"])
     assert not caplog.records  # same clock, same schedule
@@ -85,10 +102,18 @@ def test_a_dcp_checkpoint_of_0_1_0_loads():
 
     from paramsched.torch import ParamScheduler
 
-    schedule = Schedule(max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=20, lr_decay_steps=200,
-                        lr_decay_style="cosine", start_wd=0.1, wd_incr_steps=200)
-    scheduler = ParamScheduler(torch.optim.AdamW(torch.nn.Linear(2, 2).parameters()), schedule,
-                               samples_per_step=2)
+    schedule = Schedule(
+        max_lr=1e-3,
+        min_lr=1e-4,
+        lr_warmup_steps=20,
+        lr_decay_steps=200,
+        lr_decay_style="cosine",
+        start_wd=0.1,
+        wd_incr_steps=200,
+    )
+    scheduler = ParamScheduler(
+        torch.optim.AdamW(torch.nn.Linear(2, 2).parameters()), schedule, samples_per_step=2
+    )
     dcp.load({"scheduler": scheduler}, checkpoint_id=str(DATA / "dcp-0.1.0"))
     assert scheduler.get_last_lr() == OLD["torch_format1"]["lrs"] and scheduler.num_steps == 26
 
@@ -105,12 +130,15 @@ def test_a_phase_checkpoint_is_one_json_text_of_builtins():
     assert json.loads(state["schedule"])["kind"] == "phases"
 
 
-@pytest.mark.parametrize("text,message", [
-    ("not json", "state_dict\\['schedule'\\]: is not valid JSON"),
-    ("[1, 2]", "holds a list; expected a JSON object"),
-    ('{"kind": "branch"}', "kind='branch' is not one of 'phases'"),
-    ('{"kind": "phases", "lr": {"max_lr": 1.0, "phases": []}}', "lr.phases=\\[\\]"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("not json", "state_dict\\['schedule'\\]: is not valid JSON"),
+        ("[1, 2]", "holds a list; expected a JSON object"),
+        ('{"kind": "branch"}', "kind='branch' is not one of 'phases'"),
+        ('{"kind": "phases", "lr": {"max_lr": 1.0, "phases": []}}', "lr.phases=\\[\\]"),
+    ],
+)
 def test_a_broken_json_schedule_is_refused_and_changes_nothing(text, message):
     scheduler = scheduler_for(phases())
     before = scheduler.state_dict()
@@ -121,8 +149,9 @@ def test_a_broken_json_schedule_is_refused_and_changes_nothing(text, message):
 
 def test_a_newer_format_is_refused():
     with pytest.raises(ScheduleError, match="was written by a newer paramsched"):
-        scheduler_for(phases()).load_state_dict({"schedule": "{}", "num_steps": 1,
-                                                 "paramsched_format": 4})
+        scheduler_for(phases()).load_state_dict(
+            {"schedule": "{}", "num_steps": 1, "paramsched_format": 4}
+        )
 
 
 # ------------------------------------------------------------------ policies
@@ -140,8 +169,9 @@ def test_the_default_policy_takes_a_differing_schedule_and_says_so_at_warning(ca
     # One line of at most ~200 characters naming the fields; each difference at DEBUG.
     line = warnings[0].getMessage()
     assert "\n" not in line and len(line) <= 200
-    assert line.startswith("the checkpoint's schedule replaces the scheduler's (4 fields "
-                           "differ: schedule.lr.max_lr, ")
+    assert line.startswith(
+        "the checkpoint's schedule replaces the scheduler's (4 fields differ: schedule.lr.max_lr, "
+    )
     debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
     assert any("schedule.lr.max_lr: scheduler 1.0, checkpoint 2.0" in m for m in debug)
 
@@ -169,8 +199,9 @@ def test_policies_as_one_value():
     scheduler.override_opt_param_scheduler = False
     assert scheduler.checkpoint_policy is Policy.STRICT
     scheduler.checkpoint_policy = "checkpoint"
-    assert scheduler.use_checkpoint_opt_param_scheduler and \
-        not scheduler.override_opt_param_scheduler
+    assert (
+        scheduler.use_checkpoint_opt_param_scheduler and not scheduler.override_opt_param_scheduler
+    )
     with pytest.raises(ScheduleError, match="override_opt_param_scheduler='yes' is of type"):
         scheduler.override_opt_param_scheduler = "yes"
 
@@ -180,26 +211,43 @@ def test_policies_as_one_value():
 
 def test_two_spellings_of_one_schedule_are_equal_and_checkpoint_the_same():
     def spelled(until, extra):
-        return PhaseSchedule.from_dict({
-            "run": {"global_batch_size": 1000, "seq_length": 4, "total": "8K samples"},
-            "lr": {"max_lr": 1.0, **extra, "phases": [
-                {"shape": "linear", "to": "max_lr", "until": until},
-                {"shape": "cosine", "to": "min_lr", "until": "100%"}]}})
+        return PhaseSchedule.from_dict(
+            {
+                "run": {"global_batch_size": 1000, "seq_length": 4, "total": "8K samples"},
+                "lr": {
+                    "max_lr": 1.0,
+                    **extra,
+                    "phases": [
+                        {"shape": "linear", "to": "max_lr", "until": until},
+                        {"shape": "cosine", "to": "min_lr", "until": "100%"},
+                    ],
+                },
+            }
+        )
 
     a = spelled("2000 samples", {})
     b = spelled("2K samples", {"init_lr": 0.0, "min_lr": 0})
     c = spelled("2 steps", {})
     d = spelled("8000 tokens", {})
     assert a == b == c == d and hash(a) == hash(d)
+
     def scheduler(schedule, **policy):
         return OptimizerParamScheduler.from_schedule(PlainOptimizer(), schedule, **policy)
 
     assert scheduler(a).state_dict() == scheduler(d).state_dict()
     strict = scheduler(b, use_checkpoint_opt_param_scheduler=False)
     strict.load_state_dict(scheduler(a).state_dict())  # passes the strict policy
-    assert Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear", start_wd=0.1) == \
-        Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear", start_wd=0.1,
-                 end_wd=0.1, init_lr=0, min_lr=0.0)
+    assert Schedule(
+        max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear", start_wd=0.1
+    ) == Schedule(
+        max_lr=1.0,
+        lr_decay_steps=10,
+        lr_decay_style="linear",
+        start_wd=0.1,
+        end_wd=0.1,
+        init_lr=0,
+        min_lr=0.0,
+    )
 
 
 # ------------------------------------------- torch.distributed.checkpoint paths
@@ -215,8 +263,11 @@ def test_dcp_loads_the_saved_schedule_whole_never_a_mixture(tmp_path, saved, giv
 
     def build(kind):
         optimizer = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters())
-        schedule = Schedule(max_lr=1.0, lr_decay_steps=400, lr_decay_style="linear",
-                            start_wd=0.1) if kind == "megatron" else phases(kind)
+        schedule = (
+            Schedule(max_lr=1.0, lr_decay_steps=400, lr_decay_style="linear", start_wd=0.1)
+            if kind == "megatron"
+            else phases(kind)
+        )
         return ParamScheduler(optimizer, schedule, samples_per_step=4)
 
     source = build(saved)
@@ -246,12 +297,27 @@ def test_dcp_loads_the_saved_schedule_whole_never_a_mixture(tmp_path, saved, giv
 
 
 def schedules():
-    return [Schedule(**{k: v for k, v in MEGATRON_KWARGS.items()}),
-            phases(),
-            PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "phases": [
-                {"shape": "polynomial", "power": 2.0, "to": 0.0, "from": "max_lr",
-                 "until": "9 samples"}]}}),
-            *(load_schedule(r.path) for r in recipes())]
+    return [
+        Schedule(**{k: v for k, v in MEGATRON_KWARGS.items()}),
+        phases(),
+        PhaseSchedule.from_dict(
+            {
+                "lr": {
+                    "max_lr": 1.0,
+                    "phases": [
+                        {
+                            "shape": "polynomial",
+                            "power": 2.0,
+                            "to": 0.0,
+                            "from": "max_lr",
+                            "until": "9 samples",
+                        }
+                    ],
+                }
+            }
+        ),
+        *(load_schedule(r.path) for r in recipes()),
+    ]
 
 
 @pytest.mark.parametrize("index", range(6))
@@ -308,9 +374,20 @@ def test_a_megatron_core_checkpoint_of_the_parent_continues_on_a_branch(style, p
         config.update(wsd_decay_steps=50, lr_wsd_decay_style="exponential")
     parent = Schedule(**config)
     branch = parent.branch(60, [{"shape": "linear", "to": "min_lr", "until": "80 steps"}])
-    state = {key: config[key] for key in ("max_lr", "lr_warmup_steps", "lr_decay_style",
-                                          "lr_decay_steps", "min_lr", "start_wd", "end_wd",
-                                          "wd_incr_style", "wd_incr_steps")}
+    state = {
+        key: config[key]
+        for key in (
+            "max_lr",
+            "lr_warmup_steps",
+            "lr_decay_style",
+            "lr_decay_steps",
+            "min_lr",
+            "start_wd",
+            "end_wd",
+            "wd_incr_style",
+            "wd_incr_steps",
+        )
+    }
     state["num_steps"] = 30  # as megatron-core 0.16 writes it: no init_lr, no WSD fields
     optimizer = PlainOptimizer([{}])
     scheduler = OptimizerParamScheduler.from_schedule(optimizer, branch)

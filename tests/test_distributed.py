@@ -27,21 +27,33 @@ WORLD = 2
 
 
 def schedule(max_lr=1e-3):
-    return Schedule(max_lr=max_lr, min_lr=1e-4, lr_warmup_steps=3, lr_decay_steps=20,
-                    lr_decay_style="cosine", start_wd=0.0, end_wd=0.1, wd_incr_steps=20,
-                    wd_incr_style="linear")
+    return Schedule(
+        max_lr=max_lr,
+        min_lr=1e-4,
+        lr_warmup_steps=3,
+        lr_decay_steps=20,
+        lr_decay_style="cosine",
+        start_wd=0.0,
+        end_wd=0.1,
+        wd_incr_steps=20,
+        wd_incr_style="linear",
+    )
 
 
-TOKENS = PhaseSchedule.from_dict({
-    "run": {"clock": "tokens", "total": "1000 tokens"},
-    "lr": {"max_lr": 1e-3, "phases": [{"shape": "linear", "to": "max_lr", "until": "100%"}]}})
+TOKENS = PhaseSchedule.from_dict(
+    {
+        "run": {"clock": "tokens", "total": "1000 tokens"},
+        "lr": {"max_lr": 1e-3, "phases": [{"shape": "linear", "to": "max_lr", "until": "100%"}]},
+    }
+)
 
 
 def build(max_lr=1e-3):
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 2)
-    optimizer = torch.optim.AdamW([{"params": [model.weight]},
-                                   {"params": [model.bias], "wd_mult": 0.0}])
+    optimizer = torch.optim.AdamW(
+        [{"params": [model.weight]}, {"params": [model.bias], "wd_mult": 0.0}]
+    )
     return model, optimizer, ParamScheduler(optimizer, schedule(max_lr), samples_per_step=2)
 
 
@@ -57,22 +69,29 @@ def train(model, optimizer, scheduler, steps):
 
 
 def worker(rank, port, task, directory):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=WORLD)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
+    )
     try:
         if task == "save":
             model, optimizer, scheduler = build()
             train(model, optimizer, scheduler, 7)
             model_state, optimizer_state = get_state_dict(model, optimizer)
-            dcp.save({"model": model_state, "optimizer": optimizer_state,
-                      "scheduler": scheduler}, checkpoint_id=os.path.join(directory, "ckpt"))
+            dcp.save(
+                {"model": model_state, "optimizer": optimizer_state, "scheduler": scheduler},
+                checkpoint_id=os.path.join(directory, "ckpt"),
+            )
         elif task == "resume":
             model, optimizer, scheduler = build()
             model_state, optimizer_state = get_state_dict(model, optimizer)
             state = {"model": model_state, "optimizer": optimizer_state, "scheduler": scheduler}
             dcp.load(state, checkpoint_id=os.path.join(directory, "ckpt"))
-            set_state_dict(model, optimizer, model_state_dict=state["model"],
-                           optim_state_dict=state["optimizer"])
+            set_state_dict(
+                model,
+                optimizer,
+                model_state_dict=state["model"],
+                optim_state_dict=state["optimizer"],
+            )
             check_consistent(scheduler)
             seen = train(model, optimizer, scheduler, 10)
             with open(os.path.join(directory, f"rank{rank}.json"), "w") as file:
@@ -101,8 +120,9 @@ def launch(task, directory):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    mp.start_processes(worker, args=(port, task, str(directory)), nprocs=WORLD, join=True,
-                       start_method="spawn")
+    mp.start_processes(
+        worker, args=(port, task, str(directory)), nprocs=WORLD, join=True, start_method="spawn"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +155,8 @@ def errors_of_every_rank(kind: str, tmp_path) -> list[str]:
 def test_a_rank_with_another_flag_is_named(tmp_path):
     assert errors_of_every_rank("mismatch", tmp_path) == WORLD * [
         "schedulers differ across ranks: max_lr: rank 0 has 0.001; rank 1 has 0.002; "
-        "expected every rank launched with the same schedule"]
+        "expected every rank launched with the same schedule"
+    ]
 
 
 def test_ranks_with_different_tokens_recorded_for_the_coming_step_are_named(tmp_path):
@@ -143,7 +164,8 @@ def test_ranks_with_different_tokens_recorded_for_the_coming_step_are_named(tmp_
     # would take them to 100 and 101, and check_consistent passed them.
     assert errors_of_every_rank("pending", tmp_path) == WORLD * [
         "schedulers differ across ranks: pending_tokens: rank 0 has 0; rank 1 has 1; "
-        "expected every rank launched with the same schedule"]
+        "expected every rank launched with the same schedule"
+    ]
 
 
 def test_outside_a_process_group():

@@ -10,10 +10,17 @@ import pytest
 
 import paramsched
 
-MODULES = sorted(f"paramsched.{m.name}" for m in pkgutil.iter_modules(paramsched.__path__)
-                 if m.name != "__main__")
-NEEDS_TORCH = {"paramsched.torch", "paramsched.distributed", "paramsched.rules",
-               "paramsched._tensors"}
+MODULES = sorted(
+    f"paramsched.{m.name}"
+    for m in pkgutil.iter_modules(paramsched.__path__)
+    if m.name != "__main__"
+)
+NEEDS_TORCH = {
+    "paramsched.torch",
+    "paramsched.distributed",
+    "paramsched.rules",
+    "paramsched._tensors",
+}
 
 
 @pytest.mark.parametrize("name", MODULES)

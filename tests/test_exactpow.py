@@ -40,8 +40,22 @@ def ratios(rng, count: int) -> np.ndarray:
         steps.append(rng.integers(0, n + 1, 10_000) / n)
     w = 10**7
     steps.append((w - np.arange(0, w + 1, 37)) / w)
-    tiny = [0.0, 1.0, 5e-324, 1e-320, 2.0**-1022, 2.0**-1000, 1e-300, 1e-20, 2.0**-53,
-            2.0**-52, 1.0 - 2.0**-53, 0.5, 0.25, 1 / 3]
+    tiny = [
+        0.0,
+        1.0,
+        5e-324,
+        1e-320,
+        2.0**-1022,
+        2.0**-1000,
+        1e-300,
+        1e-20,
+        2.0**-53,
+        2.0**-52,
+        1.0 - 2.0**-53,
+        0.5,
+        0.25,
+        1 / 3,
+    ]
     return np.concatenate([rng.random(count), *steps, tiny])
 
 
@@ -72,8 +86,13 @@ def test_polynomial_shape_matches_math_pow(rng, power):
 
 
 def test_general_inputs_match_math_pow(rng):
-    base = np.concatenate([2.0 ** rng.uniform(-1070, 1020, 100_000), rng.random(100_000),
-                           1.0 + rng.standard_normal(100_000) * 1e-12])
+    base = np.concatenate(
+        [
+            2.0 ** rng.uniform(-1070, 1020, 100_000),
+            rng.random(100_000),
+            1.0 + rng.standard_normal(100_000) * 1e-12,
+        ]
+    )
     exponent = rng.choice([-1.0, 1.0], base.size) * 10.0 ** rng.uniform(-20, 4, base.size)
     with np.errstate(all="ignore"):
         s = np.log2(base) * exponent
@@ -171,9 +190,12 @@ def test_fast_path_is_on_with_glibc():
 
 def test_estimate_error_is_within_the_documented_bound(rng):
     """The estimate before rounding is within 0.004 + 0.0001*|s| ULP; log2 to 2**-66."""
-    cases = [(np.full(400, 0.5), rng.random(400)), (1.0 - rng.random(400), np.full(400, 7.3)),
-             (2.0 ** rng.uniform(-300, 300, 400), rng.uniform(-1.5, 1.5, 400)),
-             (1.0 + rng.standard_normal(400) * 1e-9, rng.standard_normal(400) * 1e9)]
+    cases = [
+        (np.full(400, 0.5), rng.random(400)),
+        (1.0 - rng.random(400), np.full(400, 7.3)),
+        (2.0 ** rng.uniform(-300, 300, 400), rng.uniform(-1.5, 1.5, 400)),
+        (1.0 + rng.standard_normal(400) * 1e-9, rng.standard_normal(400) * 1e9),
+    ]
     worst = 0.0
     with localcontext() as ctx, np.errstate(all="ignore"):
         ctx.prec = 50
@@ -181,10 +203,10 @@ def test_estimate_error_is_within_the_documented_bound(rng):
         for base, exponent in cases:
             (hi, lo, _), (rounded, _, y0, d) = estimate(base, exponent)
             columns = (base, exponent, hi, lo, rounded, y0, d)
-            for x, y, h, l, v, v0, dv in zip(*(a.tolist() for a in columns)):
+            for x, y, h, low, v, v0, dv in zip(*(a.tolist() for a in columns)):
                 log2 = Decimal(x).ln() / ln2
                 if log2:
-                    assert abs((Decimal(h) + Decimal(l) - log2) / log2) < Decimal(2) ** -66
+                    assert abs((Decimal(h) + Decimal(low) - log2) / log2) < Decimal(2) ** -66
                 true = Decimal(x) ** Decimal(y)
                 value = Decimal(v) + Decimal(dv) * Decimal(v) / Decimal(v0)
                 ulps = float(abs(value - true) / Decimal(math.ulp(float(true))))
@@ -229,7 +251,11 @@ def test_property_anything_else_is_deferred_to_math_pow(pairs):
 
 def test_benchmark_script_runs():
     script = Path(__file__).parent.parent / "benchmarks" / "exactpow.py"
-    result = subprocess.run([sys.executable, str(script), "--size", "5000", "--repeats", "1"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(script), "--size", "5000", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "0.5 ** r" in result.stdout

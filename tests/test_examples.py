@@ -17,8 +17,9 @@ BRANCHES = EXAMPLE.with_name("branch_cooldown.py")
 
 def run(script: Path, *argv: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """Runs an example script in a fresh interpreter; its status and output."""
-    return subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(script), *argv], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_the_tiny_lm_example_resumes_exactly(tmp_path):
@@ -40,8 +41,10 @@ def test_the_cooldown_example_resumes_each_branch_exactly(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "checkpoints at steps 12 and 16" in result.stdout
     assert "the end of the cooldown from step 12" in result.stdout
-    assert "branch.lr(position) at every step, and the parent's up to its branch point: True" \
+    assert (
+        "branch.lr(position) at every step, and the parent's up to its branch point: True"
         in result.stdout
+    )
     assert result.stderr == ""  # no warning: the parent's checkpoints load into the branches
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
@@ -55,7 +58,9 @@ def test_the_every_value_example_trains_with_what_metrics_reports(tmp_path):
     plot = tmp_path / "values.png"
     result = run(EXAMPLE.with_name("every_value.py"), "--out", str(plot))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "813 steps; resumed at step 406: every value and loss equal to the uninterrupted " \
+    assert (
+        "813 steps; resumed at step 406: every value and loss equal to the uninterrupted "
         "run's" in result.stdout
+    )
     assert result.stderr == ""
     assert plot.read_bytes()[:4] == b"\x89PNG"

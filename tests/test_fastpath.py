@@ -16,10 +16,10 @@ import weakref
 from unittest import mock
 
 import pytest
+from conftest import PlainOptimizer, random_config, random_groups
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PlainOptimizer, random_config, random_groups
 from paramsched import OptimizerParamScheduler, PhaseSchedule, Schedule, ScheduleError, _fastpath
 from paramsched._curve import RULES
 from paramsched._writer import Plan, _general
@@ -30,14 +30,30 @@ try:  # tensors in the groups, where torch is installed
 except ImportError:
     torch = None
 
-COSINE = dict(init_lr=0.0, max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=100, lr_decay_steps=10_000,
-              lr_decay_style="cosine", start_wd=0.0, end_wd=0.1, wd_incr_steps=10_000,
-              wd_incr_style="linear")
+COSINE = dict(
+    init_lr=0.0,
+    max_lr=3e-4,
+    min_lr=3e-5,
+    lr_warmup_steps=100,
+    lr_decay_steps=10_000,
+    lr_decay_style="cosine",
+    start_wd=0.0,
+    end_wd=0.1,
+    wd_incr_steps=10_000,
+    wd_incr_style="linear",
+)
 #: Megatron-Core's layouts (`_get_param_groups`): one group; decayed and undecayed;
 #: the same, times a decoupled learning rate (the embedding's and output layer's).
-MEGATRON_KEYS = {"params": [], "is_expert_parallel": False, "default_config": True,
-                 "wd_mult": 1.0, "lr_mult": 1.0, "is_decoupled_lr": False,
-                 "max_lr": 3e-4, "min_lr": 3e-5}
+MEGATRON_KEYS = {
+    "params": [],
+    "is_expert_parallel": False,
+    "default_config": True,
+    "wd_mult": 1.0,
+    "lr_mult": 1.0,
+    "is_decoupled_lr": False,
+    "max_lr": 3e-4,
+    "min_lr": 3e-5,
+}
 DECOUPLED = {"default_config": False, "max_lr": 1e-3, "min_lr": 1e-4}
 LAYOUTS = {
     "one": [{}],
@@ -58,8 +74,10 @@ def general_only():
 def built_at_once(unroll: int = _fastpath.UNROLL):
     """Step functions built once a plan has served one step, one block per group up to
     `unroll` groups (a loop beyond)."""
-    patches = [mock.patch.object(_fastpath, "SERVED", 1),
-               mock.patch.object(_fastpath, "UNROLL", unroll)]
+    patches = [
+        mock.patch.object(_fastpath, "SERVED", 1),
+        mock.patch.object(_fastpath, "UNROLL", unroll),
+    ]
 
     class Both:
         def __enter__(self):
@@ -96,9 +114,16 @@ def exact(value):
 
 def observe(scheduler, optimizer) -> tuple:
     groups = optimizer.param_groups
-    seen = [tuple(sorted((str(k), exact(v)) for k, v in g.items() if k != "params"))
-            if isinstance(g, dict) else repr(g) for g in groups] if isinstance(
-        groups, list) else repr(groups)
+    seen = (
+        [
+            tuple(sorted((str(k), exact(v)) for k, v in g.items() if k != "params"))
+            if isinstance(g, dict)
+            else repr(g)
+            for g in groups
+        ]
+        if isinstance(groups, list)
+        else repr(groups)
+    )
     try:
         metrics = sorted((k, exact(v)) for k, v in scheduler.metrics().items())
     except ScheduleError as error:
@@ -116,11 +141,23 @@ def random_phases(rng: random.Random, wd: bool, branch: bool):
     ends = sorted(rng.sample(range(1, total + 1), rng.randint(1, min(5, total))))
     phases = []
     for end in ends:
-        shape = rng.choice(["linear", "cosine", "exponential", "minus_sqrt", "polynomial",
-                            "constant", "inverse-square-root"])
+        shape = rng.choice(
+            [
+                "linear",
+                "cosine",
+                "exponential",
+                "minus_sqrt",
+                "polynomial",
+                "constant",
+                "inverse-square-root",
+            ]
+        )
         target = rng.choice([rng.uniform(0, 2e-3), "min_lr", "max_lr", "0.5 * max_lr", 0.0])
-        phase = {"shape": shape, "until": f"{end} samples",
-                 ("value" if shape == "constant" else "to"): target}
+        phase = {
+            "shape": shape,
+            "until": f"{end} samples",
+            ("value" if shape == "constant" else "to"): target,
+        }
         if shape == "polynomial":
             phase["power"] = rng.choice([0.5, 1.5, 2.0])
         if rng.random() < 0.3:  # a jump where the phase begins
@@ -131,16 +168,26 @@ def random_phases(rng: random.Random, wd: bool, branch: bool):
         at = rng.randint(0, total // 2)
         shifted = [{**p, "until": f"{at + int(p['until'].split()[0])} steps"} for p in phases]
         return parent.branch(at, shifted)
-    data = {"lr": {"max_lr": 1e-3, "min_lr": 1e-4, "init_lr": rng.choice([0.0, 1e-5]),
-                   "phases": phases}}
+    data = {
+        "lr": {"max_lr": 1e-3, "min_lr": 1e-4, "init_lr": rng.choice([0.0, 1e-5]), "phases": phases}
+    }
     if wd:
-        data["wd"] = rng.choice([
-            {"start_wd": 0.05, "end_wd": 0.05},
-            {"start_wd": 0.0, "end_wd": 0.1, "style": rng.choice(["linear", "cosine"]),
-             "until": f"{rng.randint(1, total)} samples"},
-            {"start_wd": 0.1, "end_wd": 0.0, "phases": [
-                {"shape": "cosine", "to": "end_wd", "until": f"{total} samples"}]},
-        ])
+        data["wd"] = rng.choice(
+            [
+                {"start_wd": 0.05, "end_wd": 0.05},
+                {
+                    "start_wd": 0.0,
+                    "end_wd": 0.1,
+                    "style": rng.choice(["linear", "cosine"]),
+                    "until": f"{rng.randint(1, total)} samples",
+                },
+                {
+                    "start_wd": 0.1,
+                    "end_wd": 0.0,
+                    "phases": [{"shape": "cosine", "to": "end_wd", "until": f"{total} samples"}],
+                },
+            ]
+        )
     return PhaseSchedule.from_dict(data)
 
 
@@ -151,14 +198,21 @@ def build(seed: int, kind: str):
         config = random_config(rng)
         return Schedule(**config), random_groups(rng, config)
     if kind == "megatron-layout":
-        config = {**COSINE, "lr_warmup_steps": rng.randint(0, 20),
-                  "lr_decay_steps": rng.randint(21, 400), "wd_incr_steps": rng.randint(1, 400)}
+        config = {
+            **COSINE,
+            "lr_warmup_steps": rng.randint(0, 20),
+            "lr_decay_steps": rng.randint(21, 400),
+            "wd_incr_steps": rng.randint(1, 400),
+        }
         return Schedule(**config), megatron_groups(rng.choice(sorted(LAYOUTS)))
     schedule = random_phases(rng, wd=kind != "phases-no-wd", branch=kind == "branch")
     groups = [{"params": []}]
     for _ in range(rng.randint(0, 4)):
-        group = {"params": [], "max_lr": rng.choice([1e-3, 2e-3, 5e-4]),
-                 "min_lr": rng.choice([0.0, 1e-4, 3e-3])}
+        group = {
+            "params": [],
+            "max_lr": rng.choice([1e-3, 2e-3, 5e-4]),
+            "min_lr": rng.choice([0.0, 1e-4, 3e-3]),
+        }
         if schedule.has_wd:
             group["wd_mult"] = rng.choice([0.0, 1.0, 0.5])
         groups.append(group)
@@ -171,8 +225,12 @@ ACTIONS = st.one_of(
     st.tuples(st.just("step_to"), st.integers(0, 700)),
     st.tuples(st.just("to a boundary"), st.integers(0, 7), st.sampled_from([-1, 0, 1])),
     st.tuples(st.just("tensor"), st.integers(0, 7), st.sampled_from(["lr", "weight_decay"])),
-    st.tuples(st.just("set"), st.integers(0, 7), st.sampled_from(OVERRIDE_KEYS + ("lr",)),
-              st.sampled_from([None, 0.0, 5e-4, 2e-3, 0.5, -1.0, "x", 1])),
+    st.tuples(
+        st.just("set"),
+        st.integers(0, 7),
+        st.sampled_from(OVERRIDE_KEYS + ("lr",)),
+        st.sampled_from([None, 0.0, 5e-4, 2e-3, 0.5, -1.0, "x", 1]),
+    ),
     st.tuples(st.just("replace"), st.integers(0, 7), st.booleans()),
     st.tuples(st.just("add"), st.integers(0, 7)),
     st.tuples(st.just("remove"), st.integers(0, 7)),
@@ -198,8 +256,7 @@ def act(scheduler, optimizer, action, other_schedule):
             scheduler.step_to(args[0])
         elif name == "to a boundary":  # where a segment ends, or one step either side
             schedule = scheduler.schedule
-            ends = [*schedule.lr_curve.ends, *(schedule.wd_curve.ends if schedule.has_wd
-                                               else ())]
+            ends = [*schedule.lr_curve.ends, *(schedule.wd_curve.ends if schedule.has_wd else ())]
             if ends:
                 scheduler.step_to(max(0, ends[args[0] % len(ends)] + args[1]))
         elif name == "tensor" and size and torch is not None:
@@ -255,9 +312,12 @@ def history(seed: int, kind: str, actions: list) -> list:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(0, 2**32 - 1),
-       st.sampled_from(["megatron", "megatron-layout", "phases", "phases-no-wd", "branch"]),
-       st.lists(ACTIONS, max_size=40), st.sampled_from([64, 0]))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["megatron", "megatron-layout", "phases", "phases-no-wd", "branch"]),
+    st.lists(ACTIONS, max_size=40),
+    st.sampled_from([64, 0]),
+)
 def test_the_step_function_is_the_general_path_bit_for_bit(seed, kind, actions, unroll):
     with built_at_once(unroll):
         fast = history(seed, kind, actions)
@@ -283,15 +343,17 @@ def test_megatron_layouts_step_on_the_step_function_alone(layout, monkeypatch):
         n = scheduler.num_steps
         assert [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups] == [
             (schedule.lr(n, g["max_lr"], g["min_lr"]), schedule.wd(n) * g["wd_mult"])
-            for g in optimizer.param_groups]
+            for g in optimizer.param_groups
+        ]
     assert calls == []  # not one step went through the general path
     assert scheduler.metrics()["lr/0"] == schedule.lr(scheduler.num_steps - 1, 3e-4, 3e-5)
 
 
 def test_a_run_across_every_segment_gets_a_step_function_for_each(monkeypatch):
     optimizer = PlainOptimizer(megatron_groups("decoupled"))
-    scheduler = OptimizerParamScheduler(optimizer, **{**COSINE, "lr_decay_steps": 300,
-                                                      "wd_incr_steps": 200})
+    scheduler = OptimizerParamScheduler(
+        optimizer, **{**COSINE, "lr_decay_steps": 300, "wd_incr_steps": 200}
+    )
     calls = general_steps(monkeypatch)
     schedule, built = scheduler.schedule, set()
     with mock.patch.object(_fastpath, "SERVED", 1):
@@ -300,7 +362,8 @@ def test_a_run_across_every_segment_gets_a_step_function_for_each(monkeypatch):
             built |= set(scheduler._writer.compiled)
             assert [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups] == [
                 (schedule.lr(n, g["max_lr"], g["min_lr"]), schedule.wd(n) * g["wd_mult"])
-                for g in optimizer.param_groups]
+                for g in optimizer.param_groups
+            ]
     # warmup, decay with a rising weight decay, decay with its end, past both
     assert built == {(0, 0), (1, 0), (1, 1), (2, 1)}
     assert len(calls) < 12  # the general path only where a segment begins
@@ -308,12 +371,20 @@ def test_a_run_across_every_segment_gets_a_step_function_for_each(monkeypatch):
 
 def test_a_step_function_stops_where_its_segment_does():
     """Each side of every end, from either side, on a curve that jumps at every end."""
-    schedule = PhaseSchedule.from_dict({
-        "lr": {"max_lr": 1e-3, "min_lr": 1e-4, "phases": [
-            {"shape": "constant", "value": 5e-4, "until": "10 samples"},
-            {"shape": "cosine", "from": "max_lr", "to": "min_lr", "until": "20 samples"},
-            {"shape": "linear", "from": 2e-3, "to": 0.0, "until": "30 samples"}]},
-        "wd": {"start_wd": 0.0, "end_wd": 0.1, "style": "linear", "until": "15 samples"}})
+    schedule = PhaseSchedule.from_dict(
+        {
+            "lr": {
+                "max_lr": 1e-3,
+                "min_lr": 1e-4,
+                "phases": [
+                    {"shape": "constant", "value": 5e-4, "until": "10 samples"},
+                    {"shape": "cosine", "from": "max_lr", "to": "min_lr", "until": "20 samples"},
+                    {"shape": "linear", "from": 2e-3, "to": 0.0, "until": "30 samples"},
+                ],
+            },
+            "wd": {"start_wd": 0.0, "end_wd": 0.1, "style": "linear", "until": "15 samples"},
+        }
+    )
     positions = [p for end in (10, 15, 20, 30) for p in (end + 1, end + 2, end, end - 1, end)]
 
     def walk():
@@ -355,9 +426,22 @@ def test_segments_a_few_steps_long_build_nothing(monkeypatch):
     original = _fastpath._build
     monkeypatch.setattr(_fastpath, "_build", lambda *a: builds.append(a) or original(*a))
     length = _fastpath.SERVED - 1
-    schedule = PhaseSchedule.from_dict({"lr": {"max_lr": 1e-3, "phases": [
-        {"shape": "cosine", "from": "max_lr", "to": 0.0, "until": f"{(k + 1) * length} samples"}
-        for k in range(20)]}})
+    schedule = PhaseSchedule.from_dict(
+        {
+            "lr": {
+                "max_lr": 1e-3,
+                "phases": [
+                    {
+                        "shape": "cosine",
+                        "from": "max_lr",
+                        "to": 0.0,
+                        "until": f"{(k + 1) * length} samples",
+                    }
+                    for k in range(20)
+                ],
+            }
+        }
+    )
     scheduler = OptimizerParamScheduler.from_schedule(PlainOptimizer(), schedule)
     for _ in range(20 * length):
         scheduler.step()
@@ -440,18 +524,38 @@ def test_plans_the_step_function_does_not_cover_keep_the_general_path(kind):
     elif kind == "values":
         for group in groups:
             group["eps"] = 1e-8
-        schedule = PhaseSchedule.from_dict({
-            "lr": {"max_lr": 3e-4, "phases": [{"shape": "cosine", "to": 0.0,
-                                               "until": "900 samples"}]},
-            "group": {"eps": {"start": 1e-8, "phases": [{"shape": "linear", "to": 1e-6,
-                                                         "until": "900 samples"}]}},
-            "wd": wd})
+        schedule = PhaseSchedule.from_dict(
+            {
+                "lr": {
+                    "max_lr": 3e-4,
+                    "phases": [{"shape": "cosine", "to": 0.0, "until": "900 samples"}],
+                },
+                "group": {
+                    "eps": {
+                        "start": 1e-8,
+                        "phases": [{"shape": "linear", "to": 1e-6, "until": "900 samples"}],
+                    }
+                },
+                "wd": wd,
+            }
+        )
     else:
-        schedule = PhaseSchedule.from_dict({
-            "run": {"global_batch_size": 8, "rampup_batch_size": [4, 4, "400 samples"],
-                    "total": "900 samples"},
-            "lr": {"max_lr": 3e-4, "batch_size_rule": "sqrt", "reference_batch_size": 4,
-                   "phases": [{"shape": "cosine", "to": 0.0, "until": "100%"}]}, "wd": wd})
+        schedule = PhaseSchedule.from_dict(
+            {
+                "run": {
+                    "global_batch_size": 8,
+                    "rampup_batch_size": [4, 4, "400 samples"],
+                    "total": "900 samples",
+                },
+                "lr": {
+                    "max_lr": 3e-4,
+                    "batch_size_rule": "sqrt",
+                    "reference_batch_size": 4,
+                    "phases": [{"shape": "cosine", "to": 0.0, "until": "100%"}],
+                },
+                "wd": wd,
+            }
+        )
     optimizer = PlainOptimizer(groups)
     scheduler = OptimizerParamScheduler.from_schedule(optimizer, schedule)
     with mock.patch.object(_fastpath, "SERVED", 1):

@@ -22,8 +22,6 @@ import pytest
 torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
 
 transformers = pytest.importorskip("transformers")  # a test dependency; installed in CI
-from transformers import Trainer, TrainerCallback, TrainingArguments  # noqa: E402
-
 from conftest import check_branch_rates  # noqa: E402
 from frameworks import (  # noqa: E402
     BATCH_SIZE,
@@ -36,14 +34,24 @@ from frameworks import (  # noqa: E402
     pad,
     running_sums,
 )
+from transformers import Trainer, TrainerCallback, TrainingArguments  # noqa: E402
+
 from paramsched import Schedule  # noqa: E402
 from paramsched.torch import ParamScheduler  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
-SCHEDULE = Schedule(max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=4, lr_decay_steps=24,
-                    lr_decay_style="cosine", start_wd=0.0, end_wd=0.1, wd_incr_steps=24,
-                    wd_incr_style="cosine")
+SCHEDULE = Schedule(
+    max_lr=1e-3,
+    min_lr=1e-4,
+    lr_warmup_steps=4,
+    lr_decay_steps=24,
+    lr_decay_style="cosine",
+    start_wd=0.0,
+    end_wd=0.1,
+    wd_incr_steps=24,
+    wd_incr_style="cosine",
+)
 
 
 class Tiny(torch.nn.Module):
@@ -76,31 +84,49 @@ class Record(TrainerCallback):
     def __init__(self):
         self.seen, self.positions, self.overrides = {}, {}, []
 
-    def on_pre_optimizer_step(self, args, state, control, optimizer=None, lr_scheduler=None,
-                              **kwargs):
-        self.seen[state.global_step] = [(g["lr"], g["weight_decay"])
-                                        for g in optimizer.param_groups]
+    def on_pre_optimizer_step(
+        self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs
+    ):
+        self.seen[state.global_step] = [
+            (g["lr"], g["weight_decay"]) for g in optimizer.param_groups
+        ]
         self.positions[state.global_step] = lr_scheduler.num_steps
-        self.overrides = [{k: g[k] for k in ("max_lr", "min_lr") if k in g}
-                          for g in optimizer.param_groups]
+        self.overrides = [
+            {k: g[k] for k in ("max_lr", "min_lr") if k in g} for g in optimizer.param_groups
+        ]
 
 
 def train(output, max_steps, resume=None, schedule=SCHEDULE, record=None):
     model = Tiny()
-    optimizer = torch.optim.AdamW([
-        {"params": [model.layer.weight]},
-        {"params": [model.layer.bias], "wd_mult": 0.0, "max_lr": 2e-3, "min_lr": 0.0},
-    ])
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [model.layer.weight]},
+            {"params": [model.layer.bias], "wd_mult": 0.0, "max_lr": 2e-3, "min_lr": 0.0},
+        ]
+    )
     scheduler = ParamScheduler(optimizer, schedule)
     arguments = TrainingArguments(
-        output_dir=str(output), max_steps=max_steps, per_device_train_batch_size=4,
-        save_strategy="steps", save_steps=11, logging_strategy="no", report_to=[],
-        use_cpu=True, disable_tqdm=True, remove_unused_columns=False, seed=0,
+        output_dir=str(output),
+        max_steps=max_steps,
+        per_device_train_batch_size=4,
+        save_strategy="steps",
+        save_steps=11,
+        logging_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        seed=0,
         dataloader_num_workers=0,
     )
     record = Record() if record is None else record
-    trainer = Trainer(model=model, args=arguments, train_dataset=Data(),
-                      optimizers=(optimizer, scheduler), callbacks=[record])
+    trainer = Trainer(
+        model=model,
+        args=arguments,
+        train_dataset=Data(),
+        optimizers=(optimizer, scheduler),
+        callbacks=[record],
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.train(resume_from_checkpoint=resume)
@@ -211,15 +237,30 @@ def train_scheduled(output, schedule, max_steps, resume=None, callback=False):
     optimizer = torch.optim.AdamW(groups(model.layer.weight, model.layer.bias))
     counting = {"include_num_input_tokens_seen": "non_padding"} if callback else {}
     arguments = TrainingArguments(
-        output_dir=str(output), max_steps=max_steps, per_device_train_batch_size=BATCH_SIZE,
-        save_strategy="steps", save_steps=11, logging_steps=1, report_to=[], use_cpu=True,
-        disable_tqdm=True, remove_unused_columns=False, seed=0, dataloader_num_workers=0,
-        **counting)
+        output_dir=str(output),
+        max_steps=max_steps,
+        per_device_train_batch_size=BATCH_SIZE,
+        save_strategy="steps",
+        save_steps=11,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        seed=0,
+        dataloader_num_workers=0,
+        **counting,
+    )
     kept = Kept()  # with `callback`, it stands for an integration: registered after it
     trainer = (Counting if callback else CountingScheduled)(
-        model=model, args=arguments, train_dataset=Sequences(), data_collator=pad,
-        optimizers=(optimizer, ParamScheduler(optimizer, schedule)), callbacks=[kept],
-        tokens=kept.tokens)
+        model=model,
+        args=arguments,
+        train_dataset=Sequences(),
+        data_collator=pad,
+        optimizers=(optimizer, ParamScheduler(optimizer, schedule)),
+        callbacks=[kept],
+        tokens=kept.tokens,
+    )
     if callback:
         trainer.callback_handler.callbacks.insert(0, ScheduledValues())
     used = Used(lambda: trainer.state.global_step)
@@ -232,8 +273,11 @@ def train_scheduled(output, schedule, max_steps, resume=None, callback=False):
 
 def logged_metrics(logs: dict) -> dict:
     """The scheduler's part of a training log."""
-    return {key: value for key, value in logs.items()
-            if "/" in key or key in ("grad_clip", "batch_size")}
+    return {
+        key: value
+        for key, value in logs.items()
+        if "/" in key or key in ("grad_clip", "batch_size")
+    }
 
 
 def test_logged_metrics_are_the_values_each_optimizer_step_used(tmp_path):
@@ -251,8 +295,7 @@ def test_logged_metrics_are_the_values_each_optimizer_step_used(tmp_path):
     # step's learning rates, already written: a step ahead of what was used.
     for step in range(39):
         assert kept.last_lr[step] == [used[step + 1]["lr/weights"], used[step + 1]["lr/bias"]]
-    assert sum(kept.last_lr[step][0] != kept.logs[step]["lr/weights"]
-               for step in range(40)) >= 35
+    assert sum(kept.last_lr[step][0] != kept.logs[step]["lr/weights"] for step in range(40)) >= 35
 
 
 def test_a_token_clock_counts_each_batchs_tokens_and_resumes_exactly(tmp_path):
@@ -265,7 +308,8 @@ def test_a_token_clock_counts_each_batchs_tokens_and_resumes_exactly(tmp_path):
         assert logged_metrics(kept.logs[step]) == {**values, "grad_clip": kept.clips[step]}
     train_scheduled(tmp_path / "stopped", BY_TOKENS, 11)  # saves checkpoint-11 and stops
     resumed_used, resumed, _ = train_scheduled(
-        tmp_path / "stopped", BY_TOKENS, 40, resume=str(tmp_path / "stopped" / "checkpoint-11"))
+        tmp_path / "stopped", BY_TOKENS, 40, resume=str(tmp_path / "stopped" / "checkpoint-11")
+    )
     assert sorted(resumed_used) == list(range(11, 40))
     assert resumed_used == {step: used[step] for step in range(11, 40)}
     for name in ("logs", "positions", "clips", "tokens"):
@@ -288,14 +332,26 @@ def test_a_callback_adds_the_metrics_for_the_callbacks_after_it_only(tmp_path):
     model = TokenModel()
     optimizer = torch.optim.AdamW(groups(model.layer.weight, model.layer.bias))
     arguments = TrainingArguments(
-        output_dir=str(tmp_path), max_steps=5, per_device_train_batch_size=BATCH_SIZE,
-        save_strategy="no", logging_steps=1, report_to=[], use_cpu=True, disable_tqdm=True,
-        remove_unused_columns=False, dataloader_num_workers=0)
+        output_dir=str(tmp_path),
+        max_steps=5,
+        per_device_train_batch_size=BATCH_SIZE,
+        save_strategy="no",
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
     before, after = Kept(), Kept()
-    trainer = Trainer(model=model, args=arguments, train_dataset=Sequences(),
-                      data_collator=pad, optimizers=(optimizer,
-                                                     ParamScheduler(optimizer, BY_SAMPLES)),
-                      callbacks=[before, AddMetrics(), after])
+    trainer = Trainer(
+        model=model,
+        args=arguments,
+        train_dataset=Sequences(),
+        data_collator=pad,
+        optimizers=(optimizer, ParamScheduler(optimizer, BY_SAMPLES)),
+        callbacks=[before, AddMetrics(), after],
+    )
     used = Used(lambda: trainer.state.global_step)
     used.attach(optimizer)
     with warnings.catch_warnings():
@@ -345,8 +401,12 @@ def test_the_callback_logs_what_each_step_used_and_feeds_the_token_clock(tmp_pat
         assert [kept.positions[step] for step in range(40)] == running_sums(counts)
     train_scheduled(tmp_path / "stopped", schedule, 11, callback=True)
     resumed_used, resumed, _ = train_scheduled(
-        tmp_path / "stopped", schedule, 40, resume=str(tmp_path / "stopped" / "checkpoint-11"),
-        callback=True)
+        tmp_path / "stopped",
+        schedule,
+        40,
+        resume=str(tmp_path / "stopped" / "checkpoint-11"),
+        callback=True,
+    )
     assert resumed_used == {step: used[step] for step in range(11, 40)}
     for name in ("logs", "positions", "clips"):
         whole = getattr(kept, name)

@@ -19,10 +19,6 @@ import pytest
 torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
 
 lightning = pytest.importorskip("lightning")  # a test dependency; installed in CI
-from lightning.pytorch import LightningModule, Trainer  # noqa: E402
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint  # noqa: E402
-from lightning.pytorch.loggers import Logger  # noqa: E402
-
 from conftest import check_branch_rates  # noqa: E402
 from frameworks import (  # noqa: E402
     BATCH_SIZE,
@@ -36,14 +32,28 @@ from frameworks import (  # noqa: E402
     pad,
     running_sums,
 )
+from lightning.pytorch import LightningModule, Trainer  # noqa: E402
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint  # noqa: E402
+from lightning.pytorch.loggers import Logger  # noqa: E402
+
 from paramsched import Schedule  # noqa: E402
 from paramsched.torch import ParamScheduler  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
-SCHEDULE = Schedule(max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=5, lr_decay_steps=30,
-                    lr_decay_style="WSD", wsd_decay_steps=12, lr_wsd_decay_style="cosine",
-                    start_wd=0.0, end_wd=0.1, wd_incr_steps=30, wd_incr_style="linear")
+SCHEDULE = Schedule(
+    max_lr=1e-3,
+    min_lr=1e-4,
+    lr_warmup_steps=5,
+    lr_decay_steps=30,
+    lr_decay_style="WSD",
+    wsd_decay_steps=12,
+    lr_wsd_decay_style="cosine",
+    start_wd=0.0,
+    end_wd=0.1,
+    wd_incr_steps=30,
+    wd_incr_style="linear",
+)
 
 
 class Tiny(LightningModule):
@@ -58,18 +68,23 @@ class Tiny(LightningModule):
         return torch.nn.functional.mse_loss(self.layer(x), y)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW([
-            {"params": [self.layer.weight]},
-            {"params": [self.layer.bias], "wd_mult": 0.0, "max_lr": 2e-3, "min_lr": 0.0},
-        ])
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": [self.layer.weight]},
+                {"params": [self.layer.bias], "wd_mult": 0.0, "max_lr": 2e-3, "min_lr": 0.0},
+            ]
+        )
         scheduler = ParamScheduler(optimizer, self.schedule)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     def train_dataloader(self):
         generator = torch.Generator().manual_seed(0)
-        data = torch.utils.data.TensorDataset(torch.randn(256, 4, generator=generator),
-                                              torch.randn(256, 1, generator=generator))
+        data = torch.utils.data.TensorDataset(
+            torch.randn(256, 4, generator=generator), torch.randn(256, 1, generator=generator)
+        )
         return torch.utils.data.DataLoader(data, batch_size=4)
 
 
@@ -81,19 +96,28 @@ class Record(Callback):
         self.seen, self.positions, self.overrides = {}, {}, []
 
     def on_before_optimizer_step(self, trainer, module, optimizer):
-        self.seen[trainer.global_step] = [(g["lr"], g["weight_decay"])
-                                          for g in optimizer.param_groups]
+        self.seen[trainer.global_step] = [
+            (g["lr"], g["weight_decay"]) for g in optimizer.param_groups
+        ]
         scheduler = trainer.lr_scheduler_configs[0].scheduler
         self.positions[trainer.global_step] = scheduler.num_steps
-        self.overrides = [{k: g[k] for k in ("max_lr", "min_lr") if k in g}
-                          for g in optimizer.param_groups]
+        self.overrides = [
+            {k: g[k] for k in ("max_lr", "min_lr") if k in g} for g in optimizer.param_groups
+        ]
 
 
 def fit(max_steps, ckpt_path=None, save_to=None, module=None, record=None):
     record = Record() if record is None else record
-    trainer = Trainer(max_steps=max_steps, accelerator="cpu", devices=1, logger=False,
-                      enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, callbacks=[record])
+    trainer = Trainer(
+        max_steps=max_steps,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[record],
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(Tiny() if module is None else module, ckpt_path=ckpt_path)
@@ -156,8 +180,10 @@ class Scheduled(LightningModule):
         optimizer = torch.optim.AdamW(groups(self.layer.weight, self.layer.bias))
         self.used.attach(optimizer)
         scheduler = ParamScheduler(optimizer, self.schedule)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     def on_train_batch_start(self, batch, batch_index):
         scheduler = self.lr_schedulers()
@@ -169,8 +195,9 @@ class Scheduled(LightningModule):
     def training_step(self, batch, batch_index):
         return masked_loss(self.layer, **batch)
 
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,
-                                    gradient_clip_algorithm=None):
+    def configure_gradient_clipping(
+        self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
+    ):
         clip = self.lr_schedulers().value("grad_clip")
         self.clips[self.trainer.global_step] = clip
         self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
@@ -180,12 +207,17 @@ class Scheduled(LightningModule):
         self.positions[self.trainer.global_step - 1] = scheduler.num_steps
         self.held_at_log[self.trainer.global_step - 1] = held(scheduler.optimizer)
         # As float64 tensors: self.log makes a Python float a float32 tensor.
-        self.log_dict({key: torch.tensor(value, dtype=torch.float64)
-                       for key, value in scheduler.metrics().items()})
+        self.log_dict(
+            {
+                key: torch.tensor(value, dtype=torch.float64)
+                for key, value in scheduler.metrics().items()
+            }
+        )
 
     def train_dataloader(self):
-        return torch.utils.data.DataLoader(Sequences(32), batch_size=BATCH_SIZE,
-                                           sampler=ByEpoch(32), collate_fn=pad)
+        return torch.utils.data.DataLoader(
+            Sequences(32), batch_size=BATCH_SIZE, sampler=ByEpoch(32), collate_fn=pad
+        )
 
 
 class ByEpoch(torch.utils.data.Sampler):
@@ -228,18 +260,34 @@ class Logged(Logger):
 
     def log_metrics(self, metrics, step=None):
         self.steps.setdefault(step, {}).update(
-            {key: value for key, value in metrics.items() if key != "epoch"})
+            {key: value for key, value in metrics.items() if key != "epoch"}
+        )
 
 
 def fit_scheduled(schedule, max_steps, ckpt_path=None, save_in=None):
     """A `Scheduled` module fitted to `max_steps`, logging every step and, with `save_in`,
     saving a checkpoint there every 8 steps (an epoch); the module and what was logged."""
     module, logged = Scheduled(schedule), Logged()
-    saving = [] if save_in is None else [ModelCheckpoint(
-        dirpath=save_in, filename="{step}", every_n_train_steps=8, save_top_k=-1)]
-    trainer = Trainer(max_steps=max_steps, accelerator="cpu", devices=1, logger=logged,
-                      log_every_n_steps=1, callbacks=saving, enable_checkpointing=bool(saving),
-                      enable_progress_bar=False, enable_model_summary=False)
+    saving = (
+        []
+        if save_in is None
+        else [
+            ModelCheckpoint(
+                dirpath=save_in, filename="{step}", every_n_train_steps=8, save_top_k=-1
+            )
+        ]
+    )
+    trainer = Trainer(
+        max_steps=max_steps,
+        accelerator="cpu",
+        devices=1,
+        logger=logged,
+        log_every_n_steps=1,
+        callbacks=saving,
+        enable_checkpointing=bool(saving),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(module, ckpt_path=ckpt_path)
@@ -250,15 +298,23 @@ def test_logged_metrics_are_the_values_each_optimizer_step_used():
     module, logged = fit_scheduled(BY_SAMPLES, 40)
     assert sorted(logged) == sorted(module.used.steps) == list(range(40))
     for step, used in module.used.steps.items():
-        assert logged[step] == {**used, "grad_clip": module.clips[step],
-                                "batch_size": BATCH_SIZE}, step
+        assert logged[step] == {
+            **used,
+            "grad_clip": module.clips[step],
+            "batch_size": BATCH_SIZE,
+        }, step
         assert module.positions[step] == BATCH_SIZE * (step + 1)
     # When they were logged, the groups held the next step's values already (Lightning had
     # stepped the scheduler): logging what they held would have been a step ahead.
     for step in range(39):
         assert module.held_at_log[step] == module.used.steps[step + 1], step
-    assert sum(module.held_at_log[step]["lr/weights"] != logged[step]["lr/weights"]
-               for step in range(40)) >= 35
+    assert (
+        sum(
+            module.held_at_log[step]["lr/weights"] != logged[step]["lr/weights"]
+            for step in range(40)
+        )
+        >= 35
+    )
     assert len(set(module.clips.values())) == 40
 
 

@@ -9,8 +9,8 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import PlainOptimizer, random_groups
+
 from paramsched import OptimizerParamScheduler, ScheduleError
 from paramsched.megatron import MEGATRON_DEFAULTS, read_megatron_args
 
@@ -27,8 +27,11 @@ N_CONFIGS = 300
 def _written_number(rng: random.Random, value: int) -> str:
     """`value` spelled as a user might: plain, or with a suffix and a decimal rounded
     to a few places (which Megatron reads through a float)."""
-    suffixes = [(s, scale) for s, scale in (("K", 10**3), ("M", 10**6), ("B", 10**9),
-                                             ("k", 10**3)) if value >= scale]
+    suffixes = [
+        (s, scale)
+        for s, scale in (("K", 10**3), ("M", 10**6), ("B", 10**9), ("k", 10**3))
+        if value >= scale
+    ]
     if not suffixes or rng.random() < 0.4:
         return str(value) if rng.random() < 0.9 else f"{value}.0"
     suffix, scale = rng.choice(suffixes)
@@ -51,16 +54,19 @@ def random_args(rng: random.Random) -> argparse.Namespace:
     thresholds = [0] + sorted(rng.sample(range(1, reach), stages - 1))
     entries = []
     for threshold, size in zip(thresholds, sizes):
-        tokens = threshold if seq_length is None else \
-            threshold * seq_length + rng.randrange(seq_length)
+        tokens = (
+            threshold if seq_length is None else threshold * seq_length + rng.randrange(seq_length)
+        )
         batch = str(size) if rng.random() < 0.9 else _written_number(rng, size)
         entries.append(f"{_written_number(rng, tokens)}:{batch}")
     if rng.random() < 0.3:
         rng.shuffle(entries)  # Megatron sorts them
     args = dict(MEGATRON_DEFAULTS)
     args.update(
-        step_batch_size_schedule=rng.choice([" ", ", "]).join(entries), seq_length=seq_length,
-        micro_batch_size=micro, data_parallel_size=parallel,
+        step_batch_size_schedule=rng.choice([" ", ", "]).join(entries),
+        seq_length=seq_length,
+        micro_batch_size=micro,
+        data_parallel_size=parallel,
         lr=rng.choice([3e-4, 1.0, rng.uniform(1e-5, 1e-2)]),
         lr_decay_style=rng.choice(["constant", "linear", "cosine", "inverse-square-root", "WSD"]),
         lr_wsd_decay_style=rng.choice(["linear", "cosine", "exponential", "minus_sqrt"]),
@@ -69,16 +75,20 @@ def random_args(rng: random.Random) -> argparse.Namespace:
     args["min_lr"] = args["lr"] * rng.choice([0.0, 0.1, rng.random()])
     args["lr_warmup_init"] = args["lr"] * rng.choice([0.0, 0.0, rng.random()])
     if rng.random() < 0.3:
-        args.update(weight_decay_incr_style=rng.choice(["linear", "cosine"]),
-                    start_weight_decay=0.01, end_weight_decay=rng.choice([0.01, 0.1]))
+        args.update(
+            weight_decay_incr_style=rng.choice(["linear", "cosine"]),
+            start_weight_decay=0.01,
+            end_weight_decay=rng.choice([0.01, 0.1]),
+        )
     if rng.random() < 0.5:  # iteration-based: lengths in samples of micro x data-parallel
         length = args["train_iters"] = iterations
         prefix = "iters"
     else:
         length = args["train_samples"] = rng.randint(1, reach)
         prefix = "samples"
-    decay = args[f"lr_decay_{prefix}"] = rng.choice([None, rng.randint(max(1, length // 4),
-                                                                        length)])
+    decay = args[f"lr_decay_{prefix}"] = rng.choice(
+        [None, rng.randint(max(1, length // 4), length)]
+    )
     decay = length if decay is None else decay
     if rng.random() < 0.3:
         args["lr_warmup_fraction"] = rng.choice([0.0, 0.01, 0.2])
@@ -154,12 +164,28 @@ def test_the_torch_scheduler_follows_the_schedules_clock(seed):
 
 #: Megatron main's GPT-3 175B example (examples/gpt3/train_gpt3_175b_distributed.sh)
 #: without --global-batch-size (main refuses it beside a step schedule), on 16 ranks.
-EXAMPLE = ["--lr", "6.0e-5", "--min-lr", "6.0e-6", "--lr-decay-style", "cosine",
-           "--lr-warmup-fraction", ".001", "--seq-length", "2048", "--micro-batch-size", "1",
-           "--data-parallel-size", "16", "--step-batch-size-schedule",
-           "0:16 2.4B:320 4.8B:624 7.2B:928 9.6B:1232 12B:1536"]
-FORMS = {"iteration-based": ["--train-iters", "500000", "--lr-decay-iters", "430000"],
-         "sample-based": ["--train-samples", "146484375", "--lr-decay-samples", "126953125"]}
+EXAMPLE = [
+    "--lr",
+    "6.0e-5",
+    "--min-lr",
+    "6.0e-6",
+    "--lr-decay-style",
+    "cosine",
+    "--lr-warmup-fraction",
+    ".001",
+    "--seq-length",
+    "2048",
+    "--micro-batch-size",
+    "1",
+    "--data-parallel-size",
+    "16",
+    "--step-batch-size-schedule",
+    "0:16 2.4B:320 4.8B:624 7.2B:928 9.6B:1232 12B:1536",
+]
+FORMS = {
+    "iteration-based": ["--train-iters", "500000", "--lr-decay-iters", "430000"],
+    "sample-based": ["--train-samples", "146484375", "--lr-decay-samples", "126953125"],
+}
 
 
 @pytest.mark.slow
@@ -171,9 +197,16 @@ def test_megatrons_own_example_previews_megatrons_rates_at_every_step(form, tmp_
 
     argv = [*EXAMPLE, *FORMS[form]]
     options = _build_parser().parse_args(["preview", *argv])
-    args = argparse.Namespace(**{**MEGATRON_DEFAULTS, **{
-        name: getattr(options, name) for name in MEGATRON_DEFAULTS
-        if getattr(options, name) is not None}})
+    args = argparse.Namespace(
+        **{
+            **MEGATRON_DEFAULTS,
+            **{
+                name: getattr(options, name)
+                for name in MEGATRON_DEFAULTS
+                if getattr(options, name) is not None
+            },
+        }
+    )
     expected = expected_learning_rates(args, [{}])
     path = tmp_path / "every-step.csv"
     assert main(["preview", *argv, "--csv", str(path)]) == 0

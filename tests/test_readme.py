@@ -25,11 +25,18 @@ def blocks(language: str, document: pathlib.Path = README) -> list[str]:
 
 def run_in_order(python_blocks: list[str], where: pathlib.Path) -> None:
     """Runs the blocks, in order, as one script in a fresh interpreter in `where`."""
-    script = "\n\n".join(f"print('--- block {n}', flush=True)\n{block}"
-                         for n, block in enumerate(python_blocks))
+    script = "\n\n".join(
+        f"print('--- block {n}', flush=True)\n{block}" for n, block in enumerate(python_blocks)
+    )
     (where / "blocks.py").write_text(script)
-    result = subprocess.run([sys.executable, "blocks.py"], cwd=where, capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "WANDB_DISABLED": "true"})
+    result = subprocess.run(
+        [sys.executable, "blocks.py"],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WANDB_DISABLED": "true"},
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
 
 
@@ -90,7 +97,12 @@ def test_the_readme_shows_what_its_commands_print(tmp_path):
     assert len(examples) >= 5
     for command, shown in examples:
         argv = shlex.split(command)
-        result = subprocess.run([sys.executable, "-m", "paramsched", *argv[1:]], cwd=tmp_path,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "paramsched", *argv[1:]],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, (command, result.stderr)
         assert result.stdout + result.stderr == shown, command

@@ -13,10 +13,10 @@ import textwrap
 import pytest
 
 torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
+from conftest import increments, random_config, random_groups, step_counts, written
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import increments, random_config, random_groups, step_counts, written
 from paramsched import OptimizerParamScheduler
 
 pytestmark = pytest.mark.torch
@@ -31,7 +31,6 @@ def torch_optimizer(groups):
         entry["params"] = [torch.nn.Parameter(torch.randn(3))]
         param_groups.append(entry)
     return torch.optim.AdamW(param_groups, lr=0.0)
-
 
 
 def train(optimizer, scheduler, steps):
@@ -69,8 +68,9 @@ def test_resume_at_any_split_is_exact(rng, where):
     first_optimizer = torch_optimizer(groups)
     first = OptimizerParamScheduler(first_optimizer, **config)
     train(first_optimizer, first, steps[:split])
-    checkpoint = roundtrip({"optimizer": first_optimizer.state_dict(),
-                            "scheduler": first.state_dict()})
+    checkpoint = roundtrip(
+        {"optimizer": first_optimizer.state_dict(), "scheduler": first.state_dict()}
+    )
 
     optimizer = torch_optimizer(groups)
     scheduler = OptimizerParamScheduler(optimizer, **config)
@@ -100,17 +100,28 @@ RESUME_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("seed", range(3))
 def test_resume_in_a_new_process_is_exact(seed, tmp_path):
     rng = random.Random(seed)
-    config = dict(init_lr=1e-5, max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=37.5,
-                  lr_decay_steps=900, lr_decay_style="WSD", start_wd=0.0, end_wd=0.1,
-                  wd_incr_steps=800, wd_incr_style="cosine", wsd_decay_steps=300,
-                  lr_wsd_decay_style=rng.choice(["exponential", "minus_sqrt", "cosine"]))
+    config = dict(
+        init_lr=1e-5,
+        max_lr=3e-4,
+        min_lr=3e-5,
+        lr_warmup_steps=37.5,
+        lr_decay_steps=900,
+        lr_decay_style="WSD",
+        start_wd=0.0,
+        end_wd=0.1,
+        wd_incr_steps=800,
+        wd_incr_style="cosine",
+        wsd_decay_steps=300,
+        lr_wsd_decay_style=rng.choice(["exponential", "minus_sqrt", "cosine"]),
+    )
     groups = random_groups(rng, config)
     steps = increments(step_counts(rng, config, points=300))
     split = rng.randrange(1, len(steps))
 
     straight_optimizer = torch_optimizer(groups)
-    expected = train(straight_optimizer, OptimizerParamScheduler(straight_optimizer, **config),
-                     steps)
+    expected = train(
+        straight_optimizer, OptimizerParamScheduler(straight_optimizer, **config), steps
+    )
     optimizer = torch_optimizer(groups)
     scheduler = OptimizerParamScheduler(optimizer, **config)
     train(optimizer, scheduler, steps[:split])
@@ -119,7 +130,8 @@ def test_resume_in_a_new_process_is_exact(seed, tmp_path):
 
     script = RESUME_SCRIPT.format(tests=str(__import__("pathlib").Path(__file__).parent))
     argument = json.dumps([config, groups, steps[split:], str(path)])
-    result = subprocess.run([sys.executable, "-c", script, argument], capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script, argument], capture_output=True, text=True, check=True
+    )
     resumed = [[tuple(pair) for pair in groups] for groups in json.loads(result.stdout)]
     assert resumed == expected[split:]

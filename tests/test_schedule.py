@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import boundaries, random_config
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import boundaries, random_config
 from paramsched import Schedule, ScheduleError, ScheduleTypeError
 
 # Boundaries chosen so the arithmetic is exact in binary: warmup 4 steps from 0.5
@@ -25,10 +25,12 @@ GOLDEN_LR = {
     "inverse-square-root": dict(lr_decay_style="inverse-square-root"),
     "WSD-linear": dict(lr_decay_style="WSD", wsd_decay_steps=8, lr_wsd_decay_style="linear"),
     "WSD-cosine": dict(lr_decay_style="WSD", wsd_decay_steps=8, lr_wsd_decay_style="cosine"),
-    "WSD-exponential": dict(lr_decay_style="WSD", wsd_decay_steps=8,
-                            lr_wsd_decay_style="exponential"),
-    "WSD-minus_sqrt": dict(lr_decay_style="WSD", wsd_decay_steps=8,
-                           lr_wsd_decay_style="minus_sqrt"),
+    "WSD-exponential": dict(
+        lr_decay_style="WSD", wsd_decay_steps=8, lr_wsd_decay_style="exponential"
+    ),
+    "WSD-minus_sqrt": dict(
+        lr_decay_style="WSD", wsd_decay_steps=8, lr_wsd_decay_style="minus_sqrt"
+    ),
 }
 WARMUP = [(0, 0.5), (1, 0.625), (2, 0.75), (4, 1.0)]
 GOLDEN_POINTS = {
@@ -45,8 +47,7 @@ GOLDEN_POINTS = {
 CASES = [(name, step, value) for name, points in GOLDEN_POINTS.items() for step, value in points]
 
 
-@pytest.mark.parametrize("name,step,expected", CASES,
-                         ids=[f"{n}@{s}" for n, s, _ in CASES])
+@pytest.mark.parametrize("name,step,expected", CASES, ids=[f"{n}@{s}" for n, s, _ in CASES])
 def test_lr_golden(name, step, expected):
     schedule = Schedule(**BASE, **GOLDEN_LR[name])
     assert schedule.lr(step) == expected
@@ -62,8 +63,13 @@ def test_lr_golden_irrational():
 
 
 def test_inverse_square_root_floors_at_min_lr():
-    schedule = Schedule(max_lr=1.0, min_lr=0.25, lr_warmup_steps=4, lr_decay_steps=100,
-                        lr_decay_style="inverse-square-root")
+    schedule = Schedule(
+        max_lr=1.0,
+        min_lr=0.25,
+        lr_warmup_steps=4,
+        lr_decay_steps=100,
+        lr_decay_style="inverse-square-root",
+    )
     assert schedule.lr(64) == 0.25  # 2 / 8
     assert schedule.lr(81) == 0.25  # 2 / 9 is below min_lr
     assert schedule.lr(36) == 1.0 / 3.0
@@ -77,21 +83,38 @@ def test_inverse_square_root_without_warmup_starts_at_max_lr():
 
 
 def test_fractional_warmup_end_is_inclusive():
-    schedule = Schedule(max_lr=1.0, lr_warmup_steps=2.5, lr_decay_steps=10.5,
-                        lr_decay_style="linear")
+    schedule = Schedule(
+        max_lr=1.0, lr_warmup_steps=2.5, lr_decay_steps=10.5, lr_decay_style="linear"
+    )
     assert schedule.lr(2) == 0.8
     assert schedule.lr(2.5) == 1.0
     assert schedule.lr(6.5) == 0.5
 
 
-WD_BASE = dict(max_lr=1.0, lr_decay_steps=10, lr_decay_style="constant", start_wd=0.0,
-               end_wd=0.5, wd_incr_steps=8)
+WD_BASE = dict(
+    max_lr=1.0,
+    lr_decay_steps=10,
+    lr_decay_style="constant",
+    start_wd=0.0,
+    end_wd=0.5,
+    wd_incr_steps=8,
+)
 
 
-@pytest.mark.parametrize("style,step,expected", [
-    ("linear", 0, 0.0), ("linear", 2, 0.125), ("linear", 8, 0.5), ("linear", 9, 0.5),
-    ("cosine", 0, 0.0), ("cosine", 4, 0.25), ("cosine", 8, 0.5), ("cosine", 100, 0.5),
-], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "style,step,expected",
+    [
+        ("linear", 0, 0.0),
+        ("linear", 2, 0.125),
+        ("linear", 8, 0.5),
+        ("linear", 9, 0.5),
+        ("cosine", 0, 0.0),
+        ("cosine", 4, 0.25),
+        ("cosine", 8, 0.5),
+        ("cosine", 100, 0.5),
+    ],
+    ids=lambda v: str(v),
+)
 def test_wd_golden(style, step, expected):
     schedule = Schedule(**WD_BASE, wd_incr_style=style)
     assert schedule.wd(step) == expected
@@ -99,8 +122,9 @@ def test_wd_golden(style, step, expected):
 
 
 def test_wd_constant_and_overrides():
-    schedule = Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear",
-                        start_wd=0.1, end_wd=0.1)
+    schedule = Schedule(
+        max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear", start_wd=0.1, end_wd=0.1
+    )
     assert schedule.wd(0) == schedule.wd(5) == 0.1
     assert schedule.wd(5, start_wd=0.3, end_wd=0.3) == 0.3
     linear = Schedule(**WD_BASE, wd_incr_style="linear")
@@ -139,56 +163,121 @@ def test_integer_rates_become_floats():
 
 
 def test_numpy_scalars_are_accepted():
-    schedule = Schedule(max_lr=np.float32(0.5), lr_decay_steps=np.int64(10),
-                        lr_decay_style="linear")
+    schedule = Schedule(
+        max_lr=np.float32(0.5), lr_decay_steps=np.int64(10), lr_decay_style="linear"
+    )
     assert type(schedule.lr_decay_steps) is int
     assert schedule.lr(np.int64(5)) == 0.25
 
 
 # ------------------------------------------------------------------ bad input
 
-GOOD = dict(init_lr=0.0, max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=10, lr_decay_steps=100,
-            lr_decay_style="cosine", start_wd=0.1, end_wd=0.1, wd_incr_steps=100,
-            wd_incr_style="constant")
+GOOD = dict(
+    init_lr=0.0,
+    max_lr=1e-3,
+    min_lr=1e-4,
+    lr_warmup_steps=10,
+    lr_decay_steps=100,
+    lr_decay_style="cosine",
+    start_wd=0.1,
+    end_wd=0.1,
+    wd_incr_steps=100,
+    wd_incr_style="constant",
+)
 BAD = [
-    ("unknown-style", dict(lr_decay_style="cosin"), ScheduleError,
-     "lr_decay_style='cosin' is not one of 'constant', 'linear', 'cosine', "
-     "'inverse-square-root', 'WSD' (did you mean 'cosine'?)"),
+    (
+        "unknown-style",
+        dict(lr_decay_style="cosin"),
+        ScheduleError,
+        "lr_decay_style='cosin' is not one of 'constant', 'linear', 'cosine', "
+        "'inverse-square-root', 'WSD' (did you mean 'cosine'?)",
+    ),
     ("style-case", dict(lr_decay_style="wsd"), ScheduleError, "did you mean 'WSD'"),
     ("wd-style", dict(wd_incr_style="exp"), ScheduleError, "wd_incr_style='exp' is not one of"),
-    ("wsd-no-steps", dict(lr_decay_style="WSD", lr_wsd_decay_style="linear"), ScheduleError,
-     "wsd_decay_steps=None with lr_decay_style='WSD'"),
-    ("wsd-no-style", dict(lr_decay_style="WSD", wsd_decay_steps=10), ScheduleError,
-     "lr_wsd_decay_style=None with lr_decay_style='WSD'"),
-    ("wsd-bad-style", dict(lr_decay_style="WSD", wsd_decay_steps=10, lr_wsd_decay_style="sqrt"),
-     ScheduleError, "lr_wsd_decay_style='sqrt' is not one of"),
-    ("wsd-negative", dict(lr_decay_style="WSD", wsd_decay_steps=-1, lr_wsd_decay_style="linear"),
-     ScheduleError, "wsd_decay_steps=-1 is negative"),
-    ("wd-steps-zero", dict(wd_incr_style="linear", end_wd=0.2, wd_incr_steps=0), ScheduleError,
-     "wd_incr_steps=0 with wd_incr_style='linear'; expected a number > 0"),
-    ("constant-wd-differs", dict(end_wd=0.2), ScheduleError,
-     "start_wd=0.1 and end_wd=0.2 differ with wd_incr_style='constant'"),
+    (
+        "wsd-no-steps",
+        dict(lr_decay_style="WSD", lr_wsd_decay_style="linear"),
+        ScheduleError,
+        "wsd_decay_steps=None with lr_decay_style='WSD'",
+    ),
+    (
+        "wsd-no-style",
+        dict(lr_decay_style="WSD", wsd_decay_steps=10),
+        ScheduleError,
+        "lr_wsd_decay_style=None with lr_decay_style='WSD'",
+    ),
+    (
+        "wsd-bad-style",
+        dict(lr_decay_style="WSD", wsd_decay_steps=10, lr_wsd_decay_style="sqrt"),
+        ScheduleError,
+        "lr_wsd_decay_style='sqrt' is not one of",
+    ),
+    (
+        "wsd-negative",
+        dict(lr_decay_style="WSD", wsd_decay_steps=-1, lr_wsd_decay_style="linear"),
+        ScheduleError,
+        "wsd_decay_steps=-1 is negative",
+    ),
+    (
+        "wd-steps-zero",
+        dict(wd_incr_style="linear", end_wd=0.2, wd_incr_steps=0),
+        ScheduleError,
+        "wd_incr_steps=0 with wd_incr_style='linear'; expected a number > 0",
+    ),
+    (
+        "constant-wd-differs",
+        dict(end_wd=0.2),
+        ScheduleError,
+        "start_wd=0.1 and end_wd=0.2 differ with wd_incr_style='constant'",
+    ),
     ("negative-lr", dict(max_lr=-1e-3), ScheduleError, "max_lr=-0.001 is negative"),
     ("negative-min", dict(min_lr=-1.0), ScheduleError, "min_lr=-1.0 is negative"),
     ("nan-lr", dict(max_lr=float("nan")), ScheduleError, "max_lr=nan is not finite"),
-    ("inf-decay", dict(lr_decay_steps=float("inf")), ScheduleError,
-     "lr_decay_steps=inf is not finite"),
+    (
+        "inf-decay",
+        dict(lr_decay_steps=float("inf")),
+        ScheduleError,
+        "lr_decay_steps=inf is not finite",
+    ),
     ("negative-warmup", dict(lr_warmup_steps=-1), ScheduleError, "lr_warmup_steps=-1 is negative"),
-    ("min-above-max", dict(min_lr=1e-2), ScheduleError,
-     "min_lr=0.01 is greater than max_lr=0.001"),
-    ("init-above-max", dict(init_lr=1e-2), ScheduleError,
-     "init_lr=0.01 is greater than max_lr=0.001; expected 0 <= init_lr <= max_lr"),
-    ("warmup-too-long", dict(lr_warmup_steps=100), ScheduleError,
-     "lr_warmup_steps=100 is not below lr_decay_steps=100"),
-    ("decay-zero", dict(lr_decay_steps=0, lr_warmup_steps=0), ScheduleError,
-     "lr_decay_steps=0; expected a number > 0"),
-    ("end-below-start", dict(wd_incr_style="linear", start_wd=0.2, end_wd=0.1), ScheduleError,
-     "end_wd=0.1 is below start_wd=0.2"),
+    ("min-above-max", dict(min_lr=1e-2), ScheduleError, "min_lr=0.01 is greater than max_lr=0.001"),
+    (
+        "init-above-max",
+        dict(init_lr=1e-2),
+        ScheduleError,
+        "init_lr=0.01 is greater than max_lr=0.001; expected 0 <= init_lr <= max_lr",
+    ),
+    (
+        "warmup-too-long",
+        dict(lr_warmup_steps=100),
+        ScheduleError,
+        "lr_warmup_steps=100 is not below lr_decay_steps=100",
+    ),
+    (
+        "decay-zero",
+        dict(lr_decay_steps=0, lr_warmup_steps=0),
+        ScheduleError,
+        "lr_decay_steps=0; expected a number > 0",
+    ),
+    (
+        "end-below-start",
+        dict(wd_incr_style="linear", start_wd=0.2, end_wd=0.1),
+        ScheduleError,
+        "end_wd=0.1 is below start_wd=0.2",
+    ),
     ("negative-wd", dict(start_wd=-0.1, end_wd=-0.1), ScheduleError, "start_wd=-0.1 is negative"),
-    ("string-lr", dict(max_lr="3e-4"), ScheduleTypeError,
-     "max_lr='3e-4' is of type str; expected a number"),
-    ("bool-steps", dict(lr_decay_steps=True), ScheduleTypeError,
-     "lr_decay_steps=True is of type bool"),
+    (
+        "string-lr",
+        dict(max_lr="3e-4"),
+        ScheduleTypeError,
+        "max_lr='3e-4' is of type str; expected a number",
+    ),
+    (
+        "bool-steps",
+        dict(lr_decay_steps=True),
+        ScheduleTypeError,
+        "lr_decay_steps=True is of type bool",
+    ),
     ("none-lr", dict(max_lr=None), ScheduleTypeError, "max_lr=None is of type NoneType"),
     ("style-not-str", dict(lr_decay_style=1), ScheduleError, "lr_decay_style=1 is not one of"),
 ]
@@ -207,12 +296,18 @@ def test_type_errors_are_also_type_errors():
         Schedule(**{**GOOD, "max_lr": "x"})
 
 
-@pytest.mark.parametrize("step,message", [
-    (-1, "step=-1 is negative"), (float("nan"), "step=nan is not finite"),
-    ("3", "step='3' is of type str"), (np.array([1.0, -2.0]), "step[1]=-2.0 is negative or not finite"),
-    (np.array([[1, 2], [3, np.inf]]), "step[(1, 1)]=inf is negative or not finite"),
-    (np.array(["a"]), "step has dtype <U1"),
-], ids=["negative", "nan", "str", "array-negative", "array-inf", "array-str"])
+@pytest.mark.parametrize(
+    "step,message",
+    [
+        (-1, "step=-1 is negative"),
+        (float("nan"), "step=nan is not finite"),
+        ("3", "step='3' is of type str"),
+        (np.array([1.0, -2.0]), "step[1]=-2.0 is negative or not finite"),
+        (np.array([[1, 2], [3, np.inf]]), "step[(1, 1)]=inf is negative or not finite"),
+        (np.array(["a"]), "step has dtype <U1"),
+    ],
+    ids=["negative", "nan", "str", "array-negative", "array-inf", "array-str"],
+)
 def test_bad_steps_are_refused(step, message):
     schedule = Schedule(**GOOD)
     with pytest.raises(ScheduleError) as info:
@@ -258,8 +353,11 @@ def test_lr_stays_within_bounds_and_is_monotone(drawn):
     # A subnormal (max_lr - init_lr) * step loses bits, and the warmup (Megatron's
     # formula, which paramsched keeps) can then overshoot max_lr: e.g. a warmup of
     # 3e-309 steps. The bounds below are for warmups whose product is a normal float.
-    assume(w == 0 or (schedule.max_lr - schedule.init_lr) * w == 0
-           or (schedule.max_lr - schedule.init_lr) * w >= sys.float_info.min)
+    assume(
+        w == 0
+        or (schedule.max_lr - schedule.init_lr) * w == 0
+        or (schedule.max_lr - schedule.init_lr) * w >= sys.float_info.min
+    )
     steps = np.unique(np.concatenate([np.linspace(0, 1.3 * d, 3001), boundaries(config)]))
     lr = schedule.lr(steps)
     warm = steps <= w if w > 0 else np.zeros(steps.shape, bool)
@@ -285,14 +383,22 @@ def test_lr_is_continuous_at_phase_boundaries(drawn):
     # continuity is a property of normal ones.
     assume(schedule.max_lr == 0 or schedule.max_lr >= sys.float_info.min * 2**52)
     rise = (schedule.max_lr - schedule.init_lr) * schedule.lr_warmup_steps
-    assume(schedule.max_lr == schedule.init_lr or schedule.lr_warmup_steps == 0
-           or rise >= sys.float_info.min * 2**52)
+    assume(
+        schedule.max_lr == schedule.init_lr
+        or schedule.lr_warmup_steps == 0
+        or rise >= sys.float_info.min * 2**52
+    )
     # An anneal that starts inside the warmup jumps at the warmup's end, by design.
-    assume(schedule.lr_decay_style != "WSD"
-           or schedule.lr_decay_steps - schedule.wsd_decay_steps >= schedule.lr_warmup_steps)
+    assume(
+        schedule.lr_decay_style != "WSD"
+        or schedule.lr_decay_steps - schedule.wsd_decay_steps >= schedule.lr_warmup_steps
+    )
     scale = schedule.max_lr
-    lengths = [schedule.lr_warmup_steps, schedule.lr_decay_steps - schedule.lr_warmup_steps,
-               schedule.wsd_decay_steps or 0]
+    lengths = [
+        schedule.lr_warmup_steps,
+        schedule.lr_decay_steps - schedule.lr_warmup_steps,
+        schedule.wsd_decay_steps or 0,
+    ]
     shortest = min(length for length in lengths if length > 0)
     for point in boundaries(config):
         if point <= 0 or point > schedule.lr_decay_steps:
@@ -318,8 +424,11 @@ def test_wd_rises_from_start_to_end(drawn):
     wd = schedule.wd(steps)
     assert np.all(np.diff(wd) >= 0)
     assert wd[-1] == schedule.end_wd
-    assert schedule.wd(0) == schedule.start_wd or schedule.wd_incr_style == "constant" \
+    assert (
+        schedule.wd(0) == schedule.start_wd
+        or schedule.wd_incr_style == "constant"
         or schedule.wd_incr_steps == 0
+    )
 
 
 def test_random_config_generator_covers_every_style():

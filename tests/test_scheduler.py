@@ -8,8 +8,8 @@ import json
 import logging
 
 import pytest
-
 from conftest import MEGATRON_KWARGS, PlainOptimizer, written
+
 from paramsched import OptimizerParamScheduler, Schedule, ScheduleError, ScheduleTypeError
 from paramsched.scheduler import FORMAT_KEY, MEGATRON_FORMAT, STATE_FORMAT
 
@@ -19,14 +19,24 @@ def make(groups=None, **changes):
     return OptimizerParamScheduler(optimizer, **{**MEGATRON_KWARGS, **changes}), optimizer
 
 
-
 def test_signature_is_megatrons():
     names = list(inspect.signature(OptimizerParamScheduler).parameters)
     assert names == [
-        "optimizer", "init_lr", "max_lr", "min_lr", "lr_warmup_steps", "lr_decay_steps",
-        "lr_decay_style", "start_wd", "end_wd", "wd_incr_steps", "wd_incr_style",
-        "use_checkpoint_opt_param_scheduler", "override_opt_param_scheduler",
-        "wsd_decay_steps", "lr_wsd_decay_style",
+        "optimizer",
+        "init_lr",
+        "max_lr",
+        "min_lr",
+        "lr_warmup_steps",
+        "lr_decay_steps",
+        "lr_decay_style",
+        "start_wd",
+        "end_wd",
+        "wd_incr_steps",
+        "wd_incr_style",
+        "use_checkpoint_opt_param_scheduler",
+        "override_opt_param_scheduler",
+        "wsd_decay_steps",
+        "lr_wsd_decay_style",
     ]
     parameters = inspect.signature(OptimizerParamScheduler).parameters
     assert parameters["use_checkpoint_opt_param_scheduler"].default is True
@@ -43,9 +53,14 @@ def test_construction_writes_step_zero_into_every_group():
 def test_public_attributes():
     scheduler, optimizer = make(wsd_decay_steps=50, lr_wsd_decay_style="cosine")
     assert scheduler.optimizer is optimizer
-    expected = {**MEGATRON_KWARGS, "wsd_decay_steps": 50, "lr_wsd_decay_style": "cosine",
-                "num_steps": 0, "use_checkpoint_opt_param_scheduler": True,
-                "override_opt_param_scheduler": False}
+    expected = {
+        **MEGATRON_KWARGS,
+        "wsd_decay_steps": 50,
+        "lr_wsd_decay_style": "cosine",
+        "num_steps": 0,
+        "use_checkpoint_opt_param_scheduler": True,
+        "override_opt_param_scheduler": False,
+    }
     for name, value in expected.items():
         assert getattr(scheduler, name) == value, name
     assert isinstance(scheduler.schedule, Schedule)
@@ -61,13 +76,17 @@ def test_step_defaults_to_one_and_accepts_large_and_float_increments():
     assert scheduler.num_steps == 7.5 and written(optimizer)[0][0] == 0.75
 
 
-@pytest.mark.parametrize("increment,error,message", [
-    (-1, ScheduleError, "increment=-1 is negative"),
-    (float("nan"), ScheduleError, "increment=nan is not finite"),
-    (float("inf"), ScheduleError, "increment=inf is not finite"),
-    ("1", ScheduleTypeError, "increment='1' is of type str"),
-    (None, ScheduleTypeError, "increment=None"),
-], ids=["negative", "nan", "inf", "str", "none"])
+@pytest.mark.parametrize(
+    "increment,error,message",
+    [
+        (-1, ScheduleError, "increment=-1 is negative"),
+        (float("nan"), ScheduleError, "increment=nan is not finite"),
+        (float("inf"), ScheduleError, "increment=inf is not finite"),
+        ("1", ScheduleTypeError, "increment='1' is of type str"),
+        (None, ScheduleTypeError, "increment=None"),
+    ],
+    ids=["negative", "nan", "inf", "str", "none"],
+)
 def test_bad_increment_raises_and_changes_nothing(increment, error, message):
     scheduler, optimizer = make()
     scheduler.step(3)
@@ -78,8 +97,11 @@ def test_bad_increment_raises_and_changes_nothing(increment, error, message):
 
 
 def test_every_group_is_updated_including_empty_ones():
-    groups = [{"params": []}, {"params": [], "max_lr": 2.0, "min_lr": 0.0},
-              {"params": [], "wd_mult": 0.0, "start_wd": 0.3, "end_wd": 0.3}]
+    groups = [
+        {"params": []},
+        {"params": [], "max_lr": 2.0, "min_lr": 0.0},
+        {"params": [], "wd_mult": 0.0, "start_wd": 0.3, "end_wd": 0.3},
+    ]
     scheduler, optimizer = make(groups)
     scheduler.step(60)
     assert written(optimizer) == [(0.55, 0.1), (1.0, 0.1), (0.55, 0.0)]
@@ -106,12 +128,16 @@ def test_get_lr_and_get_wd():
     assert optimizer.param_groups[1]["weight_decay"] == 0.1 * 3.0
 
 
-@pytest.mark.parametrize("group,message", [
-    ({"max_lr": -1.0}, r"optimizer.param_groups\[1\]\['max_lr'\]=-1.0 is negative"),
-    ({"wd_mult": float("nan")}, r"optimizer.param_groups\[1\]\['wd_mult'\]=nan is not finite"),
-    ({"start_wd": 0.0}, r"start_wd=0.0 and end_wd=0.1 with a constant weight decay"),
-    ({"max_lr": "big"}, r"optimizer.param_groups\[1\]\['max_lr'\]='big' is of type str"),
-], ids=["negative", "nan-mult", "constant-wd-differs", "str"])
+@pytest.mark.parametrize(
+    "group,message",
+    [
+        ({"max_lr": -1.0}, r"optimizer.param_groups\[1\]\['max_lr'\]=-1.0 is negative"),
+        ({"wd_mult": float("nan")}, r"optimizer.param_groups\[1\]\['wd_mult'\]=nan is not finite"),
+        ({"start_wd": 0.0}, r"start_wd=0.0 and end_wd=0.1 with a constant weight decay"),
+        ({"max_lr": "big"}, r"optimizer.param_groups\[1\]\['max_lr'\]='big' is of type str"),
+    ],
+    ids=["negative", "nan-mult", "constant-wd-differs", "str"],
+)
 def test_bad_group_override_is_refused_before_anything_is_written(group, message):
     optimizer = PlainOptimizer([{}, group])
     with pytest.raises(ScheduleError, match=message):
@@ -128,11 +154,15 @@ def test_bad_group_override_is_refused_before_anything_is_written(group, message
     assert written(optimizer) == before
 
 
-@pytest.mark.parametrize("optimizer,message", [
-    (object(), "has no param_groups list"),
-    (PlainOptimizer.__new__(PlainOptimizer), "has no param_groups list"),
-    (type("Opt", (), {"param_groups": [1]})(), r"optimizer.param_groups\[0\] is of type int"),
-], ids=["object", "no-attribute", "not-dicts"])
+@pytest.mark.parametrize(
+    "optimizer,message",
+    [
+        (object(), "has no param_groups list"),
+        (PlainOptimizer.__new__(PlainOptimizer), "has no param_groups list"),
+        (type("Opt", (), {"param_groups": [1]})(), r"optimizer.param_groups\[0\] is of type int"),
+    ],
+    ids=["object", "no-attribute", "not-dicts"],
+)
 def test_optimizer_without_param_groups_is_refused(optimizer, message):
     with pytest.raises(ScheduleTypeError, match=message):
         OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS)
@@ -174,33 +204,61 @@ def test_from_schedule():
         OptimizerParamScheduler.from_schedule(optimizer, {"max_lr": 1.0})
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda o, s, p: OptimizerParamScheduler(o, s),
-     "OptimizerParamScheduler was given a Schedule as init_lr; expected "
-     "OptimizerParamScheduler.from_schedule(optimizer, schedule) to run a schedule"),
-    (lambda o, s, p: OptimizerParamScheduler(o, p),
-     "OptimizerParamScheduler was given a PhaseSchedule as init_lr; expected "
-     "OptimizerParamScheduler.from_schedule(optimizer, schedule)"),
-    (lambda o, s, p: OptimizerParamScheduler(o, lambda step: 1.0),
-     "init_lr is of type function; expected OptimizerParamScheduler.from_schedule(optimizer, "
-     "schedule) to run a schedule, or Megatron's arguments"),
-    (lambda o, s, p: OptimizerParamScheduler(s, o),
-     "OptimizerParamScheduler was given a Schedule as optimizer; expected "
-     "OptimizerParamScheduler.from_schedule(optimizer, schedule)"),
-    (lambda o, s, p: OptimizerParamScheduler(o, 0.0, s),
-     "OptimizerParamScheduler was given a Schedule as max_lr"),
-    (lambda o, s, p: OptimizerParamScheduler(o),
-     "OptimizerParamScheduler is missing init_lr, max_lr, min_lr, lr_warmup_steps, "
-     "lr_decay_steps, lr_decay_style, start_wd, end_wd, wd_incr_steps, wd_incr_style; expected "
-     "Megatron's ten arguments"),
-    (lambda o, s, p: OptimizerParamScheduler(o, 0.0, 1.0, 0.1),
-     "OptimizerParamScheduler is missing lr_warmup_steps, lr_decay_steps, lr_decay_style, "
-     "start_wd, end_wd, wd_incr_steps, wd_incr_style; expected Megatron's ten arguments"),
-    (lambda o, s, p: OptimizerParamScheduler.from_schedule(s, o),
-     "from_schedule was given the Schedule first; expected "
-     "OptimizerParamScheduler.from_schedule(optimizer, schedule), the optimizer first"),
-], ids=["schedule-as-init-lr", "phases-as-init-lr", "callable-as-init-lr", "swapped",
-        "schedule-as-max-lr", "only-the-optimizer", "three-arguments", "from-schedule-swapped"])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (
+            lambda o, s, p: OptimizerParamScheduler(o, s),
+            "OptimizerParamScheduler was given a Schedule as init_lr; expected "
+            "OptimizerParamScheduler.from_schedule(optimizer, schedule) to run a schedule",
+        ),
+        (
+            lambda o, s, p: OptimizerParamScheduler(o, p),
+            "OptimizerParamScheduler was given a PhaseSchedule as init_lr; expected "
+            "OptimizerParamScheduler.from_schedule(optimizer, schedule)",
+        ),
+        (
+            lambda o, s, p: OptimizerParamScheduler(o, lambda step: 1.0),
+            "init_lr is of type function; expected OptimizerParamScheduler.from_schedule(optimizer, "
+            "schedule) to run a schedule, or Megatron's arguments",
+        ),
+        (
+            lambda o, s, p: OptimizerParamScheduler(s, o),
+            "OptimizerParamScheduler was given a Schedule as optimizer; expected "
+            "OptimizerParamScheduler.from_schedule(optimizer, schedule)",
+        ),
+        (
+            lambda o, s, p: OptimizerParamScheduler(o, 0.0, s),
+            "OptimizerParamScheduler was given a Schedule as max_lr",
+        ),
+        (
+            lambda o, s, p: OptimizerParamScheduler(o),
+            "OptimizerParamScheduler is missing init_lr, max_lr, min_lr, lr_warmup_steps, "
+            "lr_decay_steps, lr_decay_style, start_wd, end_wd, wd_incr_steps, wd_incr_style; expected "
+            "Megatron's ten arguments",
+        ),
+        (
+            lambda o, s, p: OptimizerParamScheduler(o, 0.0, 1.0, 0.1),
+            "OptimizerParamScheduler is missing lr_warmup_steps, lr_decay_steps, lr_decay_style, "
+            "start_wd, end_wd, wd_incr_steps, wd_incr_style; expected Megatron's ten arguments",
+        ),
+        (
+            lambda o, s, p: OptimizerParamScheduler.from_schedule(s, o),
+            "from_schedule was given the Schedule first; expected "
+            "OptimizerParamScheduler.from_schedule(optimizer, schedule), the optimizer first",
+        ),
+    ],
+    ids=[
+        "schedule-as-init-lr",
+        "phases-as-init-lr",
+        "callable-as-init-lr",
+        "swapped",
+        "schedule-as-max-lr",
+        "only-the-optimizer",
+        "three-arguments",
+        "from-schedule-swapped",
+    ],
+)
 def test_a_mistaken_call_gets_a_pointer(call, message):
     from paramsched import load_schedule
     from paramsched.recipe import recipe_path
@@ -229,10 +287,20 @@ def test_state_dict_holds_every_field_as_builtins():
     scheduler.step(33)
     state = scheduler.state_dict()
     assert state == {
-        "max_lr": 1.0, "lr_warmup_steps": 10, "num_steps": 33, "lr_decay_style": "WSD",
-        "lr_decay_steps": 110, "min_lr": 0.1, "start_wd": 0.1, "end_wd": 0.1,
-        "wd_incr_style": "constant", "wd_incr_steps": 110, "init_lr": 0.0,
-        "wsd_decay_steps": 40, "lr_wsd_decay_style": "minus_sqrt", FORMAT_KEY: MEGATRON_FORMAT,
+        "max_lr": 1.0,
+        "lr_warmup_steps": 10,
+        "num_steps": 33,
+        "lr_decay_style": "WSD",
+        "lr_decay_steps": 110,
+        "min_lr": 0.1,
+        "start_wd": 0.1,
+        "end_wd": 0.1,
+        "wd_incr_style": "constant",
+        "wd_incr_steps": 110,
+        "init_lr": 0.0,
+        "wsd_decay_steps": 40,
+        "lr_wsd_decay_style": "minus_sqrt",
+        FORMAT_KEY: MEGATRON_FORMAT,
     }
     assert json.loads(json.dumps(state)) == state
     assert all(type(v) in (int, float, str, type(None)) for v in state.values())
@@ -251,8 +319,9 @@ def test_load_sets_the_step_and_is_idempotent():
 
 
 def test_load_restores_weight_decay_before_writing_the_groups():
-    source, source_optimizer = make(start_wd=0.0, end_wd=0.5, wd_incr_style="linear",
-                                    wd_incr_steps=100)
+    source, source_optimizer = make(
+        start_wd=0.0, end_wd=0.5, wd_incr_style="linear", wd_incr_steps=100
+    )
     source.step(50)
     scheduler, optimizer = make()  # constant weight decay 0.1
     scheduler.load_state_dict(source.state_dict())
@@ -260,8 +329,9 @@ def test_load_restores_weight_decay_before_writing_the_groups():
 
 
 def test_wsd_settings_survive_a_checkpoint():
-    source, source_optimizer = make(lr_decay_style="WSD", wsd_decay_steps=40,
-                                    lr_wsd_decay_style="exponential", init_lr=0.5)
+    source, source_optimizer = make(
+        lr_decay_style="WSD", wsd_decay_steps=40, lr_wsd_decay_style="exponential", init_lr=0.5
+    )
     source.step(90)
     scheduler, optimizer = make()  # built without WSD
     scheduler.load_state_dict(source.state_dict())
@@ -273,23 +343,43 @@ def test_wsd_settings_survive_a_checkpoint():
 BROKEN = [
     ("missing-key", lambda s: s.pop("min_lr"), "state_dict is missing 'min_lr'"),
     ("missing-wd", lambda s: s.pop("wd_incr_style"), "state_dict is missing 'wd_incr_style'"),
-    ("bad-style", lambda s: s.update(lr_decay_style="cosin"),
-     "state_dict['lr_decay_style']='cosin' is not one of"),
-    ("legacy-bad-style", lambda s: s.update(decay_style=s.pop("lr_decay_style") + "x"),
-     "state_dict['decay_style']='linearx' is not one of"),
-    ("nan-step", lambda s: s.update(num_steps=float("nan")),
-     "state_dict['num_steps']=nan is not finite"),
-    ("negative-step", lambda s: s.update(num_steps=-3),
-     "state_dict['num_steps']=-3 is negative"),
+    (
+        "bad-style",
+        lambda s: s.update(lr_decay_style="cosin"),
+        "state_dict['lr_decay_style']='cosin' is not one of",
+    ),
+    (
+        "legacy-bad-style",
+        lambda s: s.update(decay_style=s.pop("lr_decay_style") + "x"),
+        "state_dict['decay_style']='linearx' is not one of",
+    ),
+    (
+        "nan-step",
+        lambda s: s.update(num_steps=float("nan")),
+        "state_dict['num_steps']=nan is not finite",
+    ),
+    ("negative-step", lambda s: s.update(num_steps=-3), "state_dict['num_steps']=-3 is negative"),
     ("str-lr", lambda s: s.update(max_lr="1"), "state_dict['max_lr']='1' is of type str"),
-    ("newer-format", lambda s: s.update({FORMAT_KEY: STATE_FORMAT + 1}),
-     "written by a newer paramsched"),
-    ("conflicting-legacy", lambda s: s.update(num_iters=5),
-     "state_dict['num_steps']=30 and state_dict['num_iters']=5 both give num_steps"),
-    ("invalid-together", lambda s: s.update(min_lr=2.0),
-     "checkpoint rejected: min_lr=2.0 is greater than max_lr=1.0"),
-    ("wsd-without-steps", lambda s: s.update(lr_decay_style="WSD", wsd_decay_steps=None),
-     "checkpoint rejected: wsd_decay_steps=None with lr_decay_style='WSD'"),
+    (
+        "newer-format",
+        lambda s: s.update({FORMAT_KEY: STATE_FORMAT + 1}),
+        "written by a newer paramsched",
+    ),
+    (
+        "conflicting-legacy",
+        lambda s: s.update(num_iters=5),
+        "state_dict['num_steps']=30 and state_dict['num_iters']=5 both give num_steps",
+    ),
+    (
+        "invalid-together",
+        lambda s: s.update(min_lr=2.0),
+        "checkpoint rejected: min_lr=2.0 is greater than max_lr=1.0",
+    ),
+    (
+        "wsd-without-steps",
+        lambda s: s.update(lr_decay_style="WSD", wsd_decay_steps=None),
+        "checkpoint rejected: wsd_decay_steps=None with lr_decay_style='WSD'",
+    ),
 ]
 
 
@@ -323,8 +413,11 @@ def test_strict_policy_lists_every_differing_field():
     with pytest.raises(ScheduleError) as info:
         scheduler.load_state_dict(source.state_dict())
     message = str(info.value)
-    for fragment in ("max_lr: scheduler 1.0, checkpoint 2.0", "min_lr: scheduler 0.1, checkpoint 0.2",
-                     "lr_decay_style: scheduler 'linear', checkpoint 'cosine'"):
+    for fragment in (
+        "max_lr: scheduler 1.0, checkpoint 2.0",
+        "min_lr: scheduler 0.1, checkpoint 0.2",
+        "lr_decay_style: scheduler 'linear', checkpoint 'cosine'",
+    ):
         assert fragment in message
     assert scheduler.num_steps == 0 and written(optimizer) == before
     matching, _ = make()
@@ -336,8 +429,9 @@ def test_strict_policy_lists_every_differing_field():
 def test_override_policy_keeps_the_schedulers_values():
     source, _ = make(max_lr=2.0, min_lr=0.2)
     source.step(60)
-    scheduler, optimizer = make(use_checkpoint_opt_param_scheduler=False,
-                                override_opt_param_scheduler=True)
+    scheduler, optimizer = make(
+        use_checkpoint_opt_param_scheduler=False, override_opt_param_scheduler=True
+    )
     scheduler.load_state_dict(source.state_dict())
     assert scheduler.max_lr == 1.0 and scheduler.num_steps == 60
     assert written(optimizer)[0][0] == 0.55
@@ -355,10 +449,17 @@ def test_check_and_set_follows_the_policies():
 
 
 def test_megatron_checkpoint_without_new_keys_keeps_constructor_values():
-    scheduler, optimizer = make(lr_decay_style="WSD", wsd_decay_steps=40,
-                                lr_wsd_decay_style="linear", init_lr=0.2)
-    state = {"max_lr": 1.0, "lr_warmup_steps": 10, "num_steps": 100, "lr_decay_style": "WSD",
-             "lr_decay_steps": 110, "min_lr": 0.1}  # an old Megatron checkpoint: no weight decay
+    scheduler, optimizer = make(
+        lr_decay_style="WSD", wsd_decay_steps=40, lr_wsd_decay_style="linear", init_lr=0.2
+    )
+    state = {
+        "max_lr": 1.0,
+        "lr_warmup_steps": 10,
+        "num_steps": 100,
+        "lr_decay_style": "WSD",
+        "lr_decay_steps": 110,
+        "min_lr": 0.1,
+    }  # an old Megatron checkpoint: no weight decay
     scheduler.load_state_dict(state)
     assert (scheduler.init_lr, scheduler.wsd_decay_steps) == (0.2, 40)
     assert scheduler.start_wd == 0.1 and scheduler.num_steps == 100
@@ -400,22 +501,28 @@ def test_tensor_learning_rates_are_updated_in_place():
     torch = pytest.importorskip("torch")
     weight, bias = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
     lr = torch.tensor(0.0, dtype=torch.float64)  # float64: the values compare exactly
-    optimizer = torch.optim.AdamW([{"params": [weight], "lr": lr.clone()},
-                                   {"params": [bias], "lr": lr.clone(), "max_lr": 2.0}])
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [weight], "lr": lr.clone()},
+            {"params": [bias], "lr": lr.clone(), "max_lr": 2.0},
+        ]
+    )
     tensors = [g["lr"] for g in optimizer.param_groups]
     scheduler = OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS)
     for increment in (5, 55, 100):
         scheduler.step(increment)
         assert [g["lr"] is t for g, t in zip(optimizer.param_groups, tensors)] == [True, True]
         assert [g["lr"].item() for g in optimizer.param_groups] == [
-            scheduler.get_lr(g) for g in optimizer.param_groups]
+            scheduler.get_lr(g) for g in optimizer.param_groups
+        ]
 
 
 def test_one_lr_tensor_shared_by_differently_scheduled_groups_is_refused():
     torch = pytest.importorskip("torch")
     weight, bias = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
-    optimizer = torch.optim.AdamW([{"params": [weight]}, {"params": [bias], "max_lr": 2.0}],
-                                  lr=torch.tensor(0.01))  # torch shares the default tensor
+    optimizer = torch.optim.AdamW(
+        [{"params": [weight]}, {"params": [bias], "max_lr": 2.0}], lr=torch.tensor(0.01)
+    )  # torch shares the default tensor
     with pytest.raises(ScheduleError, match=r"param_groups\[0\] and \[1\] share one lr tensor"):
         OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS)
     assert optimizer.param_groups[0]["lr"].item() == pytest.approx(0.01)
@@ -427,15 +534,26 @@ def test_one_lr_tensor_shared_by_differently_scheduled_groups_is_refused():
 def phase_schedule(max_lr=1.0):
     from paramsched import PhaseSchedule
 
-    return PhaseSchedule.from_dict({
-        "run": {"global_batch_size": 8, "rampup_batch_size": [2, 2, 40], "total": "400 samples"},
-        "lr": {"max_lr": max_lr, "min_lr": 0.1, "phases": [
-            {"shape": "linear", "to": "max_lr", "until": "5 steps"},
-            {"shape": "constant", "until": "50%"},
-            {"shape": "cosine", "to": "min_lr", "until": "90%"},
-            {"shape": "constant", "value": 0.05, "until": "100%"}]},
-        "wd": {"start_wd": 0.0, "end_wd": 0.1, "style": "linear"},
-    })
+    return PhaseSchedule.from_dict(
+        {
+            "run": {
+                "global_batch_size": 8,
+                "rampup_batch_size": [2, 2, 40],
+                "total": "400 samples",
+            },
+            "lr": {
+                "max_lr": max_lr,
+                "min_lr": 0.1,
+                "phases": [
+                    {"shape": "linear", "to": "max_lr", "until": "5 steps"},
+                    {"shape": "constant", "until": "50%"},
+                    {"shape": "cosine", "to": "min_lr", "until": "90%"},
+                    {"shape": "constant", "value": 0.05, "until": "100%"},
+                ],
+            },
+            "wd": {"start_wd": 0.0, "end_wd": 0.1, "style": "linear"},
+        }
+    )
 
 
 def run_phases(scheduler, run, steps, consumed=0):
@@ -474,15 +592,19 @@ def test_a_phase_schedule_resumes_exactly_through_torch_save():
 def test_a_changed_phase_schedule_is_detected_under_the_strict_policy():
     source = OptimizerParamScheduler.from_schedule(PlainOptimizer(), phase_schedule(max_lr=1.0))
     strict = OptimizerParamScheduler.from_schedule(
-        PlainOptimizer(), phase_schedule(max_lr=2.0), use_checkpoint_opt_param_scheduler=False)
+        PlainOptimizer(), phase_schedule(max_lr=2.0), use_checkpoint_opt_param_scheduler=False
+    )
     with pytest.raises(ScheduleError, match=r"schedule.lr.max_lr: scheduler 2.0, checkpoint 1.0"):
         strict.load_state_dict(source.state_dict())
     taking = OptimizerParamScheduler.from_schedule(PlainOptimizer(), phase_schedule(max_lr=2.0))
     taking.load_state_dict(source.state_dict())
     assert taking.schedule == phase_schedule(max_lr=1.0)
     keeping = OptimizerParamScheduler.from_schedule(
-        PlainOptimizer(), phase_schedule(max_lr=2.0), use_checkpoint_opt_param_scheduler=False,
-        override_opt_param_scheduler=True)
+        PlainOptimizer(),
+        phase_schedule(max_lr=2.0),
+        use_checkpoint_opt_param_scheduler=False,
+        override_opt_param_scheduler=True,
+    )
     keeping.load_state_dict(source.state_dict())
     assert keeping.schedule == phase_schedule(max_lr=2.0)
 
@@ -493,13 +615,15 @@ def test_switching_between_megatron_and_phase_checkpoints():
     phases = OptimizerParamScheduler.from_schedule(PlainOptimizer(), phase_schedule())
     phases.load_state_dict(megatron.state_dict())  # the default policy takes the checkpoint's
     assert phases.schedule == megatron.schedule and phases.num_steps == 30
-    strict = OptimizerParamScheduler.from_schedule(PlainOptimizer(), phase_schedule(),
-                                                   use_checkpoint_opt_param_scheduler=False)
-    with pytest.raises(ScheduleError, match="schedule: scheduler 'phases \\(4 for lr\\)', "
-                                            "checkpoint \"Megatron's linear\""):
+    strict = OptimizerParamScheduler.from_schedule(
+        PlainOptimizer(), phase_schedule(), use_checkpoint_opt_param_scheduler=False
+    )
+    with pytest.raises(
+        ScheduleError,
+        match="schedule: scheduler 'phases \\(4 for lr\\)', checkpoint \"Megatron's linear\"",
+    ):
         strict.load_state_dict(megatron.state_dict())
-    broken = {"schedule": {"lr": {"max_lr": 1.0, "phases": []}}, "num_steps": 3,
-              FORMAT_KEY: 2}
+    broken = {"schedule": {"lr": {"max_lr": 1.0, "phases": []}}, "num_steps": 3, FORMAT_KEY: 2}
     with pytest.raises(ScheduleError, match=r"state_dict\['schedule'\]: lr.phases=\[\]"):
         phases.load_state_dict(broken)
 
@@ -524,11 +648,17 @@ def test_a_schedule_or_field_assigned_is_checked_against_the_groups(caplog):
     scheduler, optimizer = make([{}, {"start_wd": 0.2}], **rising)
     scheduler.step(20)
     before = (scheduler.schedule, written(optimizer))
-    with pytest.raises(ScheduleError, match=r"param_groups\[1\] has start_wd=0.2 and end_wd=0.3 "
-                                            "with a constant weight decay"):
+    with pytest.raises(
+        ScheduleError,
+        match=r"param_groups\[1\] has start_wd=0.2 and end_wd=0.3 "
+        "with a constant weight decay",
+    ):
         scheduler.schedule = scheduler.schedule.replace(wd_incr_style="constant", start_wd=0.3)
-    with pytest.raises(ScheduleError, match=r"param_groups\[1\] has start_wd=0.2 but the "
-                                            "schedule has no weight-decay part"):
+    with pytest.raises(
+        ScheduleError,
+        match=r"param_groups\[1\] has start_wd=0.2 but the "
+        "schedule has no weight-decay part",
+    ):
         scheduler.schedule = scheduler.schedule.replace(start_wd=None, end_wd=None)
     assert (scheduler.schedule, written(optimizer)) == before
     with caplog.at_level(logging.WARNING, logger="paramsched"):
@@ -537,11 +667,15 @@ def test_a_schedule_or_field_assigned_is_checked_against_the_groups(caplog):
     assert "optimizer.param_groups[1] has start_wd=0.2 and end_wd=0.1" in caplog.text
 
 
-@pytest.mark.parametrize("group,inverted", [
-    ({"min_lr": 5.0}, "min_lr=5.0 and max_lr=1.0"),
-    ({"max_lr": 0.05}, "min_lr=0.1 and max_lr=0.05"),
-    ({"start_wd": 0.3, "end_wd": 0.05}, "start_wd=0.3 and end_wd=0.05"),
-], ids=["min-above-max", "decoupled-below-min", "wd-falls"])
+@pytest.mark.parametrize(
+    "group,inverted",
+    [
+        ({"min_lr": 5.0}, "min_lr=5.0 and max_lr=1.0"),
+        ({"max_lr": 0.05}, "min_lr=0.1 and max_lr=0.05"),
+        ({"start_wd": 0.3, "end_wd": 0.05}, "start_wd=0.3 and end_wd=0.05"),
+    ],
+    ids=["min-above-max", "decoupled-below-min", "wd-falls"],
+)
 def test_a_group_in_the_opposite_order_runs_with_one_warning(caplog, group, inverted):
     rising = dict(wd_incr_style="linear", start_wd=0.0, end_wd=0.1)
     with caplog.at_level(logging.WARNING, logger="paramsched"):
@@ -583,8 +717,11 @@ def test_override_opt_param_scheduler_keeps_this_runs_group_overrides_after_a_lo
     old, old_optimizer = make([{}, {"max_lr": 0.5, "wd_mult": 0.0}])
     old.step(40)
     saved_groups = [dict(g) for g in old_optimizer.param_groups]
-    scheduler, optimizer = make([{}, {"max_lr": 2.0}], override_opt_param_scheduler=True,
-                                use_checkpoint_opt_param_scheduler=False)
+    scheduler, optimizer = make(
+        [{}, {"max_lr": 2.0}],
+        override_opt_param_scheduler=True,
+        use_checkpoint_opt_param_scheduler=False,
+    )
     scheduler.load_state_dict(old.state_dict())
     optimizer.param_groups = [dict(g) for g in saved_groups]  # the optimizer loads second
     with caplog.at_level(logging.WARNING, logger="paramsched"):
@@ -613,11 +750,17 @@ def test_a_copied_scheduler_still_knows_this_runs_overrides(copier, caplog):
     import pickle
 
     optimizer = PlainOptimizer([{"params": []}, {"params": [], "max_lr": 0.5}])
-    original = OptimizerParamScheduler(optimizer, **MEGATRON_KWARGS,
-                                       use_checkpoint_opt_param_scheduler=False,
-                                       override_opt_param_scheduler=True)
-    scheduler = {"deepcopy": copy.deepcopy, "copy": copy.copy,
-                 "pickle": lambda s: pickle.loads(pickle.dumps(s))}[copier](original)
+    original = OptimizerParamScheduler(
+        optimizer,
+        **MEGATRON_KWARGS,
+        use_checkpoint_opt_param_scheduler=False,
+        override_opt_param_scheduler=True,
+    )
+    scheduler = {
+        "deepcopy": copy.deepcopy,
+        "copy": copy.copy,
+        "pickle": lambda s: pickle.loads(pickle.dumps(s)),
+    }[copier](original)
     assert scheduler._writer is not original._writer
     groups = scheduler.optimizer.param_groups
     groups[:] = [{**group, "max_lr": 0.25} for group in groups]  # the checkpoint's groups
@@ -629,8 +772,11 @@ def test_a_copied_scheduler_still_knows_this_runs_overrides(copier, caplog):
 
 
 def test_under_the_override_policy_a_changed_number_of_groups_is_said_at_warning(caplog):
-    scheduler, optimizer = make([{}, {"max_lr": 2.0}], override_opt_param_scheduler=True,
-                                use_checkpoint_opt_param_scheduler=False)
+    scheduler, optimizer = make(
+        [{}, {"max_lr": 2.0}],
+        override_opt_param_scheduler=True,
+        use_checkpoint_opt_param_scheduler=False,
+    )
     scheduler.step(5)
     optimizer.param_groups = [{}, {"max_lr": 0.5}, {}]  # a load into a grown optimizer
     with caplog.at_level(logging.WARNING, logger="paramsched"):
@@ -641,8 +787,11 @@ def test_under_the_override_policy_a_changed_number_of_groups_is_said_at_warning
 def test_under_the_override_policy_an_array_in_a_replaced_group_gives_way_to_this_runs():
     import numpy as np
 
-    scheduler, optimizer = make([{}, {"max_lr": 2.0}], override_opt_param_scheduler=True,
-                                use_checkpoint_opt_param_scheduler=False)
+    scheduler, optimizer = make(
+        [{}, {"max_lr": 2.0}],
+        override_opt_param_scheduler=True,
+        use_checkpoint_opt_param_scheduler=False,
+    )
     scheduler.step(5)
     optimizer.param_groups = [{}, {"max_lr": 2.0, "min_lr": np.array([0.1, 0.2])}]
     scheduler.step(1)  # a replaced dict: this run's min_lr (none) is put back
@@ -658,8 +807,9 @@ def test_a_copied_scheduler_reports_the_metrics_of_its_first_step(copier, how):
 
     scheduler, _ = make([{}, {"max_lr": 2.0, "name": "head"}])
     scheduler.step(7)
-    clone = {"deepcopy": copy.deepcopy,
-             "pickle": lambda s: pickle.loads(pickle.dumps(s))}[copier](scheduler)
+    clone = {"deepcopy": copy.deepcopy, "pickle": lambda s: pickle.loads(pickle.dumps(s))}[copier](
+        scheduler
+    )
     for s in (scheduler, clone):
         s.step(3) if how == "step" else s.step_to(10)
     assert clone.metrics() == scheduler.metrics()
@@ -689,7 +839,8 @@ def test_metrics_say_at_warning_that_a_group_added_since_is_not_reported(caplog)
     assert set(metrics) == {"lr/0", "weight_decay/0"}
     assert [r.getMessage() for r in caplog.records] == [
         "metrics(): optimizer.param_groups[1:] were added since the step before this one, "
-        "which used their own values; they are reported from the next step on"]
+        "which used their own values; they are reported from the next step on"
+    ]
     scheduler.step(1)
     assert set(scheduler.metrics()) == {"lr/0", "weight_decay/0", "lr/1", "weight_decay/1"}
 
@@ -718,8 +869,7 @@ def test_metrics_report_what_the_groups_held_whoever_set_them(kind):
         used = written(optimizer)
         scheduler.step(3)
         metrics = scheduler.metrics()
-        assert [(metrics[f"lr/{g}"], metrics[f"weight_decay/{g}"]) for g in ("0", "head")] \
-            == used
+        assert [(metrics[f"lr/{g}"], metrics[f"weight_decay/{g}"]) for g in ("0", "head")] == used
 
 
 def test_metrics_report_what_a_tensor_held_before_the_step_wrote_into_it():
@@ -742,9 +892,18 @@ def test_metrics_report_what_the_groups_held_on_the_compiled_step_too():
     # also gives what they held before it wrote, which a hand-made change shows.
     optimizer = PlainOptimizer([{}, {"wd_mult": 0.0}])
     scheduler = OptimizerParamScheduler(
-        optimizer, init_lr=0.0, max_lr=1.0, min_lr=0.1, lr_warmup_steps=2,
-        lr_decay_steps=1000, lr_decay_style="cosine", start_wd=0.1, end_wd=0.1,
-        wd_incr_steps=1000, wd_incr_style="constant")
+        optimizer,
+        init_lr=0.0,
+        max_lr=1.0,
+        min_lr=0.1,
+        lr_warmup_steps=2,
+        lr_decay_steps=1000,
+        lr_decay_style="cosine",
+        start_wd=0.1,
+        end_wd=0.1,
+        wd_incr_steps=1000,
+        wd_incr_style="constant",
+    )
     for _ in range(40):
         scheduler.step(1)
     assert any(callable(built) for built in scheduler._writer.compiled.values())

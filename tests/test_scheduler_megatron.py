@@ -6,8 +6,8 @@ import random
 import warnings
 
 import pytest
-
 from conftest import PlainOptimizer, increments, random_config, random_groups, step_counts, written
+
 from paramsched import OptimizerParamScheduler, ScheduleError
 
 with warnings.catch_warnings():
@@ -19,12 +19,13 @@ pytestmark = pytest.mark.megatron
 N_CONFIGS = 400
 
 
-
 def pair(config, groups):
     ours, theirs = PlainOptimizer(groups), PlainOptimizer(groups)
     return (
-        OptimizerParamScheduler(ours, **config), ours,
-        megatron.OptimizerParamScheduler(theirs, **config), theirs,
+        OptimizerParamScheduler(ours, **config),
+        ours,
+        megatron.OptimizerParamScheduler(theirs, **config),
+        theirs,
     )
 
 
@@ -46,9 +47,18 @@ def test_every_written_value_equals_megatron(seed):
 
 def test_written_values_are_floats_where_megatron_writes_ints():
     # An int min_lr comes back from Megatron as an int; paramsched writes floats of equal value.
-    config = dict(init_lr=0, max_lr=1, min_lr=0, lr_warmup_steps=0, lr_decay_steps=4,
-                  lr_decay_style="linear", start_wd=0, end_wd=0, wd_incr_steps=0,
-                  wd_incr_style="constant")
+    config = dict(
+        init_lr=0,
+        max_lr=1,
+        min_lr=0,
+        lr_warmup_steps=0,
+        lr_decay_steps=4,
+        lr_decay_style="linear",
+        start_wd=0,
+        end_wd=0,
+        wd_incr_steps=0,
+        wd_incr_style="constant",
+    )
     scheduler, ours, reference, theirs = pair(config, [{}])
     for _ in range(6):
         scheduler.step(1)
@@ -86,9 +96,13 @@ def test_megatron_checkpoint_resumes_exactly(seed, legacy):
         reference.step(increment)
     state = reference.state_dict()
     if legacy:
-        renames = {"max_lr": "start_lr", "lr_warmup_steps": "warmup_iter",
-                   "lr_decay_steps": "end_iter", "lr_decay_style": "decay_style",
-                   "num_steps": "num_iters"}
+        renames = {
+            "max_lr": "start_lr",
+            "lr_warmup_steps": "warmup_iter",
+            "lr_decay_steps": "end_iter",
+            "lr_decay_style": "decay_style",
+            "num_steps": "num_iters",
+        }
         state = {renames.get(k, k): v for k, v in state.items()}
     scheduler, ours, _, _ = pair(config, groups)
     scheduler.step(7)  # loading sets the step; it never adds to it
@@ -114,13 +128,25 @@ def test_override_helpers_match_megatron():
         )
 
 
-@pytest.mark.parametrize("warmup", [3.3376107877608e-309, 5e-324, 1e-300, 0.5],
-                         ids=["subnormal", "smallest", "tiny", "half"])
+@pytest.mark.parametrize(
+    "warmup",
+    [3.3376107877608e-309, 5e-324, 1e-300, 0.5],
+    ids=["subnormal", "smallest", "tiny", "half"],
+)
 def test_degenerate_warmups_match_megatron(warmup):
     # Hypothesis found that a subnormal warmup overshoots max_lr; Megatron's does too.
-    config = dict(init_lr=0.0, max_lr=3e-4, min_lr=0.0, lr_warmup_steps=warmup, lr_decay_steps=1,
-                  lr_decay_style="constant", start_wd=0.0, end_wd=0.0, wd_incr_steps=0,
-                  wd_incr_style="constant")
+    config = dict(
+        init_lr=0.0,
+        max_lr=3e-4,
+        min_lr=0.0,
+        lr_warmup_steps=warmup,
+        lr_decay_steps=1,
+        lr_decay_style="constant",
+        start_wd=0.0,
+        end_wd=0.0,
+        wd_incr_steps=0,
+        wd_incr_style="constant",
+    )
     scheduler, ours, reference, theirs = pair(config, [{}])
     for increment in (0, warmup, 0.5, 1):
         scheduler.step(increment)
@@ -141,8 +167,11 @@ def test_groups_changed_between_steps_match_megatron(seed):
         if change < 0.1:
             index = rng.randrange(len(ours.param_groups))
             key = rng.choice(["max_lr", "min_lr", "wd_mult"])
-            value = {"max_lr": config["max_lr"] * rng.choice([1, 2, 3]),
-                     "min_lr": config["min_lr"] * rng.random(), "wd_mult": rng.random()}[key]
+            value = {
+                "max_lr": config["max_lr"] * rng.choice([1, 2, 3]),
+                "min_lr": config["min_lr"] * rng.random(),
+                "wd_mult": rng.random(),
+            }[key]
             if key == "max_lr":
                 value = max(value, ours.param_groups[index].get("min_lr", config["min_lr"]))
             if key == "min_lr":
@@ -163,21 +192,42 @@ def test_groups_changed_between_steps_match_megatron(seed):
         assert written(ours) == written(theirs), (config, reference.num_steps)
 
 
-@pytest.mark.parametrize("wsd,warmup", [(0, 10), (0, 0), (150, 10), (100, 0), (95, 10),
-                                        (20.5, 10), (0.25, 0), (1e-9, 10)],
-                         ids=["none", "none-no-warmup", "above-decay", "decay-no-warmup",
-                              "into-warmup", "fractional", "quarter", "tiny"])
+@pytest.mark.parametrize(
+    "wsd,warmup",
+    [(0, 10), (0, 0), (150, 10), (100, 0), (95, 10), (20.5, 10), (0.25, 0), (1e-9, 10)],
+    ids=[
+        "none",
+        "none-no-warmup",
+        "above-decay",
+        "decay-no-warmup",
+        "into-warmup",
+        "fractional",
+        "quarter",
+        "tiny",
+    ],
+)
 @pytest.mark.parametrize("style", ["linear", "cosine", "exponential", "minus_sqrt"])
-def test_every_wsd_anneal_megatron_runs_is_run_bit_exact_with_one_warning(wsd, warmup, style,
-                                                                          caplog):
+def test_every_wsd_anneal_megatron_runs_is_run_bit_exact_with_one_warning(
+    wsd, warmup, style, caplog
+):
     # An anneal of none, one longer than the decay (or than what the warmup leaves), or a
     # fractional one: megatron-core runs them all; paramsched runs them as it does, saying so.
     import logging
 
-    config = dict(init_lr=0.0, max_lr=1e-3, min_lr=1e-5, lr_warmup_steps=warmup,
-                  lr_decay_steps=100, lr_decay_style="WSD", start_wd=0.1, end_wd=0.1,
-                  wd_incr_steps=100, wd_incr_style="constant", wsd_decay_steps=wsd,
-                  lr_wsd_decay_style=style)
+    config = dict(
+        init_lr=0.0,
+        max_lr=1e-3,
+        min_lr=1e-5,
+        lr_warmup_steps=warmup,
+        lr_decay_steps=100,
+        lr_decay_style="WSD",
+        start_wd=0.1,
+        end_wd=0.1,
+        wd_incr_steps=100,
+        wd_incr_style="constant",
+        wsd_decay_steps=wsd,
+        lr_wsd_decay_style=style,
+    )
     with caplog.at_level(logging.WARNING, logger="paramsched"):
         scheduler, ours, reference, theirs = pair(config, [{}, {"max_lr": 2e-3, "min_lr": 0.0}])
     warned = [r.getMessage() for r in caplog.records]
@@ -205,9 +255,12 @@ def test_numpy_float_overrides_compute_in_numpys_type_as_megatron_does(dtype, se
     rng = random.Random(seed)
     config = random_config(rng)
     narrow = getattr(np, dtype)
-    groups = [{}, {"max_lr": narrow(config["max_lr"] * 1.5), "min_lr": narrow(config["min_lr"])},
-              {"max_lr": narrow(config["max_lr"]), "wd_mult": narrow(0.5)},
-              {"start_wd": narrow(config["start_wd"]), "end_wd": narrow(config["end_wd"])}]
+    groups = [
+        {},
+        {"max_lr": narrow(config["max_lr"] * 1.5), "min_lr": narrow(config["min_lr"])},
+        {"max_lr": narrow(config["max_lr"]), "wd_mult": narrow(0.5)},
+        {"start_wd": narrow(config["start_wd"]), "end_wd": narrow(config["end_wd"])},
+    ]
     if config["wd_incr_style"] == "constant":
         groups[3] = {"end_wd": narrow(config["end_wd"]), "start_wd": narrow(config["end_wd"])}
     try:
@@ -230,9 +283,18 @@ def test_numpy_float_overrides_compute_in_numpys_type_as_megatron_does(dtype, se
 def test_a_float32_override_and_a_float_of_the_same_value_compute_apart():
     import numpy as np
 
-    config = dict(init_lr=0.0, max_lr=0.5, min_lr=0.1, lr_warmup_steps=3, lr_decay_steps=100,
-                  lr_decay_style="cosine", start_wd=0.0, end_wd=0.0, wd_incr_steps=100,
-                  wd_incr_style="constant")
+    config = dict(
+        init_lr=0.0,
+        max_lr=0.5,
+        min_lr=0.1,
+        lr_warmup_steps=3,
+        lr_decay_steps=100,
+        lr_decay_style="cosine",
+        start_wd=0.0,
+        end_wd=0.0,
+        wd_incr_steps=100,
+        wd_incr_style="constant",
+    )
     groups = [{"max_lr": 0.5}, {"max_lr": np.float32(0.5)}]  # equal, and hash alike
     scheduler, ours, reference, theirs = pair(config, groups)
     for _ in range(40):

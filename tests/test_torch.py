@@ -11,9 +11,9 @@ import re
 import pytest
 
 torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
+from conftest import PlainOptimizer, random_config, random_groups, written
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from conftest import PlainOptimizer, random_config, random_groups, written
 from paramsched import (
     OptimizerParamScheduler,
     PhaseSchedule,
@@ -29,18 +29,23 @@ pytestmark = pytest.mark.torch
 def saved_and_loaded(optimizer, scheduler) -> dict:
     """Both states through a real ``torch.save`` and ``torch.load(weights_only=True)``."""
     buffer = io.BytesIO()
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
-               buffer)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, buffer)
     buffer.seek(0)
     return torch.load(buffer, weights_only=True)
 
 
 def adamw(groups, lr=0.0):
     torch.manual_seed(0)
-    return torch.optim.AdamW([{**{k: v for k, v in g.items() if k != "params"},
-                               "params": [torch.nn.Parameter(torch.randn(2))]} for g in groups],
-                             lr=lr)
-
+    return torch.optim.AdamW(
+        [
+            {
+                **{k: v for k, v in g.items() if k != "params"},
+                "params": [torch.nn.Parameter(torch.randn(2))],
+            }
+            for g in groups
+        ],
+        lr=lr,
+    )
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -64,9 +69,19 @@ def test_writes_what_optimizer_param_scheduler_writes(seed):
 
 
 def test_state_dict_is_plain_data_and_resume_is_exact():
-    schedule = Schedule(max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=7.5, lr_decay_steps=90,
-                        lr_decay_style="WSD", wsd_decay_steps=30, lr_wsd_decay_style="minus_sqrt",
-                        start_wd=0.0, end_wd=0.1, wd_incr_steps=90, wd_incr_style="cosine")
+    schedule = Schedule(
+        max_lr=1e-3,
+        min_lr=1e-4,
+        lr_warmup_steps=7.5,
+        lr_decay_steps=90,
+        lr_decay_style="WSD",
+        wsd_decay_steps=30,
+        lr_wsd_decay_style="minus_sqrt",
+        start_wd=0.0,
+        end_wd=0.1,
+        wd_incr_steps=90,
+        wd_incr_style="cosine",
+    )
     groups = [{}, {"wd_mult": 0.0}, {"max_lr": 2e-3, "min_lr": 0.0}]
     straight_optimizer = adamw(groups)
     straight = ParamScheduler(straight_optimizer, schedule, samples_per_step=3)
@@ -95,9 +110,17 @@ def test_state_dict_is_plain_data_and_resume_is_exact():
 
 
 def test_a_phase_schedule_drives_it():
-    schedule = PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "phases": [
-        {"shape": "linear", "to": "max_lr", "until": "8 samples"},
-        {"shape": "cosine", "to": 0.0, "until": "24 samples"}]}})
+    schedule = PhaseSchedule.from_dict(
+        {
+            "lr": {
+                "max_lr": 1.0,
+                "phases": [
+                    {"shape": "linear", "to": "max_lr", "until": "8 samples"},
+                    {"shape": "cosine", "to": 0.0, "until": "24 samples"},
+                ],
+            }
+        }
+    )
     optimizer = adamw([{}])
     scheduler = ParamScheduler(optimizer, schedule, samples_per_step=4)
     lrs = []
@@ -108,29 +131,41 @@ def test_a_phase_schedule_drives_it():
     assert lrs == [schedule.lr(4 * k) for k in range(1, 7)]
 
 
-@pytest.mark.parametrize("value,message", [
-    (0, "samples_per_step=0; expected a number > 0"), (-2, "samples_per_step=-2"),
-    (float("nan"), "samples_per_step=nan is not finite"), ("8", "samples_per_step='8' is of type str"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        (0, "samples_per_step=0; expected a number > 0"),
+        (-2, "samples_per_step=-2"),
+        (float("nan"), "samples_per_step=nan is not finite"),
+        ("8", "samples_per_step='8' is of type str"),
+    ],
+)
 def test_bad_samples_per_step(value, message):
     with pytest.raises(ScheduleError, match=message):
-        ParamScheduler(adamw([{}]), Schedule(max_lr=1.0, lr_decay_steps=10,
-                                             lr_decay_style="linear"), samples_per_step=value)
+        ParamScheduler(
+            adamw([{}]),
+            Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear"),
+            samples_per_step=value,
+        )
 
 
 def test_bad_calls_and_checkpoints_change_nothing():
     optimizer = adamw([{}])
-    scheduler = ParamScheduler(optimizer, Schedule(max_lr=1.0, lr_decay_steps=10,
-                                                   lr_decay_style="linear"))
+    scheduler = ParamScheduler(
+        optimizer, Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear")
+    )
     scheduler.step()
     with pytest.raises(ScheduleError, match="epoch=3; expected step\\(\\) without an argument"):
         scheduler.step(3)
     state = scheduler.state_dict()
-    for broken, message in [({**state, "samples_per_step": 0}, "samples_per_step'\\]=0"),
-                            ({k: v for k, v in state.items() if k != "last_epoch"},
-                             "missing 'last_epoch'"),
-                            ({**state, "paramsched": {**state["paramsched"], "min_lr": 5.0}},
-                             "checkpoint rejected: min_lr=5.0")]:
+    for broken, message in [
+        ({**state, "samples_per_step": 0}, "samples_per_step'\\]=0"),
+        ({k: v for k, v in state.items() if k != "last_epoch"}, "missing 'last_epoch'"),
+        (
+            {**state, "paramsched": {**state["paramsched"], "min_lr": 5.0}},
+            "checkpoint rejected: min_lr=5.0",
+        ),
+    ]:
         with pytest.raises(ScheduleError, match=message):
             scheduler.load_state_dict(broken)
         assert scheduler.state_dict() == state and scheduler.get_last_lr() == [0.9]
@@ -171,12 +206,21 @@ def compiled_run(wd_style, dynamic=None, steps=300):
     torch._dynamo.reset()
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 4)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=torch.tensor(0.0), weight_decay=0.1,
-                                  foreach=False)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=torch.tensor(0.0), weight_decay=0.1, foreach=False
+    )
     rising = wd_style != "constant"
-    schedule = Schedule(max_lr=1e-3, min_lr=1e-4, lr_warmup_steps=30, lr_decay_steps=steps,
-                        lr_decay_style="cosine", start_wd=0.01 if rising else 0.1, end_wd=0.1,
-                        wd_incr_steps=steps, wd_incr_style=wd_style)
+    schedule = Schedule(
+        max_lr=1e-3,
+        min_lr=1e-4,
+        lr_warmup_steps=30,
+        lr_decay_steps=steps,
+        lr_decay_style="cosine",
+        start_wd=0.01 if rising else 0.1,
+        end_wd=0.1,
+        wd_incr_steps=steps,
+        wd_incr_style=wd_style,
+    )
     scheduler = ParamScheduler(optimizer, schedule)
     compilations = []
 
@@ -247,9 +291,16 @@ def test_megatron_arguments_in_iterations_advance_by_the_global_batch_size():
 
     from paramsched import from_megatron_args
 
-    schedule = from_megatron_args(argparse.Namespace(
-        lr=3e-4, min_lr=3e-5, train_iters=1000, lr_warmup_iters=10, lr_decay_style="cosine",
-        global_batch_size=1024))
+    schedule = from_megatron_args(
+        argparse.Namespace(
+            lr=3e-4,
+            min_lr=3e-5,
+            train_iters=1000,
+            lr_warmup_iters=10,
+            lr_decay_style="cosine",
+            global_batch_size=1024,
+        )
+    )
     scheduler = ParamScheduler(adamw([{}]), schedule)
     for _ in range(10):
         scheduler.step()
@@ -257,19 +308,39 @@ def test_megatron_arguments_in_iterations_advance_by_the_global_batch_size():
 
 
 def in_samples(run):
-    return PhaseSchedule.from_dict({"run": run, "lr": {"max_lr": 1.0, "phases": [
-        {"shape": "linear", "to": "max_lr", "until": "100 samples"}]}})
+    return PhaseSchedule.from_dict(
+        {
+            "run": run,
+            "lr": {
+                "max_lr": 1.0,
+                "phases": [{"shape": "linear", "to": "max_lr", "until": "100 samples"}],
+            },
+        }
+    )
 
 
-@pytest.mark.parametrize("run,samples_per_step,message", [
-    ({}, None, "its run has no global_batch_size, so how far one optimizer step goes is "
-               "ambiguous; expected global_batch_size in the schedule's run, or "
-               "samples_per_step=N"),
-    ({"global_batch_size": 8}, 1, "samples_per_step=1 contradicts the schedule's run, whose "
-                                  "global_batch_size is 8"),
-    ({"global_batch_size": 8, "rampup_batch_size": [4, 4, 64]}, 8,
-     "samples_per_step=8 with a run whose batch size changes"),
-])
+@pytest.mark.parametrize(
+    "run,samples_per_step,message",
+    [
+        (
+            {},
+            None,
+            "its run has no global_batch_size, so how far one optimizer step goes is "
+            "ambiguous; expected global_batch_size in the schedule's run, or "
+            "samples_per_step=N",
+        ),
+        (
+            {"global_batch_size": 8},
+            1,
+            "samples_per_step=1 contradicts the schedule's run, whose global_batch_size is 8",
+        ),
+        (
+            {"global_batch_size": 8, "rampup_batch_size": [4, 4, 64]},
+            8,
+            "samples_per_step=8 with a run whose batch size changes",
+        ),
+    ],
+)
 def test_an_ambiguous_or_contradicting_clock_is_refused(run, samples_per_step, message):
     optimizer = adamw([{}])
     with pytest.raises(ScheduleError, match=message.replace("(", "\\(").replace(")", "\\)")):
@@ -279,8 +350,12 @@ def test_an_ambiguous_or_contradicting_clock_is_refused(run, samples_per_step, m
 
 def test_an_explicit_step_size_that_agrees_is_accepted():
     assert ParamScheduler(adamw([{}]), in_samples({}), samples_per_step=4).clock.per_step == 4
-    assert ParamScheduler(adamw([{}]), in_samples({"global_batch_size": 4}),
-                          samples_per_step=4).clock.per_step == 4
+    assert (
+        ParamScheduler(
+            adamw([{}]), in_samples({"global_batch_size": 4}), samples_per_step=4
+        ).clock.per_step
+        == 4
+    )
 
 
 def test_step_to_goes_where_that_many_steps_go():
@@ -304,8 +379,9 @@ def test_step_to_goes_where_that_many_steps_go():
 def test_a_schedule_without_weight_decay_keeps_adamws():
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.AdamW(model.parameters(), weight_decay=0.05)
-    scheduler = ParamScheduler(optimizer, Schedule(max_lr=1e-3, lr_decay_steps=10,
-                                                   lr_decay_style="linear"))
+    scheduler = ParamScheduler(
+        optimizer, Schedule(max_lr=1e-3, lr_decay_steps=10, lr_decay_style="linear")
+    )
     for _ in range(3):
         optimizer.step()
         scheduler.step()
@@ -317,9 +393,11 @@ def test_the_three_policies(policy, caplog):
     import logging
 
     def build(max_lr):
-        return ParamScheduler(adamw([{}]), Schedule(max_lr=max_lr, lr_decay_steps=100,
-                                                    lr_decay_style="linear"),
-                              checkpoint_policy=policy)
+        return ParamScheduler(
+            adamw([{}]),
+            Schedule(max_lr=max_lr, lr_decay_steps=100, lr_decay_style="linear"),
+            checkpoint_policy=policy,
+        )
 
     source, target = build(1.0), build(2.0)
     source.step()
@@ -335,21 +413,26 @@ def test_the_three_policies(policy, caplog):
     assert ("max_lr: scheduler 2.0, checkpoint 1.0" in caplog.text) == (policy == "checkpoint")
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"last_epoch": -2}, "state_dict\\['last_epoch'\\]=-2; expected a whole number >= -1"),
-    ({"last_epoch": -1}, "'last_epoch'\\]=-1; expected _step_count = last_epoch \\+ 1"),
-    ({"last_epoch": True}, "state_dict\\['last_epoch'\\]=True"),
-    ({"_step_count": 9}, "expected _step_count = last_epoch \\+ 1"),
-    ({"samples_per_step": "8"}, None),  # a clock written as text: another run's, warned
-    ({"paramsched_format": 7}, "state_dict\\['paramsched_format'\\]=7; expected 1 or 2"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"last_epoch": -2}, "state_dict\\['last_epoch'\\]=-2; expected a whole number >= -1"),
+        ({"last_epoch": -1}, "'last_epoch'\\]=-1; expected _step_count = last_epoch \\+ 1"),
+        ({"last_epoch": True}, "state_dict\\['last_epoch'\\]=True"),
+        ({"_step_count": 9}, "expected _step_count = last_epoch \\+ 1"),
+        ({"samples_per_step": "8"}, None),  # a clock written as text: another run's, warned
+        ({"paramsched_format": 7}, "state_dict\\['paramsched_format'\\]=7; expected 1 or 2"),
+    ],
+)
 def test_counters_are_checked_before_anything_changes(change, message):
-    scheduler = ParamScheduler(adamw([{}]), Schedule(max_lr=1.0, lr_decay_steps=100,
-                                                     lr_decay_style="linear"))
+    scheduler = ParamScheduler(
+        adamw([{}]), Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="linear")
+    )
     scheduler.step()
     state = scheduler.state_dict()
-    other = ParamScheduler(adamw([{}]), Schedule(max_lr=1.0, lr_decay_steps=100,
-                                                 lr_decay_style="linear"))
+    other = ParamScheduler(
+        adamw([{}]), Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="linear")
+    )
     if message is None:
         other.load_state_dict({**state, **change})
         assert other.num_steps == 1
@@ -361,16 +444,18 @@ def test_counters_are_checked_before_anything_changes(change, message):
 
 def test_an_object_that_is_not_a_torch_optimizer_is_refused_before_anything_is_written():
     optimizer = PlainOptimizer([{"lr": 7.0}])
-    with pytest.raises(ScheduleTypeError, match="optimizer=.* is of type PlainOptimizer; "
-                                                "expected a torch.optim.Optimizer"):
-        ParamScheduler(optimizer, Schedule(max_lr=1.0, lr_decay_steps=10,
-                                           lr_decay_style="linear"))
+    with pytest.raises(
+        ScheduleTypeError,
+        match="optimizer=.* is of type PlainOptimizer; expected a torch.optim.Optimizer",
+    ):
+        ParamScheduler(optimizer, Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear"))
     assert optimizer.param_groups == [{"lr": 7.0}]
 
 
 def test_something_that_is_not_a_schedule_is_refused_as_a_type():
-    with pytest.raises(ScheduleTypeError, match="schedule=.* is of type dict; expected a "
-                                                "paramsched.Schedule"):
+    with pytest.raises(
+        ScheduleTypeError, match="schedule=.* is of type dict; expected a paramsched.Schedule"
+    ):
         ParamScheduler(adamw([{}]), {"max_lr": 1.0})
 
 
@@ -378,8 +463,10 @@ def test_step_to_takes_a_numpy_integer_as_the_int_it_is():
     import numpy as np
 
     schedule = Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="linear")
-    scheduler, reference = ParamScheduler(adamw([{}]), schedule), ParamScheduler(adamw([{}]),
-                                                                              schedule)
+    scheduler, reference = (
+        ParamScheduler(adamw([{}]), schedule),
+        ParamScheduler(adamw([{}]), schedule),
+    )
     scheduler.step_to(np.int64(7))
     reference.step_to(7)
     assert scheduler.state_dict() == reference.state_dict()
@@ -389,38 +476,57 @@ def test_step_to_takes_a_numpy_integer_as_the_int_it_is():
 
 
 def test_a_schedule_assigned_mid_run_runs_on_its_own_clock():
-    scheduler = ParamScheduler(adamw([{}]), Schedule(max_lr=1.0, lr_decay_steps=100,
-                                                     lr_decay_style="linear"))
+    scheduler = ParamScheduler(
+        adamw([{}]), Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="linear")
+    )
     scheduler.step()
-    scheduler.core.schedule = PhaseSchedule.from_dict({
-        "run": {"global_batch_size": 8},
-        "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr",
-                                          "until": "800 samples"}]}})
+    scheduler.core.schedule = PhaseSchedule.from_dict(
+        {
+            "run": {"global_batch_size": 8},
+            "lr": {
+                "max_lr": 1.0,
+                "phases": [{"shape": "linear", "to": "max_lr", "until": "800 samples"}],
+            },
+        }
+    )
     scheduler.step()
     assert scheduler.num_steps == 1 + 8
     scheduler.schedule = Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="linear")
     scheduler.step()
     assert scheduler.num_steps == 1 + 8 + 1
     with pytest.raises(ScheduleError, match="its run has no global_batch_size"):
-        scheduler.schedule = PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "phases": [
-            {"shape": "linear", "to": "max_lr", "until": "800 samples"}]}})
-    assert scheduler.schedule == Schedule(max_lr=1.0, lr_decay_steps=100,
-                                          lr_decay_style="linear")
+        scheduler.schedule = PhaseSchedule.from_dict(
+            {
+                "lr": {
+                    "max_lr": 1.0,
+                    "phases": [{"shape": "linear", "to": "max_lr", "until": "800 samples"}],
+                }
+            }
+        )
+    assert scheduler.schedule == Schedule(max_lr=1.0, lr_decay_steps=100, lr_decay_style="linear")
 
 
 # ------------------------------------------- per-group overrides under the override policy
+
 
 def _resumed_run(policy, order):
     """A run whose decoupled group had max_lr 1e-3, resumed by one whose group has 2e-3,
     the optimizer and the scheduler loaded in `order`; returns what each group holds
     after both loads, before any step, and the new scheduler."""
+
     def run(decoupled_lr):
         model = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))]
-        optimizer = torch.optim.AdamW([{"params": [model[0]]},
-                                       {"params": [model[1]], "max_lr": decoupled_lr,
-                                        "min_lr": 0.0}], lr=0.0)
-        schedule = Schedule(max_lr=1e-2, min_lr=1e-3, lr_warmup_steps=10, lr_decay_steps=100,
-                            lr_decay_style="cosine")
+        optimizer = torch.optim.AdamW(
+            [{"params": [model[0]]}, {"params": [model[1]], "max_lr": decoupled_lr, "min_lr": 0.0}],
+            lr=0.0,
+        )
+        schedule = Schedule(
+            max_lr=1e-2,
+            min_lr=1e-3,
+            lr_warmup_steps=10,
+            lr_decay_steps=100,
+            lr_decay_style="cosine",
+        )
         return optimizer, ParamScheduler(optimizer, schedule, checkpoint_policy=policy)
 
     old_optimizer, old = run(1e-3)
@@ -429,20 +535,26 @@ def _resumed_run(policy, order):
         old.step()
     checkpoint = saved_and_loaded(old_optimizer, old)
     optimizer, scheduler = run(2e-3)
-    loads = {"optimizer": lambda: optimizer.load_state_dict(checkpoint["optimizer"]),
-             "scheduler": lambda: scheduler.load_state_dict(checkpoint["scheduler"])}
+    loads = {
+        "optimizer": lambda: optimizer.load_state_dict(checkpoint["optimizer"]),
+        "scheduler": lambda: scheduler.load_state_dict(checkpoint["scheduler"]),
+    }
     for name in order:
         loads[name]()
     return optimizer, scheduler
 
 
-@pytest.mark.parametrize("order", [("optimizer", "scheduler"), ("scheduler", "optimizer")],
-                         ids=["optimizer-first", "scheduler-first"])
+@pytest.mark.parametrize(
+    "order",
+    [("optimizer", "scheduler"), ("scheduler", "optimizer")],
+    ids=["optimizer-first", "scheduler-first"],
+)
 def test_the_override_policy_keeps_this_runs_per_group_overrides_in_either_order(order, caplog):
     with caplog.at_level(logging.WARNING, logger="paramsched"):
         optimizer, scheduler = _resumed_run("override", order)
-    assert "max_lr=0.002 (not 0.001) replaced what the optimizer's checkpoint put back" \
-        in caplog.text
+    assert (
+        "max_lr=0.002 (not 0.001) replaced what the optimizer's checkpoint put back" in caplog.text
+    )
     decoupled = optimizer.param_groups[1]
     assert decoupled["max_lr"] == 2e-3
     schedule = scheduler.schedule
@@ -455,8 +567,11 @@ def test_the_override_policy_keeps_this_runs_per_group_overrides_in_either_order
         assert optimizer.param_groups[0]["lr"] == schedule.lr(step)
 
 
-@pytest.mark.parametrize("order", [("optimizer", "scheduler"), ("scheduler", "optimizer")],
-                         ids=["optimizer-first", "scheduler-first"])
+@pytest.mark.parametrize(
+    "order",
+    [("optimizer", "scheduler"), ("scheduler", "optimizer")],
+    ids=["optimizer-first", "scheduler-first"],
+)
 def test_the_checkpoint_policy_takes_the_checkpoints_group_values(order):
     optimizer, scheduler = _resumed_run("checkpoint", order)
     decoupled = optimizer.param_groups[1]
@@ -468,13 +583,15 @@ def test_the_checkpoint_policy_takes_the_checkpoints_group_values(order):
 
 def test_under_the_override_policy_a_change_made_in_place_is_the_users(caplog):
     optimizer = adamw([{}, {"max_lr": 1.0}])
-    scheduler = ParamScheduler(optimizer, Schedule(max_lr=2.0, lr_decay_steps=10, lr_decay_style="linear"),
-                               checkpoint_policy="override")
+    scheduler = ParamScheduler(
+        optimizer,
+        Schedule(max_lr=2.0, lr_decay_steps=10, lr_decay_style="linear"),
+        checkpoint_policy="override",
+    )
     optimizer.param_groups[1]["max_lr"] = 3.0  # the same dict: a deliberate change
     with caplog.at_level(logging.WARNING, logger="paramsched"):
         scheduler.step()
-    assert caplog.records == [] and optimizer.param_groups[1]["lr"] == \
-        scheduler.schedule.lr(1, 3.0)
+    assert caplog.records == [] and optimizer.param_groups[1]["lr"] == scheduler.schedule.lr(1, 3.0)
 
 
 def test_an_optimizer_with_the_schedulers_hook_still_copies_and_saves():
@@ -482,7 +599,9 @@ def test_an_optimizer_with_the_schedulers_hook_still_copies_and_saves():
     import pickle
 
     optimizer = adamw([{}])
-    scheduler = ParamScheduler(optimizer, Schedule(max_lr=2.0, lr_decay_steps=10, lr_decay_style="linear"))
+    scheduler = ParamScheduler(
+        optimizer, Schedule(max_lr=2.0, lr_decay_steps=10, lr_decay_style="linear")
+    )
     for copied in (copy.deepcopy(optimizer), pickle.loads(pickle.dumps(optimizer))):
         copied.load_state_dict(optimizer.state_dict())  # the copy's hook does nothing
     buffer = io.BytesIO()
@@ -492,10 +611,14 @@ def test_an_optimizer_with_the_schedulers_hook_still_copies_and_saves():
 
 
 @pytest.mark.parametrize("copier", ["deepcopy", "pickle"])
-@pytest.mark.parametrize("order", [("optimizer", "scheduler"), ("scheduler", "optimizer")],
-                         ids=["optimizer-first", "scheduler-first"])
+@pytest.mark.parametrize(
+    "order",
+    [("optimizer", "scheduler"), ("scheduler", "optimizer")],
+    ids=["optimizer-first", "scheduler-first"],
+)
 def test_a_copied_scheduler_keeps_this_runs_per_group_overrides_under_the_override_policy(
-        copier, order, caplog):
+    copier, order, caplog
+):
     # A scheduler carried with its optimizer (mp.spawn, torch.save(scheduler), deepcopy)
     # still knows the overrides this run was built with, and still hooks the optimizer.
     import copy
@@ -503,8 +626,13 @@ def test_a_copied_scheduler_keeps_this_runs_per_group_overrides_under_the_overri
 
     def run(decoupled_lr):
         optimizer = adamw([{}, {"max_lr": decoupled_lr, "min_lr": 0.0}])
-        schedule = Schedule(max_lr=1e-2, min_lr=1e-3, lr_warmup_steps=10, lr_decay_steps=100,
-                            lr_decay_style="cosine")
+        schedule = Schedule(
+            max_lr=1e-2,
+            min_lr=1e-3,
+            lr_warmup_steps=10,
+            lr_decay_steps=100,
+            lr_decay_style="cosine",
+        )
         return optimizer, ParamScheduler(optimizer, schedule, checkpoint_policy="override")
 
     old_optimizer, old = run(1e-3)
@@ -513,11 +641,14 @@ def test_a_copied_scheduler_keeps_this_runs_per_group_overrides_under_the_overri
         old.step()
     checkpoint = {"optimizer": old_optimizer.state_dict(), "scheduler": old.state_dict()}
     _, original = run(2e-3)
-    scheduler = copy.deepcopy(original) if copier == "deepcopy" else \
-        pickle.loads(pickle.dumps(original))
+    scheduler = (
+        copy.deepcopy(original) if copier == "deepcopy" else pickle.loads(pickle.dumps(original))
+    )
     optimizer = scheduler.optimizer
-    loads = {"optimizer": lambda: optimizer.load_state_dict(checkpoint["optimizer"]),
-             "scheduler": lambda: scheduler.load_state_dict(checkpoint["scheduler"])}
+    loads = {
+        "optimizer": lambda: optimizer.load_state_dict(checkpoint["optimizer"]),
+        "scheduler": lambda: scheduler.load_state_dict(checkpoint["scheduler"]),
+    }
     with caplog.at_level(logging.WARNING, logger="paramsched"):
         for name in order:
             loads[name]()
@@ -535,12 +666,17 @@ def test_a_parents_checkpoint_loads_into_a_longer_branch_without_a_clock_warning
     # the parent's, and no WARNING says otherwise.
     from paramsched import Run
 
-    parent = Schedule(max_lr=1.0, min_lr=0.1, lr_warmup_steps=80, lr_decay_steps=800,
-                      lr_decay_style="cosine",
-                      run=Run(global_batch_size=8, rampup_batch_size=[2, 2, 64],
-                              total="800 samples"))
-    branch = parent.branch("50 steps", [{"shape": "linear", "to": "min_lr",
-                                         "until": "100%"}], total="1200 samples")
+    parent = Schedule(
+        max_lr=1.0,
+        min_lr=0.1,
+        lr_warmup_steps=80,
+        lr_decay_steps=800,
+        lr_decay_style="cosine",
+        run=Run(global_batch_size=8, rampup_batch_size=[2, 2, 64], total="800 samples"),
+    )
+    branch = parent.branch(
+        "50 steps", [{"shape": "linear", "to": "min_lr", "until": "100%"}], total="1200 samples"
+    )
     source = ParamScheduler(adamw([{}]), parent)
     for _ in range(30):
         source.step()
@@ -554,8 +690,10 @@ def test_a_parents_checkpoint_loads_into_a_longer_branch_without_a_clock_warning
         target.step()
         reference.step()
         assert written(target.optimizer) == written(reference.optimizer)
-    other = ParamScheduler(adamw([{}]), parent.branch("50 steps", [
-        {"shape": "linear", "to": "min_lr", "until": "100%"}]))
+    other = ParamScheduler(
+        adamw([{}]),
+        parent.branch("50 steps", [{"shape": "linear", "to": "min_lr", "until": "100%"}]),
+    )
     state = {**source.state_dict(), "samples_per_step": '{"run": {"global_batch_size": 4}}'}
     with caplog.at_level(logging.WARNING, logger="paramsched"):
         other.load_state_dict(state)
@@ -575,13 +713,19 @@ def test_a_branch_of_a_schedule_without_a_run_counts_optimizer_steps_as_its_pare
     assert branch.lr(50) == parent.lr(50) and branch.lr(60) == 0.25
 
 
-TOKEN_RUN = PhaseSchedule.from_dict({
-    "run": {"clock": "tokens", "total": "100 tokens"},
-    "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "100%"}]}})
+TOKEN_RUN = PhaseSchedule.from_dict(
+    {
+        "run": {"clock": "tokens", "total": "100 tokens"},
+        "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr", "until": "100%"}]},
+    }
+)
 
 
-@pytest.mark.parametrize("recorded", [[], [0], [0, 0], [3], [0, 5]],
-                         ids=["none", "zero", "zeros", "some", "zero-then-some"])
+@pytest.mark.parametrize(
+    "recorded",
+    [[], [0], [0, 0], [3], [0, 5]],
+    ids=["none", "zero", "zeros", "some", "zero-then-some"],
+)
 def test_tokens_recorded_for_the_coming_step_survive_a_checkpoint(recorded):
     # A checkpoint taken between add_tokens and the framework's step() (a micro-batch of
     # padding only, under gradient accumulation) resumes to the same step: zero tokens
@@ -627,7 +771,8 @@ def test_tokens_refused_for_taking_the_clock_past_its_end_leave_the_recorded_one
     assert str(refused.value) == (
         f"add_tokens({10**18}) takes the coming step from 100 to {10**18 + 100 + (before or 0)} "
         f"tokens; expected at most {room} more tokens for it (a position of at most 1e18, "
-        "beyond any run)")
+        "beyond any run)"
+    )
     assert scheduler.pending_tokens == (before or 0)
     assert scheduler.state_dict()["tokens_recorded"] is (before is not None)
     scheduler.add_tokens(room)  # exactly to the end is a position like any other
@@ -638,9 +783,18 @@ def test_tokens_refused_for_taking_the_clock_past_its_end_leave_the_recorded_one
 
 # ------------------------------------------------ torch's schedulers: initial_lr, SequentialLR
 
-FROM_ZERO = Schedule(init_lr=0.0, max_lr=1.0, min_lr=0.1, lr_warmup_steps=4, lr_decay_steps=20,
-                     lr_decay_style="cosine", start_wd=0.01, end_wd=0.1, wd_incr_steps=20,
-                     wd_incr_style="linear")
+FROM_ZERO = Schedule(
+    init_lr=0.0,
+    max_lr=1.0,
+    min_lr=0.1,
+    lr_warmup_steps=4,
+    lr_decay_steps=20,
+    lr_decay_style="cosine",
+    start_wd=0.01,
+    end_wd=0.1,
+    wd_incr_steps=20,
+    wd_incr_style="linear",
+)
 OWN_LRS = (0.5, 0.2)  # what each group of `two_groups` holds before any scheduler
 
 
@@ -651,10 +805,13 @@ def TENSOR(value):
 def two_groups(lr=float):
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2)
-    return torch.optim.AdamW([
-        {"params": [model.weight], "lr": lr(OWN_LRS[0])},
-        {"params": [model.bias], "lr": lr(OWN_LRS[1]), "max_lr": 2.0, "wd_mult": 0.5}],
-        foreach=False)
+    return torch.optim.AdamW(
+        [
+            {"params": [model.weight], "lr": lr(OWN_LRS[0])},
+            {"params": [model.bias], "lr": lr(OWN_LRS[1]), "max_lr": 2.0, "wd_mult": 0.5},
+        ],
+        foreach=False,
+    )
 
 
 def with_warmup(optimizer, milestone=5):
@@ -698,8 +855,7 @@ def test_a_warmup_in_a_sequential_lr_starts_from_the_optimizers_lr(lr):
         lrs = [FROM_ZERO.lr(position), FROM_ZERO.lr(position, max_lr=2.0)]
         if k >= 5:
             assert [lr for lr, _ in step] == lrs, k
-        assert [wd for _, wd in step] == [FROM_ZERO.wd(position),
-                                          FROM_ZERO.wd(position) * 0.5], k
+        assert [wd for _, wd in step] == [FROM_ZERO.wd(position), FROM_ZERO.wd(position) * 0.5], k
 
 
 @pytest.mark.parametrize("lr", [float, TENSOR], ids=["float", "tensor"])
@@ -713,12 +869,13 @@ def test_initial_lr_is_what_the_group_held_before_any_scheduler(lr):
     assert scheduler.base_lrs == [g["initial_lr"] for g in optimizer.param_groups]
     # A scheduler built after it takes its base from the optimizer's rates, as after any
     # other torch scheduler; in a ChainedScheduler it then writes over ParamScheduler's.
-    later = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 ** epoch)
+    later = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5**epoch)
     assert [float(b) for b in later.base_lrs] == list(OWN_LRS)
     chained = torch.optim.lr_scheduler.ChainedScheduler([scheduler, later])
     used = stepped_values(optimizer, chained, 4)
     assert [[lr for lr, _ in step] for step in used[1:]] == [
-        [own * 0.5 ** k for own in OWN_LRS] for k in range(1, 4)]
+        [own * 0.5**k for own in OWN_LRS] for k in range(1, 4)
+    ]
     # A scheduler built before it set initial_lr; ParamScheduler leaves it as it is.
     optimizer = two_groups(lr)
     first = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=0.5, total_iters=2)
@@ -744,8 +901,10 @@ def test_a_sequential_lr_resumes_exactly_before_and_after_the_milestone(saved_at
     assert state["scheduler"]["_schedulers"][1]["last_epoch"] == max(saved_at - 5, -1)
     resumed_optimizer = two_groups()
     resumed = with_warmup(resumed_optimizer)
-    loads = [lambda: resumed_optimizer.load_state_dict(state["optimizer"]),
-             lambda: resumed.load_state_dict(state["scheduler"])]
+    loads = [
+        lambda: resumed_optimizer.load_state_dict(state["optimizer"]),
+        lambda: resumed.load_state_dict(state["scheduler"]),
+    ]
     for load in loads if order == "optimizer-first" else loads[::-1]:
         load()
     assert stepped_values(resumed_optimizer, resumed, 14 - saved_at) == whole[saved_at:]
@@ -757,9 +916,10 @@ def test_a_not_started_state_must_have_taken_its_first_step_only():
     assert state["_step_count"] == 1
     ParamScheduler(two_groups(), FROM_ZERO).load_state_dict(state)  # SequentialLR's undo
     for last_epoch, step_count, message in [
-            (-1, 0, "'_step_count']=0 with state_dict['last_epoch']=-1; expected _step_count"),
-            (-1, 2, "'_step_count']=2 with state_dict['last_epoch']=-1; expected _step_count"),
-            (-2, 1, "'last_epoch']=-2; expected a whole number >= -1")]:
+        (-1, 0, "'_step_count']=0 with state_dict['last_epoch']=-1; expected _step_count"),
+        (-1, 2, "'_step_count']=2 with state_dict['last_epoch']=-1; expected _step_count"),
+        (-2, 1, "'last_epoch']=-2; expected a whole number >= -1"),
+    ]:
         bad = {**state, "last_epoch": last_epoch, "_step_count": step_count}
         with pytest.raises(ScheduleError, match=re.escape(message)):
             ParamScheduler(two_groups(), FROM_ZERO).load_state_dict(bad)
@@ -784,18 +944,39 @@ def test_an_old_pickle_with_last_epoch_in_its_dict_loads():
 
 # ------------------------------------------------ metrics(): what the optimizer used
 
-WITH_VALUES = PhaseSchedule.from_dict({
-    "run": {"global_batch_size": 1},  # a step is a sample
-    "lr": {"max_lr": 1.0, "min_lr": 0.1, "phases": [
-        {"shape": "linear", "to": "max_lr", "until": "4 samples"},
-        {"shape": "cosine", "to": "min_lr", "until": "40 samples"}]},
-    "wd": {"start_wd": 0.01, "end_wd": 0.1, "style": "linear", "until": "40 samples"},
-    "group": {"betas[1]": {"start": 0.95, "end": 0.99, "phases": [
-        {"shape": "linear", "to": "end", "until": "40 samples"}]},
-              "eps": {"start": 1e-8, "end": 1e-6, "phases": [
-        {"shape": "linear", "to": "end", "until": "40 samples"}]}},
-    "loop": {"grad_clip": {"start": 0.5, "end": 1.0, "phases": [
-        {"shape": "linear", "to": "end", "until": "40 samples"}]}}})
+WITH_VALUES = PhaseSchedule.from_dict(
+    {
+        "run": {"global_batch_size": 1},  # a step is a sample
+        "lr": {
+            "max_lr": 1.0,
+            "min_lr": 0.1,
+            "phases": [
+                {"shape": "linear", "to": "max_lr", "until": "4 samples"},
+                {"shape": "cosine", "to": "min_lr", "until": "40 samples"},
+            ],
+        },
+        "wd": {"start_wd": 0.01, "end_wd": 0.1, "style": "linear", "until": "40 samples"},
+        "group": {
+            "betas[1]": {
+                "start": 0.95,
+                "end": 0.99,
+                "phases": [{"shape": "linear", "to": "end", "until": "40 samples"}],
+            },
+            "eps": {
+                "start": 1e-8,
+                "end": 1e-6,
+                "phases": [{"shape": "linear", "to": "end", "until": "40 samples"}],
+            },
+        },
+        "loop": {
+            "grad_clip": {
+                "start": 0.5,
+                "end": 1.0,
+                "phases": [{"shape": "linear", "to": "end", "until": "40 samples"}],
+            }
+        },
+    }
+)
 
 
 def as_used(optimizer) -> dict:
@@ -817,8 +998,9 @@ def test_metrics_report_the_rate_a_chained_step_lr_left_for_the_step():
     optimizer = torch.optim.SGD(torch.nn.Linear(4, 4).parameters(), lr=1.0)
     flat = Schedule(max_lr=1.0, lr_decay_steps=1000, lr_decay_style="constant")
     ours = ParamScheduler(optimizer, flat)
-    chained = torch.optim.lr_scheduler.ChainedScheduler([
-        ours, torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)])
+    chained = torch.optim.lr_scheduler.ChainedScheduler(
+        [ours, torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)]
+    )
     reported, used = [], []
     for _ in range(4):
         used.append(optimizer.param_groups[0]["lr"])
@@ -828,16 +1010,21 @@ def test_metrics_report_the_rate_a_chained_step_lr_left_for_the_step():
     assert used == [1.0, 0.5, 0.5, 0.5] and reported == used
 
 
-@pytest.mark.parametrize("lr", [float, lambda v: torch.tensor(v, dtype=torch.float32)],
-                         ids=["float", "float32-tensor"])
+@pytest.mark.parametrize(
+    "lr", [float, lambda v: torch.tensor(v, dtype=torch.float32)], ids=["float", "float32-tensor"]
+)
 def test_metrics_report_every_value_the_optimizer_held_as_it_stepped(lr):
     # Whoever set them: ReduceLROnPlateau, a hand-written change of any value, after the
     # scheduler's step and before the optimizer's (a float32 tensor: its rounding).
     torch.manual_seed(0)
     model = torch.nn.Linear(2, 2)
-    optimizer = torch.optim.Adam([{"params": [model.weight], "name": "w", "lr": lr(0.0)},
-                                  {"params": [model.bias], "max_lr": 2.0, "wd_mult": 0.5,
-                                   "lr": lr(0.0)}], foreach=False)
+    optimizer = torch.optim.Adam(
+        [
+            {"params": [model.weight], "name": "w", "lr": lr(0.0)},
+            {"params": [model.bias], "max_lr": 2.0, "wd_mult": 0.5, "lr": lr(0.0)},
+        ],
+        foreach=False,
+    )
     scheduler = ParamScheduler(optimizer, WITH_VALUES)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.25, patience=0)
     history = []
@@ -858,8 +1045,7 @@ def test_metrics_report_every_value_the_optimizer_held_as_it_stepped(lr):
         assert {k: metrics[k] for k in used} == used, step
         assert metrics["grad_clip"] == WITH_VALUES.value("grad_clip", step)
         assert metrics["batch_size"] == 1
-    assert (history[3]["lr/1"], history[5]["betas[1]/w"], history[5]["eps/w"]) == (
-        0.375, 0.5, 0.25)
+    assert (history[3]["lr/1"], history[5]["betas[1]/w"], history[5]["eps/w"]) == (0.375, 0.5, 0.25)
     if lr is float:  # the plateau's rate at step 8 (no improvement since 7), not the schedule's
         assert history[8]["lr/w"] == WITH_VALUES.lr(8) * 0.25
 
@@ -871,7 +1057,7 @@ def test_metrics_of_a_step_the_optimizer_skipped_are_the_scheduled_ones_said_onc
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.AdamW(model.parameters(), foreach=False)
     scheduler = ParamScheduler(optimizer, WITH_VALUES)
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
     scheduled = []
     for step in range(6):
         scheduled.append(as_used(optimizer))
@@ -889,7 +1075,8 @@ def test_metrics_of_a_step_the_optimizer_skipped_are_the_scheduled_ones_said_onc
         assert metrics["betas[1]/0"] == scheduled[step]["betas[1]/0"]
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         "metrics(): the optimizer did not step since the scheduler's step before this one (an "
-        "accumulated or skipped step); reporting the values scheduled for it (said once)"]
+        "accumulated or skipped step); reporting the values scheduled for it (said once)"
+    ]
 
 
 def test_metrics_report_what_a_compiled_optimizer_step_used():

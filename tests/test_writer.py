@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")  # optional for paramsched; the rest needs it
 
 from conftest import MEGATRON_KWARGS, PlainOptimizer, written
+
 from paramsched import OptimizerParamScheduler, Schedule, ScheduleError
 
 pytestmark = pytest.mark.torch
@@ -83,8 +84,11 @@ def test_a_schedule_without_weight_decay_leaves_the_optimizers():
 def test_a_weight_decay_override_without_weight_decay_is_refused(key):
     schedule = Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear")
     optimizer = PlainOptimizer([{}, {key: 0.0}])
-    with pytest.raises(ScheduleError, match=rf"param_groups\[1\] has {key}=0.0 but the schedule "
-                                            "has no weight-decay part"):
+    with pytest.raises(
+        ScheduleError,
+        match=rf"param_groups\[1\] has {key}=0.0 but the schedule "
+        "has no weight-decay part",
+    ):
         OptimizerParamScheduler.from_schedule(optimizer, schedule)
     assert "lr" not in optimizer.param_groups[0]  # nothing written
 
@@ -101,18 +105,23 @@ def test_a_refused_step_keeps_a_tensor_the_user_put_in_another_group():
     assert s.num_steps == 3 and written(s.optimizer)[0] == reference(3)
 
 
-@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64],
-                         ids=["int64", "bool", "complex64"])
+@pytest.mark.parametrize(
+    "dtype", [torch.int64, torch.bool, torch.complex64], ids=["int64", "bool", "complex64"]
+)
 def test_a_tensor_that_cannot_hold_the_value_is_refused(dtype):
     tensor = torch.tensor(0, dtype=dtype)
-    with pytest.raises(ScheduleError, match=rf"param_groups\[0\]\['lr'\] is a tensor of "
-                                            rf"dtype {dtype}; expected a floating-point"):
+    with pytest.raises(
+        ScheduleError,
+        match=rf"param_groups\[0\]\['lr'\] is a tensor of "
+        rf"dtype {dtype}; expected a floating-point",
+    ):
         scheduler([{"lr": tensor}])
     assert tensor.item() == 0
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16],
-                         ids=["float32", "bfloat16", "float16"])
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.bfloat16, torch.float16], ids=["float32", "bfloat16", "float16"]
+)
 def test_a_narrower_float_tensor_gets_the_value_rounded_to_its_dtype(dtype):
     s = scheduler([{"lr": torch.tensor(0.0, dtype=dtype)}])
     s.step(5)
@@ -133,10 +142,16 @@ def test_a_tensor_that_requires_grad_is_refused_and_nothing_changes():
 @pytest.mark.parametrize("same_group", [True, False], ids=["one group", "two groups"])
 def test_one_tensor_as_lr_and_weight_decay_is_refused(same_group):
     tensor = torch.tensor(0.0, dtype=torch.float64)
-    groups = ([{"lr": tensor, "weight_decay": tensor}] if same_group
-              else [{"lr": tensor}, {"weight_decay": tensor}])
-    with pytest.raises(ScheduleError, match=r"\['lr'\] and optimizer.param_groups\[\d\]"
-                                            r"\['weight_decay'\] are one tensor"):
+    groups = (
+        [{"lr": tensor, "weight_decay": tensor}]
+        if same_group
+        else [{"lr": tensor}, {"weight_decay": tensor}]
+    )
+    with pytest.raises(
+        ScheduleError,
+        match=r"\['lr'\] and optimizer.param_groups\[\d\]"
+        r"\['weight_decay'\] are one tensor",
+    ):
         scheduler(groups)
     assert tensor.item() == 0.0
 
@@ -144,7 +159,8 @@ def test_one_tensor_as_lr_and_weight_decay_is_refused(same_group):
 def test_last_values_are_what_was_written_until_a_new_schedule_steps():
     optimizer = PlainOptimizer([{"weight_decay": 0.05}])
     s = OptimizerParamScheduler.from_schedule(
-        optimizer, Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear"))
+        optimizer, Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear")
+    )
     s.step(2)
     s.schedule = Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear", start_wd=0.3)
     assert s.last_values() == [(0.8, None)] and written(optimizer) == [(0.8, 0.05)]
@@ -166,8 +182,11 @@ def test_an_override_that_is_not_a_number_is_refused_and_nothing_changes(value):
 def test_a_zero_dimensional_array_override_is_refused_by_name():
     import numpy as np
 
-    with pytest.raises(ScheduleError, match=r"param_groups\[1\]\['wd_mult'\]=array\(0.5\) is "
-                                            "of type ndarray; expected a number"):
+    with pytest.raises(
+        ScheduleError,
+        match=r"param_groups\[1\]\['wd_mult'\]=array\(0.5\) is "
+        "of type ndarray; expected a number",
+    ):
         scheduler([{}, {"wd_mult": np.array(0.5)}])
 
 
@@ -177,25 +196,47 @@ def test_a_zero_dimensional_array_override_is_refused_by_name():
 def value_schedule():
     from paramsched import PhaseSchedule
 
-    return PhaseSchedule.from_dict({
-        "lr": {"max_lr": 1.0, "phases": [{"shape": "linear", "to": "max_lr",
-                                          "until": "10 samples"}]},
-        "group": {"betas[1]": {"start": 0.9, "end": 0.99, "phases": [
-            {"shape": "linear", "to": "end", "until": "10 samples"}]}}})
+    return PhaseSchedule.from_dict(
+        {
+            "lr": {
+                "max_lr": 1.0,
+                "phases": [{"shape": "linear", "to": "max_lr", "until": "10 samples"}],
+            },
+            "group": {
+                "betas[1]": {
+                    "start": 0.9,
+                    "end": 0.99,
+                    "phases": [{"shape": "linear", "to": "end", "until": "10 samples"}],
+                }
+            },
+        }
+    )
 
 
-@pytest.mark.parametrize("make,message", [
-    # The optimizer's lr became the value of betas[1], silently.
-    (lambda t: [{"lr": t, "betas": (0.9, t)}],
-     "optimizer.param_groups[0]['betas[1]'] and optimizer.param_groups[0]['lr'] are one tensor"),
-    (lambda t: [{"betas": (0.9, 0.5)}, {"weight_decay": t, "betas": (0.9, t)}],
-     "optimizer.param_groups[1]['betas[1]'] and optimizer.param_groups[1]['weight_decay']"),
-    # betas[0] changed with betas[1]: the schedule leaves it untouched.
-    (lambda t: [{"betas": (t, t)}],
-     "optimizer.param_groups[0]['betas[1]'] and optimizer.param_groups[0]['betas[0]']"),
-    (lambda t: [{"betas": (0.9, t)}, {"betas": (t, 0.5)}],
-     "optimizer.param_groups[0]['betas[1]'] and optimizer.param_groups[1]['betas[0]']"),
-], ids=["lr", "weight_decay", "betas[0]", "another group's betas[0]"])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        # The optimizer's lr became the value of betas[1], silently.
+        (
+            lambda t: [{"lr": t, "betas": (0.9, t)}],
+            "optimizer.param_groups[0]['betas[1]'] and optimizer.param_groups[0]['lr'] are one tensor",
+        ),
+        (
+            lambda t: [{"betas": (0.9, 0.5)}, {"weight_decay": t, "betas": (0.9, t)}],
+            "optimizer.param_groups[1]['betas[1]'] and optimizer.param_groups[1]['weight_decay']",
+        ),
+        # betas[0] changed with betas[1]: the schedule leaves it untouched.
+        (
+            lambda t: [{"betas": (t, t)}],
+            "optimizer.param_groups[0]['betas[1]'] and optimizer.param_groups[0]['betas[0]']",
+        ),
+        (
+            lambda t: [{"betas": (0.9, t)}, {"betas": (t, 0.5)}],
+            "optimizer.param_groups[0]['betas[1]'] and optimizer.param_groups[1]['betas[0]']",
+        ),
+    ],
+    ids=["lr", "weight_decay", "betas[0]", "another group's betas[0]"],
+)
 def test_a_value_tensor_held_as_something_else_is_refused_and_nothing_is_written(make, message):
     tensor = torch.tensor(0.5, dtype=torch.float64)
     groups = make(tensor)
@@ -208,64 +249,95 @@ def test_one_tensor_for_two_scheduled_components_names_both():
     from paramsched import PhaseSchedule
 
     data = value_schedule().to_dict()
-    data["group"]["betas[0]"] = {"start": 0.8, "phases": [{"shape": "constant",
-                                                          "until": "1 samples"}]}
+    data["group"]["betas[0]"] = {
+        "start": 0.8,
+        "phases": [{"shape": "constant", "until": "1 samples"}],
+    }
     tensor = torch.tensor(0.5, dtype=torch.float64)
-    with pytest.raises(ScheduleError, match=re.escape(
+    with pytest.raises(
+        ScheduleError,
+        match=re.escape(
             "optimizer.param_groups[0]['betas[0]'] and optimizer.param_groups[0]['betas[1]'] "
-            "are one tensor")):  # it said "param_groups[0] and [0] share one tensor"
-        OptimizerParamScheduler.from_schedule(PlainOptimizer([{"betas": (tensor, tensor)}]),
-                                              PhaseSchedule.from_dict(data))
+            "are one tensor"
+        ),
+    ):  # it said "param_groups[0] and [0] share one tensor"
+        OptimizerParamScheduler.from_schedule(
+            PlainOptimizer([{"betas": (tensor, tensor)}]), PhaseSchedule.from_dict(data)
+        )
 
 
 def test_a_misspelt_override_of_a_value_is_refused_not_ignored():
     groups = [{"betas": (0.9, 0.5)}, {"betas": (0.9, 0.5), "betas[1].ned": 0.999}]
-    with pytest.raises(ScheduleError, match=re.escape(
+    with pytest.raises(
+        ScheduleError,
+        match=re.escape(
             "optimizer.param_groups[1] has 'betas[1].ned', which names no value of "
-            "[group.betas[1]]; expected one of 'betas[1].start', 'betas[1].end'")):
+            "[group.betas[1]]; expected one of 'betas[1].start', 'betas[1].end'"
+        ),
+    ):
         OptimizerParamScheduler.from_schedule(PlainOptimizer(groups), value_schedule())
     groups[1]["betas[1].end"] = groups[1].pop("betas[1].ned")
     scheduler = OptimizerParamScheduler.from_schedule(PlainOptimizer(groups), value_schedule())
     scheduler.step(5)
-    assert scheduler.optimizer.param_groups[1]["betas"][1] == \
-        scheduler.schedule.value("betas[1]", 5, end=0.999)
+    assert scheduler.optimizer.param_groups[1]["betas"][1] == scheduler.schedule.value(
+        "betas[1]", 5, end=0.999
+    )
 
 
 def test_an_override_of_a_value_not_scheduled_is_said_at_warning(caplog):
-    groups = [{"betas": (0.9, 0.5), "betas[0].end": 0.8},
-              {"betas": (0.9, 0.5), "momentum.start": 0.9}]
+    groups = [
+        {"betas": (0.9, 0.5), "betas[0].end": 0.8},
+        {"betas": (0.9, 0.5), "momentum.start": 0.9},
+    ]
     with caplog.at_level("WARNING", logger="paramsched"):
-        scheduler = OptimizerParamScheduler.from_schedule(PlainOptimizer(groups),
-                                                          value_schedule())
+        scheduler = OptimizerParamScheduler.from_schedule(PlainOptimizer(groups), value_schedule())
         scheduler.step(3)
         scheduler.step(3)
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warned == ["optimizer.param_groups[0]['betas[0].end'], optimizer.param_groups[1]"
-                      "['momentum.start']: overrides of values not scheduled do nothing; "
-                      "expected its [group] values ('betas[1]')"]
+    assert warned == [
+        "optimizer.param_groups[0]['betas[0].end'], optimizer.param_groups[1]"
+        "['momentum.start']: overrides of values not scheduled do nothing; "
+        "expected its [group] values ('betas[1]')"
+    ]
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16],
-                         ids=["float32", "bfloat16", "float16"])
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.bfloat16, torch.float16], ids=["float32", "bfloat16", "float16"]
+)
 def test_metrics_report_what_a_narrower_tensor_held_for_the_step(dtype):
     # metrics() reported the float64 value the schedule computed, while the optimizer
     # stepped with its float32 (bfloat16, float16) rounding held in the tensor.
     from paramsched import PhaseSchedule
 
-    schedule = PhaseSchedule.from_dict({
-        "lr": {"max_lr": 3e-4, "phases": [
-            {"shape": "linear", "to": "max_lr", "until": "7 samples"}]},
-        "wd": {"start_wd": 0.01, "end_wd": 0.1, "style": "cosine", "until": "9 samples"},
-        "group": {"betas[1]": {"start": 0.95, "end": 0.99, "phases": [
-            {"shape": "linear", "to": "end", "until": "11 samples"}]}}})
-    group = {"lr": torch.tensor(0.0, dtype=dtype),
-             "weight_decay": torch.tensor(0.0, dtype=dtype),
-             "betas": (0.9, torch.tensor(0.0, dtype=dtype))}
+    schedule = PhaseSchedule.from_dict(
+        {
+            "lr": {
+                "max_lr": 3e-4,
+                "phases": [{"shape": "linear", "to": "max_lr", "until": "7 samples"}],
+            },
+            "wd": {"start_wd": 0.01, "end_wd": 0.1, "style": "cosine", "until": "9 samples"},
+            "group": {
+                "betas[1]": {
+                    "start": 0.95,
+                    "end": 0.99,
+                    "phases": [{"shape": "linear", "to": "end", "until": "11 samples"}],
+                }
+            },
+        }
+    )
+    group = {
+        "lr": torch.tensor(0.0, dtype=dtype),
+        "weight_decay": torch.tensor(0.0, dtype=dtype),
+        "betas": (0.9, torch.tensor(0.0, dtype=dtype)),
+    }
     optimizer = PlainOptimizer([group])
     s = OptimizerParamScheduler.from_schedule(optimizer, schedule)
     for _ in range(12):
         held = optimizer.param_groups[0]
-        used = {"lr/0": held["lr"].item(), "weight_decay/0": held["weight_decay"].item(),
-                "betas[1]/0": held["betas"][1].item()}
+        used = {
+            "lr/0": held["lr"].item(),
+            "weight_decay/0": held["weight_decay"].item(),
+            "betas[1]/0": held["betas"][1].item(),
+        }
         s.step(1)
         assert s.metrics() == used, s.num_steps

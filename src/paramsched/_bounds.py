@@ -51,17 +51,20 @@ class Bound:
     def holds(self, value: float) -> bool:
         if not math.isfinite(value):
             return False
-        if self.low is not None and not (self.low <= value if self.low_inclusive
-                                         else self.low < value):
+        if self.low is not None and not (
+            self.low <= value if self.low_inclusive else self.low < value
+        ):
             return False
-        return self.high is None or (value <= self.high if self.high_inclusive
-                                     else value < self.high)
+        return self.high is None or (
+            value <= self.high if self.high_inclusive else value < self.high
+        )
 
     def describe(self, key: str) -> str:
         """The bound as torch writes it: ``0 <= betas[1] < 1``, ``eps >= 0``."""
         low = None if self.low is None else f"{self.low:g} {'<=' if self.low_inclusive else '<'}"
-        high = None if self.high is None else \
-            f"{'<=' if self.high_inclusive else '<'} {self.high:g}"
+        high = (
+            None if self.high is None else f"{'<=' if self.high_inclusive else '<'} {self.high:g}"
+        )
         if low is not None and high is not None:
             return f"{low} {key} {high}"
         if low is not None:
@@ -73,13 +76,26 @@ _AT_LEAST_0 = Bound(0.0)
 _ABOVE_0 = Bound(0.0, low_inclusive=False)
 _BELOW_1 = Bound(0.0, high=1.0)  # 0 <= x < 1
 # torch checks only momentum >= 0 (alpha >= 0): beyond 1 its update cannot work.
-_MOMENTUM = Bound(0.0, high=1.0, high_inclusive=True,
-                  note="torch accepts more, but above 1 the momentum buffer grows without bound")
-_ALPHA = Bound(0.0, high=1.0, high_inclusive=True,
-               note="torch accepts more, but above 1 the average of squared gradients it "
-                    "takes the square root of turns negative")
-_ADAM = {"lr": _AT_LEAST_0, "eps": _AT_LEAST_0, "betas[0]": _BELOW_1, "betas[1]": _BELOW_1,
-         "weight_decay": _AT_LEAST_0}
+_MOMENTUM = Bound(
+    0.0,
+    high=1.0,
+    high_inclusive=True,
+    note="torch accepts more, but above 1 the momentum buffer grows without bound",
+)
+_ALPHA = Bound(
+    0.0,
+    high=1.0,
+    high_inclusive=True,
+    note="torch accepts more, but above 1 the average of squared gradients it "
+    "takes the square root of turns negative",
+)
+_ADAM = {
+    "lr": _AT_LEAST_0,
+    "eps": _AT_LEAST_0,
+    "betas[0]": _BELOW_1,
+    "betas[1]": _BELOW_1,
+    "weight_decay": _AT_LEAST_0,
+}
 
 #: The bounds of each ``torch.optim`` optimizer (by class name) on its group values, as its
 #: constructor checks them, and where its update cannot work past a value torch accepts
@@ -93,23 +109,51 @@ BOUNDS: dict[str, dict[str, Bound]] = {
     "Adamax": _ADAM,
     "NAdam": {**_ADAM, "momentum_decay": _AT_LEAST_0},
     "RAdam": _ADAM,
-    "SparseAdam": {"lr": Bound(0.0, note="torch's constructor refuses 0, but a step at 0 "
-                                         "changes nothing (a warmup from 0 runs)"),
-                   "eps": _ABOVE_0, "betas[0]": _BELOW_1, "betas[1]": _BELOW_1},
+    "SparseAdam": {
+        "lr": Bound(
+            0.0,
+            note="torch's constructor refuses 0, but a step at 0 "
+            "changes nothing (a warmup from 0 runs)",
+        ),
+        "eps": _ABOVE_0,
+        "betas[0]": _BELOW_1,
+        "betas[1]": _BELOW_1,
+    },
     "SGD": {"lr": _AT_LEAST_0, "momentum": _MOMENTUM, "weight_decay": _AT_LEAST_0},
-    "RMSprop": {"lr": _AT_LEAST_0, "eps": _AT_LEAST_0, "momentum": _MOMENTUM,
-                "weight_decay": _AT_LEAST_0, "alpha": _ALPHA},
-    "Adagrad": {"lr": _AT_LEAST_0, "lr_decay": _AT_LEAST_0, "weight_decay": _AT_LEAST_0,
-                "eps": _AT_LEAST_0},
-    "Adadelta": {"lr": _AT_LEAST_0, "rho": Bound(0.0, high=1.0, high_inclusive=True),
-                 "eps": _AT_LEAST_0, "weight_decay": _AT_LEAST_0},
+    "RMSprop": {
+        "lr": _AT_LEAST_0,
+        "eps": _AT_LEAST_0,
+        "momentum": _MOMENTUM,
+        "weight_decay": _AT_LEAST_0,
+        "alpha": _ALPHA,
+    },
+    "Adagrad": {
+        "lr": _AT_LEAST_0,
+        "lr_decay": _AT_LEAST_0,
+        "weight_decay": _AT_LEAST_0,
+        "eps": _AT_LEAST_0,
+    },
+    "Adadelta": {
+        "lr": _AT_LEAST_0,
+        "rho": Bound(0.0, high=1.0, high_inclusive=True),
+        "eps": _AT_LEAST_0,
+        "weight_decay": _AT_LEAST_0,
+    },
     "ASGD": {"lr": _AT_LEAST_0, "weight_decay": _AT_LEAST_0},
-    "Rprop": {"lr": _AT_LEAST_0, "etas[0]": Bound(0.0, low_inclusive=False, high=1.0),
-              "etas[1]": Bound(1.0, low_inclusive=False)},
+    "Rprop": {
+        "lr": _AT_LEAST_0,
+        "etas[0]": Bound(0.0, low_inclusive=False, high=1.0),
+        "etas[1]": Bound(1.0, low_inclusive=False),
+    },
     "LBFGS": {"lr": _AT_LEAST_0},
-    "Adafactor": {"lr": _AT_LEAST_0, "beta2_decay": Bound(high=0.0, high_inclusive=True),
-                  "eps[0]": _AT_LEAST_0, "eps[1]": _AT_LEAST_0, "d": Bound(1.0),
-                  "weight_decay": _AT_LEAST_0},
+    "Adafactor": {
+        "lr": _AT_LEAST_0,
+        "beta2_decay": Bound(high=0.0, high_inclusive=True),
+        "eps[0]": _AT_LEAST_0,
+        "eps[1]": _AT_LEAST_0,
+        "d": Bound(1.0),
+        "weight_decay": _AT_LEAST_0,
+    },
     "Muon": {"lr": _AT_LEAST_0, "momentum": _MOMENTUM, "weight_decay": _AT_LEAST_0},
 }
 #: What every optimizer needs (and every value is finite).
@@ -130,8 +174,9 @@ def optimizer_bounds(optimizer) -> tuple[str | None, dict[str, Bound]]:
     for candidate in (optimizer, getattr(optimizer, "optimizer", None)):
         for cls in type(candidate).__mro__ if candidate is not None else ():
             module = getattr(cls, "__module__", "") or ""
-            if (module == "torch.optim" or module.startswith("torch.optim.")) \
-                    and cls.__name__ in BOUNDS:
+            if (
+                module == "torch.optim" or module.startswith("torch.optim.")
+            ) and cls.__name__ in BOUNDS:
                 return cls.__name__, {**GENERIC, **BOUNDS[cls.__name__]}
     return None, GENERIC
 
@@ -152,38 +197,58 @@ def check_bounds(schedule, optimizer, classes: list[tuple]) -> None:
     scheduled = [v for v in schedule.values if v.place == "group"]
     problems = []
     for positions, (max_lr, min_lr, start_wd, end_wd, wd_mult), given in classes:
-        curves = [("lr", schedule.lr_curve,
-                   lambda n, a=max_lr, b=min_lr: schedule.base_lr_at(n, a, b),
-                   lambda n, a=max_lr, b=min_lr: schedule.lr_at(n, a, b))]
+        curves = [
+            (
+                "lr",
+                schedule.lr_curve,
+                lambda n, a=max_lr, b=min_lr: schedule.base_lr_at(n, a, b),
+                lambda n, a=max_lr, b=min_lr: schedule.lr_at(n, a, b),
+            )
+        ]
         if schedule.has_wd:
+
             def wd(n, a=start_wd, b=end_wd, mult=wd_mult):
                 return schedule.wd_at(n, a, b) * mult
 
             curves.append(("weight_decay", schedule.wd_curve, wd, wd))
         for value, overrides in zip(scheduled, given):
+
             def at(n, key=value.name, overrides=overrides):
                 return schedule.value_at(key, n, overrides)
 
             curves.append((value.name, value.curve, at, at))
         for key, curve, checked, reported in curves:
             bound = bounds.get(key, _FINITE)
-            if key in _BY_CONSTRUCTION and bound.low == 0.0 and bound.low_inclusive \
-                    and bound.high is None:
+            if (
+                key in _BY_CONSTRUCTION
+                and bound.low == 0.0
+                and bound.low_inclusive
+                and bound.high is None
+            ):
                 bound = _FINITE
             first = first_out_of_range(curve.ends, checked, bound.holds)
             if first is None:
                 continue
             groups = ", ".join(str(p) for p in positions)
-            requires = f"{name} requires {bound.describe(key)}" + (
-                f": {bound.note}" if bound.note else "") if name is not None else (
-                "a value must be finite" if bound is _FINITE
-                else f"every optimizer requires {bound.describe(key)}")
-            problems.append(f"optimizer.param_groups[{groups}]: {key} reaches "
-                            f"{float(reported(first))!r} at {_where(schedule, first)} "
-                            f"({requires})")
+            requires = (
+                f"{name} requires {bound.describe(key)}" + (f": {bound.note}" if bound.note else "")
+                if name is not None
+                else (
+                    "a value must be finite"
+                    if bound is _FINITE
+                    else f"every optimizer requires {bound.describe(key)}"
+                )
+            )
+            problems.append(
+                f"optimizer.param_groups[{groups}]: {key} reaches "
+                f"{float(reported(first))!r} at {_where(schedule, first)} "
+                f"({requires})"
+            )
     if problems:
-        raise ScheduleError("; ".join(problems) + "; expected a schedule whose values the "
-                            "optimizer accepts at every step")
+        raise ScheduleError(
+            "; ".join(problems) + "; expected a schedule whose values the "
+            "optimizer accepts at every step"
+        )
 
 
 def first_out_of_range(ends, value: Callable, holds: Callable):
@@ -212,7 +277,7 @@ def first_out_of_range(ends, value: Callable, holds: Callable):
 
 def _after(position):
     """The first position above `position` (a float one where floats are finer)."""
-    if isinstance(position, int) and position >= 2 ** 53:
+    if isinstance(position, int) and position >= 2**53:
         return position + 1  # every float from here on is whole
     return math.nextafter(float(position), math.inf)
 
@@ -220,6 +285,7 @@ def _after(position):
 def _first_in(low, high, low_holds: bool, value, holds):
     """The first position out of range in ``[low, high]`` (`value` monotone there, out of
     range at one end at least), whole if one is."""
+
     def out(n):
         return not holds(value(n))
 
@@ -265,5 +331,8 @@ def _where(schedule, position) -> str:
         exact = run.samples_at_step(step) == position
     except ScheduleError:
         return f"{shown} ({run.unit})"
-    return f"{shown} ({run.unit}, step {step})" if exact else \
-        f"{shown} ({run.unit}, before step {step})"
+    return (
+        f"{shown} ({run.unit}, step {step})"
+        if exact
+        else f"{shown} ({run.unit}, before step {step})"
+    )

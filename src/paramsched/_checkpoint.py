@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from .errors import ScheduleError, ScheduleTypeError, check_choice, check_non_negative
 from .phases import KIND as PHASES_KIND
 from .phases import PhaseSchedule
-from .units import positions_as_written, positions_of
 from .schedule import SCHEDULE_FIELDS, Schedule, check_field
+from .units import positions_as_written, positions_of
 
 logger = logging.getLogger("paramsched.scheduler")
 
@@ -48,8 +48,14 @@ LEGACY_KEYS = {
     "decay_style": "lr_decay_style",
     "num_iters": "num_steps",
 }
-_REQUIRED_KEYS = ("max_lr", "min_lr", "lr_warmup_steps", "lr_decay_steps", "lr_decay_style",
-                  "num_steps")
+_REQUIRED_KEYS = (
+    "max_lr",
+    "min_lr",
+    "lr_warmup_steps",
+    "lr_decay_steps",
+    "lr_decay_style",
+    "num_steps",
+)
 # Megatron-Core checkpoints carry the weight-decay fields together or not at all.
 _WD_KEYS = ("start_wd", "end_wd", "wd_incr_steps", "wd_incr_style")
 #: How each kind of JSON schedule is read back.
@@ -88,7 +94,8 @@ class Policy(enum.Enum):
         if use_checkpoint and override:
             raise ScheduleError(
                 "override_opt_param_scheduler=True and use_checkpoint_opt_param_scheduler=True;"
-                " expected at most one of the two checkpoint policies")
+                " expected at most one of the two checkpoint policies"
+            )
         return cls.OVERRIDE if override else cls.CHECKPOINT if use_checkpoint else cls.STRICT
 
 
@@ -113,14 +120,17 @@ def read(state_dict, current) -> tuple:
     from `current`; a Megatron schedule read back keeps `current`'s run (its clock).
     """
     if not isinstance(state_dict, Mapping):
-        raise ScheduleTypeError(f"state_dict is of type {type(state_dict).__name__}; "
-                                "expected a dict")
+        raise ScheduleTypeError(
+            f"state_dict is of type {type(state_dict).__name__}; expected a dict"
+        )
     version = state_dict.get(FORMAT_KEY, 0)
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         raise ScheduleError(f"state_dict[{FORMAT_KEY!r}]={version!r}; expected an int >= 0")
     if version > STATE_FORMAT:
-        raise ScheduleError(f"state_dict[{FORMAT_KEY!r}]={version!r} was written by a newer "
-                            f"paramsched; this one reads formats up to {STATE_FORMAT}")
+        raise ScheduleError(
+            f"state_dict[{FORMAT_KEY!r}]={version!r} was written by a newer "
+            f"paramsched; this one reads formats up to {STATE_FORMAT}"
+        )
     if "schedule" in state_dict:
         return _read_schedule(state_dict)
     return _read_megatron(state_dict, current)
@@ -129,13 +139,17 @@ def read(state_dict, current) -> tuple:
 def _read_schedule(state_dict) -> tuple:
     missing = [key for key in ("schedule", "num_steps") if key not in state_dict]
     if missing:
-        raise ScheduleError("state_dict is missing " + ", ".join(repr(k) for k in missing)
-                            + "; expected a checkpoint written by a paramsched scheduler")
+        raise ScheduleError(
+            "state_dict is missing "
+            + ", ".join(repr(k) for k in missing)
+            + "; expected a checkpoint written by a paramsched scheduler"
+        )
     data = state_dict["schedule"]
     try:
         with positions_as_written():  # a meaning: its positions are where they were
-            return _schedule_of(data), check_non_negative("state_dict['num_steps']",
-                                                          state_dict["num_steps"])
+            return _schedule_of(data), check_non_negative(
+                "state_dict['num_steps']", state_dict["num_steps"]
+            )
     except ScheduleError as error:
         raise type(error)(f"state_dict['schedule']: {error}") from None
 
@@ -169,23 +183,30 @@ def _read_megatron(state_dict, current) -> tuple:
         if name in state and state[name] != value:
             raise ScheduleError(
                 f"state_dict[{labels[name]!r}]={state[name]!r} and state_dict[{key!r}]={value!r} "
-                f"both give {name}; expected one value")
+                f"both give {name}; expected one value"
+            )
         state[name], labels[name] = value, key
     missing = [name for name in _REQUIRED_KEYS if name not in state]
     if any(name in state for name in _WD_KEYS):
         missing += [name for name in _WD_KEYS if name not in state]
     if missing:
-        raise ScheduleError("state_dict is missing " + ", ".join(repr(n) for n in missing)
-                            + "; expected a checkpoint written by OptimizerParamScheduler."
-                            "state_dict()")
+        raise ScheduleError(
+            "state_dict is missing "
+            + ", ".join(repr(n) for n in missing)
+            + "; expected a checkpoint written by OptimizerParamScheduler."
+            "state_dict()"
+        )
     for name, value in state.items():
         label = f"state_dict[{labels[name]!r}]"
-        state[name] = (check_non_negative(label, value) if name == "num_steps"
-                       else check_field(name, value, label))
+        state[name] = (
+            check_non_negative(label, value)
+            if name == "num_steps"
+            else check_field(name, value, label)
+        )
     num_steps = state.pop("num_steps")
     source = current  # a branch takes what Megatron-Core leaves out from the Megatron
     while not isinstance(source, Schedule) and source.parent is not None:  # schedule it
-        source = source.parent                                           # branches from
+        source = source.parent  # branches from
     mine = source.fields()
     fields = {**{k: mine[k] for k in SCHEDULE_FIELDS if k in mine}, **state}
     try:
@@ -201,9 +222,11 @@ def differences(mine, theirs) -> list[tuple]:
     if not set(a) & set(b):
         return [("schedule", mine.describe(), theirs.describe())]
     missing = "<absent>"
-    return [(key, a.get(key, missing), b.get(key, missing))
-            for key in [*a, *(k for k in b if k not in a)]
-            if a.get(key, missing) != b.get(key, missing)]
+    return [
+        (key, a.get(key, missing), b.get(key, missing))
+        for key in [*a, *(k for k in b if k not in a)]
+        if a.get(key, missing) != b.get(key, missing)
+    ]
 
 
 def choose(mine, theirs, policy: Policy, num_steps=None):
@@ -219,8 +242,11 @@ def choose(mine, theirs, policy: Policy, num_steps=None):
     if theirs == mine:
         return mine
     if num_steps is not None and mine.agrees_with(theirs, num_steps):
-        logger.info("the checkpoint (at %r) was written by the schedule this one branches "
-                    "from, before the branch point; continuing on the branch", num_steps)
+        logger.info(
+            "the checkpoint (at %r) was written by the schedule this one branches "
+            "from, before the branch point; continuing on the branch",
+            num_steps,
+        )
         return mine
     point = mine.departs_from(theirs)
     if point is not None and policy is not Policy.OVERRIDE:
@@ -229,15 +255,21 @@ def choose(mine, theirs, policy: Policy, num_steps=None):
         raise ScheduleError(past_the_branch_point(mine, num_steps, point))
     rows = differences(mine, theirs)
     if policy is Policy.OVERRIDE:
-        logger.info("checkpoint's schedule differs; the scheduler's is kept (%s)",
-                    _listed(rows, "scheduler"))
+        logger.info(
+            "checkpoint's schedule differs; the scheduler's is kept (%s)",
+            _listed(rows, "scheduler"),
+        )
         return mine
     if policy is Policy.STRICT:
         raise ScheduleError(mismatch_message(rows))
-    logger.warning("the checkpoint's schedule replaces the scheduler's (%s); "
-                   "checkpoint_policy='override' keeps this one", _fields_named(rows))
-    logger.debug("the checkpoint's schedule differs from the scheduler's: %s",
-                 _listed(rows, "scheduler"))
+    logger.warning(
+        "the checkpoint's schedule replaces the scheduler's (%s); "
+        "checkpoint_policy='override' keeps this one",
+        _fields_named(rows),
+    )
+    logger.debug(
+        "the checkpoint's schedule differs from the scheduler's: %s", _listed(rows, "scheduler")
+    )
     return theirs
 
 
@@ -254,8 +286,9 @@ def _fields_named(rows, width: int = 100) -> str:
             break
         shown.append(name)
     more = len(names) - len(shown)
-    return (f"{len(names)} fields differ: {', '.join(shown) or names[0][:width - 30]}"
-            + (f" and {more} more" if more and shown else ""))
+    return f"{len(names)} fields differ: {', '.join(shown) or names[0][: width - 30]}" + (
+        f" and {more} more" if more and shown else ""
+    )
 
 
 def past_the_branch_point(mine, num_steps, point) -> str:
@@ -265,15 +298,19 @@ def past_the_branch_point(mine, num_steps, point) -> str:
     run, unit = mine.run, positions_of(mine).unit
     if run is not None and run.has_steps and isinstance(num_steps, int):
         step, at_step = run.step_at_samples(num_steps), run.step_at_samples(point)
-        return (f"the checkpoint is at step {step:,} ({num_steps:,} {unit}), past this "
-                f"branch's point at step {at_step:,} ({point:,} {unit}): its history is the "
-                f"parent's there; expected a branch at '{step} steps' or later, a checkpoint "
-                f"from step {at_step:,} or before, or checkpoint_policy='override' to continue "
-                "on this branch from here")
-    return (f"the checkpoint is at {num_steps!r} {unit}, past this branch's point at "
-            f"{point!r} {unit}: its history is the parent's there; expected a branch at "
-            f"{num_steps!r} {unit} or later, a checkpoint from {point!r} {unit} or before, or "
-            "checkpoint_policy='override' to continue on this branch from here")
+        return (
+            f"the checkpoint is at step {step:,} ({num_steps:,} {unit}), past this "
+            f"branch's point at step {at_step:,} ({point:,} {unit}): its history is the "
+            f"parent's there; expected a branch at '{step} steps' or later, a checkpoint "
+            f"from step {at_step:,} or before, or checkpoint_policy='override' to continue "
+            "on this branch from here"
+        )
+    return (
+        f"the checkpoint is at {num_steps!r} {unit}, past this branch's point at "
+        f"{point!r} {unit}: its history is the parent's there; expected a branch at "
+        f"{num_steps!r} {unit} or later, a checkpoint from {point!r} {unit} or before, or "
+        "checkpoint_policy='override' to continue on this branch from here"
+    )
 
 
 def _listed(rows, mine_name: str) -> str:

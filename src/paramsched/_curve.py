@@ -46,7 +46,7 @@ from .errors import (
     check_rate,
 )
 from .shapes import ARRAY, SCALAR, Shape, warmup
-from .units import Quantity, Run, branch_point, exact_searchsorted, positions_of
+from .units import branch_point, exact_searchsorted, positions_of
 
 Operand = Union[str, float]
 _BOUND_CACHE_SIZE = 64  # bound curves a schedule keeps (one per class of groups)
@@ -117,8 +117,14 @@ def _inverse_sqrt(seg, a, b):
     return value
 
 
-RULES: dict[str, Callable] = {"warmup": _warmup, "decay": _decay, "rise": _rise,
-                              "stable": _stable, "hold": _hold, "inverse-sqrt": _inverse_sqrt}
+RULES: dict[str, Callable] = {
+    "warmup": _warmup,
+    "decay": _decay,
+    "rise": _rise,
+    "stable": _stable,
+    "hold": _hold,
+    "inverse-sqrt": _inverse_sqrt,
+}
 
 
 @dataclass(frozen=True)
@@ -182,8 +188,7 @@ def _resolve(operand: Operand, values: dict) -> float:
 #: its key, or to the training loop, which reads it from the scheduler.
 VALUE_PLACES = ("group", "loop")
 #: A per-group override of a scheduled value's named value (``"betas[1].end"``).
-VALUE_OVERRIDE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[0-9]\])?\.[A-Za-z_][A-Za-z0-9_]*",
-                            re.ASCII)
+VALUE_OVERRIDE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[0-9]\])?\.[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 #: How a learning rate follows the batch size (`batch_factor`).
 BATCH_SIZE_RULES = ("sqrt", "linear")
 
@@ -194,8 +199,11 @@ def batch_factor(rule: str, batch_size, reference) -> float:
     (the learning rate is then ``lr * factor``: one correctly rounded division, square
     root and product, the same for a number and an array)."""
     ratio = batch_size / reference
-    return (np.sqrt(ratio) if isinstance(ratio, np.ndarray) else math.sqrt(ratio)) \
-        if rule == "sqrt" else ratio
+    return (
+        (np.sqrt(ratio) if isinstance(ratio, np.ndarray) else math.sqrt(ratio))
+        if rule == "sqrt"
+        else ratio
+    )
 
 
 @dataclass(frozen=True)
@@ -280,8 +288,10 @@ class Curve:
     def bind(self, values: dict) -> Callable:
         """`at` with the names resolved once: a function of `n`, for the per-step path."""
         final = _resolve(self.final, values)
-        formulas = [seg.formula(_resolve(seg.start, values), _resolve(seg.target, values))
-                    for seg in self.segments]
+        formulas = [
+            seg.formula(_resolve(seg.start, values), _resolve(seg.target, values))
+            for seg in self.segments
+        ]
         formulas.append(lambda n: final)  # after the last segment
         ends, find = self.ends, bisect.bisect_left
 
@@ -295,8 +305,11 @@ class Curve:
         out = np.empty(steps.shape, dtype=np.float64)
         flat, result = steps.ravel(), out.ravel()
         index = exact_searchsorted(self.ends, flat, side="left")
-        order = None if flat.size < 2 or np.all(flat[1:] >= flat[:-1]) else np.argsort(
-            index, kind="stable")
+        order = (
+            None
+            if flat.size < 2 or np.all(flat[1:] >= flat[:-1])
+            else np.argsort(index, kind="stable")
+        )
         ordered = index if order is None else index[order]
         bounds = np.searchsorted(ordered, np.arange(len(self.segments) + 2), side="left")
         for number in range(len(self.segments) + 1):
@@ -336,8 +349,9 @@ class Curve:
         found, begin = [], 0
         for seg in self.segments:
             formula = seg.formula(_resolve(seg.start, values), _resolve(seg.target, values))
-            found.append(Piece(seg.label, begin, seg.end, float(formula(begin)),
-                               float(formula(seg.end))))
+            found.append(
+                Piece(seg.label, begin, seg.end, float(formula(begin)), float(formula(seg.end)))
+            )
             begin = seg.end
         if horizon > begin:
             final = float(_resolve(self.final, values))
@@ -411,12 +425,15 @@ class CurveSchedule:
                 (``end=0.999``); default the schedule's.
         """
         scheduled = self.scheduled(name)
-        given = self.value_overrides(scheduled, tuple(overrides.get(n) for n, _ in
-                                                      scheduled.named), "value")
+        given = self.value_overrides(
+            scheduled, tuple(overrides.get(n) for n, _ in scheduled.named), "value"
+        )
         unknown = sorted(set(overrides) - {n for n, _ in scheduled.named})
         if unknown:
-            raise ScheduleError(f"value({name!r}) got {unknown[0]}=...; expected one of its "
-                                "named values: " + ", ".join(n for n, _ in scheduled.named))
+            raise ScheduleError(
+                f"value({name!r}) got {unknown[0]}=...; expected one of its "
+                "named values: " + ", ".join(n for n, _ in scheduled.named)
+            )
         if is_scalar(step):
             return float(self._bound(("value", name), given)(check_non_negative("step", step)))
         return scheduled.curve.array(step_array(step), self._value_values(name, given))
@@ -426,16 +443,20 @@ class CurveSchedule:
         for scheduled in self.values:
             if scheduled.name == name:
                 return scheduled
-        raise ScheduleError(f"the schedule has no value {name!r}; expected one of "
-                            + (", ".join(repr(v.name) for v in self.values) or "(none: it "
-                               "schedules only lr and weight decay)"))
+        raise ScheduleError(
+            f"the schedule has no value {name!r}; expected one of "
+            + (
+                ", ".join(repr(v.name) for v in self.values)
+                or "(none: it schedules only lr and weight decay)"
+            )
+        )
 
     def value_overrides(self, scheduled: ScheduledValue, given: tuple, where: str) -> tuple:
         """A group's overrides of a value's named values (None: the schedule's), checked."""
-        return tuple(default if value is None else _check_value(
-                         f"{where}[{key!r}]", value)
-                     for (_, default), key, value in zip(scheduled.named,
-                                                         scheduled.override_keys, given))
+        return tuple(
+            default if value is None else _check_value(f"{where}[{key!r}]", value)
+            for (_, default), key, value in zip(scheduled.named, scheduled.override_keys, given)
+        )
 
     def value_at(self, name: str, n, given: tuple) -> float:
         """`value` without checks, for a group's checked overrides (`value_overrides`)."""
@@ -452,8 +473,10 @@ class CurveSchedule:
             ScheduleError: the schedule has no weight-decay part.
         """
         if self.wd_curve is None:
-            raise ScheduleError("the schedule has no weight-decay part; expected start_wd "
-                                "(and end_wd) in it, or the optimizer's own weight_decay")
+            raise ScheduleError(
+                "the schedule has no weight-decay part; expected start_wd "
+                "(and end_wd) in it, or the optimizer's own weight_decay"
+            )
         start_wd = self.start_wd if start_wd is None else check_rate("start_wd", start_wd)
         end_wd = self.end_wd if end_wd is None else check_rate("end_wd", end_wd)
         if is_scalar(step):
@@ -523,13 +546,17 @@ class CurveSchedule:
         return state
 
     def _lr_values(self, max_lr, min_lr) -> dict:
-        return {"init_lr": self.init_lr,
-                "max_lr": self.max_lr if max_lr is None else max_lr,
-                "min_lr": self.min_lr if min_lr is None else min_lr}
+        return {
+            "init_lr": self.init_lr,
+            "max_lr": self.max_lr if max_lr is None else max_lr,
+            "min_lr": self.min_lr if min_lr is None else min_lr,
+        }
 
     def _wd_values(self, start_wd, end_wd) -> dict:
-        return {"start_wd": self.start_wd if start_wd is None else start_wd,
-                "end_wd": self.end_wd if end_wd is None else end_wd}
+        return {
+            "start_wd": self.start_wd if start_wd is None else start_wd,
+            "end_wd": self.end_wd if end_wd is None else end_wd,
+        }
 
     def _value_values(self, name: str, given: tuple) -> dict:
         """A scheduled value's named values, for a group's overrides (`value_overrides`)."""
@@ -553,8 +580,9 @@ class CurveSchedule:
         given = tuple(value for _, value in scheduled.named)
         return scheduled.curve.pieces(self._value_values(name, given), total)
 
-    def branch(self, at, phases: list, wd: list | None = None, total=None,
-               values: dict | None = None):
+    def branch(
+        self, at, phases: list, wd: list | None = None, total=None, values: dict | None = None
+    ):
         """A schedule equal to this one up to `at` (to the bit), then following `phases`.
 
         Args:
@@ -593,11 +621,16 @@ class CurveSchedule:
             ends = positions.samples(total, "total")
             run["total"] = total if self.run is not None else f"{ends!r} samples"
             if ends < at:
-                raise ScheduleError(f"total={total!r} is {ends!r} {positions.unit}, before the "
-                                    f"branch point at {at!r} {positions.unit}; expected a run "
-                                    "that goes past it")
-        data = {"branch": {"parent": {"kind": self.kind, **self.meaning()}, "at": at},
-                "run": run, "lr": {"phases": phases}}
+                raise ScheduleError(
+                    f"total={total!r} is {ends!r} {positions.unit}, before the "
+                    f"branch point at {at!r} {positions.unit}; expected a run "
+                    "that goes past it"
+                )
+        data = {
+            "branch": {"parent": {"kind": self.kind, **self.meaning()}, "at": at},
+            "run": run,
+            "lr": {"phases": phases},
+        }
         if wd is not None:
             data["wd"] = {"phases": wd}
         if values is not None:
@@ -645,10 +678,15 @@ class CurveSchedule:
             unusual.append(f"min_lr={min_lr!r} and max_lr={max_lr!r}")
         if self.wd_curve is None:
             return unusual
-        if ("start_wd" not in self.wd_curve.names() and start_wd != end_wd
-                and self.start_wd == self.end_wd):  # a constant weight decay (Megatron's)
-            raise ScheduleError(f"{where} has start_wd={start_wd!r} and end_wd={end_wd!r} with "
-                                "a constant weight decay; expected equal values")
+        if (
+            "start_wd" not in self.wd_curve.names()
+            and start_wd != end_wd
+            and self.start_wd == self.end_wd
+        ):  # a constant weight decay (Megatron's)
+            raise ScheduleError(
+                f"{where} has start_wd={start_wd!r} and end_wd={end_wd!r} with "
+                "a constant weight decay; expected equal values"
+            )
         if (start_wd > end_wd) != (self.start_wd > self.end_wd):
             unusual.append(f"start_wd={start_wd!r} and end_wd={end_wd!r}")
         return unusual
@@ -665,15 +703,17 @@ def _check_value(field: str, value) -> float:
     except ScheduleTypeError:
         raise
     except ScheduleError as error:  # "beyond any run" speaks of clock positions
-        raise ScheduleError(str(error).replace(
-            "is beyond any run; expected at most 1e18 in size",
-            "is too large for a hyperparameter; expected at most 1e18 in size")) from None
+        raise ScheduleError(
+            str(error).replace(
+                "is beyond any run; expected at most 1e18 in size",
+                "is too large for a hyperparameter; expected at most 1e18 in size",
+            )
+        ) from None
 
 
 def is_scalar(step) -> bool:
     kind = type(step)
-    return kind is int or kind is float or (np.ndim(step) == 0
-                                            and not isinstance(step, np.ndarray))
+    return kind is int or kind is float or (np.ndim(step) == 0 and not isinstance(step, np.ndarray))
 
 
 def step_array(step) -> np.ndarray:
@@ -688,8 +728,12 @@ def step_array(step) -> np.ndarray:
         np.issubdtype(steps.dtype, np.integer) or np.issubdtype(steps.dtype, np.floating)
     ):
         raise ScheduleTypeError(f"step has dtype {steps.dtype}; expected integer or float steps")
-    if np.issubdtype(steps.dtype, np.integer) and steps.size and steps.min() >= 0 \
-            and steps.max() <= LIMIT:
+    if (
+        np.issubdtype(steps.dtype, np.integer)
+        and steps.size
+        and steps.min() >= 0
+        and steps.max() <= LIMIT
+    ):
         return steps.astype(np.int64)  # compared and subtracted exactly, as ints are
     steps = steps.astype(np.float64)
     bad = ~np.isfinite(steps) | (steps < 0)

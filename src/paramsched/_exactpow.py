@@ -32,8 +32,12 @@ from itertools import repeat
 import numpy as np
 
 _LIBC, _VERSION = platform.libc_ver()
-_FAST = (_LIBC == "glibc" and platform.machine() in ("x86_64", "aarch64") and sys.maxsize > 2**32
-         and tuple(int(v) for v in _VERSION.split(".")[:2] if v.isdigit()) >= (2, 28))
+_FAST = (
+    _LIBC == "glibc"
+    and platform.machine() in ("x86_64", "aarch64")
+    and sys.maxsize > 2**32
+    and tuple(int(v) for v in _VERSION.split(".")[:2] if v.isdigit()) >= (2, 28)
+)
 _CHUNK = 1 << 15  # elements per pass, so that the temporaries stay in the cache
 _MIN_FAST = 3000  # for fewer elements, math.pow on each is faster
 _OFF = 0x3FF0000000000000 - (301 << 43)  # 0.706; log table entry 150 is [1-2**-10, 1+2**-9)
@@ -66,8 +70,9 @@ def pow_array(base, exponent) -> np.ndarray:
     try:
         shape = np.broadcast_shapes(b.shape, y.shape)
     except ValueError:
-        raise ValueError(f"pow_array: base={base!r} and exponent={exponent!r} "
-                         "do not broadcast") from None
+        raise ValueError(
+            f"pow_array: base={base!r} and exponent={exponent!r} do not broadcast"
+        ) from None
     out = np.empty(shape)
     flat = out.reshape(-1)
     b, y = (a.reshape(-1) if a.size == 1 else np.broadcast_to(a, shape).ravel() for a in (b, y))
@@ -81,7 +86,7 @@ def pow_array(base, exponent) -> np.ndarray:
             log_b = _log2_of(b.item()) if b.size == 1 else None
             for start in range(0, flat.size, _CHUNK):
                 part = slice(start, start + _CHUNK)
-                w = work[:, :flat[part].size]
+                w = work[:, : flat[part].size]
                 log_x = log_b if log_b is not None else _log2(b[part], w)
                 _, unsafe, _, _ = _fast(y if y.size == 1 else y[part], log_x, w[2:], flat[part])
                 redo.append(start + np.flatnonzero(unsafe))
@@ -119,9 +124,11 @@ def _tables():
     with localcontext() as ctx:
         ctx.prec = 40
         ln2 = Decimal(2).ln()
+
         def split(d, grid=0.0):  # hi, a multiple of 1/grid if given, and lo
             hi = round(float(d) * grid) / grid if grid else float(d)
             return hi, float(d - Decimal(hi))
+
         exp2, step = [Decimal(1)], (ln2 / 1024).exp()
         while len(exp2) < 1024:  # 2**(j/1024)
             exp2.append(exp2[-1] * step)

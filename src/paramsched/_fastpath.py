@@ -171,21 +171,50 @@ class _Traced:
     def __init__(self, trace: _Trace, node: _Node) -> None:
         self.trace, self.node = trace, node
 
-    def __add__(self, other): return self.trace.record("{} + {}", self, other)  # noqa: E704
-    def __radd__(self, other): return self.trace.record("{} + {}", other, self)  # noqa: E704
-    def __sub__(self, other): return self.trace.record("{} - {}", self, other)  # noqa: E704
-    def __rsub__(self, other): return self.trace.record("{} - {}", other, self)  # noqa: E704
-    def __mul__(self, other): return self.trace.record("{} * {}", self, other)  # noqa: E704
-    def __rmul__(self, other): return self.trace.record("{} * {}", other, self)  # noqa: E704
-    def __truediv__(self, other): return self.trace.record("{} / {}", self, other)  # noqa: E704
-    def __rtruediv__(self, other): return self.trace.record("{} / {}", other, self)  # noqa: E704
-    def __floordiv__(self, other): return self.trace.record("{} // {}", self, other)  # noqa: E704
-    def __rfloordiv__(self, other): return self.trace.record("{} // {}", other, self)  # noqa: E704
-    def __mod__(self, other): return self.trace.record("{} % {}", self, other)  # noqa: E704
-    def __rmod__(self, other): return self.trace.record("{} % {}", other, self)  # noqa: E704
-    def __neg__(self): return self.trace.record("-{}", self)  # noqa: E704
-    def __pos__(self): return self.trace.record("+{}", self)  # noqa: E704
-    def __abs__(self): return self.trace.record("abs({})", self)  # noqa: E704
+    def __add__(self, other):
+        return self.trace.record("{} + {}", self, other)  # noqa: E704
+
+    def __radd__(self, other):
+        return self.trace.record("{} + {}", other, self)  # noqa: E704
+
+    def __sub__(self, other):
+        return self.trace.record("{} - {}", self, other)  # noqa: E704
+
+    def __rsub__(self, other):
+        return self.trace.record("{} - {}", other, self)  # noqa: E704
+
+    def __mul__(self, other):
+        return self.trace.record("{} * {}", self, other)  # noqa: E704
+
+    def __rmul__(self, other):
+        return self.trace.record("{} * {}", other, self)  # noqa: E704
+
+    def __truediv__(self, other):
+        return self.trace.record("{} / {}", self, other)  # noqa: E704
+
+    def __rtruediv__(self, other):
+        return self.trace.record("{} / {}", other, self)  # noqa: E704
+
+    def __floordiv__(self, other):
+        return self.trace.record("{} // {}", self, other)  # noqa: E704
+
+    def __rfloordiv__(self, other):
+        return self.trace.record("{} // {}", other, self)  # noqa: E704
+
+    def __mod__(self, other):
+        return self.trace.record("{} % {}", self, other)  # noqa: E704
+
+    def __rmod__(self, other):
+        return self.trace.record("{} % {}", other, self)  # noqa: E704
+
+    def __neg__(self):
+        return self.trace.record("-{}", self)  # noqa: E704
+
+    def __pos__(self):
+        return self.trace.record("+{}", self)  # noqa: E704
+
+    def __abs__(self):
+        return self.trace.record("abs({})", self)  # noqa: E704
 
     def __pow__(self, other, modulo=None):
         if modulo is not None:
@@ -218,9 +247,15 @@ def _recording(function):
 
 
 #: The shapes' math namespace, every function recorded (`_recording`).
-_RECORDING = type("_RecordingMath", (), {
-    name: staticmethod(_recording(getattr(SCALAR, name)))
-    for name in vars(SCALAR) if not name.startswith("_")})
+_RECORDING = type(
+    "_RecordingMath",
+    (),
+    {
+        name: staticmethod(_recording(getattr(SCALAR, name)))
+        for name in vars(SCALAR)
+        if not name.startswith("_")
+    },
+)
 
 
 def _value(curve, values: dict, number: int, position: _Traced):
@@ -238,18 +273,27 @@ def eligible(plan) -> bool:
     decay only, at most `MAX_CLASSES` classes, no batch-size rule, curves bound as
     `_value` traces them."""
     schedule, kind = plan.schedule, type(plan.schedule)
-    return (plan.tensors is None and plan.values is None and len(plan.classes) <= MAX_CLASSES
-            and schedule.batch_size_rule is None
-            and kind.bind is CurveSchedule.bind and kind._bound is CurveSchedule._bound
-            and all(curve is None or type(curve).bind is Curve.bind
-                    for curve in (schedule.lr_curve, schedule.wd_curve)))
+    return (
+        plan.tensors is None
+        and plan.values is None
+        and len(plan.classes) <= MAX_CLASSES
+        and schedule.batch_size_rule is None
+        and kind.bind is CurveSchedule.bind
+        and kind._bound is CurveSchedule._bound
+        and all(
+            curve is None or type(curve).bind is Curve.bind
+            for curve in (schedule.lr_curve, schedule.wd_curve)
+        )
+    )
 
 
 def segments(schedule, num_steps) -> tuple:
     """The segment each curve is in at `num_steps`, as `Curve.bind` finds it."""
     wd = schedule.wd_curve
-    return (bisect.bisect_left(schedule.lr_curve.ends, num_steps),
-            None if wd is None else bisect.bisect_left(wd.ends, num_steps))
+    return (
+        bisect.bisect_left(schedule.lr_curve.ends, num_steps),
+        None if wd is None else bisect.bisect_left(wd.ends, num_steps),
+    )
 
 
 def step_function(plan, num_steps, compiled: dict):
@@ -281,10 +325,13 @@ def _build(plan, where: tuple, num_steps):
     except Exception as error:  # _Untraceable, or anything a formula did not expect
         logger.debug("the plan keeps the general path: %r", error)
         return None
-    expected = [v for cell, *_ in plan.classes for v in cell[:len(plan.keys)]]
+    expected = [v for cell, *_ in plan.classes for v in cell[: len(plan.keys)]]
     if [(type(v), repr(v)) for v in found] != [(type(v), repr(v)) for v in expected]:
-        logger.debug("the plan keeps the general path: its step function computes %r, "
-                     "the curves %r", found, expected)
+        logger.debug(
+            "the plan keeps the general path: its step function computes %r, the curves %r",
+            found,
+            expected,
+        )
         return None
     return function
 
@@ -303,13 +350,23 @@ def _source(plan, where: tuple) -> tuple[str, list, list]:
     position = _Traced(trace, trace.position)
     width = len(plan.keys)  # lr, and weight_decay if the schedule has a weight-decay part
     outputs = []  # each class's lr (and weight decay), as `Plan.advance` computes them
-    for (_, _, _, wd_mult), (max_lr, min_lr, start_wd, end_wd, _) in zip(plan.classes,
-                                                                       plan.overrides):
-        outputs.append(trace.output(_value(schedule.lr_curve, schedule._lr_values(
-            max_lr, min_lr), where[0], position)))
+    for (_, _, _, wd_mult), (max_lr, min_lr, start_wd, end_wd, _) in zip(
+        plan.classes, plan.overrides
+    ):
+        outputs.append(
+            trace.output(
+                _value(schedule.lr_curve, schedule._lr_values(max_lr, min_lr), where[0], position)
+            )
+        )
         if width == 2:  # the curve's value times the class's wd_mult
-            outputs.append(trace.output(_value(schedule.wd_curve, schedule._wd_values(
-                start_wd, end_wd), where[1], position) * wd_mult))
+            outputs.append(
+                trace.output(
+                    _value(
+                        schedule.wd_curve, schedule._wd_values(start_wd, end_wd), where[1], position
+                    )
+                    * wd_mult
+                )
+            )
     lines = trace.lines()
     results = [trace.text(output) for output in outputs]
     guards = []
@@ -322,10 +379,12 @@ def _source(plan, where: tuple) -> tuple[str, list, list]:
             guards.append(f"{trace.constant(curve.ends[number])} < n")
     cells = {id(cell): number for number, (cell, *_) in enumerate(plan.classes)}
     rows = [(key, cells[id(cell)]) for _, key, cell in plan.rows]
+
     def reads(g: str, held: str) -> str:  # the values held are kept as their types are read
-        return ", ".join([f"{g}.get({k!r})" for k in OVERRIDE_KEYS]
-                         + [f"({held}{i} := {g}[{k!r}]).__class__"
-                            for i, k in enumerate(plan.keys)])
+        return ", ".join(
+            [f"{g}.get({k!r})" for k in OVERRIDE_KEYS]
+            + [f"({held}{i} := {g}[{k!r}]).__class__" for i, k in enumerate(plan.keys)]
+        )
 
     def kept(held: str) -> str:
         return "(" + "".join(f"{held}{i}, " for i in range(width)) + ")"
@@ -339,27 +398,35 @@ def _source(plan, where: tuple) -> tuple[str, list, list]:
     # comparison and writes as Plan.step.
     if len(rows) <= UNROLL:
         for number, (key, cls) in enumerate(rows):
-            body += [f"g{number} = groups[{number}]",
-                     f"if ({reads(f'g{number}', f'h{number}_')}) != {trace.constant(key)}:",
-                     "    return None"]
+            body += [
+                f"g{number} = groups[{number}]",
+                f"if ({reads(f'g{number}', f'h{number}_')}) != {trace.constant(key)}:",
+                "    return None",
+            ]
         for number, (key, cls) in enumerate(rows):
-            body += [f"g{number}[{k!r}] = {results[cls * width + i]}"
-                     for i, k in enumerate(plan.keys)]
+            body += [
+                f"g{number}[{k!r}] = {results[cls * width + i]}" for i, k in enumerate(plan.keys)
+            ]
         body += [f"{held_name}[{number}] = {kept(f'h{number}_')}" for number in range(len(rows))]
     else:  # each row: the group's key, and where its values are in `values`
         rows = tuple((key, *(cls * width + i for i in range(width))) for key, cls in rows)
         places = ", ".join(f"i{i}" for i in range(width))
-        body += [f"values = ({', '.join(results)},)",
-                 "held = []",
-                 f"for g, (key, {places}) in zip(groups, {trace.constant(rows)}):",
-                 f"    if ({reads('g', 'h')}) != key:",
-                 "        return None",
-                 f"    held.append({kept('h')})",
-                 f"for g, (key, {places}) in zip(groups, {trace.constant(rows)}):",
-                 *[f"    g[{k!r}] = values[i{i}]" for i, k in enumerate(plan.keys)],
-                 f"{held_name}[:] = held"]
-    tail = [f"{trace.constant(cell)}[{i}] = {results[number * width + i]}"
-            for number, (cell, *_) in enumerate(plan.classes) for i in range(width)]
+        body += [
+            f"values = ({', '.join(results)},)",
+            "held = []",
+            f"for g, (key, {places}) in zip(groups, {trace.constant(rows)}):",
+            f"    if ({reads('g', 'h')}) != key:",
+            "        return None",
+            f"    held.append({kept('h')})",
+            f"for g, (key, {places}) in zip(groups, {trace.constant(rows)}):",
+            *[f"    g[{k!r}] = values[i{i}]" for i, k in enumerate(plan.keys)],
+            f"{held_name}[:] = held",
+        ]
+    tail = [
+        f"{trace.constant(cell)}[{i}] = {results[number * width + i]}"
+        for number, (cell, *_) in enumerate(plan.classes)
+        for i in range(width)
+    ]
     plan_name, schedule_name = trace.constant(plan), trace.constant(schedule)
     arguments = ", ".join(f"k{i}" for i in range(len(trace.constants)))
     indent = "\n" + " " * 12

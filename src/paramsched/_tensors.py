@@ -61,15 +61,15 @@ class TensorWriter:
                 else:
                     self.floats.append((group, key, cell, index))
             self.held.append(tuple(held))
-        self.devices = [(device, targets, slots)
-                        for device, (targets, slots) in by_device.items()]
+        self.devices = [(device, targets, slots) for device, (targets, slots) in by_device.items()]
 
     def __call__(self) -> None:
         for group, key, cell, index in self.floats:
             group[key] = cell[index]
         for device, targets, slots in self.devices:
-            values = self.torch.tensor([cell[index] for cell, index in slots],
-                                       dtype=self.torch.float64, device=device)
+            values = self.torch.tensor(
+                [cell[index] for cell, index in slots], dtype=self.torch.float64, device=device
+            )
             self.torch._foreach_copy_(targets, list(values.unbind(0)))
 
 
@@ -96,11 +96,13 @@ def _check_writable(tensor, where: str) -> None:
     if not tensor.dtype.is_floating_point:
         raise ScheduleTypeError(
             f"{where} is a tensor of dtype {tensor.dtype}; expected a floating-point tensor "
-            "(a learning rate or weight decay copied into it would be truncated), or a float")
+            "(a learning rate or weight decay copied into it would be truncated), or a float"
+        )
     if tensor.requires_grad:
         raise ScheduleTypeError(
             f"{where} is a tensor that requires grad; expected one that does not (the "
-            "scheduler updates it in place), e.g. group[key] = group[key].detach()")
+            "scheduler updates it in place), e.g. group[key] = group[key].detach()"
+        )
 
 
 def snapshot(value):
@@ -130,15 +132,16 @@ def read_groups(groups, keys: tuple) -> list[list]:
     group has no such key, or is no dict): tensors, in tuples too, copied with one
     ``_foreach_clone`` (copies on their devices, nothing read back to the host), so that
     in-place writes after this do not change them."""
-    rows = [[group.get(key) for key in keys] if isinstance(group, Mapping) else
-            [None] * len(keys) for group in groups]
+    rows = [
+        [group.get(key) for key in keys] if isinstance(group, Mapping) else [None] * len(keys)
+        for group in groups
+    ]
     found = []  # (the list holding a tensor, where)
     for row in rows:
         for column, value in enumerate(row):
             if type(value) in (tuple, list):
                 row[column] = value = list(value)
-                found += [(value, i) for i, component in enumerate(value)
-                          if is_tensor(component)]
+                found += [(value, i) for i, component in enumerate(value) if is_tensor(component)]
             elif is_tensor(value):
                 found.append((row, column))
     if found:

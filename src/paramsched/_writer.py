@@ -54,8 +54,18 @@ class Plan:
     updating a class's values updates every group's cell at once.
     """
 
-    __slots__ = ("schedule", "num_steps", "rows", "tensors", "classes", "keys", "unusual",
-                 "values", "stray", "overrides")
+    __slots__ = (
+        "schedule",
+        "num_steps",
+        "rows",
+        "tensors",
+        "classes",
+        "keys",
+        "unusual",
+        "values",
+        "stray",
+        "overrides",
+    )
 
     def __init__(self, schedule, rows, tensors, classes, values, scheduled=None) -> None:
         self.schedule = schedule
@@ -107,15 +117,28 @@ class Plan:
             if self.tensors is not None:
                 # What each group holds in lr and weight_decay: the tensor planned for (the
                 # same object), or a float (`float`); no weight decay: None, not checked.
-                for group, (planned, key, _), (lr_held, wd_held) in zip(groups, self.rows,
-                                                                        self.tensors.held):
+                for group, (planned, key, _), (lr_held, wd_held) in zip(
+                    groups, self.rows, self.tensors.held
+                ):
                     lr, wd = group.get("lr"), group.get("weight_decay")
-                    if (group is not planned or (
-                            group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
-                            group.get("end_wd"), group.get("wd_mult")) != key
-                            or not (lr is lr_held or lr_held is float and lr.__class__ is float)
-                            or not (wd_held is None or wd is wd_held
-                                    or wd_held is float and wd.__class__ is float)):
+                    if (
+                        group is not planned
+                        or (
+                            group.get("max_lr"),
+                            group.get("min_lr"),
+                            group.get("start_wd"),
+                            group.get("end_wd"),
+                            group.get("wd_mult"),
+                        )
+                        != key
+                        or not (lr is lr_held or lr_held is float and lr.__class__ is float)
+                        or not (
+                            wd_held is None
+                            or wd is wd_held
+                            or wd_held is float
+                            and wd.__class__ is float
+                        )
+                    ):
                         break
                 else:
                     self.tensors()
@@ -124,9 +147,15 @@ class Plan:
                     return True
             elif len(self.keys) == 2:
                 for group, (_, key, (lr, weight_decay)) in zip(groups, self.rows):
-                    if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
-                            group.get("end_wd"), group.get("wd_mult"),
-                            group["lr"].__class__, group["weight_decay"].__class__) != key:
+                    if (
+                        group.get("max_lr"),
+                        group.get("min_lr"),
+                        group.get("start_wd"),
+                        group.get("end_wd"),
+                        group.get("wd_mult"),
+                        group["lr"].__class__,
+                        group["weight_decay"].__class__,
+                    ) != key:
                         break
                     group["lr"] = lr
                     group["weight_decay"] = weight_decay
@@ -136,9 +165,14 @@ class Plan:
                     return True
             else:
                 for group, (_, key, (lr, _)) in zip(groups, self.rows):
-                    if (group.get("max_lr"), group.get("min_lr"), group.get("start_wd"),
-                            group.get("end_wd"), group.get("wd_mult"),
-                            group["lr"].__class__) != key:
+                    if (
+                        group.get("max_lr"),
+                        group.get("min_lr"),
+                        group.get("start_wd"),
+                        group.get("end_wd"),
+                        group.get("wd_mult"),
+                        group["lr"].__class__,
+                    ) != key:
                         break
                     group["lr"] = lr
                 else:
@@ -157,8 +191,10 @@ class Plan:
         for group, (_, key, (lr, weight_decay)) in zip(groups, self.rows):
             # Only a group still holding what was planned (its overrides, and the types
             # of its lr and weight_decay): a tensor or float put there since is the user's.
-            if isinstance(group, MutableMapping) and (
-                    *override_key(group), *(type(group.get(k)) for k in self.keys)) == key:
+            if (
+                isinstance(group, MutableMapping)
+                and (*override_key(group), *(type(group.get(k)) for k in self.keys)) == key
+            ):
                 group["lr"] = lr
                 if len(self.keys) == 2:
                     group["weight_decay"] = weight_decay
@@ -200,7 +236,8 @@ def effective(schedule, key: tuple, where: str = "param_group", unusual=None) ->
                 raise ScheduleError(
                     f"{where} has {name}={value!r} but the schedule has no weight-decay part; "
                     "expected start_wd (and end_wd) in the schedule, or the group's own "
-                    "weight_decay without weight-decay overrides")
+                    "weight_decay without weight-decay overrides"
+                )
     defaults = (schedule.max_lr, schedule.min_lr, schedule.start_wd, schedule.end_wd, 1.0)
     values = tuple(
         default if value is None else _override(f"{where}[{name!r}]", value)
@@ -225,6 +262,7 @@ def _override(field: str, value):
 def _as_floats(lr, wd, wd_mult) -> tuple:
     """A class's rate and weight decay as Python floats, its ``wd_mult`` applied (for a
     NumPy float32 class, whose values are written as the floats they are)."""
+
     def lr_float(n):
         return float(lr(n))
 
@@ -251,12 +289,17 @@ def plan(schedule, num_steps, groups, optimizer=None) -> Plan:
             if value is not None and getattr(value, "__hash__", None) is None:  # a list, an array
                 raise ScheduleTypeError(
                     f"optimizer.param_groups[{position}][{name!r}]={value!r} is of type "
-                    f"{type(value).__name__}; expected a number")
+                    f"{type(value).__name__}; expected a number"
+                )
         if scheduled:
             _check_override_names(group, scheduled, f"optimizer.param_groups[{position}]")
-        stray += [f"optimizer.param_groups[{position}][{key!r}]" for key in group
-                  if isinstance(key, str) and VALUE_OVERRIDE.fullmatch(key)
-                  and key.rsplit(".", 1)[0] not in names]
+        stray += [
+            f"optimizer.param_groups[{position}][{key!r}]"
+            for key in group
+            if isinstance(key, str)
+            and VALUE_OVERRIDE.fullmatch(key)
+            and key.rsplit(".", 1)[0] not in names
+        ]
         kinds = tuple(map(type, key))  # a float32 0.5 computes unlike a float 0.5
         cls = index.get((key, kinds, extra))
         if cls is None:
@@ -269,9 +312,14 @@ def plan(schedule, num_steps, groups, optimizer=None) -> Plan:
         extras.append(extra)
         classes.append(cls)
     if optimizer is not None:
-        check_bounds(schedule, optimizer, [
-            ([p for p, c in enumerate(classes) if c == cls], resolved, given[cls])
-            for cls, resolved in enumerate(overrides)])
+        check_bounds(
+            schedule,
+            optimizer,
+            [
+                ([p for p, c in enumerate(classes) if c == cls], resolved, given[cls])
+                for cls, resolved in enumerate(overrides)
+            ],
+        )
     values = [[0.0, 0.0] for _ in overrides]
     bound = []
     for resolved in overrides:
@@ -290,10 +338,13 @@ def plan(schedule, num_steps, groups, optimizer=None) -> Plan:
         tensors = TensorWriter(groups, cells, written)
     # A float plan's key also holds the types of lr and weight_decay (a tensor put there
     # is noticed); a tensor plan checks them against TensorWriter.held.
-    rows = [(group, key if tensors else (*key, *(type(group.get(k)) for k in written)), cell)
-            for group, key, cell in zip(groups, keys, cells)]
-    values_writer = ValueWriter(schedule, scheduled, groups, classes, extras, given) \
-        if scheduled else None
+    rows = [
+        (group, key if tensors else (*key, *(type(group.get(k)) for k in written)), cell)
+        for group, key, cell in zip(groups, keys, cells)
+    ]
+    values_writer = (
+        ValueWriter(schedule, scheduled, groups, classes, extras, given) if scheduled else None
+    )
     planned = Plan(schedule, rows, tensors, bound, values, values_writer)
     planned.stray = stray
     planned.overrides = overrides
@@ -301,7 +352,9 @@ def plan(schedule, num_steps, groups, optimizer=None) -> Plan:
         f"optimizer.param_groups[{', '.join(str(p) for p, c in enumerate(classes) if c == cls)}]"
         f" {'has' if classes.count(cls) == 1 else 'have'} {' and '.join(found)}, in the "
         "opposite order to the schedule's"
-        for cls, found in enumerate(unusual) if found]
+        for cls, found in enumerate(unusual)
+        if found
+    ]
     planned.advance(num_steps)
     return planned
 
@@ -311,7 +364,7 @@ def _value_overrides(schedule, scheduled, extra: tuple, where: str) -> list[tupl
     given, start = [], 0
     for value in scheduled:
         count = len(value.named)
-        given.append(schedule.value_overrides(value, extra[start:start + count], where))
+        given.append(schedule.value_overrides(value, extra[start : start + count], where))
         start += count
     return given
 
@@ -329,8 +382,9 @@ class ValueWriter:
 
     def __init__(self, schedule, scheduled, groups, classes, extras, given) -> None:
         self.cells = [[0.0] * len(scheduled) for _ in given]
-        self.functions = [[schedule.bind_value(v.name, g) for v, g in zip(scheduled, gs)]
-                          for gs in given]
+        self.functions = [
+            [schedule.bind_value(v.name, g) for v, g in zip(scheduled, gs)] for gs in given
+        ]
         self.scheduled = scheduled
         self.keys = [k for v in scheduled for k in v.override_keys]
         self.rows = []  # (group, its overrides of these values, what it holds, its cell)
@@ -348,7 +402,8 @@ class ValueWriter:
                         raise ScheduleError(
                             f"optimizer.param_groups[{other[0]}] and [{position}] share one "
                             f"tensor for {value.name!r} but are scheduled differently; expected "
-                            f"a tensor of its own in each group")
+                            f"a tensor of its own in each group"
+                        )
             self.rows.append((group, extra, tuple(held), self.cells[cls]))
         _check_held_elsewhere(groups, scheduled, owners)
 
@@ -386,15 +441,17 @@ class ValueWriter:
                     group[value.key] = number
                 else:
                     old, index = group[value.key], value.index
-                    group[value.key] = container(number if i == index else component
-                                                 for i, component in enumerate(old))
+                    group[value.key] = container(
+                        number if i == index else component for i, component in enumerate(old)
+                    )
 
 
 def _one_tensor(position, name, other_position, other_name) -> None:
     raise ScheduleError(
         f"optimizer.param_groups[{position}][{name!r}] and optimizer.param_groups"
         f"[{other_position}][{other_name!r}] are one tensor, which the schedule writes as "
-        f"{name!r}; expected a tensor of its own for each, e.g. a .clone() of it")
+        f"{name!r}; expected a tensor of its own for each, e.g. a .clone() of it"
+    )
 
 
 def _check_held_elsewhere(groups, scheduled, owners: dict) -> None:
@@ -406,8 +463,11 @@ def _check_held_elsewhere(groups, scheduled, owners: dict) -> None:
         places = [("lr", group.get("lr")), ("weight_decay", group.get("weight_decay"))]
         for key in keys:
             found = group.get(key)
-            places += [(f"{key}[{i}]", c) for i, c in enumerate(found)] \
-                if isinstance(found, (tuple, list)) else [(key, found)]
+            places += (
+                [(f"{key}[{i}]", c) for i, c in enumerate(found)]
+                if isinstance(found, (tuple, list))
+                else [(key, found)]
+            )
         for place, held in places:
             owner = owners.get(id(held)) if is_tensor(held) else None
             if owner is not None and scheduled[owner[2]].name != place:
@@ -424,7 +484,8 @@ def _check_override_names(group, scheduled, where: str) -> None:
             if key.startswith(f"{value.name}.") and key not in value.override_keys:
                 raise ScheduleError(
                     f"{where} has {key!r}, which names no value of [group.{value.name}]; "
-                    "expected one of " + ", ".join(repr(k) for k in value.override_keys))
+                    "expected one of " + ", ".join(repr(k) for k in value.override_keys)
+                )
 
 
 def _holder(group, value, where: str) -> tuple:
@@ -434,13 +495,15 @@ def _holder(group, value, where: str) -> tuple:
         raise ScheduleError(
             f"{where} has no {value.key!r}, which the schedule's [group.{value.name}] sets; "
             "expected an optimizer whose parameter groups have it (a value written where the "
-            "optimizer does not read it would be silently ignored)")
+            "optimizer does not read it would be silently ignored)"
+        )
     found, container, size = group[value.key], None, 0
     if value.index is not None:
         if type(found) not in (tuple, list) or len(found) <= value.index:
             raise ScheduleError(  # a subclass (a namedtuple) could not be rebuilt alike
                 f"{where}[{value.key!r}]={found!r}; expected a tuple (or list) with a "
-                f"component {value.index} for [group.{value.name}]")
+                f"component {value.index} for [group.{value.name}]"
+            )
         container, size, found = type(found), len(found), found[value.index]
     if is_tensor(found):
         from ._tensors import _check_writable
@@ -450,7 +513,8 @@ def _holder(group, value, where: str) -> tuple:
     if isinstance(found, bool) or not isinstance(found, (int, float)):
         raise ScheduleTypeError(
             f"{where}[{value.name!r}]={found!r} is of type {type(found).__name__}; expected a "
-            "number or a floating-point tensor for the schedule to write")
+            "number or a floating-point tensor for the schedule to write"
+        )
     return container, size, float
 
 
@@ -469,8 +533,9 @@ def _check_shared_tensors(groups, classes, overrides, written) -> None:
                 raise ScheduleError(
                     f"optimizer.param_groups[{other}]['lr'] and optimizer.param_groups"
                     f"[{position}]['weight_decay'] are one tensor; expected a tensor of its own "
-                    "for each, e.g. group['weight_decay'] = group['weight_decay'].clone()")
-    for key, relevant in (("lr", slice(0, 2)), ("weight_decay", slice(2, 5)))[:len(written)]:
+                    "for each, e.g. group['weight_decay'] = group['weight_decay'].clone()"
+                )
+    for key, relevant in (("lr", slice(0, 2)), ("weight_decay", slice(2, 5)))[: len(written)]:
         first: dict[int, int] = {}
         for position, group in enumerate(groups):
             value = group.get(key)
@@ -527,25 +592,37 @@ class GroupWriter:
         plan = self.plan
         if plan is None:
             return self.remembered
-        keys = () if plan.values is None else \
-            [k for v in plan.values.scheduled for k in v.override_keys]
-        extras = [()] * len(plan.rows) if plan.values is None else \
-            [tuple(zip(keys, extra)) for _, extra, _, _ in plan.values.rows]
-        return [(group, key[:len(OVERRIDE_KEYS)], extra)
-                for (group, key, _), extra in zip(plan.rows, extras)]
+        keys = (
+            ()
+            if plan.values is None
+            else [k for v in plan.values.scheduled for k in v.override_keys]
+        )
+        extras = (
+            [()] * len(plan.rows)
+            if plan.values is None
+            else [tuple(zip(keys, extra)) for _, extra, _, _ in plan.values.rows]
+        )
+        return [
+            (group, key[: len(OVERRIDE_KEYS)], extra)
+            for (group, key, _), extra in zip(plan.rows, extras)
+        ]
 
     def write(self, new_plan: Plan) -> None:
         """Writes a checked plan into its groups and remembers it; warns once about
         unusual groups (again only when what is unusual changes)."""
         if new_plan.stray and (self.plan is None or self.plan.stray != new_plan.stray):
-            logger.warning("%s: overrides of values not scheduled do nothing; expected "
-                           "its [group] values (%s)",
-                           briefly(new_plan.stray, 90), briefly(
-                               [repr(v.name) for v in new_plan.schedule.values
-                                if v.place == "group"], 25) or "it schedules none")
+            logger.warning(
+                "%s: overrides of values not scheduled do nothing; expected "
+                "its [group] values (%s)",
+                briefly(new_plan.stray, 90),
+                briefly([repr(v.name) for v in new_plan.schedule.values if v.place == "group"], 25)
+                or "it schedules none",
+            )
         if new_plan.unusual and (self.plan is None or self.plan.unusual != new_plan.unusual):
-            logger.warning("%s; run as Megatron-Core runs them (the rate moves the other "
-                           "way)", briefly(new_plan.unusual, 110))
+            logger.warning(
+                "%s; run as Megatron-Core runs them (the rate moves the other way)",
+                briefly(new_plan.unusual, 110),
+            )
             logger.debug("groups in the opposite order: %s", "; ".join(new_plan.unusual))
         if new_plan.tensors is not None:
             new_plan.tensors()
@@ -578,8 +655,11 @@ class GroupWriter:
         """Plans every group afresh, writing nothing; with `keep_overrides`, group dicts
         replaced since the last plan first get this run's overrides back
         (`put_back_overrides`), which is undone if the plan is refused."""
-        put_back = self.put_back_overrides(getattr(optimizer, "param_groups", None)) \
-            if keep_overrides else []
+        put_back = (
+            self.put_back_overrides(getattr(optimizer, "param_groups", None))
+            if keep_overrides
+            else []
+        )
         try:
             new_plan = plan(schedule, num_steps, param_groups(optimizer), optimizer)
         except ScheduleError:
@@ -613,7 +693,10 @@ class GroupWriter:
                 logger.warning(
                     "the optimizer has %d parameter groups where this scheduler last wrote %d, "
                     "so the override policy cannot tell which of this run's per-group "
-                    "overrides each should get; the groups' own are used", len(groups), len(last))
+                    "overrides each should get; the groups' own are used",
+                    len(groups),
+                    len(last),
+                )
             return []
         changes = []
         for group, (planned, key, *extra) in zip(groups, last):  # no extra: an older pickle
@@ -646,8 +729,11 @@ def _report_put_back(put_back: list[tuple]) -> None:
     """One WARNING listing the overrides `GroupWriter.put_back_overrides` put back."""
     if put_back:
         listed = [f"{name}={mine!r} (not {found!r})" for _, name, mine, found in put_back]
-        logger.warning("the override policy keeps this run's per-group overrides: %s replaced "
-                       "what the optimizer's checkpoint put back", briefly(listed, 90))
+        logger.warning(
+            "the override policy keeps this run's per-group overrides: %s replaced "
+            "what the optimizer's checkpoint put back",
+            briefly(listed, 90),
+        )
         logger.debug("overrides put back: %s", ", ".join(listed))
 
 

@@ -15,13 +15,13 @@ status 2.
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
 import difflib
 import json
 import logging
 import os
 import re
 import sys
+from fractions import Fraction
 
 from . import __version__
 from .errors import ScheduleError
@@ -115,8 +115,11 @@ class _InOrder(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         kind = "recipe" if option_string == "--recipe" else "file"
         given = values if isinstance(values, list) else [values]
-        setattr(namespace, self.dest,
-                [*(getattr(namespace, self.dest) or []), *((kind, value) for value in given)])
+        setattr(
+            namespace,
+            self.dest,
+            [*(getattr(namespace, self.dest) or []), *((kind, value) for value in given)],
+        )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -152,15 +155,21 @@ def _build_parser() -> argparse.ArgumentParser:
         "schedule.toml --points 20",
     )
     table.add_argument("file", nargs="?", help="a schedule file (TOML), instead of flags")
-    table.add_argument("--recipe", help="a built-in recipe (see: paramsched recipes), "
-                       "instead of flags")
+    table.add_argument(
+        "--recipe", help="a built-in recipe (see: paramsched recipes), instead of flags"
+    )
     _add_megatron_flags(table)
-    table.add_argument("--points", type=int, default=10,
-                       help="evenly spaced iterations to show besides the boundaries (default 10)")
+    table.add_argument(
+        "--points",
+        type=int,
+        default=10,
+        help="evenly spaced iterations to show besides the boundaries (default 10)",
+    )
     _add_preview(commands)
     _add_compare(commands)
     commands.add_parser(
-        "recipes", help="list the built-in recipes",
+        "recipes",
+        help="list the built-in recipes",
         description="Lists the recipes shipped with paramsched, each with its source.",
     )
     parser.commands = commands.choices  # each command's parser, by name
@@ -183,25 +192,42 @@ def _add_preview(commands) -> None:
     )
     preview.add_argument("file", nargs="?", help="a schedule file (TOML)")
     preview.add_argument("--recipe", help="a built-in recipe (see: paramsched recipes)")
-    preview.add_argument("--at", action="append", default=[], metavar="QUANTITY",
-                         help="a point to show: '2000 steps', '1.5M samples', '10T tokens', "
-                         "'50%%' (repeatable)")
-    preview.add_argument("--json", action="store_true",
-                         help="print the --at points (or the phase ends) as JSON instead")
-    preview.add_argument("--csv", metavar="FILE", help="write step, samples, tokens, lr, wd "
-                         "and each scheduled value for every step (tokens alone on a token "
-                         "clock)")
-    preview.add_argument("--out", metavar="PNG", help="write a plot of lr, weight decay and "
-                         "each scheduled value")
-    preview.add_argument("--x", choices=("steps", "samples", "tokens"), default=None,
-                         help="the plot's x axis (default steps; samples for a run without a batch size, "
-                         "tokens on a token clock)")
+    preview.add_argument(
+        "--at",
+        action="append",
+        default=[],
+        metavar="QUANTITY",
+        help="a point to show: '2000 steps', '1.5M samples', '10T tokens', '50%%' (repeatable)",
+    )
+    preview.add_argument(
+        "--json",
+        action="store_true",
+        help="print the --at points (or the phase ends) as JSON instead",
+    )
+    preview.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="write step, samples, tokens, lr, wd "
+        "and each scheduled value for every step (tokens alone on a token "
+        "clock)",
+    )
+    preview.add_argument(
+        "--out", metavar="PNG", help="write a plot of lr, weight decay and each scheduled value"
+    )
+    preview.add_argument(
+        "--x",
+        choices=("steps", "samples", "tokens"),
+        default=None,
+        help="the plot's x axis (default steps; samples for a run without a batch size, "
+        "tokens on a token clock)",
+    )
     _add_megatron_flags(preview)
 
 
 def _add_compare(commands) -> None:
     compare = commands.add_parser(
-        "compare", interleaved=True,
+        "compare",
+        interleaved=True,
         help="compare schedules: steps, peak and final lr, area, where each departs; plot",
         description="Prints one row per schedule: its total steps, samples and tokens, peak "
         "and final lr, the area under the lr curve (the sum over optimizer steps of the rate "
@@ -212,24 +238,39 @@ def _add_compare(commands) -> None:
         "least two. Runs are compared step by step, so each needs a global_batch_size and "
         f"at most {LISTED_STEPS:,} steps.",
         epilog="examples: paramsched compare --recipe minicpm-wsd cooldown.toml;  paramsched "
-        "compare a.toml --recipe llama2-7b b.toml --out compare.png --x tokens")
-    compare.add_argument("schedules", nargs="*", action=_InOrder, metavar="FILE",
-                         help="a schedule file (TOML)")
+        "compare a.toml --recipe llama2-7b b.toml --out compare.png --x tokens",
+    )
+    compare.add_argument(
+        "schedules", nargs="*", action=_InOrder, metavar="FILE", help="a schedule file (TOML)"
+    )
     compare.add_argument("--file", dest="schedules", action=_InOrder, help=argparse.SUPPRESS)
-    compare.add_argument("--recipe", dest="schedules", action=_InOrder, metavar="NAME",
-                         help="a built-in recipe (see: paramsched recipes); repeatable, and "
-                         "taken in order with the FILEs")
-    compare.add_argument("--json", action="store_true",
-                         help="print the rows as JSON instead (keys name, total_steps, "
-                         "peak_lr, final_lr, area, diverges_at_step)")
+    compare.add_argument(
+        "--recipe",
+        dest="schedules",
+        action=_InOrder,
+        metavar="NAME",
+        help="a built-in recipe (see: paramsched recipes); repeatable, and "
+        "taken in order with the FILEs",
+    )
+    compare.add_argument(
+        "--json",
+        action="store_true",
+        help="print the rows as JSON instead (keys name, total_steps, "
+        "peak_lr, final_lr, area, diverges_at_step)",
+    )
     compare.add_argument("--out", metavar="PNG", help="write a plot of the lr curves overlaid")
-    compare.add_argument("--x", choices=("steps", "samples", "tokens"), default="steps",
-                         help="the plot's x axis (default steps)")
+    compare.add_argument(
+        "--x",
+        choices=("steps", "samples", "tokens"),
+        default="steps",
+        help="the plot's x axis (default steps)",
+    )
 
 
 def _add_megatron_flags(parser: argparse.ArgumentParser) -> None:
-    add_megatron_flags(parser.add_argument_group(
-        "Megatron's scheduling flags (same meanings and defaults)"))
+    add_megatron_flags(
+        parser.add_argument_group("Megatron's scheduling flags (same meanings and defaults)")
+    )
 
 
 def _preview(options: argparse.Namespace) -> str:
@@ -240,17 +281,25 @@ def _preview(options: argparse.Namespace) -> str:
     _check_other_flags(options, "preview", from_flags=bool(flags))
     sources = [options.file is not None, options.recipe is not None, bool(flags)]
     if sum(sources) != 1:
-        raise UsageError("paramsched preview: error: expected one schedule: a FILE, "
-                         "--recipe NAME, or Megatron's flags (--lr ... --train-iters ...)")
+        raise UsageError(
+            "paramsched preview: error: expected one schedule: a FILE, "
+            "--recipe NAME, or Megatron's flags (--lr ... --train-iters ...)"
+        )
     if options.file == "":
         raise ScheduleError("FILE='' is empty; expected a schedule file (TOML)")
-    outputs = {flag: path for flag, path in (("--csv", options.csv), ("--out", options.out))
-               if path is not None}
+    outputs = {
+        flag: path
+        for flag, path in (("--csv", options.csv), ("--out", options.out))
+        if path is not None
+    }
     if options.json and outputs:
-        raise UsageError(f"paramsched preview: error: --json with {' and '.join(outputs)}; "
-                         "expected --json alone (it prints the points as JSON, nothing else)")
-    _check_outputs(outputs, {} if options.file is None else
-                   {options.file: "the schedule FILE"})  # before any work
+        raise UsageError(
+            f"paramsched preview: error: --json with {' and '.join(outputs)}; "
+            "expected --json alone (it prints the points as JSON, nothing else)"
+        )
+    _check_outputs(
+        outputs, {} if options.file is None else {options.file: "the schedule FILE"}
+    )  # before any work
     if options.file is not None:
         schedule, title = load_schedule(options.file), options.file
     elif options.recipe is not None:
@@ -259,10 +308,14 @@ def _preview(options: argparse.Namespace) -> str:
         schedule = _megatron_schedule(flags)
         title = "Megatron flags: " + " ".join(
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-            for k, v in flags.items())
+            for k, v in flags.items()
+        )
     if options.json:
-        points = [preview.at(schedule, q) for q in options.at] if options.at else \
-            preview.phase_ends(schedule)
+        points = (
+            [preview.at(schedule, q) for q in options.at]
+            if options.at
+            else preview.phase_ends(schedule)
+        )
         return json.dumps(points, indent=2)
     lines = [preview.table(schedule, title)]
     if options.at:
@@ -270,8 +323,10 @@ def _preview(options: argparse.Namespace) -> str:
     x_unit = options.x or preview.default_x(schedule)
     if options.out is not None:  # every output checked before any is written
         preview.check_plot(schedule, options.out, x_unit)
-    writers = {"--csv": lambda path: preview.write_csv(schedule, path),
-               "--out": lambda path: preview.plot(schedule, path, x_unit, title)}
+    writers = {
+        "--csv": lambda path: preview.write_csv(schedule, path),
+        "--out": lambda path: preview.plot(schedule, path, x_unit, title),
+    }
     results = _write_outputs(outputs, writers)
     if options.csv is not None:
         lines.append(f"\nwrote {results['--csv']:,} rows to {options.csv}")
@@ -311,29 +366,40 @@ def _compare(options: argparse.Namespace) -> str:
     given = options.schedules or []
     if len(given) < 2:
         count = "no schedule" if not given else "one schedule"
-        raise UsageError(f"paramsched compare: error: {count} given; expected at least two "
-                         "(FILEs or --recipe NAMEs)")
+        raise UsageError(
+            f"paramsched compare: error: {count} given; expected at least two "
+            "(FILEs or --recipe NAMEs)"
+        )
     if ("file", "") in given:
         raise ScheduleError("FILE='' is empty; expected a schedule file (TOML)")
     outputs = {} if options.out is None else {"--out": options.out}
     if options.json and outputs:
-        raise UsageError("paramsched compare: error: --json with --out; expected --json alone "
-                         "(it prints the rows as JSON, nothing else)")
-    _check_outputs(outputs, {path: f"the schedule FILE {path!r}" for kind, path in given
-                             if kind == "file"})  # before any work
-    named = [(value, load_schedule(value)) if kind == "file" else
-             (f"recipe {value}", load_schedule(recipe_path(value))) for kind, value in given]
+        raise UsageError(
+            "paramsched compare: error: --json with --out; expected --json alone "
+            "(it prints the rows as JSON, nothing else)"
+        )
+    _check_outputs(
+        outputs, {path: f"the schedule FILE {path!r}" for kind, path in given if kind == "file"}
+    )  # before any work
+    named = [
+        (value, load_schedule(value))
+        if kind == "file"
+        else (f"recipe {value}", load_schedule(recipe_path(value)))
+        for kind, value in given
+    ]
     if options.out is not None:
         preview.check_compare_plot(named, options.out, options.x)
     rows = preview.comparison(named)
     if options.json:
         keys = ("name", "total_steps", "peak_lr", "final_lr", "area", "diverges_at_step")
-        return json.dumps([{key: row[key] for key in keys} for row in rows], indent=2,
-                          allow_nan=False)
+        return json.dumps(
+            [{key: row[key] for key in keys} for row in rows], indent=2, allow_nan=False
+        )
     lines = [preview.comparison_table(rows)]
     title = "learning rates: " + ", ".join(name for name, _ in named)
-    _write_outputs(outputs, {"--out": lambda path: preview.plot_compare(
-        named, path, options.x, title)})
+    _write_outputs(
+        outputs, {"--out": lambda path: preview.plot_compare(named, path, options.x, title)}
+    )
     if options.out is not None:
         lines.append(f"wrote the plot to {options.out}")
     return "\n".join(lines)
@@ -348,23 +414,31 @@ def _check_outputs(outputs: dict, schedule_files: dict) -> None:
     for flag, path in outputs.items():
         shown = f"{flag}={path!r}"
         if not path or "\0" in path:
-            raise ScheduleError(f"{shown} is not a file name; expected one such as "
-                                f"{'schedule.csv' if flag == '--csv' else 'schedule.png'}")
+            raise ScheduleError(
+                f"{shown} is not a file name; expected one such as "
+                f"{'schedule.csv' if flag == '--csv' else 'schedule.png'}"
+            )
         if os.path.isdir(path):
             raise ScheduleError(f"{shown} is a directory; expected a file name")
         directory = os.path.dirname(os.path.realpath(path))
         if not os.path.isdir(directory):
-            problem = "Not a directory" if os.path.exists(directory) else \
-                "No such file or directory"
-            raise ScheduleError(f"{shown} cannot be written: {directory}: {problem}; "
-                                "expected a file in an existing directory")
-        if not os.access(directory, os.W_OK) or (os.path.exists(path)
-                                                 and not os.access(path, os.W_OK)):
-            raise ScheduleError(f"{shown} cannot be written: Permission denied; expected a "
-                                "file you may write")
+            problem = (
+                "Not a directory" if os.path.exists(directory) else "No such file or directory"
+            )
+            raise ScheduleError(
+                f"{shown} cannot be written: {directory}: {problem}; "
+                "expected a file in an existing directory"
+            )
+        if not os.access(directory, os.W_OK) or (
+            os.path.exists(path) and not os.access(path, os.W_OK)
+        ):
+            raise ScheduleError(
+                f"{shown} cannot be written: Permission denied; expected a file you may write"
+            )
         if _same_file(path) in seen:
-            raise ScheduleError(f"{shown} is also {seen[_same_file(path)]}; expected "
-                                "different files")
+            raise ScheduleError(
+                f"{shown} is also {seen[_same_file(path)]}; expected different files"
+            )
         seen[_same_file(path)] = flag
 
 
@@ -383,8 +457,7 @@ def _temporary_name(path: str) -> str | None:
         return None
     directory, name = os.path.split(target)
     _remove_stale(directory, name)
-    return os.path.join(directory, f".{name}.paramsched-{os.getpid()}"
-                                   f"{os.path.splitext(name)[1]}")
+    return os.path.join(directory, f".{name}.paramsched-{os.getpid()}{os.path.splitext(name)[1]}")
 
 
 def _remove_stale(directory: str, name: str) -> None:
@@ -394,8 +467,10 @@ def _remove_stale(directory: str, name: str) -> None:
     cannot be asked there whether it runs)."""
     if os.name == "nt":
         return
-    pattern = re.compile(rf"\.{re.escape(name)}\.paramsched-([0-9]+)"
-                         rf"{re.escape(os.path.splitext(name)[1])}")
+    pattern = re.compile(
+        rf"\.{re.escape(name)}\.paramsched-([0-9]+)"
+        rf"{re.escape(os.path.splitext(name)[1])}"
+    )
     try:
         entries = os.listdir(directory)
     except OSError:  # refused later, naming the flag
@@ -427,8 +502,9 @@ def _writing(flag: str, path: str, write, *args):
     try:
         return write(*args)
     except OSError as error:
-        raise ScheduleError(f"{flag}={path!r} cannot be written: "
-                            f"{error.strerror or error}") from None
+        raise ScheduleError(
+            f"{flag}={path!r} cannot be written: {error.strerror or error}"
+        ) from None
     except ScheduleError as error:
         raise type(error)(str(error).replace(repr(str(args[0])), repr(path))) from None
 
@@ -438,16 +514,23 @@ def _recipes() -> str:
 
     lines = []
     for recipe in recipes():
-        lines += [f"{recipe.name}: {recipe.description}", f"    source: {recipe.source}",
-                  f"    file: {recipe.path}", ""]
+        lines += [
+            f"{recipe.name}: {recipe.description}",
+            f"    source: {recipe.source}",
+            f"    file: {recipe.path}",
+            "",
+        ]
     lines.append("preview one with: paramsched preview --recipe NAME")
     return "\n".join(lines)
 
 
 def _given_megatron_flags(options: argparse.Namespace) -> dict:
     """The Megatron flags given on the command line, by name."""
-    return {flag.name: getattr(options, flag.name) for flag in MEGATRON_FLAGS
-            if getattr(options, flag.name) is not None}
+    return {
+        flag.name: getattr(options, flag.name)
+        for flag in MEGATRON_FLAGS
+        if getattr(options, flag.name) is not None
+    }
 
 
 def _megatron_schedule(flags: dict):
@@ -463,23 +546,31 @@ def _megatron_schedule(flags: dict):
     --train-samples // --global-batch-size iterations.
     """
     values = {**MEGATRON_DEFAULTS, **flags}
-    if values["global_batch_size"] is None and values["step_batch_size_schedule"] is None \
-            and (values["micro_batch_size"] is None or values["data_parallel_size"] is None):
+    if (
+        values["global_batch_size"] is None
+        and values["step_batch_size_schedule"] is None
+        and (values["micro_batch_size"] is None or values["data_parallel_size"] is None)
+    ):
         if values["train_samples"] and not values["train_iters"]:
-            raise ScheduleError("--global-batch-size is not set with --train-samples; expected "
-                                "it (or --micro-batch-size and --data-parallel-size), since "
-                                "Megatron trains --train-samples // --global-batch-size "
-                                "iterations")
+            raise ScheduleError(
+                "--global-batch-size is not set with --train-samples; expected "
+                "it (or --micro-batch-size and --data-parallel-size), since "
+                "Megatron trains --train-samples // --global-batch-size "
+                "iterations"
+            )
         if values["train_iters"] and values["rampup_batch_size"] is None:
             values["global_batch_size"] = 1
-            logger.warning("--global-batch-size is not set: an iteration counts as 1 sample "
-                           "(the learning rate by iteration is the same at any constant batch "
-                           "size; samples and tokens are not)")
+            logger.warning(
+                "--global-batch-size is not set: an iteration counts as 1 sample "
+                "(the learning rate by iteration is the same at any constant batch "
+                "size; samples and tokens are not)"
+            )
     return from_megatron_args(argparse.Namespace(**values))
 
 
-def _set_aside_other_flags(parser: argparse.ArgumentParser, words: list[str],
-                           launch_line: bool) -> tuple[list[str], list[tuple[str, list[str]]]]:
+def _set_aside_other_flags(
+    parser: argparse.ArgumentParser, words: list[str], launch_line: bool
+) -> tuple[list[str], list[tuple[str, list[str]]]]:
     """Splits the words after a command into those its `parser` reads and the flags it
     does not know, each with its values, as ``(flag, values)``; an unknown flag takes
     values only in a `launch_line` (``table`` and ``preview``), as follows.
@@ -498,7 +589,7 @@ def _set_aside_other_flags(parser: argparse.ArgumentParser, words: list[str],
         word = words[index]
         index += 1
         if word == "--":
-            return kept + words[index - 1:], others
+            return kept + words[index - 1 :], others
         if not word.startswith("--"):
             kept.append(word)
             continue
@@ -506,8 +597,15 @@ def _set_aside_other_flags(parser: argparse.ArgumentParser, words: list[str],
         action = parser._option_string_actions.get(name)
         if action is not None:
             given = [word]
-            taken = 0 if "=" in word else action.nargs if isinstance(action.nargs, int) \
-                else 1 if action.nargs in (None, "?") else 0
+            taken = (
+                0
+                if "=" in word
+                else action.nargs
+                if isinstance(action.nargs, int)
+                else 1
+                if action.nargs in (None, "?")
+                else 0
+            )
             while taken and index < len(words) and not words[index].startswith("--"):
                 given.append(words[index])
                 index, taken = index + 1, taken - 1
@@ -521,12 +619,17 @@ def _set_aside_other_flags(parser: argparse.ArgumentParser, words: list[str],
                     f"paramsched {parser.prog.split()[-1]}: error: unrecognized arguments: "
                     f"{' '.join(stray)} (after {' '.join(given)}, which takes "
                     f"{len(given) - 1} value{'s' if len(given) > 2 else ''}: quote a value "
-                    "that holds spaces; a schedule FILE's name ends in .toml)")
+                    "that holds spaces; a schedule FILE's name ends in .toml)"
+                )
             kept += stray
             continue
         values = [word.split("=", 1)[1]] if "=" in word else []
-        while launch_line and "=" not in word and index < len(words) \
-                and _a_value(parser, words[index]):
+        while (
+            launch_line
+            and "=" not in word
+            and index < len(words)
+            and _a_value(parser, words[index])
+        ):
             values.append(words[index])
             index += 1
         others.append((name, values))
@@ -536,8 +639,11 @@ def _set_aside_other_flags(parser: argparse.ArgumentParser, words: list[str],
 def _a_value(parser: argparse.ArgumentParser, word: str) -> bool:
     """Whether `word`, after an unknown flag, is one of its values: not a flag (``--x``,
     or one of `parser`'s, such as ``-h``) nor a schedule FILE (a name ending in .toml)."""
-    return not word.startswith("--") and word not in parser._option_string_actions \
+    return (
+        not word.startswith("--")
+        and word not in parser._option_string_actions
         and not word.lower().endswith(".toml")
+    )
 
 
 def _check_other_flags(options: argparse.Namespace, command: str, from_flags: bool) -> None:
@@ -553,40 +659,60 @@ def _check_other_flags(options: argparse.Namespace, command: str, from_flags: bo
     others = getattr(options, "others", [])
     if not others:
         return
-    known = [option for option in options.parser._option_string_actions
-             if option.startswith("--")]
+    known = [option for option in options.parser._option_string_actions if option.startswith("--")]
     for flag, _ in others:
         if flag in MEGATRON_RETIRED_FLAGS:
-            raise UsageError(f"paramsched {command}: error: {flag} is no longer one of "
-                             f"Megatron's flags (Megatron refuses it); expected "
-                             f"{MEGATRON_RETIRED_FLAGS[flag]}")
-        close = [] if flag in MEGATRON_LOOKALIKES else \
-            difflib.get_close_matches(flag, known, n=1, cutoff=NEAR_MISS)
+            raise UsageError(
+                f"paramsched {command}: error: {flag} is no longer one of "
+                f"Megatron's flags (Megatron refuses it); expected "
+                f"{MEGATRON_RETIRED_FLAGS[flag]}"
+            )
+        close = (
+            []
+            if flag in MEGATRON_LOOKALIKES
+            else difflib.get_close_matches(flag, known, n=1, cutoff=NEAR_MISS)
+        )
         if close:
-            raise UsageError(f"paramsched {command}: error: unrecognized argument {flag}; "
-                             f"did you mean {close[0]}?")
+            raise UsageError(
+                f"paramsched {command}: error: unrecognized argument {flag}; "
+                f"did you mean {close[0]}?"
+            )
     if not from_flags:
         words = " ".join(" ".join([flag, *values]) for flag, values in others)
-        why = " (Megatron's other flags are taken beside its scheduling flags, --lr ... " \
-            "--train-iters ...)" if command in ("table", "preview") else ""
+        why = (
+            " (Megatron's other flags are taken beside its scheduling flags, --lr ... "
+            "--train-iters ...)"
+            if command in ("table", "preview")
+            else ""
+        )
         raise UsageError(f"paramsched {command}: error: unrecognized arguments: {words}{why}")
     names = list(dict.fromkeys(flag for flag, _ in others))
     rates = [flag for flag in names if flag in MEGATRON_GROUP_RATE_FLAGS]
     names = [flag for flag in names if flag not in rates]
     if names:
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        logger.warning("ignored %d flag%s that do%s not affect the schedule (%s)", len(names),
-                       "s" if len(names) != 1 else "", "" if len(names) != 1 else "es", shown)
+        logger.warning(
+            "ignored %d flag%s that do%s not affect the schedule (%s)",
+            len(names),
+            "s" if len(names) != 1 else "",
+            "" if len(names) != 1 else "es",
+            shown,
+        )
     if rates:
-        logger.warning("ignored %s, which give%s some parameter groups rates of their own: the "
-                       "schedule shown is the other groups'", ", ".join(rates),
-                       "" if len(rates) > 1 else "s")
+        logger.warning(
+            "ignored %s, which give%s some parameter groups rates of their own: the "
+            "schedule shown is the other groups'",
+            ", ".join(rates),
+            "" if len(rates) > 1 else "s",
+        )
 
 
 def _table(options: argparse.Namespace) -> str:
     if options.points > MAX_POINTS:
-        raise UsageError(f"paramsched table: error: --points={options.points}; expected at most "
-                         f"{MAX_POINTS:,} (a table for people; --csv in preview writes every step)")
+        raise UsageError(
+            f"paramsched table: error: --points={options.points}; expected at most "
+            f"{MAX_POINTS:,} (a table for people; --csv in preview writes every step)"
+        )
     if options.points < 0:
         raise UsageError(
             f"paramsched table: error: --points={options.points}; expected a number >= 0"
@@ -612,8 +738,10 @@ def _table(options: argparse.Namespace) -> str:
         mark(schedule.lr_warmup_steps, "warmup ends")
     if schedule.lr_decay_style == "WSD":
         # An anneal longer than the decay starts at once (Megatron's rule), so after the warmup.
-        mark(max(schedule.lr_decay_steps - schedule.wsd_decay_steps, schedule.lr_warmup_steps),
-             "anneal starts")
+        mark(
+            max(schedule.lr_decay_steps - schedule.wsd_decay_steps, schedule.lr_warmup_steps),
+            "anneal starts",
+        )
     if schedule.lr_decay_style != "constant":
         mark(schedule.lr_decay_steps, "decay ends")
         after = run.step_past_samples(schedule.lr_decay_steps)
@@ -626,8 +754,11 @@ def _table(options: argparse.Namespace) -> str:
             if step <= iterations:
                 note(step, f"batch size {size}")
     note(iterations, "training ends")
-    spaced = {round(Fraction(iterations * k, options.points))
-              for k in range(options.points + 1)} if options.points else set()
+    spaced = (
+        {round(Fraction(iterations * k, options.points)) for k in range(options.points + 1)}
+        if options.points
+        else set()
+    )
     rows = sorted(row for row in set(events) | spaced if row <= run._last_step)  # on the clock
 
     lines = []
@@ -636,17 +767,21 @@ def _table(options: argparse.Namespace) -> str:
     length = f"{iterations} iterations of {run.global_batch_size} samples"
     if run.batch_size_schedule is not None:
         sizes = [size for _, size in run.batch_size_schedule]
-        length = (f"{iterations} iterations of {sizes[0]} to {sizes[-1]} samples in "
-                  f"{len(sizes)} stages")
+        length = (
+            f"{iterations} iterations of {sizes[0]} to {sizes[-1]} samples in {len(sizes)} stages"
+        )
     elif not args.train_iters:
-        if run.rampup_batch_size is not None and \
-                run.rampup_batch_size[0] != run.global_batch_size:
-            length = (f"{iterations} iterations of {run.rampup_batch_size[0]} rising to "
-                      f"{run.global_batch_size} samples")
+        if run.rampup_batch_size is not None and run.rampup_batch_size[0] != run.global_batch_size:
+            length = (
+                f"{iterations} iterations of {run.rampup_batch_size[0]} rising to "
+                f"{run.global_batch_size} samples"
+            )
     if not args.train_iters:
         length += f" (Megatron's count for --train-samples {args.train_samples})"
-    lines.append(f"decay style {schedule.lr_decay_style}, {length}; "
-                 "values the scheduler holds after each iteration")
+    lines.append(
+        f"decay style {schedule.lr_decay_style}, {length}; "
+        "values the scheduler holds after each iteration"
+    )
     lines.append(f"{'iteration':>10} {'samples':>12} {'lr':>14} {'weight_decay':>14}  event")
     for iteration in rows:
         samples = run.samples_at_step(iteration)
@@ -662,10 +797,13 @@ def _table_of_a_schedule(options: argparse.Namespace) -> str:
     from . import preview
     from .recipe import load_schedule, recipe_path
 
-    if (options.file is not None) + (options.recipe is not None) + \
-            bool(_given_megatron_flags(options)) != 1:
-        raise UsageError("paramsched table: error: expected one schedule: a FILE, --recipe "
-                         "NAME, or Megatron's flags (--lr ... --train-iters ...)")
+    if (options.file is not None) + (options.recipe is not None) + bool(
+        _given_megatron_flags(options)
+    ) != 1:
+        raise UsageError(
+            "paramsched table: error: expected one schedule: a FILE, --recipe "
+            "NAME, or Megatron's flags (--lr ... --train-iters ...)"
+        )
     if options.file == "":
         raise ScheduleError("FILE='' is empty; expected a schedule file (TOML)")
     if options.file is not None:
@@ -677,8 +815,12 @@ def _table_of_a_schedule(options: argparse.Namespace) -> str:
 
 #: The flags that take one number: a negative value is attached to them (`_attach_negatives`).
 _NUMBER_OPTIONS = frozenset(
-    [flag.option for flag in MEGATRON_FLAGS
-     if flag.metavar is None and not isinstance(flag.kind, tuple)] + ["--points"]
+    [
+        flag.option
+        for flag in MEGATRON_FLAGS
+        if flag.metavar is None and not isinstance(flag.kind, tuple)
+    ]
+    + ["--points"]
 )
 
 
@@ -696,8 +838,12 @@ def _attach_negatives(argv: list[str]) -> list[str]:
         if word == "--":  # the rest are positionals
             return attached + argv[index:]
         following = argv[index + 1] if index + 1 < len(argv) else None
-        if word in _NUMBER_OPTIONS and following is not None and following.startswith("-") \
-                and _is_number(following):
+        if (
+            word in _NUMBER_OPTIONS
+            and following is not None
+            and following.startswith("-")
+            and _is_number(following)
+        ):
             attached.append(f"{word}={following}")
             index += 2
         else:
@@ -734,8 +880,9 @@ def main(argv: list[str] | None = None) -> int:
         command_parser = parser.commands.get(words[0]) if words else None
         others = []
         if command_parser is not None:  # a launch line's other flags, set aside
-            rest, others = _set_aside_other_flags(command_parser, words[1:],
-                                                  words[0] in ("table", "preview"))
+            rest, others = _set_aside_other_flags(
+                command_parser, words[1:], words[0] in ("table", "preview")
+            )
             words = [words[0], *rest]
         try:
             options = parser.parse_args(_attach_negatives(words))
@@ -748,8 +895,12 @@ def main(argv: list[str] | None = None) -> int:
         options.others, options.parser = others, command_parser
         if command in ("compare", "recipes"):  # no Megatron flags there
             _check_other_flags(options, command, from_flags=False)
-        run = {"table": _table, "preview": _preview, "compare": _compare,
-               "recipes": lambda _: _recipes()}
+        run = {
+            "table": _table,
+            "preview": _preview,
+            "compare": _compare,
+            "recipes": lambda _: _recipes(),
+        }
         output = run[command](options)
         for note in notes.messages:
             _error(f"paramsched {command}: note: {note}")

@@ -24,8 +24,7 @@ def _fields(scheduler) -> dict:
     meaning, so two spellings of one schedule agree), its kind, the step, the clock and,
     on a token clock, the tokens recorded for the coming step (`ParamScheduler.add_tokens`)."""
     core = getattr(scheduler, "core", scheduler)  # a ParamScheduler wraps the core scheduler
-    flat = {"kind": core.schedule.describe(), **core.schedule.fields(),
-            "num_steps": core.num_steps}
+    flat = {"kind": core.schedule.describe(), **core.schedule.fields(), "num_steps": core.num_steps}
     clock = getattr(scheduler, "clock", None)
     if clock is not None:
         flat["clock"] = clock.describe()
@@ -57,14 +56,16 @@ def read_checkpoint(checkpoint_id, key: str = "scheduler") -> dict:
     for fqn in metadata.state_dict_metadata:
         if not fqn.startswith(key + "."):
             continue
-        *parents, leaf = fqn[len(key) + 1:].split(".")
+        *parents, leaf = fqn[len(key) + 1 :].split(".")
         node = nested
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = None  # replaced by the saved value
     if not nested:
-        raise ScheduleError(f"checkpoint {str(checkpoint_id)!r} holds nothing under key={key!r};"
-                            " expected the key the scheduler was saved under")
+        raise ScheduleError(
+            f"checkpoint {str(checkpoint_id)!r} holds nothing under key={key!r};"
+            " expected the key the scheduler was saved under"
+        )
     loaded = {key: nested}
     dcp.load(loaded, checkpoint_id=checkpoint_id)
     return loaded[key]
@@ -96,8 +97,10 @@ def check_consistent(scheduler, group=None) -> None:
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()):
-        raise ScheduleError("check_consistent needs torch.distributed initialized; expected a "
-                            "call after init_process_group on every rank")
+        raise ScheduleError(
+            "check_consistent needs torch.distributed initialized; expected a "
+            "call after init_process_group on every rank"
+        )
     mine = _fields(scheduler)
     gathered: list = [None] * dist.get_world_size(group)
     dist.all_gather_object(gathered, mine, group=group)
@@ -114,10 +117,17 @@ def check_consistent(scheduler, group=None) -> None:
             else:
                 holders.append([value, [rank]])
         if len(holders) > 1:
-            problems.append(f"{path}: " + "; ".join(
-                f"rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))} "
-                f"{'have' if len(ranks) > 1 else 'has'} {value!r}"
-                for value, ranks in holders))
+            problems.append(
+                f"{path}: "
+                + "; ".join(
+                    f"rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))} "
+                    f"{'have' if len(ranks) > 1 else 'has'} {value!r}"
+                    for value, ranks in holders
+                )
+            )
     if problems:
-        raise ScheduleError("schedulers differ across ranks: " + " | ".join(problems)
-                            + "; expected every rank launched with the same schedule")
+        raise ScheduleError(
+            "schedulers differ across ranks: "
+            + " | ".join(problems)
+            + "; expected every rank launched with the same schedule"
+        )

@@ -44,8 +44,11 @@ def check_number(field: str, value: object) -> int | float:
     if isinstance(value, float) and not math.isfinite(value):
         raise ScheduleError(f"{field}={value!r} is not finite; expected a finite number")
     if abs(value) > LIMIT:
-        shown = f"an integer of {_digits(abs(value))} digits" if isinstance(value, int) \
-            and abs(value) > 10**30 else repr(value)
+        shown = (
+            f"an integer of {_digits(abs(value))} digits"
+            if isinstance(value, int) and abs(value) > 10**30
+            else repr(value)
+        )
         raise ScheduleError(f"{field}={shown} is beyond any run; expected at most 1e18 in size")
     return value
 
@@ -111,7 +114,7 @@ def briefly(items: Iterable[str], width: int = 90) -> str:
     for item in items:
         if shown and len(", ".join([*shown, item])) > width:
             break
-        shown.append(item if len(item) <= width else item[:width - 3] + "...")
+        shown.append(item if len(item) <= width else item[: width - 3] + "...")
     more = len(items) - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more else "")
 
@@ -127,4 +130,4 @@ def shown(value: object, width: int = 40) -> str:
     if len(text) <= width:
         return text
     keep = width - 3
-    return text[:keep // 2 + keep % 2] + "..." + text[len(text) - keep // 2:]
+    return text[: keep // 2 + keep % 2] + "..." + text[len(text) - keep // 2 :]

@@ -71,44 +71,96 @@ MEGATRON_FLAGS: tuple[MegatronFlag, ...] = (
     MegatronFlag("lr_warmup_init", float, 0.0, "learning rate at step 0 (default 0.0)"),
     MegatronFlag("lr_warmup_iters", int, 0, "warmup length in iterations (default 0)"),
     MegatronFlag("lr_warmup_samples", int, 0, "warmup length in samples (default 0)"),
-    MegatronFlag("lr_warmup_fraction", float, None,
-                 "warmup length as a fraction of the decay length (default none)"),
-    MegatronFlag("lr_decay_iters", int, None,
-                 "decay length in iterations (default --train-iters)"),
-    MegatronFlag("lr_decay_samples", int, None,
-                 "decay length in samples (default --train-samples)"),
-    MegatronFlag("train_iters", int, None,
-                 "training length in iterations (default none; this or --train-samples)"),
-    MegatronFlag("train_samples", int, None,
-                 "training length in samples (default none; this or --train-iters)"),
-    MegatronFlag("lr_decay_style", LR_DECAY_STYLES, "linear",
-                 "shape of the decay (default linear)"),
-    MegatronFlag("lr_wsd_decay_style", WSD_DECAY_STYLES, "exponential",
-                 "shape of the WSD anneal (default exponential)"),
-    MegatronFlag("lr_wsd_decay_iters", int, None,
-                 "length of the WSD anneal in iterations (default none; WSD needs it)"),
-    MegatronFlag("lr_wsd_decay_samples", int, None,
-                 "length of the WSD anneal in samples (default none; WSD needs it)"),
+    MegatronFlag(
+        "lr_warmup_fraction",
+        float,
+        None,
+        "warmup length as a fraction of the decay length (default none)",
+    ),
+    MegatronFlag("lr_decay_iters", int, None, "decay length in iterations (default --train-iters)"),
+    MegatronFlag(
+        "lr_decay_samples", int, None, "decay length in samples (default --train-samples)"
+    ),
+    MegatronFlag(
+        "train_iters",
+        int,
+        None,
+        "training length in iterations (default none; this or --train-samples)",
+    ),
+    MegatronFlag(
+        "train_samples",
+        int,
+        None,
+        "training length in samples (default none; this or --train-iters)",
+    ),
+    MegatronFlag(
+        "lr_decay_style", LR_DECAY_STYLES, "linear", "shape of the decay (default linear)"
+    ),
+    MegatronFlag(
+        "lr_wsd_decay_style",
+        WSD_DECAY_STYLES,
+        "exponential",
+        "shape of the WSD anneal (default exponential)",
+    ),
+    MegatronFlag(
+        "lr_wsd_decay_iters",
+        int,
+        None,
+        "length of the WSD anneal in iterations (default none; WSD needs it)",
+    ),
+    MegatronFlag(
+        "lr_wsd_decay_samples",
+        int,
+        None,
+        "length of the WSD anneal in samples (default none; WSD needs it)",
+    ),
     MegatronFlag("weight_decay", float, 0.01, "constant weight decay (default 0.01)"),
-    MegatronFlag("start_weight_decay", float, None,
-                 "first weight decay of a linear or cosine increment (default none)"),
-    MegatronFlag("end_weight_decay", float, None,
-                 "last weight decay of a linear or cosine increment (default none)"),
-    MegatronFlag("weight_decay_incr_style", WD_INCR_STYLES, "constant",
-                 "shape of the weight decay's increment (default constant)"),
-    MegatronFlag("global_batch_size", int, None,
-                 "samples per iteration (default --micro-batch-size x "
-                 "--data-parallel-size, else 1 with --train-iters)"),
-    MegatronFlag("rampup_batch_size", str, None,
-                 "batch-size ramp-up: start, increment, length in samples or '20B tokens' "
-                 "(default none)",
-                 metavar=("START", "INCREMENT", "RAMP_LENGTH")),
+    MegatronFlag(
+        "start_weight_decay",
+        float,
+        None,
+        "first weight decay of a linear or cosine increment (default none)",
+    ),
+    MegatronFlag(
+        "end_weight_decay",
+        float,
+        None,
+        "last weight decay of a linear or cosine increment (default none)",
+    ),
+    MegatronFlag(
+        "weight_decay_incr_style",
+        WD_INCR_STYLES,
+        "constant",
+        "shape of the weight decay's increment (default constant)",
+    ),
+    MegatronFlag(
+        "global_batch_size",
+        int,
+        None,
+        "samples per iteration (default --micro-batch-size x "
+        "--data-parallel-size, else 1 with --train-iters)",
+    ),
+    MegatronFlag(
+        "rampup_batch_size",
+        str,
+        None,
+        "batch-size ramp-up: start, increment, length in samples or '20B tokens' (default none)",
+        metavar=("START", "INCREMENT", "RAMP_LENGTH"),
+    ),
     MegatronFlag("seq_length", int, None, "tokens per sample (default none)"),
-    MegatronFlag("step_batch_size_schedule", str, None,
-                 "batch size by stages, '0:768 250B:1536', core 0.18 on (default none)"),
+    MegatronFlag(
+        "step_batch_size_schedule",
+        str,
+        None,
+        "batch size by stages, '0:768 250B:1536', core 0.18 on (default none)",
+    ),
     MegatronFlag("micro_batch_size", int, None, "samples per micro-batch (default none)"),
-    MegatronFlag("data_parallel_size", int, None,
-                 "data-parallel ranks; Megatron derives it from the world size (default none)"),
+    MegatronFlag(
+        "data_parallel_size",
+        int,
+        None,
+        "data-parallel ranks; Megatron derives it from the world size (default none)",
+    ),
 )
 
 #: Megatron's defaults, by argument name (None: unset); taken from `MEGATRON_FLAGS`.
@@ -126,17 +178,29 @@ MEGATRON_RETIRED_FLAGS: dict[str, str] = {
 #: ``max_lr`` and ``min_lr``): the schedule read from the flags is that of the other
 #: groups, and a preview says so.
 MEGATRON_GROUP_RATE_FLAGS: tuple[str, ...] = (
-    "--decoupled-lr", "--decoupled-min-lr", "--use-mup", "--head-lr-mult",
+    "--decoupled-lr",
+    "--decoupled-min-lr",
+    "--use-mup",
+    "--head-lr-mult",
 )
 
 #: Megatron's own flags (Megatron-Core 0.16 to main) that `difflib` finds within
 #: `NEAR_MISS` of a flag paramsched reads: they are Megatron's, not misspellings, and
 #: are set aside with the other flags that do not affect the schedule.
-MEGATRON_LOOKALIKES: frozenset[str] = frozenset({
-    "--context-parallel-size", "--decoder-seq-length", "--encoder-seq-length",
-    "--eval-global-batch-size", "--eval-micro-batch-size", "--fp4-recipe", "--fp8-recipe",
-    "--ft-num-warmup-iters", "--indexer-batch-size", "--no-weight-decay-cond-type",
-})
+MEGATRON_LOOKALIKES: frozenset[str] = frozenset(
+    {
+        "--context-parallel-size",
+        "--decoder-seq-length",
+        "--encoder-seq-length",
+        "--eval-global-batch-size",
+        "--eval-micro-batch-size",
+        "--fp4-recipe",
+        "--fp8-recipe",
+        "--ft-num-warmup-iters",
+        "--indexer-batch-size",
+        "--no-weight-decay-cond-type",
+    }
+)
 
 #: How close (`difflib.SequenceMatcher.ratio`) an unknown flag must be to a known one
 #: to be taken for a misspelling of it (``--lr-warmup-steps`` for ``--lr-warmup-iters``,
@@ -160,8 +224,13 @@ def add_megatron_flags(parser) -> None:
     """
     for flag in MEGATRON_FLAGS:
         if flag.metavar is not None:
-            parser.add_argument(flag.option, type=flag.kind, nargs=len(flag.metavar),
-                                metavar=flag.metavar, help=flag.help)
+            parser.add_argument(
+                flag.option,
+                type=flag.kind,
+                nargs=len(flag.metavar),
+                metavar=flag.metavar,
+                help=flag.help,
+            )
         elif isinstance(flag.kind, tuple):
             parser.add_argument(flag.option, choices=flag.kind, help=flag.help)
         else:
@@ -227,16 +296,23 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
         if a[name] is not None and check_number(_flag(name), a[name]) <= 0:
             raise ScheduleError(f"{_flag(name)}={a[name]!r}; expected a number > 0")
     for name in ("micro_batch_size", "data_parallel_size", "global_batch_size", "seq_length"):
-        if a[name] is not None and (not isinstance(check_number(_flag(name), a[name]), int)
-                                    or a[name] <= 0):
+        if a[name] is not None and (
+            not isinstance(check_number(_flag(name), a[name]), int) or a[name] <= 0
+        ):
             raise ScheduleError(f"{_flag(name)}={a[name]!r}; expected a whole number > 0")
     for name in ("min_lr", "lr_warmup_init"):
         if a[name] > a["lr"]:
-            raise ScheduleError(f"{_flag(name)} {a[name]!r} is greater than --lr {a['lr']!r}; "
-                                f"expected {_flag(name)} <= --lr")
+            raise ScheduleError(
+                f"{_flag(name)} {a[name]!r} is greater than --lr {a['lr']!r}; "
+                f"expected {_flag(name)} <= --lr"
+            )
     _refuse_contradictions(a)
-    if a["global_batch_size"] is None and a["step_batch_size_schedule"] is None \
-            and a["micro_batch_size"] is not None and a["data_parallel_size"] is not None:
+    if (
+        a["global_batch_size"] is None
+        and a["step_batch_size_schedule"] is None
+        and a["micro_batch_size"] is not None
+        and a["data_parallel_size"] is not None
+    ):
         # Megatron's default: --micro-batch-size x the data-parallel size.
         a["global_batch_size"] = a["micro_batch_size"] * a["data_parallel_size"]
     start_wd, end_wd = _weight_decay(a)
@@ -245,11 +321,15 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
     if a["step_batch_size_schedule"] is not None:
         stages = _step_schedule(a["step_batch_size_schedule"], a["seq_length"], notes)
         if a["rampup_batch_size"] is not None:
-            notes.append(f"--rampup-batch-size={shown(a['rampup_batch_size'])} is ignored: with "
-                         "--step-batch-size-schedule, Megatron follows the schedule")
+            notes.append(
+                f"--rampup-batch-size={shown(a['rampup_batch_size'])} is ignored: with "
+                "--step-batch-size-schedule, Megatron follows the schedule"
+            )
     elif a["rampup_batch_size"] is not None:
-        notes.append("--rampup-batch-size follows Megatron-Core 0.16 and 0.17; from 0.18 "
-                     "Megatron ignores it (use --step-batch-size-schedule)")
+        notes.append(
+            "--rampup-batch-size follows Megatron-Core 0.16 and 0.17; from 0.18 "
+            "Megatron ignores it (use --step-batch-size-schedule)"
+        )
         if a["train_iters"]:
             raise ScheduleError(
                 f"--rampup-batch-size={a['rampup_batch_size']!r} with --train-iters; expected "
@@ -257,17 +337,22 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
             )
     if a["train_iters"]:
         if a["train_iters"] != int(a["train_iters"]):
-            raise ScheduleError(f"--train-iters={a['train_iters']!r}; expected a whole number "
-                                "of iterations")
+            raise ScheduleError(
+                f"--train-iters={a['train_iters']!r}; expected a whole number of iterations"
+            )
         unit, scale = "iters", _iteration_samples(a)
         if a["lr_wsd_decay_samples"] is not None:
-            notes.append(f"--lr-wsd-decay-samples={a['lr_wsd_decay_samples']!r} is ignored "
-                         "with --train-iters (Megatron reads --lr-wsd-decay-iters)")
+            notes.append(
+                f"--lr-wsd-decay-samples={a['lr_wsd_decay_samples']!r} is ignored "
+                "with --train-iters (Megatron reads --lr-wsd-decay-iters)"
+            )
     elif a["train_samples"]:
         unit, scale = "samples", 1
         if a["lr_wsd_decay_iters"] is not None:
-            notes.append(f"--lr-wsd-decay-iters={a['lr_wsd_decay_iters']!r} is ignored "
-                         "with --train-samples (Megatron reads --lr-wsd-decay-samples)")
+            notes.append(
+                f"--lr-wsd-decay-iters={a['lr_wsd_decay_iters']!r} is ignored "
+                "with --train-samples (Megatron reads --lr-wsd-decay-samples)"
+            )
     else:
         raise ScheduleError("neither --train-iters nor --train-samples is set; expected one")
 
@@ -280,8 +365,9 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
     train = steps("train")
     lr_decay_steps = train if a[f"lr_decay_{unit}"] is None else steps("lr_decay")
     if a["lr_warmup_fraction"] is not None:
-        lr_warmup_steps = check_non_negative("--lr-warmup-fraction",
-                                             a["lr_warmup_fraction"]) * lr_decay_steps
+        lr_warmup_steps = (
+            check_non_negative("--lr-warmup-fraction", a["lr_warmup_fraction"]) * lr_decay_steps
+        )
     else:
         lr_warmup_steps = steps("lr_warmup")
     _check_lengths(a, unit, lr_warmup_steps, lr_decay_steps)
@@ -294,11 +380,16 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
     try:
         rampup = a["rampup_batch_size"] if stages is None else None
         if rampup is not None and not isinstance(rampup, (str, bytes)):
-            rampup = [_megatron_int(f"--rampup-batch-size[{i}]", v) if i < 2 else
-                      _megatron_ramp_length(v) for i, v in enumerate(rampup)]
-        run = Run(global_batch_size=None if stages else a["global_batch_size"],
-                  seq_length=a["seq_length"], rampup_batch_size=rampup,
-                  batch_size_schedule=stages)
+            rampup = [
+                _megatron_int(f"--rampup-batch-size[{i}]", v) if i < 2 else _megatron_ramp_length(v)
+                for i, v in enumerate(rampup)
+            ]
+        run = Run(
+            global_batch_size=None if stages else a["global_batch_size"],
+            seq_length=a["seq_length"],
+            rampup_batch_size=rampup,
+            batch_size_schedule=stages,
+        )
     except ScheduleError as error:  # Run's fields are Megatron's arguments, by name
         raise type(error)(_as_flags(str(error))) from None
     if run.global_batch_size is not None:  # where Megatron stops: its iterations
@@ -333,30 +424,42 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
 
 def _refuse_contradictions(a: dict) -> None:
     """Refuses what Megatron's ``validate_args`` refuses, naming the flags."""
+
     def refuse(first: str, second: str, why: str) -> None:
-        raise ScheduleError(f"{_flag(first)}={a[first]!r} with {_flag(second)}={a[second]!r}; "
-                            f"expected {why}, as Megatron requires")
+        raise ScheduleError(
+            f"{_flag(first)}={a[first]!r} with {_flag(second)}={a[second]!r}; "
+            f"expected {why}, as Megatron requires"
+        )
 
     if a["train_iters"]:
         for name in ("train_samples", "lr_decay_samples"):
             if a[name] is not None:
-                refuse("train_iters", name, "iteration-based lengths (--train-iters, "
-                       "--lr-decay-iters, --lr-warmup-iters)")
+                refuse(
+                    "train_iters",
+                    name,
+                    "iteration-based lengths (--train-iters, --lr-decay-iters, --lr-warmup-iters)",
+                )
         if a["lr_warmup_samples"]:
             refuse("train_iters", "lr_warmup_samples", "--lr-warmup-iters")
         if a["lr_warmup_fraction"] is not None and a["lr_warmup_iters"]:
             refuse("lr_warmup_fraction", "lr_warmup_iters", "one of the two")
     if a["train_samples"]:
         if a["lr_decay_iters"] is not None:
-            refuse("train_samples", "lr_decay_iters", "sample-based lengths (--train-samples, "
-                   "--lr-decay-samples, --lr-warmup-samples)")
+            refuse(
+                "train_samples",
+                "lr_decay_iters",
+                "sample-based lengths (--train-samples, --lr-decay-samples, --lr-warmup-samples)",
+            )
         if a["lr_warmup_iters"]:
             refuse("train_samples", "lr_warmup_iters", "--lr-warmup-samples")
         if a["lr_warmup_fraction"] is not None and a["lr_warmup_samples"]:
             refuse("lr_warmup_fraction", "lr_warmup_samples", "one of the two")
     if a["step_batch_size_schedule"] is not None and a["global_batch_size"] is not None:
-        refuse("step_batch_size_schedule", "global_batch_size", "one of the two (the "
-               "schedule sets the batch size)")
+        refuse(
+            "step_batch_size_schedule",
+            "global_batch_size",
+            "one of the two (the schedule sets the batch size)",
+        )
 
 
 def _check_lengths(a: dict, unit: str, lr_warmup_steps, lr_decay_steps) -> None:
@@ -365,17 +468,22 @@ def _check_lengths(a: dict, unit: str, lr_warmup_steps, lr_decay_steps) -> None:
     --train-samples unless --lr-decay-iters or --lr-decay-samples is given)."""
     decay = f"lr_decay_{unit}" if a[f"lr_decay_{unit}"] is not None else f"train_{unit}"
     if lr_decay_steps <= 0:
-        raise ScheduleError(f"{_flag(decay)}={a[decay]!r}; expected a number > 0 (the "
-                            "length of the decay)")
+        raise ScheduleError(
+            f"{_flag(decay)}={a[decay]!r}; expected a number > 0 (the length of the decay)"
+        )
     if lr_warmup_steps < lr_decay_steps:
         return
     if a["lr_warmup_fraction"] is not None:
-        raise ScheduleError(f"--lr-warmup-fraction {a['lr_warmup_fraction']!r} makes the "
-                            f"warmup no shorter than the decay ({_flag(decay)} {a[decay]!r}); "
-                            "expected a fraction below 1")
+        raise ScheduleError(
+            f"--lr-warmup-fraction {a['lr_warmup_fraction']!r} makes the "
+            f"warmup no shorter than the decay ({_flag(decay)} {a[decay]!r}); "
+            "expected a fraction below 1"
+        )
     warmup = f"lr_warmup_{unit}"
-    raise ScheduleError(f"{_flag(warmup)} {a[warmup]!r} is not below {_flag(decay)} "
-                        f"{a[decay]!r}; expected a warmup shorter than the decay")
+    raise ScheduleError(
+        f"{_flag(warmup)} {a[warmup]!r} is not below {_flag(decay)} "
+        f"{a[decay]!r}; expected a warmup shorter than the decay"
+    )
 
 
 #: Run's fields that are Megatron's arguments by the same name.
@@ -405,9 +513,11 @@ def _weight_decay(a: dict) -> tuple[float, float]:
             )
         check_rate(_flag(name), a[name])
     if a["end_weight_decay"] < a["start_weight_decay"]:
-        raise ScheduleError(f"--end-weight-decay {a['end_weight_decay']!r} is below "
-                            f"--start-weight-decay {a['start_weight_decay']!r}; expected "
-                            "--start-weight-decay <= --end-weight-decay")
+        raise ScheduleError(
+            f"--end-weight-decay {a['end_weight_decay']!r} is below "
+            f"--start-weight-decay {a['start_weight_decay']!r}; expected "
+            "--start-weight-decay <= --end-weight-decay"
+        )
     return a["start_weight_decay"], a["end_weight_decay"]
 
 
@@ -420,7 +530,8 @@ def _iteration_samples(a: dict):
                 raise ScheduleError(
                     f"{_flag(name)} is not set with --step-batch-size-schedule and "
                     "--train-iters; expected it, since Megatron then measures every length "
-                    "in samples of --micro-batch-size x --data-parallel-size")
+                    "in samples of --micro-batch-size x --data-parallel-size"
+                )
         return a["micro_batch_size"] * a["data_parallel_size"]
     if a["global_batch_size"] is None:
         raise ScheduleError(
@@ -445,21 +556,30 @@ def _megatron_number(text: str, where: str, notes: list[str], per: int = 1) -> i
     try:
         value = int(float(digits) * scale)
     except (ValueError, OverflowError):
-        raise ScheduleError(f"{where}={text!r}; expected a number with an optional K, M, B or "
-                            "T suffix") from None
+        raise ScheduleError(
+            f"{where}={text!r}; expected a number with an optional K, M, B or T suffix"
+        ) from None
     if abs(value // per) > MAX_AMOUNT:
         unit = "" if per == 1 else f" samples (tokens // --seq-length {per})"
-        raise ScheduleError(f"{where}={text!r} is beyond any run; expected at most "
-                            f"{float(MAX_AMOUNT):g}{unit}")
+        raise ScheduleError(
+            f"{where}={text!r} is beyond any run; expected at most {float(MAX_AMOUNT):g}{unit}"
+        )
     try:
         written = Fraction(digits) * scale
     except ValueError:
         written = value
     if written != value:
-        exact = f"{written.numerator:,}" if written.denominator == 1 else \
-            f"{float(written):,}" if Fraction(float(written)) == written else ""
-        notes.append(f"--step-batch-size-schedule: Megatron reads {shown(text)} as {value:,} "
-                     f"(through a float), not {exact if 0 < len(exact) <= 40 else 'as written'}")
+        exact = (
+            f"{written.numerator:,}"
+            if written.denominator == 1
+            else f"{float(written):,}"
+            if Fraction(float(written)) == written
+            else ""
+        )
+        notes.append(
+            f"--step-batch-size-schedule: Megatron reads {shown(text)} as {value:,} "
+            f"(through a float), not {exact if 0 < len(exact) <= 40 else 'as written'}"
+        )
     return value
 
 
@@ -475,8 +595,9 @@ def _step_schedule(text, seq_length, notes: list[str]) -> list[tuple[int, int]]:
     if not entries:
         raise ScheduleError(f"{label}={text!r} is empty; expected 'THRESHOLD:BATCH ...'")
     if len(entries) > MAX_STAGES:
-        raise ScheduleError(f"{label} has {len(entries):,} entries; expected at most "
-                            f"{MAX_STAGES:,}")
+        raise ScheduleError(
+            f"{label} has {len(entries):,} entries; expected at most {MAX_STAGES:,}"
+        )
     if seq_length is not None:
         seq_length = check_number("--seq-length", seq_length)
         if not isinstance(seq_length, int) or seq_length <= 0:
@@ -492,16 +613,18 @@ def _step_schedule(text, seq_length, notes: list[str]) -> list[tuple[int, int]]:
     stages.sort(key=lambda stage: stage[0])
     unit = "samples" if seq_length is None else f"samples (tokens // --seq-length {seq_length})"
     if stages[0][0] != 0:
-        raise ScheduleError(f"{label}={text!r} begins at {stages[0][0]:,} {unit}; expected a "
-                            "first threshold of 0")
+        raise ScheduleError(
+            f"{label}={text!r} begins at {stages[0][0]:,} {unit}; expected a first threshold of 0"
+        )
     for (before, _), (after, _) in zip(stages, stages[1:]):
         if after <= before:
-            raise ScheduleError(f"{label}={text!r} has two thresholds at {after:,} {unit}; "
-                                "expected strictly increasing thresholds")
+            raise ScheduleError(
+                f"{label}={text!r} has two thresholds at {after:,} {unit}; "
+                "expected strictly increasing thresholds"
+            )
     for _, size in stages:
         if size <= 0:
-            raise ScheduleError(f"{label}={text!r} has batch size {size}; expected batch "
-                                "sizes > 0")
+            raise ScheduleError(f"{label}={text!r} has batch size {size}; expected batch sizes > 0")
     return stages
 
 
@@ -557,12 +680,14 @@ def _check_stages_reached(run: Run, iterations: int, a: dict) -> None:
             raise ScheduleError(
                 f"--step-batch-size-schedule reaches batch size {size} at iteration {step}, "
                 f"not a multiple of --micro-batch-size x --data-parallel-size = {divisor}; "
-                "expected multiples, since Megatron stops there")
+                "expected multiples, since Megatron stops there"
+            )
         if index and size < sizes[index - 1]:
             raise ScheduleError(
                 f"--step-batch-size-schedule falls from batch size {sizes[index - 1]} to "
                 f"{size} at iteration {step}; expected no fall within the run, since Megatron "
-                "stops when its number of micro-batches decreases")
+                "stops when its number of micro-batches decreases"
+            )
 
 
 def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
@@ -571,8 +696,10 @@ def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
     run = schedule.run
     moved = []
     if schedule.lr_warmup_steps > 0:
-        ends, meant = run.step_at_samples(schedule.lr_warmup_steps), \
-            math.ceil(schedule.lr_warmup_steps / scale)
+        ends, meant = (
+            run.step_at_samples(schedule.lr_warmup_steps),
+            math.ceil(schedule.lr_warmup_steps / scale),
+        )
         if ends != meant:
             moved.append(f"the warmup ends at iteration {ends:,}, not {meant:,}")
     if schedule.lr_decay_style == "inverse-square-root":
@@ -580,18 +707,23 @@ def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
         ends = run.step_past_samples(schedule.lr_decay_steps)
         meant = math.floor(schedule.lr_decay_steps / scale) + 1
         if ends != meant:
-            moved.append(f"the learning rate drops to --min-lr at iteration {ends:,}, "
-                         f"not {meant:,}")
+            moved.append(
+                f"the learning rate drops to --min-lr at iteration {ends:,}, not {meant:,}"
+            )
     elif schedule.lr_decay_style != "constant":
-        ends, meant = run.step_at_samples(schedule.lr_decay_steps), \
-            math.ceil(schedule.lr_decay_steps / scale)
+        ends, meant = (
+            run.step_at_samples(schedule.lr_decay_steps),
+            math.ceil(schedule.lr_decay_steps / scale),
+        )
         if ends != meant:
-            moved.append(f"the learning rate reaches --min-lr at iteration {ends:,}, "
-                         f"not {meant:,}")
+            moved.append(f"the learning rate reaches --min-lr at iteration {ends:,}, not {meant:,}")
     if not moved:
         return []
     # One line each: Megatron measures the schedule in samples of its --global-batch-size
     # default (--micro-batch-size x --data-parallel-size), while each iteration consumes
     # the schedule's batch size.
-    return [f"--step-batch-size-schedule with --train-iters counts samples of micro-batch x "
-            f"data-parallel ({scale}): {item} (of {a['train_iters']:,})" for item in moved]
+    return [
+        f"--step-batch-size-schedule with --train-iters counts samples of micro-batch x "
+        f"data-parallel ({scale}): {item} (of {a['train_iters']:,})"
+        for item in moved
+    ]

@@ -37,16 +37,19 @@ class ParamGroupOverride(TypedDict, total=False):
 
 def _check_list(field: str, value, of: str) -> None:
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise ScheduleTypeError(f"{field}={value!r} is of type {type(value).__name__}; "
-                                f"expected a list of {of}")
+        raise ScheduleTypeError(
+            f"{field}={value!r} is of type {type(value).__name__}; expected a list of {of}"
+        )
 
 
 def _check_override(field: str, value) -> None:
     """Refuses an override that is not a dict, and one whose value for a key of
     `OVERRIDE_KEYS` is not a number (an array, say) or None, naming the key."""
     if not isinstance(value, Mapping):
-        raise ScheduleTypeError(f"{field}={value!r} is of type {type(value).__name__}; "
-                                "expected a dict such as {'wd_mult': 0.0}")
+        raise ScheduleTypeError(
+            f"{field}={value!r} is of type {type(value).__name__}; "
+            "expected a dict such as {'wd_mult': 0.0}"
+        )
     for key in OVERRIDE_KEYS:
         if value.get(key) is not None:
             check_number(f"{field}[{key!r}]", value[key])
@@ -72,7 +75,8 @@ def param_group_override_to_tuple(
         except TypeError:  # a list or an array: the tuple could not be a dict key
             raise ScheduleTypeError(
                 f"param_group_override[{key!r}]={value!r} is of type {type(value).__name__}; "
-                "expected a number or a string (the tuple is used as a dict key)") from None
+                "expected a number or a string (the tuple is used as a dict key)"
+            ) from None
     return tuple(sorted(param_group_override.items()))
 
 
@@ -95,8 +99,9 @@ def combine_param_group_overrides(
             continue
         _check_override(f"param_group_overrides[{index}]", override)
         for key, value in override.items():
-            if key in combined and _differ(f"param_group_overrides[{index}][{key!r}]",
-                                           combined[key], value):
+            if key in combined and _differ(
+                f"param_group_overrides[{index}][{key!r}]", combined[key], value
+            ):
                 raise ScheduleError(
                     f"conflicting overrides for {key!r}: {combined[key]!r} and {value!r} "
                     f"(override {index}); expected one value"
@@ -111,9 +116,11 @@ def _differ(field: str, first, second) -> bool:
     try:
         return bool(first != second)
     except (TypeError, ValueError):
-        raise ScheduleTypeError(f"{field}={second!r} is of type {type(second).__name__}, which "
-                                f"cannot be compared with {first!r}; expected a number or a "
-                                "string") from None
+        raise ScheduleTypeError(
+            f"{field}={second!r} is of type {type(second).__name__}, which "
+            f"cannot be compared with {first!r}; expected a number or a "
+            "string"
+        ) from None
 
 
 def get_canonical_lr_for_logging(param_groups: list[dict]) -> float | None:
@@ -125,8 +132,10 @@ def get_canonical_lr_for_logging(param_groups: list[dict]) -> float | None:
     _check_list("param_groups", param_groups, "parameter groups (optimizer.param_groups)")
     for index, group in enumerate(param_groups):
         if not isinstance(group, Mapping):
-            raise ScheduleTypeError(f"param_groups[{index}]={group!r} is of type "
-                                    f"{type(group).__name__}; expected a dict")
+            raise ScheduleTypeError(
+                f"param_groups[{index}]={group!r} is of type "
+                f"{type(group).__name__}; expected a dict"
+            )
         if group.get("default_config", False):
             return group.get("lr")
     return None

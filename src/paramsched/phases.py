@@ -36,8 +36,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from fractions import Fraction
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Optional, Union
 
 from ._curve import (
@@ -96,9 +96,15 @@ def _samples_text(samples, unit: str = "samples") -> str:
     return f"{samples!r} {unit}"
 
 
-def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
-           before: tuple = (), number=check_rate, unit: str = "samples"
-           ) -> tuple[Curve, list[dict]]:
+def _curve(
+    phases: tuple[Phase, ...],
+    names: dict,
+    first: str,
+    label: str,
+    before: tuple = (),
+    number=check_rate,
+    unit: str = "samples",
+) -> tuple[Curve, list[dict]]:
     """The curve of `phases`, and their meaning as data (each start and target explicit).
 
     `before` holds the segments of a branch's parent up to the branch point: the
@@ -114,8 +120,9 @@ def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
                 return check_choice(where, value, tuple(names))
             if not factor >= 0:  # a float already: nan, inf and -1 are refused here
                 problem = "is negative" if factor < 0 else "is not finite"
-                raise ScheduleError(f"{where}={value!r}: its factor {factor!r} {problem}; "
-                                    "expected a factor >= 0")
+                raise ScheduleError(
+                    f"{where}={value!r}: its factor {factor!r} {problem}; expected a factor >= 0"
+                )
             check_rate(where, factor)
             return f"{factor!r} * {check_choice(where, name, tuple(names))}"
         return number(where, value)
@@ -127,21 +134,27 @@ def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
         if end <= previous_end:
             raise ScheduleError(
                 f"{where}.until={phase.until!r} ({end!r} {unit}) does not come after the "
-                f"previous end ({previous_end!r} {unit}); expected increasing phase ends")
+                f"previous end ({previous_end!r} {unit}); expected increasing phase ends"
+            )
         start = previous_target if phase.start is None else operand(f"{where}.from", phase.start)
         if shape == "constant":
             if phase.to is not None:
-                raise ScheduleError(f"{where} is constant and has to={phase.to!r}; "
-                                    "expected 'value' for a constant phase")
+                raise ScheduleError(
+                    f"{where} is constant and has to={phase.to!r}; "
+                    "expected 'value' for a constant phase"
+                )
         elif phase.value is not None:
-            raise ScheduleError(f"{where} has value={phase.value!r}; only a constant "
-                                "phase holds a value")
+            raise ScheduleError(
+                f"{where} has value={phase.value!r}; only a constant phase holds a value"
+            )
         elif phase.to is None:
-            raise ScheduleError(f"{where} ({shape}) has no 'to'; expected the value "
-                                "the phase goes to")
+            raise ScheduleError(
+                f"{where} ({shape}) has no 'to'; expected the value the phase goes to"
+            )
         if shape != "polynomial" and phase.power is not None:
-            raise ScheduleError(f"{where} has power={phase.power!r}; only a polynomial "
-                                "phase has a power")
+            raise ScheduleError(
+                f"{where} has power={phase.power!r}; only a polynomial phase has a power"
+            )
         data = {"shape": shape, "until": _samples_text(end, unit)}
         if shape == "constant":
             target = start if phase.value is None else operand(f"{where}.value", phase.value)
@@ -151,28 +164,47 @@ def _curve(phases: tuple[Phase, ...], names: dict, first: str, label: str,
             target = operand(f"{where}.to", phase.to)
             data.update({"from": start, "to": target})
             if shape == "inverse-square-root":
-                segments.append(Segment(end, "inverse-sqrt", start, target,
-                                        origin=previous_end, label=shape))
+                segments.append(
+                    Segment(end, "inverse-sqrt", start, target, origin=previous_end, label=shape)
+                )
             else:
                 if shape == "polynomial":
-                    power = None if phase.power is None else check_number(f"{where}.power",
-                                                                          phase.power)
+                    power = (
+                        None if phase.power is None else check_number(f"{where}.power", phase.power)
+                    )
                     if power is None or power <= 0:
-                        raise ScheduleError(f"{where}.power={phase.power!r}; expected a number "
-                                            "> 0 for a polynomial phase")
+                        raise ScheduleError(
+                            f"{where}.power={phase.power!r}; expected a number "
+                            "> 0 for a polynomial phase"
+                        )
                     data["power"] = float(power)
                 curve_shape = shape_named(f"{where}.shape", shape, data.get("power"))
-                segments.append(Segment(end, "auto", start, target, curve_shape,
-                                        origin=previous_end, length=float(end - previous_end),
-                                        label=shape))
+                segments.append(
+                    Segment(
+                        end,
+                        "auto",
+                        start,
+                        target,
+                        curve_shape,
+                        origin=previous_end,
+                        length=float(end - previous_end),
+                        label=shape,
+                    )
+                )
         canonical.append(data)
         previous_end, previous_target = end, target
     return Curve(tuple(segments), previous_target), canonical
 
 
 _PHASE_KEYS = ("shape", "until", "to", "from", "value", "power")
-_RUN_KEYS = ("seq_length", "global_batch_size", "rampup_batch_size", "batch_size_schedule",
-             "total", "clock")
+_RUN_KEYS = (
+    "seq_length",
+    "global_batch_size",
+    "rampup_batch_size",
+    "batch_size_schedule",
+    "total",
+    "clock",
+)
 _LR_KEYS = ("init_lr", "max_lr", "min_lr", "phases", "batch_size_rule", "reference_batch_size")
 _WD_KEYS = ("start_wd", "end_wd", "style", "until", "phases")
 
@@ -183,8 +215,10 @@ def _table(data, where: str, keys: tuple | None) -> dict:
         raise ScheduleTypeError(f"{where} is of type {type(data).__name__}; expected a table")
     for key in data if keys is not None else ():
         if key not in keys:
-            raise ScheduleError(f"{where} has an unknown key {key!r}; expected one of "
-                                + ", ".join(repr(k) for k in keys))
+            raise ScheduleError(
+                f"{where} has an unknown key {key!r}; expected one of "
+                + ", ".join(repr(k) for k in keys)
+            )
     return data
 
 
@@ -202,8 +236,13 @@ def _phases(run: Run, items, where: str, begin=0) -> tuple[Phase, ...]:
     for index, item in enumerate(items):
         label = f"{where}[{index}]"
         if isinstance(item, dict) and "repeat" in item:
-            phases += _block(run, _table(item, label, _BLOCK_KEYS), label,
-                             phases[-1].until if phases else begin, MAX_PHASES - len(phases))
+            phases += _block(
+                run,
+                _table(item, label, _BLOCK_KEYS),
+                label,
+                phases[-1].until if phases else begin,
+                MAX_PHASES - len(phases),
+            )
             continue
         phases.append(_phase(item, label, run.position))
     _check_ends(run, phases, begin)
@@ -218,13 +257,19 @@ def _check_ends(run, phases: list, begin) -> None:
         if phase.until <= previous and phase.where is not None:
             at = f"({phase.until!r} {run.unit})"
             if getattr(run, "has_steps", False):
-                at = (f"lands at {phase.until!r} {run.unit} (step "
-                      f"{run.step_at_samples(phase.until):,}), which")
+                at = (
+                    f"lands at {phase.until!r} {run.unit} (step "
+                    f"{run.step_at_samples(phase.until):,}), which"
+                )
             raise ScheduleError(
                 f"{phase.where}.until={phase.written!r} {at} does not come after the previous "
                 f"end ({previous!r} {run.unit}); expected increasing phase ends"
-                + (", each on a step of its own (an end inside a step lands at that step's end)"
-                   if getattr(run, "has_steps", False) else ""))
+                + (
+                    ", each on a step of its own (an end inside a step lands at that step's end)"
+                    if getattr(run, "has_steps", False)
+                    else ""
+                )
+            )
         previous = phase.until
 
 
@@ -235,8 +280,16 @@ def _phase(item, label: str, samples) -> Phase:
         if key not in item:
             raise ScheduleError(f"{label} has no {key!r}; expected shape, until and to")
     until = samples(Quantity.parse(item["until"], f"{label}.until"), f"{label}.until")
-    return Phase(item["shape"], until, item.get("to"), item.get("from"), item.get("value"),
-                 item.get("power"), item["until"], label)
+    return Phase(
+        item["shape"],
+        until,
+        item.get("to"),
+        item.get("from"),
+        item.get("value"),
+        item.get("power"),
+        item["until"],
+        label,
+    )
 
 
 def _block(run: Run, block: dict, label: str, begin, room: int) -> list[Phase]:
@@ -250,13 +303,16 @@ def _block(run: Run, block: dict, label: str, begin, room: int) -> list[Phase]:
     if not isinstance(inner, list) or not inner:
         raise ScheduleError(f"{label}.phases={inner!r}; expected a non-empty list of phases")
     if count * len(inner) > room:
-        raise ScheduleError(f"{label} repeats {len(inner)} phases {count:,} times; expected "
-                            f"at most {MAX_PHASES:,} phases in a schedule")
+        raise ScheduleError(
+            f"{label} repeats {len(inner)} phases {count:,} times; expected "
+            f"at most {MAX_PHASES:,} phases in a schedule"
+        )
     factor = 1.0 if "factor" not in block else check_rate(f"{label}.factor", block["factor"])
     period = None
     if "period" in block:
-        period = _offset(run, Quantity.parse(block["period"], f"{label}.period"), None,
-                         f"{label}.period")
+        period = _offset(
+            run, Quantity.parse(block["period"], f"{label}.period"), None, f"{label}.period"
+        )
         if period <= 0:
             raise ScheduleError(f"{label}.period={block['period']!r}; expected a length > 0")
 
@@ -266,24 +322,39 @@ def _block(run: Run, block: dict, label: str, begin, room: int) -> list[Phase]:
     once = [_phase(item, f"{label}.phases[{i}]", offset) for i, item in enumerate(inner)]
     length = once[-1].until if period is None else period
     if once[-1].until > length:
-        raise ScheduleError(f"{label}: its phases end at {once[-1].until!r} {run.unit}, after "
-                            f"the period of {length!r} {run.unit}; expected phases within the "
-                            "period")
+        raise ScheduleError(
+            f"{label}: its phases end at {once[-1].until!r} {run.unit}, after "
+            f"the period of {length!r} {run.unit}; expected phases within the "
+            "period"
+        )
     expanded = []
     for k in range(count):
-        start, scale = begin + k * length, factor ** k
+        start, scale = begin + k * length, factor**k
 
         def named(value, scale=scale):
             if value == "max_lr" and scale != 1.0:
                 return f"{scale!r} * max_lr"
             return value
 
-        expanded += [dataclasses.replace(p, until=run.land(start + p.until), to=named(p.to),
-                                         start=named(p.start), value=named(p.value))
-                     for p in once]
+        expanded += [
+            dataclasses.replace(
+                p,
+                until=run.land(start + p.until),
+                to=named(p.to),
+                start=named(p.start),
+                value=named(p.value),
+            )
+            for p in once
+        ]
         if once[-1].until < length:  # the rest of the period holds
-            expanded.append(Phase("constant", run.land(start + length),
-                                  written=block.get("period"), where=f"{label}.period"))
+            expanded.append(
+                Phase(
+                    "constant",
+                    run.land(start + length),
+                    written=block.get("period"),
+                    where=f"{label}.period",
+                )
+            )
     return expanded
 
 
@@ -292,14 +363,18 @@ def _offset(run: Run, quantity: Quantity, period, field: str):
     where the batch size does not change (else a length in steps depends on where)."""
     if quantity.unit == "%":
         if period is None:
-            raise ScheduleError(f"{field}={str(quantity)!r} is a percentage; expected a "
-                                "'period' in the block, which it is a percentage of")
+            raise ScheduleError(
+                f"{field}={str(quantity)!r} is a percentage; expected a "
+                "'period' in the block, which it is a percentage of"
+            )
         exact = Fraction(period) * quantity.amount / 100
         return exact.numerator if exact.denominator == 1 else float(exact)
     if quantity.unit == "steps" and run.ramps:
-        raise ScheduleError(f"{field}={str(quantity)!r} is in steps, whose samples depend on "
-                            "where they fall in a run whose batch size changes; expected "
-                            "samples or tokens")
+        raise ScheduleError(
+            f"{field}={str(quantity)!r} is in steps, whose samples depend on "
+            "where they fall in a run whose batch size changes; expected "
+            "samples or tokens"
+        )
     return run.samples(quantity, field)
 
 
@@ -312,42 +387,64 @@ def _wd_part(run: Run, wd: dict) -> tuple[Curve, dict]:
         for key in ("style", "until"):
             if key in wd:
                 raise ScheduleError(f"wd has both phases and {key!r}; expected one form")
-        curve, phases = _curve(_phases(run, wd["phases"], "wd.phases"), names, "start_wd", "wd",
-                               unit=run.unit)
+        curve, phases = _curve(
+            _phases(run, wd["phases"], "wd.phases"), names, "start_wd", "wd", unit=run.unit
+        )
         return curve, {**names, "phases": phases}
     # Megatron's weight decay: style, start_wd, end_wd, over `until` (default the run).
     style = check_choice("wd.style", wd.get("style", "constant"), WD_STYLES)
     if style == "constant":
         if start_wd != end_wd:
-            raise ScheduleError(f"wd: start_wd={start_wd!r} and end_wd={end_wd!r} differ with "
-                                "style='constant'; expected equal values, or a 'linear' or "
-                                "'cosine' style")
+            raise ScheduleError(
+                f"wd: start_wd={start_wd!r} and end_wd={end_wd!r} differ with "
+                "style='constant'; expected equal values, or a 'linear' or "
+                "'cosine' style"
+            )
         return Curve((), "end_wd", "constant"), {**names, "style": style}
     if end_wd < start_wd:
-        raise ScheduleError(f"wd: end_wd={end_wd!r} is below start_wd={start_wd!r}; "
-                            "expected start_wd <= end_wd")
+        raise ScheduleError(
+            f"wd: end_wd={end_wd!r} is below start_wd={start_wd!r}; expected start_wd <= end_wd"
+        )
     length = run.position(Quantity.parse(wd.get("until", "100%"), "wd.until"), "wd.until")
     if length <= 0:
-        raise ScheduleError(f"wd.until={wd.get('until', '100%')!r} is {length!r} {run.unit}; "
-                            "expected a length > 0")
-    segment = Segment(length, "rise", "start_wd", "end_wd", shape_named("wd.style", style),
-                      length=float(length), label=f"wd {style}")
-    return Curve((segment,), "end_wd"), {**names, "style": style,
-                                          "until": _samples_text(length, run.unit)}
+        raise ScheduleError(
+            f"wd.until={wd.get('until', '100%')!r} is {length!r} {run.unit}; expected a length > 0"
+        )
+    segment = Segment(
+        length,
+        "rise",
+        "start_wd",
+        "end_wd",
+        shape_named("wd.style", style),
+        length=float(length),
+        label=f"wd {style}",
+    )
+    return Curve((segment,), "end_wd"), {
+        **names,
+        "style": style,
+        "until": _samples_text(length, run.unit),
+    }
 
 
 MAX_VALUES = 32  # scheduled values besides lr and wd a schedule may have
 MAX_NAMED = 16  # named values a value's table may have
-_VALUE_NAME = {"group": re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[0-9]\])?", re.ASCII),
-               "loop": re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)}
+_VALUE_NAME = {
+    "group": re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[0-9]\])?", re.ASCII),
+    "loop": re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII),
+}
 _NAMED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 #: Names a value table may not take, and what to write instead.
 _RESERVED = {
-    "lr": "the [lr] table", "weight_decay": "the [wd] table",
-    "params": "the optimizer's parameters, not a value", "name": "the group's name",
-    "initial_lr": "torch's record of the first lr", "batch_size": "[run] batch_size_schedule",
-    **{key: "a per-group override of the [lr] and [wd] tables" for key in
-       ("max_lr", "min_lr", "start_wd", "end_wd", "wd_mult", "init_lr")},
+    "lr": "the [lr] table",
+    "weight_decay": "the [wd] table",
+    "params": "the optimizer's parameters, not a value",
+    "name": "the group's name",
+    "initial_lr": "torch's record of the first lr",
+    "batch_size": "[run] batch_size_schedule",
+    **{
+        key: "a per-group override of the [lr] and [wd] tables"
+        for key in ("max_lr", "min_lr", "start_wd", "end_wd", "wd_mult", "init_lr")
+    },
 }
 
 
@@ -359,35 +456,51 @@ def _value_tables(run: Run, data: dict, parent=None, at=None) -> tuple[tuple, di
     for place in VALUE_PLACES:
         tables = data.get(place, {})
         if not isinstance(tables, dict):
-            raise ScheduleTypeError(f"{place} is of type {type(tables).__name__}; expected "
-                                    f"tables [{place}.NAME]")
+            raise ScheduleTypeError(
+                f"{place} is of type {type(tables).__name__}; expected tables [{place}.NAME]"
+            )
     count = len({*inherited, *(name for place in VALUE_PLACES for name in data.get(place, {}))})
     if count > MAX_VALUES:  # refused before any is built
-        raise ScheduleError(f"the schedule has {count} values besides lr and wd; expected "
-                            f"at most {MAX_VALUES}")
+        raise ScheduleError(
+            f"the schedule has {count} values besides lr and wd; expected at most {MAX_VALUES}"
+        )
     for place in VALUE_PLACES:
         for name, table in data.get(place, {}).items():
             where = f"{place}.{name}"
             if not isinstance(name, str) or not _VALUE_NAME[place].fullmatch(name):
-                form = ("a group key, or one component of a tuple key such as 'betas[1]'"
-                        if place == "group" else "a name such as 'grad_clip'")
+                form = (
+                    "a group key, or one component of a tuple key such as 'betas[1]'"
+                    if place == "group"
+                    else "a name such as 'grad_clip'"
+                )
                 raise ScheduleError(f"{place} has a value named {name!r}; expected {form}")
             if name.split("[", 1)[0] in _RESERVED:
-                raise ScheduleError(f"{where}: {name!r} is {_RESERVED[name.split('[')[0]]}; "
-                                    "expected another value's name")
+                raise ScheduleError(
+                    f"{where}: {name!r} is {_RESERVED[name.split('[')[0]]}; "
+                    "expected another value's name"
+                )
             if any(v.name == name for v in found):
-                raise ScheduleError(f"{where}: {name!r} is scheduled twice; expected it in "
-                                    "[group] or [loop], once")
+                raise ScheduleError(
+                    f"{where}: {name!r} is scheduled twice; expected it in [group] or [loop], once"
+                )
             if parent is None:
                 value, meaning.setdefault(place, {})[name] = _value(run, table, place, name)
             else:
                 value, meaning.setdefault(place, {})[name] = _branch_value(
-                    run, table, where, inherited.pop(name, None), place, at)
+                    run, table, where, inherited.pop(name, None), place, at
+                )
             found.append(value)
     for value in inherited.values():  # the parent's, its branch-point names one deeper
-        found.append(dataclasses.replace(value, curve=Curve(
-            _deeper(value.curve.segments), _deeper_name(value.curve.final),
-            value.curve.final_label)))
+        found.append(
+            dataclasses.replace(
+                value,
+                curve=Curve(
+                    _deeper(value.curve.segments),
+                    _deeper_name(value.curve.final),
+                    value.curve.final_label,
+                ),
+            )
+        )
     order = {place: i for i, place in enumerate(VALUE_PLACES)}
     return tuple(sorted(found, key=lambda v: (order[v.place], v.name))), meaning
 
@@ -402,32 +515,47 @@ def _value(run: Run, table, place: str, name: str) -> tuple[ScheduledValue, dict
         if key == "phases":
             continue
         if not isinstance(key, str) or not _NAMED.fullmatch(key):
-            raise ScheduleError(f"{where} has a key {key!r}; expected 'phases' and named "
-                                "values such as start = 0.9")
+            raise ScheduleError(
+                f"{where} has a key {key!r}; expected 'phases' and named values such as start = 0.9"
+            )
         named[key] = _check_value(f"{where}.{key}", number)
     if "start" not in named:
-        raise ScheduleError(f"{where} has no 'start'; expected the value at the start of the "
-                            "run (start = ...), which its first phase begins from")
+        raise ScheduleError(
+            f"{where} has no 'start'; expected the value at the start of the "
+            "run (start = ...), which its first phase begins from"
+        )
     if len(named) > MAX_NAMED:
-        raise ScheduleError(f"{where} has {len(named)} named values; expected at most "
-                            f"{MAX_NAMED}")
+        raise ScheduleError(f"{where} has {len(named)} named values; expected at most {MAX_NAMED}")
     named = {"start": named.pop("start"), **dict(sorted(named.items()))}
-    curve, phases = _curve(_phases(run, table.get("phases"), f"{where}.phases"), named,
-                           "start", where, number=_check_value, unit=run.unit)
-    return (ScheduledValue(name, place, curve, tuple(named.items())),
-            {**named, "phases": phases})
+    curve, phases = _curve(
+        _phases(run, table.get("phases"), f"{where}.phases"),
+        named,
+        "start",
+        where,
+        number=_check_value,
+        unit=run.unit,
+    )
+    return (ScheduledValue(name, place, curve, tuple(named.items())), {**named, "phases": phases})
 
 
 def _branch_value(run: Run, table, where: str, parent_value, place: str, at):
     """A value a branch sets after its branch point, from the parent's value there."""
     if parent_value is None or parent_value.place != place:
-        raise ScheduleError(f"the branch has a [{where}] table but its parent schedules no "
-                            f"{where}; expected phases for the values its parent schedules")
+        raise ScheduleError(
+            f"the branch has a [{where}] table but its parent schedules no "
+            f"{where}; expected phases for the values its parent schedules"
+        )
     table = _table(table, where, ("phases",))
     names = {**parent_value.defaults(), BRANCH_POINT: None}
-    curve, phases = _curve(_phases(run, table.get("phases"), f"{where}.phases", at), names,
-                           BRANCH_POINT, where, _deeper(parent_value.curve.up_to(at)),
-                           number=_check_value, unit=run.unit)
+    curve, phases = _curve(
+        _phases(run, table.get("phases"), f"{where}.phases", at),
+        names,
+        BRANCH_POINT,
+        where,
+        _deeper(parent_value.curve.up_to(at)),
+        number=_check_value,
+        unit=run.unit,
+    )
     return dataclasses.replace(parent_value, curve=curve), {"phases": phases}
 
 
@@ -435,18 +563,23 @@ def _batch_size_rule(run: Run, lr: dict) -> dict:
     """The ``[lr]`` table's batch-size rule, checked: ``{}`` or its meaning."""
     if "batch_size_rule" not in lr:
         if "reference_batch_size" in lr:
-            raise ScheduleError("lr.reference_batch_size without lr.batch_size_rule; expected "
-                                "both, or neither")
+            raise ScheduleError(
+                "lr.reference_batch_size without lr.batch_size_rule; expected both, or neither"
+            )
         return {}
     rule = check_choice("lr.batch_size_rule", lr["batch_size_rule"], BATCH_SIZE_RULES)
     if run.global_batch_size is None:
-        raise ScheduleError(f"lr.batch_size_rule={rule!r} on a run without a batch size; "
-                            "expected global_batch_size or batch_size_schedule in [run]")
+        raise ScheduleError(
+            f"lr.batch_size_rule={rule!r} on a run without a batch size; "
+            "expected global_batch_size or batch_size_schedule in [run]"
+        )
     reference = lr.get("reference_batch_size", run.batch_size_at(0))
     reference = check_number("lr.reference_batch_size", reference)
     if not isinstance(reference, int) or reference <= 0:
-        raise ScheduleError(f"lr.reference_batch_size={lr['reference_batch_size']!r}; "
-                            "expected a whole batch size > 0")
+        raise ScheduleError(
+            f"lr.reference_batch_size={lr['reference_batch_size']!r}; "
+            "expected a whole batch size > 0"
+        )
     return {"batch_size_rule": rule, "reference_batch_size": reference}
 
 
@@ -456,11 +589,15 @@ def _check_branch_run(parent, run: Run, at) -> None:
     batch sizes before the branch point."""
     mine = parent_run(parent)
     if run.clock != mine.clock:
-        raise ScheduleError(f"run.clock={run.clock!r} with a parent whose clock counts "
-                            f"{mine.unit}; expected the parent's clock (a branch continues "
-                            "its positions)")
-    if parent.batch_size_rule is not None and \
-            _batch_sizes_until(run, at) != _batch_sizes_until(mine, at):
+        raise ScheduleError(
+            f"run.clock={run.clock!r} with a parent whose clock counts "
+            f"{mine.unit}; expected the parent's clock (a branch continues "
+            "its positions)"
+        )
+    if parent.batch_size_rule is not None and _batch_sizes_until(run, at) != _batch_sizes_until(
+        mine, at
+    ):
+
         def said(r):
             return "no batch size" if r.global_batch_size is None else r.describe_batch_size()
 
@@ -468,7 +605,8 @@ def _check_branch_run(parent, run: Run, at) -> None:
             f"the branch's run ({said(run)}) gives other batch sizes than its parent's "
             f"({said(mine)}) before the branch point at {at!r} {mine.unit}; expected the "
             "parent's batch sizes up to the branch point, since its batch-size rule scales "
-            "the learning rate by them")
+            "the learning rate by them"
+        )
 
 
 def _batch_sizes_until(run: Run, at):
@@ -486,14 +624,16 @@ def _deeper_name(operand):
     """A parent's branch-point name, as its branch sees it: ``@branch`` is the branch's
     own start, ``@branch1`` its parent's, ``@branch2`` the grandparent's..."""
     if isinstance(operand, str) and operand.startswith(BRANCH_POINT):
-        return f"{BRANCH_POINT}{int(operand[len(BRANCH_POINT):] or 0) + 1}"
+        return f"{BRANCH_POINT}{int(operand[len(BRANCH_POINT) :] or 0) + 1}"
     return operand
 
 
 def _deeper(segments) -> tuple:
     """A parent's segments with their branch-point names one level deeper."""
-    return tuple(dataclasses.replace(s, start=_deeper_name(s.start),
-                                     target=_deeper_name(s.target)) for s in segments)
+    return tuple(
+        dataclasses.replace(s, start=_deeper_name(s.start), target=_deeper_name(s.target))
+        for s in segments
+    )
 
 
 def _deeper_values(values: dict) -> dict:
@@ -509,8 +649,9 @@ def _parent_from_state(state, run: Run):
     """A branch's parent, built back from its kind and meaning (`CurveSchedule.meaning`)."""
     kind = state.get("kind") if isinstance(state, dict) else state
     if not isinstance(kind, str) or kind not in KINDS:
-        raise ScheduleError(f"branch.parent.kind={kind!r}; expected one of "
-                            + ", ".join(repr(k) for k in KINDS))
+        raise ScheduleError(
+            f"branch.parent.kind={kind!r}; expected one of " + ", ".join(repr(k) for k in KINDS)
+        )
     try:
         with positions_as_written():  # a meaning: its positions are where they landed
             return KINDS[kind]({k: v for k, v in state.items() if k != "kind"}, run)
@@ -576,12 +717,17 @@ class PhaseSchedule(CurveSchedule):
             raise ScheduleError("lr has no 'max_lr'; expected the peak learning rate")
         names = {name: check_rate(f"lr.{name}", lr.get(name, 0.0)) for name in LR_NAMES}
         if names["min_lr"] > names["max_lr"]:
-            raise ScheduleError(f"lr.min_lr={names['min_lr']!r} is greater than lr.max_lr="
-                                f"{names['max_lr']!r}; expected min_lr <= max_lr")
-        lr_curve, lr_phases = _curve(_phases(run, lr.get("phases"), "lr.phases"), names,
-                                     "init_lr", "lr", unit=run.unit)
-        meaning = {"run": run.to_dict(),
-                   "lr": {**names, "phases": lr_phases, **_batch_size_rule(run, lr)}}
+            raise ScheduleError(
+                f"lr.min_lr={names['min_lr']!r} is greater than lr.max_lr="
+                f"{names['max_lr']!r}; expected min_lr <= max_lr"
+            )
+        lr_curve, lr_phases = _curve(
+            _phases(run, lr.get("phases"), "lr.phases"), names, "init_lr", "lr", unit=run.unit
+        )
+        meaning = {
+            "run": run.to_dict(),
+            "lr": {**names, "phases": lr_phases, **_batch_size_rule(run, lr)},
+        }
         wd_curve = None
         if "wd" in data:
             wd_curve, meaning["wd"] = _wd_part(run, _table(data["wd"], "wd", _WD_KEYS))
@@ -604,25 +750,43 @@ class PhaseSchedule(CurveSchedule):
         names = {name: getattr(parent, name) for name in LR_NAMES}
         branch_names = {**names, BRANCH_POINT: None}
         lr = _table(data.get("lr", {}), "lr", ("phases",))
-        lr_curve, lr_phases = _curve(_phases(clock, lr.get("phases"), "lr.phases", at),
-                                     branch_names, BRANCH_POINT, "lr",
-                                     _deeper(parent.lr_curve.up_to(at)), unit=clock.unit)
-        meaning = {"branch": {"parent": {"kind": parent.kind, **parent.meaning()},
-                              "at": _samples_text(at, clock.unit)},
-                   "run": run.to_dict(), "lr": {"phases": lr_phases}}
+        lr_curve, lr_phases = _curve(
+            _phases(clock, lr.get("phases"), "lr.phases", at),
+            branch_names,
+            BRANCH_POINT,
+            "lr",
+            _deeper(parent.lr_curve.up_to(at)),
+            unit=clock.unit,
+        )
+        meaning = {
+            "branch": {
+                "parent": {"kind": parent.kind, **parent.meaning()},
+                "at": _samples_text(at, clock.unit),
+            },
+            "run": run.to_dict(),
+            "lr": {"phases": lr_phases},
+        }
         wd_curve = parent.wd_curve
         if wd_curve is not None:  # the parent's weight decay, its branch-point names one deeper
-            wd_curve = Curve(_deeper(wd_curve.segments), _deeper_name(wd_curve.final),
-                             wd_curve.final_label)
+            wd_curve = Curve(
+                _deeper(wd_curve.segments), _deeper_name(wd_curve.final), wd_curve.final_label
+            )
         if "wd" in data:
             if parent.wd_curve is None:
-                raise ScheduleError("the branch has a [wd] table but its parent has no weight "
-                                    "decay; expected [lr] phases only")
+                raise ScheduleError(
+                    "the branch has a [wd] table but its parent has no weight "
+                    "decay; expected [lr] phases only"
+                )
             wd = _table(data["wd"], "wd", ("phases",))
             wd_names = {"start_wd": parent.start_wd, "end_wd": parent.end_wd, BRANCH_POINT: None}
-            wd_curve, wd_phases = _curve(_phases(clock, wd.get("phases"), "wd.phases", at),
-                                         wd_names, BRANCH_POINT, "wd",
-                                         _deeper(parent.wd_curve.up_to(at)), unit=clock.unit)
+            wd_curve, wd_phases = _curve(
+                _phases(clock, wd.get("phases"), "wd.phases", at),
+                wd_names,
+                BRANCH_POINT,
+                "wd",
+                _deeper(parent.wd_curve.up_to(at)),
+                unit=clock.unit,
+            )
             meaning["wd"] = {"phases": wd_phases}
         values, value_meaning = _value_tables(clock, data, parent, at)
         return cls(lr_curve, wd_curve, run, {**meaning, **value_meaning}, parent, at, values)
@@ -725,11 +889,17 @@ def _frozen(value):
 def flatten(value, path: str) -> dict:
     """Nested dicts and lists as ``{path: leaf}``."""
     if isinstance(value, dict):
-        return {k: v for key, item in value.items() for k, v in
-                flatten(item, f"{path}.{key}" if path else str(key)).items()}
+        return {
+            k: v
+            for key, item in value.items()
+            for k, v in flatten(item, f"{path}.{key}" if path else str(key)).items()
+        }
     if isinstance(value, list):
-        return {k: v for index, item in enumerate(value) for k, v in
-                flatten(item, f"{path}[{index}]").items()}
+        return {
+            k: v
+            for index, item in enumerate(value)
+            for k, v in flatten(item, f"{path}[{index}]").items()
+        }
     return {path: value}
 
 

@@ -39,8 +39,10 @@ def run_of(schedule) -> Run:
     """The schedule's run (an empty one if it has none); every preview asks for it first,
     so a preview of something that is not a schedule is refused here, by type."""
     if not isinstance(schedule, CurveSchedule):
-        raise ScheduleTypeError(f"schedule={schedule!r} is of type {type(schedule).__name__}; "
-                                "expected a paramsched.Schedule or PhaseSchedule")
+        raise ScheduleTypeError(
+            f"schedule={schedule!r} is of type {type(schedule).__name__}; "
+            "expected a paramsched.Schedule or PhaseSchedule"
+        )
     return schedule.run if schedule.run is not None else Run()
 
 
@@ -90,8 +92,10 @@ def value_columns(schedule) -> list[tuple[str, object]]:
         >>> [(column, value.place) for column, value in value_columns(s)]
         [('betas[1]', 'group'), ('loop.step', 'loop')]
     """
-    return [(v.name if v.name not in FIXED_COLUMNS else f"{v.place}.{v.name}", v)
-            for v in schedule.values]
+    return [
+        (v.name if v.name not in FIXED_COLUMNS else f"{v.place}.{v.name}", v)
+        for v in schedule.values
+    ]
 
 
 def rule_text(schedule) -> str | None:
@@ -108,14 +112,15 @@ def rule_text(schedule) -> str | None:
     if schedule.batch_size_rule is None:
         return None
     rule, reference = schedule.batch_size_rule
-    return (f"lr follows the batch size: {rule} rule, reference {reference} "
-            f"(lr = base lr * {_factor_text(schedule)})")
+    return (
+        f"lr follows the batch size: {rule} rule, reference {reference} "
+        f"(lr = base lr * {_factor_text(schedule)})"
+    )
 
 
 def _factor_text(schedule) -> str:
     rule, reference = schedule.batch_size_rule
-    return f"sqrt(batch size / {reference})" if rule == "sqrt" else \
-        f"batch size / {reference}"
+    return f"sqrt(batch size / {reference})" if rule == "sqrt" else f"batch size / {reference}"
 
 
 def point(schedule, samples: float, step: int | None) -> dict:
@@ -149,8 +154,9 @@ def at(schedule, quantity: str) -> dict:
     run = run_of(schedule)
     parsed = Quantity.parse(quantity, "--at")
     if parsed.unit == "%" and run.total is None:
-        raise ScheduleError(f"--at={quantity!r} is a percentage; expected a schedule whose run "
-                            "has a total")
+        raise ScheduleError(
+            f"--at={quantity!r} is a percentage; expected a schedule whose run has a total"
+        )
     samples = run.position(parsed, "--at")  # landed on a whole step, as phase ends are
     if run.total is not None and samples > run.land(run.total_samples):
         end = run.land(run.total_samples)
@@ -159,8 +165,10 @@ def at(schedule, quantity: str) -> dict:
             where.append(f"{_number(end)} samples")
         if tokens_at(run, end) is not None:
             where.append(f"{_number(tokens_at(run, end))} tokens")
-        raise ScheduleError(f"--at={quantity!r} is past the end of the run ({', '.join(where)}); "
-                            "expected a point within it")
+        raise ScheduleError(
+            f"--at={quantity!r} is past the end of the run ({', '.join(where)}); "
+            "expected a point within it"
+        )
     step = None
     if steps_known(run):
         step = int(parsed.amount) if parsed.unit == "steps" else run.step_at_samples(samples)
@@ -170,8 +178,10 @@ def at(schedule, quantity: str) -> dict:
 def phase_ends(schedule) -> list[dict]:
     """The `point` at the end of each of the learning rate's phases (`pieces`)."""
     run = run_of(schedule)
-    return [point(schedule, piece.end, step_at(run, piece.end))
-            for piece in pieces(schedule, total_samples(schedule))]
+    return [
+        point(schedule, piece.end, step_at(run, piece.end))
+        for piece in pieces(schedule, total_samples(schedule))
+    ]
 
 
 def point_lines(schedule, quantities: list[str]) -> list[str]:
@@ -182,20 +192,26 @@ def point_lines(schedule, quantities: list[str]) -> list[str]:
     columns = [("step", 12, lambda p: _number(p["step"]))] if not run.counts_tokens else []
     if not run.counts_tokens:
         columns.append(("samples", 16, lambda p: _number(p["samples"])))
-    columns += [("tokens", 18, lambda p: _number(p["tokens"])),
-                ("lr", 13, lambda p: f"{p['lr']:.6e}"),
-                ("wd", 10, lambda p: "-" if p["wd"] is None else format(p["wd"], ".4g"))]
+    columns += [
+        ("tokens", 18, lambda p: _number(p["tokens"])),
+        ("lr", 13, lambda p: f"{p['lr']:.6e}"),
+        ("wd", 10, lambda p: "-" if p["wd"] is None else format(p["wd"], ".4g")),
+    ]
     if schedule.batch_size_rule is not None:
-        columns += [("base lr", 13, lambda p: f"{p['base_lr']:.6e}"),
-                    ("batch size", 10, lambda p: _number(p["batch_size"]))]
+        columns += [
+            ("base lr", 13, lambda p: f"{p['base_lr']:.6e}"),
+            ("batch size", 10, lambda p: _number(p["batch_size"])),
+        ]
     for column, _ in value_columns(schedule):
-        columns.append((column, max(13, len(column)),
-                        lambda p, column=column: f"{p[column]:.6e}"))
+        columns.append((column, max(13, len(column)), lambda p, column=column: f"{p[column]:.6e}"))
     lines = [" ".join([f"{'at':>16}", *(f"{name:>{width}}" for name, width, _ in columns)])]
     for quantity in quantities:
         found = at(schedule, quantity)
-        lines.append(" ".join([f"{quantity:>16}", *(f"{write(found):>{width}}"
-                                                    for _, width, write in columns)]))
+        lines.append(
+            " ".join(
+                [f"{quantity:>16}", *(f"{write(found):>{width}}" for _, width, write in columns)]
+            )
+        )
     return lines
 
 
@@ -282,15 +298,24 @@ def timeline_table(schedule, points: int, title: str) -> str:
     cells = [[write(row) for _, write in columns] for row in rows]
     widths = [max(len(name), *(len(c[i]) for c in cells)) for i, (name, _) in enumerate(columns)]
     line = lambda texts, event: " ".join(  # noqa: E731
-        [t.rjust(w) for t, w in zip(texts, widths)] + [f" {event}"]).rstrip()
-    where = "after each listed step" if steps_known(run) else \
-        "at each listed token count (the clock counts tokens)" if run.counts_tokens else \
-        "at each listed count of samples"
+        [t.rjust(w) for t, w in zip(texts, widths)] + [f" {event}"]
+    ).rstrip()
+    where = (
+        "after each listed step"
+        if steps_known(run)
+        else "at each listed token count (the clock counts tokens)"
+        if run.counts_tokens
+        else "at each listed count of samples"
+    )
     rule = rule_text(schedule)
-    return "\n".join([f"{title}: values the scheduler holds {where}",
-                      *([] if rule is None else [rule]),
-                      line([name for name, _ in columns], "event"),
-                      *(line(texts, row["event"]) for texts, row in zip(cells, rows))])
+    return "\n".join(
+        [
+            f"{title}: values the scheduler holds {where}",
+            *([] if rule is None else [rule]),
+            line([name for name, _ in columns], "event"),
+            *(line(texts, row["event"]) for texts, row in zip(cells, rows)),
+        ]
+    )
 
 
 LISTED_STEPS = 10_000_000  # a preview goes step by step up to this many steps
@@ -325,9 +350,14 @@ def totals(schedule) -> dict:
         lr = schedule.lr(grid(schedule, 100_001))
         count = step_at(run, total)
         area, peak = None, float(lr.max())
-    return {"steps": count, "samples": None if run.counts_tokens else total,
-            "tokens": tokens_at(run, total), "peak_lr": peak,
-            "final_lr": float(schedule.lr(total)), "lr_area": area}
+    return {
+        "steps": count,
+        "samples": None if run.counts_tokens else total,
+        "tokens": tokens_at(run, total),
+        "peak_lr": peak,
+        "final_lr": float(schedule.lr(total)),
+        "lr_area": area,
+    }
 
 
 def grid(schedule, count: int) -> np.ndarray:
@@ -341,8 +371,10 @@ def grid(schedule, count: int) -> np.ndarray:
 
 
 # One suffix per scale, largest first: the first `SI_SUFFIXES` lists (B, not its alias G).
-_SI_SCALES = sorted({scale: suffix for suffix, scale in reversed(SI_SUFFIXES.items())
-                     if scale > 1}.items(), reverse=True)
+_SI_SCALES = sorted(
+    {scale: suffix for suffix, scale in reversed(SI_SUFFIXES.items()) if scale > 1}.items(),
+    reverse=True,
+)
 
 
 def _si_scale(value) -> tuple[str, int]:
@@ -381,8 +413,11 @@ def _span_columns(run: Run) -> list[tuple[str, object]]:
     token clock, whose steps and samples are unknown."""
     if run.counts_tokens:
         return [("tokens", _number)]
-    return [("steps", lambda s: _steps_at(run, s)), ("samples", _number),
-            ("tokens", lambda s: _number(run.tokens(s)))]
+    return [
+        ("steps", lambda s: _steps_at(run, s)),
+        ("samples", _number),
+        ("tokens", lambda s: _number(run.tokens(s))),
+    ]
 
 
 def _lines(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -399,30 +434,40 @@ def table(schedule, title: str) -> str:
     total = total_samples(schedule)
     spans = _span_columns(run)
     rate = "lr" if schedule.batch_size_rule is None else "base lr"
-    header = ["phase", "shape", *(name for name, _ in spans), f"{rate} at start",
-              f"{rate} at end"]
+    header = ["phase", "shape", *(name for name, _ in spans), f"{rate} at start", f"{rate} at end"]
     rows = []
     for index, piece in enumerate(pieces(schedule, total)):
-        rows.append([str(index), piece.name,
-                     *(f"{f(piece.start)} .. {f(piece.end)}" for _, f in spans),
-                     f"{piece.lr_start:.6g}", f"{piece.lr_end:.6g}"])
+        rows.append(
+            [
+                str(index),
+                piece.name,
+                *(f"{f(piece.start)} .. {f(piece.end)}" for _, f in spans),
+                f"{piece.lr_start:.6g}",
+                f"{piece.lr_end:.6g}",
+            ]
+        )
     sums = totals(schedule)
     area = "-" if sums["lr_area"] is None else f"{sums['lr_area']:.6g}"
-    length = f"{_number(sums['tokens'])} tokens (the clock counts tokens)" \
-        if run.counts_tokens else f"{_number(sums['steps'])} steps, " \
+    length = (
+        f"{_number(sums['tokens'])} tokens (the clock counts tokens)"
+        if run.counts_tokens
+        else f"{_number(sums['steps'])} steps, "
         f"{_number(sums['samples'])} samples, {_number(sums['tokens'])} tokens"
+    )
     rule = rule_text(schedule)
-    return "\n".join([
-        title,
-        *_lines(header, rows),
-        "",
-        f"total: {length}",
-        f"peak lr {sums['peak_lr']:.6g}, final lr {sums['final_lr']:.6g}, "
-        f"area under the lr curve {area} (sum over optimizer steps of the rate each used)",
-        *([] if rule is None else [rule]),
-        *value_phases(schedule),
-        *batch_size_stages(run),
-    ])
+    return "\n".join(
+        [
+            title,
+            *_lines(header, rows),
+            "",
+            f"total: {length}",
+            f"peak lr {sums['peak_lr']:.6g}, final lr {sums['final_lr']:.6g}, "
+            f"area under the lr curve {area} (sum over optimizer steps of the rate each used)",
+            *([] if rule is None else [rule]),
+            *value_phases(schedule),
+            *batch_size_stages(run),
+        ]
+    )
 
 
 def value_phases(schedule) -> list[str]:
@@ -437,11 +482,22 @@ def value_phases(schedule) -> list[str]:
     rows = []
     for column, scheduled in value_columns(schedule):
         for index, piece in enumerate(schedule.value_pieces(scheduled.name, total)):
-            rows.append([panel_label(column, scheduled), str(index), piece.name,
-                         *(f"{f(piece.start)} .. {f(piece.end)}" for _, f in spans),
-                         f"{piece.lr_start:.6g}", f"{piece.lr_end:.6g}"])
-    return ["", "scheduled values (group: written into every parameter group; loop: read "
-                "by the training loop)", *_lines(header, rows)]
+            rows.append(
+                [
+                    panel_label(column, scheduled),
+                    str(index),
+                    piece.name,
+                    *(f"{f(piece.start)} .. {f(piece.end)}" for _, f in spans),
+                    f"{piece.lr_start:.6g}",
+                    f"{piece.lr_end:.6g}",
+                ]
+            )
+    return [
+        "",
+        "scheduled values (group: written into every parameter group; loop: read "
+        "by the training loop)",
+        *_lines(header, rows),
+    ]
 
 
 def panel_label(column: str, scheduled) -> str:
@@ -463,8 +519,10 @@ def write_csv(schedule, path) -> int:
     else:
         samples = grid(schedule, 100_001)
         steps = None
-    columns = {"lr": schedule.lr(samples).tolist(),
-               "wd": schedule.wd(samples).tolist() if schedule.has_wd else None}
+    columns = {
+        "lr": schedule.lr(samples).tolist(),
+        "wd": schedule.wd(samples).tolist() if schedule.has_wd else None,
+    }
     if schedule.batch_size_rule is not None:
         columns["base_lr"] = schedule.base_lr(samples).tolist()
         columns["batch_size"] = run.batch_sizes_at(samples).astype(np.int64).tolist()
@@ -478,17 +536,27 @@ def write_csv(schedule, path) -> int:
         if run.counts_tokens:
             writer.writerow(["tokens", "lr", "wd", *list(columns)[2:]])
             for i in range(len(samples)):
-                writer.writerow([_csv_number(samples[i]), repr(lr[i]),
-                                 "" if wd is None else repr(wd[i]),
-                                 *(repr(values[i]) for values in extra)])
+                writer.writerow(
+                    [
+                        _csv_number(samples[i]),
+                        repr(lr[i]),
+                        "" if wd is None else repr(wd[i]),
+                        *(repr(values[i]) for values in extra),
+                    ]
+                )
             return len(samples)
         writer.writerow(["step", "samples", "tokens", "lr", "wd", *list(columns)[2:]])
         for i in range(len(samples)):
-            writer.writerow([
-                "" if steps is None else int(steps[i]), _csv_number(samples[i]),
-                "" if tokens is None else _csv_number(tokens[i]), repr(lr[i]),
-                "" if wd is None else repr(wd[i]), *(repr(values[i]) for values in extra),
-            ])
+            writer.writerow(
+                [
+                    "" if steps is None else int(steps[i]),
+                    _csv_number(samples[i]),
+                    "" if tokens is None else _csv_number(tokens[i]),
+                    repr(lr[i]),
+                    "" if wd is None else repr(wd[i]),
+                    *(repr(values[i]) for values in extra),
+                ]
+            )
     return len(samples)
 
 
@@ -520,23 +588,30 @@ def check_plot(schedule, path, x_unit: str) -> None:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
     except ImportError:
-        raise ScheduleError("--out needs matplotlib; expected it installed "
-                            "(pip install matplotlib)") from None
+        raise ScheduleError(
+            "--out needs matplotlib; expected it installed (pip install matplotlib)"
+        ) from None
     formats = [f for f in PLOT_FORMATS if f in FigureCanvasAgg.get_supported_filetypes()]
     suffix = os.path.splitext(str(path))[1].lower().lstrip(".")
     if suffix not in formats:
-        what = "has no file extension" if not suffix else \
-            f"has the extension .{suffix}, which matplotlib does not write" \
-            if suffix not in FigureCanvasAgg.get_supported_filetypes() else \
-            f"has the extension .{suffix}, which needs more than matplotlib to write " \
+        what = (
+            "has no file extension"
+            if not suffix
+            else f"has the extension .{suffix}, which matplotlib does not write"
+            if suffix not in FigureCanvasAgg.get_supported_filetypes()
+            else f"has the extension .{suffix}, which needs more than matplotlib to write "
             f"({'LaTeX' if suffix == 'pgf' else 'an image codec of Pillow'})"
-        raise ScheduleError(f"--out={str(path)!r} {what}; expected one of "
-                            + ", ".join(f".{f}" for f in formats))
+        )
+        raise ScheduleError(
+            f"--out={str(path)!r} {what}; expected one of " + ", ".join(f".{f}" for f in formats)
+        )
     run = run_of(schedule)
     _check_x(run, x_unit)
     if x_unit == "steps" and run.step_at_samples(total_samples(schedule)) > PLOT_STEPS:
-        raise ScheduleError(f"--x steps: the run has more than {PLOT_STEPS:,} steps to draw one "
-                            "by one; expected --x samples or --x tokens")
+        raise ScheduleError(
+            f"--x steps: the run has more than {PLOT_STEPS:,} steps to draw one "
+            "by one; expected --x samples or --x tokens"
+        )
 
 
 def default_x(schedule) -> str:
@@ -549,8 +624,10 @@ def default_x(schedule) -> str:
 def _check_x(run: Run, x_unit: str) -> None:
     """Refuses an x axis the run cannot give."""
     if run.counts_tokens and x_unit != "tokens":
-        raise ScheduleError(f"--x {x_unit}: the run's clock counts tokens, which fix no "
-                            f"{x_unit}; expected --x tokens")
+        raise ScheduleError(
+            f"--x {x_unit}: the run's clock counts tokens, which fix no "
+            f"{x_unit}; expected --x tokens"
+        )
     if x_unit == "steps" and run.global_batch_size is None:
         raise ScheduleError("--x steps needs the run's global_batch_size")
     if x_unit == "tokens" and run.seq_length is None and not run.counts_tokens:
@@ -581,8 +658,10 @@ def _scaled(values, scale, suffix: str) -> list[str]:
     largest = max(map(abs, values), default=0)
     scaled = [v / scale for v in values]
     decimals = _decimals(scaled)
-    return ["0" if abs(v) <= 1e-9 * largest else f"{s:,.{decimals}f}{suffix}"
-            for v, s in zip(values, scaled)]
+    return [
+        "0" if abs(v) <= 1e-9 * largest else f"{s:,.{decimals}f}{suffix}"
+        for v, s in zip(values, scaled)
+    ]
 
 
 def count_labels(values) -> list[str]:
@@ -688,8 +767,7 @@ def _batch_sizes(run: Run, samples: np.ndarray, steps: np.ndarray | None):
         sizes = run.batch_sizes_at(np.asarray(samples, dtype=np.float64)).astype(np.int64)
     else:
         sizes = _step_sizes(run, samples, steps)
-    where = np.unique(np.concatenate(([0], np.flatnonzero(np.diff(sizes)) + 1,
-                                      [len(sizes) - 1])))
+    where = np.unique(np.concatenate(([0], np.flatnonzero(np.diff(sizes)) + 1, [len(sizes) - 1])))
     return where, sizes[where]
 
 
@@ -713,8 +791,7 @@ def _named_values(schedule, names, order) -> str:
         >>> _named_values(SimpleNamespace(end_wd=0.1), {"end_wd"}, ("start_wd", "end_wd"))
         'end_wd=0.1'
     """
-    return _written_values([(name, getattr(schedule, name)) for name in order
-                            if name in names])
+    return _written_values([(name, getattr(schedule, name)) for name in order if name in names])
 
 
 def _written_values(used) -> str:
@@ -777,23 +854,43 @@ def _phase_labels(axis, phases, to_x, renderer, rows: int, draw: bool) -> int:
 
     texts = [(f"{index}: {piece.name}", str(index)) for index, piece in enumerate(phases)]
     ends = axis.transData.transform(
-        [(to_x(end), 0) for piece in phases for end in (piece.start, piece.end)])[:, 0]
+        [(to_x(end), 0) for piece in phases for end in (piece.start, piece.end)]
+    )[:, 0]
     box = axis.bbox
     edge = 3 * pixels
-    places = _label_places(list(zip(ends[::2], ends[1::2])), [width(t[0]) for t in texts],
-                           [width(t[1]) for t in texts], box.x0 + edge, box.x1 - edge,
-                           4 * pixels, rows)
+    places = _label_places(
+        list(zip(ends[::2], ends[1::2])),
+        [width(t[0]) for t in texts],
+        [width(t[1]) for t in texts],
+        box.x0 + edge,
+        box.x1 - edge,
+        4 * pixels,
+        rows,
+    )
     if draw:
         for index, place in enumerate(places):
             if place is None:
                 continue
             whole, left, row = place
-            axis.annotate(texts[index][0 if whole else 1], ((left - box.x0) / box.width, 1),
-                          xycoords="axes fraction", xytext=(0, -3 - 1.6 * LABEL_SIZE * row),
-                          textcoords="offset points", ha="left", va="top", fontsize=LABEL_SIZE,
-                          color="0.3", gid="phase label", annotation_clip=False,
-                          bbox={"boxstyle": "square,pad=0.15", "facecolor": "white",
-                                "edgecolor": "none", "alpha": 0.85})
+            axis.annotate(
+                texts[index][0 if whole else 1],
+                ((left - box.x0) / box.width, 1),
+                xycoords="axes fraction",
+                xytext=(0, -3 - 1.6 * LABEL_SIZE * row),
+                textcoords="offset points",
+                ha="left",
+                va="top",
+                fontsize=LABEL_SIZE,
+                color="0.3",
+                gid="phase label",
+                annotation_clip=False,
+                bbox={
+                    "boxstyle": "square,pad=0.15",
+                    "facecolor": "white",
+                    "edgecolor": "none",
+                    "alpha": 0.85,
+                },
+            )
     return 1 + max((place[2] for place in places if place is not None), default=-1)
 
 
@@ -843,87 +940,162 @@ def plot_figure(schedule, x_unit: str, title: str):
     ratios = [3, 1.3] + ([1.1] if batch is not None else []) + [1.1] * len(values)
     figure = Figure(figsize=(10, 2.4 + 1.2 * sum(ratios)), dpi=DPI)
     FigureCanvasAgg(figure)
-    axes = figure.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios},
-                           squeeze=False)[:, 0]
+    axes = figure.subplots(
+        len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios}, squeeze=False
+    )[:, 0]
     top, middle = axes[0], axes[1]
 
-    lr_values = _named_values(schedule, schedule.lr_curve.names(),
-                              ("init_lr", "max_lr", "min_lr"))
+    lr_values = _named_values(schedule, schedule.lr_curve.names(), ("init_lr", "max_lr", "min_lr"))
     if rule is None:
         label = f"lr ({lr_values})"
     else:
-        label = f"lr, following the batch size ({rule[0]} rule): base lr \u00d7 " \
-                f"{_factor_text(schedule)}"
+        label = (
+            f"lr, following the batch size ({rule[0]} rule): base lr \u00d7 "
+            f"{_factor_text(schedule)}"
+        )
     handles = [top.plot(x, lr, color="tab:blue", linewidth=1.6, label=label)[0]]
     highest = float(np.max(lr))
     if rule is not None:  # the base rate the rule scales, dashed under it
         base = schedule.base_lr(samples)
         highest = max(highest, float(np.max(base)))
-        handles.append(top.plot(x, base, color="tab:blue", linestyle="--", linewidth=1.2,
-                                alpha=0.6, zorder=1.5,
-                                label=f"base lr, before the {rule[0]} rule ({lr_values})")[0])
+        handles.append(
+            top.plot(
+                x,
+                base,
+                color="tab:blue",
+                linestyle="--",
+                linewidth=1.2,
+                alpha=0.6,
+                zorder=1.5,
+                label=f"base lr, before the {rule[0]} rule ({lr_values})",
+            )[0]
+        )
     if schedule.parent is not None:  # a branch: its parent dashed under it
         parent_lr = schedule.parent.lr(samples)
         highest = max(highest, float(np.max(parent_lr)))
-        handles.append(top.plot(
-            x, parent_lr, color="0.45", linestyle="--", linewidth=1.2, zorder=1,
-            label=f"the schedule it branches from, at {_number(to_x(schedule.branch_point))} "
-                  f"{x_unit}")[0])
+        handles.append(
+            top.plot(
+                x,
+                parent_lr,
+                color="0.45",
+                linestyle="--",
+                linewidth=1.2,
+                zorder=1,
+                label=f"the schedule it branches from, at {_number(to_x(schedule.branch_point))} "
+                f"{x_unit}",
+            )[0]
+        )
     top.set_ylabel("learning rate")
     top.yaxis.set_major_formatter(_axis_formatter(rate_labels))
     if wd is None:
-        middle.text(0.5, 0.5, "no weight-decay part: the optimizer's own weight_decay",
-                    transform=middle.transAxes, ha="center", va="center", color="0.35")
+        middle.text(
+            0.5,
+            0.5,
+            "no weight-decay part: the optimizer's own weight_decay",
+            transform=middle.transAxes,
+            ha="center",
+            va="center",
+            color="0.35",
+        )
         middle.set_yticks([])
     else:
-        handles.append(middle.plot(x, wd, color="tab:orange", linewidth=1.6, label="wd (" +
-                                   _named_values(schedule, schedule.wd_curve.names(),
-                                                 ("start_wd", "end_wd")) + ")")[0])
+        handles.append(
+            middle.plot(
+                x,
+                wd,
+                color="tab:orange",
+                linewidth=1.6,
+                label="wd ("
+                + _named_values(schedule, schedule.wd_curve.names(), ("start_wd", "end_wd"))
+                + ")",
+            )[0]
+        )
         middle.set_ylim(0, (float(np.max(wd)) or 1.0) * 1.25)
         middle.yaxis.set_major_formatter(_axis_formatter(rate_labels))
     middle.set_ylabel("weight decay")
     if batch is not None:
         where, sizes = batch
         panel = axes[2]
-        handles.append(panel.plot(
-            x[where], sizes, color="tab:green", linewidth=1.6, drawstyle="steps-post",
-            label=f"global batch size ({_number(int(sizes.min()))} to "
-                  f"{_number(int(sizes.max()))})")[0])
+        handles.append(
+            panel.plot(
+                x[where],
+                sizes,
+                color="tab:green",
+                linewidth=1.6,
+                drawstyle="steps-post",
+                label=f"global batch size ({_number(int(sizes.min()))} to "
+                f"{_number(int(sizes.max()))})",
+            )[0]
+        )
         largest = float(sizes.max())
         if rule is not None:
             largest = max(largest, float(rule[1]))
-            handles.append(panel.plot(
-                [x[0], x[-1]], [rule[1], rule[1]], color="0.45", linestyle=":", linewidth=1.2,
-                label=f"reference batch size {_number(rule[1])} (the {rule[0]} rule's)")[0])
+            handles.append(
+                panel.plot(
+                    [x[0], x[-1]],
+                    [rule[1], rule[1]],
+                    color="0.45",
+                    linestyle=":",
+                    linewidth=1.2,
+                    label=f"reference batch size {_number(rule[1])} (the {rule[0]} rule's)",
+                )[0]
+            )
         panel.set_ylabel("global batch size")
         panel.set_ylim(0, largest * 1.2)
         _count_axis(panel.yaxis)
     for (column, scheduled), panel, color in zip(
-            values, axes[len(axes) - len(values):], itertools.cycle(VALUE_COLORS)):
-        handles.append(panel.plot(
-            x, schedule.value(scheduled.name, samples), color=color, linewidth=1.6,
-            label=f"{column} ({_written_values(scheduled.named)})")[0])
+        values, axes[len(axes) - len(values) :], itertools.cycle(VALUE_COLORS)
+    ):
+        handles.append(
+            panel.plot(
+                x,
+                schedule.value(scheduled.name, samples),
+                color=color,
+                linewidth=1.6,
+                label=f"{column} ({_written_values(scheduled.named)})",
+            )[0]
+        )
         panel.set_ylabel(panel_label(column, scheduled))
         panel.margins(y=0.15)
         panel.yaxis.set_major_formatter(_axis_formatter(rate_labels))
 
     phases = pieces(schedule, total)
     boundaries = [float(to_x(piece.start)) for piece in phases[1:]]
-    marks = [axis.vlines(boundaries, 0, 1, transform=axis.get_xaxis_transform(), colors="0.55",
-                         linestyles=":", linewidth=1) for axis in axes]
+    marks = [
+        axis.vlines(
+            boundaries,
+            0,
+            1,
+            transform=axis.get_xaxis_transform(),
+            colors="0.55",
+            linestyles=":",
+            linewidth=1,
+        )
+        for axis in axes
+    ]
     for axis in axes:
         axis.grid(True, alpha=0.3)
-    marks[0].set_label(textwrap.fill(  # lines broken between phases, not inside a name
-        "phase boundaries; phases as numbered in the table: " + ", ".join(
-            f"{index} {piece.name}".replace(" ", NO_BREAK)
-            for index, piece in enumerate(phases)), 100))
+    marks[0].set_label(
+        textwrap.fill(  # lines broken between phases, not inside a name
+            "phase boundaries; phases as numbered in the table: "
+            + ", ".join(
+                f"{index} {piece.name}".replace(" ", NO_BREAK) for index, piece in enumerate(phases)
+            ),
+            100,
+        )
+    )
     handles.append(marks[0])
     top.set_title(textwrap.fill(title, 100))
     axes[-1].set_xlabel(X_LABELS[x_unit])
     _count_axis(axes[-1].xaxis)
     axes[-1].set_xlim(0, float(x[-1]) or 1.0)
-    legend = figure.legend(handles, [h.get_label() for h in handles], loc="lower center",
-                           bbox_to_anchor=(0.5, 0.005), fontsize=9)
+    legend = figure.legend(
+        handles,
+        [h.get_label() for h in handles],
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.005),
+        fontsize=9,
+    )
 
     # Room above the curve for the rows of phase labels the panel needs as first laid out
     # (narrower than the final panel, so mostly as many rows as that needs, or more), then
@@ -954,8 +1126,9 @@ def _save(figure, path) -> None:
         figure.savefig(path)
     except (RuntimeError, ValueError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
-        raise ScheduleError(f"--out={str(path)!r}: matplotlib could not write it: "
-                            f"{reason[:150]}") from None
+        raise ScheduleError(
+            f"--out={str(path)!r}: matplotlib could not write it: {reason[:150]}"
+        ) from None
 
 
 def batch_size_stages(run: Run) -> list[str]:
@@ -978,20 +1151,34 @@ def batch_size_stages(run: Run) -> list[str]:
         return []
     stages = run.batch_size_schedule
     if run.counts_tokens:  # no steps to begin at: a stage begins where the tokens reach it
-        rows = [[str(index), _number(threshold), str(size)]
-                for index, (threshold, size) in enumerate(stages)]
-        return ["", "batch size by stages (a stage begins once the tokens consumed reach it)",
-                *_lines(["stage", "from tokens", "batch size"], rows)]
+        rows = [
+            [str(index), _number(threshold), str(size)]
+            for index, (threshold, size) in enumerate(stages)
+        ]
+        return [
+            "",
+            "batch size by stages (a stage begins once the tokens consumed reach it)",
+            *_lines(["stage", "from tokens", "batch size"], rows),
+        ]
     header = ["stage", "from samples", "from tokens", "batch size", "first step"]
     rows = []
     for index, (threshold, size) in enumerate(stages):
         step = run.step_at_samples(threshold)
         reached = index + 1 == len(stages) or run.samples_at_step(step) < stages[index + 1][0]
-        rows.append([str(index), _number(threshold), _number(run.tokens(threshold)),
-                     str(size), _number(step) if reached else f"none (passed within step "
-                     f"{_number(step)})"])
-    return ["", "batch size by stages (a stage begins at the first step whose samples reach it)",
-            *_lines(header, rows)]
+        rows.append(
+            [
+                str(index),
+                _number(threshold),
+                _number(run.tokens(threshold)),
+                str(size),
+                _number(step) if reached else f"none (passed within step {_number(step)})",
+            ]
+        )
+    return [
+        "",
+        "batch size by stages (a stage begins at the first step whose samples reach it)",
+        *_lines(header, rows),
+    ]
 
 
 # ------------------------------------------------------------ comparisons
@@ -1004,17 +1191,24 @@ def _steps_of(schedule, name: str) -> tuple[np.ndarray, np.ndarray]:
     if curve is not None:
         return curve
     if run_of(schedule).counts_tokens:
-        raise ScheduleError(f"{name}'s clock counts tokens, which fix no steps; expected a run "
-                            "that counts optimizer steps (a comparison goes step by step)")
+        raise ScheduleError(
+            f"{name}'s clock counts tokens, which fix no steps; expected a run "
+            "that counts optimizer steps (a comparison goes step by step)"
+        )
     if run_of(schedule).global_batch_size is None:
-        raise ScheduleError(f"{name} has no global_batch_size; expected a run that counts "
-                            "optimizer steps (a comparison goes step by step)")
-    raise ScheduleError(f"{name} has more than {LISTED_STEPS:,} steps; expected at most that "
-                        "many (a comparison goes step by step)")
+        raise ScheduleError(
+            f"{name} has no global_batch_size; expected a run that counts "
+            "optimizer steps (a comparison goes step by step)"
+        )
+    raise ScheduleError(
+        f"{name} has more than {LISTED_STEPS:,} steps; expected at most that "
+        "many (a comparison goes step by step)"
+    )
 
 
-def departure(schedule, reference, name: str = "the schedule",
-              reference_name: str = "the reference") -> int | None:
+def departure(
+    schedule, reference, name: str = "the schedule", reference_name: str = "the reference"
+) -> int | None:
     """The first step n (the value after n optimizer steps, each run with its own batch
     sizes) at which `schedule`'s learning rate differs (``!=``) from `reference`'s, over
     the steps both runs have; None if it never does there. Vectorised over the steps.
@@ -1036,8 +1230,9 @@ def departure(schedule, reference, name: str = "the schedule",
     reference_samples = _steps_of(reference, reference_name)[1]
     samples = _steps_of(schedule, name)[1]
     shared = min(len(samples), len(reference_samples))
-    differs = np.flatnonzero(schedule.lr(samples[:shared])
-                             != reference.lr(reference_samples[:shared]))
+    differs = np.flatnonzero(
+        schedule.lr(samples[:shared]) != reference.lr(reference_samples[:shared])
+    )
     return int(differs[0]) if len(differs) else None
 
 
@@ -1051,34 +1246,70 @@ def comparison(named: list) -> list[dict]:
         _steps_of(schedule, name)  # refused before any work, naming the schedule
     for index, (name, schedule) in enumerate(named):
         sums = totals(schedule)
-        rows.append({
-            "name": name, "total_steps": sums["steps"], "samples": sums["samples"],
-            "tokens": sums["tokens"], "peak_lr": sums["peak_lr"], "final_lr": sums["final_lr"],
-            "area": sums["lr_area"],
-            "diverges_at_step": None if index == 0 else departure(
-                schedule, reference, name, reference_name),
-        })
+        rows.append(
+            {
+                "name": name,
+                "total_steps": sums["steps"],
+                "samples": sums["samples"],
+                "tokens": sums["tokens"],
+                "peak_lr": sums["peak_lr"],
+                "final_lr": sums["final_lr"],
+                "area": sums["lr_area"],
+                "diverges_at_step": None
+                if index == 0
+                else departure(schedule, reference, name, reference_name),
+            }
+        )
     return rows
 
 
 def comparison_table(rows: list[dict]) -> str:
     """`comparison`'s rows as text: ``-`` for what is unknown and for the first
     schedule's departure, ``never`` for a schedule that does not depart from it."""
-    header = ["schedule", "steps", "samples", "tokens", "peak lr", "final lr", "lr area",
-              "departs at step"]
-    cells = [[row["name"], _number(row["total_steps"]), _number(row["samples"]),
-              _number(row["tokens"]), f"{row['peak_lr']:.6g}", f"{row['final_lr']:.6g}",
-              "-" if row["area"] is None else f"{row['area']:.6g}",
-              "-" if index == 0 else "never" if row["diverges_at_step"] is None
-              else _number(row["diverges_at_step"])] for index, row in enumerate(rows)]
+    header = [
+        "schedule",
+        "steps",
+        "samples",
+        "tokens",
+        "peak lr",
+        "final lr",
+        "lr area",
+        "departs at step",
+    ]
+    cells = [
+        [
+            row["name"],
+            _number(row["total_steps"]),
+            _number(row["samples"]),
+            _number(row["tokens"]),
+            f"{row['peak_lr']:.6g}",
+            f"{row['final_lr']:.6g}",
+            "-" if row["area"] is None else f"{row['area']:.6g}",
+            "-"
+            if index == 0
+            else "never"
+            if row["diverges_at_step"] is None
+            else _number(row["diverges_at_step"]),
+        ]
+        for index, row in enumerate(rows)
+    ]
     widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa
-    return "\n".join([
-        line(header), line(["-" * w for w in widths]), *map(line, cells), "",
-        textwrap.fill("departs at step: the first step n whose lr (after n optimizer steps) "
-                      f"differs from {rows[0]['name']}'s, over the steps both runs have; lr "
-                      "area: the sum over optimizer steps of the rate each used", 100,
-                      break_on_hyphens=False)])
+    return "\n".join(
+        [
+            line(header),
+            line(["-" * w for w in widths]),
+            *map(line, cells),
+            "",
+            textwrap.fill(
+                "departs at step: the first step n whose lr (after n optimizer steps) "
+                f"differs from {rows[0]['name']}'s, over the steps both runs have; lr "
+                "area: the sum over optimizer steps of the rate each used",
+                100,
+                break_on_hyphens=False,
+            ),
+        ]
+    )
 
 
 def check_compare_plot(named: list, path, x_unit: str) -> None:
@@ -1088,8 +1319,9 @@ def check_compare_plot(named: list, path, x_unit: str) -> None:
             check_plot(schedule, path, x_unit)
         except ScheduleError as error:
             message = str(error)
-            raise ScheduleError(message if message.startswith("--out") else
-                                f"{name}: {message}") from None
+            raise ScheduleError(
+                message if message.startswith("--out") else f"{name}: {message}"
+            ) from None
 
 
 def compare_figure(named: list, x_unit: str, title: str):
@@ -1111,8 +1343,9 @@ def compare_figure(named: list, x_unit: str, title: str):
     ratios = [3] + [1.1] * len(panels)
     figure = Figure(figsize=(10, 5.2 + 1.3 * len(panels)), dpi=DPI)
     FigureCanvasAgg(figure)
-    axes = figure.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios},
-                           squeeze=False)[:, 0]
+    axes = figure.subplots(
+        len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios}, squeeze=False
+    )[:, 0]
     axis, below_axes = axes[0], dict(zip(panels, axes[1:]))
     handles, highest, right = [], 0.0, 0.0
     for name, schedule in named:
@@ -1126,8 +1359,13 @@ def compare_figure(named: list, x_unit: str, title: str):
         handles.append(axis.plot(x, lr, linewidth=1.4, label=name)[0])
         highest, right = max(highest, float(np.max(lr))), max(right, float(x[-1]))
         for column, scheduled in value_columns(schedule):
-            below_axes[column].plot(x, schedule.value(scheduled.name, samples), linewidth=1.4,
-                                    color=handles[-1].get_color(), label=name)
+            below_axes[column].plot(
+                x,
+                schedule.value(scheduled.name, samples),
+                linewidth=1.4,
+                color=handles[-1].get_color(),
+                label=name,
+            )
     axis.set_ylabel("learning rate")
     axis.set_ylim(0, (highest or 1.0) * 1.08)
     axis.yaxis.set_major_formatter(_axis_formatter(rate_labels))
@@ -1141,9 +1379,14 @@ def compare_figure(named: list, x_unit: str, title: str):
     _count_axis(axes[-1].xaxis)
     axes[-1].set_xlim(0, right or 1.0)
     axis.set_title(textwrap.fill(title, 100))
-    legend = figure.legend(handles, [h.get_label() for h in handles], loc="lower center",
-                           bbox_to_anchor=(0.5, 0.005), fontsize=9,
-                           ncols=min(len(handles), 3))
+    legend = figure.legend(
+        handles,
+        [h.get_label() for h in handles],
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.005),
+        fontsize=9,
+        ncols=min(len(handles), 3),
+    )
     renderer = figure.canvas.get_renderer()
     below = (legend.get_window_extent(renderer).height + 6) / figure.bbox.height
     figure.tight_layout(rect=(0, below, 1, 1))

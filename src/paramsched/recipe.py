@@ -64,9 +64,11 @@ def schedule_from_data(data: dict) -> Schedule | PhaseSchedule:
                 )
         ramp = arguments.get("rampup_batch_size")
         if ramp is not None and not isinstance(ramp, list):  # Megatron's flag takes three
-            raise ScheduleTypeError(f"megatron.rampup_batch_size={ramp!r} is of type "
-                                    f"{type(ramp).__name__}; expected [start, increment, "
-                                    "ramp length]")
+            raise ScheduleTypeError(
+                f"megatron.rampup_batch_size={ramp!r} is of type "
+                f"{type(ramp).__name__}; expected [start, increment, "
+                "ramp length]"
+            )
         return from_megatron_args(argparse.Namespace(**arguments))
     return PhaseSchedule.from_dict(data)
 
@@ -84,11 +86,13 @@ def _read(path: Path) -> dict:
         with open(path, "rb") as file:
             data = file.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
-            raise ScheduleError(f"{path}: larger than {MAX_FILE_BYTES:,} bytes; expected a "
-                                "schedule file (TOML)")
+            raise ScheduleError(
+                f"{path}: larger than {MAX_FILE_BYTES:,} bytes; expected a schedule file (TOML)"
+            )
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise ScheduleError(f"{path}: starts with a UTF-16 byte-order mark; expected a TOML "
-                                "file in UTF-8")
+            raise ScheduleError(
+                f"{path}: starts with a UTF-16 byte-order mark; expected a TOML file in UTF-8"
+            )
         text = data.decode("utf-8-sig")  # without a UTF-8 byte-order mark
     except FileNotFoundError:
         raise ScheduleError(f"{path}: no such file") from None
@@ -97,21 +101,27 @@ def _read(path: Path) -> dict:
     except OSError as error:  # permission, a device that cannot be read, a loop of links
         raise ScheduleError(f"{path}: cannot be read: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
-        raise ScheduleError(f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at "
-                            f"offset {error.start}); expected a TOML file in UTF-8") from None
+        raise ScheduleError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at "
+            f"offset {error.start}); expected a TOML file in UTF-8"
+        ) from None
     deepest = _nesting(text)
     if deepest is not None:
         line, depth = deepest
-        raise ScheduleError(f"{path}: line {line} nests {depth} levels deep; expected at most "
-                            f"{MAX_NESTING} (tables, arrays, inline tables and the parts of "
-                            "dotted keys, within one another)")
+        raise ScheduleError(
+            f"{path}: line {line} nests {depth} levels deep; expected at most "
+            f"{MAX_NESTING} (tables, arrays, inline tables and the parts of "
+            "dotted keys, within one another)"
+        )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ScheduleError(f"{path}: not valid TOML: {error}") from None
     except ValueError:  # Python reads no integer of more than 4300 digits
-        raise ScheduleError(f"{path}: holds an integer of more than 4300 digits; expected "
-                            "numbers of at most 1e18 in size") from None
+        raise ScheduleError(
+            f"{path}: holds an integer of more than 4300 digits; expected "
+            "numbers of at most 1e18 in size"
+        ) from None
 
 
 # What the nesting scan looks at: line ends, quotes, comments, brackets, dots, commas.
@@ -178,7 +188,7 @@ def _nesting(text: str) -> tuple[int, int] | None:
             key = 0
         elif token == ",":
             key = 0
-        elif not (text[at - 1:at].isdigit() and text[at + 1:at + 2].isdigit()):  # a key's dot
+        elif not (text[at - 1 : at].isdigit() and text[at + 1 : at + 2].isdigit()):  # a key's dot
             key += 1
         depth = header + held + key + 1
         if depth > MAX_NESTING:
@@ -213,8 +223,10 @@ def load_schedule(path, _within: tuple = ()) -> Schedule | PhaseSchedule:
             a circle; the message names the file and the key.
     """
     if not isinstance(path, (str, os.PathLike)):
-        raise ScheduleTypeError(f"path={path!r} is of type {type(path).__name__}; expected "
-                                "a schedule file's name (a str or a pathlib.Path)")
+        raise ScheduleTypeError(
+            f"path={path!r} is of type {type(path).__name__}; expected "
+            "a schedule file's name (a str or a pathlib.Path)"
+        )
     if isinstance(path, str) and ("\0" in path or not path):
         raise ScheduleError(f"{path!r} is not a file name; expected a schedule file (TOML)")
     path = Path(path)
@@ -234,14 +246,21 @@ def _real(path: Path) -> str:
 
 
 def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
-    allowed = {"branch": ("from", "at"), "run": ("total",), "lr": ("phases",),
-               "wd": ("phases",), "recipe": _RECIPE_KEYS}
+    allowed = {
+        "branch": ("from", "at"),
+        "run": ("total",),
+        "lr": ("phases",),
+        "wd": ("phases",),
+        "recipe": _RECIPE_KEYS,
+    }
     values = {}  # [group.KEY] and [loop.NAME]: phases after the branch point
     for table, value in data.items():
         if table not in allowed and table not in VALUE_PLACES:
-            raise ScheduleError(f"a branch file has a [{table}] table; expected [branch], "
-                                "[lr], and optionally [wd], [group.KEY], [loop.NAME] and "
-                                "[run] (its total)")
+            raise ScheduleError(
+                f"a branch file has a [{table}] table; expected [branch], "
+                "[lr], and optionally [wd], [group.KEY], [loop.NAME] and "
+                "[run] (its total)"
+            )
         if not isinstance(value, dict):
             raise ScheduleTypeError(f"[{table}] is not a table")
         tables = value.items() if table in VALUE_PLACES else ((None, value),)
@@ -253,11 +272,14 @@ def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
                 if key not in allowed.get(table, ("phases",)):
                     raise ScheduleError(
                         f"{where}.{key} is not allowed in a branch file; expected "
-                        + ", ".join(f"{where}.{k}" for k in allowed.get(table, ("phases",))))
+                        + ", ".join(f"{where}.{k}" for k in allowed.get(table, ("phases",)))
+                    )
             if name is not None:
                 if name in values:
-                    raise ScheduleError(f"[{where}]: {name!r} is in [{values[name][0]}] too; "
-                                        "expected it in one place, once")
+                    raise ScheduleError(
+                        f"[{where}]: {name!r} is in [{values[name][0]}] too; "
+                        "expected it in one place, once"
+                    )
                 values[name] = (table, keys.get("phases"))
     branch = data["branch"]
     for key in ("from", "at"):
@@ -272,26 +294,34 @@ def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
     chain = (*within, (_real(path), str(path)))  # the files branched from, and this one
     key = _real(parent_path)
     if any(real == key for real, _ in chain):
-        circle = [shown for real, shown in chain[[r for r, _ in chain].index(key):]]
-        raise ScheduleError(f"branch.from={source!r} goes round in a circle: "
-                            f"{' -> '.join([*circle, str(parent_path)])}; expected branches "
-                            "that end in a schedule")
+        circle = [shown for real, shown in chain[[r for r, _ in chain].index(key) :]]
+        raise ScheduleError(
+            f"branch.from={source!r} goes round in a circle: "
+            f"{' -> '.join([*circle, str(parent_path)])}; expected branches "
+            "that end in a schedule"
+        )
     if len(within) >= MAX_BRANCH_DEPTH:
-        raise ScheduleError(f"branch.from={source!r} stands on {len(within)} branches; "
-                            f"expected at most {MAX_BRANCH_DEPTH}")
+        raise ScheduleError(
+            f"branch.from={source!r} stands on {len(within)} branches; "
+            f"expected at most {MAX_BRANCH_DEPTH}"
+        )
     parent = load_schedule(parent_path, chain)
     for name, (place, _) in values.items():  # where the parent has it, else refused below
         theirs = next((v.place for v in parent.values if v.name == name), place)
         if theirs != place:
-            raise ScheduleError(f"[{place}.{name}]: the parent schedules {name!r} in "
-                                f"[{theirs}]; expected [{theirs}.{name}]")
+            raise ScheduleError(
+                f"[{place}.{name}]: the parent schedules {name!r} in "
+                f"[{theirs}]; expected [{theirs}.{name}]"
+            )
     if "lr" not in data:
-        raise ScheduleError("a branch file has no [lr] table; expected the phases after "
-                            "branch.at")
-    return parent.branch(branch["at"], data["lr"].get("phases"),
-                         data["wd"].get("phases") if "wd" in data else None,
-                         total=data.get("run", {}).get("total"),
-                         values={name: phases for name, (_, phases) in values.items()} or None)
+        raise ScheduleError("a branch file has no [lr] table; expected the phases after branch.at")
+    return parent.branch(
+        branch["at"],
+        data["lr"].get("phases"),
+        data["wd"].get("phases") if "wd" in data else None,
+        total=data.get("run", {}).get("total"),
+        values={name: phases for name, (_, phases) in values.items()} or None,
+    )
 
 
 def recipes() -> list[Recipe]:
@@ -302,13 +332,15 @@ def recipes() -> list[Recipe]:
         ['deepseek-v3', 'llama2-7b', 'minicpm-wsd']
     """
     found = []
-    for entry in sorted(resources.files("paramsched").joinpath("recipes").iterdir(),
-                        key=lambda e: e.name):
+    for entry in sorted(
+        resources.files("paramsched").joinpath("recipes").iterdir(), key=lambda e: e.name
+    ):
         if entry.name.endswith(".toml"):
             path = Path(str(entry))
             meta = _read(path).get("recipe", {})
-            found.append(Recipe(path.stem, meta.get("description", ""),
-                                meta.get("source", ""), path))
+            found.append(
+                Recipe(path.stem, meta.get("description", ""), meta.get("source", ""), path)
+            )
     return found
 
 
@@ -316,6 +348,7 @@ def recipe_path(name: str) -> Path:
     """The file of the recipe `name`, or an error listing the recipes."""
     available = {recipe.name: recipe.path for recipe in recipes()}
     if name not in available:
-        raise ScheduleError(f"recipe {name!r} is not one of " +
-                            ", ".join(repr(n) for n in available))
+        raise ScheduleError(
+            f"recipe {name!r} is not one of " + ", ".join(repr(n) for n in available)
+        )
     return available[name]

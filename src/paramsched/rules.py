@@ -36,7 +36,7 @@ from .overrides import OVERRIDE_KEYS, ParamGroupOverride, param_group_override_t
 _WRITTEN_KEYS = {
     "lr": "the scheduler writes lr at every step; expected max_lr and min_lr",
     "weight_decay": "the scheduler writes weight_decay at every step; expected wd_mult, "
-                    "or start_wd and end_wd",
+    "or start_wd and end_wd",
     "params": "param_groups puts the parameters in the groups itself",
     "default_config": "param_groups sets it, True exactly for the group without overrides",
 }
@@ -128,9 +128,11 @@ def param_groups(model, rules: Mapping) -> list[dict]:
     checked = _check_rules(rules)
     named_parameters = getattr(model, "named_parameters", None)
     if not callable(named_parameters):
-        raise ScheduleTypeError(f"model is of type {type(model).__name__}, without "
-                                "named_parameters(); expected a torch.nn.Module or an object "
-                                "with named_parameters()")
+        raise ScheduleTypeError(
+            f"model is of type {type(model).__name__}, without "
+            "named_parameters(); expected a torch.nn.Module or an object "
+            "with named_parameters()"
+        )
     used = {selector: False for selector in checked}
     groups: dict[tuple, dict] = {}
     seen: dict[int, tuple[str, ParamGroupOverride]] = {}  # id(param) -> first name, overrides
@@ -158,56 +160,71 @@ def param_groups(model, rules: Mapping) -> list[dict]:
                     f"parameter {name!r} is the same tensor as {first!r} (shared); the rules "
                     f"give {first!r} {dict(first_combined)!r} and {name!r} "
                     f"{dict(combined)!r}; expected rules that give both names the same "
-                    "overrides")
+                    "overrides"
+                )
             continue
         seen[id(param)] = (name, combined)
         key = param_group_override_to_tuple(combined)
         if key not in groups:
-            groups[key] = {"params": [], **combined,
-                           "default_config": not set(combined) - {"name"}}
+            groups[key] = {"params": [], **combined, "default_config": not set(combined) - {"name"}}
         groups[key]["params"].append(param)
     names: dict = {}
     for group in groups.values():
         if "name" in group and names.setdefault(group["name"], group) is not group:
-            raise ScheduleError(f"two groups are named {group['name']!r} with different "
-                                "overrides; expected rules that name each group once")
+            raise ScheduleError(
+                f"two groups are named {group['name']!r} with different "
+                "overrides; expected rules that name each group once"
+            )
     for selector, matched in used.items():
         if not matched:
-            warnings.warn(f"paramsched.param_groups: rule {_describe(selector)} matched no "
-                          "trainable parameter", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"paramsched.param_groups: rule {_describe(selector)} matched no "
+                "trainable parameter",
+                UserWarning,
+                stacklevel=2,
+            )
     return list(groups.values())
 
 
 def _check_rules(rules) -> dict:
     """`rules` checked, every override's values as floats; refuses by rule and key."""
     if not isinstance(rules, Mapping):
-        raise ScheduleTypeError(f"rules is of type {type(rules).__name__}; expected a mapping "
-                                "from selectors to overrides")
+        raise ScheduleTypeError(
+            f"rules is of type {type(rules).__name__}; expected a mapping "
+            "from selectors to overrides"
+        )
     checked = {}
     for selector, override in rules.items():
         if not (isinstance(selector, str) or callable(selector)):
-            raise ScheduleTypeError(f"rule selector {selector!r} is of type "
-                                    f"{type(selector).__name__}; expected a glob, a predicate "
-                                    "(name, param) or paramsched.rules.attribute(...)")
+            raise ScheduleTypeError(
+                f"rule selector {selector!r} is of type "
+                f"{type(selector).__name__}; expected a glob, a predicate "
+                "(name, param) or paramsched.rules.attribute(...)"
+            )
         rule = f"rule {_describe(selector)}"
         if not isinstance(override, Mapping):
-            raise ScheduleTypeError(f"{rule}: override {override!r} is of type "
-                                    f"{type(override).__name__}; expected a dict such as "
-                                    "{'wd_mult': 0.0}")
+            raise ScheduleTypeError(
+                f"{rule}: override {override!r} is of type "
+                f"{type(override).__name__}; expected a dict such as "
+                "{'wd_mult': 0.0}"
+            )
         checked[selector] = {}
         for key, value in override.items():
             if key in _WRITTEN_KEYS:
                 raise ScheduleError(f"{rule} sets {key!r}: {_WRITTEN_KEYS[key]}")
             if key == "optimizer":  # Megatron main's per-parameter optimizer, by name
                 if not isinstance(value, str) or not value:
-                    raise ScheduleTypeError(f"{rule}: optimizer={value!r}; expected the name of "
-                                            "an optimizer, such as 'muon'")
+                    raise ScheduleTypeError(
+                        f"{rule}: optimizer={value!r}; expected the name of "
+                        "an optimizer, such as 'muon'"
+                    )
                 checked[selector][key] = value
                 continue
             if key == "name":  # the group's name in metrics()
                 if not isinstance(value, str) or not value:
-                    raise ScheduleTypeError(f"{rule}: name={value!r}; expected a non-empty "
-                                            "string naming the group")
+                    raise ScheduleTypeError(
+                        f"{rule}: name={value!r}; expected a non-empty string naming the group"
+                    )
                 checked[selector][key] = value
                 continue
             if isinstance(key, str) and VALUE_OVERRIDE.fullmatch(key):  # "betas[1].end"
@@ -217,8 +234,10 @@ def _check_rules(rules) -> dict:
                 keys = (*OVERRIDE_KEYS, "optimizer", "name", "KEY.named_value")
                 close = difflib.get_close_matches(str(key), keys, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ScheduleError(f"{rule} sets {key!r}, which is not an override; expected "
-                                    f"one of {', '.join(repr(k) for k in keys)}{hint}")
+                raise ScheduleError(
+                    f"{rule} sets {key!r}, which is not an override; expected "
+                    f"one of {', '.join(repr(k) for k in keys)}{hint}"
+                )
             checked[selector][key] = check_rate(f"{rule}: {key}", value)
     return checked
 
@@ -226,8 +245,10 @@ def _check_rules(rules) -> dict:
 def no_weight_decay_on_bias_and_norm() -> dict:
     """A rule: no weight decay (``wd_mult=0.0``) for biases and every one-dimensional
     parameter (normalization weights and biases, as is customary)."""
-    selector = _Named("bias and one-dimensional parameters",
-                      lambda name, param: name.endswith("bias") or getattr(param, "ndim", 2) <= 1)
+    selector = _Named(
+        "bias and one-dimensional parameters",
+        lambda name, param: name.endswith("bias") or getattr(param, "ndim", 2) <= 1,
+    )
     return {selector: {"wd_mult": 0.0}}
 
 
@@ -257,7 +278,8 @@ def decoupled_lr(model, max_lr: float, min_lr: float | None = None) -> dict:
         override["min_lr"] = min_lr
     selector = _Named(
         "embedding and output layers",
-        lambda name, param: id(param) in chosen
-        or bool(getattr(param, "is_embedding_or_output_parameter", False)),
+        lambda name, param: (
+            id(param) in chosen or bool(getattr(param, "is_embedding_or_output_parameter", False))
+        ),
     )
     return {selector: override}

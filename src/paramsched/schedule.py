@@ -120,8 +120,10 @@ class Schedule(CurveSchedule):
         if self.end_wd is None and self.start_wd is not None:
             object.__setattr__(self, "end_wd", self.start_wd)
         if self.run is not None and not isinstance(self.run, Run):
-            raise ScheduleTypeError(f"run={self.run!r} is of type {type(self.run).__name__}; "
-                                    "expected a paramsched.Run or None")
+            raise ScheduleTypeError(
+                f"run={self.run!r} is of type {type(self.run).__name__}; "
+                "expected a paramsched.Run or None"
+            )
         self._check_relations()
         # The curves are derived from the fields (not fields themselves).
         object.__setattr__(self, "lr_curve", self._build_lr_curve())
@@ -158,12 +160,15 @@ class Schedule(CurveSchedule):
                 "wsd_decay_steps=None with lr_decay_style='WSD'; expected the length of "
                 "the WSD anneal, in (0, lr_decay_steps]",
             )
-            unusual = _unusual_wsd(self.wsd_decay_steps, self.lr_decay_steps,
-                                   self.lr_warmup_steps)
+            unusual = _unusual_wsd(self.wsd_decay_steps, self.lr_decay_steps, self.lr_warmup_steps)
             if unusual:  # Megatron-Core runs it as written; so does paramsched, saying so
-                logger.warning("wsd_decay_steps=%.8g with lr_decay_steps=%.8g: %s; run as "
-                               "Megatron-Core runs it", self.wsd_decay_steps,
-                               self.lr_decay_steps, unusual)
+                logger.warning(
+                    "wsd_decay_steps=%.8g with lr_decay_steps=%.8g: %s; run as "
+                    "Megatron-Core runs it",
+                    self.wsd_decay_steps,
+                    self.lr_decay_steps,
+                    unusual,
+                )
             require(
                 self.lr_wsd_decay_style is not None,
                 "lr_wsd_decay_style=None with lr_decay_style='WSD'; expected one of "
@@ -203,8 +208,9 @@ class Schedule(CurveSchedule):
         w, d, style = self.lr_warmup_steps, self.lr_decay_steps, self.lr_decay_style
         segments = []
         if w > 0:
-            segments.append(Segment(w, "warmup", "init_lr", "max_lr", length=float(w),
-                                    label="warmup"))
+            segments.append(
+                Segment(w, "warmup", "init_lr", "max_lr", length=float(w), label="warmup")
+            )
         if style == "constant":
             return Curve(tuple(segments), "max_lr", "constant")
         if style == "inverse-square-root":
@@ -212,16 +218,35 @@ class Schedule(CurveSchedule):
         elif style == "WSD":
             anneal_start = d - self.wsd_decay_steps
             if anneal_start > w:  # Megatron's n > lr_decay_steps comes first: capped at d
-                segments.append(Segment(min(anneal_start, d), "stable", "max_lr", "min_lr",
-                                        label="stable"))
+                segments.append(
+                    Segment(min(anneal_start, d), "stable", "max_lr", "min_lr", label="stable")
+                )
             if anneal_start < d:  # with none (or one rounded away), min_lr after d at once
-                segments.append(Segment(d, "decay", "max_lr", "min_lr",
-                                        SHAPES[self.lr_wsd_decay_style], origin=anneal_start,
-                                        length=float(self.wsd_decay_steps),
-                                        label=f"WSD {self.lr_wsd_decay_style}"))
+                segments.append(
+                    Segment(
+                        d,
+                        "decay",
+                        "max_lr",
+                        "min_lr",
+                        SHAPES[self.lr_wsd_decay_style],
+                        origin=anneal_start,
+                        length=float(self.wsd_decay_steps),
+                        label=f"WSD {self.lr_wsd_decay_style}",
+                    )
+                )
         else:
-            segments.append(Segment(d, "decay", "max_lr", "min_lr", SHAPES[style], origin=w,
-                                    length=float(d - w), label=style))
+            segments.append(
+                Segment(
+                    d,
+                    "decay",
+                    "max_lr",
+                    "min_lr",
+                    SHAPES[style],
+                    origin=w,
+                    length=float(d - w),
+                    label=style,
+                )
+            )
         return Curve(tuple(segments), "min_lr")
 
     def _build_wd_curve(self) -> Curve | None:
@@ -230,8 +255,20 @@ class Schedule(CurveSchedule):
         style, steps = self.wd_incr_style, self.wd_incr_steps
         if style == "constant":
             return Curve((), "end_wd", "constant")
-        return Curve((Segment(steps, "rise", "start_wd", "end_wd", SHAPES[style],
-                              length=float(steps), label=f"wd {style}"),), "end_wd")
+        return Curve(
+            (
+                Segment(
+                    steps,
+                    "rise",
+                    "start_wd",
+                    "end_wd",
+                    SHAPES[style],
+                    length=float(steps),
+                    label=f"wd {style}",
+                ),
+            ),
+            "end_wd",
+        )
 
     @property
     def horizon(self):
@@ -303,20 +340,22 @@ def check_field(name: str, value: object, label: str | None = None):
     return _FIELD_CHECKS[name](label or name, value)
 
 
-
-
 def _from_meaning(meaning: dict, run) -> Schedule:
     """A Megatron schedule built back from its meaning (`Schedule.meaning`), every key
     checked, so that a malformed one is a `ScheduleError`, not a TypeError."""
     unknown = [key for key in meaning if key not in SCHEDULE_FIELDS]
     if unknown:
-        raise ScheduleError(f"{unknown[0]!r} is not one of Megatron's schedule fields; "
-                            "expected " + ", ".join(SCHEDULE_FIELDS))
-    missing = [key for key in ("max_lr", "lr_decay_steps", "lr_decay_style")
-               if key not in meaning]
+        raise ScheduleError(
+            f"{unknown[0]!r} is not one of Megatron's schedule fields; "
+            "expected " + ", ".join(SCHEDULE_FIELDS)
+        )
+    missing = [key for key in ("max_lr", "lr_decay_steps", "lr_decay_style") if key not in meaning]
     if missing:
-        raise ScheduleError("Megatron's schedule is missing " + ", ".join(map(repr, missing))
-                            + "; expected every field it was written with")
+        raise ScheduleError(
+            "Megatron's schedule is missing "
+            + ", ".join(map(repr, missing))
+            + "; expected every field it was written with"
+        )
     return Schedule(**meaning, run=run)
 
 

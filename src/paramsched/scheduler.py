@@ -172,10 +172,21 @@ class OptimizerParamScheduler:
     ) -> None:
         # Megatron's ten arguments are required; they default to a marker only so that
         # a mistaken call gets a message that says what to do, not a bare TypeError.
-        _check_megatron_call(optimizer, dict(
-            init_lr=init_lr, max_lr=max_lr, min_lr=min_lr, lr_warmup_steps=lr_warmup_steps,
-            lr_decay_steps=lr_decay_steps, lr_decay_style=lr_decay_style, start_wd=start_wd,
-            end_wd=end_wd, wd_incr_steps=wd_incr_steps, wd_incr_style=wd_incr_style))
+        _check_megatron_call(
+            optimizer,
+            dict(
+                init_lr=init_lr,
+                max_lr=max_lr,
+                min_lr=min_lr,
+                lr_warmup_steps=lr_warmup_steps,
+                lr_decay_steps=lr_decay_steps,
+                lr_decay_style=lr_decay_style,
+                start_wd=start_wd,
+                end_wd=end_wd,
+                wd_incr_steps=wd_incr_steps,
+                wd_incr_style=wd_incr_style,
+            ),
+        )
         schedule = Schedule(
             init_lr=init_lr,
             max_lr=max_lr,
@@ -190,8 +201,9 @@ class OptimizerParamScheduler:
             wsd_decay_steps=wsd_decay_steps,
             lr_wsd_decay_style=lr_wsd_decay_style,
         )
-        self._start(optimizer, schedule, use_checkpoint_opt_param_scheduler,
-                    override_opt_param_scheduler)
+        self._start(
+            optimizer, schedule, use_checkpoint_opt_param_scheduler, override_opt_param_scheduler
+        )
 
     @classmethod
     def from_schedule(
@@ -205,10 +217,12 @@ class OptimizerParamScheduler:
         if isinstance(optimizer, CurveSchedule):
             raise ScheduleTypeError(
                 f"from_schedule was given the {type(optimizer).__name__} first; expected "
-                f"{_FROM_SCHEDULE}, the optimizer first")
+                f"{_FROM_SCHEDULE}, the optimizer first"
+            )
         scheduler = cls.__new__(cls)
-        scheduler._start(optimizer, schedule, use_checkpoint_opt_param_scheduler,
-                         override_opt_param_scheduler)
+        scheduler._start(
+            optimizer, schedule, use_checkpoint_opt_param_scheduler, override_opt_param_scheduler
+        )
         return scheduler
 
     def _start(self, optimizer, schedule, use_checkpoint, override) -> None:
@@ -298,8 +312,9 @@ class OptimizerParamScheduler:
         self._set_flags(self._flags[0], value)
 
     def _set_flags(self, use_checkpoint, override) -> None:
-        use_checkpoint = _checkpoint.check_flag("use_checkpoint_opt_param_scheduler",
-                                                use_checkpoint)
+        use_checkpoint = _checkpoint.check_flag(
+            "use_checkpoint_opt_param_scheduler", use_checkpoint
+        )
         override = _checkpoint.check_flag("override_opt_param_scheduler", override)
         self._policy = Policy.from_flags(use_checkpoint and not override, override)
         self._flags = (use_checkpoint, override)
@@ -307,7 +322,7 @@ class OptimizerParamScheduler:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         for cached in ("_taken", "_used", "_reader"):  # of a plan of the groups (a cache):
-            state.pop(cached, None)                    # no step taken, once loaded
+            state.pop(cached, None)  # no step taken, once loaded
         # A writer of its own, without the plan (a cache of the groups, planned afresh) but
         # with the group dicts it last wrote and their overrides (the override policy's).
         state["_writer"] = writer = GroupWriter()
@@ -333,19 +348,24 @@ class OptimizerParamScheduler:
         key = override_key(param_group) if param_group is not None else (None,) * 5
         _, _, start_wd, end_wd, _ = effective(self._schedule, key)
         if not self._schedule.has_wd:
-            raise ScheduleError("the schedule has no weight-decay part; the optimizer's own "
-                                "weight_decay is in force")
+            raise ScheduleError(
+                "the schedule has no weight-decay part; the optimizer's own "
+                "weight_decay is in force"
+            )
         return float(self._schedule.wd_at(self._num_steps, start_wd, end_wd))
 
     def last_values(self) -> list[tuple[float, float | None]]:
         """Each group's ``(lr, weight_decay)`` as last written, as Python floats (the
         weight decay None for a schedule without one). Tensors are not read back."""
         if self._writer.plan is None:  # unpickled: plan the groups again
-            self._writer.plan_and_write(self.optimizer, self._schedule, self._num_steps,
-                                        self._policy is Policy.OVERRIDE)
+            self._writer.plan_and_write(
+                self.optimizer, self._schedule, self._num_steps, self._policy is Policy.OVERRIDE
+            )
         has_wd = self._writer.plan.schedule.has_wd  # what was written, not what will be
-        return [(lr, weight_decay if has_wd else None)
-                for _, _, (lr, weight_decay) in self._writer.plan.rows]
+        return [
+            (lr, weight_decay if has_wd else None)
+            for _, _, (lr, weight_decay) in self._writer.plan.rows
+        ]
 
     def step(self, increment: int = 1, *, tokens: int | None = None) -> None:
         """Advances by `increment` steps and writes every group's values.
@@ -365,8 +385,10 @@ class OptimizerParamScheduler:
             increment = check_non_negative("increment", increment)
         num_steps = self._num_steps + increment
         if num_steps > LIMIT:
-            raise ScheduleError(f"increment={increment!r} takes num_steps to {num_steps!r}; "
-                                "expected a position of at most 1e18 (beyond any run)")
+            raise ScheduleError(
+                f"increment={increment!r} takes num_steps to {num_steps!r}; "
+                "expected a position of at most 1e18 (beyond any run)"
+            )
         # `_move`, inline: nothing between step() and the plan's step function, which
         # also gives what the groups held before it wrote (what the optimizer used).
         fast = self._writer.fast_step
@@ -407,8 +429,9 @@ class OptimizerParamScheduler:
         groups), read before the plan advances in place."""
         in_force = self._writer.plan or self._in_force()  # (a plan is never false)
         taken = (in_force, in_force and in_force.num_steps)
-        self._writer.write_step(self.optimizer, self._schedule, num_steps,
-                                self._policy is Policy.OVERRIDE)
+        self._writer.write_step(
+            self.optimizer, self._schedule, num_steps, self._policy is Policy.OVERRIDE
+        )
         return taken
 
     def _held(self):
@@ -462,12 +485,14 @@ class OptimizerParamScheduler:
             raise ScheduleError(
                 f"step(tokens={tokens!r}) on a schedule whose clock counts "
                 f"{'samples' if self._schedule.run is not None else 'steps'}; expected "
-                "step() (or step(increment)), or a schedule whose run has clock = 'tokens'")
+                "step() (or step(increment)), or a schedule whose run has clock = 'tokens'"
+            )
         if tokens is None:
             raise ScheduleError(TOKEN_CLOCK_STEP)
         if increment != 1:
-            raise ScheduleError(f"step({increment!r}, tokens={tokens!r}); expected the tokens "
-                                "alone, step(tokens=n)")
+            raise ScheduleError(
+                f"step({increment!r}, tokens={tokens!r}); expected the tokens alone, step(tokens=n)"
+            )
         return check_tokens("tokens", tokens)
 
     def step_to(self, num_steps) -> None:
@@ -496,7 +521,8 @@ class OptimizerParamScheduler:
             raise ScheduleError(
                 f"{name!r} is a group value, written into every parameter group (under "
                 f"{scheduled.key!r}); expected a [loop] value here, or metrics() for what "
-                "each group used")
+                "each group used"
+            )
         return float(self._schedule.value_at(name, self._num_steps, _defaults(scheduled)))
 
     @property
@@ -504,8 +530,10 @@ class OptimizerParamScheduler:
         """The global batch size of the coming step (the run's, at the current position)."""
         run = self._schedule.run
         if run is None or run.global_batch_size is None:
-            raise ScheduleError("the schedule's run has no batch size; expected "
-                                "global_batch_size or batch_size_schedule in its run")
+            raise ScheduleError(
+                "the schedule's run has no batch size; expected "
+                "global_batch_size or batch_size_schedule in its run"
+            )
         return run.batch_size_at(self._num_steps)
 
     def metrics(self) -> dict[str, float]:
@@ -540,19 +568,26 @@ class OptimizerParamScheduler:
         """
         taken = self._taken
         if taken is None or taken[0] is None:
-            raise ScheduleError("metrics() reports the values of the step just taken, and no "
-                                "step has been taken since the scheduler started or loaded; "
-                                "expected a call after scheduler.step()")
+            raise ScheduleError(
+                "metrics() reports the values of the step just taken, and no "
+                "step has been taken since the scheduler started or loaded; "
+                "expected a call after scheduler.step()"
+            )
         groups = getattr(self.optimizer, "param_groups", None)
         if isinstance(groups, list) and len(groups) > len(taken[0].rows):
-            logger.warning("metrics(): optimizer.param_groups[%d:] were added since the step "
-                           "before this one, which used their own values; they are reported "
-                           "from the next step on", len(taken[0].rows))
+            logger.warning(
+                "metrics(): optimizer.param_groups[%d:] were added since the step "
+                "before this one, which used their own values; they are reported "
+                "from the next step on",
+                len(taken[0].rows),
+            )
         if self._used is None and not self._warned_not_stepped:
             self._warned_not_stepped = True
-            logger.warning("metrics(): the optimizer did not step since the scheduler's step "
-                           "before this one (an accumulated or skipped step); reporting the "
-                           "values scheduled for it (said once)")
+            logger.warning(
+                "metrics(): the optimizer did not step since the scheduler's step "
+                "before this one (an accumulated or skipped step); reporting the "
+                "values scheduled for it (said once)"
+            )
         return _metrics(*taken, self._used)
 
     def _after_optimizer_load(self) -> None:
@@ -560,8 +595,9 @@ class OptimizerParamScheduler:
         its next step uses this scheduler's values (and, under the override policy,
         this run's per-group overrides), whichever of the two loads came first."""
         kept = held_lrs(self.optimizer.param_groups) if self._keeps_lr else None
-        self._writer.plan_and_write(self.optimizer, self._schedule, self._num_steps,
-                                    self._policy is Policy.OVERRIDE)
+        self._writer.plan_and_write(
+            self.optimizer, self._schedule, self._num_steps, self._policy is Policy.OVERRIDE
+        )
         if kept is not None:
             put_back_lrs(kept)
 
@@ -614,8 +650,9 @@ class OptimizerParamScheduler:
         if self._counts_tokens:
             check_tokens("state_dict['num_steps']", num_steps)
         schedule = _checkpoint.choose(self._schedule, theirs, self._policy, num_steps)
-        planned = self._writer.plan_groups(self.optimizer, schedule, num_steps,
-                                           self._policy is Policy.OVERRIDE)
+        planned = self._writer.plan_groups(
+            self.optimizer, schedule, num_steps, self._policy is Policy.OVERRIDE
+        )
         return schedule, num_steps, planned
 
     def _commit(self, schedule, num_steps, restored) -> None:
@@ -626,8 +663,9 @@ class OptimizerParamScheduler:
         self._writer.write(restored)
         if kept is not None:
             put_back_lrs(kept)
-        logger.info("loaded scheduler state at num_steps=%s (policy %s)", num_steps,
-                    self._policy.value)
+        logger.info(
+            "loaded scheduler state at num_steps=%s (policy %s)", num_steps, self._policy.value
+        )
 
 
 class _BeforeOptimizerStep:
@@ -674,20 +712,24 @@ def _check_megatron_call(optimizer, given: dict) -> None:
         if isinstance(value, CurveSchedule):
             raise ScheduleTypeError(
                 f"OptimizerParamScheduler was given a {type(value).__name__} as {name}; "
-                f"expected {_FROM_SCHEDULE} to run a schedule, or Megatron's arguments")
+                f"expected {_FROM_SCHEDULE} to run a schedule, or Megatron's arguments"
+            )
     missing = [name for name, value in given.items() if value is _REQUIRED]
     if not missing:
         return
     init_lr = given["init_lr"]
-    if len(missing) == len(given) - 1 and (isinstance(init_lr, bool)
-                                           or not isinstance(init_lr, numbers.Real)):
+    if len(missing) == len(given) - 1 and (
+        isinstance(init_lr, bool) or not isinstance(init_lr, numbers.Real)
+    ):
         raise ScheduleTypeError(  # OptimizerParamScheduler(optimizer, some_schedule)
             f"OptimizerParamScheduler(optimizer, {init_lr!r}): init_lr is of type "
             f"{type(init_lr).__name__}; expected {_FROM_SCHEDULE} to run a schedule, or "
-            "Megatron's arguments")
+            "Megatron's arguments"
+        )
     raise ScheduleTypeError(
         f"OptimizerParamScheduler is missing {', '.join(missing)}; expected Megatron's ten "
-        f"arguments ({', '.join(given)}), or {_FROM_SCHEDULE}")
+        f"arguments ({', '.join(given)}), or {_FROM_SCHEDULE}"
+    )
 
 
 def clock_unit(schedule) -> str:
@@ -704,7 +746,8 @@ def _check_same_clock(mine, theirs, what: str) -> None:
         raise ScheduleError(
             f"{what} counts {clock_unit(theirs)} and this scheduler's counts "
             f"{clock_unit(mine)}; expected one clock in one run (a position in one is no "
-            "position in the other): a schedule on the same clock")
+            "position in the other): a schedule on the same clock"
+        )
 
 
 def _defaults(scheduled) -> tuple:
@@ -729,9 +772,12 @@ def _group_reader(plan, schedule) -> tuple:
     if plan is None:
         return _reported_keys(schedule), None
     keys = _reported_keys(plan.schedule)
-    tensors = plan.tensors is not None or (plan.values is not None and any(
-        holder is not float for *_, holders, _ in plan.values.rows
-        for _, _, holder in holders))
+    tensors = plan.tensors is not None or (
+        plan.values is not None
+        and any(
+            holder is not float for *_, holders, _ in plan.values.rows for _, _, holder in holders
+        )
+    )
     if tensors:
         return keys, None
     return keys, operator.itemgetter(*keys, *keys[:1] if len(keys) == 1 else ())  # a tuple
@@ -760,13 +806,16 @@ def _metrics(plan, position, used=None) -> dict[str, float]:
     schedule, rows = plan.schedule, plan.rows
     names = _group_names([group for group, _, _ in rows])
     values = plan.values
-    value_classes = {} if values is None else {id(c): f for c, f in zip(values.cells,
-                                                                         values.functions)}
+    value_classes = (
+        {} if values is None else {id(c): f for c, f in zip(values.cells, values.functions)}
+    )
     found: dict[str, float] = {}
     classes = {}
     for cell, lr, wd, wd_mult in plan.classes:
-        classes[id(cell)] = (float(lr(position)),
-                             None if wd is None else float(wd(position) * wd_mult))
+        classes[id(cell)] = (
+            float(lr(position)),
+            None if wd is None else float(wd(position) * wd_mult),
+        )
     for number, (name, (_, _, cell)) in enumerate(zip(names, rows)):
         lr, weight_decay = classes[id(cell)]
         if plan.tensors is not None:  # a tensor holds (and the step used) its dtype's rounding
@@ -781,15 +830,16 @@ def _metrics(plan, position, used=None) -> dict[str, float]:
         if values is not None:
             _, _, holders, value_cell = values.rows[number]
             functions = value_classes[id(value_cell)]
-            for scheduled, function, (_, _, holder) in zip(values.scheduled, functions,
-                                                           holders):
+            for scheduled, function, (_, _, holder) in zip(values.scheduled, functions, holders):
                 value_used = _used(used, number, scheduled.key, scheduled.index)
-                found[f"{scheduled.name}/{name}"] = held(float(function(position)), holder) \
-                    if value_used is None else value_used
+                found[f"{scheduled.name}/{name}"] = (
+                    held(float(function(position)), holder) if value_used is None else value_used
+                )
     for scheduled in schedule.values:
         if scheduled.place == "loop":
-            found[scheduled.name] = float(schedule.value_at(scheduled.name, position,
-                                                            _defaults(scheduled)))
+            found[scheduled.name] = float(
+                schedule.value_at(scheduled.name, position, _defaults(scheduled))
+            )
     run = schedule.run
     if run is not None and run.global_batch_size is not None:
         found["batch_size"] = run.batch_size_at(position)
@@ -803,13 +853,17 @@ def _group_names(groups) -> list[str]:
     for position, group in enumerate(groups):
         name = group.get("name", position)
         if not isinstance(name, (str, int)) or isinstance(name, bool) or name == "":
-            raise ScheduleTypeError(f"optimizer.param_groups[{position}]['name']={name!r}; "
-                                    "expected a non-empty string to name it in metrics")
+            raise ScheduleTypeError(
+                f"optimizer.param_groups[{position}]['name']={name!r}; "
+                "expected a non-empty string to name it in metrics"
+            )
         name = str(name)
         if name in seen:
-            raise ScheduleError(f"optimizer.param_groups[{seen[name]}] and [{position}] are both "
-                                f"named {name!r} in metrics; expected a distinct 'name' in "
-                                "each group")
+            raise ScheduleError(
+                f"optimizer.param_groups[{seen[name]}] and [{position}] are both "
+                f"named {name!r} in metrics; expected a distinct 'name' in "
+                "each group"
+            )
         seen[name] = position
         names.append(name)
     return names

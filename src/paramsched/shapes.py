@@ -116,8 +116,12 @@ class Polynomial(Shape):
 
 SHAPES: dict[str, Shape] = {
     shape.name: shape
-    for shape in (_Linear("linear"), _Cosine("cosine"), _Exponential("exponential"),
-                  _MinusSqrt("minus_sqrt"))
+    for shape in (
+        _Linear("linear"),
+        _Cosine("cosine"),
+        _Exponential("exponential"),
+        _MinusSqrt("minus_sqrt"),
+    )
 }
 
 #: Every shape a name can give, `polynomial` with a power.
@@ -134,8 +138,9 @@ def shape_named(field: str, name: object, power: object = None) -> Shape:
     name = check_choice(field, name, SHAPE_NAMES)
     if name != "polynomial":
         if power is not None:
-            raise ScheduleError(f"{field}={name!r} has power={power!r}; only a polynomial "
-                                "shape has a power")
+            raise ScheduleError(
+                f"{field}={name!r} has power={power!r}; only a polynomial shape has a power"
+            )
         return SHAPES[name]
     value = None if power is None else check_number(f"{field}.power", power)
     if value is None or value <= 0:

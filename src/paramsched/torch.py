@@ -16,8 +16,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from ._checkpoint import FORMAT_KEY, Policy
-from .errors import LIMIT, ScheduleError, ScheduleTypeError
 from ._tensors import snapshot
+from .errors import LIMIT, ScheduleError, ScheduleTypeError
 from .scheduler import OptimizerParamScheduler, _check_schedule
 from .units import check_tokens, clock_for
 
@@ -63,13 +63,15 @@ class ParamScheduler(LRScheduler):
 
     _pending_tokens = None  # for schedulers pickled before token clocks
 
-    def __init__(self, optimizer, schedule, samples_per_step=None,
-                 checkpoint_policy="checkpoint") -> None:
+    def __init__(
+        self, optimizer, schedule, samples_per_step=None, checkpoint_policy="checkpoint"
+    ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise ScheduleTypeError(
                 f"optimizer={optimizer!r} is of type {type(optimizer).__name__}; expected a "
                 "torch.optim.Optimizer (or OptimizerParamScheduler for any object with "
-                "param_groups)")
+                "param_groups)"
+            )
         _check_schedule(schedule)
         self._samples_per_step = samples_per_step
         self._pending_tokens = None
@@ -78,8 +80,11 @@ class ParamScheduler(LRScheduler):
         policy = Policy.parse(checkpoint_policy)
         # torch's initial_lr: what the group held when a first scheduler attached, not what
         # this one writes (a scheduler built after it, or a SequentialLR, starts from it).
-        before = [(group, snapshot(group.get("lr"))) for group in optimizer.param_groups
-                  if "initial_lr" not in group]
+        before = [
+            (group, snapshot(group.get("lr")))
+            for group in optimizer.param_groups
+            if "initial_lr" not in group
+        ]
         self.core = OptimizerParamScheduler.from_schedule(optimizer, schedule)
         self.core.checkpoint_policy = policy
         for group, lr in before:
@@ -156,7 +161,8 @@ class ParamScheduler(LRScheduler):
             raise ScheduleTypeError(
                 f"epoch={epoch!r}; expected step() without an argument (ParamScheduler "
                 "advances by one optimizer step per call), or step_to(step) for an "
-                "absolute position")
+                "absolute position"
+            )
         initial = getattr(self, "_is_initial", False) or self._step_count == 0
         if initial:
             if tokens is not None:
@@ -167,7 +173,8 @@ class ParamScheduler(LRScheduler):
             if tokens is not None and self._pending_tokens:
                 raise ScheduleError(
                     f"step(tokens={tokens!r}) after add_tokens({self._pending_tokens!r}); "
-                    "expected one way to give this step's tokens")
+                    "expected one way to give this step's tokens"
+                )
             self.core.step(tokens=self._pending_tokens if tokens is None else tokens)
             self._pending_tokens = None
         else:
@@ -186,15 +193,18 @@ class ParamScheduler(LRScheduler):
                 the clock past 1e18; what was recorded before is then kept, unchanged.
         """
         if not self._current_clock().counts_tokens:
-            raise ScheduleError(f"add_tokens({tokens!r}) on a schedule whose clock does not "
-                                "count tokens; expected a run with clock = 'tokens'")
+            raise ScheduleError(
+                f"add_tokens({tokens!r}) on a schedule whose clock does not "
+                "count tokens; expected a run with clock = 'tokens'"
+            )
         total = (self._pending_tokens or 0) + check_tokens("tokens", tokens)
         if self.core.num_steps + total > LIMIT:  # the step would be refused, every time
             room = LIMIT - self.core.num_steps - (self._pending_tokens or 0)
             raise ScheduleError(
                 f"add_tokens({tokens!r}) takes the coming step from {self.core.num_steps!r} "
                 f"to {self.core.num_steps + total!r} tokens; expected at most {room!r} more "
-                "tokens for it (a position of at most 1e18, beyond any run)")
+                "tokens for it (a position of at most 1e18, beyond any run)"
+            )
         self._pending_tokens = total
 
     @property
@@ -222,8 +232,10 @@ class ParamScheduler(LRScheduler):
         every group: for a loop that keeps its own step counter, which then can never
         drift from the schedule's. Nothing changes if it raises."""
         if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-            raise ScheduleTypeError(f"step={step!r} is of type {type(step).__name__}; expected "
-                                    "a whole number of steps >= 0")
+            raise ScheduleTypeError(
+                f"step={step!r} is of type {type(step).__name__}; expected "
+                "a whole number of steps >= 0"
+            )
         step = int(step)
         if step < 0:
             raise ScheduleError(f"step={step!r}; expected a whole number of steps >= 0")
@@ -265,39 +277,55 @@ class ParamScheduler(LRScheduler):
         """
         if not isinstance(state_dict, Mapping):
             raise ScheduleTypeError(
-                f"state_dict is of type {type(state_dict).__name__}; expected a dict")
-        missing = [k for k in ("paramsched", "samples_per_step", "last_epoch", "_step_count")
-                   if k not in state_dict]
+                f"state_dict is of type {type(state_dict).__name__}; expected a dict"
+            )
+        missing = [
+            k
+            for k in ("paramsched", "samples_per_step", "last_epoch", "_step_count")
+            if k not in state_dict
+        ]
         if missing:
-            raise ScheduleError("state_dict is missing " + ", ".join(map(repr, missing))
-                                + "; expected a checkpoint of ParamScheduler.state_dict()")
+            raise ScheduleError(
+                "state_dict is missing "
+                + ", ".join(map(repr, missing))
+                + "; expected a checkpoint of ParamScheduler.state_dict()"
+            )
         version = state_dict.get(FORMAT_KEY, 1)
         if version not in (1, TORCH_FORMAT) or isinstance(version, bool):
-            raise ScheduleError(f"state_dict[{FORMAT_KEY!r}]={version!r}; expected 1 or "
-                                f"{TORCH_FORMAT}")
+            raise ScheduleError(
+                f"state_dict[{FORMAT_KEY!r}]={version!r}; expected 1 or {TORCH_FORMAT}"
+            )
         saved_clock = _check_saved_clock(state_dict["samples_per_step"])
-        last_epoch, step_count = (_check_counter(state_dict, key)
-                                  for key in ("last_epoch", "_step_count"))
+        last_epoch, step_count = (
+            _check_counter(state_dict, key) for key in ("last_epoch", "_step_count")
+        )
         if step_count != max(last_epoch, 0) + 1:
-            raise ScheduleError(f"state_dict['_step_count']={step_count!r} with state_dict["
-                                f"'last_epoch']={last_epoch!r}; expected _step_count = "
-                                "last_epoch + 1, as ParamScheduler keeps them (1 with "
-                                "last_epoch -1, before a SequentialLR's milestone)")
+            raise ScheduleError(
+                f"state_dict['_step_count']={step_count!r} with state_dict["
+                f"'last_epoch']={last_epoch!r}; expected _step_count = "
+                "last_epoch + 1, as ParamScheduler keeps them (1 with "
+                "last_epoch -1, before a SequentialLR's milestone)"
+            )
         pending = state_dict.get("pending_tokens", 0)  # absent before token clocks
         pending = check_tokens("state_dict['pending_tokens']", pending)
         recorded = state_dict.get("tokens_recorded", pending > 0)  # absent in early ones
         if not isinstance(recorded, bool) or (pending and not recorded):
-            raise ScheduleError(f"state_dict['tokens_recorded']={recorded!r} with state_dict["
-                                f"'pending_tokens']={pending!r}; expected True or False, and "
-                                "True where tokens are pending")
+            raise ScheduleError(
+                f"state_dict['tokens_recorded']={recorded!r} with state_dict["
+                f"'pending_tokens']={pending!r}; expected True or False, and "
+                "True where tokens are pending"
+            )
         prepared = self.core._prepare(state_dict["paramsched"])
         clock = clock_for(prepared[0], self._samples_per_step)
         if _advance(saved_clock) != _advance(clock.describe()):
-            logger.warning("ParamScheduler: the checkpoint's clock advanced by another amount "
-                           "per step; this scheduler's advances as its schedule says from the "
-                           "checkpoint's position on")
-            logger.debug("the checkpoint's clock: %s; this scheduler's: %s", saved_clock,
-                         clock.describe())
+            logger.warning(
+                "ParamScheduler: the checkpoint's clock advanced by another amount "
+                "per step; this scheduler's advances as its schedule says from the "
+                "checkpoint's position on"
+            )
+            logger.debug(
+                "the checkpoint's clock: %s; this scheduler's: %s", saved_clock, clock.describe()
+            )
         self.last_epoch = last_epoch  # -1: the groups' lr is another scheduler's, kept
         self.core._commit(*prepared)
         self._clock, self._clock_schedule = clock, prepared[0]
@@ -315,8 +343,7 @@ def _check_counter(state_dict, key: str) -> int:
     value = state_dict[key]
     lowest = -1 if key == "last_epoch" else 0
     if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-        raise ScheduleError(f"state_dict[{key!r}]={value!r}; expected a whole number >= "
-                            f"{lowest}")
+        raise ScheduleError(f"state_dict[{key!r}]={value!r}; expected a whole number >= {lowest}")
     return value
 
 
@@ -337,8 +364,15 @@ def _check_saved_clock(value):
     """A checkpoint's clock: a number > 0, or the JSON text of a run."""
     if isinstance(value, str):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-            or value != value or value == float("inf"):
-        raise ScheduleError(f"state_dict['samples_per_step']={value!r}; expected a number > 0 "
-                            "or the run's JSON text")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value > 0
+        or value != value
+        or value == float("inf")
+    ):
+        raise ScheduleError(
+            f"state_dict['samples_per_step']={value!r}; expected a number > 0 "
+            "or the run's JSON text"
+        )
     return value

@@ -39,9 +39,11 @@ MAX_AMOUNT = LIMIT  # far beyond any run, and within what the clock's int64 arra
 MAX_INCREMENTS = 100_000  # batch-size increments of a ramp-up (real runs have tens)
 MAX_STAGES = 10_000  # stages of a step batch-size schedule (real runs have a handful)
 #: What a step on a token clock without its tokens is told.
-TOKEN_CLOCK_STEP = ("the schedule's clock counts tokens, so how far this step goes is the "
-                    "tokens it consumed; expected step(tokens=n) (or add_tokens(n) before "
-                    "step())")
+TOKEN_CLOCK_STEP = (
+    "the schedule's clock counts tokens, so how far this step goes is the "
+    "tokens it consumed; expected step(tokens=n) (or add_tokens(n) before "
+    "step())"
+)
 #: Set while a schedule's meaning is read back (a checkpoint, a branch's parent): its
 #: positions are where they were landed when it was written, taken as they are.
 _AS_WRITTEN = contextvars.ContextVar("paramsched_positions_as_written", default=False)
@@ -49,10 +51,19 @@ _AS_WRITTEN = contextvars.ContextVar("paramsched_positions_as_written", default=
 CLOCKS = ("samples", "tokens")
 SI_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 MAX_DIGITS = 40  # significant digits a quantity may have (a float's repr has 17)
-_UNIT_NAMES = {"step": "steps", "steps": "steps", "sample": "samples", "samples": "samples",
-               "token": "tokens", "tokens": "tokens",
-               # Megatron's word for an optimizer step
-               "iter": "steps", "iters": "steps", "iteration": "steps", "iterations": "steps"}
+_UNIT_NAMES = {
+    "step": "steps",
+    "steps": "steps",
+    "sample": "samples",
+    "samples": "samples",
+    "token": "tokens",
+    "tokens": "tokens",
+    # Megatron's word for an optimizer step
+    "iter": "steps",
+    "iters": "steps",
+    "iteration": "steps",
+    "iterations": "steps",
+}
 # One grammar (ASCII only): a number with optional `_` between digits, an optional
 # decimal point and exponent; then either an upper-case SI suffix attached to it, one or
 # more spaces and a unit, or a percent sign (spaces allowed before it, no SI suffix).
@@ -65,9 +76,11 @@ _QUANTITY = re.compile(
 # What a near miss looks like ("10steps", "100ttokens", "5k samples"), to suggest the form.
 _NEAR_MISS = re.compile(rf"\s*(?P<number>{_NUMBER})\s*(?P<rest>[A-Za-z][A-Za-z ]*?)\s*", re.ASCII)
 _SI_PERCENT = re.compile(rf"\s*{_NUMBER}\s*[A-Za-z]\s*%\s*", re.ASCII)
-_FORM = ("expected a number (digits 0-9), an optional SI suffix (K, M, B or G, T) attached "
-         "to it, a space and a unit (steps, samples, tokens), or a percentage: "
-         "'2000 steps', '1.5M samples', '10T tokens', '5%'")
+_FORM = (
+    "expected a number (digits 0-9), an optional SI suffix (K, M, B or G, T) attached "
+    "to it, a space and a unit (steps, samples, tokens), or a percentage: "
+    "'2000 steps', '1.5M samples', '10T tokens', '5%'"
+)
 
 
 @dataclass(frozen=True)
@@ -85,11 +98,14 @@ class Quantity:
     def __post_init__(self) -> None:
         amount = self.amount
         if isinstance(amount, bool) or not isinstance(amount, (numbers.Rational, float)):
-            raise ScheduleTypeError(f"amount={amount!r} is of type {type(amount).__name__}; "
-                                    "expected an exact number (a Fraction or an int)")
+            raise ScheduleTypeError(
+                f"amount={amount!r} is of type {type(amount).__name__}; "
+                "expected an exact number (a Fraction or an int)"
+            )
         if not (math.isfinite(amount) and 0 <= amount <= MAX_AMOUNT):
-            raise ScheduleError(f"amount={amount!r}; expected a number from 0 to "
-                                f"{float(MAX_AMOUNT):g}")
+            raise ScheduleError(
+                f"amount={amount!r}; expected a number from 0 to {float(MAX_AMOUNT):g}"
+            )
         check_choice("unit", self.unit, UNITS)
         object.__setattr__(self, "amount", Fraction(amount))
 
@@ -135,8 +151,9 @@ class Quantity:
         if match:
             unit = "%" if match["percent"] else _UNIT_NAMES.get(match["unit"].lower())
         if unit is None:
-            raise ScheduleError(f"{field}={_shown(text)} is not a quantity; {_FORM}"
-                                + _suggestion(text))
+            raise ScheduleError(
+                f"{field}={_shown(text)} is not a quantity; {_FORM}" + _suggestion(text)
+            )
         return cls(_exact_amount(text, field, match["number"], match["si"] or ""), unit)
 
     def __str__(self) -> str:
@@ -154,27 +171,38 @@ def _exact_amount(text: str, field: str, number: str, si: str) -> Fraction:
         return Fraction(0)
     power = 0
     if exponent:  # more than 9 digits (leading zeros aside) is far out of bounds either way
-        power = int(exponent) if len(exponent.lstrip("+-").lstrip("0")) <= 9 else \
-            (-1 if exponent.startswith("-") else 1) * 10**9
+        power = (
+            int(exponent)
+            if len(exponent.lstrip("+-").lstrip("0")) <= 9
+            else (-1 if exponent.startswith("-") else 1) * 10**9
+        )
     si_power = len(str(SI_SUFFIXES[si])) - 1  # "M": 6
     scale = power - len(decimals) + si_power  # amount = int(whole + decimals) * 10**scale
     order = len(digits) - 1 + scale  # 10**order <= amount < 10**(order + 1)
     significant = digits.rstrip("0")
     if order > 18:
-        raise ScheduleError(f"{field}={_shown(text)} is beyond any run; expected at most "
-                            f"{float(MAX_AMOUNT):g}")
+        raise ScheduleError(
+            f"{field}={_shown(text)} is beyond any run; expected at most {float(MAX_AMOUNT):g}"
+        )
     if order < -324:  # every float's repr parses (phase ends are written so)
-        raise ScheduleError(f"{field}={_shown(text)} is below the smallest float, 5e-324; "
-                            "expected 0 or more")
+        raise ScheduleError(
+            f"{field}={_shown(text)} is below the smallest float, 5e-324; expected 0 or more"
+        )
     if len(significant) > MAX_DIGITS:
-        raise ScheduleError(f"{field}={_shown(text)} has {len(significant)} significant digits; "
-                            f"expected at most {MAX_DIGITS}")
+        raise ScheduleError(
+            f"{field}={_shown(text)} has {len(significant)} significant digits; "
+            f"expected at most {MAX_DIGITS}"
+        )
     scale += len(digits) - len(significant)
-    amount = Fraction(int(significant) * 10**scale) if scale >= 0 else \
-        Fraction(int(significant), 10**-scale)
+    amount = (
+        Fraction(int(significant) * 10**scale)
+        if scale >= 0
+        else Fraction(int(significant), 10**-scale)
+    )
     if amount > MAX_AMOUNT:
-        raise ScheduleError(f"{field}={_shown(text)} is beyond any run; expected at most "
-                            f"{float(MAX_AMOUNT):g}")
+        raise ScheduleError(
+            f"{field}={_shown(text)} is beyond any run; expected at most {float(MAX_AMOUNT):g}"
+        )
     return amount
 
 
@@ -215,12 +243,15 @@ def _format_amount(amount: Fraction) -> str:
     return str(value)
 
 
-def _within_runs(samples: Fraction, quantity: Quantity, field: str,
-                 unit: str = "samples") -> Fraction:
+def _within_runs(
+    samples: Fraction, quantity: Quantity, field: str, unit: str = "samples"
+) -> Fraction:
     """`samples`, refused beyond any run (steps of large batches, a large percentage)."""
     if samples > MAX_AMOUNT:
-        raise ScheduleError(f"{field}={str(quantity)!r} is {float(samples):g} {unit}, beyond any "
-                            f"run; expected at most {float(MAX_AMOUNT):g} {unit}")
+        raise ScheduleError(
+            f"{field}={str(quantity)!r} is {float(samples):g} {unit}, beyond any "
+            f"run; expected at most {float(MAX_AMOUNT):g} {unit}"
+        )
     return samples
 
 
@@ -229,12 +260,15 @@ def check_tokens(field: str, value) -> int:
     scalar), from 0 to `MAX_AMOUNT`; a float is refused even when whole, since the
     clock's positions are exact integers."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ScheduleTypeError(f"{field}={value!r} is of type {type(value).__name__}; expected "
-                                "a whole number of tokens (an int)")
+        raise ScheduleTypeError(
+            f"{field}={value!r} is of type {type(value).__name__}; expected "
+            "a whole number of tokens (an int)"
+        )
     value = int(value)
     if not 0 <= value <= MAX_AMOUNT:
-        raise ScheduleError(f"{field}={value!r}; expected a whole number of tokens from 0 to "
-                            f"{float(MAX_AMOUNT):g}")
+        raise ScheduleError(
+            f"{field}={value!r}; expected a whole number of tokens from 0 to {float(MAX_AMOUNT):g}"
+        )
     return value
 
 
@@ -251,19 +285,24 @@ def _check_counts(field: str, values, whole: bool):
         number = check_number(field, values)  # a number, finite, at most 1e18 in size
         problem = _count_problem(number, whole)
         if problem:
-            raise ScheduleError(f"{field}={number!r} {problem}; expected "
-                                f"{'a whole' if whole else 'a'} number of {field} >= 0")
+            raise ScheduleError(
+                f"{field}={number!r} {problem}; expected "
+                f"{'a whole' if whole else 'a'} number of {field} >= 0"
+            )
         if whole:
             return int(number)
         return values if isinstance(values, Fraction) else number  # Fractions stay exact
     try:
         array = np.asarray(values)
     except (TypeError, ValueError) as error:
-        raise ScheduleTypeError(f"{field} is not an array of numbers; expected "
-                                f"{field} >= 0") from error
+        raise ScheduleTypeError(
+            f"{field} is not an array of numbers; expected {field} >= 0"
+        ) from error
     if array.dtype.kind not in "iuf":
-        raise ScheduleTypeError(f"{field} has dtype {array.dtype}; expected an array of "
-                                f"{'integer' if whole else 'integer or float'} {field}")
+        raise ScheduleTypeError(
+            f"{field} has dtype {array.dtype}; expected an array of "
+            f"{'integer' if whole else 'integer or float'} {field}"
+        )
     if array.size:
         bad = None
         if array.dtype.kind == "f":
@@ -278,9 +317,11 @@ def _check_counts(field: str, values, whole: bool):
             index = tuple(int(i) for i in np.argwhere(bad)[0])
             where = index[0] if len(index) == 1 else index
             value = array[index].item()
-            raise ScheduleError(f"{field}[{where}]={value!r} {_count_problem(value, whole)}; "
-                                f"expected {'whole ' if whole else ''}{field} from 0 to "
-                                f"{float(MAX_AMOUNT):g}")
+            raise ScheduleError(
+                f"{field}[{where}]={value!r} {_count_problem(value, whole)}; "
+                f"expected {'whole ' if whole else ''}{field} from 0 to "
+                f"{float(MAX_AMOUNT):g}"
+            )
     return array.astype(np.int64, copy=False) if whole else array
 
 
@@ -335,29 +376,35 @@ class Run:
                 if getattr(self, name) is not None:
                     raise ScheduleError(
                         f"{name}={getattr(self, name)!r} with clock='tokens'; expected no "
-                        f"{name}: a token clock counts the tokens each step really consumed")
+                        f"{name}: a token clock counts the tokens each step really consumed"
+                    )
         for name in ("global_batch_size", "seq_length"):
             value = getattr(self, name)
             if value is not None:
                 value = check_number(name, value)
                 if not isinstance(value, int) or not 0 < value <= MAX_AMOUNT:
-                    raise ScheduleError(f"{name}={value!r}; expected a whole number > 0 "
-                                        f"and at most {float(MAX_AMOUNT):g}")
+                    raise ScheduleError(
+                        f"{name}={value!r}; expected a whole number > 0 "
+                        f"and at most {float(MAX_AMOUNT):g}"
+                    )
                 object.__setattr__(self, name, value)
         if self.total is not None:
             total = Quantity.parse(self.total, "total")
             if total.unit == "%":
-                raise ScheduleError(f"total={self.total!r} is a percentage; expected steps, "
-                                    "samples or tokens")
+                raise ScheduleError(
+                    f"total={self.total!r} is a percentage; expected steps, samples or tokens"
+                )
             if self.clock == "tokens" and total.unit != "tokens":
-                raise ScheduleError(f"total={self.total!r} with clock='tokens'; expected the "
-                                    "run's length in tokens")
+                raise ScheduleError(
+                    f"total={self.total!r} with clock='tokens'; expected the run's length in tokens"
+                )
             object.__setattr__(self, "total", total)
         if self.rampup_batch_size is not None:
             if self.batch_size_schedule is not None:
                 raise ScheduleError(
                     f"rampup_batch_size={self.rampup_batch_size!r} and batch_size_schedule are "
-                    "both set; expected one way for the batch size to change")
+                    "both set; expected one way for the batch size to change"
+                )
             object.__setattr__(self, "_ramp", self._check_ramp(self.rampup_batch_size))
             object.__setattr__(self, "rampup_batch_size", tuple(self.rampup_batch_size))
         if self.batch_size_schedule is not None:
@@ -367,56 +414,72 @@ class Run:
                 raise ScheduleError(
                     f"global_batch_size={self.global_batch_size} with a batch_size_schedule "
                     f"whose last stage is {final}; expected no global_batch_size (it is the "
-                    "last stage's)")
+                    "last stage's)"
+                )
             object.__setattr__(self, "global_batch_size", final)
             object.__setattr__(self, "batch_size_schedule", stages)
-        if self.total is not None and self.total.unit == "steps" \
-                and self.global_batch_size is not None:
+        if (
+            self.total is not None
+            and self.total.unit == "steps"
+            and self.global_batch_size is not None
+        ):
             self._exact_samples(self.total, "total")  # refused now if beyond any run
 
     def _check_stages(self, stages) -> tuple[tuple[int, int], ...]:
         """The stages as ``((threshold in samples, batch size), ...)``, checked."""
         label = "batch_size_schedule"
-        if isinstance(stages, (str, bytes)) or not isinstance(stages, (list, tuple)) \
-                or not stages:
-            raise ScheduleTypeError(f"{label}={stages!r}; expected a non-empty list of "
-                                    "[threshold, batch size] pairs, e.g. [[0, 256], "
-                                    "['100B tokens', 512]]")
+        if isinstance(stages, (str, bytes)) or not isinstance(stages, (list, tuple)) or not stages:
+            raise ScheduleTypeError(
+                f"{label}={stages!r}; expected a non-empty list of "
+                "[threshold, batch size] pairs, e.g. [[0, 256], "
+                "['100B tokens', 512]]"
+            )
         if len(stages) > MAX_STAGES:
-            raise ScheduleError(f"{label} has {len(stages):,} stages; expected at most "
-                                f"{MAX_STAGES:,}")
+            raise ScheduleError(
+                f"{label} has {len(stages):,} stages; expected at most {MAX_STAGES:,}"
+            )
         checked: list[tuple[int, int]] = []
         for index, stage in enumerate(stages):
             where = f"{label}[{index}]"
-            if isinstance(stage, (str, bytes)) or not isinstance(stage, (list, tuple)) \
-                    or len(stage) != 2:
-                raise ScheduleTypeError(f"{where}={stage!r}; expected a pair [threshold, "
-                                        "batch size]")
+            if (
+                isinstance(stage, (str, bytes))
+                or not isinstance(stage, (list, tuple))
+                or len(stage) != 2
+            ):
+                raise ScheduleTypeError(
+                    f"{where}={stage!r}; expected a pair [threshold, batch size]"
+                )
             threshold, size = stage
             if isinstance(threshold, str):
                 quantity = Quantity.parse(threshold, f"{where}[0]")
                 if quantity.unit in ("steps", "%"):
                     raise ScheduleError(
                         f"{where}[0]={threshold!r}; expected a threshold in samples or tokens "
-                        "(in steps it would depend on the schedule itself)")
+                        "(in steps it would depend on the schedule itself)"
+                    )
                 exact = self._exact_samples(quantity, f"{where}[0]")
             else:
                 exact = check_number(f"{where}[0]", threshold)
                 if exact < 0 or exact > MAX_AMOUNT:
-                    raise ScheduleError(f"{where}[0]={threshold!r}; expected {self.unit} >= 0 "
-                                        f"and at most {float(MAX_AMOUNT):g}")
+                    raise ScheduleError(
+                        f"{where}[0]={threshold!r}; expected {self.unit} >= 0 "
+                        f"and at most {float(MAX_AMOUNT):g}"
+                    )
             samples = math.ceil(Fraction(exact))  # reached by the first whole count past it
             size = check_number(f"{where}[1]", size)
             if not isinstance(size, int) or not 0 < size <= MAX_AMOUNT:
-                raise ScheduleError(f"{where}[1]={stage[1]!r}; expected a whole batch size > 0 "
-                                    f"and at most {float(MAX_AMOUNT):g}")
+                raise ScheduleError(
+                    f"{where}[1]={stage[1]!r}; expected a whole batch size > 0 "
+                    f"and at most {float(MAX_AMOUNT):g}"
+                )
             if index == 0 and samples != 0:
                 raise ScheduleError(f"{where}[0]={threshold!r}; expected the first stage at 0")
             if checked and samples <= checked[-1][0]:
                 raise ScheduleError(
                     f"{where}[0]={threshold!r} is {samples:,} {self.unit}, not after the stage "
                     f"before it ({checked[-1][0]:,} {self.unit}); expected strictly increasing "
-                    "thresholds")
+                    "thresholds"
+                )
             checked.append((samples, size))
         return tuple(checked)
 
@@ -445,18 +508,23 @@ class Run:
             if length < 0:
                 raise ScheduleError(f"{label}[2]={length!r} is negative; expected samples >= 0")
             if length > MAX_AMOUNT:
-                raise ScheduleError(f"{label}[2]={length!r} is beyond any run; expected at "
-                                    f"most {float(MAX_AMOUNT):g} samples")
+                raise ScheduleError(
+                    f"{label}[2]={length!r} is beyond any run; expected at "
+                    f"most {float(MAX_AMOUNT):g} samples"
+                )
             if isinstance(length, float) and length.is_integer():
                 length = int(length)  # 1000.0 samples mean what 1000 samples mean
         if length == 0:
-            raise ScheduleError(f"{label}[2]={ramp[2]!r} is a ramp of no length; expected a "
-                                "length > 0 (Megatron divides by it)")
+            raise ScheduleError(
+                f"{label}[2]={ramp[2]!r} is a ramp of no length; expected a "
+                "length > 0 (Megatron divides by it)"
+            )
         difference = self.global_batch_size - start
         if difference // increment > MAX_INCREMENTS:
             raise ScheduleError(
                 f"{label}={list(ramp)!r} has {difference // increment:,} increments; expected at "
-                f"most {MAX_INCREMENTS:,} (start + increment * n = global_batch_size)")
+                f"most {MAX_INCREMENTS:,} (start + increment * n = global_batch_size)"
+            )
         if difference < 0 or difference % increment:
             raise ScheduleError(
                 f"{label}={list(ramp)!r}: global_batch_size {self.global_batch_size} minus the "
@@ -477,8 +545,9 @@ class Run:
         """How the batch size changes, in a few words, for messages."""
         if self.batch_size_schedule is not None:
             return "batch_size_schedule " + ", ".join(
-                f"{size} from {threshold:,} {self.unit}" for threshold, size in
-                self.batch_size_schedule)
+                f"{size} from {threshold:,} {self.unit}"
+                for threshold, size in self.batch_size_schedule
+            )
         if self.rampup_batch_size is not None:
             return f"rampup_batch_size {list(self.rampup_batch_size)!r}"
         return f"global_batch_size {self.global_batch_size}"
@@ -497,34 +566,47 @@ class Run:
 
     def _exact_samples(self, quantity: Quantity, field: str) -> Fraction:
         if self.clock == "tokens" and quantity.unit in ("samples", "steps"):
-            raise ScheduleError(f"{field}={str(quantity)!r} is in {quantity.unit}, on a run whose "
-                                "clock counts tokens; expected tokens, or a percentage of the "
-                                "run's total")
+            raise ScheduleError(
+                f"{field}={str(quantity)!r} is in {quantity.unit}, on a run whose "
+                "clock counts tokens; expected tokens, or a percentage of the "
+                "run's total"
+            )
         if self.clock == "tokens" and quantity.unit == "tokens":
             return quantity.amount
         if quantity.unit == "samples":
             return quantity.amount
         if quantity.unit == "tokens":
             if self.seq_length is None:
-                raise ScheduleError(f"{field}={str(quantity)!r} is in tokens; expected "
-                                    "seq_length in the run to convert tokens to samples")
+                raise ScheduleError(
+                    f"{field}={str(quantity)!r} is in tokens; expected "
+                    "seq_length in the run to convert tokens to samples"
+                )
             return quantity.amount / self.seq_length
         if quantity.unit == "steps":
             if quantity.amount.denominator != 1:
                 raise ScheduleError(f"{field}={str(quantity)!r}; expected a whole number of steps")
             if self.global_batch_size is None:
-                raise ScheduleError(f"{field}={str(quantity)!r} is in steps; expected "
-                                    "global_batch_size in the run to convert steps to samples")
+                raise ScheduleError(
+                    f"{field}={str(quantity)!r} is in steps; expected "
+                    "global_batch_size in the run to convert steps to samples"
+                )
             if quantity.amount > self._last_step:
                 raise ScheduleError(
                     f"{field}={str(quantity)!r} is beyond any run; expected at most "
-                    f"{self._last_step:,} steps ({float(MAX_AMOUNT):g} samples)")
+                    f"{self._last_step:,} steps ({float(MAX_AMOUNT):g} samples)"
+                )
             return Fraction(int(self.samples_at_step(int(quantity.amount))))
         if self.total is None:
-            raise ScheduleError(f"{field}={str(quantity)!r} is a percentage; expected total in "
-                                "the run, which it is a percentage of")
-        return _within_runs(self._exact_samples(self.total, "total") * quantity.amount / 100,
-                            quantity, field, self.unit)
+            raise ScheduleError(
+                f"{field}={str(quantity)!r} is a percentage; expected total in "
+                "the run, which it is a percentage of"
+            )
+        return _within_runs(
+            self._exact_samples(self.total, "total") * quantity.amount / 100,
+            quantity,
+            field,
+            self.unit,
+        )
 
     def samples(self, quantity: Quantity | str, field: str = "quantity") -> int | float:
         """The number of consumed samples `quantity` stands for (an int when whole)."""
@@ -562,7 +644,8 @@ class Run:
             raise ScheduleError(
                 f"{field}={written!r} lands at the end of step "
                 f"{self.step_at_samples(samples):,}, beyond any run; expected a point that "
-                f"lands within {float(MAX_AMOUNT):g} samples") from None
+                f"lands within {float(MAX_AMOUNT):g} samples"
+            ) from None
 
     def batch_size_at(self, consumed_samples) -> int:
         """The global batch size after `consumed_samples` (tokens, on a token clock), as
@@ -598,8 +681,10 @@ class Run:
 
     def _check_batch(self, steps: bool = True) -> None:
         if steps and self.clock == "tokens":
-            raise ScheduleError("the run's clock counts tokens, which steps do not fix; "
-                                "expected a clock in samples to speak of steps")
+            raise ScheduleError(
+                "the run's clock counts tokens, which steps do not fix; "
+                "expected a clock in samples to speak of steps"
+            )
         if self.global_batch_size is None:
             raise ScheduleError("the run has no global_batch_size; expected one to speak of steps")
 
@@ -644,8 +729,11 @@ class Run:
                 consumed.append(start + high * size)
                 sizes.append(size)
         sizes.append(self.global_batch_size)
-        return (np.array(steps, dtype=np.int64), np.array(consumed, dtype=np.int64),
-                np.array(sizes, dtype=np.int64))
+        return (
+            np.array(steps, dtype=np.int64),
+            np.array(consumed, dtype=np.int64),
+            np.array(sizes, dtype=np.int64),
+        )
 
     def stretches(self) -> list[tuple[int, int, int]]:
         """The clock in stretches of one batch size: each one's first step, the samples
@@ -681,14 +769,18 @@ class Run:
         last = self._last_step
         if np.ndim(steps) == 0:  # Python ints: exact at any size
             if steps > last:
-                raise ScheduleError(f"steps={steps!r} is beyond any run; expected at most "
-                                    f"{last} steps ({float(MAX_AMOUNT):g} samples)")
+                raise ScheduleError(
+                    f"steps={steps!r} is beyond any run; expected at most "
+                    f"{last} steps ({float(MAX_AMOUNT):g} samples)"
+                )
             stage = int(np.searchsorted(first, steps, side="right")) - 1
             return int(consumed[stage]) + (steps - int(first[stage])) * int(sizes[stage])
         if steps.size and steps.max() > last:
             index = int(np.argmax(steps > last))
-            raise ScheduleError(f"steps[{index}]={int(steps.flat[index])} is beyond any run; "
-                                f"expected at most {last} steps ({float(MAX_AMOUNT):g} samples)")
+            raise ScheduleError(
+                f"steps[{index}]={int(steps.flat[index])} is beyond any run; "
+                f"expected at most {last} steps ({float(MAX_AMOUNT):g} samples)"
+            )
         stage = np.searchsorted(first, steps, side="right") - 1
         return consumed[stage] + (steps - first[stage]) * sizes[stage]
 
@@ -705,15 +797,17 @@ class Run:
         if np.ndim(samples) == 0:
             stage = int(np.searchsorted(consumed, samples, side="right")) - 1
             return int(first[stage]) + math.ceil(
-                (Fraction(samples) - int(consumed[stage])) / int(sizes[stage]))
+                (Fraction(samples) - int(consumed[stage])) / int(sizes[stage])
+            )
         if samples.dtype.kind in "iu":  # whole samples: a ceiling division of ints, exact
             samples_int = samples.astype(np.int64)
             stage = np.searchsorted(consumed, samples_int, side="right") - 1
             return first[stage] - ((consumed[stage] - samples_int) // sizes[stage])
         samples_array = samples.astype(np.float64, copy=False)
         stage = exact_searchsorted(consumed.tolist(), samples_array, side="right") - 1
-        return (first[stage] + np.ceil((samples_array - consumed[stage]) / sizes[stage])
-                ).astype(np.int64)
+        return (first[stage] + np.ceil((samples_array - consumed[stage]) / sizes[stage])).astype(
+            np.int64
+        )
 
     def step_past_samples(self, samples) -> int:
         """The first step after which more than `samples` samples are consumed.
@@ -724,8 +818,9 @@ class Run:
             (2, 3, 2)
         """
         step = self.step_at_samples(samples)  # (its end may lie beyond any run)
-        return step + 1 if step <= self._last_step and self.samples_at_step(step) == samples \
-            else step
+        return (
+            step + 1 if step <= self._last_step and self.samples_at_step(step) == samples else step
+        )
 
     def tokens(self, samples):
         """Tokens in `samples` samples (a number or an array), or None without a
@@ -734,8 +829,12 @@ class Run:
         samples = _check_counts("samples", samples, whole=False)
         if self.seq_length is None:
             return None
-        if isinstance(samples, np.ndarray) and samples.dtype.kind in "iu" and samples.size \
-                and samples.max() > np.iinfo(np.int64).max // self.seq_length:
+        if (
+            isinstance(samples, np.ndarray)
+            and samples.dtype.kind in "iu"
+            and samples.size
+            and samples.max() > np.iinfo(np.int64).max // self.seq_length
+        ):
             samples = samples.astype(np.float64)
         return samples * self.seq_length
 
@@ -787,7 +886,8 @@ class StepClock:
             if self.total is None or self.total.unit == "tokens":
                 raise ScheduleError(
                     f"{field}={written!r} is a percentage, on a schedule that counts "
-                    "optimizer steps; expected steps, or total='N steps' in its run")
+                    "optimizer steps; expected steps, or total='N steps' in its run"
+                )
             exact = self.total.amount * quantity.amount / 100
         elif quantity.unit == "steps" or (quantity.unit == "samples" and _AS_WRITTEN.get()):
             exact = quantity.amount
@@ -796,7 +896,8 @@ class StepClock:
                 f"{field}={written!r} is in {quantity.unit}, on a schedule that counts "
                 "optimizer steps (it has no run, so its positions are what its scheduler "
                 f"counts); expected steps ('{_format_amount(quantity.amount)} steps'), or a "
-                "schedule whose run has a global_batch_size")
+                "schedule whose run has a global_batch_size"
+            )
         if quantity.unit == "steps" and exact.denominator != 1:
             raise ScheduleError(f"{field}={written!r}; expected a whole number of steps")
         exact = _within_runs(exact, quantity, field, "steps")
@@ -905,9 +1006,11 @@ class Clock:
         if self.run is None:
             return steps * self.per_step
         if self.run.counts_tokens:
-            raise ScheduleError("the schedule's clock counts tokens, so a number of steps is "
-                                "no position on it; expected step(tokens=n) at every step, or "
-                                "the scheduler's own checkpoint to resume")
+            raise ScheduleError(
+                "the schedule's clock counts tokens, so a number of steps is "
+                "no position on it; expected step(tokens=n) at every step, or "
+                "the scheduler's own checkpoint to resume"
+            )
         return self.run.samples_at_step(steps)
 
     def describe(self):
@@ -937,9 +1040,11 @@ def clock_for(schedule, samples_per_step=None) -> Clock:
         root = root.parent
     if run is not None and run.counts_tokens:
         if samples_per_step is not None:
-            raise ScheduleError(f"samples_per_step={samples_per_step!r} with a run whose clock "
-                                "counts tokens; expected samples_per_step=None and "
-                                "step(tokens=n) at every step")
+            raise ScheduleError(
+                f"samples_per_step={samples_per_step!r} with a run whose clock "
+                "counts tokens; expected samples_per_step=None and "
+                "step(tokens=n) at every step"
+            )
         return Clock(run)
     if samples_per_step is None:
         # A schedule without a run counts optimizer steps, and so do its branches.
@@ -949,7 +1054,8 @@ def clock_for(schedule, samples_per_step=None) -> Clock:
             raise ScheduleError(
                 "the schedule counts samples but its run has no global_batch_size, so how far "
                 "one optimizer step goes is ambiguous; expected global_batch_size in the "
-                "schedule's run, or samples_per_step=N (samples each step consumes)")
+                "schedule's run, or samples_per_step=N (samples each step consumes)"
+            )
         return Clock(run)
     per_step = check_number("samples_per_step", samples_per_step)
     if per_step <= 0:
@@ -959,10 +1065,12 @@ def clock_for(schedule, samples_per_step=None) -> Clock:
             raise ScheduleError(
                 f"samples_per_step={per_step!r} with a run whose batch size changes "
                 f"({run.describe_batch_size()}); expected samples_per_step=None, so that "
-                "each step advances by the run's batch size of the moment")
+                "each step advances by the run's batch size of the moment"
+            )
         if per_step != run.global_batch_size:
             raise ScheduleError(
                 f"samples_per_step={per_step!r} contradicts the schedule's run, whose "
                 f"global_batch_size is {run.global_batch_size}; expected samples_per_step=None "
-                "(the run's batch size) or a schedule whose run agrees")
+                "(the run's batch size) or a schedule whose run agrees"
+            )
     return Clock(per_step=per_step)
