@@ -68,11 +68,8 @@ def test_a_format_1_checkpoint_of_0_1_0_loads():
     assert scheduler.state_dict() == old["state"]  # format 1 is still what it writes
 
 
-def test_a_torch_checkpoint_of_0_1_0_loads_with_a_warning_about_its_clock(caplog):
-    torch = pytest.importorskip("torch")
-    from paramsched.torch import ParamScheduler
-
-    old = OLD["torch_format1"]
+def scheduler_of_0_1_0(torch, param_scheduler) -> tuple:
+    """The schedule and scheduler paramsched 0.1.0's torch checkpoints were written with."""
     schedule = Schedule(
         max_lr=1e-3,
         min_lr=1e-4,
@@ -82,9 +79,16 @@ def test_a_torch_checkpoint_of_0_1_0_loads_with_a_warning_about_its_clock(caplog
         start_wd=0.1,
         wd_incr_steps=200,
     )
-    scheduler = ParamScheduler(
-        torch.optim.AdamW(torch.nn.Linear(2, 2).parameters()), schedule, samples_per_step=2
-    )
+    optimizer = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters())
+    return schedule, param_scheduler(optimizer, schedule, samples_per_step=2)
+
+
+def test_a_torch_checkpoint_of_0_1_0_loads_with_a_warning_about_its_clock(caplog):
+    torch = pytest.importorskip("torch")
+    from paramsched.torch import ParamScheduler
+
+    old = OLD["torch_format1"]
+    schedule, scheduler = scheduler_of_0_1_0(torch, ParamScheduler)
     with caplog.at_level(logging.WARNING):
         scheduler.load_state_dict(old["state"])
     assert not caplog.records  # same clock, same schedule
@@ -102,18 +106,7 @@ def test_a_dcp_checkpoint_of_0_1_0_loads():
 
     from paramsched.torch import ParamScheduler
 
-    schedule = Schedule(
-        max_lr=1e-3,
-        min_lr=1e-4,
-        lr_warmup_steps=20,
-        lr_decay_steps=200,
-        lr_decay_style="cosine",
-        start_wd=0.1,
-        wd_incr_steps=200,
-    )
-    scheduler = ParamScheduler(
-        torch.optim.AdamW(torch.nn.Linear(2, 2).parameters()), schedule, samples_per_step=2
-    )
+    schedule, scheduler = scheduler_of_0_1_0(torch, ParamScheduler)
     dcp.load({"scheduler": scheduler}, checkpoint_id=str(DATA / "dcp-0.1.0"))
     assert scheduler.get_last_lr() == OLD["torch_format1"]["lrs"] and scheduler.num_steps == 26
 

@@ -1154,10 +1154,9 @@ def test_the_comparison_plot_has_a_panel_per_value_and_refuses_a_token_clock():
         )
 
 
-@pytest.mark.parametrize("suffix", preview.PLOT_FORMATS)
-def test_every_plot_format_is_written_by_matplotlib_alone(tmp_path, suffix):
-    pytest.importorskip("matplotlib")
-    schedule = PhaseSchedule.from_dict(
+def four_steps() -> PhaseSchedule:
+    """A warmup of four steps of four samples: the smallest schedule a plot draws."""
+    return PhaseSchedule.from_dict(
         {
             "run": {"global_batch_size": 4},
             "lr": {
@@ -1166,6 +1165,12 @@ def test_every_plot_format_is_written_by_matplotlib_alone(tmp_path, suffix):
             },
         }
     )
+
+
+@pytest.mark.parametrize("suffix", preview.PLOT_FORMATS)
+def test_every_plot_format_is_written_by_matplotlib_alone(tmp_path, suffix):
+    pytest.importorskip("matplotlib")
+    schedule = four_steps()
     path = tmp_path / f"plot.{suffix}"
     preview.plot(schedule, path, "steps", "t")
     assert path.stat().st_size > 0
@@ -1182,15 +1187,7 @@ def test_every_plot_format_is_written_by_matplotlib_alone(tmp_path, suffix):
 )
 def test_a_plot_format_that_needs_more_than_matplotlib_is_refused_before_any_work(suffix, why):
     pytest.importorskip("matplotlib")
-    schedule = PhaseSchedule.from_dict(
-        {
-            "run": {"global_batch_size": 4},
-            "lr": {
-                "max_lr": 1.0,
-                "phases": [{"shape": "linear", "to": "max_lr", "until": "4 steps"}],
-            },
-        }
-    )
+    schedule = four_steps()
     with pytest.raises(ScheduleError) as info:
         preview.check_plot(schedule, f"x.{suffix}", "steps")
     assert str(info.value) == (
