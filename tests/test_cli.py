@@ -18,7 +18,7 @@ from test_megatron import FLAG_EXAMPLES, FLAG_NAMES, megatron_016_iterations
 
 from paramsched import from_megatron_args
 from paramsched.cli import EXAMPLE, _build_parser, main
-from paramsched.megatron import MEGATRON_FLAGS, MEGATRON_LOOKALIKES, NEAR_MISS
+from paramsched.formats.megatron import MEGATRON_FLAGS, MEGATRON_LOOKALIKES, NEAR_MISS
 
 
 def run(capsys, *argv):

@@ -10,10 +10,11 @@ import pytest
 
 import paramsched
 
+# Every module, in subpackages too; a package's __init__ only names its modules.
 MODULES = sorted(
-    f"paramsched.{m.name}"
-    for m in pkgutil.iter_modules(paramsched.__path__)
-    if m.name != "__main__"
+    m.name
+    for m in pkgutil.walk_packages(paramsched.__path__, "paramsched.")
+    if not m.ispkg and m.name not in ("paramsched.__main__", "paramsched.megatron")
 )
 NEEDS_TORCH = {
     "paramsched.torch",

@@ -22,7 +22,7 @@ from paramsched import (
     from_megatron_args,
     load_schedule,
 )
-from paramsched.megatron import (
+from paramsched.formats.megatron import (
     MEGATRON_DEFAULTS,
     MEGATRON_FLAGS,
     add_megatron_flags,

@@ -12,7 +12,7 @@ import pytest
 from conftest import PlainOptimizer, random_groups
 
 from paramsched import OptimizerParamScheduler, ScheduleError
-from paramsched.megatron import MEGATRON_DEFAULTS, read_megatron_args
+from paramsched.formats.megatron import MEGATRON_DEFAULTS, read_megatron_args
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

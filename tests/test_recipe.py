@@ -16,7 +16,7 @@ from paramsched import (
     from_megatron_args,
     load_schedule,
 )
-from paramsched.megatron import MEGATRON_FLAGS
+from paramsched.formats.megatron import MEGATRON_FLAGS
 from paramsched.recipe import recipe_path, recipes
 
 ISSUE_EXAMPLE = """

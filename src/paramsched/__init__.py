@@ -7,7 +7,7 @@ validation, exact resume and a schedule you can evaluate before a run.
 from ._checkpoint import Policy
 from ._curve import ScheduledValue
 from .errors import ScheduleError, ScheduleTypeError
-from .megatron import from_megatron_args
+from .formats.megatron import from_megatron_args
 from .overrides import (
     ParamGroupOverride,
     combine_param_group_overrides,

@@ -25,7 +25,7 @@ from fractions import Fraction
 
 from . import __version__
 from .errors import ScheduleError
-from .megatron import (
+from .formats.megatron import (
     MEGATRON_DEFAULTS,
     MEGATRON_FLAGS,
     MEGATRON_GROUP_RATE_FLAGS,

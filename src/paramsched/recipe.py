@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ._curve import VALUE_PLACES
 from .errors import ScheduleError, ScheduleTypeError
-from .megatron import MEGATRON_DEFAULTS, from_megatron_args
+from .formats.megatron import MEGATRON_DEFAULTS, from_megatron_args
 from .phases import PhaseSchedule
 from .schedule import Schedule
 
