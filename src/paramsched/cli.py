@@ -24,6 +24,7 @@ import sys
 from fractions import Fraction
 
 from . import __version__
+from .check.command import add_check
 from .errors import ScheduleError
 from .formats.megatron import (
     MEGATRON_DEFAULTS,
@@ -33,7 +34,7 @@ from .formats.megatron import (
     MEGATRON_RETIRED_FLAGS,
     NEAR_MISS,
     add_megatron_flags,
-    from_megatron_args,
+    read_megatron_flags,
 )
 from .preview import LISTED_STEPS
 
@@ -167,6 +168,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_preview(commands)
     _add_compare(commands)
+    add_check(commands)
     commands.add_parser(
         "recipes",
         help="list the built-in recipes",
@@ -509,6 +511,82 @@ def _writing(flag: str, path: str, write, *args):
         raise type(error)(str(error).replace(repr(str(args[0])), repr(path))) from None
 
 
+def _check(options: argparse.Namespace) -> tuple[str, int]:
+    """``paramsched check``: the report and its exit status (`paramsched.check.command`)."""
+    from .check.command import check_schedule_file, ignored_codes, with_options
+    from .recipe import load_schedule, recipe_path
+
+    given = [options.file is not None, options.recipe is not None, options.megatron is not None]
+    if sum(given) != 1:
+        raise UsageError(
+            "paramsched check: error: expected one schedule: a FILE, --recipe NAME, or "
+            "--megatron followed by Megatron's arguments"
+        )
+    if options.data_parallel_size is not None and options.data_parallel_size <= 0:
+        raise UsageError(
+            f"paramsched check: error: --data-parallel-size={options.data_parallel_size}; "
+            "expected a whole number > 0"
+        )
+    ignored_codes(options.ignore)  # checked before any work
+    if options.megatron is not None:
+        report = _check_megatron(options)
+    elif options.file is not None:
+        if options.file == "":
+            raise ScheduleError("FILE='' is empty; expected a schedule file (TOML)")
+        _readable(options.file)
+        report = check_schedule_file(lambda: load_schedule(options.file), options.file)
+    else:
+        path = recipe_path(options.recipe)
+        report = check_schedule_file(lambda: load_schedule(path), f"recipe {options.recipe}")
+    report = with_options(report, options)
+    return (report.as_json() if options.json else report.text()), report.status(options.strict)
+
+
+def _readable(path: str) -> None:
+    """Refuses, as a usage error, a FILE that cannot be opened (what is in it is checked)."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise UsageError(f"paramsched check: error: {path}: {error.strerror or error}") from None
+
+
+def _check_megatron(options: argparse.Namespace):
+    """The report on the Megatron arguments after ``--megatron``: what Megatron's parser
+    refuses is a finding (``M100``), as is every other finding of
+    `paramsched.formats.megatron_check.check_megatron`."""
+    from .check.command import Report, report_on
+    from .check.rules import Finding
+    from .formats.megatron_check import NeedsMore, check_megatron
+
+    words = options.megatron
+    source = f"Megatron arguments ({len(words):,} words)"
+    parser = _Parser(prog="Megatron's argument parser", add_help=False)
+    add_megatron_flags(parser)
+    try:
+        rest, others = _set_aside_other_flags(parser, words, launch_line=True)
+        flags = vars(parser.parse_args(_attach_negatives(rest)))
+    except UsageError as error:
+        message = str(error).replace("Megatron's argument parser: error: ", "")
+        return Report(source, None, [Finding("M100", f"Megatron refuses the arguments: {message}")])
+    flags = {name: value for name, value in flags.items() if value is not None}
+    dp = options.data_parallel_size
+    if dp is not None:
+        if flags.get("data_parallel_size", dp) != dp:
+            raise UsageError(
+                f"paramsched check: error: --data-parallel-size {dp} before --megatron and "
+                f"{flags['data_parallel_size']} after it; expected one value"
+            )
+        flags["data_parallel_size"] = dp
+    try:
+        schedule, findings = check_megatron(flags, others, options.megatron_version)
+    except NeedsMore as error:
+        raise UsageError(
+            f"paramsched check: error: {error} (pass --data-parallel-size N)"
+        ) from None
+    return report_on(source, schedule, findings, "iteration")
+
+
 def _recipes() -> str:
     from .recipe import recipes
 
@@ -535,37 +613,11 @@ def _given_megatron_flags(options: argparse.Namespace) -> dict:
 
 def _megatron_schedule(flags: dict):
     """The schedule of Megatron's scheduling flags (`flags`, by name), for every command
-    alike: Megatron's defaults, then `paramsched.megatron.from_megatron_args`, which
-    counts the iterations Megatron trains (`paramsched.megatron.train_iterations`) and
-    ends the schedule's run there.
-
-    Without --global-batch-size (nor --micro-batch-size and --data-parallel-size, whose
-    product is Megatron's default for it) a run of --train-iters counts an iteration as
-    one sample, with a note: its learning rate by iteration is the same at any constant
-    batch size. A run of --train-samples is refused so: Megatron trains
-    --train-samples // --global-batch-size iterations.
-    """
-    values = {**MEGATRON_DEFAULTS, **flags}
-    if (
-        values["global_batch_size"] is None
-        and values["step_batch_size_schedule"] is None
-        and (values["micro_batch_size"] is None or values["data_parallel_size"] is None)
-    ):
-        if values["train_samples"] and not values["train_iters"]:
-            raise ScheduleError(
-                "--global-batch-size is not set with --train-samples; expected "
-                "it (or --micro-batch-size and --data-parallel-size), since "
-                "Megatron trains --train-samples // --global-batch-size "
-                "iterations"
-            )
-        if values["train_iters"] and values["rampup_batch_size"] is None:
-            values["global_batch_size"] = 1
-            logger.warning(
-                "--global-batch-size is not set: an iteration counts as 1 sample "
-                "(the learning rate by iteration is the same at any constant batch "
-                "size; samples and tokens are not)"
-            )
-    return from_megatron_args(argparse.Namespace(**values))
+    alike (`paramsched.formats.megatron.read_megatron_flags`), its notes logged."""
+    schedule, notes = read_megatron_flags(flags)
+    for note in notes:
+        logger.warning("%s", note)
+    return schedule
 
 
 def _set_aside_other_flags(
@@ -878,6 +930,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         words = sys.argv[1:] if argv is None else list(argv)
         command_parser = parser.commands.get(words[0]) if words else None
+        megatron_words = None
+        if words and words[0] == "check" and "--megatron" in words:  # Megatron's, verbatim
+            index = words.index("--megatron")
+            words, megatron_words = words[:index], words[index + 1 :]
         others = []
         if command_parser is not None:  # a launch line's other flags, set aside
             rest, others = _set_aside_other_flags(
@@ -893,18 +949,25 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0
         options.others, options.parser = others, command_parser
-        if command in ("compare", "recipes"):  # no Megatron flags there
+        options.megatron = megatron_words
+        if command in ("compare", "recipes", "check"):  # no Megatron flags there
             _check_other_flags(options, command, from_flags=False)
         run = {
             "table": _table,
             "preview": _preview,
             "compare": _compare,
             "recipes": lambda _: _recipes(),
+            "check": _check,
         }
         output = run[command](options)
-        for note in notes.messages:
-            _error(f"paramsched {command}: note: {note}")
+        status = 0
+        if isinstance(output, tuple):  # a command with an exit status of its own
+            output, status = output
+        else:
+            for note in notes.messages:
+                _error(f"paramsched {command}: note: {note}")
         print(output)
+        return status
     except UsageError as error:
         _error(str(error))
         return 2

@@ -131,3 +131,16 @@ def shown(value: object, width: int = 40) -> str:
         return text
     keep = width - 3
     return text[: keep // 2 + keep % 2] + "..." + text[len(text) - keep // 2 :]
+
+
+def coded(error: ScheduleError, code: str, step: int | None = None) -> ScheduleError:
+    """`error`, marked as a finding of the check rule `code` (`paramsched.check.rules`)
+    at `step`, for ``paramsched check`` to report; raised as it is everywhere else.
+
+    Example:
+        >>> error = coded(ScheduleError("--train-iters=1000 with --train-samples=5"), "M120")
+        >>> error.code, error.step
+        ('M120', None)
+    """
+    error.code, error.step = code, step
+    return error

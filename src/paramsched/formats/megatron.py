@@ -14,6 +14,7 @@ and a line of help; ``paramsched table``, ``paramsched preview`` (through
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import math
@@ -22,12 +23,14 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..check.rules import Finding
 from ..errors import (
     ScheduleError,
     ScheduleTypeError,
     check_non_negative,
     check_number,
     check_rate,
+    coded,
     shown,
 )
 from ..schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
@@ -284,8 +287,55 @@ def from_megatron_args(args) -> Schedule:
     return schedule
 
 
-def read_megatron_args(args) -> tuple[Schedule, list[str]]:
-    """`from_megatron_args`, returning its notes (one line each) instead of logging them."""
+def read_megatron_flags(flags: dict, *, stops: list | None = None) -> tuple[Schedule, list[str]]:
+    """The schedule of Megatron's scheduling flags given on a command line (`flags`, by
+    name), with its notes: Megatron's defaults, then `read_megatron_args`, which counts
+    the iterations Megatron trains (`train_iterations`) and ends the schedule's run there.
+
+    Without --global-batch-size (nor --micro-batch-size and --data-parallel-size, whose
+    product is Megatron's default for it) a run of --train-iters counts an iteration as
+    one sample, with a note: its learning rate by iteration is the same at any constant
+    batch size. A run of --train-samples is refused so: Megatron trains
+    --train-samples // --global-batch-size iterations.
+
+    Example:
+        >>> schedule, notes = read_megatron_flags({"lr": 1e-3, "train_iters": 100})
+        >>> schedule.run.global_batch_size, notes[0].code
+        (1, 'M152')
+    """
+    values = {**MEGATRON_DEFAULTS, **flags}
+    notes = []
+    if (
+        values["global_batch_size"] is None
+        and values["step_batch_size_schedule"] is None
+        and (values["micro_batch_size"] is None or values["data_parallel_size"] is None)
+    ):
+        if values["train_samples"] and not values["train_iters"]:
+            raise ScheduleError(
+                "--global-batch-size is not set with --train-samples; expected "
+                "it (or --micro-batch-size and --data-parallel-size), since "
+                "Megatron trains --train-samples // --global-batch-size "
+                "iterations"
+            )
+        if values["train_iters"] and values["rampup_batch_size"] is None:
+            values["global_batch_size"] = 1
+            notes.append(
+                Finding(
+                    "M152",
+                    "--global-batch-size is not set: an iteration counts as 1 sample "
+                    "(the learning rate by iteration is the same at any constant batch "
+                    "size; samples and tokens are not)",
+                )
+            )
+    schedule, more = read_megatron_args(argparse.Namespace(**values), stops=stops)
+    return schedule, notes + more
+
+
+def read_megatron_args(args, *, stops: list | None = None) -> tuple[Schedule, list[str]]:
+    """`from_megatron_args`, returning its notes (one line each, each a
+    `paramsched.check.Finding`) instead of logging them. Given a list `stops`, where
+    Megatron's loop would stop within the run for its batch sizes (`batch_stops`) is
+    added to it rather than refused."""
     a = {name: getattr(args, name, default) for name, default in MEGATRON_DEFAULTS.items()}
     notes: list[str] = []
     if a["lr"] is None:
@@ -322,18 +372,27 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
         stages = _step_schedule(a["step_batch_size_schedule"], a["seq_length"], notes)
         if a["rampup_batch_size"] is not None:
             notes.append(
-                f"--rampup-batch-size={shown(a['rampup_batch_size'])} is ignored: with "
-                "--step-batch-size-schedule, Megatron follows the schedule"
+                Finding(
+                    "M111",
+                    f"--rampup-batch-size={shown(a['rampup_batch_size'])} is ignored: with "
+                    "--step-batch-size-schedule, Megatron follows the schedule",
+                )
             )
     elif a["rampup_batch_size"] is not None:
         notes.append(
-            "--rampup-batch-size follows Megatron-Core 0.16 and 0.17; from 0.18 "
-            "Megatron ignores it (use --step-batch-size-schedule)"
+            Finding(
+                "M112",
+                "--rampup-batch-size follows Megatron-Core 0.16 and 0.17; from 0.18 "
+                "Megatron ignores it (use --step-batch-size-schedule)",
+            )
         )
         if a["train_iters"]:
-            raise ScheduleError(
-                f"--rampup-batch-size={a['rampup_batch_size']!r} with --train-iters; expected "
-                "--train-samples, as Megatron requires for a batch-size ramp-up"
+            raise coded(
+                ScheduleError(
+                    f"--rampup-batch-size={a['rampup_batch_size']!r} with --train-iters; "
+                    "expected --train-samples, as Megatron requires for a batch-size ramp-up"
+                ),
+                "M123",
             )
     if a["train_iters"]:
         if a["train_iters"] != int(a["train_iters"]):
@@ -343,15 +402,21 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
         unit, scale = "iters", _iteration_samples(a)
         if a["lr_wsd_decay_samples"] is not None:
             notes.append(
-                f"--lr-wsd-decay-samples={a['lr_wsd_decay_samples']!r} is ignored "
-                "with --train-iters (Megatron reads --lr-wsd-decay-iters)"
+                Finding(
+                    "M111",
+                    f"--lr-wsd-decay-samples={a['lr_wsd_decay_samples']!r} is ignored "
+                    "with --train-iters (Megatron reads --lr-wsd-decay-iters)",
+                )
             )
     elif a["train_samples"]:
         unit, scale = "samples", 1
         if a["lr_wsd_decay_iters"] is not None:
             notes.append(
-                f"--lr-wsd-decay-iters={a['lr_wsd_decay_iters']!r} is ignored "
-                "with --train-samples (Megatron reads --lr-wsd-decay-samples)"
+                Finding(
+                    "M111",
+                    f"--lr-wsd-decay-iters={a['lr_wsd_decay_iters']!r} is ignored "
+                    "with --train-samples (Megatron reads --lr-wsd-decay-samples)",
+                )
             )
     else:
         raise ScheduleError("neither --train-iters nor --train-samples is set; expected one")
@@ -416,20 +481,37 @@ def read_megatron_args(args) -> tuple[Schedule, list[str]]:
     except ScheduleError as error:
         raise type(error)(f"from Megatron's arguments: {error}") from None
     if stages is not None:
-        _check_stages_reached(run, iterations, a)
+        if stops is None:
+            _check_stages_reached(run, iterations, a)
+        else:
+            stops += batch_stops(run, iterations, a)
         if a["train_iters"]:
             notes += _early_end(schedule, a, scale)
     return schedule, notes
 
 
 def _refuse_contradictions(a: dict) -> None:
-    """Refuses what Megatron's ``validate_args`` refuses, naming the flags."""
+    """Refuses what Megatron's ``validate_args`` refuses, naming the flags: the first
+    of `contradictions`."""
+    found = contradictions(a)
+    if found:
+        raise found[0]
 
-    def refuse(first: str, second: str, why: str) -> None:
-        raise ScheduleError(
+
+def contradictions(a: dict) -> list[ScheduleError]:
+    """Every pair of Megatron's arguments (`a`, by name) that Megatron's
+    ``validate_args`` refuses together, as errors naming both flags, each marked with
+    its check rule: iteration and sample flags mixed (``M120``), a warmup fraction
+    beside a warmup length (``M121``), a step schedule with ``--global-batch-size``
+    (``M122``)."""
+    found = []
+
+    def refuse(first: str, second: str, why: str, code: str) -> None:
+        message = (
             f"{_flag(first)}={a[first]!r} with {_flag(second)}={a[second]!r}; "
             f"expected {why}, as Megatron requires"
         )
+        found.append(coded(ScheduleError(message), code))
 
     if a["train_iters"]:
         for name in ("train_samples", "lr_decay_samples"):
@@ -438,28 +520,32 @@ def _refuse_contradictions(a: dict) -> None:
                     "train_iters",
                     name,
                     "iteration-based lengths (--train-iters, --lr-decay-iters, --lr-warmup-iters)",
+                    "M120",
                 )
         if a["lr_warmup_samples"]:
-            refuse("train_iters", "lr_warmup_samples", "--lr-warmup-iters")
+            refuse("train_iters", "lr_warmup_samples", "--lr-warmup-iters", "M120")
         if a["lr_warmup_fraction"] is not None and a["lr_warmup_iters"]:
-            refuse("lr_warmup_fraction", "lr_warmup_iters", "one of the two")
+            refuse("lr_warmup_fraction", "lr_warmup_iters", "one of the two", "M121")
     if a["train_samples"]:
         if a["lr_decay_iters"] is not None:
             refuse(
                 "train_samples",
                 "lr_decay_iters",
                 "sample-based lengths (--train-samples, --lr-decay-samples, --lr-warmup-samples)",
+                "M120",
             )
         if a["lr_warmup_iters"]:
-            refuse("train_samples", "lr_warmup_iters", "--lr-warmup-samples")
+            refuse("train_samples", "lr_warmup_iters", "--lr-warmup-samples", "M120")
         if a["lr_warmup_fraction"] is not None and a["lr_warmup_samples"]:
-            refuse("lr_warmup_fraction", "lr_warmup_samples", "one of the two")
+            refuse("lr_warmup_fraction", "lr_warmup_samples", "one of the two", "M121")
     if a["step_batch_size_schedule"] is not None and a["global_batch_size"] is not None:
         refuse(
             "step_batch_size_schedule",
             "global_batch_size",
             "one of the two (the schedule sets the batch size)",
+            "M122",
         )
+    return found
 
 
 def _check_lengths(a: dict, unit: str, lr_warmup_steps, lr_decay_steps) -> None:
@@ -474,15 +560,21 @@ def _check_lengths(a: dict, unit: str, lr_warmup_steps, lr_decay_steps) -> None:
     if lr_warmup_steps < lr_decay_steps:
         return
     if a["lr_warmup_fraction"] is not None:
-        raise ScheduleError(
-            f"--lr-warmup-fraction {a['lr_warmup_fraction']!r} makes the "
-            f"warmup no shorter than the decay ({_flag(decay)} {a[decay]!r}); "
-            "expected a fraction below 1"
+        raise coded(
+            ScheduleError(
+                f"--lr-warmup-fraction {a['lr_warmup_fraction']!r} makes the "
+                f"warmup no shorter than the decay ({_flag(decay)} {a[decay]!r}); "
+                "expected a fraction below 1"
+            ),
+            "S104",
         )
     warmup = f"lr_warmup_{unit}"
-    raise ScheduleError(
-        f"{_flag(warmup)} {a[warmup]!r} is not below {_flag(decay)} "
-        f"{a[decay]!r}; expected a warmup shorter than the decay"
+    raise coded(
+        ScheduleError(
+            f"{_flag(warmup)} {a[warmup]!r} is not below {_flag(decay)} "
+            f"{a[decay]!r}; expected a warmup shorter than the decay"
+        ),
+        "S104",
     )
 
 
@@ -527,10 +619,13 @@ def _iteration_samples(a: dict):
     if a["step_batch_size_schedule"] is not None:
         for name in ("micro_batch_size", "data_parallel_size"):
             if a[name] is None:
-                raise ScheduleError(
-                    f"{_flag(name)} is not set with --step-batch-size-schedule and "
-                    "--train-iters; expected it, since Megatron then measures every length "
-                    "in samples of --micro-batch-size x --data-parallel-size"
+                raise coded(
+                    ScheduleError(
+                        f"{_flag(name)} is not set with --step-batch-size-schedule and "
+                        "--train-iters; expected it, since Megatron then measures every length "
+                        "in samples of --micro-batch-size x --data-parallel-size"
+                    ),
+                    "usage" if name == "data_parallel_size" else "M100",
                 )
         return a["micro_batch_size"] * a["data_parallel_size"]
     if a["global_batch_size"] is None:
@@ -577,8 +672,11 @@ def _megatron_number(text: str, where: str, notes: list[str], per: int = 1) -> i
             else ""
         )
         notes.append(
-            f"--step-batch-size-schedule: Megatron reads {shown(text)} as {value:,} "
-            f"(through a float), not {exact if 0 < len(exact) <= 40 else 'as written'}"
+            Finding(
+                "M150",
+                f"--step-batch-size-schedule: Megatron reads {shown(text)} as {value:,} "
+                f"(through a float), not {exact if 0 < len(exact) <= 40 else 'as written'}",
+            )
         )
     return value
 
@@ -665,32 +763,60 @@ def train_iterations(run: Run, train_iters, train_samples) -> int:
 
 
 def _check_stages_reached(run: Run, iterations: int, a: dict) -> None:
-    """Refuses a step schedule that stops Megatron's training loop within the run: a
-    batch size that falls (its number of micro-batches must not decrease), or one not
-    divisible by micro-batch x data-parallel size, when both are given."""
+    """Refuses a step schedule that stops Megatron's training loop within the run: the
+    first of `batch_stops`."""
+    found = batch_stops(run, iterations, a)
+    if found:
+        raise found[0]
+
+
+def batch_stops(run: Run, iterations: int, a: dict) -> list[ScheduleError]:
+    """Where Megatron's training loop stops within the run for its batch sizes (`a`,
+    Megatron's arguments by name), each an error marked with its check rule and
+    iteration: a batch size not divisible by micro-batch x data-parallel size, when
+    both are given (``M130``: at start-up for a constant batch size, at the iteration
+    that reaches it in a ramp-up or a step schedule); a step schedule's batch size
+    that falls, since its number of micro-batches must not decrease (``M131``)."""
     divisor = None
     if a["micro_batch_size"] is not None and a["data_parallel_size"] is not None:
         divisor = a["micro_batch_size"] * a["data_parallel_size"]
+    found = []
     stretches = run.stretches()
     sizes = [size for _, _, size in stretches]
+    where = "--step-batch-size-schedule" if run.batch_size_schedule else "the batch size"
     for index, (step, _, size) in enumerate(stretches):
         if step >= iterations:
             break
         if divisor is not None and size % divisor:
-            raise ScheduleError(
-                f"--step-batch-size-schedule reaches batch size {size} at iteration {step}, "
-                f"not a multiple of --micro-batch-size x --data-parallel-size = {divisor}; "
-                "expected multiples, since Megatron stops there"
+            found.append(
+                coded(
+                    ScheduleError(
+                        f"{where} reaches batch size {size} at iteration {step}, not a "
+                        f"multiple of --micro-batch-size x --data-parallel-size = {divisor}; "
+                        "expected multiples, since Megatron stops there"
+                    ),
+                    "M130",
+                    step,
+                )
             )
+            break
         if index and size < sizes[index - 1]:
-            raise ScheduleError(
-                f"--step-batch-size-schedule falls from batch size {sizes[index - 1]} to "
-                f"{size} at iteration {step}; expected no fall within the run, since Megatron "
-                "stops when its number of micro-batches decreases"
+            found.append(
+                coded(
+                    ScheduleError(
+                        f"--step-batch-size-schedule falls from batch size {sizes[index - 1]} "
+                        f"to {size} at iteration {step}; expected no fall within the run, "
+                        "since Megatron stops when its number of micro-batches decreases"
+                    ),
+                    "M131",
+                    step,
+                )
             )
+            break
+    return found
 
 
-def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
+def _early_end(schedule: Schedule, a: dict, scale: int) -> list[Finding]:
     """Where the warmup and the decay really end, in iterations, when a step schedule
     moves them from where the flags put them (at `scale` samples per iteration)."""
     run = schedule.run
@@ -701,14 +827,18 @@ def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
             math.ceil(schedule.lr_warmup_steps / scale),
         )
         if ends != meant:
-            moved.append(f"the warmup ends at iteration {ends:,}, not {meant:,}")
+            moved.append(("S107", f"the warmup ends at iteration {ends:,}, not {meant:,}", ends))
     if schedule.lr_decay_style == "inverse-square-root":
         # Megatron's rate drops to --min-lr once the samples pass the decay length.
         ends = run.step_past_samples(schedule.lr_decay_steps)
         meant = math.floor(schedule.lr_decay_steps / scale) + 1
         if ends != meant:
             moved.append(
-                f"the learning rate drops to --min-lr at iteration {ends:,}, not {meant:,}"
+                (
+                    "S108",
+                    f"the learning rate drops to --min-lr at iteration {ends:,}, not {meant:,}",
+                    ends,
+                )
             )
     elif schedule.lr_decay_style != "constant":
         ends, meant = (
@@ -716,14 +846,24 @@ def _early_end(schedule: Schedule, a: dict, scale: int) -> list[str]:
             math.ceil(schedule.lr_decay_steps / scale),
         )
         if ends != meant:
-            moved.append(f"the learning rate reaches --min-lr at iteration {ends:,}, not {meant:,}")
+            moved.append(
+                (
+                    "S108",
+                    f"the learning rate reaches --min-lr at iteration {ends:,}, not {meant:,}",
+                    ends,
+                )
+            )
     if not moved:
         return []
     # One line each: Megatron measures the schedule in samples of its --global-batch-size
     # default (--micro-batch-size x --data-parallel-size), while each iteration consumes
     # the schedule's batch size.
     return [
-        f"--step-batch-size-schedule with --train-iters counts samples of micro-batch x "
-        f"data-parallel ({scale}): {item} (of {a['train_iters']:,})"
-        for item in moved
+        Finding(
+            code,
+            f"--step-batch-size-schedule with --train-iters counts samples of micro-batch x "
+            f"data-parallel ({scale}): {item} (of {a['train_iters']:,})",
+            step,
+        )
+        for code, item, step in moved
     ]

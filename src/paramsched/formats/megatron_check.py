@@ -1,0 +1,222 @@
+"""Megatron's command line, checked: what Megatron of a version would refuse, ignore or
+run otherwise than written, as findings of the check rules (`paramsched.check.rules`).
+
+`check_megatron` takes the scheduling flags already parsed (by name), the other
+flags with their values, and Megatron's version; it reads the schedule as
+``paramsched table`` does, except that what ``table`` refuses becomes a finding,
+and goes on where Megatron's behaviour is still defined.
+
+Example:
+    >>> schedule, findings = check_megatron(
+    ...     {"lr": 3e-4, "min_lr": 3e-5, "train_iters": 1000, "global_batch_size": 96,
+    ...      "micro_batch_size": 4, "data_parallel_size": 16}, [], None)
+    >>> [finding.line() for finding in findings]
+    ['error M130: the batch size reaches batch size 96 at iteration 0, not a multiple of --micro-batch-size x --data-parallel-size = 64; expected multiples, since Megatron stops there']
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from ..check.rules import Finding
+from ..errors import ScheduleError, check_number
+from .megatron import (
+    MEGATRON_DEFAULTS,
+    MEGATRON_FLAGS,
+    MEGATRON_GROUP_RATE_FLAGS,
+    MEGATRON_LOOKALIKES,
+    MEGATRON_RETIRED_FLAGS,
+    NEAR_MISS,
+    batch_stops,
+    contradictions,
+    read_megatron_flags,
+)
+
+#: The versions ``--megatron-version`` names: Megatron-Core 0.16 (and 0.17), and main
+#: (0.18 on), where the batch-size flags differ.
+VERSIONS = ("0.16", "main")
+
+#: Flags of Megatron that change how many samples an iteration really consumes, which
+#: the schedule's batch sizes then do not say.
+_ROUNDING_FLAGS = ("--decrease-batch-size-if-needed",)
+
+
+class NeedsMore(Exception):
+    """What the flags cannot say and the check needs (``--data-parallel-size``)."""
+
+
+def check_megatron(flags: dict, others: list, version: str | None):
+    """The schedule Megatron of `version` would run from `flags` (the scheduling flags,
+    by name), or None where it would not start, and every finding on the way.
+
+    Args:
+        flags: The scheduling flags given, by name (``{"lr": 3e-4, ...}``).
+        others: Every other flag, as ``(flag, values)``, in order.
+        version: ``"0.16"``, ``"main"`` or None (the version the flags imply).
+
+    Raises:
+        NeedsMore: a length cannot be computed without a fact the flags cannot say.
+    """
+    findings = _other_flags(others)
+    flags = dict(flags)
+    findings += _version(flags, version)
+    if any(finding.code == "M110" for finding in findings):
+        return None, findings
+    values = {**MEGATRON_DEFAULTS, **flags}
+    for error in contradictions(values):
+        more = " (the rest is checked without it)" if error.code == "M122" else ""
+        findings.append(Finding(error.code, f"{error}{more}"))
+    if any(finding.code in ("M120", "M121") for finding in findings):
+        return None, findings
+    if any(finding.code == "M122" for finding in findings):  # checked as main would run it
+        flags.pop("global_batch_size")
+    findings += _group_rates(values, others)
+    stops: list = []
+    try:
+        schedule, notes = read_megatron_flags(flags, stops=stops)
+    except ScheduleError as error:
+        code = getattr(error, "code", "M100")
+        if code == "usage":
+            raise NeedsMore(str(error)) from None
+        return None, findings + [Finding(code, str(error), getattr(error, "step", None))]
+    findings += notes
+    findings += [Finding(error.code, str(error), error.step) for error in stops]
+    run = schedule.run
+    rounding = any(flag in _ROUNDING_FLAGS for flag, _ in others)
+    if run.batch_size_schedule is None and not rounding:
+        iterations = run.step_at_samples(run.total_samples)
+        for error in batch_stops(run, iterations, values):
+            findings.append(Finding(error.code, str(error), error.step))
+    if values["micro_batch_size"] is not None and values["data_parallel_size"] is None:
+        findings.append(
+            Finding(
+                "M152",
+                "--data-parallel-size is not given: batch sizes are not checked for "
+                "divisibility by --micro-batch-size x data-parallel size",
+            )
+        )
+    return schedule, findings
+
+
+def _version(flags: dict, version: str | None) -> list[Finding]:
+    """``M110``, ``M111``, ``M112``: the batch-size flags that differ between versions.
+    On main a ramp-up is dropped from `flags`, as main ignores it."""
+    step = flags.get("step_batch_size_schedule") is not None
+    ramp = flags.get("rampup_batch_size") is not None
+    if version == "0.16" and step:
+        return [
+            Finding(
+                "M110",
+                "--step-batch-size-schedule is not a flag of Megatron-Core 0.16 or 0.17 "
+                "(main's, from 0.18): Megatron refuses it",
+            )
+        ]
+    if version == "main" and ramp and not step:
+        ramp_value = flags.pop("rampup_batch_size")
+        size = flags.get("global_batch_size")
+        return [
+            Finding(
+                "M111",
+                f"Megatron main ignores --rampup-batch-size {' '.join(map(str, ramp_value))}: "
+                f"the batch size is {size if size is not None else '--global-batch-size'} "
+                "from the first iteration",
+            )
+        ]
+    if version is None and step:
+        return [
+            Finding(
+                "M112",
+                "checked as Megatron main (0.18 on) runs it, the version with "
+                "--step-batch-size-schedule (--megatron-version to choose)",
+            )
+        ]
+    if version is None and ramp:
+        return [
+            Finding(
+                "M112",
+                "checked as Megatron-Core 0.16/0.17 run --rampup-batch-size (main ignores "
+                "it; --megatron-version main to check that)",
+            )
+        ]
+    return []
+
+
+def _other_flags(others: list) -> list[Finding]:
+    """``M101``: flags Megatron refuses (retired, or a scheduling flag misspelt);
+    ``M151``: the others, counted, and those that give groups rates of their own."""
+    known = [flag.option for flag in MEGATRON_FLAGS]
+    findings, counted = [], []
+    for flag, _ in others:
+        if flag in MEGATRON_RETIRED_FLAGS:
+            findings.append(
+                Finding(
+                    "M101",
+                    f"{flag} is no longer one of Megatron's flags (Megatron refuses it); "
+                    f"expected {MEGATRON_RETIRED_FLAGS[flag]}",
+                )
+            )
+            continue
+        close = (
+            []
+            if flag in MEGATRON_LOOKALIKES
+            else difflib.get_close_matches(flag, known, n=1, cutoff=NEAR_MISS)
+        )
+        if close:
+            findings.append(
+                Finding(
+                    "M101",
+                    f"unrecognized argument {flag}, which Megatron refuses; did you mean "
+                    f"{close[0]}?",
+                )
+            )
+            continue
+        counted.append(flag)
+    names = list(dict.fromkeys(counted))
+    rates = [flag for flag in names if flag in MEGATRON_GROUP_RATE_FLAGS]
+    names = [flag for flag in names if flag not in rates]
+    if names:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        findings.append(
+            Finding(
+                "M151",
+                f"ignored {len(names)} flag{'s' if len(names) != 1 else ''} that "
+                f"do{'' if len(names) != 1 else 'es'} not affect the schedule ({shown})",
+            )
+        )
+    if rates:
+        findings.append(
+            Finding(
+                "M151",
+                f"{', '.join(rates)} give{'' if len(rates) > 1 else 's'} some parameter "
+                "groups rates of their own: the schedule checked is the other groups'",
+            )
+        )
+    return findings
+
+
+def _group_rates(values: dict, others: list) -> list[Finding]:
+    """``M140``: the decoupled groups' ``min_lr`` above their ``max_lr``. Megatron gives
+    them ``--decoupled-lr`` as max_lr, and ``--decoupled-min-lr`` (else ``--min-lr``)
+    as min_lr."""
+    given = {flag: words for flag, words in others if len(words) == 1}
+    try:
+        decoupled = given.get("--decoupled-lr")
+        if decoupled is None:
+            return []
+        max_lr = check_number("--decoupled-lr", float(decoupled[0]))
+        if "--decoupled-min-lr" in given:
+            min_name = "--decoupled-min-lr"
+            min_lr = check_number(min_name, float(given[min_name][0]))
+        else:
+            min_name, min_lr = "--min-lr", values["min_lr"]
+    except (ValueError, TypeError):
+        return []  # Megatron's parser refuses it; its value is not the schedule's
+    if min_lr <= max_lr:
+        return []
+    return [
+        Finding(
+            "M140",
+            f"--decoupled-lr {max_lr!r} is below the decoupled groups' min_lr "
+            f"({min_name} {min_lr!r}): their rate rises as the others' decays",
+        )
+    ]
