@@ -312,6 +312,7 @@ def _preview(options: argparse.Namespace) -> str:
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in flags.items()
         )
+    _warn_by_the_rules(schedule, "iteration" if flags else "step")
     if options.json:
         points = (
             [preview.at(schedule, q) for q in options.at]
@@ -335,6 +336,25 @@ def _preview(options: argparse.Namespace) -> str:
     if options.out is not None:
         lines.append(f"wrote the plot to {options.out}")
     return "\n".join(lines)
+
+
+def _warn_by_the_rules(schedule, word: str) -> None:
+    """The check rules' warnings on `schedule` (`paramsched.check.examine`), logged as
+    notes: a preview says what ``paramsched check`` would warn of, in the same words."""
+    from .check import examine
+
+    moved = "S108" in _logged_codes()
+    for finding in examine(schedule, word=word, moved=moved)[1]:
+        if finding.severity == "warning":
+            logger.warning("%s", finding)
+
+
+def _logged_codes() -> set[str]:
+    """The check rules of the notes logged so far in this command."""
+    for handler in logging.getLogger("paramsched").handlers:
+        if isinstance(handler, _Notes):
+            return handler.codes
+    return set()
 
 
 def _write_outputs(outputs: dict, writers: dict) -> dict:
@@ -775,6 +795,7 @@ def _table(options: argparse.Namespace) -> str:
         return _table_of_a_schedule(options)
     is_example = not given
     schedule = _megatron_schedule(EXAMPLE if is_example else given)
+    _warn_by_the_rules(schedule, "iteration")
     args = argparse.Namespace(**{**MEGATRON_DEFAULTS, **(EXAMPLE if is_example else given)})
     run = schedule.run
     iterations = run.step_at_samples(run.total_samples)  # where Megatron's training ends
@@ -862,6 +883,7 @@ def _table_of_a_schedule(options: argparse.Namespace) -> str:
         schedule, title = load_schedule(options.file), options.file
     else:
         schedule, title = load_schedule(recipe_path(options.recipe)), f"recipe {options.recipe}"
+    _warn_by_the_rules(schedule, "step")
     return preview.timeline_table(schedule, options.points, title)
 
 
@@ -994,9 +1016,11 @@ class _Notes(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
+        self.codes: set[str] = set()  # the check rules of the notes that are findings
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
+        self.codes.update(getattr(arg, "code", None) for arg in record.args or ())
 
 
 def _error(message: str) -> None:

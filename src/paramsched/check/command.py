@@ -124,7 +124,7 @@ def summary_lines(summary: dict) -> list[str]:
     units = f"{unit}s"
 
     def at(value) -> str:
-        return "-" if value is None else f"{unit} {_number(value)}"
+        return f"{unit} {_number(value)}"
 
     length = ", ".join(
         f"{_number(summary[key])} {name}"
@@ -133,9 +133,19 @@ def summary_lines(summary: dict) -> list[str]:
     )
     lines = [f"run: {length}"]
     lines.append(
-        f"lr: peak {summary['peak_lr']:.6g}, final {summary['final_lr']:.6g}, floor "
-        f"{summary['floor_lr']:.6g}; warmup ends at {at(summary['warmup_end_step'])}, decay "
-        f"ends at {at(summary['decay_end_step'])}"
+        f"lr: peak {summary['peak_lr']:.6g}, final {summary['final_lr']:.6g}, "
+        + ("floor" if summary.get("batch_size_rule") is None else "base floor")
+        + f" {summary['floor_lr']:.6g}; "
+        + (
+            "no warmup"
+            if summary["warmup_end_step"] is None
+            else f"warmup ends at {at(summary['warmup_end_step'])}"
+        )
+        + (
+            ", no decay"
+            if summary["decay_end_step"] is None
+            else f", decay ends at {at(summary['decay_end_step'])}"
+        )
         + (
             f" ({summary['share_at_floor']:.1%} of training at the floor)"
             if summary["share_at_floor"]

@@ -69,8 +69,8 @@ _TABLE = (
         "warning",
         "Training ends before the decay reaches its floor: the final rate is above the "
         "minimum, or the WSD anneal never completes.",
-        "`training ends at iteration 9,766, within the decay (to 3e-05 at 10,000): its "
-        "last rate is 3.4e-05`",
+        "`training ends at step 10,000, before the decay reaches its floor (3e-05 at step "
+        "30,000): its last rate is 0.000264079`",
         "End the decay at the end of the run, or run the steps it needs.",
     ),
     Rule(

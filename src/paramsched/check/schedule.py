@@ -105,7 +105,7 @@ def examine(schedule, *, word: str = "step", moved: bool = False) -> tuple[dict,
     findings += _ends(schedule, where, end, warmup_end, decay_end, floor, moved)
     findings += _past_the_end(schedule, pieces, where, end)
     if rates is not None and len(rates) > 1:
-        findings += _jumps(rates, word)
+        findings += _jumps(rates, word, where.value(warmup_end) if where.steps else 0)
     return summary, findings
 
 
@@ -139,7 +139,10 @@ def _summary(schedule, run, end, end_step, rates, warmup_end, decay_end, floor, 
         "tokens": preview.tokens_at(run, end),
         "peak_lr": peak,
         "final_lr": float(schedule.lr(end)),
-        "floor_lr": floor,
+        "floor_lr": floor,  # the pieces' floor: before any batch-size rule
+        "batch_size_rule": None
+        if schedule.batch_size_rule is None
+        else schedule.batch_size_rule[0],
         "warmup_end_step": where.value(warmup_end) if warmup_end else None,
         "decay_end_step": None if decay_end is None else where.value(decay_end),
         "share_at_floor": share,
@@ -162,19 +165,19 @@ def _ends(schedule, where: _Where, end, warmup_end, decay_end, floor, moved) -> 
             )
         ]
     anneal = _anneal_start(schedule)
-    if anneal is not None and warmup_end > anneal:
+    if anneal is not None and warmup_end > max(anneal, 0):
         found.append(
             Finding(
                 "S106",
-                f"the warmup ends at {where(warmup_end)}, after the WSD anneal begins at "
-                f"{where(anneal)}",
+                f"the warmup ends at {where(warmup_end)}, after the WSD anneal begins "
+                + (f"at {where(anneal)}" if anneal >= 0 else "(before the run begins)"),
                 step_of(warmup_end),
             )
         )
     if decay_end is None:
         return found
-    if decay_end > end:
-        rate = float(schedule.lr(end))
+    rate = float(schedule.base_lr(end))  # the pieces' rate: before any batch-size rule
+    if decay_end > end or (decay_end == end and rate != floor):
         if where.steps and where.step(decay_end) == where.step(end) + 1:
             found.append(
                 Finding(
@@ -189,8 +192,9 @@ def _ends(schedule, where: _Where, end, warmup_end, decay_end, floor, moved) -> 
             found.append(
                 Finding(
                     "S102",
-                    f"training ends at {where(end)}, within the decay (to {floor:.6g} at "
-                    f"{where(decay_end)}): its last rate is {rate:.6g}",
+                    f"training ends at {where(end)}, before the decay reaches its floor "
+                    f"({floor:.6g} at {where(decay_end)}{_after(schedule, decay_end)}): its last "
+                    f"rate is {rate:.6g}",
                     step_of(end),
                 )
             )
@@ -207,6 +211,12 @@ def _ends(schedule, where: _Where, end, warmup_end, decay_end, floor, moved) -> 
             )
         )
     return found
+
+
+def _after(schedule, position) -> str:
+    """`` and after``, where the rate reaches its floor only once past `position`."""
+    before, after = schedule.base_lr(position), schedule.base_lr(position + 1)
+    return " and after" if float(before) != float(after) else ""
 
 
 def _anneal_start(schedule):
@@ -250,13 +260,15 @@ def _past_the_end(schedule, pieces, where: _Where, end) -> list[Finding]:
     return found
 
 
-def _jumps(rates: np.ndarray, word: str) -> list[Finding]:
-    """``S112``: steps whose rate differs from the step before by more than
-    `JUMP_SHARE` of the peak; the first is named, the others counted."""
+def _jumps(rates: np.ndarray, word: str, warmup_end: int) -> list[Finding]:
+    """``S112``: steps after the warmup whose rate differs from the step before by more
+    than `JUMP_SHARE` of the peak; the first is named, the others counted. (A warmup's
+    steps rise by the peak over its length: a short warmup is not a jump.)"""
     peak = float(rates.max())
     if peak <= 0:
         return []
     change = np.diff(rates)
+    change[:warmup_end] = 0
     jumps = np.flatnonzero(np.abs(change) > JUMP_SHARE * peak)
     if not len(jumps):
         return []

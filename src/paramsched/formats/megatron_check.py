@@ -79,7 +79,7 @@ def check_megatron(flags: dict, others: list, version: str | None):
         if code == "usage":
             raise NeedsMore(str(error)) from None
         return None, findings + [Finding(code, str(error), getattr(error, "step", None))]
-    findings += notes
+    findings += [note for note in notes if version is None or note.code != "M112"]
     findings += [Finding(error.code, str(error), error.step) for error in stops]
     run = schedule.run
     rounding = any(flag in _ROUNDING_FLAGS for flag, _ in others)
