@@ -428,6 +428,48 @@ def tensor_lrs(sizes, repeats) -> list[list[str]]:
     return rows
 
 
+#: Megatron's GPT-3 175B example's scheduling flags at 16 data-parallel ranks, without its
+#: --global-batch-size (which Megatron main refuses beside the step schedule).
+GPT3_175B = [
+    "--micro-batch-size", "1", "--lr", "6.0e-5", "--min-lr", "6.0e-6",
+    "--lr-decay-style", "cosine", "--lr-decay-iters", "430000", "--lr-warmup-fraction", ".001",
+    "--train-iters", "500000", "--seq-length", "2048", "--data-parallel-size", "16",
+    "--step-batch-size-schedule", "0:16 2.4B:320 4.8B:624 7.2B:928 9.6B:1232 12B:1536",
+]  # fmt: skip
+
+
+def check_runs(iterations: int, repeats: int) -> list[list[str]]:
+    """Seconds per ``paramsched check --json --megatron ...`` (the whole command: parse,
+    read, every rule, the report), in process, for runs of `iterations` iterations."""
+    import contextlib
+    import io
+
+    from paramsched.cli import main as paramsched
+
+    scale = iterations / 500_000
+    step_schedule = [
+        str(round(int(word) * scale)) if word in ("430000", "500000") else word
+        for word in GPT3_175B
+    ]
+    constant = [
+        "--lr", "3e-4", "--min-lr", "3e-5", "--lr-decay-style", "WSD",
+        "--lr-wsd-decay-style", "minus_sqrt", "--lr-wsd-decay-iters", str(iterations // 10),
+        "--lr-warmup-iters", "2000", "--train-iters", str(iterations),
+        "--global-batch-size", "1024", "--micro-batch-size", "4", "--data-parallel-size", "64",
+    ]  # fmt: skip
+    runs = {"step batch-size schedule (GPT-3 175B)": step_schedule, "WSD, constant batch": constant}
+
+    def command(words):
+        def call():
+            with contextlib.redirect_stdout(io.StringIO()):
+                paramsched(["check", "--json", "--megatron", *words])
+
+        return call
+
+    times = interleaved({name: command(words) for name, words in runs.items()}, repeats, 1)
+    return [[name, f"{iterations:,}", f"{seconds:.3f}"] for name, seconds in times.items()]
+
+
 def footprint(obj, seen=None, stop=()) -> int:
     """Bytes held by `obj` and what it references, not counting objects in `stop`."""
     seen = set() if seen is None else seen
@@ -555,6 +597,15 @@ def main(argv=None) -> int:
                 "fill_ / ours",
             ],
             tensor_lrs([1, 8] if quick else [1, 64, 512], 3 if quick else 9),
+        )
+    )
+    iterations = 5_000 if quick else 500_000
+    print(
+        table(
+            f"paramsched check: seconds per check of a {iterations:,}-iteration Megatron run "
+            "(median of interleaved repeats)",
+            ["run", "iterations", "seconds"],
+            check_runs(iterations, 3 if quick else 11),
         )
     )
     print(

@@ -22,7 +22,7 @@ def test_benchmarks_run_and_report_identical_results():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("machine: ")
-    for title in ("Host step cost", "Curve evaluation", "Memory"):
+    for title in ("Host step cost", "Curve evaluation", "paramsched check", "Memory"):
         assert f"### {title}" in out
     host = out.split("### Host step cost")[1].split("###")[0]
     assert "| megatron-core | paramsched | hand-written floor |" in host
