@@ -370,3 +370,27 @@ def test_any_megatron_schedule_is_examined_without_error(warmup, decay, total, s
     codes = {finding.code for finding in found}
     if style != "constant" and not {"S105"} & codes:
         assert ends_at_floor or {"S102", "S103"} & codes
+
+
+def test_a_run_without_steps_is_summarized_in_its_own_unit(tmp_path, capsys):
+    tokens = """[run]
+clock = "tokens"
+total = "1B tokens"
+[lr]
+max_lr = 1e-3
+min_lr = 1e-4
+phases = [
+  {shape = "linear", to = "max_lr", until = "10M tokens"},
+  {shape = "cosine", to = "min_lr", until = "2B tokens"},
+]
+"""
+    status, out, err = run(capsys, "check", toml_file(tmp_path, tokens))
+    assert "run: 1B tokens" in out and "warmup ends at 10M tokens" in out
+    assert "training ends at 1B tokens, before the decay reaches its floor" in out
+
+
+def test_the_peak_of_a_run_too_long_to_list_step_by_step(tmp_path, capsys):
+    phases = WARM_COSINE.replace("UNTIL", "100 steps")
+    run_ = 'global_batch_size = 1\ntotal = "900000000000000000 steps"'
+    status, report = check(capsys, phases_file(tmp_path, phases, run_))
+    assert report["summary"]["peak_lr"] == 1.0 and codes(report) == ["S101"]

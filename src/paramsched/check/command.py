@@ -121,9 +121,11 @@ class Report:
 def summary_lines(summary: dict) -> list[str]:
     """The summary for people, a few lines."""
     unit = summary["unit"]
-    units = f"{unit}s"
+    units = unit if unit in ("samples", "tokens") else f"{unit}s"
 
     def at(value) -> str:
+        if unit in ("samples", "tokens"):  # a run without steps
+            return f"{_number(value)} {unit}"
         return f"{unit} {_number(value)}"
 
     length = ", ".join(

@@ -112,8 +112,10 @@ def examine(schedule, *, word: str = "step", moved: bool = False) -> tuple[dict,
 def _summary(schedule, run, end, end_step, rates, warmup_end, decay_end, floor, where) -> dict:
     if rates is not None:
         peak = float(rates.max())
-    else:
+    else:  # a grid may step over a short warmup's peak; the pieces hold it (the base rate)
         peak = float(np.max(schedule.lr(preview.grid(schedule, 100_001))))
+        if schedule.batch_size_rule is None:
+            peak = max(peak, max(max(p.lr_start, p.lr_end) for p in schedule.pieces(end)))
     share = None
     if decay_end is not None and decay_end < end:
         if where.steps:
