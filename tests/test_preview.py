@@ -459,7 +459,7 @@ def test_label_places_keep_labels_inside_and_apart(spans, widths, rows):
     spans = sorted((begin, begin + length) for begin, length in spans)
     full = [max(w) for w in widths[: len(spans)]]
     short = [min(w) for w in widths[: len(spans)]]
-    places = preview._label_places(spans, full, short, 0.0, 600.0, 3.0, rows)
+    places = preview.axes._label_places(spans, full, short, 0.0, 600.0, 3.0, rows)
     placed = []
     for (begin, end), whole_width, short_width, place in zip(spans, full, short, places):
         if place is None:
@@ -529,12 +529,15 @@ def test_tick_rules_write_one_format_that_reads_back(ticks):
 def test_count_axes_use_the_tables_si_suffixes(drawn, x, total):
     figure, _ = drawn("deepseek-v3", x)
     labels = [t.get_text() for t in figure.axes[-1].get_xticklabels() if t.get_text()]
-    table_suffix = preview._number(preview.totals(schedule_of("deepseek-v3"))[total])[-1]
+    table_suffix = preview.counts._number(preview.totals(schedule_of("deepseek-v3"))[total])[-1]
     assert table_suffix in "KMBT"
     assert {tick_format(label)[1] for label in labels if label != "0"} == {table_suffix}
     # One table of suffixes for both, units': B (not its alias G) for 10**9.
-    assert preview._number(2.5 * 10**9) == "2.5B" and preview.count_labels([0, 2e9]) == ["0", "2B"]
-    assert [preview._si_scale(scale)[1] for scale in SI_SUFFIXES.values()] == list(
+    assert preview.counts._number(2.5 * 10**9) == "2.5B" and preview.count_labels([0, 2e9]) == [
+        "0",
+        "2B",
+    ]
+    assert [preview.counts._si_scale(scale)[1] for scale in SI_SUFFIXES.values()] == list(
         SI_SUFFIXES.values()
     )
 
@@ -684,7 +687,7 @@ def test_a_branch_is_drawn_over_its_parent_dashed():
     top = figure.axes[0]
     dashed = [line for line in top.get_lines() if line.get_linestyle() == "--"]
     assert len(dashed) == 1
-    samples, _ = preview._plotted_points(branch, "steps")
+    samples, _ = preview.axes._plotted_points(branch, "steps")
     assert dashed[0].get_ydata().tolist() == parent.lr(samples).tolist()
     half = branch.run.step_at_samples(branch.branch_point)
     assert dashed[0].get_label() == f"the schedule it branches from, at {half:,} steps"
@@ -786,7 +789,8 @@ def test_a_comparison_goes_step_by_step_or_is_refused(monkeypatch):
         r"run that counts optimizer steps \(a comparison goes step by step\)$",
     ):
         preview.comparison([("wsd", wsd), ("file.toml", unbatched)])
-    monkeypatch.setattr(preview, "LISTED_STEPS", 1000)
+    for module in (preview.points, preview.compare):  # where it is read
+        monkeypatch.setattr(module, "LISTED_STEPS", 1000)
     with pytest.raises(ScheduleError, match="^wsd has more than 1,000 steps; expected at most"):
         preview.comparison([("wsd", wsd), ("other", wsd)])
 
@@ -859,7 +863,7 @@ def test_each_scheduled_value_has_its_own_panel_on_the_shared_x_axis(drawn, name
     batch = 1 if schedule.run.ramps else 0
     assert len(figure.axes) == 2 + batch + len(expected)
     assert [axes.get_ylabel() for axes in figure.axes[-len(expected) :]] == expected
-    samples, steps = preview._plotted_points(schedule, x)
+    samples, steps = preview.axes._plotted_points(schedule, x)
     top = figure.axes[0]
     for (label, panel), value in zip(panels.items(), schedule.values):
         assert panel.get_shared_x_axes().joined(top, panel)
@@ -934,7 +938,7 @@ def test_a_batch_size_rule_draws_the_scaled_rate_and_the_base_rate_dashed():
     schedule = schedule_from_toml(RULE_TOML)
     assert schedule.batch_size_rule == ("sqrt", 256)
     figure = preview.plot_figure(schedule, "steps", "rule")
-    samples, _ = preview._plotted_points(schedule, "steps")
+    samples, _ = preview.axes._plotted_points(schedule, "steps")
     top = figure.axes[0]
     scaled, base = top.get_lines()
     assert np.array_equal(scaled.get_ydata(), schedule.lr(samples))
@@ -1138,7 +1142,7 @@ def test_the_comparison_plot_has_a_panel_per_value_and_refuses_a_token_clock():
         lr_lines[0].get_color(),
         lr_lines[2].get_color(),
     ]
-    samples, _ = preview._plotted_points(rule, "samples")
+    samples, _ = preview.axes._plotted_points(rule, "samples")
     assert np.array_equal(clips[1].get_ydata(), rule.value("grad_clip", samples))
     rows = preview.comparison([("values", values), ("rule", rule)])
     assert rows[1]["peak_lr"] == float(

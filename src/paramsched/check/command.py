@@ -20,12 +20,10 @@ import json
 import logging
 from dataclasses import dataclass
 
-from .. import preview
 from ..errors import ScheduleError
+from ..preview.counts import _number
 from .rules import RULES, SEVERITIES, Finding
 from .schedule import examine
-
-_number = preview._number
 
 
 def add_check(commands) -> None:

@@ -23,12 +23,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import preview
+from ..preview.counts import _number
 from ..units import Run
 from .rules import JUMP_SHARE, LATE_SHARE, Finding
 
 
 def _count(value) -> str:
-    return preview._number(value)
+    return _number(value)
 
 
 class _Where:
