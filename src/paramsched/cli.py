@@ -15,7 +15,6 @@ status 2.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import os
@@ -29,10 +28,6 @@ from .errors import ScheduleError
 from .formats.megatron import (
     MEGATRON_DEFAULTS,
     MEGATRON_FLAGS,
-    MEGATRON_GROUP_RATE_FLAGS,
-    MEGATRON_LOOKALIKES,
-    MEGATRON_RETIRED_FLAGS,
-    NEAR_MISS,
     add_megatron_flags,
     read_megatron_flags,
 )
@@ -728,27 +723,16 @@ def _check_other_flags(options: argparse.Namespace, command: str, from_flags: bo
     Megatron's others, which do not change the schedule: one note counts them, and one
     more names those that give some groups rates of their own.
     """
+    from .formats.megatron_check import other_flags
+
     others = getattr(options, "others", [])
     if not others:
         return
     known = [option for option in options.parser._option_string_actions if option.startswith("--")]
-    for flag, _ in others:
-        if flag in MEGATRON_RETIRED_FLAGS:
-            raise UsageError(
-                f"paramsched {command}: error: {flag} is no longer one of "
-                f"Megatron's flags (Megatron refuses it); expected "
-                f"{MEGATRON_RETIRED_FLAGS[flag]}"
-            )
-        close = (
-            []
-            if flag in MEGATRON_LOOKALIKES
-            else difflib.get_close_matches(flag, known, n=1, cutoff=NEAR_MISS)
-        )
-        if close:
-            raise UsageError(
-                f"paramsched {command}: error: unrecognized argument {flag}; "
-                f"did you mean {close[0]}?"
-            )
+    found = other_flags(others, known)
+    for finding in found:
+        if finding.code == "M101":
+            raise UsageError(f"paramsched {command}: error: {finding}")
     if not from_flags:
         words = " ".join(" ".join([flag, *values]) for flag, values in others)
         why = (
@@ -758,25 +742,8 @@ def _check_other_flags(options: argparse.Namespace, command: str, from_flags: bo
             else ""
         )
         raise UsageError(f"paramsched {command}: error: unrecognized arguments: {words}{why}")
-    names = list(dict.fromkeys(flag for flag, _ in others))
-    rates = [flag for flag in names if flag in MEGATRON_GROUP_RATE_FLAGS]
-    names = [flag for flag in names if flag not in rates]
-    if names:
-        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        logger.warning(
-            "ignored %d flag%s that do%s not affect the schedule (%s)",
-            len(names),
-            "s" if len(names) != 1 else "",
-            "" if len(names) != 1 else "es",
-            shown,
-        )
-    if rates:
-        logger.warning(
-            "ignored %s, which give%s some parameter groups rates of their own: the "
-            "schedule shown is the other groups'",
-            ", ".join(rates),
-            "" if len(rates) > 1 else "s",
-        )
+    for finding in found:
+        logger.warning("%s", finding)
 
 
 def _table(options: argparse.Namespace) -> str:

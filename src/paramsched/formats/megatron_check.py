@@ -57,7 +57,7 @@ def check_megatron(flags: dict, others: list, version: str | None):
     Raises:
         NeedsMore: a length cannot be computed without a fact the flags cannot say.
     """
-    findings = _other_flags(others)
+    findings = other_flags(others, [flag.option for flag in MEGATRON_FLAGS])
     flags = dict(flags)
     findings += _version(flags, version)
     if any(finding.code == "M110" for finding in findings):
@@ -141,10 +141,12 @@ def _version(flags: dict, version: str | None) -> list[Finding]:
     return []
 
 
-def _other_flags(others: list) -> list[Finding]:
-    """``M101``: flags Megatron refuses (retired, or a scheduling flag misspelt);
-    ``M151``: the others, counted, and those that give groups rates of their own."""
-    known = [flag.option for flag in MEGATRON_FLAGS]
+def other_flags(others: list, known: list[str]) -> list[Finding]:
+    """What Megatron makes of the flags a command line holds besides its scheduling
+    ones (`others`, as ``(flag, values)``): ``M101`` for a flag Megatron refuses (retired,
+    or a near miss of one of `known`, unless it is one of Megatron's own), ``M151``
+    counting the rest, and naming those that give groups rates of their own. The
+    commands that read a launch line (``table``, ``preview``, ``check``) all ask here."""
     findings, counted = [], []
     for flag, _ in others:
         if flag in MEGATRON_RETIRED_FLAGS:
@@ -163,11 +165,7 @@ def _other_flags(others: list) -> list[Finding]:
         )
         if close:
             findings.append(
-                Finding(
-                    "M101",
-                    f"unrecognized argument {flag}, which Megatron refuses; did you mean "
-                    f"{close[0]}?",
-                )
+                Finding("M101", f"unrecognized argument {flag}; did you mean {close[0]}?")
             )
             continue
         counted.append(flag)
@@ -187,8 +185,8 @@ def _other_flags(others: list) -> list[Finding]:
         findings.append(
             Finding(
                 "M151",
-                f"{', '.join(rates)} give{'' if len(rates) > 1 else 's'} some parameter "
-                "groups rates of their own: the schedule checked is the other groups'",
+                f"ignored {', '.join(rates)}, which give{'' if len(rates) > 1 else 's'} some "
+                "parameter groups rates of their own: the schedule shown is the other groups'",
             )
         )
     return findings
