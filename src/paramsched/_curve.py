@@ -13,6 +13,7 @@ parameter group's overrides resolve, so every shape honours ``max_lr`` and
     stable        b + 1.0 * (a - b)                             (Megatron's WSD plateau)
     hold          b
     inverse-sqrt  max(b, a * max(origin, 1)**0.5 / max(n, 1)**0.5)
+    formula       shape(n, a, m): another stack's own formula, operation for operation
     auto          warmup (linear) or rise when b >= a, else decay (phase schedules)
 
 Each rule is written once, for a number or a NumPy array (`paramsched.shapes`),
@@ -117,6 +118,18 @@ def _inverse_sqrt(seg, a, b):
     return value
 
 
+def _formula(seg, a, b):
+    # Another stack's formula (`paramsched.formats`): a callable ``(n, base, m)`` that
+    # performs that stack's operations in its order, with `a` (a group's ``max_lr``)
+    # as the base its rate is scaled from.
+    formula = seg.shape
+
+    def value(n, m=SCALAR):
+        return formula(n, a, m)
+
+    return value
+
+
 RULES: dict[str, Callable] = {
     "warmup": _warmup,
     "decay": _decay,
@@ -124,6 +137,7 @@ RULES: dict[str, Callable] = {
     "stable": _stable,
     "hold": _hold,
     "inverse-sqrt": _inverse_sqrt,
+    "formula": _formula,
 }
 
 
