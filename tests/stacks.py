@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 
-def _optimizer(lr: float, groups: int = 1) -> torch.optim.Optimizer:
+def optimizer_of(lr: float, groups: int = 1) -> torch.optim.Optimizer:
     """An SGD optimizer of `groups` groups, group ``i`` at ``lr * (i + 1)``."""
     params = [
         {"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr * (i + 1)} for i in range(groups)
@@ -23,7 +23,7 @@ def hf_rates(steps: int, groups: int = 1, **arguments) -> list[list[float]]:
     group's rate after 0..`steps` calls of ``scheduler.step()``."""
     from transformers import get_scheduler
 
-    optimizer = _optimizer(arguments.pop("lr"), groups)
+    optimizer = optimizer_of(arguments.pop("lr"), groups)
     scheduler = get_scheduler(optimizer=optimizer, **arguments)
     rates = [[g["lr"] for g in optimizer.param_groups]]
     for _ in range(steps):

@@ -13,7 +13,7 @@ from paramsched.formats.hf import HF_SCHEDULES, METRIC_SCHEDULES
 pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
-from stacks import hf_rates  # noqa: E402
+from stacks import hf_rates, optimizer_of  # noqa: E402
 
 rates = st.floats(1e-6, 1.0)
 ratios = st.floats(0.0, 1.0)
@@ -118,6 +118,8 @@ def test_two_spellings_of_one_schedule_are_equal():
 
 
 def test_torch_scheduler_and_resume_follow_transformers():
+    """ParamScheduler over two groups of different rates writes transformers' rates (each
+    group's first lr is its base rate), and a checkpoint taken midway resumes them."""
     from paramsched.torch import ParamScheduler
 
     arguments = dict(
@@ -127,25 +129,35 @@ def test_torch_scheduler_and_resume_follow_transformers():
         num_training_steps=60,
         scheduler_specific_kwargs={"min_lr_rate": 0.1},
     )
-    expected = [row[0] for row in hf_rates(60, **arguments)]
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    expected = hf_rates(60, groups=2, **arguments)
+    optimizer = optimizer_of(1e-3, groups=2)
     scheduler = ParamScheduler(optimizer, from_hf(**arguments))
-    seen = [optimizer.param_groups[0]["lr"]]
+    seen = [[g["lr"] for g in optimizer.param_groups]]
     for n in range(1, 61):
         optimizer.step()
         scheduler.step()
-        seen.append(optimizer.param_groups[0]["lr"])
+        seen.append([g["lr"] for g in optimizer.param_groups])
         if n == 25:
-            state = scheduler.state_dict()
+            state, groups = scheduler.state_dict(), optimizer.state_dict()
     assert seen == expected
-    resumed = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
-    other = ParamScheduler(resumed, from_hf("linear", 5e-4, 0, 10), checkpoint_policy="checkpoint")
+    resumed = optimizer_of(5e-4, groups=2)
+    other = ParamScheduler(resumed, from_hf("linear", 5e-4, 0, 10))
+    resumed.load_state_dict(groups)
     other.load_state_dict(state)
-    assert resumed.param_groups[0]["lr"] == expected[25]
+    assert [g["lr"] for g in resumed.param_groups] == expected[25]
     for n in range(26, 61):
         resumed.step()
         other.step()
-        assert resumed.param_groups[0]["lr"] == expected[n]
+        assert [g["lr"] for g in resumed.param_groups] == expected[n]
+
+
+def test_a_group_min_lr_is_refused():
+    from paramsched.torch import ParamScheduler
+
+    optimizer = optimizer_of(1e-3)
+    optimizer.param_groups[0]["min_lr"] = 1e-5
+    with pytest.raises(ScheduleError, match="has min_lr=1e-05; a hf schedule's floor follows"):
+        ParamScheduler(optimizer, from_hf("linear", 1e-3, 0, 10))
 
 
 def test_branch_of_an_hf_file_keeps_its_rates(tmp_path):
@@ -223,6 +235,16 @@ HOSTILE = [
         "both min_lr and min_lr_rate",
     ),
     (
+        {"name": "cosine_with_min_lr", "lr": 0.0, "scheduler_specific_kwargs": {"min_lr": 0.0}},
+        ScheduleError,
+        "min_lr=0.0 with lr=0.0; expected 0 <= min_lr <= lr and lr > 0",
+    ),
+    (
+        {"name": "cosine_with_min_lr", "scheduler_specific_kwargs": {"min_lr": 0.5}},
+        ScheduleError,
+        "min_lr=0.5 with lr=0.001",
+    ),
+    (
         {"name": "cosine_warmup_with_min_lr", "scheduler_specific_kwargs": {"min_lr_rate": 1.5}},
         ScheduleError,
         "min_lr_rate=1.5; expected a ratio in \\[0, 1\\]",
@@ -278,6 +300,26 @@ def test_hostile_arguments_are_refused_naming_the_key(change, error, message):
     arguments.update(change)
     with pytest.raises(error, match=message):
         from_hf(**arguments)
+
+
+def test_a_scheduler_type_member_and_numpy_numbers_are_taken():
+    from transformers import SchedulerType
+
+    plain = from_hf("cosine", 1e-3, 10, 100)
+    assert from_hf(SchedulerType.COSINE, np.float64(1e-3), np.int64(10), np.int32(100)) == plain
+    assert type(plain.meaning()["name"]) is str
+
+
+def test_a_tampered_checkpoint_names_the_key():
+    from paramsched.torch import ParamScheduler
+
+    scheduler = ParamScheduler(optimizer_of(1e-3), from_hf("linear", 1e-3, 0, 10))
+    state = scheduler.state_dict()
+    state["paramsched"]["schedule"] = state["paramsched"]["schedule"].replace(
+        '"num_warmup_steps": 0', '"num_warmup_steps": "0"'
+    )
+    with pytest.raises(ScheduleTypeError, match="num_warmup_steps='0' is of type str"):
+        scheduler.load_state_dict(state)
 
 
 @pytest.mark.parametrize("name", list(METRIC_SCHEDULES))

@@ -390,6 +390,10 @@ class CurveSchedule:
     kind: str  # its name in `KINDS`
     #: The other values it schedules (`ScheduledValue`), by name.
     values: tuple = ()
+    #: Whether each parameter group's own ``lr`` (torch's ``initial_lr``), when a torch
+    #: scheduler attaches, is its ``max_lr``: a stack whose scheduler scales each group's
+    #: first rate (``LambdaLR``'s ``base_lr``) says so.
+    base_lr_from_groups: bool = False
     #: How the learning rate follows the run's batch size: ``(rule, reference batch
     #: size)`` (`batch_factor`), or None.
     batch_size_rule: Optional[tuple] = None

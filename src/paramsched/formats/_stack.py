@@ -75,6 +75,7 @@ class StackSchedule(CurveSchedule):
     min_lr: float
     init_lr: float = 0.0
     wd_curve = None
+    base_lr_from_groups = True  # each group's base rate is its own, as LambdaLR's is
     run = Run(global_batch_size=1)  # one position per optimizer step
     start_wd = None
     end_wd = None
@@ -89,6 +90,16 @@ class StackSchedule(CurveSchedule):
     def to_state(self) -> dict:
         """The checkpoint entry: the stack's arguments as one JSON text, with the kind."""
         return {"schedule": json.dumps({"kind": self.kind, **self.arguments}, sort_keys=True)}
+
+    def check_group(self, max_lr, min_lr, start_wd, end_wd, where: str) -> list[str]:
+        """Refuses a group ``min_lr`` of its own: the stack's floor follows each group's
+        base rate (its ``max_lr``), and has no other."""
+        if min_lr != self.min_lr:
+            raise ScheduleError(
+                f"{where} has min_lr={min_lr!r}; a {self.kind} schedule's floor follows "
+                "each group's max_lr (its base rate): expected no min_lr in the group"
+            )
+        return []
 
     def describe(self) -> str:
         return f"{self.kind} {self.arguments.get('name', '')}".strip()

@@ -200,6 +200,11 @@ def _min_lr_rate(a) -> float:
             )
             + f" for {a['name']!r}; expected exactly one"
         )
+    if k["min_lr"] is not None and not k["min_lr"] <= a["lr"] > 0:
+        raise ScheduleError(
+            f"scheduler_specific_kwargs.min_lr={k['min_lr']!r} with lr={a['lr']!r}; "
+            "expected 0 <= min_lr <= lr and lr > 0 (transformers divides min_lr by lr)"
+        )
     return k["min_lr"] / a["lr"] if k["min_lr"] is not None else k["min_lr_rate"]
 
 
