@@ -14,6 +14,8 @@ parameter group's overrides resolve, so every shape honours ``max_lr`` and
     hold          b
     inverse-sqrt  max(b, a * max(origin, 1)**0.5 / max(n, 1)**0.5)
     formula       shape(n, a, m): another stack's own formula, operation for operation
+    levels        a * factor**shape.levels(n - origin)        (step and multistep decays)
+    power         min(a, coefficient * B(n) * T(n)**exponent)   (batch size B, tokens T)
     auto          warmup (linear) or rise when b >= a, else decay (phase schedules)
 
 Each rule is written once, for a number or a NumPy array (`paramsched.shapes`),
@@ -130,6 +132,25 @@ def _formula(seg, a, b):
     return value
 
 
+def _levels(seg, a, b):
+    origin, levels, factor = seg.origin, seg.shape.levels, seg.shape.factor
+
+    def value(n, m=SCALAR):
+        return a * m.pow(factor, levels(n - origin, m))
+
+    return value
+
+
+def _power(seg, a, b):
+    law = seg.shape
+    coefficient, exponent = law.a, law.b
+
+    def value(n, m=SCALAR):
+        return m.minimum(a, coefficient * law.batch_size(n, m) * m.pow(law.tokens(n, m), exponent))
+
+    return value
+
+
 RULES: dict[str, Callable] = {
     "warmup": _warmup,
     "decay": _decay,
@@ -138,6 +159,8 @@ RULES: dict[str, Callable] = {
     "hold": _hold,
     "inverse-sqrt": _inverse_sqrt,
     "formula": _formula,
+    "levels": _levels,
+    "power": _power,
 }
 
 
