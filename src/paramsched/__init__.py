@@ -9,6 +9,7 @@ from ._curve import ScheduledValue
 from .errors import ScheduleError, ScheduleTypeError
 from .formats.hf import from_hf
 from .formats.megatron import from_megatron_args
+from .formats.timm import from_timm
 from .overrides import (
     ParamGroupOverride,
     combine_param_group_overrides,
@@ -42,6 +43,7 @@ __all__ = [
     "combine_param_group_overrides",
     "from_hf",
     "from_megatron_args",
+    "from_timm",
     "get_canonical_lr_for_logging",
     "load_schedule",
     "logger",

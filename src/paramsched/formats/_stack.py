@@ -10,14 +10,17 @@ it back from them. Positions count optimizer steps, as the stack's scheduler doe
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from .._curve import Curve, CurveSchedule, Segment
 from ..errors import LIMIT, ScheduleError, ScheduleTypeError, check_number
-from ..phases import flatten
-from ..shapes import SCALAR
+from ..phases import _frozen, flatten
+from ..shapes import ARRAY, SCALAR
 from ..units import Run
 
 
@@ -38,6 +41,22 @@ class Formula:
 
     def __call__(self, n, base, m=SCALAR):
         return self.function(n, base, m, *self.args)
+
+
+def elementwise(function: Callable) -> Callable:
+    """A formula written for one Python number, run element by element on an array
+    (each element as a Python int or float): the same operations, so the same floats,
+    where a stack's branches or functions have no NumPy twin."""
+
+    @functools.wraps(function)
+    def run(n, base, m, *args):
+        if m is ARRAY:
+            positions = np.asarray(n)
+            values = [function(x, base, SCALAR, *args) for x in positions.ravel().tolist()]
+            return np.array(values, dtype=np.float64).reshape(positions.shape)
+        return function(n, base, m, *args)
+
+    return run
 
 
 def curve(pieces: list, final, final_label: str = "hold") -> Curve:
@@ -112,7 +131,7 @@ class StackSchedule(CurveSchedule):
         )
 
     def __hash__(self) -> int:
-        return hash((self.kind, json.dumps(self.arguments, sort_keys=True)))
+        return hash((self.kind, _frozen(self.arguments)))  # as == sees them (1 == 1.0)
 
 
 def whole(field_name: str, value, least: int = 0) -> int:
