@@ -17,12 +17,12 @@ transformers' defaults, and the function that builds its pieces.
 from __future__ import annotations
 
 import difflib
-import math
 from dataclasses import dataclass
 from typing import Callable
 
 from .._curve import KINDS
 from ..errors import ScheduleError, ScheduleTypeError, check_choice
+from . import _hf_lambdas as lambdas
 from ._stack import END, Formula, StackSchedule, curve, number, whole
 
 KIND = "hf"
@@ -36,85 +36,9 @@ HF_KEYS = ("name", "lr", "num_warmup_steps", "num_training_steps", "scheduler_sp
 WSD_TYPES = ("linear", "cosine", "1-sqrt")
 
 
-# Each formula is one branch of a transformers lambda, times the group's base rate.
-
-
-def _warmup(n, base, m, denominator):
-    return base * (m.float(n) / denominator)
-
-
-def _one(n, base, m):
-    return base * 1.0
-
-
-def _linear(n, base, m, total, denominator):
-    return base * m.maximum(0.0, m.float(total - n) / denominator)
-
-
-def _cosine(n, base, m, warmup, denominator, cycles):
-    progress = m.float(n - warmup) / denominator
-    return base * m.maximum(0.0, 0.5 * (1.0 + m.cos(math.pi * cycles * 2.0 * progress)))
-
-
-def _restarts(n, base, m, warmup, denominator, cycles):
-    progress = m.float(n - warmup) / denominator
-    return base * m.maximum(0.0, 0.5 * (1.0 + m.cos(math.pi * ((cycles * progress) % 1.0))))
-
-
-def _polynomial(n, base, m, warmup, decay_steps, lr_range, power, lr_end, lr_init):
-    remaining = 1 - (n - warmup) / decay_steps
-    return base * ((lr_range * m.pow(remaining, power) + lr_end) / lr_init)
-
-
-def _inverse_sqrt(n, base, m, shift, timescale):
-    return base * (1.0 / m.sqrt((n + shift) / timescale))
-
-
-def _cosine_min(n, base, m, warmup, denominator, cycles, rate):
-    progress = m.float(n - warmup) / denominator
-    factor = 0.5 * (1.0 + m.cos(math.pi * cycles * 2.0 * progress))
-    return base * m.maximum(0, factor * (1 - rate) + rate)
-
-
-def _warmup_plus_one(n, base, m, denominator):
-    return base * ((m.float(n) + 1.0) / denominator)
-
-
-def _warmup_from_rate(n, base, m, start, denominator):
-    return base * (start + (1.0 - start) * m.float(n) / denominator)
-
-
-def _cosine_min_shifted(n, base, m, warmup, denominator, cycles, rate):
-    progress = (m.float(n) - warmup + 1.0) / denominator
-    factor = 0.5 * (1.0 + m.cos(math.pi * cycles * 2.0 * progress))
-    return base * m.maximum(0, factor * (1 - rate) + rate)
-
-
-def _wsd_warmup(n, base, m, kind, denominator, ratio):
-    progress = m.float(n) / denominator
-    if kind == "linear":
-        factor = progress
-    elif kind == "cosine":
-        factor = 0.5 * (1.0 - m.cos(math.pi * progress))
-    else:
-        factor = 1.0 - m.sqrt(1.0 - progress)
-    return base * m.maximum(0.0, factor * (1.0 - ratio) + ratio)
-
-
-def _wsd_decay(n, base, m, kind, start, denominator, cycles, ratio):
-    progress = m.float(n - start) / denominator
-    if kind == "linear":
-        factor = 1.0 - progress
-    elif kind == "cosine":
-        factor = 0.5 * (1.0 + m.cos(math.pi * cycles * 2.0 * progress))
-    else:
-        factor = 1.0 - m.sqrt(progress)
-    return base * m.maximum(0.0, factor * (1.0 - ratio) + ratio)
-
-
 def _warmup_piece(w: int) -> list:
     """transformers' linear warmup, ``float(n) / float(max(1, w))``, for ``n < w``."""
-    return [(w - 1, Formula("warmup", _warmup, (float(max(1, w)),)))]
+    return [(w - 1, Formula("warmup", lambdas.warmup, (float(max(1, w)),)))]
 
 
 def _scaled(ratio: float) -> str:
@@ -126,20 +50,20 @@ def _scaled(ratio: float) -> str:
 
 def _build_linear(a):
     w, t = a["num_warmup_steps"], a["num_training_steps"]
-    decay = Formula("linear", _linear, (t, float(max(1, t - w))))
+    decay = Formula("linear", lambdas.linear, (t, float(max(1, t - w))))
     return [*_warmup_piece(w), (t, decay)], 0.0, t
 
 
 def _build_cosine(a):
     w, t, k = a["num_warmup_steps"], a["num_training_steps"], a["scheduler_specific_kwargs"]
-    decay = Formula("cosine", _cosine, (w, float(max(1, t - w)), k["num_cycles"]))
+    decay = Formula("cosine", lambdas.cosine, (w, float(max(1, t - w)), k["num_cycles"]))
     return [*_warmup_piece(w), (END, decay)], 0.0, t
 
 
 def _build_restarts(a):
     w, t, k = a["num_warmup_steps"], a["num_training_steps"], a["scheduler_specific_kwargs"]
     length = max(1, t - w)  # progress < 1.0 up to w + length - 1; then 0.0
-    decay = Formula("cosine_with_restarts", _restarts, (w, float(length), k["num_cycles"]))
+    decay = Formula("cosine_with_restarts", lambdas.restarts, (w, float(length), k["num_cycles"]))
     return [*_warmup_piece(w), (w + length - 1, decay)], 0.0, t
 
 
@@ -163,7 +87,7 @@ def _build_polynomial(a):
         )
     args = (w, t - w, lr - lr_end, power, lr_end, lr)
     return (
-        [*_warmup_piece(w), (t, Formula("polynomial", _polynomial, args))],
+        [*_warmup_piece(w), (t, Formula("polynomial", lambdas.polynomial, args))],
         _scaled(lr_end / lr),
         t,
     )
@@ -171,12 +95,12 @@ def _build_polynomial(a):
 
 def _build_constant(a):
     t = a["num_training_steps"]
-    return [(max(t or 0, 0), Formula("constant", _one))], "max_lr", t or 0
+    return [(max(t or 0, 0), Formula("constant", lambdas.one))], "max_lr", t or 0
 
 
 def _build_constant_with_warmup(a):
     w, t = a["num_warmup_steps"], a["num_training_steps"]
-    return [*_warmup_piece(w), (max(t or 0, w), Formula("constant", _one))], "max_lr", t or w
+    return [*_warmup_piece(w), (max(t or 0, w), Formula("constant", lambdas.one))], "max_lr", t or w
 
 
 def _build_inverse_sqrt(a):
@@ -184,7 +108,7 @@ def _build_inverse_sqrt(a):
     timescale = k["timescale"]
     if timescale is None:
         timescale = k["timescale"] = w or 10_000  # transformers' default, written out
-    decay = Formula("inverse_sqrt", _inverse_sqrt, (timescale - w, timescale))
+    decay = Formula("inverse_sqrt", lambdas.inverse_sqrt, (timescale - w, timescale))
     return [*_warmup_piece(w), (END, decay)], 0.0, t if t is not None else w + timescale
 
 
@@ -212,7 +136,7 @@ def _build_cosine_with_min_lr(a):
     w, t, k = a["num_warmup_steps"], a["num_training_steps"], a["scheduler_specific_kwargs"]
     rate = _min_lr_rate(a)
     decay = Formula(
-        "cosine_with_min_lr", _cosine_min, (w, float(max(1, t - w)), k["num_cycles"], rate)
+        "cosine_with_min_lr", lambdas.cosine_min, (w, float(max(1, t - w)), k["num_cycles"], rate)
     )
     return [*_warmup_piece(w), (END, decay)], 0.0, t
 
@@ -221,11 +145,11 @@ def _build_cosine_warmup_with_min_lr(a):
     w, t, k = a["num_warmup_steps"], a["num_training_steps"], a["scheduler_specific_kwargs"]
     rate, start, wf = _min_lr_rate(a), k["warmup_lr_rate"], float(w)
     if start is None:
-        warm = Formula("warmup", _warmup_plus_one, (max(1.0, wf),))
+        warm = Formula("warmup", lambdas.warmup_plus_one, (max(1.0, wf),))
     else:
-        warm = Formula("warmup", _warmup_from_rate, (start, max(1, wf - 1)))
+        warm = Formula("warmup", lambdas.warmup_from_rate, (start, max(1, wf - 1)))
     args = (wf, max(1.0, float(t) - wf), k["num_cycles"], rate)
-    decay = Formula("cosine_warmup_with_min_lr", _cosine_min_shifted, args)
+    decay = Formula("cosine_warmup_with_min_lr", lambdas.cosine_min_shifted, args)
     return [(w - 1, warm), (END, decay)], 0.0, t
 
 
@@ -255,13 +179,15 @@ def _build_wsd(a):
         )
     k["num_stable_steps"], a["num_training_steps"] = s, w + s + d  # one spelling
     warm = Formula(
-        f"{k['warmup_type']} warmup", _wsd_warmup, (k["warmup_type"], float(max(1, w)), ratio)
+        f"{k['warmup_type']} warmup",
+        lambdas.wsd_warmup,
+        (k["warmup_type"], float(max(1, w)), ratio),
     )
     decay_args = (k["decay_type"], w + s, float(max(1, d)), k["num_cycles"], ratio)
     pieces = [
         (w - 1, warm),
-        (w + s - 1, Formula("stable", _one)),
-        (w + s + d - 1, Formula(f"{k['decay_type']} decay", _wsd_decay, decay_args)),
+        (w + s - 1, Formula("stable", lambdas.one)),
+        (w + s + d - 1, Formula(f"{k['decay_type']} decay", lambdas.wsd_decay, decay_args)),
     ]
     return pieces, _scaled(ratio), w + s + d
 
