@@ -225,3 +225,12 @@ def test_hostile_files_name_the_key_as_written(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ScheduleError, match=message):
         load_schedule(path)
+
+
+def test_a_group_with_timm_s_lr_scale_is_refused():
+    from paramsched.torch import ParamScheduler
+
+    optimizer = optimizer_of(1e-3, groups=2)
+    optimizer.param_groups[1]["lr_scale"] = 0.5
+    with pytest.raises(ScheduleError, match=r"param_groups\[1\] has lr_scale=0.5; timm multiplies"):
+        ParamScheduler(optimizer, from_timm(1e-3, "cosine", num_epochs=5))

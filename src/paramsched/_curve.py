@@ -417,6 +417,9 @@ class CurveSchedule:
     #: scheduler attaches, is its ``max_lr``: a stack whose scheduler scales each group's
     #: first rate (``LambdaLR``'s ``base_lr``) says so.
     base_lr_from_groups: bool = False
+    #: Parameter-group keys the schedule cannot honour, each with the reason: a group that
+    #: has one is refused rather than run otherwise than its stack would run it.
+    refused_group_keys: dict = {}
     #: How the learning rate follows the run's batch size: ``(rule, reference batch
     #: size)`` (`batch_factor`), or None.
     batch_size_rule: Optional[tuple] = None

@@ -93,6 +93,7 @@ class StackSchedule(CurveSchedule):
     max_lr: float
     min_lr: float
     init_lr: float = 0.0
+    refused_group_keys: dict = field(default_factory=dict, compare=False, repr=False)
     wd_curve = None
     base_lr_from_groups = True  # each group's base rate is its own, as LambdaLR's is
     run = Run(global_batch_size=1)  # one position per optimizer step

@@ -80,6 +80,12 @@ REFUSED = {
 }
 
 
+LR_SCALE = (
+    "timm multiplies each rate it writes by a group's lr_scale (layer-wise decay), which this "
+    "schedule does not; expected no lr_scale"
+)
+
+
 @dataclass(frozen=True)
 class TimmLaw:
     """The numbers of one timm scheduler, in its units (epochs or updates)."""
@@ -298,6 +304,7 @@ def read_timm(arguments, prefix: str = "") -> StackSchedule:
         float(a["lr"]),
         float(lr_curve.at(horizon, values)),
         float(lr_curve.at(0, values)),
+        {"lr_scale": LR_SCALE},
     )
 
 
