@@ -370,3 +370,34 @@ def test_hostile_files_name_the_key_as_written(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ScheduleError, match=message):
         load_schedule(path)
+
+
+def test_preview_pieces_are_the_rates_at_their_ends_within_the_run():
+    schedule = from_hf("inverse_sqrt", 1e-3, 10, 20)
+    pieces = schedule.pieces(20)
+    assert [(p.name, p.start, p.end) for p in pieces] == [
+        ("warmup", 0, 9),
+        ("inverse_sqrt", 9, 20),
+    ]
+    assert [(p.lr_start, p.lr_end) for p in pieces] == [
+        (0.0, schedule.lr(9)),
+        (schedule.lr(9), schedule.lr(20)),
+    ]
+
+
+def test_command_line_errors_of_an_hf_file_are_one_line(tmp_path, capsys):
+    from paramsched.cli import main
+
+    path = tmp_path / "hf.toml"
+    path.write_text(
+        '[hf]\nname = "linear"\nlr = 1e-3\nnum_warmup_steps = 9\nnum_training_steps = 5\n'
+    )
+    assert main(["table", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hf.num_warmup_steps=9 is greater than" in err
+    path.write_text(
+        '[hf]\nname = "linear"\nlr = 1e-3\nnum_warmup_steps = 2\nnum_training_steps = 5\n'
+    )
+    assert main(["table", str(path)]) in (0, None)
+    out = capsys.readouterr().out
+    assert "after each listed step" in out and f"{from_hf('linear', 1e-3, 2, 5).lr(3):e}" in out

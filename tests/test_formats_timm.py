@@ -154,6 +154,11 @@ HOSTILE = [
     ({"cycle_mul": 0.5}, ScheduleError, "cycle_mul=0.5 is below 1: timm takes log"),
     ({"cycle_mul": 0}, ScheduleError, "cycle_mul=0; expected a number > 0"),
     ({"num_epochs": 0}, ScheduleError, "num_epochs=0; expected a whole number >= 1"),
+    (
+        {"num_epochs": 10**17, "updates_per_epoch": 100},
+        ScheduleError,
+        "num_epochs=100000000000000000 comes to 1e\\+19 updates .*beyond any run",
+    ),
     ({"num_epochs": 10.5}, ScheduleTypeError, "num_epochs=10.5 is of type float"),
     ({"warmup_epochs": -1}, ScheduleError, "warmup_epochs=-1; expected a whole number >= 0"),
     ({"lr": "0.1"}, ScheduleTypeError, "lr='0.1' is of type str"),

@@ -10,6 +10,7 @@ it back from them. Positions count optimizer steps, as the stack's scheduler doe
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import dataclass, field
@@ -110,6 +111,23 @@ class StackSchedule(CurveSchedule):
     def to_state(self) -> dict:
         """The checkpoint entry: the stack's arguments as one JSON text, with the kind."""
         return {"schedule": json.dumps({"kind": self.kind, **self.arguments}, sort_keys=True)}
+
+    def pieces(self, total) -> list:
+        """The segments for previews, up to `total` (a formula that never settles, such
+        as a cosine transformers continues past its training, is cut there), each with
+        the rate at its first and last position (a stack's branches need not meet)."""
+        shown, values = [], self._lr_values(None, None)
+        for piece in super().pieces(total):
+            end = min(piece.end, max(total, piece.start))
+            piece = dataclasses.replace(
+                piece,
+                end=end,
+                lr_start=float(self.lr_curve.at(piece.start, values)),
+                lr_end=float(self.lr_curve.at(end, values)),
+            )
+            if piece.start < total or not shown:
+                shown.append(piece)
+        return shown
 
     def check_group(self, max_lr, min_lr, start_wd, end_wd, where: str) -> list[str]:
         """Refuses a group ``min_lr`` of its own: the stack's floor follows each group's

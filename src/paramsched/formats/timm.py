@@ -294,6 +294,11 @@ def read_timm(arguments, prefix: str = "") -> StackSchedule:
     else:
         length = law.t_initial + (law.warmup_t if law.warmup_prefix else 0)
     horizon = length * per
+    if horizon > END:
+        raise ScheduleError(
+            f"{prefix}num_epochs={a['num_epochs']!r} comes to {horizon:.3g} updates (warmup, "
+            "cycles and cooldown included), beyond any run; expected at most 1e18"
+        )
     lr_curve = curve(pieces, 0.0)
     values = {"init_lr": 0.0, "max_lr": a["lr"], "min_lr": 0.0}
     return StackSchedule(
