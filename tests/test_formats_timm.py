@@ -239,3 +239,18 @@ def test_a_group_with_timm_s_lr_scale_is_refused():
     optimizer.param_groups[1]["lr_scale"] = 0.5
     with pytest.raises(ScheduleError, match=r"param_groups\[1\] has lr_scale=0.5; timm multiplies"):
         ParamScheduler(optimizer, from_timm(1e-3, "cosine", num_epochs=5))
+
+
+def test_schedules_of_other_stacks_pickle_and_deep_copy():
+    import copy
+    import pickle
+
+    from paramsched import from_hf
+
+    for schedule in (
+        from_timm(1e-3, "cosine", num_epochs=5, updates_per_epoch=3, warmup_epochs=1),
+        from_hf("cosine_with_restarts", 1e-3, 5, 50, {"num_cycles": 3}),
+    ):
+        for copied in (pickle.loads(pickle.dumps(schedule)), copy.deepcopy(schedule)):
+            assert copied == schedule
+            assert copied.lr(np.arange(60)).tolist() == schedule.lr(np.arange(60)).tolist()
