@@ -401,3 +401,15 @@ def test_command_line_errors_of_an_hf_file_are_one_line(tmp_path, capsys):
     assert main(["table", str(path)]) in (0, None)
     out = capsys.readouterr().out
     assert "after each listed step" in out and f"{from_hf('linear', 1e-3, 2, 5).lr(3):e}" in out
+
+
+def test_transformers_and_megatron_cosines_part_where_their_warmups_round_apart():
+    from paramsched import Schedule
+
+    hf = from_hf("cosine", 3e-4, 100, 1000)
+    megatron = Schedule(
+        max_lr=3e-4, lr_warmup_steps=100, lr_decay_steps=1000, lr_decay_style="cosine"
+    )
+    parts = [n for n in range(1001) if hf.lr(n) != megatron.lr(n)]
+    assert parts[0] == 3  # lr * (3 / 100) is not lr * 3 / 100
+    assert max(abs(hf.lr(n) - megatron.lr(n)) / megatron.lr(n) for n in parts) < 1e-15
