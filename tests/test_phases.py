@@ -1562,6 +1562,29 @@ def test_bad_power_phases_say_why(phases, message):
         schedule(phases, run={"global_batch_size": 4, "seq_length": 8})
 
 
+def test_power_on_the_token_clock_reads_tokens_from_the_clock():
+    # On a token clock T is the position itself and B the batch-size stage it is in.
+    run = {"clock": "tokens", "batch_size_schedule": [["0 tokens", 4], ["5000 tokens", 8]]}
+    s = PhaseSchedule.from_dict(
+        {
+            "run": run,
+            "lr": {
+                "max_lr": 1e-2,
+                "phases": [
+                    {"shape": "linear", "to": "max_lr", "until": "1000 tokens"},
+                    {"shape": "power", "a": 0.1, "b": -0.5, "until": "20000 tokens"},
+                    {"shape": "constant", "value": 0.001, "until": "30000 tokens"},
+                ],
+            },
+        }
+    )
+    positions = [1500, 4999, 5000, 12000]
+    golden = [0.01, 0.005657420019784289, 0.01, 0.007302967433402215]  # capped at max_lr
+    assert [s.lr(n) for n in positions] == golden
+    assert s.lr(np.array(positions)).tolist() == golden
+    assert PhaseSchedule.from_dict(s.to_dict()) == s and s.lr(25000) == 0.001
+
+
 def test_power_needs_a_sequence_length():
     phases = [
         {"shape": "linear", "to": "max_lr", "until": "3 steps"},

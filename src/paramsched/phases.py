@@ -153,7 +153,8 @@ def _curve(
                 f"{where}.until={phase.until!r} ({end!r} {unit}) does not come after the "
                 f"previous end ({previous_end!r} {unit}); expected increasing phase ends"
             )
-        if phase.start is None and previous_target is None:
+        holds_own_value = phase.shape == "constant" and phase.value is not None
+        if phase.start is None and previous_target is None and not holds_own_value:
             raise ScheduleError(
                 f"{where} follows a power phase, whose end depends on the batch size; "
                 "expected its own 'from'"
@@ -281,10 +282,10 @@ def _level_segment(shape, where, options, start, end, begin, unit, run):
                 f"{where} is a power phase on a run without a batch size; expected "
                 "global_batch_size (or batch_size_schedule) and seq_length in [run]"
             )
-        if run.seq_length is None or run.counts_tokens:
+        if run.seq_length is None and not run.counts_tokens:
             raise ScheduleError(
-                f"{where} is a power phase on a run without a sequence length (or on a live "
-                "token clock, whose batch size no step fixes); expected seq_length in [run]"
+                f"{where} is a power phase on a run without a sequence length; expected "
+                "seq_length in [run], or clock = 'tokens'"
             )
         if begin == 0:
             raise ScheduleError(

@@ -270,7 +270,8 @@ class MultiStepDecay:
 @dataclass(frozen=True)
 class PowerLaw:
     """``min(start, a * B * T**b)``: `B` the run's global batch size at the position,
-    `T` the tokens consumed by then (positions times the sequence length)."""
+    `T` the tokens consumed by then (the position on a token clock, else the position
+    times the sequence length)."""
 
     a: float
     b: float
@@ -283,6 +284,7 @@ class PowerLaw:
         return self.run.batch_size_at(n)
 
     def tokens(self, n, m=SCALAR):
+        per = 1 if self.run.counts_tokens else self.run.seq_length  # a token clock's are tokens
         if m is ARRAY:
-            return np.asarray(n, dtype=np.float64) * self.run.seq_length
-        return n * self.run.seq_length
+            return np.asarray(n, dtype=np.float64) * per
+        return n * per
