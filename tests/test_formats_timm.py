@@ -49,6 +49,15 @@ def timm_arguments(draw, sched: str) -> dict:
             decay_epochs=draw(st.sampled_from([1, 2, 3, 2.5])),
             decay_rate=draw(st.sampled_from([0.1, 0.5])),
         )
+    if sched in ("wsd", "rsqrt"):
+        arguments.update(
+            min_lr=draw(st.sampled_from([0.0, 1e-6])),
+            cooldown_epochs=draw(st.integers(0, 2)),
+            decay_fn=draw(st.sampled_from([None, "linear", "1-sqrt", "cosine", "power", "exp"])),
+            decay_epochs=draw(st.sampled_from([0.2, 0.5, 1, 2, 3])),
+        )
+        if sched == "rsqrt" and draw(st.booleans()):
+            arguments["stable_timescale"] = draw(st.sampled_from([1, 2, 0.5]))
     if sched == "multistep":
         milestones = draw(st.lists(st.integers(1, 14), min_size=1, max_size=4, unique=True))
         arguments.update(
@@ -65,7 +74,13 @@ def test_every_scheduler_equals_timm(sched, data):
     step), for the whole run and a few epochs past it, one step and an array, and a second
     group of another base rate."""
     arguments = data.draw(timm_arguments(sched))
-    schedule = from_timm(**arguments)
+    try:
+        schedule = from_timm(**arguments)
+    except ScheduleError as error:  # refused where timm refuses: no decay, no timescale
+        assert sched in ("wsd", "rsqrt") and "timm requires" in str(error)
+        with pytest.raises(ValueError):
+            timm_rates(0, **arguments)
+        return
     per_epoch = arguments["updates_per_epoch"] or 1
     updates = schedule.horizon + 3 * per_epoch
     expected = timm_rates(updates, groups=2, **arguments)
@@ -178,7 +193,27 @@ HOSTILE = [
     (
         {"decay_fn": "linear"},
         ScheduleError,
-        "decay_fn='linear' has no effect on sched='cosine' in timm; expected its default",
+        "decay_fn='linear' has no effect on sched='cosine' in timm; expected it only with wsd, rsqrt",
+    ),
+    (
+        {"plateau_mode": "min"},
+        ScheduleError,
+        "plateau_mode='min' has no effect on sched='cosine' in timm; expected its default",
+    ),
+    (
+        {"sched": "wsd", "decay_fn": "sqrt"},
+        ScheduleError,
+        "decay_fn='sqrt' is not one of 'linear', '1-sqrt'.*did you mean '1-sqrt'",
+    ),
+    (
+        {"sched": "wsd", "num_epochs": 2},
+        ScheduleError,
+        "decay_epochs=0.2 gives a decay of 0 for a stable and decay length of 2; timm requires",
+    ),
+    (
+        {"sched": "rsqrt"},
+        ScheduleError,
+        "stable_timescale is 0 \\(its default is warmup_epochs\\); timm requires a positive",
     ),
     ({"num_cycles": 2}, ScheduleError, "num_cycles is not an argument of create_scheduler_v2"),
     ({"sched": "step", "decay_epochs": 0}, ScheduleError, "decay_epochs=0; expected a length > 0"),

@@ -14,7 +14,8 @@ schedule has no ``updates_per_epoch``. ``lr(n)`` is then the rate timm has set a
 ``n`` of them, to the bit: each value runs timm's operations in timm's order
 (`paramsched.formats._stack`). A parameter group's ``max_lr`` is its base rate.
 
-Refused, with the reason: ``plateau`` (it follows a metric), ``noise`` (drawn from
+``wsd`` and ``rsqrt`` are timm's WSD scheduler, with a constant or an inverse square
+root stable phase. Refused, with the reason: ``plateau`` (it follows a metric), ``noise`` (drawn from
 torch's random generator, which paramsched, a NumPy package, does not run), and a
 ``cycle_mul`` below 1 (timm takes the logarithm of a negative number once the
 cycles' total length is reached).
@@ -23,6 +24,7 @@ cycles' total length is reached).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import difflib
 import math
 from dataclasses import dataclass
@@ -71,12 +73,17 @@ TIMM_SCHEDULES: dict[str, tuple] = {
     "step": (*_COMMON, *_CLOCK, "decay_epochs", "decay_rate"),
     "multistep": (*_COMMON, *_CLOCK, "decay_milestones", "decay_rate"),
     "constant": (*_COMMON, *_CLOCK),
+    "wsd": (*_COMMON, *_CLOCK, "min_lr", "decay_epochs", "decay_fn", "cooldown_epochs"),
+    "rsqrt": (
+        *_COMMON,
+        *_CLOCK,
+        *("min_lr", "decay_epochs", "decay_fn", "cooldown_epochs", "stable_timescale"),
+    ),
 }
+WSD_DECAY_FNS = ("linear", "1-sqrt", "cosine", "power", "exp")
 REFUSED = {
     "plateau": "it lowers the rate when a metric stops improving, not by a clock",
     "none": "timm makes no scheduler and leaves the optimizer's rate as it is",
-    "wsd": "paramsched does not read timm's WSD scheduler; write its phases instead",
-    "rsqrt": "paramsched does not read timm's rsqrt scheduler; write its phases instead",
 }
 
 
@@ -103,11 +110,15 @@ class TimmLaw:
     rate: float
     decay_t: object
     milestones: tuple
+    decay_fn: str = "1-sqrt"  # wsd and rsqrt: the decay's shape
+    timescale: object = None  # rsqrt: its stable phase's timescale
 
     def lr(self, t, v):
         """The rate after `t` steps for a group whose base rate is `v` (``_get_lr``)."""
         if t < self.warmup_t:
             return self.warmup_lr_init + t * self.warmup_step(v)
+        if self.sched in ("wsd", "rsqrt"):
+            return self.wsd(t - self.warmup_t, v)
         return self.after_warmup(t - self.warmup_t if self.warmup_prefix else t, v)
 
     def warmup_step(self, v):
@@ -141,6 +152,26 @@ class TimmLaw:
             tr = t_curr / t_i
             return lr_min + 0.5 * (lr_max - lr_min) * (1 - math.tanh(-7.0 * (1.0 - tr) + 3.0 * tr))
         return lr_min + (lr_max - lr_min) * (1 - t_curr**k / t_i**k) ** self.rate
+
+    def wsd(self, t_s, v):
+        """timm's WSD after its warmup: a stable phase (constant, or rsqrt), then the decay."""
+        factor = 1.0 if self.sched == "wsd" else (1.0 + t_s / self.timescale) ** -0.5
+        stable = max(v * factor, self.lr_min)
+        t_decay = t_s - (self.t_initial - self.decay_t)
+        if t_decay <= 0:
+            return stable
+        frac = min(t_decay / self.decay_t, 1.0)
+        if self.decay_fn == "linear":
+            decay = 1.0 - frac
+        elif self.decay_fn == "1-sqrt":
+            decay = 1.0 - math.sqrt(frac)
+        elif self.decay_fn == "cosine":
+            decay = 0.5 * (1.0 + math.cos(math.pi * frac))
+        elif self.decay_fn == "power":
+            decay = 1.0 - frac**0.5
+        else:  # exp, timm's default decay_ratio of 0.1
+            decay = (0.1**frac - 0.1) / (1.0 - 0.1)
+        return self.lr_min + (stable - self.lr_min) * decay
 
     def cycle_length(self):
         """``get_cycle_length()``: where the cycles end (the warmup included if a prefix)."""
@@ -231,6 +262,19 @@ def _check(a: dict, prefix: str) -> dict:
         if not value > 0:
             raise ScheduleError(f"{prefix}decay_epochs={decay!r}; expected a length > 0")
         out["decay_epochs"] = decay if isinstance(decay, int) else value
+    if sched in ("wsd", "rsqrt"):
+        decay = 0.2 if decay is None else decay
+        value = number(f"{prefix}decay_epochs", decay)
+        out["decay_epochs"] = decay if isinstance(decay, int) else value
+        fn = a["decay_fn"] or ("linear" if sched == "rsqrt" else "1-sqrt")
+        out["decay_fn"] = check_choice(f"{prefix}decay_fn", fn, WSD_DECAY_FNS)
+        if sched == "rsqrt" and a["stable_timescale"] is not None:
+            timescale = number(f"{prefix}stable_timescale", a["stable_timescale"])
+            out["stable_timescale"] = (
+                a["stable_timescale"] if timescale == int(timescale) else timescale
+            )
+        elif sched == "rsqrt":
+            out["stable_timescale"] = None
     milestones = a["decay_milestones"]
     if sched == "multistep":
         if not isinstance(milestones, (list, tuple)) or not milestones:
@@ -245,6 +289,31 @@ def _check(a: dict, prefix: str) -> dict:
             )
         out["decay_milestones"] = checked
     return out
+
+
+def _wsd_law(law: TimmLaw, a: dict, scale, prefix: str) -> TimmLaw:
+    """timm's WSD and rsqrt: the stable and decay lengths as ``create_scheduler_v2``
+    makes them (the warmup always a prefix), checked as ``WSDLRScheduler`` checks them."""
+    t_sched = law.t_initial if law.warmup_prefix else law.t_initial - law.warmup_t
+    decay = a["decay_epochs"]
+    decay_t = decay * t_sched if 0 < decay < 1 else decay * scale
+    decay_t = int(round(decay_t))
+    if not 0 < decay_t <= t_sched:
+        raise ScheduleError(
+            f"{prefix}decay_epochs={decay!r} gives a decay of {decay_t} for a stable and decay "
+            f"length of {t_sched}; timm requires 0 < decay <= num_epochs"
+            + ("" if law.warmup_prefix else " - warmup_epochs")
+        )
+    timescale = a.get("stable_timescale")
+    timescale = law.warmup_t if timescale is None else timescale * scale
+    if a["sched"] == "rsqrt" and not timescale > 0:
+        raise ScheduleError(
+            f"{prefix}stable_timescale is {timescale!r} (its default is warmup_epochs); "
+            "timm requires a positive timescale for rsqrt"
+        )
+    return dataclasses.replace(
+        law, t_initial=t_sched, decay_t=decay_t, decay_fn=a["decay_fn"], timescale=timescale
+    )
 
 
 def read_timm(arguments, prefix: str = "") -> StackSchedule:
@@ -284,6 +353,8 @@ def read_timm(arguments, prefix: str = "") -> StackSchedule:
         a.get("decay_epochs", 90) * scale,
         tuple(m * scale for m in a.get("decay_milestones", ())),
     )
+    if a["sched"] in ("wsd", "rsqrt"):
+        law = _wsd_law(law, a, scale, prefix)
     rate = Formula(a["sched"], _timm_rate, (law, per))
     pieces = [(per - 1, Formula("start", _timm_rate, (law, per)))]
     if law.warmup_t > 1:
@@ -291,6 +362,8 @@ def read_timm(arguments, prefix: str = "") -> StackSchedule:
     pieces.append((END, rate))
     if a["sched"] in ("cosine", "tanh", "poly"):
         length = law.cycle_length() + a.get("cooldown_epochs", 0) * scale
+    elif a["sched"] in ("wsd", "rsqrt"):
+        length = law.warmup_t + law.t_initial + a["cooldown_epochs"] * scale
     else:
         length = law.t_initial + (law.warmup_t if law.warmup_prefix else 0)
     horizon = length * per
