@@ -37,7 +37,7 @@ class Formula:
     """
 
     name: str
-    function: Callable = field(compare=False, repr=False)
+    function: Callable = field(repr=False)
     args: tuple = ()
 
     def __call__(self, n, base, m=SCALAR):
@@ -140,7 +140,8 @@ class StackSchedule(CurveSchedule):
         return []
 
     def describe(self) -> str:
-        return f"{self.kind} {self.arguments.get('name', '')}".strip()
+        name = self.arguments.get("name", self.arguments.get("sched", ""))
+        return f"{self.kind} {name}".strip()
 
     def __eq__(self, other) -> bool:
         return (
