@@ -1360,3 +1360,236 @@ def test_the_array_path_equals_the_scalar_path_up_to_1e18(base, gaps, shapes, se
         lr_decay_style="cosine",
     )
     assert megatron.lr(array).tolist() == [megatron.lr(p) for p in points]
+
+
+# ---------------------------------------------------------------- level shapes and options
+
+
+def test_golden_step_and_multistep():
+    # timm's step (base * rate ** (t // every)) and torch's multistep closed form
+    # (base * gamma ** bisect_right(milestones, t)), from the phase's start at 4.
+    step = schedule(
+        [
+            {"shape": "linear", "to": "max_lr", "until": "4 samples"},
+            {"shape": "step", "every": "5 samples", "factor": 0.5, "until": "30 samples"},
+        ]
+    )
+    multistep = schedule(
+        [
+            {"shape": "linear", "to": "max_lr", "until": "4 samples"},
+            {
+                "shape": "multistep",
+                "milestones": ["5 samples", "12 samples"],
+                "factor": 0.1,
+                "until": "30 samples",
+            },
+        ]
+    )
+    ns = list(range(5, 30, 3))
+    assert [step.lr(n) for n in ns] == [1.0, 1.0, 0.5, 0.25, 0.25, 0.125, 0.125, 0.0625, 0.03125]
+    assert [multistep.lr(n) for n in ns] == [1.0, 1.0, 0.1, 0.1] + [0.010000000000000002] * 5
+    for s in (step, multistep):
+        assert s.lr(np.arange(40)).tolist() == [s.lr(n) for n in range(40)]
+        assert PhaseSchedule.from_dict(s.to_dict()) == s
+    assert step.lr(100) == 0.03125  # its last level holds
+    assert step.to_dict()["lr"]["phases"][1]["every"] == "5 samples"
+
+
+def test_golden_power_follows_tokens_and_the_ramping_batch_size():
+    # min(max_lr, a * B * T**b): B the batch size of the ramp at the position, T its tokens.
+    run = {"seq_length": 100, "global_batch_size": 16, "rampup_batch_size": [4, 4, "200 samples"]}
+    s = PhaseSchedule.from_dict(
+        {
+            "run": run,
+            "lr": {
+                "max_lr": 1e-2,
+                "phases": [
+                    {"shape": "linear", "to": "max_lr", "until": "2 steps"},
+                    {"shape": "power", "a": 0.1, "b": -0.51, "until": "60 steps"},
+                    {"shape": "linear", "from": 0.005, "to": 0.0, "until": "70 steps"},
+                ],
+            },
+        }
+    )
+    positions = [12, 20, 40, 92, 344, 664]  # steps 3, 5, 10, 20, 40, 60
+    golden = [
+        0.01,
+        0.008289621351244605,
+        0.005821158114281889,
+        0.00761304146199479,
+        0.007770969008431073,
+        0.005556665605601107,
+    ]
+    assert [s.lr(n) for n in positions] == golden
+    assert s.lr(np.array(positions)).tolist() == golden
+    assert s.lr(np.arange(900)).tolist() == [s.lr(n) for n in range(900)]
+    assert PhaseSchedule.from_dict(s.to_dict()) == s
+    branch = s.branch("30 steps", [{"shape": "linear", "to": 0.0, "until": "40 steps"}])
+    upto = np.arange(branch.branch_point + 1)
+    assert branch.lr(upto).tolist() == s.lr(upto).tolist()
+    assert branch.lr(branch.branch_point + 8) != s.lr(branch.branch_point + 8)
+
+
+def test_k_decay_cosine_and_tanh_options_round_trip():
+    plain = schedule([{"shape": "cosine", "from": "max_lr", "to": "min_lr", "until": "8 samples"}])
+    k_one = schedule(
+        [{"shape": "cosine", "from": "max_lr", "to": "min_lr", "until": "8 samples", "k": 1}]
+    )
+    assert plain == k_one  # k = 1 is the cosine, one meaning
+    tanh = schedule(
+        [{"shape": "tanh", "from": "max_lr", "to": "min_lr", "until": "8 samples"}],
+    )
+    spelled = schedule(
+        [
+            {
+                "shape": "tanh",
+                "from": "max_lr",
+                "to": "min_lr",
+                "until": "8 samples",
+                "lower": -7,
+                "upper": 3,
+            }
+        ],
+    )
+    assert tanh == spelled and tanh.to_dict() == spelled.to_dict()
+    k_two = schedule(
+        [{"shape": "cosine", "from": "max_lr", "to": "min_lr", "until": "8 samples", "k": 2}]
+    )
+    assert k_two.to_dict()["lr"]["phases"][0]["k"] == 2.0
+    assert k_two.lr(4) != plain.lr(4) and k_two.lr(8) == plain.lr(8) == 0.25
+
+
+LEVEL_BAD = [
+    ("no every", [{"shape": "step", "factor": 0.5, "until": "9 samples"}], "has no 'every'"),
+    ("no factor", [{"shape": "step", "every": "3 samples", "until": "9 samples"}], "no 'factor'"),
+    (
+        "factor 0",
+        [{"shape": "step", "every": "3 samples", "factor": 0, "until": "9 samples"}],
+        r"factor=0; expected a number > 0",
+    ),
+    (
+        "every in %",
+        [{"shape": "step", "every": "5%", "factor": 0.5, "until": "9 samples"}],
+        r"lr.phases\[0\].every='5%' is a percentage",
+    ),
+    (
+        "to on step",
+        [{"shape": "step", "every": "3 samples", "factor": 0.5, "to": 0.1, "until": "9 samples"}],
+        "is a step phase and has to=0.1; expected none",
+    ),
+    (
+        "milestones unordered",
+        [
+            {
+                "shape": "multistep",
+                "milestones": ["5 samples", "2 samples"],
+                "factor": 0.5,
+                "until": "9 samples",
+            }
+        ],
+        r"milestones=\[5, 2\] \(samples\); expected increasing lengths > 0",
+    ),
+    (
+        "milestones not a list",
+        [{"shape": "multistep", "milestones": "5 samples", "factor": 0.5, "until": "9 samples"}],
+        "milestones='5 samples'; expected a list of lengths",
+    ),
+    (
+        "k on linear",
+        [{"shape": "linear", "to": "max_lr", "k": 2, "until": "9 samples"}],
+        r"lr.phases\[0\] \(linear\) has k=2; only a cosine phase has k",
+    ),
+    (
+        "factor on cosine",
+        [{"shape": "cosine", "to": "min_lr", "factor": 2, "until": "9 samples"}],
+        "has factor=2; only a step or multistep phase has factor",
+    ),
+    (
+        "power without a batch size",
+        [
+            {"shape": "linear", "to": "max_lr", "until": "3 samples"},
+            {"shape": "power", "a": 1.0, "b": -0.5, "until": "9 samples"},
+            {"shape": "constant", "value": 0.1, "until": "10 samples"},
+        ],
+        "is a power phase on a run without a batch size",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "phases, message", [b[1:] for b in LEVEL_BAD], ids=[b[0] for b in LEVEL_BAD]
+)
+def test_bad_level_phases_name_the_key(phases, message):
+    with pytest.raises(ScheduleError, match=message):
+        schedule(phases)
+
+
+@pytest.mark.parametrize(
+    "phases, message",
+    [
+        (
+            [{"shape": "power", "a": 1.0, "b": -0.5, "until": "9 steps"}],
+            "a power phase that begins at 0, where no token has been seen",
+        ),
+        (
+            [
+                {"shape": "linear", "to": "max_lr", "until": "3 steps"},
+                {"shape": "power", "a": 1.0, "b": -0.5, "until": "9 steps"},
+            ],
+            "ends with a power phase, whose end depends on the batch size",
+        ),
+        (
+            [
+                {"shape": "linear", "to": "max_lr", "until": "3 steps"},
+                {"shape": "power", "a": 1.0, "b": -0.5, "until": "9 steps"},
+                {"shape": "linear", "to": 0.0, "until": "12 steps"},
+            ],
+            r"lr.phases\[2\] follows a power phase, whose end depends on the batch size; "
+            "expected its own 'from'",
+        ),
+        (
+            [
+                {"shape": "linear", "to": "max_lr", "until": "3 steps"},
+                {"shape": "power", "a": 0.0, "b": -0.5, "until": "9 steps"},
+                {"shape": "constant", "value": 0.0, "until": "12 steps"},
+            ],
+            r"a=0.0; expected a number > 0",
+        ),
+    ],
+)
+def test_bad_power_phases_say_why(phases, message):
+    with pytest.raises(ScheduleError, match=message):
+        schedule(phases, run={"global_batch_size": 4, "seq_length": 8})
+
+
+def test_power_on_the_token_clock_reads_tokens_from_the_clock():
+    # On a token clock T is the position itself and B the batch-size stage it is in.
+    run = {"clock": "tokens", "batch_size_schedule": [["0 tokens", 4], ["5000 tokens", 8]]}
+    s = PhaseSchedule.from_dict(
+        {
+            "run": run,
+            "lr": {
+                "max_lr": 1e-2,
+                "phases": [
+                    {"shape": "linear", "to": "max_lr", "until": "1000 tokens"},
+                    {"shape": "power", "a": 0.1, "b": -0.5, "until": "20000 tokens"},
+                    {"shape": "constant", "value": 0.001, "until": "30000 tokens"},
+                ],
+            },
+        }
+    )
+    positions = [1500, 4999, 5000, 12000]
+    golden = [0.01, 0.005657420019784289, 0.01, 0.007302967433402215]  # capped at max_lr
+    assert [s.lr(n) for n in positions] == golden
+    assert s.lr(np.array(positions)).tolist() == golden
+    assert PhaseSchedule.from_dict(s.to_dict()) == s and s.lr(25000) == 0.001
+
+
+def test_power_needs_a_sequence_length():
+    phases = [
+        {"shape": "linear", "to": "max_lr", "until": "3 steps"},
+        {"shape": "power", "a": 1.0, "b": -0.5, "until": "9 steps"},
+        {"shape": "constant", "value": 0.1, "until": "12 steps"},
+    ]
+    with pytest.raises(ScheduleError, match="on a run without a sequence length"):
+        schedule(phases, run={"global_batch_size": 4})

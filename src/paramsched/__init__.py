@@ -7,7 +7,9 @@ validation, exact resume and a schedule you can evaluate before a run.
 from ._checkpoint import Policy
 from ._curve import ScheduledValue
 from .errors import ScheduleError, ScheduleTypeError
+from .formats.hf import from_hf
 from .formats.megatron import from_megatron_args
+from .formats.timm import from_timm
 from .overrides import (
     ParamGroupOverride,
     combine_param_group_overrides,
@@ -39,7 +41,9 @@ __all__ = [
     "WD_INCR_STYLES",
     "WSD_DECAY_STYLES",
     "combine_param_group_overrides",
+    "from_hf",
     "from_megatron_args",
+    "from_timm",
     "get_canonical_lr_for_logging",
     "load_schedule",
     "logger",

@@ -20,10 +20,12 @@ from the scheduler's is one `Policy` value: Megatron's two booleans map onto it.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import logging
 from collections.abc import Mapping
 
+from ._curve import KINDS as CURVE_KINDS
 from .errors import ScheduleError, ScheduleTypeError, check_choice, check_non_negative
 from .phases import KIND as PHASES_KIND
 from .phases import PhaseSchedule
@@ -157,8 +159,10 @@ def _read_schedule(state_dict) -> tuple:
 def _schedule_of(data):
     if isinstance(data, str):
         data = _json(data)
-        kind = check_choice("kind", data.pop("kind", None), KINDS)
-        return KINDS[kind](data)
+        readers = {**{k: functools.partial(read, run=None) for k, read in CURVE_KINDS.items()}}
+        readers.update(KINDS)  # other stacks' kinds are read from their meaning
+        kind = check_choice("kind", data.pop("kind", None), readers)
+        return readers[kind](data)
     if isinstance(data, Mapping):  # format 2
         return PhaseSchedule.from_dict(dict(data))
     raise ScheduleTypeError(f"is of type {type(data).__name__}; expected a JSON text")

@@ -13,6 +13,9 @@ parameter group's overrides resolve, so every shape honours ``max_lr`` and
     stable        b + 1.0 * (a - b)                             (Megatron's WSD plateau)
     hold          b
     inverse-sqrt  max(b, a * max(origin, 1)**0.5 / max(n, 1)**0.5)
+    formula       shape(n, a, m): another stack's own formula, operation for operation
+    levels        a * factor**shape.levels(n - origin)        (step and multistep decays)
+    power         min(a, coefficient * B(n) * T(n)**exponent)   (batch size B, tokens T)
     auto          warmup (linear) or rise when b >= a, else decay (phase schedules)
 
 Each rule is written once, for a number or a NumPy array (`paramsched.shapes`),
@@ -117,6 +120,37 @@ def _inverse_sqrt(seg, a, b):
     return value
 
 
+def _formula(seg, a, b):
+    # Another stack's formula (`paramsched.formats`): a callable ``(n, base, m)`` that
+    # performs that stack's operations in its order, with `a` (a group's ``max_lr``)
+    # as the base its rate is scaled from.
+    formula = seg.shape
+
+    def value(n, m=SCALAR):
+        return formula(n, a, m)
+
+    return value
+
+
+def _levels(seg, a, b):
+    origin, levels, factor = seg.origin, seg.shape.levels, seg.shape.factor
+
+    def value(n, m=SCALAR):
+        return a * m.pow(factor, levels(n - origin, m))
+
+    return value
+
+
+def _power(seg, a, b):
+    law = seg.shape
+    coefficient, exponent = law.a, law.b
+
+    def value(n, m=SCALAR):
+        return m.minimum(a, coefficient * law.batch_size(n, m) * m.pow(law.tokens(n, m), exponent))
+
+    return value
+
+
 RULES: dict[str, Callable] = {
     "warmup": _warmup,
     "decay": _decay,
@@ -124,6 +158,9 @@ RULES: dict[str, Callable] = {
     "stable": _stable,
     "hold": _hold,
     "inverse-sqrt": _inverse_sqrt,
+    "formula": _formula,
+    "levels": _levels,
+    "power": _power,
 }
 
 
@@ -376,6 +413,13 @@ class CurveSchedule:
     kind: str  # its name in `KINDS`
     #: The other values it schedules (`ScheduledValue`), by name.
     values: tuple = ()
+    #: Whether each parameter group's own ``lr`` (torch's ``initial_lr``), when a torch
+    #: scheduler attaches, is its ``max_lr``: a stack whose scheduler scales each group's
+    #: first rate (``LambdaLR``'s ``base_lr``) says so.
+    base_lr_from_groups: bool = False
+    #: Parameter-group keys the schedule cannot honour, each with the reason: a group that
+    #: has one is refused rather than run otherwise than its stack would run it.
+    refused_group_keys: dict = {}
     #: How the learning rate follows the run's batch size: ``(rule, reference batch
     #: size)`` (`batch_factor`), or None.
     batch_size_rule: Optional[tuple] = None

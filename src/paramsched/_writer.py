@@ -40,7 +40,7 @@ from . import _fastpath
 from ._bounds import check_bounds
 from ._curve import VALUE_OVERRIDE
 from ._tensors import is_tensor
-from .errors import ScheduleError, ScheduleTypeError, briefly, check_rate
+from .errors import ScheduleError, ScheduleTypeError, briefly, check_rate, shown
 from .overrides import OVERRIDE_KEYS
 
 _WD_OVERRIDES = ("start_wd", "end_wd", "wd_mult")
@@ -290,6 +290,11 @@ def plan(schedule, num_steps, groups, optimizer=None) -> Plan:
                 raise ScheduleTypeError(
                     f"optimizer.param_groups[{position}][{name!r}]={value!r} is of type "
                     f"{type(value).__name__}; expected a number"
+                )
+        for name, reason in schedule.refused_group_keys.items():
+            if name in group:
+                raise ScheduleError(
+                    f"optimizer.param_groups[{position}] has {name}={shown(group[name])}; {reason}"
                 )
         if scheduled:
             _check_override_names(group, scheduled, f"optimizer.param_groups[{position}]")

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -53,11 +54,23 @@ from ._curve import (
     scaled,
 )
 from .errors import ScheduleError, ScheduleTypeError, check_choice, check_number, check_rate
-from .shapes import SHAPE_NAMES, shape_named
+from .shapes import SHAPE_NAMES, MultiStepDecay, PowerLaw, StepDecay, shape_named, shape_with
 from .units import Quantity, Run, branch_point, positions_as_written, positions_of
 
-#: The decay shapes (one place: `paramsched.shapes`), and the two rules that are not one.
-PHASE_SHAPES = (*SHAPE_NAMES, "constant", "inverse-square-root")
+#: Phases whose value is their start times a factor (step, multistep) or a power law of
+#: tokens and batch size: they have no ``to``.
+LEVEL_SHAPES = ("step", "multistep", "power")
+#: The decay shapes (one place: `paramsched.shapes`), and the rules that are not one.
+PHASE_SHAPES = (*SHAPE_NAMES, "constant", "inverse-square-root", *LEVEL_SHAPES)
+#: Each shape's own keys in a phase (besides shape, until, to, from).
+SHAPE_OPTIONS = {
+    "cosine": ("k",),
+    "tanh": ("lower", "upper"),
+    "step": ("every", "factor"),
+    "multistep": ("milestones", "factor"),
+    "power": ("a", "b"),
+}
+_OPTION_KEYS = tuple(dict.fromkeys(k for keys in SHAPE_OPTIONS.values() for k in keys))
 LR_NAMES = ("init_lr", "max_lr", "min_lr")
 WD_NAMES = ("start_wd", "end_wd")
 WD_STYLES = ("constant", "linear", "cosine")
@@ -78,6 +91,8 @@ class Phase:
             the previous phase ended.
         value: For ``constant``: the value to hold (a step down or up).
         power: For ``polynomial``: the exponent, > 0.
+        options: The shape's own keys (`SHAPE_OPTIONS`), as ``((key, value), ...)``;
+            lengths (``every``, ``milestones``) in samples.
     """
 
     shape: str
@@ -88,6 +103,7 @@ class Phase:
     power: Optional[float] = None
     written: Any = field(default=None, compare=False)  # `until` as the file has it
     where: Optional[str] = field(default=None, compare=False)  # and where, for messages
+    options: tuple = ()
 
 
 def _samples_text(samples, unit: str = "samples") -> str:
@@ -104,6 +120,7 @@ def _curve(
     before: tuple = (),
     number=check_rate,
     unit: str = "samples",
+    run=None,
 ) -> tuple[Curve, list[dict]]:
     """The curve of `phases`, and their meaning as data (each start and target explicit).
 
@@ -136,12 +153,34 @@ def _curve(
                 f"{where}.until={phase.until!r} ({end!r} {unit}) does not come after the "
                 f"previous end ({previous_end!r} {unit}); expected increasing phase ends"
             )
+        holds_own_value = phase.shape == "constant" and phase.value is not None
+        if phase.start is None and previous_target is None and not holds_own_value:
+            raise ScheduleError(
+                f"{where} follows a power phase, whose end depends on the batch size; "
+                "expected its own 'from'"
+            )
         start = previous_target if phase.start is None else operand(f"{where}.from", phase.start)
-        if shape == "constant":
+        options = dict(phase.options)
+        for key in options:
+            if key not in SHAPE_OPTIONS.get(shape, ()):
+                owners = [name for name, keys in SHAPE_OPTIONS.items() if key in keys]
+                raise ScheduleError(
+                    f"{where} ({shape}) has {key}={options[key]!r}; only a "
+                    + " or ".join(owners)
+                    + f" phase has {key}"
+                )
+        if shape == "constant" or shape in LEVEL_SHAPES:
             if phase.to is not None:
                 raise ScheduleError(
                     f"{where} is constant and has to={phase.to!r}; "
                     "expected 'value' for a constant phase"
+                    if shape == "constant"
+                    else f"{where} is a {shape} phase and has to={phase.to!r}; expected none: "
+                    "its start and its own keys fix where it goes"
+                )
+            if shape != "constant" and phase.value is not None:
+                raise ScheduleError(
+                    f"{where} has value={phase.value!r}; only a constant phase holds a value"
                 )
         elif phase.value is not None:
             raise ScheduleError(
@@ -156,7 +195,13 @@ def _curve(
                 f"{where} has power={phase.power!r}; only a polynomial phase has a power"
             )
         data = {"shape": shape, "until": _samples_text(end, unit)}
-        if shape == "constant":
+        if shape in LEVEL_SHAPES:
+            segment, target, extra = _level_segment(
+                shape, where, options, start, end, previous_end, unit, run
+            )
+            segments.append(segment)
+            data.update({"from": start, **extra})
+        elif shape == "constant":
             target = start if phase.value is None else operand(f"{where}.value", phase.value)
             segments.append(Segment(end, "hold", start, target, label=shape))
             data["value"] = target
@@ -179,6 +224,9 @@ def _curve(
                         )
                     data["power"] = float(power)
                 curve_shape = shape_named(f"{where}.shape", shape, data.get("power"))
+                if options:
+                    curve_shape = shape_with(where, shape, options)
+                    data.update(_shape_meaning(curve_shape))
                 segments.append(
                     Segment(
                         end,
@@ -193,10 +241,92 @@ def _curve(
                 )
         canonical.append(data)
         previous_end, previous_target = end, target
+    if previous_target is None:
+        raise ScheduleError(
+            f"{label}.phases ends with a power phase, whose end depends on the batch size; "
+            "expected a phase after it (a decay, or a constant with its own value)"
+        )
     return Curve(tuple(segments), previous_target), canonical
 
 
-_PHASE_KEYS = ("shape", "until", "to", "from", "value", "power")
+def _shape_meaning(shape) -> dict:
+    """A ratio shape's own keys as its meaning holds them: only those not its default."""
+    if shape.name == "cosine":
+        return {"k": shape.k} if getattr(shape, "k", 1.0) != 1.0 else {}
+    if shape.name == "tanh" and (shape.lower, shape.upper) != (-7.0, 3.0):
+        return {"lower": shape.lower, "upper": shape.upper}
+    return {}
+
+
+def _factor(where: str, options: dict) -> float:
+    if "factor" not in options:
+        raise ScheduleError(f"{where} has no 'factor'; expected the factor each step applies")
+    factor = check_number(f"{where}.factor", options["factor"])
+    if not factor > 0:
+        raise ScheduleError(f"{where}.factor={factor!r}; expected a number > 0")
+    return float(factor)
+
+
+def _level_segment(shape, where, options, start, end, begin, unit, run):
+    """A step, multistep or power phase: its segment, the value it ends at (an operand;
+    None for power, whose end depends on the batch size) and its keys' meaning."""
+    if shape == "power":
+        for key in ("a", "b"):
+            if key not in options:
+                raise ScheduleError(f"{where} has no {key!r}; a power phase needs a and b")
+        a, b = (float(check_number(f"{where}.{key}", options[key])) for key in ("a", "b"))
+        if not a > 0:
+            raise ScheduleError(f"{where}.a={a!r}; expected a number > 0")
+        if run is None or not isinstance(run, Run) or run.global_batch_size is None:
+            raise ScheduleError(
+                f"{where} is a power phase on a run without a batch size; expected "
+                "global_batch_size (or batch_size_schedule) and seq_length in [run]"
+            )
+        if run.seq_length is None and not run.counts_tokens:
+            raise ScheduleError(
+                f"{where} is a power phase on a run without a sequence length; expected "
+                "seq_length in [run], or clock = 'tokens'"
+            )
+        if begin == 0:
+            raise ScheduleError(
+                f"{where} is a power phase that begins at 0, where no token has been seen "
+                "(T**b is infinite); expected a phase before it (a warmup)"
+            )
+        segment = Segment(
+            end, "power", start, start, PowerLaw(a, b, run), origin=begin, label=shape
+        )
+        return segment, None, {"a": a, "b": b}
+    factor = _factor(where, options)
+    if shape == "step":
+        if "every" not in options:
+            raise ScheduleError(f"{where} has no 'every'; expected the length of a step")
+        every = options["every"]
+        if not every > 0:
+            raise ScheduleError(f"{where}.every is {every!r} {unit}; expected a length > 0")
+        law, extra = StepDecay(every, factor), {"every": _samples_text(every, unit)}
+    else:
+        milestones = options.get("milestones")
+        if not milestones:
+            raise ScheduleError(f"{where} has no 'milestones'; expected a list of lengths")
+        if any(b <= a for a, b in zip(milestones, milestones[1:])) or milestones[0] <= 0:
+            raise ScheduleError(
+                f"{where}.milestones={list(milestones)!r} ({unit}); expected increasing "
+                "lengths > 0 from the phase's start"
+            )
+        law = MultiStepDecay(tuple(milestones), factor)
+        extra = {"milestones": [_samples_text(m, unit) for m in milestones]}
+    extra["factor"] = factor
+    scale = math.pow(factor, law.levels(end - begin))
+    if isinstance(start, str):
+        times, name = scaled(start)
+        target = f"{times * scale!r} * {name}" if times * scale != 1.0 else name
+    else:
+        target = start * scale
+    segment = Segment(end, "levels", start, start, law, origin=begin, label=shape)
+    return segment, target, extra
+
+
+_PHASE_KEYS = ("shape", "until", "to", "from", "value", "power", *_OPTION_KEYS)
 _RUN_KEYS = (
     "seq_length",
     "global_batch_size",
@@ -244,7 +374,7 @@ def _phases(run: Run, items, where: str, begin=0) -> tuple[Phase, ...]:
                 MAX_PHASES - len(phases),
             )
             continue
-        phases.append(_phase(item, label, run.position))
+        phases.append(_phase(item, label, run.position, run))
     _check_ends(run, phases, begin)
     return tuple(phases)
 
@@ -273,13 +403,26 @@ def _check_ends(run, phases: list, begin) -> None:
         previous = phase.until
 
 
-def _phase(item, label: str, samples) -> Phase:
-    """One phase of a table, its end in samples through `samples(quantity, field)`."""
+def _phase(item, label: str, samples, run) -> Phase:
+    """One phase of a table, its end in samples through `samples(quantity, field)`, the
+    lengths among its shape's keys (``every``, ``milestones``) through `run`."""
     item = _table(item, label, _PHASE_KEYS)
     for key in ("shape", "until"):
         if key not in item:
             raise ScheduleError(f"{label} has no {key!r}; expected shape, until and to")
     until = samples(Quantity.parse(item["until"], f"{label}.until"), f"{label}.until")
+    options = {key: item[key] for key in _OPTION_KEYS if key in item}
+    if "every" in options:
+        options["every"] = _length(run, options["every"], f"{label}.every")
+    if "milestones" in options:
+        milestones = options["milestones"]
+        if not isinstance(milestones, list):
+            raise ScheduleTypeError(
+                f"{label}.milestones={milestones!r}; expected a list of lengths"
+            )
+        options["milestones"] = tuple(
+            _length(run, m, f"{label}.milestones[{i}]") for i, m in enumerate(milestones)
+        )
     return Phase(
         item["shape"],
         until,
@@ -289,7 +432,14 @@ def _phase(item, label: str, samples) -> Phase:
         item.get("power"),
         item["until"],
         label,
+        tuple(options.items()),
     )
+
+
+def _length(run, value, field: str):
+    """A length within a phase (``every``, a milestone): a quantity from the phase's start,
+    in samples (steps only where the batch size does not change)."""
+    return _offset(run, Quantity.parse(value, field), None, field)
 
 
 def _block(run: Run, block: dict, label: str, begin, room: int) -> list[Phase]:
@@ -319,7 +469,7 @@ def _block(run: Run, block: dict, label: str, begin, room: int) -> list[Phase]:
     def offset(quantity, field):
         return _offset(run, quantity, period, field)
 
-    once = [_phase(item, f"{label}.phases[{i}]", offset) for i, item in enumerate(inner)]
+    once = [_phase(item, f"{label}.phases[{i}]", offset, run) for i, item in enumerate(inner)]
     length = once[-1].until if period is None else period
     if once[-1].until > length:
         raise ScheduleError(
@@ -388,7 +538,7 @@ def _wd_part(run: Run, wd: dict) -> tuple[Curve, dict]:
             if key in wd:
                 raise ScheduleError(f"wd has both phases and {key!r}; expected one form")
         curve, phases = _curve(
-            _phases(run, wd["phases"], "wd.phases"), names, "start_wd", "wd", unit=run.unit
+            _phases(run, wd["phases"], "wd.phases"), names, "start_wd", "wd", unit=run.unit, run=run
         )
         return curve, {**names, "phases": phases}
     # Megatron's weight decay: style, start_wd, end_wd, over `until` (default the run).
@@ -534,6 +684,7 @@ def _value(run: Run, table, place: str, name: str) -> tuple[ScheduledValue, dict
         where,
         number=_check_value,
         unit=run.unit,
+        run=run,
     )
     return (ScheduledValue(name, place, curve, tuple(named.items())), {**named, "phases": phases})
 
@@ -555,6 +706,7 @@ def _branch_value(run: Run, table, where: str, parent_value, place: str, at):
         _deeper(parent_value.curve.up_to(at)),
         number=_check_value,
         unit=run.unit,
+        run=run,
     )
     return dataclasses.replace(parent_value, curve=curve), {"phases": phases}
 
@@ -722,7 +874,12 @@ class PhaseSchedule(CurveSchedule):
                 f"{names['max_lr']!r}; expected min_lr <= max_lr"
             )
         lr_curve, lr_phases = _curve(
-            _phases(run, lr.get("phases"), "lr.phases"), names, "init_lr", "lr", unit=run.unit
+            _phases(run, lr.get("phases"), "lr.phases"),
+            names,
+            "init_lr",
+            "lr",
+            unit=run.unit,
+            run=run,
         )
         meaning = {
             "run": run.to_dict(),
@@ -757,6 +914,7 @@ class PhaseSchedule(CurveSchedule):
             "lr",
             _deeper(parent.lr_curve.up_to(at)),
             unit=clock.unit,
+            run=clock,
         )
         meaning = {
             "branch": {
@@ -786,6 +944,7 @@ class PhaseSchedule(CurveSchedule):
                 "wd",
                 _deeper(parent.wd_curve.up_to(at)),
                 unit=clock.unit,
+                run=clock,
             )
             meaning["wd"] = {"phases": wd_phases}
         values, value_meaning = _value_tables(clock, data, parent, at)

@@ -2,8 +2,9 @@
 
 A file holds either a multi-phase schedule (``[run]``, ``[lr]``, ``[wd]``, and
 ``[group.KEY]`` or ``[loop.NAME]`` tables for other values; see
-`paramsched.phases`) or a ``[megatron]`` table of Megatron's arguments, which
-mean exactly what they mean to Megatron. An optional ``[recipe]`` table names
+`paramsched.phases`) or one table of another stack's arguments, which mean
+exactly what they mean to that stack: ``[megatron]`` (Megatron's flags), ``[hf]``
+(transformers' ``get_scheduler``) or ``[timm]`` (timm's ``create_scheduler_v2``). An optional ``[recipe]`` table names
 the recipe and cites its source. Every error names the file and the key.
 """
 
@@ -20,7 +21,9 @@ from pathlib import Path
 
 from ._curve import VALUE_PLACES
 from .errors import ScheduleError, ScheduleTypeError
+from .formats.hf import read_hf
 from .formats.megatron import MEGATRON_DEFAULTS, from_megatron_args
+from .formats.timm import read_timm
 from .phases import PhaseSchedule
 from .schedule import Schedule
 
@@ -30,6 +33,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 _RECIPE_KEYS = ("name", "description", "source")
+#: The tables that hold another stack's configuration, each read by its `formats` module.
+STACK_TABLES = ("megatron", "hf", "timm")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,14 @@ def schedule_from_data(data: dict) -> Schedule | PhaseSchedule:
     if not isinstance(data, dict):
         raise ScheduleTypeError(f"the schedule is of type {type(data).__name__}; expected tables")
     data = {k: v for k, v in data.items() if k != "recipe"}
+    for stack in STACK_TABLES:
+        if stack in data and len(data) > 1:
+            others = ", ".join(sorted(k for k in data if k != stack))
+            raise ScheduleError(f"a [{stack}] table comes alone; found also {others}")
+    if "hf" in data:
+        return read_hf(data["hf"], "hf.")
+    if "timm" in data:
+        return read_timm(data["timm"], "timm.")
     if "megatron" in data:
         if len(data) > 1:
             others = ", ".join(sorted(k for k in data if k != "megatron"))

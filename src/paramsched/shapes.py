@@ -11,12 +11,21 @@ The formulas, written out once (``r`` the ratio)::
     exponential  decay = 2 * 0.5**r - 1             rise = decay(1 - r)
     minus_sqrt   decay = 1 - sqrt(r)                rise = decay(1 - r)
     polynomial   decay = (1 - r)**power             rise = decay(1 - r)
+    cosine, k    decay = (cos(pi * r**k) + 1) / 2   rise = decay(1 - r)   (k-decay; k=1: cosine)
+    tanh         decay = (1 - tanh(lower * (1 - r) + upper * r)) / 2      (lower -7, upper 3)
+    half_cosine  decay = 1 - sin(pi / 2 * r)        rise = decay(1 - r)
+
+``tanh`` with its default bounds starts a hair under 1 and ends a hair above 0, as
+timm's tanh schedule does (``(1 - tanh(3)) / 2`` is about 0.0025). ``half_cosine`` is
+the second half of a cosine, from its midpoint down: steep at first, flat at the end.
 
 Each shape is evaluated with the same expression for a float or a NumPy array:
 the math functions come from a namespace, `SCALAR` or `ARRAY`. `ARRAY` is
-bit-identical to `SCALAR` on every shape: ``np.cos`` and ``np.sqrt`` agree with
-``math`` here (a test checks it), and ``pow`` is the C library's, element by
-element where a faster path could differ in the last bit (`paramsched._exactpow`).
+bit-identical to `SCALAR` on every shape: ``np.cos``, ``np.sin`` and ``np.sqrt``
+agree with ``math`` here (a test checks it), ``pow`` is the C library's, element by
+element where a faster path could differ in the last bit (`paramsched._exactpow`),
+and ``tanh`` is ``math.tanh`` element by element (``np.tanh`` differs in the last bit
+on about half of all inputs).
 
 ``rise`` of ``linear`` is ``r`` itself rather than ``decay(1 - r)``: the two are
 equal as real numbers but not as floats, and Megatron-Core's weight-decay
@@ -26,8 +35,9 @@ them pickle and deep-copy.
 
 from __future__ import annotations
 
+import bisect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,19 +49,32 @@ class _ScalarMath:
     """The functions a formula needs, for one Python number."""
 
     cos = staticmethod(math.cos)
+    sin = staticmethod(math.sin)
+    tanh = staticmethod(math.tanh)
     sqrt = staticmethod(math.sqrt)
     pow = staticmethod(math.pow)
     maximum = staticmethod(max)
+    minimum = staticmethod(min)
     float = float
+
+
+def _tanh_array(values):
+    """``math.tanh`` of each element (bit for bit, where ``np.tanh`` is not)."""
+    values = np.asarray(values, dtype=np.float64)
+    flat = np.fromiter(map(math.tanh, values.ravel().tolist()), np.float64, values.size)
+    return flat.reshape(values.shape)
 
 
 class _ArrayMath:
     """The same functions for float64 arrays, matching `_ScalarMath` bit for bit."""
 
     cos = staticmethod(np.cos)
+    sin = staticmethod(np.sin)
+    tanh = staticmethod(_tanh_array)
     sqrt = staticmethod(np.sqrt)
     pow = staticmethod(pow_array)
     maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
 
     @staticmethod
     def float(values):
@@ -114,6 +137,33 @@ class Polynomial(Shape):
         return m.pow(1.0 - r, self.power)
 
 
+@dataclass(frozen=True)
+class KCosine(Shape):
+    """The k-decay cosine, ``(cos(pi * r**k) + 1) / 2``; `k` > 0 (1 is `cosine`)."""
+
+    k: float = 1.0
+
+    def decay(self, r, m=SCALAR):
+        return 0.5 * (m.cos(math.pi * m.pow(r, self.k)) + 1.0)
+
+
+@dataclass(frozen=True)
+class Tanh(Shape):
+    """``(1 - tanh(lower * (1 - r) + upper * r)) / 2``; `lower` < `upper`."""
+
+    lower: float = -7.0
+    upper: float = 3.0
+
+    def decay(self, r, m=SCALAR):
+        return 0.5 * (1.0 - m.tanh(self.lower * (1.0 - r) + self.upper * r))
+
+
+@dataclass(frozen=True)
+class _HalfCosine(Shape):
+    def decay(self, r, m=SCALAR):
+        return 1.0 - m.sin(0.5 * math.pi * r)
+
+
 SHAPES: dict[str, Shape] = {
     shape.name: shape
     for shape in (
@@ -121,11 +171,38 @@ SHAPES: dict[str, Shape] = {
         _Cosine("cosine"),
         _Exponential("exponential"),
         _MinusSqrt("minus_sqrt"),
+        Tanh("tanh"),
+        _HalfCosine("half_cosine"),
     )
 }
 
 #: Every shape a name can give, `polynomial` with a power.
 SHAPE_NAMES: tuple[str, ...] = (*SHAPES, "polynomial")
+
+
+def shape_with(field: str, name: str, options: dict) -> Shape:
+    """The shape `name` with its parameters: ``k`` for a k-decay ``cosine`` (1, or none,
+    is the plain cosine), ``lower`` and ``upper`` for ``tanh``; each checked, named as
+    ``{field}.{key}``.
+
+    Example:
+        >>> shape_with("shape", "cosine", {"k": 2.0}).decay(0.5) == (math.cos(math.pi / 4) + 1) / 2
+        True
+    """
+    if name == "cosine" and options.get("k", 1.0) != 1.0:
+        k = check_number(f"{field}.k", options["k"])
+        if not k > 0:
+            raise ScheduleError(f"{field}.k={k!r}; expected a number > 0 for a k-decay cosine")
+        return KCosine("cosine", float(k))
+    if name == "tanh" and options:
+        lower = float(check_number(f"{field}.lower", options.get("lower", -7.0)))
+        upper = float(check_number(f"{field}.upper", options.get("upper", 3.0)))
+        if not lower < upper:
+            raise ScheduleError(
+                f"{field}.lower={lower!r} and upper={upper!r}; expected lower < upper"
+            )
+        return Tanh("tanh", lower, upper)
+    return SHAPES[name]
 
 
 def shape_named(field: str, name: object, power: object = None) -> Shape:
@@ -155,3 +232,59 @@ def warmup(init, peak, step, warmup_steps):
     ``step / warmup_steps`` first would change the last bit.
     """
     return init + (peak - init) * step / warmup_steps
+
+
+# Level shapes: a phase whose value is its start times a factor a step function gives
+# (``start * factor**levels``), and the power law of tokens and batch size. They are
+# rules of the curve engine (`paramsched._curve`), not ratios.
+
+
+@dataclass(frozen=True)
+class StepDecay:
+    """``levels(x) = x // every``: the factor applies once more every `every` positions."""
+
+    every: int | float
+    factor: float
+    name: str = "step"
+
+    def levels(self, x, m=SCALAR):
+        return x // self.every
+
+
+@dataclass(frozen=True)
+class MultiStepDecay:
+    """``levels(x)``: how many of `milestones` (offsets from the phase's start) are <= x."""
+
+    milestones: tuple
+    factor: float
+    name: str = "multistep"
+
+    def levels(self, x, m=SCALAR):
+        if m is ARRAY:
+            from .units import exact_searchsorted
+
+            return exact_searchsorted(self.milestones, x, side="right")
+        return bisect.bisect_right(self.milestones, x)
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """``min(start, a * B * T**b)``: `B` the run's global batch size at the position,
+    `T` the tokens consumed by then (the position on a token clock, else the position
+    times the sequence length)."""
+
+    a: float
+    b: float
+    run: object = field(compare=False, repr=False)
+    name: str = "power"
+
+    def batch_size(self, n, m=SCALAR):
+        if m is ARRAY:
+            return self.run.batch_sizes_at(np.asarray(n, dtype=np.float64))
+        return self.run.batch_size_at(n)
+
+    def tokens(self, n, m=SCALAR):
+        per = 1 if self.run.counts_tokens else self.run.seq_length  # a token clock's are tokens
+        if m is ARRAY:
+            return np.asarray(n, dtype=np.float64) * per
+        return n * per

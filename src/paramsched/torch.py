@@ -80,6 +80,10 @@ class ParamScheduler(LRScheduler):
         policy = Policy.parse(checkpoint_policy)
         # torch's initial_lr: what the group held when a first scheduler attached, not what
         # this one writes (a scheduler built after it, or a SequentialLR, starts from it).
+        if schedule.base_lr_from_groups:  # LambdaLR's base_lr: each group's first lr
+            for group in optimizer.param_groups:
+                if group.get("max_lr") is None:
+                    group["max_lr"] = float(group.get("initial_lr", group.get("lr")))
         before = [
             (group, snapshot(group.get("lr")))
             for group in optimizer.param_groups
