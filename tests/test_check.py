@@ -394,3 +394,22 @@ def test_the_peak_of_a_run_too_long_to_list_step_by_step(tmp_path, capsys):
     run_ = 'global_batch_size = 1\ntotal = "900000000000000000 steps"'
     status, report = check(capsys, phases_file(tmp_path, phases, run_))
     assert report["summary"]["peak_lr"] == 1.0 and codes(report) == ["S101"]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        '[hf]\nname = "cosine"\nlr = 3e-4\nnum_warmup_steps = 100\nnum_training_steps = 1000\n',
+        '[timm]\nsched = "cosine"\nlr = 1e-3\nnum_epochs = 10\nwarmup_epochs = 1\n'
+        "updates_per_epoch = 100\nstep_on_epochs = false\n",
+    ],
+    ids=["hf", "timm"],
+)
+def test_other_stacks_schedules_are_checked_over_their_own_length(tmp_path, capsys, table):
+    """A stack's schedule runs for the steps its configuration speaks of, and its rate
+    past them (transformers' cosine rises again) is not its floor."""
+    status, report = check(capsys, toml_file(tmp_path, table))
+    assert status == 0 and codes(report) == []
+    summary = report["summary"]
+    assert summary["steps"] == 1000 and summary["decay_end_step"] == 1000
+    assert summary["floor_lr"] == 0.0 and summary["warmup_end_step"] == 99

@@ -58,10 +58,15 @@ def _shape(schedule, end) -> tuple[list, float, float | None, float]:
     decay end, floor)``; the warmup is the rising pieces from the start (its end 0 for
     none), the decay ends where the rate last changes (None for a rate that never falls
     below its peak), the floor is the rate from there on."""
-    pieces = schedule.pieces(max(end, schedule.horizon) + 1)
+    limit = max(end, schedule.horizon)
+    pieces, held = schedule.pieces(limit), schedule.pieces(limit + 1)
+    if len(held) > len(pieces) and held[-1].start >= limit:  # the value held after the last
+        pieces = held  # segment (a formula that goes on past it, as some stacks' do, is cut)
     floor = pieces[-1].lr_end
     warmup_end = 0
     for piece in pieces:
+        if piece.start == piece.end == warmup_end:  # a stack's first position, alone
+            continue
         if piece.lr_end > piece.lr_start and piece.start == warmup_end:
             warmup_end = piece.end
         else:

@@ -97,9 +97,14 @@ class StackSchedule(CurveSchedule):
     refused_group_keys: dict = field(default_factory=dict, compare=False, repr=False)
     wd_curve = None
     base_lr_from_groups = True  # each group's base rate is its own, as LambdaLR's is
-    run = Run(global_batch_size=1)  # one position per optimizer step
     start_wd = None
     end_wd = None
+
+    @property
+    def run(self) -> Run:
+        """One position per optimizer step, for the steps the stack's configuration
+        speaks of (what ``"%"`` refers to, and where previews and checks end)."""
+        return Run(global_batch_size=1, total=f"{self.horizon} steps")
 
     def meaning(self) -> dict:
         return json.loads(json.dumps(self.arguments))
