@@ -21,7 +21,17 @@ from predict_accuracy import (  # noqa: E402
     run,
 )
 
-__all__ = ["DATA", "FIT", "HELD_OUT", "METRICS", "PAPER", "PAPER_PARAMS", "held_out_figures", "rates", "run"]
+__all__ = [
+    "DATA",
+    "FIT",
+    "HELD_OUT",
+    "METRICS",
+    "PAPER",
+    "PAPER_PARAMS",
+    "held_out_figures",
+    "rates",
+    "run",
+]
 
 
 def schedule_file(tmp_path, name: str, phases: str, total: int, min_lr: float = 3e-5) -> Path:

@@ -51,7 +51,9 @@ def naive(law, lrs, steps):
                 continue
             after = sum(lrs[k : t + 1])
             if isinstance(law, MultiPowerLaw):
-                drop += p["B"] * d * (1 - (p["C"] * lrs[k] ** -p["gamma"] * after + 1) ** -p["beta"])
+                drop += (
+                    p["B"] * d * (1 - (p["C"] * lrs[k] ** -p["gamma"] * after + 1) ** -p["beta"])
+                )
             else:
                 drop += p["C"] * d * (1 - p["lam"] ** (t - k + 1)) / (1 - p["lam"])
         out.append(p["L0"] + p["A"] * area ** -p["alpha"] - drop)

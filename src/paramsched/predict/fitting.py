@@ -2,15 +2,15 @@
 
 The objective is the one the multi-power law's paper uses: the sum over every
 logged point of every run of the Huber loss (``delta = 1e-3``) of the residual of
-the log loss, ``log(loss) - log(predicted)``. Every positive parameter is fitted
-through its logarithm (``L0`` as it is), with a ridge penalty that pulls the
+the log loss, ``log(loss) - log(predicted)``. Every parameter is fitted through its
+logarithm (so it stays > 0), with a ridge penalty that pulls the
 logarithms of the parameters that shape the drop term (``C, beta, gamma``; ``lam``
 through ``log(lam / (1 - lam))``) toward a start that does not depend on the data
 (``C = 1, beta = gamma = 0.5``, ``lam = 0.999``); its strength is chosen by
 leave-one-run-out cross-validation when three or more runs are given (fit on all but
 one, score the log-loss error on the one left out), else `DEFAULT_RIDGE`. The
 power law's ``L0, A, alpha`` and ``B`` start from a fit of the constant-rate part
-(``L0 + A * S**-alpha - B * (peak - lr)``, a few starts), and the whole law is then
+(``L0 + A * S**-alpha - B * (peak - lr)``, two starts), and the whole law is then
 minimized with L-BFGS-B, analytic gradients.
 
 Example:
@@ -87,20 +87,18 @@ class _Problem:
             self.data.append((np.cumsum(run.lrs)[run.steps], term_set, np.log(run.losses)))
         self.centre = self.to_z({**{n: 1.0 for n in law.names}, **SHAPE_START[law.name]})
 
-    # z: L0 as is, lam through its logit, the others through their log
+    # z: lam through its logit, the others through their log
     def to_z(self, params: dict) -> np.ndarray:
         z = []
         for name in self.law.names:
             v = params[name]
-            z.append(v if name == "L0" else math.log(v / (1 - v)) if name == "lam" else math.log(v))
+            z.append(math.log(v / (1 - v)) if name == "lam" else math.log(v))
         return np.asarray(z)
 
     def from_z(self, z):
         theta, dtheta = np.empty_like(z), np.empty_like(z)
         for i, name in enumerate(self.law.names):
-            if name == "L0":
-                theta[i], dtheta[i] = z[i], 1.0
-            elif name == "lam":
+            if name == "lam":
                 theta[i] = 1.0 / (1.0 + math.exp(-z[i]))
                 dtheta[i] = theta[i] * (1.0 - theta[i])
             else:
@@ -172,7 +170,8 @@ def _starts(problem: _Problem, which) -> list[np.ndarray]:
             if problem.law.name == "multi-power":
                 params.update(B=max(Bf, 1e-6), **SHAPE_START["multi-power"])
             else:
-                params.update(C=max(Bf, 1e-6), **SHAPE_START["annealing"])
+                lam = SHAPE_START["annealing"]["lam"]  # a settled drop is C * d / (1 - lam)
+                params.update(C=max(Bf * (1 - lam), 1e-9), lam=lam)
             starts.append(problem.to_z(params))
     return starts
 
@@ -189,31 +188,32 @@ def _minimize(
     shaped = problem.shaped()
     weight = math.sqrt(2.0 * ridge * count)
 
-    def residuals(z):
+    def residuals(z, jacobian: bool):
         theta, dtheta = problem.from_z(z)
         out, jac_rows = [], []
         for i in rows:
             area, term_set, log_loss = problem.data[i]
-            pred, jac = problem.law._curve(theta, area, term_set, True)
-            if not np.all(pred > 0):
-                pred = np.maximum(pred, 1e-300)
+            pred, jac = problem.law._curve(theta, area, term_set, jacobian)
+            pred = np.maximum(pred, 1e-300)
             out.append((log_loss - np.log(pred)) / HUBER_DELTA)
-            jac_rows.append(-(jac * dtheta) / (pred[:, None] * HUBER_DELTA))
+            if jacobian:
+                jac_rows.append(-(jac * dtheta) / (pred[:, None] * HUBER_DELTA))
         out.append(weight * (z - problem.centre)[shaped])
+        if not jacobian:
+            return np.concatenate(out), None
         jac_rows.append(weight * np.eye(len(z))[shaped])
         return np.concatenate(out), np.concatenate(jac_rows)
 
-    cache = {}
+    cache = {}  # least squares asks for the Jacobian where it has just asked for values
 
     def fun(z):
-        cache["z"], (f, j) = z.copy(), residuals(z)
-        cache["j"] = j
-        return f
+        cache["z"], (values, cache["jac"]) = z.copy(), residuals(z, True)
+        return values
 
     def jac(z):
         if "z" not in cache or not np.array_equal(cache["z"], z):
             fun(z)
-        return cache["j"]
+        return cache["jac"]
 
     def loss(z):  # Huber on the data rows, plain squares on the ridge rows
         rho = np.empty((3, z.size))

@@ -87,7 +87,9 @@ def check_rates(lrs, field: str = "lrs") -> np.ndarray:
         raise PredictError(f"{field} has shape {array.shape}; expected a 1-d array of rates")
     bad = np.flatnonzero(~np.isfinite(array) | (array < 0))
     if bad.size:
-        raise PredictError(f"{field}[{bad[0]}]={float(array[bad[0]])!r}; expected a finite rate >= 0")
+        raise PredictError(
+            f"{field}[{bad[0]}]={float(array[bad[0]])!r}; expected a finite rate >= 0"
+        )
     if not array.any():
         raise PredictError(f"{field} are all 0; expected some positive rate")
     return array
