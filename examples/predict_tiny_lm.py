@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
+import tomllib
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -11,8 +11,13 @@ from predict_data import FIT, PAPER, held_out_figures, run
 
 pytest.importorskip("scipy")
 
-from paramsched.predict import AnnealingLaw, MultiPowerLaw, PredictError, fit  # noqa: E402
-from paramsched.predict import fitting  # noqa: E402
+from paramsched.predict import (  # noqa: E402
+    AnnealingLaw,
+    MultiPowerLaw,
+    PredictError,
+    fit,
+    fitting,  # noqa: E402
+)
 
 #: What the fit reaches on the six held-out curves, averaged (below the paper's figures
 #: on every metric but WorstE's neighbour RMSE: see the README).

@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from predict_data import FIT, HELD_OUT, PAPER, PAPER_PARAMS, held_out_figures, run
 
-from paramsched.predict import AnnealingLaw, MultiPowerLaw, PredictError, law_from_dict
-from paramsched.predict import laws
+from paramsched.predict import AnnealingLaw, MultiPowerLaw, PredictError, law_from_dict, laws
 
 PAPER_LAW = MultiPowerLaw(**PAPER_PARAMS)
 LAW = MultiPowerLaw(L0=3.0, A=0.5, alpha=0.5, B=300.0, C=2.0, beta=0.6, gamma=0.6)
