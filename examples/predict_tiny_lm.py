@@ -82,7 +82,6 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--out", help="write a figure of the predicted and actual losses")
-    parser.add_argument("--save", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     steps = options.steps
     if steps < 100:
@@ -101,15 +100,6 @@ def main(argv=None) -> int:
     }
     torch.set_num_threads(1)
     runs = {name: train(plan, steps) for name, plan in plans.items()}
-    if options.save:
-        np.savez(
-            options.save,
-            **{
-                f"{n}_{k}": getattr(r, k)
-                for n, r in runs.items()
-                for k in ("lrs", "steps", "losses")
-            },
-        )
     law = fit([runs["constant"], runs["cosine"]])
     print(f"fitted on constant and cosine: {law.describe()}")
     plans["optimized"] = optimize(law, steps, PEAK, warmup, min_lr=0.0)

@@ -47,7 +47,7 @@ from ..errors import ScheduleError
 #: Above this many (point, change) terms, far changes are gathered by blocks.
 EXACT_TERMS = 4_000_000
 #: Changes within this many blocks of a point are summed exactly.
-NEAR_BLOCKS = 16
+NEAR_BLOCKS = 8
 #: A block whose rates differ by more than this factor is never gathered.
 ROUGH = 1.25
 
@@ -245,7 +245,22 @@ class _Law:
                 f"steps holds {int(points.min())}, before the first positive rate "
                 f"(step {first}); expected steps after some training"
             )
-        term_set = terms(rates, points, None if not exact else 2**62)
+        if exact:  # by chunks of points, each within EXACT_TERMS terms
+            theta = np.asarray([self.params[n] for n in self.names])
+            changes = np.flatnonzero(np.diff(rates)) + 1
+            chunk = max(1, EXACT_TERMS // max(1, changes.size))
+            return np.concatenate(
+                [
+                    self.curve(
+                        theta,
+                        rates,
+                        points[i : i + chunk],
+                        terms(rates, points[i : i + chunk], 2**62),
+                    )[0]
+                    for i in range(0, points.size, chunk)
+                ]
+            )
+        term_set = terms(rates, points)
         self._warn_beyond(rates, points)
         return self.curve(
             np.asarray([self.params[n] for n in self.names]), rates, points, term_set
@@ -401,7 +416,10 @@ def law_from_dict(data, where: str = "law") -> _Law:
         raise PredictError(
             f"{where}.params={params!r}; expected an object with the keys " + ", ".join(law.names)
         )
-    return law(**{n: params[n] for n in law.names}, fitted=data.get("fitted"))
+    try:
+        return law(**{n: params[n] for n in law.names}, fitted=data.get("fitted"))
+    except PredictError as error:
+        raise PredictError(f"{where}: {error}") from None
 
 
 def _check_fitted(fitted, where: str) -> dict:

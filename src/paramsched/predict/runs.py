@@ -25,8 +25,9 @@ from .laws import PredictError, check_rates, check_steps
 
 #: A CSV's columns, as exports name them.
 COLUMNS = ("step", "lr", "loss")
-#: Steps a run may have at most (its rates are held in memory, 8 bytes each).
-MAX_STEPS = 100_000_000
+#: Steps a run may have at most (its rates are held in memory, 8 bytes each), as many
+#: as a preview lists step by step.
+MAX_STEPS = 10_000_000
 
 
 @dataclass(frozen=True, eq=False)
