@@ -213,3 +213,18 @@ def test_a_prediction_beyond_the_fitted_range_warns_in_one_line(capsys, law_file
         "paramsched predict: note: predicting at step 299999, beyond 10x the last step fitted "
         "(23936): it extrapolates"
     )
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(capsys, law_file, tmp_path):
+    flags = ["--steps", "1000", "--peak-lr", "3e-4", "--warmup", "10", "--out"]
+    status, _, err = run(capsys, "optimize", law_file, *flags, tmp_path / "none" / "best.toml")
+    assert status == 2 and "--out=" in err and "cannot be written" in err
+    before = law_file.read_bytes()
+    status, _, err = run(capsys, "optimize", law_file, *flags, law_file)
+    assert status == 2 and "is also the LAW.json" in err and law_file.read_bytes() == before
+    csv = tmp_path / "run.csv"
+    csv.write_text("step,lr,loss\n10,1e-3,3\n")
+    status, _, err = run(capsys, "fit", csv, "--out", csv)
+    assert (
+        status == 2 and "is also the run" in err and csv.read_text() == "step,lr,loss\n10,1e-3,3\n"
+    )

@@ -110,6 +110,7 @@ def _runs(options) -> list[LossRun]:
 def fit_command(options) -> str:
     from .fitting import fit
 
+    _check_out(options, {path.partition("=")[0]: f"the run {path!r}" for path in options.runs})
     runs = _runs(options)
     law = fit(runs, law=options.law)
     lines = [
@@ -124,12 +125,30 @@ def fit_command(options) -> str:
     lines.append(law.describe())
     text = json.dumps(law.to_dict(), indent=2)
     if options.out is not None:
-        with open(options.out, "w", encoding="utf-8") as file:
-            file.write(text + "\n")
+        _write(options.out, text + "\n")
         lines.append(f"wrote the law to {options.out}")
     else:
         lines.append(text)
     return "\n".join(lines)
+
+
+def _check_out(options, inputs: dict) -> None:
+    """Refuses an ``--out`` that cannot be written, or is one of the `inputs`, before any work."""
+    from ..cli import _check_outputs
+
+    if options.out is not None:
+        _check_outputs({"--out": options.out}, inputs)
+
+
+def _write(path: str, text: str) -> None:
+    """Writes `text` to `path` whole or not at all (beside it, then put in place)."""
+    from ..cli import _write_outputs
+
+    def write(where):
+        with open(where, "w", encoding="utf-8") as file:
+            file.write(text)
+
+    _write_outputs({"--out": path}, {"--out": write})
 
 
 def schedule_rates(schedule, name: str) -> np.ndarray:
@@ -171,12 +190,12 @@ def predict_command(options) -> str:
 def optimize_command(options) -> str:
     from .optimize import optimize_text
 
+    _check_out(options, {options.law: "the LAW.json"})
     law = read_law(options.law)
     schedule, text, final = optimize_text(
         law, options.steps, options.peak_lr, options.warmup, options.min_lr
     )
-    with open(options.out, "w", encoding="utf-8") as file:
-        file.write(text)
+    _write(options.out, text)
     return f"predicted final loss {final:.5f}\nwrote the schedule to {options.out}"
 
 
