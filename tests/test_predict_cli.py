@@ -228,3 +228,15 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(capsys, law
     assert (
         status == 2 and "is also the run" in err and csv.read_text() == "step,lr,loss\n10,1e-3,3\n"
     )
+
+
+def test_an_endless_or_deeply_nested_file_is_refused(capsys, tmp_path):
+    schedule = schedule_file(tmp_path, "cosine", COSINE, 24000)
+    status, _, err = run(capsys, "predict", "/dev/zero", schedule)
+    assert status == 2 and "/dev/zero is larger than 1,048,576 bytes; expected a JSON law" in err
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    status, _, err = run(capsys, "predict", deep, schedule)
+    assert status == 2 and err.count("\n") == 1 and str(deep) in err
+    status, _, err = run(capsys, "fit", "/dev/zero")
+    assert status == 2 and "/dev/zero is larger than 268,435,456 bytes" in err

@@ -161,3 +161,18 @@ def test_a_huge_step_count_is_handled_by_gathering():
     lrs = np.linspace(3e-4, 3e-5, 3_000_000)
     loss = LAW.loss(lrs, np.linspace(1, 2_999_999, 50).astype(np.int64))
     assert np.all(np.isfinite(loss)) and np.all(np.diff(loss) < 0)
+
+
+@pytest.mark.slow
+def test_importing_paramsched_and_predict_does_not_import_scipy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, paramsched, paramsched.cli, paramsched.predict; print('scipy' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

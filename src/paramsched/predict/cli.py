@@ -21,7 +21,7 @@ import json
 import numpy as np
 
 from .laws import LAWS, PredictError, law_from_dict
-from .runs import LossRun, rates_of, read_csv
+from .runs import LossRun, rates_of, read_csv, read_text
 
 
 def add_commands(commands) -> None:
@@ -78,21 +78,17 @@ def add_law_option(parser) -> None:
 
 def read_law(path: str):
     """The law in the JSON file `path`; errors name the file."""
+    text = read_text(path, 1 << 20, "a JSON law")
     try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
-    except UnicodeDecodeError as error:
-        raise PredictError(
-            f"{path}: byte {error.start} is not UTF-8; expected a JSON law"
-        ) from None
+        data = json.loads(text)
     except json.JSONDecodeError as error:
         raise PredictError(
             f"{path}: line {error.lineno}: {error.msg}; expected a JSON law"
         ) from None
-    except OSError as error:
-        raise PredictError(f"{path}: cannot be read ({error.strerror})") from None
-    except ValueError as error:  # a number JSON cannot hold, such as 1e999999
-        raise PredictError(f"{path}: {error}; expected a JSON law") from None
+    except (ValueError, RecursionError) as error:  # a number JSON cannot hold, deep nesting
+        raise PredictError(
+            f"{path}: {type(error).__name__}: {error}; expected a JSON law"
+        ) from None
     return law_from_dict(data, where=path)
 
 

@@ -23,6 +23,8 @@ import numpy as np
 
 from .laws import PredictError, check_rates, check_steps
 
+#: A CSV's size at most (10M rows of about 25 bytes).
+MAX_CSV_BYTES = 1 << 28
 #: A CSV's columns, as exports name them.
 COLUMNS = ("step", "lr", "loss")
 #: Steps a run may have at most (its rates are held in memory, 8 bytes each), as many
@@ -97,20 +99,32 @@ def rates_of(schedule, steps: int, name: str = "schedule") -> np.ndarray:
     return np.asarray(schedule.lr(run.samples_at_step(np.arange(steps))), dtype=np.float64)
 
 
+def read_text(path, limit: int, expected: str) -> str:
+    """The UTF-8 text of the file `path`, refused beyond `limit` bytes (``/dev/zero`` is
+    endless); errors name the file."""
+    name = str(path)
+    try:
+        with open(path, "rb") as file:
+            data = file.read(limit + 1)
+    except OSError as error:
+        raise PredictError(f"{name}: cannot be read ({error.strerror})") from None
+    if len(data) > limit:
+        raise PredictError(f"{name} is larger than {limit:,} bytes; expected {expected}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PredictError(
+            f"{name}: byte {error.start} is not UTF-8; expected {expected}"
+        ) from None
+
+
 def read_csv(path, schedule=None) -> LossRun:
     """A run from a CSV of ``step,lr,loss`` rows; its rates from `schedule` when given,
     else interpolated from the logged rates. Errors name the file, the row (as a text
     editor counts lines) and the column."""
     name = str(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as file:
-            rows = list(csv.reader(file))
-    except UnicodeDecodeError as error:
-        raise PredictError(
-            f"{name}: byte {error.start} is not UTF-8; expected a CSV text file"
-        ) from None
-    except OSError as error:
-        raise PredictError(f"{name}: cannot be read ({error.strerror})") from None
+    text = read_text(path, MAX_CSV_BYTES, "a CSV text file")
+    rows = list(csv.reader(text.splitlines()))
     if not rows:
         raise PredictError(
             f"{name} is empty; expected a header with the columns {', '.join(COLUMNS)}"
