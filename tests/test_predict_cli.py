@@ -240,3 +240,25 @@ def test_an_endless_or_deeply_nested_file_is_refused(capsys, tmp_path):
     assert status == 2 and err.count("\n") == 1 and str(deep) in err
     status, _, err = run(capsys, "fit", "/dev/zero")
     assert status == 2 and "/dev/zero is larger than 268,435,456 bytes" in err
+
+
+def test_a_schedule_of_too_many_steps_is_refused(capsys, law_file, tmp_path):
+    huge = tmp_path / "huge.toml"
+    huge.write_text(
+        '[run]\nglobal_batch_size = 1\ntotal = "1T steps"\n[lr]\nmax_lr = 3e-4\n'
+        'phases = [{ shape = "linear", to = "max_lr", until = "10 steps" }]\n'
+    )
+    status, _, err = run(capsys, "predict", law_file, huge)
+    assert status == 2
+    assert (
+        err
+        == f"paramsched predict: error: {huge}: 1,000,000,000,000 steps; expected at most 10,000,000\n"
+    )
+
+
+def test_preview_with_a_plot_warns_once(capsys, law_file, tmp_path):
+    long = schedule_file(tmp_path, "long", "", 300000)
+    status, out, err = run(
+        capsys, "preview", long, "--law", law_file, "--out", tmp_path / "long.png"
+    )
+    assert status == 0 and err.count("\n") == 1 and "beyond 10x the last step fitted" in err

@@ -208,6 +208,16 @@ def law_lines(options, named: list) -> list[str]:
 def plot_with_law(options, named: list, path: str, title: str) -> None:
     """The rates and, below them, the predicted loss of each schedule from its peak rate
     on (before, the law's power of a tiny area dwarfs the rest), against steps."""
+    from . import laws
+
+    quiet, laws.logger.disabled = laws.logger.disabled, True  # law_lines has warned
+    try:
+        _plot_with_law(options, named, path, title)
+    finally:
+        laws.logger.disabled = quiet
+
+
+def _plot_with_law(options, named: list, path: str, title: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
