@@ -101,7 +101,9 @@ def test_optimize_writes_a_schedule_the_other_commands_read(capsys, law_file, tm
     plot = tmp_path / "compare.png"
     status, out, err = run(capsys, "compare", cosine, wsd, best, "--law", law_file, "--out", plot)
     assert status == 0, err
-    finals = {line.split()[0]: float(line.split()[1]) for line in out.splitlines()[-4:-1]}
+    lines = out.splitlines()
+    assert lines[0].endswith("  predicted loss") and lines[1].endswith("  --------------")
+    finals = {line.split()[0]: float(line.split()[-1]) for line in lines[2:5]}
     assert finals[str(best)] < finals[str(wsd)] < finals[str(cosine)]
     assert plot.read_bytes()[:4] == b"\x89PNG"
     plot = tmp_path / "preview.png"

@@ -410,7 +410,7 @@ def _compare(options: argparse.Namespace) -> str:
     lines = [preview.comparison_table(rows)]
     title = "learning rates: " + ", ".join(name for name, _ in named)
     if options.law is not None:
-        lines += predict_cli.law_lines(options, named)
+        lines = [predict_cli.with_loss_column(lines[0], options, named)]
     if options.law is None:
         draw = lambda path: preview.plot_compare(named, path, options.x, title)  # noqa: E731
     else:

@@ -205,6 +205,22 @@ def law_lines(options, named: list) -> list[str]:
     return lines
 
 
+def with_loss_column(table: str, options, named: list) -> str:
+    """``compare``'s table with a column of each schedule's predicted final loss."""
+    law = read_law(options.law)
+    lines = table.split("\n")
+    rows = len(named) + 2  # the header, the rule, a row per schedule
+    width = max(len(line) for line in lines[:rows])
+    column = [
+        "predicted loss",
+        "-" * 14,
+        *(f"{predicted_final(law, schedule, name):.5f}" for name, schedule in named),
+    ]
+    body = [line.ljust(width) + "  " + cell for line, cell in zip(lines[:rows], column)]
+    note = f"predicted loss: the final loss the {law.name} law of {options.law} predicts"
+    return "\n".join([*body, *lines[rows:], note])
+
+
 def plot_with_law(options, named: list, path: str, title: str) -> None:
     """The rates and, below them, the predicted loss of each schedule from its peak rate
     on (before, the law's power of a tiny area dwarfs the rest), against steps."""
