@@ -19,8 +19,8 @@ from paramsched.predict import (  # noqa: E402
     fitting,  # noqa: E402
 )
 
-#: What the fit reaches on the six held-out curves, averaged (below the paper's figures
-#: on every metric but WorstE's neighbour RMSE: see the README).
+#: What the fit reaches on the six held-out curves, averaged: short of the paper's figures
+#: on every metric (see the README).
 REACHED = {"R2": 0.99816, "MAE": 0.00405, "RMSE": 0.00482, "PredE": 0.00120, "WorstE": 0.00422}
 
 
