@@ -511,6 +511,48 @@ def memory(steps: int, groups: int) -> list[list[str]]:
     return [[f"{steps:,}", str(groups), f"{after - before:+,}", f"{peak - before:,}", f"{own:,}"]]
 
 
+def prediction(steps: int, points: int, repeats: int) -> list[list[str]]:
+    """CPU seconds to fit the multi-power law on the paper's three 25M fit curves, to
+    predict a cosine schedule of `steps` steps at `points` points, and the largest gap
+    between that prediction (far drops gathered) and the exact sum, at 50 of the points."""
+    from predict_accuracy import FIT, PAPER_PARAMS, run
+
+    from paramsched.predict import MultiPowerLaw, fit
+
+    law = MultiPowerLaw(**PAPER_PARAMS)
+
+    def cosine(total):
+        t = np.arange(total - 2000)
+        tail = 3e-5 + 0.5 * 2.7e-4 * (1 + np.cos(np.pi * t / (total - 2000)))
+        return np.concatenate([np.linspace(0, 3e-4, 2000), tail])
+
+    def cpu(work):
+        start = time.thread_time()
+        work()
+        return time.thread_time() - start
+
+    rows = []
+    try:
+        import scipy  # noqa: F401
+
+        runs = [run(name) for name in FIT]
+        seconds = statistics.median(cpu(lambda: fit(runs)) for _ in range(repeats))
+        rows.append(
+            ["fit: 3 curves (cosine_24000, constant_24000, wsdcon_9)", f"{seconds:.2f}", "-"]
+        )
+    except ImportError:
+        rows.append(["fit: needs SciPy (pip install paramsched[predict])", "-", "-"])
+    lrs = cosine(steps)
+    at = np.linspace(2000, steps - 1, points).astype(np.int64)
+    seconds = statistics.median(cpu(lambda: law.loss(lrs, at)) for _ in range(repeats))
+    few = at[:: max(1, points // 50)]  # the exact sum at 50 of the points
+    gap = np.max(np.abs(law.loss(lrs, few) - law.loss(lrs, few, exact=True)))
+    rows.append(
+        [f"predict: cosine of {steps:,} steps at {points:,} points", f"{seconds:.3f}", f"{gap:.1e}"]
+    )
+    return rows
+
+
 def table(title: str, header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
@@ -613,6 +655,14 @@ def main(argv=None) -> int:
             "Memory: growth over many steps (tracemalloc) and the scheduler's own footprint",
             ["steps", "groups", "growth (bytes)", "peak during (bytes)", "scheduler (bytes)"],
             memory(2_000 if quick else 1_000_000, 64),
+        )
+    )
+    print(
+        table(
+            "Loss prediction: CPU seconds (median of repeats), and the gathered sum's largest "
+            "gap to the exact one",
+            ["work", "seconds", "largest gap to the exact sum"],
+            prediction(20_000 if quick else 1_000_000, 100 if quick else 1_000, 1 if quick else 3),
         )
     )
     return 0

@@ -64,3 +64,19 @@ def test_the_every_value_example_trains_with_what_metrics_reports(tmp_path):
     )
     assert result.stderr == ""
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_prediction_example_fits_predicts_and_optimizes(tmp_path):
+    pytest.importorskip("scipy")
+    plot = tmp_path / "predict.png"
+    result = run(EXAMPLE.with_name("predict_tiny_lm.py"), "--steps", "300", "--out", str(plot))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("fitted on constant and cosine: multi-power law: L0=")
+    assert [line.split()[0] for line in lines[2:6]] == ["constant", "cosine", "wsd", "optimized"]
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_prediction_example_refuses_too_few_steps():
+    result = run(EXAMPLE.with_name("predict_tiny_lm.py"), "--steps", "50", timeout=60)
+    assert result.returncode == 2 and "--steps=50; expected at least 100" in result.stderr

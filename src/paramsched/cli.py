@@ -31,6 +31,7 @@ from .formats.megatron import (
     add_megatron_flags,
     read_megatron_flags,
 )
+from .predict import cli as predict_cli
 from .preview import LISTED_STEPS
 
 logger = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_preview(commands)
     _add_compare(commands)
     add_check(commands)
+    predict_cli.add_commands(commands)
     commands.add_parser(
         "recipes",
         help="list the built-in recipes",
@@ -218,6 +220,7 @@ def _add_preview(commands) -> None:
         help="the plot's x axis (default steps; samples for a run without a batch size, "
         "tokens on a token clock)",
     )
+    predict_cli.add_law_option(preview)
     _add_megatron_flags(preview)
 
 
@@ -262,6 +265,7 @@ def _add_compare(commands) -> None:
         default="steps",
         help="the plot's x axis (default steps)",
     )
+    predict_cli.add_law_option(compare)
 
 
 def _add_megatron_flags(parser: argparse.ArgumentParser) -> None:
@@ -297,6 +301,7 @@ def _preview(options: argparse.Namespace) -> str:
     _check_outputs(
         outputs, {} if options.file is None else {options.file: "the schedule FILE"}
     )  # before any work
+    predict_cli.check_law_options(options)
     if options.file is not None:
         schedule, title = load_schedule(options.file), options.file
     elif options.recipe is not None:
@@ -318,12 +323,18 @@ def _preview(options: argparse.Namespace) -> str:
     lines = [preview.table(schedule, title)]
     if options.at:
         lines += ["", *preview.point_lines(schedule, options.at)]
+    if options.law is not None:
+        lines += predict_cli.law_lines(options, [(title, schedule)])
     x_unit = options.x or preview.default_x(schedule)
     if options.out is not None:  # every output checked before any is written
         preview.check_plot(schedule, options.out, x_unit)
     writers = {
         "--csv": lambda path: preview.write_csv(schedule, path),
-        "--out": lambda path: preview.plot(schedule, path, x_unit, title),
+        "--out": lambda path: (
+            preview.plot(schedule, path, x_unit, title)
+            if options.law is None
+            else predict_cli.plot_with_law(options, [(title, schedule)], path, title)
+        ),
     }
     results = _write_outputs(outputs, writers)
     if options.csv is not None:
@@ -398,6 +409,7 @@ def _compare(options: argparse.Namespace) -> str:
     _check_outputs(
         outputs, {path: f"the schedule FILE {path!r}" for kind, path in given if kind == "file"}
     )  # before any work
+    predict_cli.check_law_options(options)
     named = [
         (value, load_schedule(value))
         if kind == "file"
@@ -414,9 +426,13 @@ def _compare(options: argparse.Namespace) -> str:
         )
     lines = [preview.comparison_table(rows)]
     title = "learning rates: " + ", ".join(name for name, _ in named)
-    _write_outputs(
-        outputs, {"--out": lambda path: preview.plot_compare(named, path, options.x, title)}
-    )
+    if options.law is not None:
+        lines = [predict_cli.with_loss_column(lines[0], options, named)]
+    if options.law is None:
+        draw = lambda path: preview.plot_compare(named, path, options.x, title)  # noqa: E731
+    else:
+        draw = lambda path: predict_cli.plot_with_law(options, named, path, title)  # noqa: E731
+    _write_outputs(outputs, {"--out": draw})
     if options.out is not None:
         lines.append(f"wrote the plot to {options.out}")
     return "\n".join(lines)
@@ -939,7 +955,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         options.others, options.parser = others, command_parser
         options.megatron = megatron_words
-        if command in ("compare", "recipes", "check"):  # no Megatron flags there
+        if command in ("compare", "recipes", "check", "fit", "predict", "optimize"):
             _check_other_flags(options, command, from_flags=False)
         run = {
             "table": _table,
@@ -947,6 +963,9 @@ def main(argv: list[str] | None = None) -> int:
             "compare": _compare,
             "recipes": lambda _: _recipes(),
             "check": _check,
+            "fit": predict_cli.fit_command,
+            "predict": predict_cli.predict_command,
+            "optimize": predict_cli.optimize_command,
         }
         output = run[command](options)
         status = 0
