@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from paramsched._exactpow import pow_array
+from paramsched.core._exactpow import pow_array
 
 
 def map_path(base, exponent) -> np.ndarray:

@@ -271,7 +271,7 @@ def with_rule(text: str, rule: str, reference: int) -> str:
 
 
 # ------------------------------------------------ a reference written from the rules
-# Plain Python, from the rules in the docstrings of paramsched._curve, phases and shapes
+# Plain Python, from the rules in the docstrings of paramsched.core._curve, phases and shapes
 # (Megatron-Core's operations in their order), not from paramsched's code paths.
 
 

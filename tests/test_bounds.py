@@ -1,4 +1,4 @@
-"""Tests for paramsched._bounds: a schedule's values are checked against the optimizer's own
+"""Tests for paramsched.runtime._bounds: a schedule's values are checked against the optimizer's own
 bounds over their whole curves, when the schedule is attached to the optimizer (built,
 assigned, branched, loaded), naming the group, the value and the first step out of range."""
 
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paramsched import OptimizerParamScheduler, PhaseSchedule, Schedule, ScheduleError
-from paramsched._bounds import BOUNDS, Bound, first_out_of_range, optimizer_bounds
+from paramsched.runtime._bounds import BOUNDS, Bound, first_out_of_range, optimizer_bounds
 from paramsched.torch import ParamScheduler
 
 pytestmark = pytest.mark.torch
@@ -355,7 +355,7 @@ def test_sparse_adam_runs_a_warmup_from_0_which_its_constructor_refuses():
 
 
 def test_a_position_without_a_run_is_num_steps():
-    from paramsched._bounds import _where
+    from paramsched.runtime._bounds import _where
 
     schedule = Schedule(max_lr=1.0, lr_decay_steps=10, lr_decay_style="linear")
     assert schedule.run is None and _where(schedule, 19) == "num_steps=19"

@@ -1,4 +1,4 @@
-"""Tests for paramsched._checkpoint: formats old and new, policies, and every checkpoint
+"""Tests for paramsched.runtime._checkpoint: formats old and new, policies, and every checkpoint
 path (a plain dict, torch.save, torch.distributed.checkpoint, pickle, deepcopy)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from conftest import MEGATRON_KWARGS, PlainOptimizer, written
 
 from paramsched import OptimizerParamScheduler, PhaseSchedule, Schedule, ScheduleError
-from paramsched._checkpoint import Policy
 from paramsched.recipe import load_schedule, recipe_path, recipes
+from paramsched.runtime._checkpoint import Policy
 
 DATA = pathlib.Path(__file__).parent / "data"
 OLD = json.loads((DATA / "checkpoints-0.1.0.json").read_text())

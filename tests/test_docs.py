@@ -20,7 +20,7 @@ NEEDS_TORCH = {
     "paramsched.torch",
     "paramsched.distributed",
     "paramsched.rules",
-    "paramsched._tensors",
+    "paramsched.runtime._tensors",
 }
 
 

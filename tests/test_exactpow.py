@@ -1,4 +1,4 @@
-"""Tests for paramsched._exactpow: pow_array is math.pow, bit for bit, element by element."""
+"""Tests for paramsched.core._exactpow: pow_array is math.pow, bit for bit, element by element."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paramsched import _exactpow
-from paramsched._exactpow import pow_array
+from paramsched.core import _exactpow
+from paramsched.core._exactpow import pow_array
 
 POWERS = [0.5, 1.5, 2.0, 3.0, 7.3]
 

@@ -1,4 +1,4 @@
-"""The plan's step function (`paramsched._fastpath`) against the general path, bit for bit.
+"""The plan's step function (`paramsched.runtime._fastpath`) against the general path, bit for bit.
 
 Every scenario runs twice from scratch: once with step functions built as soon as a
 plan has served a step, once with none (every step through `GroupWriter.write_step`).
@@ -20,10 +20,11 @@ from conftest import PlainOptimizer, random_config, random_groups
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paramsched import OptimizerParamScheduler, PhaseSchedule, Schedule, ScheduleError, _fastpath
-from paramsched._curve import RULES
-from paramsched._writer import Plan, _general
+from paramsched import OptimizerParamScheduler, PhaseSchedule, Schedule, ScheduleError
+from paramsched.core._curve import RULES
 from paramsched.overrides import OVERRIDE_KEYS
+from paramsched.runtime import _fastpath
+from paramsched.runtime._writer import Plan, _general
 
 try:  # tensors in the groups, where torch is installed
     import torch

@@ -1,4 +1,4 @@
-"""Tests for paramsched._writer: what happens when a group's lr or weight_decay object is
+"""Tests for paramsched.runtime._writer: what happens when a group's lr or weight_decay object is
 replaced between steps, and schedules without a weight-decay part."""
 
 # ruff: noqa: E402  (the imports below need torch, checked first)

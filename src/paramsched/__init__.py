@@ -4,24 +4,25 @@ The core is Megatron-Core's ``OptimizerParamScheduler``, float for float, with
 validation, exact resume and a schedule you can evaluate before a run.
 """
 
-from ._checkpoint import Policy
-from ._curve import ScheduledValue
-from .errors import ScheduleError, ScheduleTypeError
-from .formats.hf import from_hf
-from .formats.megatron import from_megatron_args
-from .formats.timm import from_timm
-from .overrides import (
+from . import _oldnames  # noqa: F401  (installs the modules' old names first)
+from .core._curve import ScheduledValue
+from .core.overrides import (
     ParamGroupOverride,
     combine_param_group_overrides,
     get_canonical_lr_for_logging,
     param_group_override_to_tuple,
 )
-from .phases import Phase, PhaseSchedule
+from .core.phases import Phase, PhaseSchedule
+from .core.schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
+from .core.units import Quantity, Run
+from .errors import ScheduleError, ScheduleTypeError
+from .formats.hf import from_hf
+from .formats.megatron import from_megatron_args
+from .formats.timm import from_timm
 from .recipe import load_schedule, recipes
-from .rules import param_groups
-from .schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
-from .scheduler import OptimizerParamScheduler, logger
-from .units import Quantity, Run
+from .runtime._checkpoint import Policy
+from .runtime.rules import param_groups
+from .runtime.scheduler import OptimizerParamScheduler, logger
 
 __version__ = "0.1.0"
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ._curve import VALUE_PLACES
+from .core._curve import VALUE_PLACES
+from .core.phases import PhaseSchedule
+from .core.schedule import Schedule
 from .errors import ScheduleError, ScheduleTypeError
 from .formats.hf import read_hf
 from .formats.megatron import MEGATRON_DEFAULTS, from_megatron_args
 from .formats.timm import read_timm
-from .phases import PhaseSchedule
-from .schedule import Schedule
 
 if sys.version_info >= (3, 11):
     import tomllib

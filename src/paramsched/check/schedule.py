@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import preview
+from ..core.units import Run
 from ..preview.counts import _number
-from ..units import Run
 from .rules import JUMP_SHARE, LATE_SHARE, Finding
 
 

@@ -18,11 +18,11 @@ from typing import Callable
 
 import numpy as np
 
-from .._curve import Curve, CurveSchedule, Segment
+from ..core._curve import Curve, CurveSchedule, Segment
+from ..core.phases import _frozen, flatten
+from ..core.shapes import ARRAY, SCALAR
+from ..core.units import Run
 from ..errors import LIMIT, ScheduleError, ScheduleTypeError, check_number
-from ..phases import _frozen, flatten
-from ..shapes import ARRAY, SCALAR
-from ..units import Run
 
 
 @dataclass(frozen=True)

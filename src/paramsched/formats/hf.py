@@ -20,7 +20,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Callable
 
-from .._curve import KINDS
+from ..core._curve import KINDS
 from ..errors import ScheduleError, ScheduleTypeError, check_choice
 from . import _hf_lambdas as lambdas
 from ._stack import END, Formula, StackSchedule, curve, number, whole

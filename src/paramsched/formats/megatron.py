@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..check.rules import Finding
+from ..core.schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
+from ..core.units import MAX_AMOUNT, MAX_STAGES, Run
 from ..errors import (
     ScheduleError,
     ScheduleTypeError,
@@ -33,8 +35,6 @@ from ..errors import (
     coded,
     shown,
 )
-from ..schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
-from ..units import MAX_AMOUNT, MAX_STAGES, Run
 
 logger = logging.getLogger("paramsched.megatron")
 

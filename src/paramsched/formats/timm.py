@@ -29,7 +29,7 @@ import difflib
 import math
 from dataclasses import dataclass
 
-from .._curve import KINDS
+from ..core._curve import KINDS
 from ..errors import ScheduleError, ScheduleTypeError, check_choice
 from ._stack import END, Formula, StackSchedule, curve, elementwise, number, whole
 

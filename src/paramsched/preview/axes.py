@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
+from ..core.units import Run
 from ..errors import ScheduleError
-from ..units import Run
 from .counts import _si_scale
 from .points import grid, run_of, step_curve, steps_known, total_samples
 

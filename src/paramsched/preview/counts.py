@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..units import SI_SUFFIXES
+from ..core.units import SI_SUFFIXES
 
 # One suffix per scale, largest first: the first `SI_SUFFIXES` lists (B, not its alias G).
 _SI_SCALES = sorted(

@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 
-from .._curve import CurveSchedule, Piece
+from ..core._curve import CurveSchedule, Piece
+from ..core.units import Quantity, Run
 from ..errors import ScheduleError, ScheduleTypeError
-from ..units import Quantity, Run
 from .counts import _csv_number, _number
 
 

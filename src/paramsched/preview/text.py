@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from ..units import Run
+from ..core.units import Run
 from .counts import _number
 from .points import pieces, rule_text, run_of, total_samples, totals, value_columns
 

@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ScheduleError, check_choice, check_number
 from ._exactpow import pow_array
-from .errors import ScheduleError, check_choice, check_number
 
 
 class _ScalarMath:

@@ -36,14 +36,14 @@ import logging
 from dataclasses import dataclass
 from typing import Literal, Optional, get_args
 
-from ._curve import KINDS, Curve, CurveSchedule, Segment, is_scalar, step_array  # noqa: F401
-from .errors import (
+from ..errors import (
     ScheduleError,
     ScheduleTypeError,
     check_choice,
     check_non_negative,
     check_rate,
 )
+from ._curve import KINDS, Curve, CurveSchedule, Segment, is_scalar, step_array  # noqa: F401
 from .shapes import SHAPES
 from .units import Run
 

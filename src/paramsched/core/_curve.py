@@ -40,7 +40,7 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
-from .errors import (
+from ..errors import (
     LIMIT,
     ScheduleError,
     ScheduleTypeError,

@@ -49,9 +49,9 @@ import functools
 import logging
 import math
 
-from ._curve import Curve, CurveSchedule, _resolve
-from .overrides import OVERRIDE_KEYS
-from .shapes import SCALAR
+from ..core._curve import Curve, CurveSchedule, _resolve
+from ..core.overrides import OVERRIDE_KEYS
+from ..core.shapes import SCALAR
 
 logger = logging.getLogger("paramsched.scheduler")
 

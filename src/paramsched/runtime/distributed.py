@@ -16,7 +16,7 @@ clock, the tokens recorded for the coming step).
 
 from __future__ import annotations
 
-from .errors import ScheduleError
+from ..errors import ScheduleError
 
 
 def _fields(scheduler) -> dict:

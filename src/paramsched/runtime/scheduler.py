@@ -27,6 +27,10 @@ import operator
 import weakref
 from collections.abc import Mapping
 
+from ..core._curve import CurveSchedule
+from ..core.schedule import Schedule
+from ..core.units import TOKEN_CLOCK_STEP, check_tokens
+from ..errors import LIMIT, ScheduleError, ScheduleTypeError, check_non_negative
 from . import _checkpoint
 from ._checkpoint import (  # noqa: F401  (public constants of the checkpoint format)
     FORMAT_KEY,
@@ -36,7 +40,6 @@ from ._checkpoint import (  # noqa: F401  (public constants of the checkpoint fo
     STATE_FORMAT,
     Policy,
 )
-from ._curve import CurveSchedule
 from ._tensors import as_float, held, held_lrs, outside_compiled, put_back_lrs, read_groups
 from ._writer import (
     GroupWriter,
@@ -45,9 +48,6 @@ from ._writer import (
     param_groups,
     plan,
 )
-from .errors import LIMIT, ScheduleError, ScheduleTypeError, check_non_negative
-from .schedule import Schedule
-from .units import TOKEN_CLOCK_STEP, check_tokens
 
 logger = logging.getLogger(__name__)
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Optional, Union
 
+from ..errors import ScheduleError, ScheduleTypeError, check_choice, check_number, check_rate
 from ._curve import (
     BATCH_SIZE_RULES,
     BRANCH_POINT,
@@ -53,7 +54,6 @@ from ._curve import (
     _check_value,
     scaled,
 )
-from .errors import ScheduleError, ScheduleTypeError, check_choice, check_number, check_rate
 from .shapes import SHAPE_NAMES, MultiStepDecay, PowerLaw, StepDecay, shape_named, shape_with
 from .units import Quantity, Run, branch_point, positions_as_written, positions_of
 

@@ -34,7 +34,7 @@ import struct
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import LIMIT, ScheduleError
+from ..errors import LIMIT, ScheduleError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
-from .errors import ScheduleError, ScheduleTypeError, check_number
+from ..errors import ScheduleError, ScheduleTypeError, check_number
 
 OVERRIDE_KEYS = ("max_lr", "min_lr", "start_wd", "end_wd", "wd_mult")
 

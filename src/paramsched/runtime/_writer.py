@@ -36,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
+from ..core._curve import VALUE_OVERRIDE
+from ..core.overrides import OVERRIDE_KEYS
+from ..errors import ScheduleError, ScheduleTypeError, briefly, check_rate, shown
 from . import _fastpath
 from ._bounds import check_bounds
-from ._curve import VALUE_OVERRIDE
 from ._tensors import is_tensor
-from .errors import ScheduleError, ScheduleTypeError, briefly, check_rate, shown
-from .overrides import OVERRIDE_KEYS
 
 _WD_OVERRIDES = ("start_wd", "end_wd", "wd_mult")
 logger = logging.getLogger("paramsched.scheduler")

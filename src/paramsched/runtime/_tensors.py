@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .errors import ScheduleTypeError
+from ..errors import ScheduleTypeError
 
 
 def is_tensor(value) -> bool:

@@ -25,12 +25,12 @@ import json
 import logging
 from collections.abc import Mapping
 
-from ._curve import KINDS as CURVE_KINDS
-from .errors import ScheduleError, ScheduleTypeError, check_choice, check_non_negative
-from .phases import KIND as PHASES_KIND
-from .phases import PhaseSchedule
-from .schedule import SCHEDULE_FIELDS, Schedule, check_field
-from .units import positions_as_written, positions_of
+from ..core._curve import KINDS as CURVE_KINDS
+from ..core.phases import KIND as PHASES_KIND
+from ..core.phases import PhaseSchedule
+from ..core.schedule import SCHEDULE_FIELDS, Schedule, check_field
+from ..core.units import positions_as_written, positions_of
+from ..errors import ScheduleError, ScheduleTypeError, check_choice, check_non_negative
 
 logger = logging.getLogger("paramsched.scheduler")
 

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from ..core.units import check_tokens, clock_for
+from ..errors import LIMIT, ScheduleError, ScheduleTypeError
 from ._checkpoint import FORMAT_KEY, Policy
 from ._tensors import snapshot
-from .errors import LIMIT, ScheduleError, ScheduleTypeError
 from .scheduler import OptimizerParamScheduler, _check_schedule
-from .units import check_tokens, clock_for
 
 logger = logging.getLogger(__name__)
 

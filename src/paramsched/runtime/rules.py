@@ -28,9 +28,9 @@ import fnmatch
 import warnings
 from collections.abc import Callable, Mapping
 
-from ._curve import VALUE_OVERRIDE
-from .errors import ScheduleError, ScheduleTypeError, check_number, check_rate
-from .overrides import OVERRIDE_KEYS, ParamGroupOverride, param_group_override_to_tuple
+from ..core._curve import VALUE_OVERRIDE
+from ..core.overrides import OVERRIDE_KEYS, ParamGroupOverride, param_group_override_to_tuple
+from ..errors import ScheduleError, ScheduleTypeError, check_number, check_rate
 
 #: Keys a rule may not set, and why: the scheduler and param_groups write them.
 _WRITTEN_KEYS = {

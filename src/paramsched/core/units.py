@@ -31,7 +31,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import LIMIT, ScheduleError, ScheduleTypeError, check_choice, check_number
+from ..errors import LIMIT, ScheduleError, ScheduleTypeError, check_choice, check_number
 
 Unit = Literal["steps", "samples", "tokens", "%"]
 UNITS: tuple[str, ...] = ("steps", "samples", "tokens", "%")

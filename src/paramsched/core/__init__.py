@@ -1,0 +1,1 @@
+"""The core: shapes, curves, schedules and units; NumPy only."""
