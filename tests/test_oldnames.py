@@ -22,10 +22,9 @@ def test_the_old_name_is_the_same_module(old, new):
 
 
 def test_from_imports_and_attributes_by_the_old_names():
+    import paramsched
     from paramsched.scheduler import OptimizerParamScheduler
     from paramsched.units import Run
-
-    import paramsched
 
     assert OptimizerParamScheduler is paramsched.OptimizerParamScheduler
     assert paramsched.units.Run is Run
