@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import logging
@@ -177,16 +178,13 @@ def check_schedule_file(load, source: str) -> Report:
     """Checks the schedule `load()` returns (a file or a recipe): a refusal is ``S100``
     (or the rule it is marked with); what the reader notes on the way (a ``[megatron]``
     table's notes) becomes findings."""
-    notes = _Kept()
-    logging.getLogger("paramsched").addHandler(notes)
-    try:
-        schedule = load()
-    except ScheduleError as error:
-        code = getattr(error, "code", None)
-        code = code if code in RULES else "S100"
-        return Report(source, None, [Finding(code, str(error), getattr(error, "step", None))])
-    finally:
-        logging.getLogger("paramsched").removeHandler(notes)
+    with kept_notes() as notes:
+        try:
+            schedule = load()
+        except ScheduleError as error:
+            code = getattr(error, "code", None)
+            code = code if code in RULES else "S100"
+            return Report(source, None, [Finding(code, str(error), getattr(error, "step", None))])
     word = (
         "iteration" if any(finding.code.startswith("M") for finding in notes.findings) else "step"
     )
@@ -206,6 +204,18 @@ def report_on(source: str, schedule, findings: list, word: str) -> Report:
 def _ordered(findings: list) -> list:
     """Errors first, then warnings, then notes; within a severity, in the order found."""
     return sorted(findings, key=lambda finding: SEVERITIES.index(finding.severity))
+
+
+@contextlib.contextmanager
+def kept_notes():
+    """Keeps paramsched's WARNINGs logged within the block as findings, in the
+    ``findings`` of the handler it yields (`_Kept`), instead of the log's."""
+    notes = _Kept()
+    logging.getLogger("paramsched").addHandler(notes)
+    try:
+        yield notes
+    finally:
+        logging.getLogger("paramsched").removeHandler(notes)
 
 
 class _Kept(logging.Handler):

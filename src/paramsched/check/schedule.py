@@ -162,12 +162,12 @@ def _ends(schedule, where: _Where, end, warmup_end, decay_end, floor, moved) -> 
             )
         ]
     anneal = _anneal_start(schedule)
-    if anneal is not None and warmup_end > anneal:
+    if anneal is not None and warmup_end and warmup_end > anneal:
         found.append(
             Finding(
                 "S106",
                 f"the warmup ends at {where(warmup_end)}, after the WSD anneal begins at "
-                f"{where(anneal)}",
+                f"{where(max(anneal, 0))}",
                 step_of(warmup_end),
             )
         )
@@ -180,8 +180,8 @@ def _ends(schedule, where: _Where, end, warmup_end, decay_end, floor, moved) -> 
                 Finding(
                     "S103",
                     f"training ends at {where(end)}, {_count(decay_end - end)} "
-                    f"{where.run.unit} before the decay ends: its last rate is {rate:.6g}, "
-                    f"not {floor:.6g}",
+                    f"{where.run.unit} before the decay ends: its last rate is "
+                    f"{_apart(rate, floor)}",
                     step_of(end),
                 )
             )
@@ -207,6 +207,15 @@ def _ends(schedule, where: _Where, end, warmup_end, decay_end, floor, moved) -> 
             )
         )
     return found
+
+
+def _apart(rate: float, floor: float) -> str:
+    """``rate, not floor``, each with the digits that tell them apart."""
+    for digits in range(6, 18):
+        shown, other = f"{rate:.{digits}g}", f"{floor:.{digits}g}"
+        if shown != other:
+            break
+    return f"{shown}, not {other}"
 
 
 def _anneal_start(schedule):
