@@ -282,3 +282,41 @@ def test_a_hostile_value_is_one_error_naming_the_flag(capsys, words, message):
     status, report, err = check(capsys, *argv, megatron=words)
     assert status == 1 and err == ""
     assert message in [finding["message"] for finding in report["findings"]]
+
+
+def test_a_split_schedule_written_with_an_equals_sign_is_read_alike(capsys):
+    options = ("--megatron-version", "main", "--data-parallel-size", "16")
+    run = [*STEP_RUN, "--step-batch-size-schedule"]
+    _, spaced, _ = check(capsys, *options, megatron=[*run, *SCHEDULE])
+    _, attached, _ = check(
+        capsys, *options, megatron=[*run[:-1], f"{run[-1]}={SCHEDULE[0]}", *SCHEDULE[1:]]
+    )
+    assert attached["findings"] == spaced["findings"]
+    assert attached["summary"] == spaced["summary"]
+    assert codes(spaced)[0] == "M100"
+
+
+@pytest.mark.parametrize(
+    "words",
+    [["--json"], ["--strict"], ["--megatron-version", "0.16"], ["--ignore", "S101"]],
+    ids=["json", "strict", "version", "ignore"],
+)
+def test_checks_own_flags_after_megatron_are_refused_as_megatron_refuses_them(capsys, words):
+    status, report, _ = check(capsys, megatron=["--lr", "1e-4", "--train-iters", "10", *words])
+    assert status == 1
+    assert messages(report, "M101") == [
+        f"{words[0]} is paramsched check's flag, not Megatron's (Megatron refuses it); "
+        "expected it before --megatron"
+    ]
+    assert "M151" not in codes(report)
+
+
+@pytest.mark.parametrize("flag", ["--lr", "--train-iters", "--lr-decay-style"])
+def test_a_flag_written_equals_dash_dash_is_no_value(capsys, flag):
+    run = ["--lr", "3e-4", "--train-iters", "10", f"{flag}=--"]
+    status, report, _ = check(capsys, megatron=run)
+    assert status == 1 and report["summary"]["steps"] == 10
+    assert messages(report, "M100") == [
+        f"{flag}=-- gives {flag} no value (Megatron's parser reads an empty list); expected a "
+        "value after = (the rest is checked without it)"
+    ]

@@ -560,9 +560,9 @@ def _check_megatron(options: argparse.Namespace):
     from .formats.megatron_check import NeedsMore, check_megatron, last_values, read_words
 
     source = f"Megatron arguments ({len(options.megatron):,} words)"
-    words, found = read_words(options.megatron)
     parser = _Parser(prog="Megatron's argument parser", add_help=False)
     add_megatron_flags(parser)
+    words, found = read_words(options.megatron, parser._option_string_actions)
     try:
         rest, others = _set_aside_other_flags(parser, words, launch_line=True, files=False)
         rest, repeated = last_values(rest, parser._option_string_actions)
@@ -572,6 +572,16 @@ def _check_megatron(options: argparse.Namespace):
         refused = Finding("M100", f"Megatron refuses the arguments: {message}")
         return Report(source, None, [*found, refused])
     found += repeated
+    own = options.parser._option_string_actions  # check's own flags, given after --megatron
+    for flag in dict.fromkeys(flag for flag, _ in others if flag in own):
+        found.append(
+            Finding(
+                "M101",
+                f"{flag} is paramsched check's flag, not Megatron's (Megatron refuses it); "
+                "expected it before --megatron",
+            )
+        )
+    others = [(flag, values) for flag, values in others if flag not in own]
     flags = {name: value for name, value in flags.items() if value is not None}
     if "data_parallel_size" in flags:
         found.append(

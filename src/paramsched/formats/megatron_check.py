@@ -49,19 +49,22 @@ class NeedsMore(Exception):
     """What the flags cannot say and the check needs (``--data-parallel-size``)."""
 
 
-def read_words(words: list[str]) -> tuple[list[str], list[Finding]]:
+def read_words(words: list[str], options: dict | None = None) -> tuple[list[str], list[Finding]]:
     """The words of a Megatron command line as the rest of the check reads them, and
     what Megatron would do with them before it reads any value: ``-h``/``--help``
     print its help and exit (``M100``; the rest is checked without them); a
     ``--step-batch-size-schedule`` whose value the shell split into words (an array
     expanded unquoted) leaves Megatron's parser unrecognized arguments (``M100``; the
-    rest is checked with the value joined, as if quoted).
+    rest is checked with the value joined, as if quoted); a scheduling flag of one
+    value (`options`: argparse's actions, by flag) written ``--lr=--`` is no value
+    (argparse makes it an empty list: ``M100``, and the rest is checked without it).
 
     Example:
         >>> words, found = read_words(["--step-batch-size-schedule", "0:16", "1M:32"])
         >>> words, found[0].code
         (['--step-batch-size-schedule', '0:16 1M:32'], 'M100')
     """
+    options = options or {}
     findings, kept, index = [], [], 0
     while index < len(words):
         word = words[index]
@@ -78,10 +81,21 @@ def read_words(words: list[str]) -> tuple[list[str], list[Finding]]:
                 )
             )
             continue
-        kept.append(word)
-        if word != "--step-batch-size-schedule":
+        name, equals, attached = word.partition("=")
+        if attached == "--" and name in options and options[name].nargs is None:
+            findings.append(
+                Finding(
+                    "M100",
+                    f"{word} gives {name} no value (Megatron's parser reads an empty list); "
+                    "expected a value after = (the rest is checked without it)",
+                )
+            )
             continue
-        parts = []
+        if name != "--step-batch-size-schedule":
+            kept.append(word)
+            continue
+        kept.append(name)
+        parts = [attached] if equals else []
         while index < len(words) and ":" in words[index] and not words[index].startswith("-"):
             parts.append(words[index])
             index += 1
