@@ -302,8 +302,14 @@ def test_a_split_schedule_written_with_an_equals_sign_is_read_alike(capsys):
 
 @pytest.mark.parametrize(
     "words",
-    [["--json"], ["--strict"], ["--megatron-version", "0.16"], ["--ignore", "S101"]],
-    ids=["json", "strict", "version", "ignore"],
+    [
+        ["--json"],
+        ["--strict"],
+        ["--megatron-version", "0.16"],
+        ["--ignore", "S101"],
+        ["--megatron"],
+    ],
+    ids=["json", "strict", "version", "ignore", "megatron-twice"],
 )
 def test_checks_own_flags_after_megatron_are_refused_as_megatron_refuses_them(capsys, words):
     status, report, _ = check(capsys, megatron=["--lr", "1e-4", "--train-iters", "10", *words])

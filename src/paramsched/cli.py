@@ -572,7 +572,7 @@ def _check_megatron(options: argparse.Namespace):
         refused = Finding("M100", f"Megatron refuses the arguments: {message}")
         return Report(source, None, [*found, refused])
     found += repeated
-    own = options.parser._option_string_actions  # check's own flags, given after --megatron
+    own = {*options.parser._option_string_actions, "--megatron"}  # check's, after --megatron
     for flag in dict.fromkeys(flag for flag, _ in others if flag in own):
         found.append(
             Finding(
