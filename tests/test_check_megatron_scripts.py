@@ -5,12 +5,17 @@ launch line gives them."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from paramsched.check.command import parse_in_chunks
 from paramsched.cli import main
+from paramsched.formats.megatron import add_megatron_flags
 
 #: A launch line's scheduling flags: 500,000 iterations of a step batch-size schedule.
 STEP_RUN = [
@@ -330,3 +335,21 @@ def test_a_flag_written_equals_dash_dash_is_no_value(capsys, flag):
         f"{flag}=-- gives {flag} no value (Megatron's parser reads an empty list); expected a "
         "value after = (the rest is checked without it)"
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [["--lr", "1e-4"], ["--lr=3e-4"], ["--train-iters", "7"], ["--seq-length", "9"]]
+            + [["--rampup-batch-size", "1", "2", "3"], ["--lr-decay-style", "cosine"]]
+        ),
+        max_size=12,
+    ),
+    st.integers(1, 4),
+)
+def test_flags_parsed_in_chunks_are_those_of_one_call(groups, size):
+    parser = argparse.ArgumentParser()
+    add_megatron_flags(parser)
+    words = [word for group in groups for word in group]
+    assert parse_in_chunks(parser, words, size) == parser.parse_args(words)

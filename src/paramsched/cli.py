@@ -555,7 +555,7 @@ def _check_megatron(options: argparse.Namespace):
     """The report on the Megatron arguments after ``--megatron``: what Megatron's parser
     refuses is a finding (``M100``), as is every other finding of
     `paramsched.formats.megatron_check.check_megatron`."""
-    from .check.command import Report, kept_notes, report_on
+    from .check.command import Report, kept_notes, parse_in_chunks, report_on
     from .check.rules import Finding
     from .formats.megatron_check import NeedsMore, check_megatron, last_values, read_words
 
@@ -566,7 +566,7 @@ def _check_megatron(options: argparse.Namespace):
     try:
         rest, others = _set_aside_other_flags(parser, words, launch_line=True, files=False)
         rest, repeated = last_values(rest, parser._option_string_actions)
-        flags = vars(_parse_in_chunks(parser, _attach_negatives(rest)))
+        flags = vars(parse_in_chunks(parser, _attach_negatives(rest)))
     except UsageError as error:
         message = str(error).replace("Megatron's argument parser: error: ", "")
         refused = Finding("M100", f"Megatron refuses the arguments: {message}")
@@ -608,27 +608,6 @@ def _check_megatron(options: argparse.Namespace):
             f"paramsched check: error: {error} (pass --data-parallel-size N)"
         ) from None
     return report_on(source, schedule, found + findings + notes.findings, "iteration")
-
-
-def _parse_in_chunks(parser: argparse.ArgumentParser, words: list[str], size: int = 256):
-    """``parser.parse_args(words)``, `size` flags at a time (argparse's time grows with
-    the square of the flags it is given at once): each chunk, read into the namespace of
-    the chunks before, sets what it gives over theirs, as one call would."""
-    chunks, chunk, flags = [], [], 0
-    for index, word in enumerate(words):
-        if word == "--":  # the rest are positionals, read with the chunk before them
-            chunk += words[index:]
-            break
-        if word.startswith("--"):
-            if flags == size:
-                chunks.append(chunk)
-                chunk, flags = [], 0
-            flags += 1
-        chunk.append(word)
-    namespace = None
-    for chunk in [*chunks, chunk]:
-        namespace = parser.parse_args(chunk, namespace)
-    return namespace
 
 
 def _recipes() -> str:

@@ -242,3 +242,24 @@ def with_options(report: Report, options: argparse.Namespace) -> Report:
         report.summary,
         [finding for finding in report.findings if finding.code not in ignored],
     )
+
+
+def parse_in_chunks(parser: argparse.ArgumentParser, words: list[str], size: int = 256):
+    """``parser.parse_args(words)``, `size` flags at a time (argparse's time grows with
+    the square of the flags it is given at once): each chunk, read into the namespace of
+    the chunks before, sets what it gives over theirs, as one call would."""
+    chunks, chunk, flags = [], [], 0
+    for index, word in enumerate(words):
+        if word == "--":  # the rest are positionals, read with the chunk before them
+            chunk += words[index:]
+            break
+        if word.startswith("--"):
+            if flags == size:
+                chunks.append(chunk)
+                chunk, flags = [], 0
+            flags += 1
+        chunk.append(word)
+    namespace = None
+    for chunk in [*chunks, chunk]:
+        namespace = parser.parse_args(chunk, namespace)
+    return namespace

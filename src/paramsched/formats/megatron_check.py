@@ -4,7 +4,9 @@ run otherwise than written, as findings of the check rules (`paramsched.check.ru
 `check_megatron` takes the scheduling flags already parsed (by name), the other
 flags with their values, and Megatron's version; it reads the schedule as
 ``paramsched table`` does, except that what ``table`` refuses becomes a finding,
-and goes on where Megatron's behaviour is still defined.
+and goes on where Megatron's behaviour is still defined. Before, `read_words` and
+`last_values` read the words of a launch line as Megatron's parser would (a value the
+shell split, ``--help``, a flag given twice).
 
 Example:
     >>> schedule, findings = check_megatron(
