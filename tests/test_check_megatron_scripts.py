@@ -353,3 +353,18 @@ def test_flags_parsed_in_chunks_are_those_of_one_call(groups, size):
     add_megatron_flags(parser)
     words = [word for group in groups for word in group]
     assert parse_in_chunks(parser, words, size) == parser.parse_args(words)
+
+
+@pytest.mark.parametrize(
+    ("words", "shown"),
+    [(["abc"], "abc"), ([], "nothing"), (["512", "1024"], "512 1024")],
+    ids=["not-a-number", "no-value", "two-values"],
+)
+def test_an_encoder_sequence_length_megatron_cannot_read_is_refused(capsys, words, shown):
+    run = ["--lr", "1e-4", "--train-iters", "10", "--encoder-seq-length", *words]
+    status, report, _ = check(capsys, megatron=run)
+    assert status == 1 and report["summary"]["tokens"] is None
+    assert messages(report, "M100") == [
+        "Megatron refuses the arguments: --encoder-seq-length takes one whole number, not "
+        f"{shown} (the rest is checked without a sequence length)"
+    ]

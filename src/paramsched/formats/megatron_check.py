@@ -238,7 +238,8 @@ def check_megatron(flags: dict, others: list, version: str | None):
 def _encoder_seq_length(flags: dict, others: list) -> list[Finding]:
     """Megatron's sequence length is ``--encoder-seq-length`` when ``--seq-length`` is
     not given (`flags` gets it as ``seq_length``: tokens, and a step schedule's
-    thresholds in tokens); ``M100`` where both are given, which Megatron refuses."""
+    thresholds in tokens); ``M100`` where both are given, or where its value is not one
+    whole number, which Megatron refuses."""
     given = [words for flag, words in others if flag == "--encoder-seq-length"]
     if not given:
         return []
@@ -251,12 +252,19 @@ def _encoder_seq_length(flags: dict, others: list) -> list[Finding]:
                 "rest is checked with --seq-length)",
             )
         ]
-    try:
-        flags["seq_length"] = int(given[-1][0]) if len(given[-1]) == 1 else None
-    except ValueError:
-        flags["seq_length"] = None  # Megatron's parser refuses it; it is not a length
-    if flags["seq_length"] is None:
-        del flags["seq_length"]
+    for words in given:  # Megatron's parser reads each: one whole number
+        try:
+            (length,) = map(int, words)
+        except ValueError:
+            shown = " ".join(words) or "nothing"
+            return [
+                Finding(
+                    "M100",
+                    f"Megatron refuses the arguments: --encoder-seq-length takes one whole "
+                    f"number, not {shown} (the rest is checked without a sequence length)",
+                )
+            ]
+    flags["seq_length"] = length
     return []
 
 
