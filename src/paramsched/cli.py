@@ -586,21 +586,43 @@ def _check_megatron(options: argparse.Namespace):
     """The report on the Megatron arguments after ``--megatron``: what Megatron's parser
     refuses is a finding (``M100``), as is every other finding of
     `paramsched.formats.megatron_check.check_megatron`."""
-    from .check.command import Report, report_on
+    from .check.command import Report, kept_notes, parse_in_chunks, report_on
     from .check.rules import Finding
-    from .formats.megatron_check import NeedsMore, check_megatron
+    from .formats.megatron_check import NeedsMore, check_megatron, last_values, read_words
 
-    words = options.megatron
-    source = f"Megatron arguments ({len(words):,} words)"
+    source = f"Megatron arguments ({len(options.megatron):,} words)"
     parser = _Parser(prog="Megatron's argument parser", add_help=False)
     add_megatron_flags(parser)
+    words, found = read_words(options.megatron, parser._option_string_actions)
     try:
-        rest, others = _set_aside_other_flags(parser, words, launch_line=True)
-        flags = vars(parser.parse_args(_attach_negatives(rest)))
+        rest, others = _set_aside_other_flags(parser, words, launch_line=True, files=False)
+        rest, repeated = last_values(rest, parser._option_string_actions)
+        flags = vars(parse_in_chunks(parser, _attach_negatives(rest)))
     except UsageError as error:
         message = str(error).replace("Megatron's argument parser: error: ", "")
-        return Report(source, None, [Finding("M100", f"Megatron refuses the arguments: {message}")])
+        refused = Finding("M100", f"Megatron refuses the arguments: {message}")
+        return Report(source, None, [*found, refused])
+    found += repeated
+    own = {*options.parser._option_string_actions, "--megatron"}  # check's, after --megatron
+    for flag in dict.fromkeys(flag for flag, _ in others if flag in own):
+        found.append(
+            Finding(
+                "M101",
+                f"{flag} is paramsched check's flag, not Megatron's (Megatron refuses it); "
+                "expected it before --megatron",
+            )
+        )
+    others = [(flag, values) for flag, values in others if flag not in own]
     flags = {name: value for name, value in flags.items() if value is not None}
+    if "data_parallel_size" in flags:
+        found.append(
+            Finding(
+                "M101",
+                f"--data-parallel-size {flags['data_parallel_size']} is not one of Megatron's "
+                "flags (Megatron refuses it; it derives the size from the world size); "
+                "expected it before --megatron, as paramsched check's own",
+            )
+        )
     dp = options.data_parallel_size
     if dp is not None:
         if flags.get("data_parallel_size", dp) != dp:
@@ -610,12 +632,13 @@ def _check_megatron(options: argparse.Namespace):
             )
         flags["data_parallel_size"] = dp
     try:
-        schedule, findings = check_megatron(flags, others, options.megatron_version)
+        with kept_notes() as notes:  # the schedule's own notes (a WSD anneal's length)
+            schedule, findings = check_megatron(flags, others, options.megatron_version)
     except NeedsMore as error:
         raise UsageError(
             f"paramsched check: error: {error} (pass --data-parallel-size N)"
         ) from None
-    return report_on(source, schedule, findings, "iteration")
+    return report_on(source, schedule, found + findings + notes.findings, "iteration")
 
 
 def _recipes() -> str:
@@ -652,7 +675,7 @@ def _megatron_schedule(flags: dict):
 
 
 def _set_aside_other_flags(
-    parser: argparse.ArgumentParser, words: list[str], launch_line: bool
+    parser: argparse.ArgumentParser, words: list[str], launch_line: bool, files: bool = True
 ) -> tuple[list[str], list[tuple[str, list[str]]]]:
     """Splits the words after a command into those its `parser` reads and the flags it
     does not know, each with its values, as ``(flag, values)``; an unknown flag takes
@@ -665,7 +688,8 @@ def _set_aside_other_flags(
     following words as it takes (stopping at a ``--`` word, which argparse then refuses);
     more words after its values are refused, unless one ends in ``.toml``, as Megatron
     refuses them (``--step-batch-size-schedule 0:16 2.4B:320``, a value split by the
-    shell). After ``--`` every word is kept.
+    shell). After ``--`` every word is kept. Without `files` (Megatron's arguments
+    alone, for ``check --megatron``) no word is a schedule FILE.
     """
     kept, others, index = [], [], 0
     while index < len(words):
@@ -694,15 +718,16 @@ def _set_aside_other_flags(
                 index, taken = index + 1, taken - 1
             kept += given
             stray = []
-            while launch_line and index < len(words) and _a_value(parser, words[index]):
+            while launch_line and index < len(words) and _a_value(parser, words[index], files):
                 stray.append(words[index])
                 index += 1
             if stray and len(given) > 1:  # "--step-batch-size-schedule 0:16 2.4B:320 ..."
                 raise UsageError(
-                    f"paramsched {parser.prog.split()[-1]}: error: unrecognized arguments: "
+                    f"{parser.prog}: error: unrecognized arguments: "
                     f"{' '.join(stray)} (after {' '.join(given)}, which takes "
                     f"{len(given) - 1} value{'s' if len(given) > 2 else ''}: quote a value "
-                    "that holds spaces; a schedule FILE's name ends in .toml)"
+                    "that holds spaces"
+                    + ("; a schedule FILE's name ends in .toml)" if files else ")")
                 )
             kept += stray
             continue
@@ -711,7 +736,7 @@ def _set_aside_other_flags(
             launch_line
             and "=" not in word
             and index < len(words)
-            and _a_value(parser, words[index])
+            and _a_value(parser, words[index], files)
         ):
             values.append(words[index])
             index += 1
@@ -719,13 +744,14 @@ def _set_aside_other_flags(
     return kept, others
 
 
-def _a_value(parser: argparse.ArgumentParser, word: str) -> bool:
+def _a_value(parser: argparse.ArgumentParser, word: str, files: bool = True) -> bool:
     """Whether `word`, after an unknown flag, is one of its values: not a flag (``--x``,
-    or one of `parser`'s, such as ``-h``) nor a schedule FILE (a name ending in .toml)."""
+    or one of `parser`'s, such as ``-h``) nor, where there may be one (`files`), a
+    schedule FILE (a name ending in .toml)."""
     return (
         not word.startswith("--")
         and word not in parser._option_string_actions
-        and not word.lower().endswith(".toml")
+        and not (files and word.lower().endswith(".toml"))
     )
 
 

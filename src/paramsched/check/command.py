@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import logging
@@ -187,16 +188,13 @@ def check_schedule_file(load, source: str) -> Report:
     """Checks the schedule `load()` returns (a file or a recipe): a refusal is ``S100``
     (or the rule it is marked with); what the reader notes on the way (a ``[megatron]``
     table's notes) becomes findings."""
-    notes = _Kept()
-    logging.getLogger("paramsched").addHandler(notes)
-    try:
-        schedule = load()
-    except ScheduleError as error:
-        code = getattr(error, "code", None)
-        code = code if code in RULES else "S100"
-        return Report(source, None, [Finding(code, str(error), getattr(error, "step", None))])
-    finally:
-        logging.getLogger("paramsched").removeHandler(notes)
+    with kept_notes() as notes:
+        try:
+            schedule = load()
+        except ScheduleError as error:
+            code = getattr(error, "code", None)
+            code = code if code in RULES else "S100"
+            return Report(source, None, [Finding(code, str(error), getattr(error, "step", None))])
     word = (
         "iteration" if any(finding.code.startswith("M") for finding in notes.findings) else "step"
     )
@@ -216,6 +214,18 @@ def report_on(source: str, schedule, findings: list, word: str) -> Report:
 def _ordered(findings: list) -> list:
     """Errors first, then warnings, then notes; within a severity, in the order found."""
     return sorted(findings, key=lambda finding: SEVERITIES.index(finding.severity))
+
+
+@contextlib.contextmanager
+def kept_notes():
+    """Keeps paramsched's WARNINGs logged within the block as findings, in the
+    ``findings`` of the handler it yields (`_Kept`), instead of the log's."""
+    notes = _Kept()
+    logging.getLogger("paramsched").addHandler(notes)
+    try:
+        yield notes
+    finally:
+        logging.getLogger("paramsched").removeHandler(notes)
 
 
 class _Kept(logging.Handler):
@@ -242,3 +252,24 @@ def with_options(report: Report, options: argparse.Namespace) -> Report:
         report.summary,
         [finding for finding in report.findings if finding.code not in ignored],
     )
+
+
+def parse_in_chunks(parser: argparse.ArgumentParser, words: list[str], size: int = 256):
+    """``parser.parse_args(words)``, `size` flags at a time (argparse's time grows with
+    the square of the flags it is given at once): each chunk, read into the namespace of
+    the chunks before, sets what it gives over theirs, as one call would."""
+    chunks, chunk, flags = [], [], 0
+    for index, word in enumerate(words):
+        if word == "--":  # the rest are positionals, read with the chunk before them
+            chunk += words[index:]
+            break
+        if word.startswith("--"):
+            if flags == size:
+                chunks.append(chunk)
+                chunk, flags = [], 0
+            flags += 1
+        chunk.append(word)
+    namespace = None
+    for chunk in [*chunks, chunk]:
+        namespace = parser.parse_args(chunk, namespace)
+    return namespace

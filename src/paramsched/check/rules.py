@@ -164,15 +164,18 @@ _TABLE = (
     Rule(
         "M100",
         "error",
-        "Megatron refuses the arguments: an unreadable value, a missing or invalid one.",
+        "Megatron refuses the arguments: an unreadable value, a missing or invalid one, a "
+        "value the shell split into words (an array expanded unquoted); or `-h`/`--help`, "
+        "which print Megatron's help instead of training.",
         "`--lr-decay-style='cosin' is not one of ... (did you mean 'cosine'?)`",
         "Follow the message: it names the flag and what is expected.",
     ),
     Rule(
         "M101",
         "error",
-        "A flag Megatron no longer accepts (`--warmup`, `--batch-size`), or a misspelling of "
-        "a scheduling flag, which Megatron's parser refuses.",
+        "A flag Megatron no longer accepts (`--warmup`, `--batch-size`), a misspelling of "
+        "a scheduling flag, or `--data-parallel-size` among Megatron's arguments (paramsched's "
+        "flag: Megatron derives the size from the world size), which Megatron's parser refuses.",
         "`unrecognized argument --lr-warmup-steps; did you mean --lr-warmup-iters?`",
         "Use the flag named in the message.",
     ),
@@ -187,7 +190,8 @@ _TABLE = (
         "M111",
         "warning",
         "A flag the chosen Megatron reads but ignores: `--rampup-batch-size` on main or beside "
-        "a step schedule, `--lr-wsd-decay-samples` with `--train-iters` (and the reverse).",
+        "a step schedule, `--lr-wsd-decay-samples` with `--train-iters` (and the reverse), the "
+        "earlier values of a scheduling flag given more than once (Megatron takes the last).",
         "`Megatron main ignores --rampup-batch-size: the batch size is 1024 from the first "
         "iteration`",
         "Remove the flag, or give what the version reads (`--step-batch-size-schedule`).",

@@ -191,8 +191,8 @@ def _ends(schedule, where: _Where, end, warmup_end, decay_end, floor, moved) -> 
                 Finding(
                     "S103",
                     f"training ends at {where(end)}, {_count(decay_end - end)} "
-                    f"{where.run.unit} before the decay ends: its last rate is {rate:.6g}, "
-                    f"not {floor:.6g}",
+                    f"{where.run.unit} before the decay ends: its last rate is "
+                    f"{_apart(rate, floor)}",
                     step_of(end),
                 )
             )
@@ -225,6 +225,15 @@ def _after(schedule, position) -> str:
     """`` and after``, where the rate reaches its floor only once past `position`."""
     before, after = schedule.base_lr(position), schedule.base_lr(position + 1)
     return " and after" if float(before) != float(after) else ""
+
+
+def _apart(rate: float, floor: float) -> str:
+    """``rate, not floor``, each with the digits that tell them apart."""
+    for digits in range(6, 18):
+        shown, other = f"{rate:.{digits}g}", f"{floor:.{digits}g}"
+        if shown != other:
+            break
+    return f"{shown}, not {other}"
 
 
 def _anneal_start(schedule):

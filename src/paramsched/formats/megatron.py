@@ -202,6 +202,16 @@ MEGATRON_LOOKALIKES: frozenset[str] = frozenset(
         "--ft-num-warmup-iters",
         "--indexer-batch-size",
         "--no-weight-decay-cond-type",
+        # flags its example trainers, tools and extensions add to Megatron's parser
+        "--calib-batch-size",
+        "--image-seq-length",
+        "--max-batch-size",
+        "--mem-batch-size",
+        "--mmlu-batch-size",
+        "--num-samples",
+        "--out-seq-length",
+        "--packing-seq-length",
+        "--total-seq-length",
     }
 )
 
@@ -783,18 +793,25 @@ def batch_stops(run: Run, iterations: int, a: dict) -> list[ScheduleError]:
     found = []
     stretches = run.stretches()
     sizes = [size for _, _, size in stretches]
-    where = "--step-batch-size-schedule" if run.batch_size_schedule else "the batch size"
+    where = "--step-batch-size-schedule" if run.batch_size_schedule else "the batch-size ramp-up"
     for index, (step, _, size) in enumerate(stretches):
         if step >= iterations:
             break
         if divisor is not None and size % divisor:
+            message = (
+                f"{where} reaches batch size {size} at iteration {step}, not a multiple of "
+                f"--micro-batch-size x --data-parallel-size = {divisor}; expected multiples, "
+                "since Megatron stops there"
+            )
+            if not run.batch_size_schedule and run.rampup_batch_size is None:  # constant
+                message = (
+                    f"--global-batch-size {size} is not a multiple of --micro-batch-size x "
+                    f"--data-parallel-size = {divisor}; expected a multiple, since Megatron "
+                    "refuses it at start-up"
+                )
             found.append(
                 coded(
-                    ScheduleError(
-                        f"{where} reaches batch size {size} at iteration {step}, not a "
-                        f"multiple of --micro-batch-size x --data-parallel-size = {divisor}; "
-                        "expected multiples, since Megatron stops there"
-                    ),
+                    ScheduleError(message),
                     "M130",
                     step,
                 )
