@@ -78,3 +78,75 @@ def timm_rates(updates: int, groups: int = 1, **arguments) -> list:
             scheduler.step(update // per_epoch)
         rates.append([g["lr"] for g in optimizer.param_groups])
     return rates
+
+
+#: Megatron's defaults for its scheduling arguments (``megatron/training/arguments.py``).
+MEGATRON_ARGUMENTS = dict(
+    lr=None,
+    min_lr=0.0,
+    lr_warmup_init=0.0,
+    lr_warmup_iters=0,
+    lr_warmup_samples=0,
+    lr_warmup_fraction=None,
+    lr_decay_iters=None,
+    lr_decay_samples=None,
+    train_iters=None,
+    train_samples=None,
+    lr_decay_style="linear",
+    lr_wsd_decay_style="exponential",
+    lr_wsd_decay_iters=None,
+    lr_wsd_decay_samples=None,
+    weight_decay=0.01,
+    start_weight_decay=None,
+    end_weight_decay=None,
+    weight_decay_incr_style="constant",
+    global_batch_size=None,
+    micro_batch_size=1,
+    data_parallel_size=1,
+    step_batch_size_schedule=None,
+    seq_length=None,
+    rampup_batch_size=None,
+)
+
+
+def megatron_arguments(flags: str):
+    """A line of Megatron's ``--flag value`` words as Megatron's parser leaves them: each
+    value as its flag's type (a number is an int if it reads as one, else a float)."""
+    from types import SimpleNamespace
+
+    values, words = dict(MEGATRON_ARGUMENTS), flags.split()
+    for index, word in enumerate(words):
+        if word.startswith("--"):
+            value = words[index + 1]
+            for kind in (int, float, str):
+                try:
+                    value = kind(value)
+                    break
+                except ValueError:
+                    continue
+            values[word[2:].replace("-", "_")] = value
+    return SimpleNamespace(**values)
+
+
+def megatron_rates(flags: str, groups: int = 1) -> list[list[float]]:
+    """megatron-core's ``OptimizerParamScheduler``, given what Megatron's training script
+    derives from `flags` (one batch size: no ramp-up), stepped by the global batch size
+    once per iteration: each group's rate and weight decay after 0..N iterations."""
+    import warnings
+
+    import megatron_main
+    from conftest import PlainOptimizer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
+
+    args = megatron_main.validate(megatron_arguments(flags))
+    optimizer = PlainOptimizer([{"params": []} for _ in range(groups)])
+    scheduler = OptimizerParamScheduler(optimizer, **megatron_main.scheduler_arguments(args, None))
+    iterations = args.train_iters or args.train_samples // args.global_batch_size
+    rates = [[(g["lr"], g["weight_decay"]) for g in optimizer.param_groups]]
+    for _ in range(iterations):
+        scheduler.step(increment=args.global_batch_size)
+        rates.append([(g["lr"], g["weight_decay"]) for g in optimizer.param_groups])
+    return rates

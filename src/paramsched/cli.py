@@ -21,10 +21,12 @@ import os
 import re
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 from . import __version__
 from .check.command import add_check
 from .errors import ScheduleError
+from .formats._convert_io import add_convert
 from .formats.megatron import (
     MEGATRON_DEFAULTS,
     MEGATRON_FLAGS,
@@ -166,6 +168,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_compare(commands)
     add_check(commands)
     predict_cli.add_commands(commands)
+    add_convert(commands)
     commands.add_parser(
         "recipes",
         help="list the built-in recipes",
@@ -571,6 +574,21 @@ def _check(options: argparse.Namespace) -> tuple[str, int]:
         report = check_schedule_file(lambda: load_schedule(path), f"recipe {options.recipe}")
     report = with_options(report, options)
     return (report.as_json() if options.json else report.text()), report.status(options.strict)
+
+
+def _convert(options: argparse.Namespace) -> str:
+    """``paramsched convert``: the configuration, or where it was written."""
+    from .formats.convert import convert
+    from .recipe import load_schedule
+
+    outputs = {} if options.out is None else {"--out": options.out}
+    _check_outputs(outputs, {options.file: f"the schedule FILE {options.file!r}"})
+    text = convert(load_schedule(options.file), options.to, options.within_ulps)
+    if not outputs:
+        return text.rstrip("\n")
+    text += "\n" * (not text.endswith("\n"))
+    _write_outputs(outputs, {"--out": lambda path: Path(path).write_text(text)})
+    return f"wrote the {options.to} configuration to {options.out}"
 
 
 def _readable(path: str) -> None:
@@ -981,7 +999,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         options.others, options.parser = others, command_parser
         options.megatron = megatron_words
-        if command in ("compare", "recipes", "check", "fit", "predict", "optimize"):
+        if command in ("compare", "recipes", "check", "fit", "predict", "optimize", "convert"):
             _check_other_flags(options, command, from_flags=False)
         run = {
             "table": _table,
@@ -992,6 +1010,7 @@ def main(argv: list[str] | None = None) -> int:
             "fit": predict_cli.fit_command,
             "predict": predict_cli.predict_command,
             "optimize": predict_cli.optimize_command,
+            "convert": _convert,
         }
         output = run[command](options)
         status = 0

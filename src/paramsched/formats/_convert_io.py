@@ -1,0 +1,114 @@
+"""The text forms of a conversion (a TOML file, Megatron's flags line), the distance
+of two rates in ulps, and the ``paramsched convert`` command's arguments.
+
+Example:
+    >>> int(ulps([1.0], [1.0000000000000002])[0])
+    1
+    >>> print(toml_text({"hf": {"name": "linear", "scheduler_specific_kwargs": {}}}), end="")
+    [hf]
+    name = "linear"
+    scheduler_specific_kwargs = {}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+import numpy as np
+
+TARGETS = ("megatron", "hf", "toml")
+MAX_ULPS = 1000  # a larger difference is another schedule, not a rounding
+
+
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def toml_text(data: dict) -> str:
+    """`data` (tables of numbers, strings, lists and inline tables) as TOML."""
+
+    def key(name) -> str:
+        return name if _BARE.fullmatch(name) else json.dumps(name)
+
+    def value(v) -> str:
+        if isinstance(v, dict):
+            inner = ", ".join(f"{key(k)} = {value(x)}" for k, x in v.items() if x is not None)
+            return "{ " + inner + " }" if inner else "{}"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return repr(v) if isinstance(v, (int, float)) else json.dumps(v)
+
+    tables = []
+    for name, table in data.items():
+        lines = [f"[{key(name)}]"]
+        lines += [f"{key(k)} = {value(v)}" for k, v in table.items() if v is not None]
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables) + "\n"
+
+
+def flags_text(flags: dict) -> str:
+    """Megatron's flags, by name, as one line of ``--flag value`` words (a list's
+    values one after another)."""
+    words = []
+    for name, value in flags.items():
+        words.append("--" + name.replace("_", "-"))
+        words += [str(v) for v in value] if isinstance(value, list) else [repr(value)]
+    return " ".join(w.strip("'") for w in words)
+
+
+def read_flags(text: str):
+    """Megatron's flags `text` as paramsched's Megatron reader reads a command line."""
+    from .megatron import add_megatron_flags, read_megatron_flags
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_megatron_flags(parser)
+    given = {k: v for k, v in vars(parser.parse_args(text.split())).items() if v is not None}
+    return read_megatron_flags(given)[0]
+
+
+def ulps(a, b) -> np.ndarray:
+    """How many doubles lie from `a` to `b` (arrays), counted across zero."""
+
+    def ordered(x):
+        bits = np.asarray(x, dtype=np.float64).view(np.int64)
+        return np.where(bits < 0, -(bits & 0x7FFFFFFFFFFFFFFF), bits)
+
+    return np.abs(ordered(a) - ordered(b))
+
+
+def ulps_allowed(text: str) -> int:
+    """``--within-ulps``: a whole number from 0 to `MAX_ULPS`."""
+    if not re.fullmatch(r"[0-9]{1,7}", text) or int(text) > MAX_ULPS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}; expected a whole number of ulps from 0 to {MAX_ULPS} "
+            "(a larger difference is another schedule)"
+        )
+    return int(text)
+
+
+def add_convert(commands) -> None:
+    """Adds ``convert`` to the subcommands `commands` of the ``paramsched`` parser."""
+    convert_ = commands.add_parser(
+        "convert",
+        help="write a schedule as Megatron's flags, transformers' arguments or a schedule file",
+        description="Writes the schedule FILE as Megatron's flags (--to megatron), the "
+        "arguments of transformers' get_scheduler and the optimizer's lr as JSON (--to hf), or "
+        "a schedule file (--to toml: phases where they give the same rates, else the "
+        "source's own table), only if the target's learning rate after every optimizer step "
+        "of the run equals the source's with ==; otherwise it refuses, naming the first step "
+        "that differs or what the target cannot express.",
+        epilog="examples: paramsched convert hf.toml --to megatron --within-ulps 1;  "
+        "paramsched convert megatron.toml --to hf --out hf.json",
+    )
+    convert_.add_argument("file", help="a schedule file (TOML)")
+    convert_.add_argument("--to", required=True, choices=TARGETS, help="the target")
+    convert_.add_argument("--out", help="write the configuration to this file, not stdout")
+    convert_.add_argument(
+        "--within-ulps",
+        type=ulps_allowed,
+        metavar="N",
+        help=f"accept rates within N ulps of the source's (0 to {MAX_ULPS}), with one warning",
+    )
