@@ -239,6 +239,27 @@ def test_megatron_to_megatron_keeps_the_ramp_and_the_weight_decay(tmp_path):
     assert "--weight-decay-incr-style linear" in flags
 
 
+@pytest.mark.parametrize("anneal", ["linear", "cosine", "exponential", "minus_sqrt"])
+@pytest.mark.parametrize("batch", [1, 8])
+def test_phases_of_megatrons_shapes_run_in_megatron_core_to_the_bit(tmp_path, anneal, batch):
+    """A warmup, a constant peak and an anneal, as phases → Megatron's WSD flags →
+    megatron-core: the rate and weight decay after every iteration are the source's."""
+    path = tmp_path / "wsd.toml"
+    path.write_text(
+        f'[run]\nglobal_batch_size = {batch}\ntotal = "200 steps"\n[lr]\nmax_lr = 1e-3\n'
+        'min_lr = 1e-4\nphases = [{ shape = "linear", to = "max_lr", until = "20 steps" }, '
+        '{ shape = "constant", until = "150 steps" }, '
+        f'{{ shape = "{anneal}", to = "min_lr", until = "100%" }}]\n'
+        "[wd]\nstart_wd = 0.1\nend_wd = 0.1\n"
+    )
+    schedule = load_schedule(path)
+    flags = convert(schedule, "megatron")
+    assert "--lr-decay-style WSD --lr-warmup-iters 20 --train-iters 200" in flags
+    samples = [schedule.run.samples_at_step(n) for n in range(201)]
+    expected = [[(schedule.lr(p), schedule.wd(p))] for p in samples]
+    assert megatron_rates(flags) == expected
+
+
 def phase_file(tmp_path, phases: str, run: str = 'global_batch_size = 8\ntotal = "100 steps"'):
     path = tmp_path / "phases.toml"
     path.write_text(f"[run]\n{run}\n[lr]\nmax_lr = 1e-3\nmin_lr = 1e-4\nphases = [{phases}]\n")
@@ -257,6 +278,15 @@ WARMUP = '{ shape = "linear", to = "max_lr", until = "10 steps" }, '
             ),
             "megatron",
             "Megatron has no step decay; nothing written",
+        ),
+        (
+            lambda p: phase_file(
+                p, WARMUP + '{ shape = "cosine", to = "0.5 * max_lr", until = "100%" }'
+            ),
+            "megatron",
+            "Megatron has no phases but a warmup from init_lr to max_lr, then a decay from "
+            "max_lr to min_lr (or a constant max_lr and an anneal); here cosine from max_lr to "
+            "0.5 * max_lr; nothing written",
         ),
         (
             lambda p: phase_file(p, WARMUP + '{ shape = "tanh", to = "min_lr", until = "100%" }'),
@@ -359,6 +389,7 @@ WARMUP = '{ shape = "linear", to = "max_lr", until = "10 steps" }, '
     ],
     ids=[
         "megatron-step",
+        "megatron-half-the-peak",
         "hf-tanh",
         "hf-ramp",
         "megatron-ramp-of-phases",

@@ -1,4 +1,4 @@
-"""The text forms of a conversion (a TOML file, Megatron's flags line), the distance
+"""The text forms of a conversion (a TOML file, phases, Megatron's flags line), the distance
 of two rates in ulps, and the ``paramsched convert`` command's arguments.
 
 Example:
@@ -42,11 +42,35 @@ def toml_text(data: dict) -> str:
         return repr(v) if isinstance(v, (int, float)) else json.dumps(v)
 
     tables = []
-    for name, table in data.items():
+    for name, table in sorted(data.items(), key=lambda item: item[0] != "run"):
         lines = [f"[{key(name)}]"]
         lines += [f"{key(k)} = {value(v)}" for k, v in table.items() if v is not None]
         tables.append("\n".join(lines))
     return "\n\n".join(tables) + "\n"
+
+
+def phases_file(plan) -> dict:
+    """`plan` (`paramsched.formats.convert.Plan`) as a schedule file's tables: ``[run]`` and ``[lr]`` phases, in samples."""
+    end = f"{plan.decay} samples"
+    phases = []
+    if plan.warmup:
+        phases.append({"shape": "linear", "to": "max_lr", "until": f"{plan.warmup} samples"})
+    if plan.style == "WSD":
+        phases.append({"shape": "constant", "until": f"{plan.decay - plan.wsd} samples"})
+        phases.append({"shape": plan.wsd_style, "to": "min_lr", "until": end})
+    elif plan.style == "constant":
+        phases.append({"shape": "constant", "until": f"{plan.total} samples"})
+    else:
+        phases.append({"shape": plan.style, "to": "min_lr", "until": end})
+    run = {"global_batch_size": plan.batch or 1, "rampup_batch_size": plan.ramp}
+    data = {"run": {**run, "total": f"{plan.total} samples"},
+            "lr": {"init_lr": plan.init_lr, "max_lr": plan.max_lr, "min_lr": plan.min_lr,
+                   "phases": phases}}  # fmt: skip
+    if plan.wd is not None:
+        start, end_wd, style, until = plan.wd
+        data["wd"] = {"start_wd": start, "end_wd": end_wd, "style": style,
+                      "until": f"{until} samples"}  # fmt: skip
+    return data
 
 
 def flags_text(flags: dict) -> str:

@@ -30,7 +30,7 @@ from ..errors import ScheduleError, check_choice
 from ..phases import PhaseSchedule
 from ..preview.points import step_curve, total_samples
 from ..schedule import Schedule
-from ._convert_io import MAX_ULPS, TARGETS, flags_text, read_flags, toml_text, ulps
+from ._convert_io import MAX_ULPS, TARGETS, flags_text, phases_file, read_flags, toml_text, ulps
 from ._stack import StackSchedule
 
 if sys.version_info >= (3, 11):
@@ -72,6 +72,7 @@ MAPPINGS = (
 )
 #: Megatron's WSD anneals as transformers' ``decay_type`` (None: transformers has none).
 WSD_DECAYS = {"linear": "linear", "cosine": "cosine", "minus_sqrt": "1-sqrt", "exponential": None}
+MEGATRON_DECAYS = ("linear", "cosine", "inverse-square-root")
 
 
 @dataclass
@@ -143,30 +144,34 @@ def _plan_of_phases(s: PhaseSchedule, target: str) -> Plan:
     data, run = s.to_dict(), s.run
     if "branch" in data:
         raise refuse(target, "branch from another schedule (convert the file it describes)")
-    shapes = [(p["shape"], p.get("from"), p.get("to"), p) for p in data["lr"]["phases"]]
-    lr = data["lr"]
-    ends = [Fraction(p["until"].split()[0]) for _, _, _, p in shapes]
+    lr, odd = data["lr"], None
+    phases = [(p["shape"], p.get("from"), p.get("to", p.get("value"))) for p in lr["phases"]]
+    for shape, phase in zip(phases, lr["phases"]):
+        extra = sorted(set(phase) - {"shape", "from", "to", "until", "value"})
+        if extra or shape[0] not in (*WSD_DECAYS, "inverse-square-root", "constant"):
+            known = shape[0] in (*WSD_DECAYS, "inverse-square-root", "constant")
+            raise refuse(target, f"{shape[0]} decay" + (f" with {extra[0]}" if known else ""))
+    ends = [Fraction(p["until"].split()[0]) for p in lr["phases"]]
     plan = Plan("constant", lr["max_lr"], int(total_samples(s)), 0,
                 min_lr=lr["min_lr"], init_lr=lr["init_lr"], batch=run.global_batch_size)  # fmt: skip
     at = 0
-    if shapes and shapes[0][:3] == ("linear", "init_lr", "max_lr"):
+    if phases and phases[0] == ("linear", "init_lr", "max_lr"):
         plan.warmup, at = _whole(ends[0]), 1
-    rest = [shape for shape, *_ in shapes[at:]]
-    if rest and rest[0] == "constant" and len(rest) == 2 and shapes[-1][2] == "min_lr":
-        plan.style, plan.wsd_style = "WSD", rest[1]
+    rest = phases[at:]
+    held = ("constant", None, "max_lr")
+    if len(rest) == 2 and rest[0] == held and rest[1][1:] == ("max_lr", "min_lr"):
+        plan.style, plan.wsd_style = "WSD", rest[1][0]
         plan.decay, plan.wsd = _whole(ends[-1]), _whole(ends[-1] - ends[-2])
-    elif rest in ([], ["constant"]):
+    elif rest in ([], [held]):
         plan.decay = plan.total
-    elif len(rest) == 1 and shapes[-1][1:3] == ("max_lr", "min_lr"):
-        plan.style, plan.decay = rest[0], _whole(ends[-1])
+    elif len(rest) == 1 and rest[0][1:] == ("max_lr", "min_lr") and rest[0][0] in MEGATRON_DECAYS:
+        plan.style, plan.decay = rest[0][0], _whole(ends[-1])
     else:
-        odd = next((x for x in rest if x not in ("linear", "cosine", "inverse-square-root")), None)
-        raise refuse(target, f"{odd} decay" if odd else "phases but a warmup and one decay "
-                     "(or a warmup, a stable phase and an anneal)")  # fmt: skip
-    for shape, _, _, phase in shapes:
-        extra = sorted(set(phase) - {"shape", "from", "to", "until"})
-        if extra or shape not in (*WSD_DECAYS, "inverse-square-root", "constant"):
-            raise refuse(target, f"{shape} decay" + (f" with {extra[0]}" if extra else ""))
+        odd = next((p for p in rest if p[0] not in MEGATRON_DECAYS), rest[-1])
+        raise refuse(target, "phases but a warmup from init_lr to max_lr, then a decay from "
+                     "max_lr to min_lr (or a constant max_lr and an anneal); here "
+                     + (f"constant at {odd[2]}" if odd[0] == "constant" else
+                        f"{odd[0]} from {odd[1]} to {odd[2]}"))  # fmt: skip
     if "wd" in data:
         w = data["wd"]
         wd_end = run.land(run.samples(w.get("until", "100%"), "wd.until"))
@@ -181,7 +186,10 @@ def _whole(value: Fraction):
 def plan_of(schedule, target: str) -> Plan:
     """The source as a `Plan`, or a refusal naming what `target` cannot express."""
     run = schedule.run
-    changing = run is not None and (run.rampup_batch_size or run.batch_size_schedule)
+    if run is None:
+        raise ScheduleError("the schedule has no run (paramsched.Run): expected one with a "
+                            "global_batch_size and a total, since a conversion goes step by step")  # fmt: skip
+    changing = run.rampup_batch_size or run.batch_size_schedule
     if target == "hf" and changing:
         raise refuse("hf", "batch-size schedule (it counts optimizer steps of one batch size, and "
                      "the source's batch size changes: a ramp-up or stages)")  # fmt: skip
@@ -285,30 +293,6 @@ def hf_arguments(plan: Plan) -> dict:
     return a
 
 
-def phases_file(plan: Plan) -> dict:
-    """`plan` as a schedule file's tables: ``[run]`` and ``[lr]`` phases, in samples."""
-    end = f"{plan.decay} samples"
-    phases = []
-    if plan.warmup:
-        phases.append({"shape": "linear", "to": "max_lr", "until": f"{plan.warmup} samples"})
-    if plan.style == "WSD":
-        phases.append({"shape": "constant", "until": f"{plan.decay - plan.wsd} samples"})
-        phases.append({"shape": plan.wsd_style, "to": "min_lr", "until": end})
-    elif plan.style == "constant":
-        phases.append({"shape": "constant", "until": f"{plan.total} samples"})
-    else:
-        phases.append({"shape": plan.style, "to": "min_lr", "until": end})
-    run = {"global_batch_size": plan.batch or 1, "rampup_batch_size": plan.ramp}
-    data = {"run": {**run, "total": f"{plan.total} samples"},
-            "lr": {"init_lr": plan.init_lr, "max_lr": plan.max_lr, "min_lr": plan.min_lr,
-                   "phases": phases}}  # fmt: skip
-    if plan.wd is not None:
-        start, end_wd, style, until = plan.wd
-        data["wd"] = {"start_wd": start, "end_wd": end_wd, "style": style,
-                      "until": f"{until} samples"}  # fmt: skip
-    return data
-
-
 def _rates(schedule, name: str) -> tuple[np.ndarray, np.ndarray]:
     curve = step_curve(schedule)
     if curve is None:
@@ -385,7 +369,7 @@ def _toml(schedule, read) -> str:
     if isinstance(schedule, PhaseSchedule):
         candidates = [schedule.to_dict()]
         if "branch" in candidates[0]:
-            raise refuse("toml", "branch as one file (its [branch] file is the schedule file)")
+            raise ScheduleError("a branch converts to toml only as its own [branch] file")
     elif isinstance(schedule, StackSchedule):
         candidates = [{schedule.kind: schedule.arguments}]
     else:
