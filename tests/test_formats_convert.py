@@ -315,6 +315,15 @@ WARMUP = '{ shape = "linear", to = "max_lr", until = "10 steps" }, '
         ),
         (
             lambda p: read_flags(
+                "--lr 1e-3 --train-samples 256000 --global-batch-size 256 "
+                "--rampup-batch-size 64 64 25600"
+            ),
+            "hf",
+            "transformers has no batch-size schedule (it counts optimizer steps of one batch "
+            "size, and the source's batch size changes: a ramp-up or stages); nothing written",
+        ),
+        (
+            lambda p: read_flags(
                 "--lr 1e-3 --lr-warmup-init 1e-4 --lr-warmup-iters 10 --train-iters 100"
             ),
             "hf",
@@ -393,6 +402,7 @@ WARMUP = '{ shape = "linear", to = "max_lr", until = "10 steps" }, '
         "hf-tanh",
         "hf-ramp",
         "megatron-ramp-of-phases",
+        "hf-megatron-ramp",
         "hf-warmup-from-nonzero",
         "hf-weight-decay-schedule",
         "hf-exponential",
@@ -483,6 +493,11 @@ def test_the_command_prints_the_target_or_writes_it(files, capsys):
         ),
         (["--to", "hf"], "paramsched convert: error: the following arguments are required: file"),
         (["cosine.toml"], "paramsched convert: error: the following arguments are required: --to"),
+        (
+            ["cosine.toml", "--to", "toml", "--within-ulps", "1"],
+            "paramsched convert: error: --within-ulps=1 with --to toml, which is written only to "
+            "the bit; expected it with --to megatron or hf",
+        ),
         (["missing.toml", "--to", "hf"], "paramsched convert: error: missing.toml: no such file"),
         (
             ["broken.toml", "--to", "hf"],

@@ -347,6 +347,9 @@ def convert(schedule, to: str, within_ulps: int | None = None) -> str:
     if within_ulps is not None and not 0 <= within_ulps <= MAX_ULPS:
         raise ScheduleError(f"--within-ulps={within_ulps!r}; expected 0 to {MAX_ULPS}")
     if to == "toml":
+        if within_ulps is not None:
+            raise ScheduleError(f"--within-ulps={within_ulps} with --to toml, which is written "
+                                "only to the bit; expected it with --to megatron or hf")  # fmt: skip
         return _toml(schedule, schedule_from_data)
     plan = plan_of(schedule, to)
     try:
