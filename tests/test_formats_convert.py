@@ -15,6 +15,7 @@ from paramsched import ScheduleError, from_hf, from_timm, load_schedule
 from paramsched.cli import main
 from paramsched.formats._convert_io import MAX_ULPS, read_flags, ulps
 from paramsched.formats.convert import MAPPINGS, convert
+from paramsched.preview.points import total_samples
 
 pytest.importorskip("transformers")
 pytest.importorskip("megatron.core.optimizer_param_scheduler")
@@ -229,6 +230,25 @@ def test_toml_round_trips_to_the_bit(tmp_path, name):
     assert [again.lr(p) for p in positions] == [schedule.lr(p) for p in positions]
     expected = {"hf.toml": "[hf]", "timm.toml": "[timm]"}.get(name, "[run]")
     assert text.startswith(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_random_schedules_round_trip_through_toml(data, tmp_path_factory):
+    """transformers' arguments of every name Megatron runs, and Megatron's flags, → toml →
+    read back: the same rate (and weight decay) after every optimizer step."""
+    if data.draw(st.booleans()):
+        schedule = from_hf(**data.draw(hf_arguments(data.draw(st.sampled_from(MEGATRON_NAMES)))))
+    else:
+        schedule = read_flags(data.draw(megatron_flags()))
+    path = tmp_path_factory.mktemp("toml") / "written.toml"
+    path.write_text(convert(schedule, "toml"))
+    again = load_schedule(path)
+    steps = range(schedule.run.step_at_samples(int(total_samples(schedule))) + 1)
+    samples, theirs = schedule.run.samples_at_step(steps), again.run.samples_at_step(steps)
+    assert again.lr(theirs).tolist() == schedule.lr(samples).tolist()
+    if schedule.wd_curve is not None:
+        assert again.wd(theirs).tolist() == schedule.wd(samples).tolist()
 
 
 def test_megatron_to_megatron_keeps_the_ramp_and_the_weight_decay(tmp_path):
