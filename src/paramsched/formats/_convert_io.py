@@ -103,6 +103,11 @@ def ulps(a, b) -> np.ndarray:
     return np.abs(ordered(a) - ordered(b))
 
 
+def ulps_text(count) -> str:
+    """``"1 ulp"``, ``"3 ulps"``."""
+    return f"{int(count)} ulp" + "s" * (int(count) != 1)
+
+
 def ulps_allowed(text: str) -> int:
     """``--within-ulps``: a whole number from 0 to `MAX_ULPS`."""
     if not re.fullmatch(r"[0-9]{1,7}", text) or int(text) > MAX_ULPS:

@@ -30,7 +30,8 @@ from ..errors import ScheduleError, check_choice
 from ..phases import PhaseSchedule
 from ..preview.points import step_curve, total_samples
 from ..schedule import Schedule
-from ._convert_io import MAX_ULPS, TARGETS, flags_text, phases_file, read_flags, toml_text, ulps
+from . import _convert_io as forms
+from ._convert_io import MAX_ULPS, TARGETS
 from ._stack import StackSchedule
 
 if sys.version_info >= (3, 11):
@@ -179,7 +180,7 @@ def _plan_of_phases(s: PhaseSchedule, target: str) -> Plan:
     return plan
 
 
-def _whole(value: Fraction):
+def _whole(value: Fraction):  # a length in samples: an int where it is one
     return int(value) if value.denominator == 1 else float(value)
 
 
@@ -306,25 +307,23 @@ def compare(source, target, to: str, within_ulps: int | None) -> None:
     the source's (within `within_ulps`, with one WARNING); and its weight decay too."""
     samples, expected = _rates(source, "the source")
     steps = np.arange(len(samples))
-    run = target.run
-    got = target.lr(run.samples_at_step(steps) if run is not None else steps)
+    got = target.lr(target.run.samples_at_step(steps))  # every target has a run
     theirs = len(_rates(target, "the flags")[0]) if to == "megatron" else len(steps)
     if theirs != len(steps):
         raise ScheduleError(f"the flags run {theirs - 1} steps, the source {len(steps) - 1}; "
                             "nothing written")  # fmt: skip
-    apart = ulps(expected, got)
-    worst = int(apart.max()) if len(apart) else 0
-    name = STACK_NAMES[to]
+    apart, name = forms.ulps(expected, got), STACK_NAMES[to]
+    worst = int(apart.max())  # step 0 is always compared
     if worst > (within_ulps or 0):
         n = int(np.flatnonzero(apart > (within_ulps or 0))[0])
         raise ScheduleError(
             f"{name} does not run this schedule: at step {n} its lr is {float(got[n])!r}, the "
-            f"source's {float(expected[n])!r} ({_ulps(apart[n])} apart); nothing written"
+            f"source's {float(expected[n])!r} ({forms.ulps_text(apart[n])} apart); nothing written"
         )
     if worst:
         n = int(np.argmax(apart))
         logger.warning("%s runs this schedule within %s: the largest difference is at step "
-                       "%d (%r, the source's %r)", name, _ulps(worst), n, float(got[n]),
+                       "%d (%r, the source's %r)", name, forms.ulps_text(worst), n, float(got[n]),
                        float(expected[n]))  # fmt: skip
     if to == "megatron" and source.wd_curve is not None:
         wd, theirs = source.wd(samples), target.wd(target.run.samples_at_step(steps))
@@ -334,13 +333,18 @@ def compare(source, target, to: str, within_ulps: int | None) -> None:
                                 f"{float(theirs[n])!r}, the source's {float(wd[n])!r}; nothing written")  # fmt: skip
 
 
-def _ulps(count) -> str:
-    return f"{int(count)} ulp" + "s" * (int(count) != 1)
-
-
 def convert(schedule, to: str, within_ulps: int | None = None) -> str:
-    """`schedule` as `to`'s configuration (`TARGETS`), the text to write; refused unless
-    the target runs it to the bit at every optimizer step (within `within_ulps`)."""
+    """`schedule` as `to`'s configuration, the text to write.
+
+    Args:
+        schedule: Any schedule with a run of optimizer steps (a loaded schedule file).
+        to: One of `TARGETS`.
+        within_ulps: Accept a target whose every rate is within this many ulps of the
+            source's (0 to `MAX_ULPS`; not for ``toml``), with one WARNING.
+
+    Raises:
+        ScheduleError: the target cannot express the schedule, or differs at a step.
+    """
     from ..recipe import schedule_from_data
 
     to = check_choice("--to", to, TARGETS)
@@ -354,8 +358,8 @@ def convert(schedule, to: str, within_ulps: int | None = None) -> str:
     plan = plan_of(schedule, to)
     try:
         if to == "megatron":
-            text = flags_text(megatron_flags(plan))
-            target = read_flags(text)
+            text = forms.flags_text(megatron_flags(plan))
+            target = forms.read_flags(text)
         else:
             text = json.dumps(hf_arguments(plan))
             target = schedule_from_data({"hf": json.loads(text)})
@@ -378,18 +382,18 @@ def _toml(schedule, read) -> str:
     else:
         candidates = [{"megatron": megatron_flags(plan_of(schedule, "megatron"))}]
     try:
-        candidates.insert(0, phases_file(plan_of(schedule, "toml")))
+        candidates.insert(0, forms.phases_file(plan_of(schedule, "toml")))
     except ScheduleError:  # the stack's own table, then
         pass
     first = None
     for data in candidates:
-        text = toml_text(data)
+        text = forms.toml_text(data)
         try:
             compare(schedule, read(tomllib.loads(text)), "toml", None)
             return text
         except ScheduleError as error:
             first = first or error
-    raise first or refuse("toml", f"form of a {schedule.describe()} schedule")
+    raise first  # why the first form differs
 
 
 __all__ = ["MAPPINGS", "TARGETS", "convert"]
