@@ -26,10 +26,10 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..core.phases import PhaseSchedule
+from ..core.schedule import Schedule
 from ..errors import ScheduleError, check_choice
-from ..phases import PhaseSchedule
 from ..preview.points import step_curve, total_samples
-from ..schedule import Schedule
 from . import _convert_io as forms
 from ._convert_io import MAX_ULPS, TARGETS
 from ._stack import StackSchedule
