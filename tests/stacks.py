@@ -150,3 +150,25 @@ def megatron_rates(flags: str, groups: int = 1) -> list[list[float]]:
         scheduler.step(increment=args.global_batch_size)
         rates.append([(g["lr"], g["weight_decay"]) for g in optimizer.param_groups])
     return rates
+
+
+def hf_call(name: str, lr: float, warmup, training, kwargs: dict) -> dict:
+    """transformers' `get_scheduler` arguments as an ``[hf]`` table holds them (``constant``
+    takes no warmup; `kwargs` are its ``scheduler_specific_kwargs``, if any)."""
+    arguments = {"name": name, "lr": lr, "num_warmup_steps": None if name == "constant" else warmup}
+    arguments["num_training_steps"] = training
+    if kwargs:
+        arguments["scheduler_specific_kwargs"] = kwargs
+    return arguments
+
+
+def refused_file(path, text: str, message: str) -> None:
+    """A schedule file holding `text`, written at `path`, is refused with `message` (a
+    regular expression) by the reader of schedule files."""
+    import pytest
+
+    from paramsched import ScheduleError, load_schedule
+
+    path.write_text(text)
+    with pytest.raises(ScheduleError, match=message):
+        load_schedule(path)

@@ -20,7 +20,7 @@ from paramsched.preview.points import total_samples
 pytest.importorskip("transformers")
 pytest.importorskip("megatron.core.optimizer_param_scheduler")
 
-from stacks import hf_rates, megatron_rates  # noqa: E402
+from stacks import hf_call, hf_rates, megatron_rates  # noqa: E402
 
 pytestmark = pytest.mark.megatron
 
@@ -79,13 +79,7 @@ def hf_arguments(draw, name: str) -> dict:
             min_lr_ratio=draw(st.floats(0.0, 1.0)),
         )
         training = warmup + decay + draw(st.integers(0, 50))
-    arguments = {"name": name, "lr": lr, "num_warmup_steps": warmup}
-    if name == "constant":
-        arguments["num_warmup_steps"] = None
-    arguments["num_training_steps"] = training
-    if kwargs:
-        arguments["scheduler_specific_kwargs"] = kwargs
-    return arguments
+    return hf_call(name, lr, warmup, training, kwargs)
 
 
 @pytest.mark.parametrize("name", MEGATRON_NAMES)

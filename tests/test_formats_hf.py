@@ -13,7 +13,7 @@ from paramsched.formats.hf import HF_SCHEDULES, METRIC_SCHEDULES
 pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
-from stacks import hf_rates, optimizer_of  # noqa: E402
+from stacks import hf_call, hf_rates, optimizer_of, refused_file  # noqa: E402
 
 rates = st.floats(1e-6, 1.0)
 ratios = st.floats(0.0, 1.0)
@@ -59,13 +59,7 @@ def hf_arguments(draw, name: str) -> dict:
         if draw(st.booleans()):  # the stable length given instead of the training length
             kwargs["num_stable_steps"] = training - warmup - decay
             training = None
-    arguments = {"name": name, "lr": lr, "num_warmup_steps": warmup}
-    if name == "constant":
-        arguments["num_warmup_steps"] = None
-    arguments["num_training_steps"] = training
-    if kwargs:
-        arguments["scheduler_specific_kwargs"] = kwargs
-    return arguments
+    return hf_call(name, lr, warmup, training, kwargs)
 
 
 @pytest.mark.parametrize("name", list(HF_SCHEDULES))
@@ -366,10 +360,7 @@ def test_metric_schedules_are_refused_with_the_reason(name):
     ],
 )
 def test_hostile_files_name_the_key_as_written(tmp_path, text, message):
-    path = tmp_path / "hf.toml"
-    path.write_text(text)
-    with pytest.raises(ScheduleError, match=message):
-        load_schedule(path)
+    refused_file(tmp_path / "hf.toml", text, message)
 
 
 def test_preview_pieces_are_the_rates_at_their_ends_within_the_run():

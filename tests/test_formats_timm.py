@@ -12,7 +12,7 @@ from paramsched.formats.timm import TIMM_SCHEDULES
 
 torch = pytest.importorskip("torch")
 
-from stacks import optimizer_of, timm_rates, timm_scheduler  # noqa: E402
+from stacks import optimizer_of, refused_file, timm_rates, timm_scheduler  # noqa: E402
 
 timm_scheduler()  # skips the module when timm is not installed
 
@@ -261,10 +261,7 @@ def test_hostile_arguments_are_refused_naming_the_key(change, error, message):
     ],
 )
 def test_hostile_files_name_the_key_as_written(tmp_path, text, message):
-    path = tmp_path / "timm.toml"
-    path.write_text(text)
-    with pytest.raises(ScheduleError, match=message):
-        load_schedule(path)
+    refused_file(tmp_path / "timm.toml", text, message)
 
 
 def test_a_group_with_timm_s_lr_scale_is_refused():
