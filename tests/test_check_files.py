@@ -1,0 +1,101 @@
+"""Tests for paramsched check on schedule files and other stacks' schedules: where the
+summary puts the warmup and the decay, on every kind of schedule, checked by hand."""
+
+from __future__ import annotations
+
+import paramsched
+from paramsched.check import examine
+
+
+def _codes(findings) -> list[str]:
+    return [finding.code for finding in findings]
+
+
+def test_a_transformers_1_sqrt_decay_is_examined():
+    # the decay's formula, read at the stable phase's last step, takes a negative root
+    wsd = paramsched.from_hf(
+        "warmup_stable_decay",
+        lr=3e-4,
+        num_warmup_steps=100,
+        num_training_steps=1000,
+        scheduler_specific_kwargs={"num_decay_steps": 200, "decay_type": "1-sqrt"},
+    )
+    summary, findings = examine(wsd)
+    assert (summary["warmup_end_step"], summary["decay_end_step"]) == (100, 1000)
+    assert wsd.lr(100) == 3e-4 and wsd.lr(99) < 3e-4 and wsd.lr(1000) == 0.0
+    assert findings == []
+
+
+def test_a_transformers_warmup_ends_at_its_num_warmup_steps():
+    for name in ("linear", "cosine", "polynomial"):
+        schedule = paramsched.from_hf(name, lr=1e-3, num_warmup_steps=10, num_training_steps=100)
+        summary, _ = examine(schedule)
+        assert schedule.lr(10) == 1e-3 > schedule.lr(9)
+        assert summary["warmup_end_step"] == 10, name
+
+
+def test_a_timm_warmup_is_not_a_jump():
+    # five epochs of warmup rise by a fifth of the peak each: a warmup, not a jump (S112)
+    schedule = paramsched.from_timm(1e-3, "cosine", num_epochs=100, warmup_epochs=5, min_lr=1e-5)
+    summary, findings = examine(schedule)
+    assert summary["warmup_end_step"] == 5
+    assert schedule.lr(5) > schedule.lr(4) and schedule.lr(6) < schedule.lr(5)
+    assert "S112" not in _codes(findings)
+
+
+def test_a_timm_step_decay_ends_at_its_last_milestone():
+    schedule = paramsched.from_timm(1e-3, "step", num_epochs=100, decay_epochs=30, decay_rate=0.1)
+    summary, _ = examine(schedule)
+    assert schedule.lr(89) != schedule.lr(90) == schedule.lr(100)
+    assert summary["decay_end_step"] == 90
+    assert summary["share_at_floor"] == 0.1
+
+
+def _file(tmp_path, text: str) -> str:
+    path = tmp_path / "schedule.toml"
+    path.write_text(text)
+    return str(path)
+
+
+STEP_DOWN = """
+[run]
+global_batch_size = 4
+total = "{total} steps"
+[lr]
+max_lr = 1e-3
+min_lr = 1e-4
+phases = [
+    {{ shape = "linear", to = "max_lr", until = "100 steps" }},
+    {{ shape = "constant", until = "{down} steps" }},
+    {{ shape = "constant", value = "min_lr", until = "100%" }},
+]
+"""
+
+
+def test_a_step_down_reaches_the_floor_at_the_step_after(tmp_path):
+    schedule = paramsched.load_schedule(_file(tmp_path, STEP_DOWN.format(total=1000, down=500)))
+    summary, findings = examine(schedule)
+    assert schedule.lr(500 * 4) == 1e-3 and schedule.lr(501 * 4) == 1e-4
+    assert summary["decay_end_step"] == 501 and summary["share_at_floor"] == 0.499
+    assert [f.step for f in findings if f.code in ("S101", "S112")] == [501, 501]
+
+
+def test_a_run_too_long_to_list_gives_exact_steps_and_its_jumps(tmp_path, capsys):
+    from paramsched.cli import main
+
+    text = STEP_DOWN.format(total=20_000_000, down=10_000_001)
+    status = main(["check", _file(tmp_path, text)])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "run: 20,000,000 steps, 80M samples" in out
+    assert "decay ends at step 10,000,002" in out
+    assert "at step 10,000,002 of 20,000,000" in out
+    assert "note S112: the learning rate jumps from 0.001 to 0.0001 at step 10,000,002" in out
+
+
+def test_ignoring_the_refusal_does_not_pass_a_run_that_would_not_start(tmp_path, capsys):
+    from paramsched.cli import main
+
+    text = '[run]\nglobal_batch_size = 4\ntotal = "100%"\n[lr]\nmax_lr = 1e-3\nphases = []\n'
+    assert main(["check", "--ignore", "S100", _file(tmp_path, text)]) == 1
+    assert "no run to summarize: it would not start" in capsys.readouterr().out
