@@ -318,6 +318,11 @@ def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
             f"branch.from={source!r} stands on {len(within)} branches; "
             f"expected at most {MAX_BRANCH_DEPTH}"
         )
+    if source.endswith(".toml") and not os.path.lexists(parent_path):
+        raise ScheduleError(
+            f"branch.from={source!r}: {parent_path} does not exist; expected a schedule "
+            "file (its path relative to this file's folder) or a recipe name"
+        )
     parent = load_schedule(parent_path, chain)
     for name, (place, _) in values.items():  # where the parent has it, else refused below
         theirs = next((v.place for v in parent.values if v.name == name), place)
