@@ -99,3 +99,44 @@ def test_ignoring_the_refusal_does_not_pass_a_run_that_would_not_start(tmp_path,
     text = '[run]\nglobal_batch_size = 4\ntotal = "100%"\n[lr]\nmax_lr = 1e-3\nphases = []\n'
     assert main(["check", "--ignore", "S100", _file(tmp_path, text)]) == 1
     assert "no run to summarize: it would not start" in capsys.readouterr().out
+
+
+def test_a_megatron_table_is_spoken_of_in_its_own_keys(tmp_path, capsys):
+    from paramsched.cli import main
+
+    table = '[megatron]\nlr = 3e-4\nmin_lr = 3e-5\ntrain_iters = 1000\nlr_decay_style = "cosine"\n'
+    assert main(["check", _file(tmp_path, table)]) == 1
+    out = capsys.readouterr().out
+    assert "error S100: " in out and "megatron.global_batch_size is not set" in out
+    assert "--global-batch-size" not in out
+    ramp = "train_samples = 100000\nglobal_batch_size = 256\nrampup_batch_size = [32, 32, 20000]\n"
+    table = table.replace("train_iters = 1000\n", ramp)
+    assert main(["check", _file(tmp_path, table)]) == 0
+    out = capsys.readouterr().out
+    assert "note M112: megatron.rampup_batch_size follows Megatron-Core 0.16" in out
+    assert "--rampup-batch-size" not in out
+
+
+def test_batch_size_stages_on_a_token_clock_name_their_unit(tmp_path, capsys):
+    from paramsched.cli import main
+
+    text = """
+[run]
+clock = "tokens"
+total = "40K tokens"
+batch_size_schedule = [["0 tokens", 8], ["10K tokens", 16]]
+[lr]
+max_lr = 1e-3
+phases = [{ shape = "linear", to = "max_lr", until = "4K tokens" }]
+"""
+    assert main(["check", _file(tmp_path, text)]) == 0
+    assert "batch size: 8 from 0 tokens, 16 from 10,000 tokens\n" in capsys.readouterr().out
+
+
+def test_a_timm_step_decay_that_goes_on_past_the_run_ends_within_it():
+    # the 18th milestone (epoch 180) is after the run's 179 epochs: the rate is the run's
+    # floor from epoch 170 on
+    schedule = paramsched.from_timm(1e-3, "step", num_epochs=179, decay_epochs=10)
+    summary, _ = examine(schedule)
+    assert schedule.lr(169) != schedule.lr(170) == schedule.lr(179) != schedule.lr(180)
+    assert summary["decay_end_step"] == 170

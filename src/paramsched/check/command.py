@@ -158,10 +158,10 @@ def summary_lines(summary: dict) -> list[str]:
     )
     stages = summary["batch_size_stages"]
     if stages:
+        key = next(iter(stages[0]))  # "step", else the clock's unit (samples, tokens)
         shown = [
-            f"{stage['batch_size']} from {at(stage['step'])}"
-            if "step" in stage
-            else f"{stage['batch_size']} from {_number(next(iter(stage.values())))}"
+            f"{stage['batch_size']} from "
+            + (at(stage["step"]) if key == "step" else f"{_number(stage[key])} {key}")
             for stage in stages[:8]
         ]
         more = f" and {len(stages) - 8:,} more" if len(stages) > 8 else ""

@@ -62,20 +62,20 @@ def _next_position(run: Run, piece):
 
 
 def _floor_reached(schedule, run: Run, piece, floor, end):
-    """Where the rate last leaves `floor` for good, from `piece` on (the last piece not at
-    the floor): a formula may reach it before the piece ends (timm's ``step`` decay, at
-    its last milestone), a step down reaches it at the step after; checked step by step
-    up to `preview.LISTED_STEPS` steps, within the run."""
+    """Where the rate last leaves `floor` for good within the run, from `piece` on (the
+    last piece not at the floor): a formula may reach it before the piece ends (timm's
+    ``step`` decay, at its last milestone), a step down reaches it at the step after;
+    checked step by step up to `preview.LISTED_STEPS` steps."""
     first, last = run.step_at_samples(piece.start), run.step_at_samples(piece.end)
     if last - first > preview.LISTED_STEPS:
         return piece.end
-    steps = np.arange(first, last + 2)  # and the step after the piece, at the floor
+    # the piece's steps and the one after it (at the floor), within the run
+    steps = np.arange(first, min(last + 1, run.step_at_samples(end)) + 1)
     rates = np.asarray(schedule.base_lr(run.samples_at_step(steps)), dtype=float)
     off = np.flatnonzero(rates != floor)
     if not len(off) or off[-1] + 1 >= len(steps):
         return piece.end
-    reached = run.samples_at_step(int(steps[off[-1] + 1]))
-    return piece.end if reached > max(end, piece.end) and piece.end <= end else reached
+    return run.samples_at_step(int(steps[off[-1] + 1]))
 
 
 def _shape(schedule, end) -> tuple[list, float, float | None, float]:
