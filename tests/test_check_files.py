@@ -140,3 +140,25 @@ def test_a_timm_step_decay_that_goes_on_past_the_run_ends_within_it():
     summary, _ = examine(schedule)
     assert schedule.lr(169) != schedule.lr(170) == schedule.lr(179) != schedule.lr(180)
     assert summary["decay_end_step"] == 170
+
+
+def test_an_unusual_wsd_anneal_is_noted_in_the_words_given(tmp_path, capsys):
+    from paramsched.cli import main
+
+    flags = ["--lr", "3e-4", "--min-lr", "3e-5", "--lr-decay-style", "WSD"]
+    flags += ["--lr-wsd-decay-iters", "0", "--train-iters", "1000", "--global-batch-size", "256"]
+    assert main(["check", "--megatron", *flags]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "note S113: --lr-wsd-decay-iters=0 with --train-iters=1000: no anneal: the rate drops "
+        "from --lr to --min-lr after --train-iters; run as Megatron-Core runs it\n"
+    ) in out
+    assert "wsd_decay_steps" not in out and "256000" not in out
+    table = "[megatron]\n" + "".join(
+        f"{flag[2:].replace('-', '_')} = {value if value[0].isdigit() else repr(value)}\n"
+        for flag, value in zip(flags[::2], flags[1::2])
+    )
+    assert main(["check", _file(tmp_path, table)]) == 0
+    assert (
+        "note S113: megatron.lr_wsd_decay_iters=0 with megatron.train_iters=1000: no anneal"
+    ) in capsys.readouterr().out
