@@ -162,3 +162,38 @@ def test_an_unusual_wsd_anneal_is_noted_in_the_words_given(tmp_path, capsys):
     assert (
         "note S113: megatron.lr_wsd_decay_iters=0 with megatron.train_iters=1000: no anneal"
     ) in capsys.readouterr().out
+
+
+def test_s101_on_a_run_without_steps_says_where_and_of_what(tmp_path):
+    from paramsched import Run, Schedule
+
+    short = Schedule(
+        max_lr=3e-4,
+        min_lr=3e-5,
+        lr_warmup_steps=100,
+        lr_decay_steps=3000,
+        lr_decay_style="cosine",
+        run=Run(total="10000 samples"),
+    )
+    _, findings = examine(short)
+    assert [finding.line() for finding in findings] == [
+        "warning S101: the learning rate reaches its floor (3e-05) at 3,000 samples of "
+        "10,000: 70% of training at the floor"
+    ]
+
+
+def test_a_rise_to_a_plateau_is_not_a_decay_to_its_floor():
+    from paramsched import Run, Schedule
+
+    cosine = Schedule(
+        max_lr=1.0,
+        min_lr=0.0,
+        lr_warmup_steps=10,
+        lr_decay_steps=1000,
+        lr_decay_style="cosine",
+        run=Run(global_batch_size=2, total="500 steps"),
+    )
+    rewarmed = cosine.branch("300 steps", [{"shape": "constant", "value": 0.9, "until": "100%"}])
+    _, findings = examine(rewarmed)
+    assert rewarmed.lr(600) < 0.9 == rewarmed.lr(602) == rewarmed.lr(1000)
+    assert _codes(findings) == ["S112"]  # the jump up, not a decay that ends early

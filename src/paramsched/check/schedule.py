@@ -250,14 +250,16 @@ def _ends(schedule, where: _Where, end, warmup_end, decay_end, floor, moved) -> 
         return found
     end_value, at_floor = step_of(end), step_of(decay_end)
     share = (end_value - at_floor) / end_value if end_value else 0
-    if share > LATE_SHARE and not moved:
+    before = (  # the rate just before: a rise to the final rate (a re-warm) is no decay
+        where.run.samples_at_step(at_floor - 1) if where.steps else max(decay_end - 1, 0)
+    )
+    if share > LATE_SHARE and not moved and float(schedule.base_lr(before)) > floor:
+        total = f"{end_value:,}" if where.steps else _count(end_value)
         found.append(
             Finding(
                 "S101",
                 f"the learning rate reaches its floor ({floor:.6g}) at {where(decay_end)} of "
-                f"{end_value:,}: {share:.0%} of training at the floor"
-                if where.steps
-                else f"{_count(end_value)}: {share:.0%} of training at the floor",
+                f"{total}: {share:.0%} of training at the floor",
                 at_floor,
             )
         )
