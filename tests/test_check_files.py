@@ -197,3 +197,15 @@ def test_a_rise_to_a_plateau_is_not_a_decay_to_its_floor():
     _, findings = examine(rewarmed)
     assert rewarmed.lr(600) < 0.9 == rewarmed.lr(602) == rewarmed.lr(1000)
     assert _codes(findings) == ["S112"]  # the jump up, not a decay that ends early
+
+
+def test_a_transformers_schedule_without_a_length_says_so():
+    # inverse_sqrt decays for ever: its 20 steps are where a preview stops, not a run
+    schedule = paramsched.from_hf("inverse_sqrt", lr=1e-3, num_warmup_steps=10)
+    _, findings = examine(schedule)
+    assert [finding.line() for finding in findings] == [
+        "note S111: the run has no length (no hf.num_training_steps): checked up to step 20"
+    ]
+    assert schedule.lr(40) < schedule.lr(20)
+    with_length = paramsched.from_hf("constant", lr=1e-3, num_training_steps=100)
+    assert examine(with_length)[1] == []

@@ -147,6 +147,13 @@ def examine(schedule, *, word: str = "step", moved: bool = False) -> tuple[dict,
                 f"the run has no total: checked up to the last phase's end, {where(end)}",
             )
         )
+    elif getattr(schedule, "kind", None) == "hf" and not schedule.arguments["num_training_steps"]:
+        findings.append(  # transformers' schedule without a length: its run is made up
+            Finding(
+                "S111",
+                f"the run has no length (no hf.num_training_steps): checked up to {where(end)}",
+            )
+        )
     findings += _ends(schedule, where, end, warmup_end, decay_end, floor, moved)
     findings += _past_the_end(schedule, pieces, where, end)
     if rates is not None and len(rates) > 1:
