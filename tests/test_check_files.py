@@ -209,3 +209,23 @@ def test_a_transformers_schedule_without_a_length_says_so():
     assert schedule.lr(40) < schedule.lr(20)
     with_length = paramsched.from_hf("constant", lr=1e-3, num_training_steps=100)
     assert examine(with_length)[1] == []
+
+
+def test_a_phase_that_begins_where_training_ends_is_not_said_to_begin_after(tmp_path):
+    text = """
+[run]
+global_batch_size = 4
+total = "10 steps"
+[lr]
+max_lr = 1e-3
+min_lr = 1e-4
+phases = [
+    { shape = "linear", to = "max_lr", until = "10 steps" },
+    { shape = "cosine", to = "min_lr", until = "20 steps" },
+]
+"""
+    _, findings = examine(paramsched.load_schedule(_file(tmp_path, text)))
+    assert [finding.line() for finding in findings if finding.code == "S109"] == [
+        "warning S109: the learning rate's phase 1 ('cosine', from step 10) begins where "
+        "training ends at step 10"
+    ]

@@ -305,7 +305,9 @@ def _past_the_end(schedule, pieces, where: _Where, end) -> list[Finding]:
                 Finding(
                     "S109",
                     f"the learning rate's phase {index} ({piece.name!r}, from "
-                    f"{where(piece.start)}) begins after training ends at {where(end)}",
+                    f"{where(piece.start)}) begins "
+                    + ("after" if piece.start > end else "where")
+                    + f" training ends at {where(end)}",
                 )
             )
     if schedule.branch_point is not None and schedule.branch_point >= end:
