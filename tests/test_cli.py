@@ -1012,7 +1012,7 @@ def test_table_of_a_step_schedule_runs_megatrons_iterations(capsys):
         assert float(row[2]) == float(f"{schedule.lr(int(row[1])):.6e}")
 
 
-def test_a_megatron_table_in_a_file_gives_the_same_notes(capsys, tmp_path):
+def test_a_megatron_table_in_a_file_gives_the_same_notes_in_its_keys(capsys, tmp_path):
     path = tmp_path / "megatron.toml"
     path.write_text(
         "[megatron]\nlr = 1e-3\ntrain_samples = 1000\nglobal_batch_size = 8\n"
@@ -1021,8 +1021,8 @@ def test_a_megatron_table_in_a_file_gives_the_same_notes(capsys, tmp_path):
     status, out, err = run(capsys, "preview", str(path))
     assert status == 0 and out
     assert err == (
-        "paramsched preview: note: --rampup-batch-size follows Megatron-Core 0.16 and "
-        "0.17; from 0.18 Megatron ignores it (use --step-batch-size-schedule)\n"
+        "paramsched preview: note: megatron.rampup_batch_size follows Megatron-Core 0.16 "
+        "and 0.17; from 0.18 Megatron ignores it (use megatron.step_batch_size_schedule)\n"
     )
 
 
@@ -1152,7 +1152,7 @@ HOSTILE_ARGV = [
     (["preview", "{dir}/near-miss.toml"], "(did you mean '10 samples'?)"),
     (["preview", "{dir}/huge-integer.toml"], "holds an integer of more than 4300 digits"),
     (["preview", "{dir}/ramp-number.toml"], "megatron.rampup_batch_size=5 is of type int"),
-    (["preview", "{dir}/huge-number.toml"], "--train-iters=1e+30 is beyond any run"),
+    (["preview", "{dir}/huge-number.toml"], "megatron.train_iters=1e+30 is beyond any run"),
     (["preview", "{dir}/a-file/x.toml"], "x.toml: cannot be read: Not a directory"),
     (["preview", "{dir}/deep.toml"], "deep.toml: line 2 nests 65 levels deep; expected at most 64"),
     (["table", "{dir}/dotted.toml"], "dotted.toml: line 1 nests 100000 levels deep"),

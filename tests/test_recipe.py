@@ -260,7 +260,10 @@ def test_a_branch_file_branches_from_a_file_or_a_recipe(tmp_path):
             '[branch]\nfrom = "loop.toml"\nat = "1 steps"\n[lr]\nphases = []\n',
             "goes round in a circle: ",
         ),
-        ('[branch]\nfrom = "missing.toml"\nat = "1 steps"\n[lr]\nphases = []\n', "no such file"),
+        (
+            '[branch]\nfrom = "missing.toml"\nat = "1 steps"\n[lr]\nphases = []\n',
+            "branch.from='missing.toml': ",
+        ),
         ('[branch]\nfrom = "no-such-recipe"\nat = "1 steps"\n', "is not one of"),
         ('[branch]\nat = "1 steps"\n', "branch has no 'from'"),
         (

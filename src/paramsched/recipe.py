@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .check.rules import Finding
 from .core._curve import VALUE_PLACES
 from .core.phases import PhaseSchedule
 from .core.schedule import Schedule
 from .errors import ScheduleError, ScheduleTypeError
 from .formats.hf import read_hf
-from .formats.megatron import MEGATRON_DEFAULTS, from_megatron_args
+from .formats.megatron import MEGATRON_DEFAULTS, read_megatron_args
+from .formats.megatron import logger as megatron_logger
 from .formats.timm import read_timm
 
 if sys.version_info >= (3, 11):
@@ -82,8 +84,34 @@ def schedule_from_data(data: dict) -> Schedule | PhaseSchedule:
                 f"{type(ramp).__name__}; expected [start, increment, "
                 "ramp length]"
             )
-        return from_megatron_args(argparse.Namespace(**arguments))
+        return _from_megatron_table(arguments)
     return PhaseSchedule.from_dict(data)
+
+
+def _as_keys(text: str) -> str:
+    """`text` with Megatron's flags (``--global-batch-size``) written as the keys of a
+    ``[megatron]`` table (``megatron.global_batch_size``)."""
+
+    def key(match) -> str:
+        name = match.group(1).replace("-", "_")
+        return f"megatron.{name}" if name in MEGATRON_DEFAULTS else match.group(0)
+
+    return re.sub(r"--([a-z0-9]+(?:-[a-z0-9]+)*)", key, text)
+
+
+def _from_megatron_table(arguments: dict) -> Schedule:
+    """`from_megatron_args` on a ``[megatron]`` table, its errors and notes naming the
+    table's keys rather than Megatron's flags."""
+    try:
+        schedule, notes = read_megatron_args(argparse.Namespace(**arguments))
+    except ScheduleError as error:
+        shown = type(error)(_as_keys(str(error)))
+        shown.__dict__.update(error.__dict__)  # a check rule's code and step
+        raise shown from None
+    for note in notes:
+        note = Finding(note.code, _as_keys(note), note.step) if isinstance(note, Finding) else note
+        megatron_logger.warning("%s", note)
+    return schedule
 
 
 MAX_FILE_BYTES = 1 << 20  # a schedule file is a few kilobytes; /dev/zero is endless
@@ -317,6 +345,11 @@ def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
         raise ScheduleError(
             f"branch.from={source!r} stands on {len(within)} branches; "
             f"expected at most {MAX_BRANCH_DEPTH}"
+        )
+    if source.endswith(".toml") and not os.path.lexists(parent_path):
+        raise ScheduleError(
+            f"branch.from={source!r}: {parent_path} does not exist; expected a schedule "
+            "file (its path relative to this file's folder) or a recipe name"
         )
     parent = load_schedule(parent_path, chain)
     for name, (place, _) in values.items():  # where the parent has it, else refused below

@@ -84,8 +84,11 @@ class Report:
         }
 
     def status(self, strict: bool) -> int:
+        """1 with errors (or warnings, if `strict`), or for a run that would not start
+        (no summary), whose refusal ``--ignore`` may have silenced; else 0."""
         counts = self.counts()
-        return 1 if counts["error"] or (strict and counts["warning"]) else 0
+        failed = self.summary is None or counts["error"] or (strict and counts["warning"])
+        return 1 if failed else 0
 
     def as_json(self) -> str:
         return json.dumps(
@@ -125,10 +128,10 @@ def summary_lines(summary: dict) -> list[str]:
     def at(value) -> str:
         if unit in ("samples", "tokens"):  # a run without steps
             return f"{_number(value)} {unit}"
-        return f"{unit} {_number(value)}"
+        return f"{unit} {value:,}"  # a step exactly, at any size
 
     length = ", ".join(
-        f"{_number(summary[key])} {name}"
+        (f"{summary[key]:,}" if key == "steps" else _number(summary[key])) + f" {name}"
         for key, name in (("steps", units), ("samples", "samples"), ("tokens", "tokens"))
         if summary.get(key) is not None
     )
@@ -155,10 +158,10 @@ def summary_lines(summary: dict) -> list[str]:
     )
     stages = summary["batch_size_stages"]
     if stages:
+        key = next(iter(stages[0]))  # "step", else the clock's unit (samples, tokens)
         shown = [
-            f"{stage['batch_size']} from {at(stage['step'])}"
-            if "step" in stage
-            else f"{stage['batch_size']} from {_number(next(iter(stage.values())))}"
+            f"{stage['batch_size']} from "
+            + (at(stage["step"]) if key == "step" else f"{_number(stage[key])} {key}")
             for stage in stages[:8]
         ]
         more = f" and {len(stages) - 8:,} more" if len(stages) > 8 else ""

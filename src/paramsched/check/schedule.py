@@ -45,12 +45,37 @@ class _Where:
 
     def __call__(self, position) -> str:
         if self.steps:
-            return f"{self.word} {_count(self.step(position))}"
+            return f"{self.word} {self.step(position):,}"  # a step exactly, at any size
         return f"{_count(position)} {self.run.unit}"
 
     def value(self, position):
         """The position in the run's steps if it has steps, else as it is."""
         return self.step(position) if self.steps else position
+
+
+def _next_position(run: Run, piece):
+    """The first position after `piece`'s start the run steps to (its end, on a clock
+    without whole steps), within the piece."""
+    if not preview.steps_known(run):
+        return piece.end
+    return min(run.samples_at_step(run.step_at_samples(piece.start) + 1), piece.end)
+
+
+def _floor_reached(schedule, run: Run, piece, floor, end):
+    """Where the rate last leaves `floor` for good within the run, from `piece` on (the
+    last piece not at the floor): a formula may reach it before the piece ends (timm's
+    ``step`` decay, at its last milestone), a step down reaches it at the step after;
+    checked step by step up to `preview.LISTED_STEPS` steps."""
+    first, last = run.step_at_samples(piece.start), run.step_at_samples(piece.end)
+    if last - first > preview.LISTED_STEPS:
+        return piece.end
+    # the piece's steps and the one after it (at the floor), within the run
+    steps = np.arange(first, min(last + 1, run.step_at_samples(end)) + 1)
+    rates = np.asarray(schedule.base_lr(run.samples_at_step(steps)), dtype=float)
+    off = np.flatnonzero(rates != floor)
+    if not len(off) or off[-1] + 1 >= len(steps):
+        return piece.end
+    return run.samples_at_step(int(steps[off[-1] + 1]))
 
 
 def _shape(schedule, end) -> tuple[list, float, float | None, float]:
@@ -59,6 +84,7 @@ def _shape(schedule, end) -> tuple[list, float, float | None, float]:
     none), the decay ends where the rate last changes (None for a rate that never falls
     below its peak), the floor is the rate from there on."""
     limit = max(end, schedule.horizon)
+    run = preview.run_of(schedule)
     pieces, held = schedule.pieces(limit), schedule.pieces(limit + 1)
     if len(held) > len(pieces) and held[-1].start >= limit:  # the value held after the last
         pieces = held  # segment (a formula that goes on past it, as some stacks' do, is cut)
@@ -67,14 +93,27 @@ def _shape(schedule, end) -> tuple[list, float, float | None, float]:
     for piece in pieces:
         if piece.start == piece.end == warmup_end:  # a stack's first position, alone
             continue
-        if piece.lr_end > piece.lr_start and piece.start == warmup_end:
+        if piece.start != warmup_end:
+            break
+        # The rate at the piece's first step: a stack's piece begins at the last step of
+        # the piece before it (`lr_start` is that step's rate), and its own first step may
+        # still rise to the peak (transformers' warmup ends at its step `num_warmup_steps`).
+        first = _next_position(run, piece)
+        rate = piece.lr_end if first == piece.end else float(schedule.base_lr(first))
+        if rate <= piece.lr_start:
+            break
+        if piece.lr_end > rate:
             warmup_end = piece.end
         else:
-            break
+            warmup_end = first
+            if first != piece.end:
+                break
     tail = len(pieces)
     while tail and pieces[tail - 1].lr_start == pieces[tail - 1].lr_end == floor:
         tail -= 1
     decay_end = pieces[tail - 1].end if tail else 0
+    if tail and preview.steps_known(run):  # a formula may reach its floor before its end
+        decay_end = _floor_reached(schedule, run, pieces[tail - 1], floor, end)
     peak = max(max(piece.lr_start, piece.lr_end) for piece in pieces)
     return pieces, warmup_end, (decay_end if floor < peak else None), floor
 
@@ -108,10 +147,19 @@ def examine(schedule, *, word: str = "step", moved: bool = False) -> tuple[dict,
                 f"the run has no total: checked up to the last phase's end, {where(end)}",
             )
         )
+    elif getattr(schedule, "kind", None) == "hf" and not schedule.arguments["num_training_steps"]:
+        findings.append(  # transformers' schedule without a length: its run is made up
+            Finding(
+                "S111",
+                f"the run has no length (no hf.num_training_steps): checked up to {where(end)}",
+            )
+        )
     findings += _ends(schedule, where, end, warmup_end, decay_end, floor, moved)
     findings += _past_the_end(schedule, pieces, where, end)
     if rates is not None and len(rates) > 1:
         findings += _jumps(rates, word, where.value(warmup_end) if where.steps else 0)
+    elif rates is None and where.steps:  # too long to list: the jumps between its pieces
+        findings += _boundary_jumps(schedule, pieces, where, warmup_end, end)
     return summary, findings
 
 
@@ -209,12 +257,16 @@ def _ends(schedule, where: _Where, end, warmup_end, decay_end, floor, moved) -> 
         return found
     end_value, at_floor = step_of(end), step_of(decay_end)
     share = (end_value - at_floor) / end_value if end_value else 0
-    if share > LATE_SHARE and not moved:
+    before = (  # the rate just before: a rise to the final rate (a re-warm) is no decay
+        where.run.samples_at_step(at_floor - 1) if where.steps else max(decay_end - 1, 0)
+    )
+    if share > LATE_SHARE and not moved and float(schedule.base_lr(before)) > floor:
+        total = f"{end_value:,}" if where.steps else _count(end_value)
         found.append(
             Finding(
                 "S101",
                 f"the learning rate reaches its floor ({floor:.6g}) at {where(decay_end)} of "
-                f"{_count(end_value)}: {share:.0%} of training at the floor",
+                f"{total}: {share:.0%} of training at the floor",
                 at_floor,
             )
         )
@@ -253,7 +305,9 @@ def _past_the_end(schedule, pieces, where: _Where, end) -> list[Finding]:
                 Finding(
                     "S109",
                     f"the learning rate's phase {index} ({piece.name!r}, from "
-                    f"{where(piece.start)}) begins after training ends at {where(end)}",
+                    f"{where(piece.start)}) begins "
+                    + ("after" if piece.start > end else "where")
+                    + f" training ends at {where(end)}",
                 )
             )
     if schedule.branch_point is not None and schedule.branch_point >= end:
@@ -297,5 +351,39 @@ def _jumps(rates: np.ndarray, word: str, warmup_end: int) -> list[Finding]:
             f"the learning rate jumps from {rates[first]:.6g} to {rates[first + 1]:.6g} at "
             f"{word} {first + 1:,} ({change[first] / peak:+.0%} of the peak){more}",
             first + 1,
+        )
+    ]
+
+
+def _boundary_jumps(schedule, pieces, where: _Where, warmup_end, end) -> list[Finding]:
+    """``S112`` on a run too long to list step by step: the jumps where one piece ends
+    and the next begins (a step down, a restart), from the last step of one to the first
+    step of the next."""
+    run, starts = where.run, []
+    for piece in pieces[1:]:
+        if warmup_end <= piece.start < end and piece.start not in starts:
+            starts.append(piece.start)
+    if not starts:
+        return []
+    steps = np.array([run.step_at_samples(start) for start in starts])
+    before = np.asarray(schedule.lr(run.samples_at_step(steps)), dtype=float)
+    after = np.asarray(schedule.lr(run.samples_at_step(steps + 1)), dtype=float)
+    peak = float(np.max(schedule.lr(preview.grid(schedule, 100_001))))
+    peak = max(peak, float(before.max()), float(after.max()))
+    if peak <= 0:
+        return []
+    jumps = np.flatnonzero(np.abs(after - before) > JUMP_SHARE * peak)
+    if not len(jumps):
+        return []
+    first = int(jumps[0])
+    more = f" (and {len(jumps) - 1:,} more)" if len(jumps) > 1 else ""
+    step = int(steps[first]) + 1
+    return [
+        Finding(
+            "S112",
+            f"the learning rate jumps from {before[first]:.6g} to {after[first]:.6g} at "
+            f"{where.word} {step:,} ({(after[first] - before[first]) / peak:+.0%} of the peak)"
+            f"{more}",
+            step,
         )
     ]

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..core._curve import Curve, CurveSchedule, Segment
+from ..core._curve import Curve, CurveSchedule, Piece, Segment
 from ..core.phases import _frozen, flatten
 from ..core.shapes import ARRAY, SCALAR
 from ..core.units import Run
@@ -122,7 +122,16 @@ class StackSchedule(CurveSchedule):
         as a cosine transformers continues past its training, is cut there), each with
         the rate at its first and last position (a stack's branches need not meet)."""
         shown, values = [], self._lr_values(None, None)
-        for piece in super().pieces(total):
+        # Each piece's rates are the stack's own at its first and last position (a
+        # formula evaluated at the position before its own, as `Curve.pieces` would,
+        # can leave its domain: transformers' 1-sqrt decay takes a negative root).
+        found, begin = [], 0
+        for segment in self.lr_curve.segments:
+            found.append(Piece(segment.label, begin, segment.end, 0.0, 0.0))
+            begin = segment.end
+        if total > begin:
+            found.append(Piece(self.lr_curve.final_label, begin, total, 0.0, 0.0))
+        for piece in found:
             end = min(piece.end, max(total, piece.start))
             piece = dataclasses.replace(
                 piece,

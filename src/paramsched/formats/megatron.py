@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..check.rules import Finding
-from ..core.schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
+from ..core.schedule import (
+    LR_DECAY_STYLES,
+    WD_INCR_STYLES,
+    WSD_DECAY_STYLES,
+    Schedule,
+    _unusual_wsd,
+)
+from ..core.schedule import logger as schedule_logger
 from ..core.units import MAX_AMOUNT, MAX_STAGES, Run
 from ..errors import (
     ScheduleError,
@@ -472,6 +479,23 @@ def read_megatron_args(args, *, stops: list | None = None) -> tuple[Schedule, li
         run = dataclasses.replace(run, total=f"{iterations} steps")
     else:  # no batch size: the schedule counts samples, and its run ends at the last
         run = dataclasses.replace(run, total=f"{train} samples")
+    if a["lr_decay_style"] == "WSD":  # noted in the flags' words, not the Schedule's
+        unusual = _unusual_wsd(wsd_decay_steps, lr_decay_steps, lr_warmup_steps)
+        if unusual:
+            decay = f"lr_decay_{unit}" if a[f"lr_decay_{unit}"] is not None else f"train_{unit}"
+            notes.append(
+                Finding(
+                    "S113",
+                    f"--lr-wsd-decay-{unit}={a[f'lr_wsd_decay_{unit}']!r} with "
+                    f"{_flag(decay)}={a[decay]!r}: "
+                    + unusual.replace("lr_decay_steps", _flag(decay))
+                    .replace("max_lr", "--lr")
+                    .replace("min_lr", "--min-lr")
+                    + "; run as Megatron-Core runs it",
+                )
+            )
+    quiet = _Quiet()  # the Schedule's own note on it, in its fields' words
+    schedule_logger.addFilter(quiet)
     try:
         schedule = Schedule(
             init_lr=a["lr_warmup_init"],
@@ -490,6 +514,8 @@ def read_megatron_args(args, *, stops: list | None = None) -> tuple[Schedule, li
         )
     except ScheduleError as error:
         raise type(error)(f"from Megatron's arguments: {error}") from None
+    finally:
+        schedule_logger.removeFilter(quiet)
     if stages is not None:
         if stops is None:
             _check_stages_reached(run, iterations, a)
@@ -498,6 +524,14 @@ def read_megatron_args(args, *, stops: list | None = None) -> tuple[Schedule, li
         if a["train_iters"]:
             notes += _early_end(schedule, a, scale)
     return schedule, notes
+
+
+class _Quiet(logging.Filter):
+    """Drops the records of the logger it filters (while `read_megatron_args` says the
+    same in Megatron's words)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
 
 
 def _refuse_contradictions(a: dict) -> None:
