@@ -131,7 +131,8 @@ def summary_lines(summary: dict) -> list[str]:
         return f"{unit} {value:,}"  # a step exactly, at any size
 
     length = ", ".join(
-        (f"{summary[key]:,}" if key == "steps" else _number(summary[key])) + f" {name}"
+        (f"{summary[key]:,}" if key == "steps" else _number(summary[key]))
+        + f" {name if summary[key] != 1 else name.removesuffix('s')}"
         for key, name in (("steps", units), ("samples", "samples"), ("tokens", "tokens"))
         if summary.get(key) is not None
     )

@@ -126,7 +126,8 @@ _TABLE = (
         "S109",
         "warning",
         "A phase, or a branch's point, lies past the end of the run: it is never reached.",
-        "`lr.phases[2] ('cosine', from step 12,000) begins after training ends at step 10,000`",
+        "`the learning rate's phase 2 ('cosine', from step 12,000) begins after training ends "
+        "at step 10,000`",
         "Move the phase's `until` within the run, or lengthen `run.total`.",
     ),
     Rule(
