@@ -422,3 +422,24 @@ def test_other_stacks_schedules_are_checked_over_their_own_length(
     assert summary["steps"] == 1000 and summary["decay_end_step"] == 1000
     # transformers' rate reaches its peak at num_warmup_steps, timm's cosine the step before
     assert summary["floor_lr"] == 0.0 and summary["warmup_end_step"] == warmup_end
+
+
+def test_following_the_findings_advice_clears_them(tmp_path, capsys):
+    """Each fix the report suggests, taken as written, removes its finding."""
+    base = ["--lr", "3e-4", "--train-samples", "64000", "--micro-batch-size", "1"]
+    steps = ["--step-batch-size-schedule", "0:16 1000:64"]
+    status, report = check(capsys, "--megatron", *base, *steps, "--global-batch-size", "64",
+                           "--lr-warmup-steps", "10")  # fmt: skip
+    assert {"M122", "M101"} <= set(codes(report))
+    advice = next(f["message"] for f in report["findings"] if f["code"] == "M101")
+    flag = advice.rsplit("did you mean ", 1)[1].rstrip("?")  # --lr-warmup-samples
+    status, report = check(capsys, "--data-parallel-size", "1", "--megatron", *base, *steps,
+                           flag, "10")  # fmt: skip
+    assert status == 0 and not {"M122", "M101"} & set(codes(report))
+    phases = WARM_COSINE.replace("UNTIL", "100 steps")
+    status, report = check(capsys, phases_file(tmp_path, phases, "global_batch_size = 8"))
+    assert codes(report) == ["S111"]  # its fix: give total in [run]
+    status, report = check(
+        capsys, phases_file(tmp_path, phases, 'global_batch_size = 8\ntotal = "100 steps"')
+    )
+    assert codes(report) == []

@@ -148,3 +148,20 @@ def main_status(argv) -> int:
     from paramsched.cli import main
 
     return main(argv)
+
+
+@pytest.mark.parametrize(
+    "length, meant",
+    [("--train-samples", "--lr-warmup-samples"), ("--train-iters", "--lr-warmup-iters")],
+)
+def test_a_near_miss_is_suggested_in_the_runs_own_unit(capsys, length, meant):
+    """Taking the suggestion does not mix iteration and sample flags, in table as in check."""
+    words = ["--lr", "1e-3", length, "100", "--global-batch-size", "1", "--lr-warmup-steps", "3"]
+    assert main_status(["table", *words]) == 2
+    assert capsys.readouterr().err.rstrip().endswith(f"did you mean {meant}?")
+    status, report = check(capsys, "--megatron", *words)
+    assert [f["message"] for f in report["findings"] if f["code"] == "M101"] == [
+        f"unrecognized argument --lr-warmup-steps; did you mean {meant}?"
+    ]
+    words[-2] = meant
+    assert main_status(["table", *words]) == 0

@@ -24,7 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from . import __version__
-from .check.command import add_check
+from .check.command import KeptNotes, add_check
 from .errors import ScheduleError
 from .formats._convert_io import add_convert
 from .formats.megatron import (
@@ -361,8 +361,8 @@ def _warn_by_the_rules(schedule, word: str) -> None:
 def _logged_codes() -> set[str]:
     """The check rules of the notes logged so far in this command."""
     for handler in logging.getLogger("paramsched").handlers:
-        if isinstance(handler, _Notes):
-            return handler.codes
+        if isinstance(handler, KeptNotes):
+            return {finding.code for finding in handler.findings}
     return set()
 
 
@@ -783,13 +783,13 @@ def _check_other_flags(options: argparse.Namespace, command: str, from_flags: bo
     Megatron's others, which do not change the schedule: one note counts them, and one
     more names those that give some groups rates of their own.
     """
-    from .formats.megatron_check import other_flags
+    from .formats.megatron_check import _unit, other_flags
 
     others = getattr(options, "others", [])
     if not others:
         return
     known = [option for option in options.parser._option_string_actions if option.startswith("--")]
-    found = other_flags(others, known)
+    found = other_flags(others, known, unit=_unit(vars(options)))
     for finding in found:
         if finding.code == "M101":
             raise UsageError(f"paramsched {command}: error: {finding}")
@@ -973,7 +973,7 @@ def main(argv: list[str] | None = None) -> int:
         0
     """
     parser = _build_parser()
-    notes = _Notes()
+    notes = KeptNotes()
     logging.getLogger("paramsched").addHandler(notes)
     command = None
     try:
@@ -1017,7 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(output, tuple):  # a command with an exit status of its own
             output, status = output
         else:
-            for note in notes.messages:
+            for note in notes.findings:
                 _error(f"paramsched {command}: note: {note}")
         print(output)
         return status
@@ -1037,21 +1037,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         logging.getLogger("paramsched").removeHandler(notes)
     return 0
-
-
-class _Notes(logging.Handler):
-    """Keeps paramsched's WARNINGs during a command (what Megatron ignores, where its
-    schedule really ends), for stderr once the command has succeeded: an error stays
-    one line."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-        self.codes: set[str] = set()  # the check rules of the notes that are findings
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-        self.codes.update(getattr(arg, "code", None) for arg in record.args or ())
 
 
 def _error(message: str) -> None:

@@ -223,8 +223,8 @@ def _ordered(findings: list) -> list:
 @contextlib.contextmanager
 def kept_notes():
     """Keeps paramsched's WARNINGs logged within the block as findings, in the
-    ``findings`` of the handler it yields (`_Kept`), instead of the log's."""
-    notes = _Kept()
+    ``findings`` of the handler it yields (`KeptNotes`), instead of the log's."""
+    notes = KeptNotes()
     logging.getLogger("paramsched").addHandler(notes)
     try:
         yield notes
@@ -232,9 +232,10 @@ def kept_notes():
         logging.getLogger("paramsched").removeHandler(notes)
 
 
-class _Kept(logging.Handler):
-    """Keeps the WARNINGs logged while a schedule is read, as findings: a finding logged
-    as such keeps its rule; any other note is ``S113``."""
+class KeptNotes(logging.Handler):
+    """Keeps paramsched's WARNINGs as findings, while a schedule is read or a command
+    runs (the command line prints them once it has succeeded, so that an error stays
+    one line): a finding logged as such keeps its rule; any other note is ``S113``."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)

@@ -182,7 +182,10 @@ def check_megatron(flags: dict, others: list, version: str | None):
         NeedsMore: a length cannot be computed without a fact the flags cannot say.
     """
     findings = other_flags(
-        others, [flag.option for flag in MEGATRON_FLAGS], read=("--encoder-seq-length",)
+        others,
+        [flag.option for flag in MEGATRON_FLAGS],
+        read=("--encoder-seq-length",),
+        unit=_unit(flags),
     )
     flags = dict(flags)
     findings += _encoder_seq_length(flags, others)
@@ -313,13 +316,17 @@ def _version(flags: dict, version: str | None) -> list[Finding]:
     return []
 
 
-def other_flags(others: list, known: list[str], read: tuple = ()) -> list[Finding]:
+def other_flags(
+    others: list, known: list[str], read: tuple = (), unit: str | None = None
+) -> list[Finding]:
     """What Megatron makes of the flags a command line holds besides its scheduling
     ones (`others`, as ``(flag, values)``): ``M101`` for a flag Megatron refuses (retired,
     or a near miss of one of `known`, unless it is one of Megatron's own), ``M151``
     counting the rest but those the caller `read`, and naming those that give groups
-    rates of their own. The commands that read a launch line (``table``, ``preview``,
-    ``check``) all ask here."""
+    rates of their own. A near miss is suggested in the run's `unit` (``"iters"`` or
+    ``"samples"``, as ``--train-iters`` or ``--train-samples`` is given), so that taking the
+    suggestion does not mix the two. The commands that read a launch line (``table``,
+    ``preview``, ``check``) all ask here."""
     findings, counted, near = [], [], {}
     for flag, _ in others:
         if flag in MEGATRON_RETIRED_FLAGS:
@@ -337,7 +344,7 @@ def other_flags(others: list, known: list[str], read: tuple = ()) -> list[Findin
                 if flag in MEGATRON_LOOKALIKES
                 else difflib.get_close_matches(flag, known, n=1, cutoff=NEAR_MISS)
             )
-        close = near[flag]
+        close = [_in_unit(match, unit, known) for match in near[flag]]
         if close:
             findings.append(
                 Finding("M101", f"unrecognized argument {flag}; did you mean {close[0]}?")
@@ -366,6 +373,22 @@ def other_flags(others: list, known: list[str], read: tuple = ()) -> list[Findin
             )
         )
     return findings
+
+
+def _in_unit(option: str, unit: str | None, known: list[str]) -> str:
+    """`option` in the run's `unit`: ``--lr-warmup-iters`` is ``--lr-warmup-samples`` in a
+    run of samples, where Megatron refuses the iteration flags (and the reverse)."""
+    other = {"iters": "samples", "samples": "iters"}.get(unit)
+    if other and option.endswith(f"-{other}") and option[: -len(other)] + unit in known:
+        return option[: -len(other)] + unit
+    return option
+
+
+def _unit(flags: dict) -> str | None:
+    """The unit of a run's lengths, ``"iters"`` or ``"samples"``, as its flags say."""
+    return (
+        "iters" if flags.get("train_iters") else "samples" if flags.get("train_samples") else None
+    )
 
 
 def _group_rates(values: dict, others: list) -> list[Finding]:
