@@ -172,3 +172,38 @@ def refused_file(path, text: str, message: str) -> None:
     path.write_text(text)
     with pytest.raises(ScheduleError, match=message):
         load_schedule(path)
+
+
+def torchtitan_rates(groups: int = 1, **arguments) -> tuple[list[list[float]], list[str]]:
+    """torchtitan's own scheduler, built through its public builder on plain torch SGD:
+    ``LRSchedulersContainer.Config(**lr_scheduler fields).build(optimizers=[optimizer],
+    training_steps=steps)``, stepped ``steps`` times after the optimizer as torchtitan's
+    trainer steps it. Each group's rate after 0..``steps`` steps, and the WARNINGs
+    torchtitan logged while building it."""
+    import logging
+
+    from torchtitan.components.optimizer.lr_scheduler import LRSchedulersContainer
+    from torchtitan.tools.logging import logger
+
+    lr, steps = arguments.pop("lr"), arguments.pop("steps")
+    optimizer = optimizer_of(lr, groups)
+    warnings: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                warnings.append(record.getMessage())
+
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        config = LRSchedulersContainer.Config(**arguments)
+        schedulers = config.build(optimizers=[optimizer], training_steps=steps)
+    finally:
+        logger.removeHandler(keep)
+    rates = [[g["lr"] for g in optimizer.param_groups]]
+    for _ in range(steps):
+        optimizer.step()
+        schedulers.step()
+        rates.append([g["lr"] for g in optimizer.param_groups])
+    return rates, warnings

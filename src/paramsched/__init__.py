@@ -19,6 +19,7 @@ from .errors import ScheduleError, ScheduleTypeError
 from .formats.hf import from_hf
 from .formats.megatron import from_megatron_args
 from .formats.timm import from_timm
+from .formats.torchtitan import from_torchtitan
 from .recipe import load_schedule, recipes
 from .runtime._checkpoint import Policy
 from .runtime.rules import param_groups
@@ -45,6 +46,7 @@ __all__ = [
     "from_hf",
     "from_megatron_args",
     "from_timm",
+    "from_torchtitan",
     "get_canonical_lr_for_logging",
     "load_schedule",
     "logger",

@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-TARGETS = ("megatron", "hf", "toml")
+TARGETS = ("megatron", "hf", "toml", "torchtitan")
 MAX_ULPS = 1000  # a larger difference is another schedule, not a rounding
 
 
@@ -122,11 +122,13 @@ def add_convert(commands) -> None:
     """Adds ``convert`` to the subcommands `commands` of the ``paramsched`` parser."""
     convert_ = commands.add_parser(
         "convert",
-        help="write a schedule as Megatron's flags, transformers' arguments or a schedule file",
+        help="write a schedule as Megatron's flags, transformers' arguments, a schedule file "
+        "or a [torchtitan] table",
         description="Writes the schedule FILE as Megatron's flags (--to megatron), the "
         "arguments of transformers' get_scheduler and the optimizer's lr as JSON (--to hf), or "
         "a schedule file (--to toml: phases where they give the same rates, else the "
-        "source's own table), only if the target's learning rate after every optimizer step "
+        "source's own table), or torchtitan's lr_scheduler fields, steps and lr as a [torchtitan] "
+        "table (--to torchtitan), only if the target's learning rate after every optimizer step "
         "of the run equals the source's with ==; otherwise it refuses, naming the first step "
         "that differs or what the target cannot express.",
         epilog="examples: paramsched convert hf.toml --to megatron --within-ulps 1;  "
