@@ -501,9 +501,9 @@ def test_the_command_prints_the_target_or_writes_it(files, capsys):
     "argv, message",
     [
         (
-            ["cosine.toml", "--to", "torchtitan"],
-            "paramsched convert: error: argument --to: invalid choice: 'torchtitan' "
-            "(choose from 'megatron', 'hf', 'toml')",
+            ["cosine.toml", "--to", "keras"],
+            "paramsched convert: error: argument --to: invalid choice: 'keras' "
+            "(choose from 'megatron', 'hf', 'toml', 'torchtitan')",
         ),
         (["--to", "hf"], "paramsched convert: error: the following arguments are required: file"),
         (["cosine.toml"], "paramsched convert: error: the following arguments are required: --to"),
