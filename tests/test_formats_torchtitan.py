@@ -528,3 +528,35 @@ def test_the_command_writes_the_table(tmp_path, monkeypatch, capsys):
     assert main(["convert", "warm.toml", "--to", "torchtitan"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err == f"paramsched convert: error: {WARMUP}\n"
+
+
+@pytest.mark.parametrize("to", ["megatron", "hf"])
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_torchtitan_to_megatron_and_hf_runs_in_their_code(to, data):
+    """torchtitan's schedule without warmup → Megatron's flags (megatron-core) or
+    get_scheduler's arguments (transformers): torchtitan's rates, to the bit where written
+    without ulps, else within those accepted; with a warmup, refused by name."""
+    arguments = data.draw(torchtitan_arguments(data.draw(st.sampled_from(DECAY_TYPES))))
+    schedule = from_torchtitan(**arguments)
+    try:
+        text = convert(schedule, to)
+        accepted = 0
+    except ScheduleError as error:
+        if "has no warmup that starts at lr / warmup_steps" in str(error):
+            assert schedule.lr(0) < schedule.lr(1)  # a warmup of at least one step
+            return
+        assert " apart); nothing written" in str(error), error
+        text = convert(schedule, to, within_ulps=MAX_ULPS)
+        accepted = MAX_ULPS
+    titan = [row[0] for row in torchtitan_rates(**arguments)[0]]
+    if to == "megatron":
+        pytest.importorskip("megatron.core.optimizer_param_scheduler")
+        theirs = [rates[0][0] for rates in megatron_rates(text)]
+    else:
+        theirs = [row[0] for row in hf_rates(len(titan) - 1, **json.loads(text))]
+    apart = int(ulps(theirs, titan).max())
+    assert len(theirs) == len(titan) and apart <= accepted, (arguments, text)
+    assert (apart == 0) == (accepted == 0)
+    if arguments["min_lr_factor"] == 0.0:
+        assert accepted == 0, (arguments, text)  # a floor of 0: the same operations

@@ -33,7 +33,7 @@ from ..preview.points import step_curve, total_samples
 from . import _convert_io as forms
 from ._convert_io import MAX_ULPS, TARGETS
 from ._stack import StackSchedule
-from .torchtitan import write_torchtitan
+from .torchtitan import torchtitan_plan, write_torchtitan
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -203,6 +203,8 @@ def plan_of(schedule, target: str) -> Plan:
                             "from Megatron's own schedule; nothing written")  # fmt: skip
     if isinstance(schedule, StackSchedule) and schedule.kind == "hf":
         return _plan_of_hf(dict(schedule.arguments), target)
+    if isinstance(schedule, StackSchedule) and schedule.kind == "torchtitan":
+        return torchtitan_plan(schedule, target)
     if isinstance(schedule, PhaseSchedule):
         if schedule.values or schedule.batch_size_rule:
             raise refuse(target, "scheduled values but the learning rate and weight decay")

@@ -146,28 +146,25 @@ def _checked(arguments: dict, prefix: str) -> dict:
     return out
 
 
-def lengths(a: dict, prefix: str = "") -> tuple[int, int, int]:
+def lengths(a: dict, prefix: str = "", warn: bool = True) -> tuple[int, int, int]:
     """``(warmup, stable, decay)`` steps as torchtitan's ``build`` makes them from the
-    checked arguments `a`, with its WARNINGs (one line each) where it cuts them."""
-    total, warmup = a["total_steps"], a["warmup_steps"]
+    checked arguments `a`, with its WARNINGs (one line each, if `warn`) where it cuts them."""
+    total, warmup, cuts = a["total_steps"], a["warmup_steps"], []
     if warmup > total:
-        logger.warning(
-            "%swarmup_steps=%d is more than the %d total steps; torchtitan cuts the warmup "
-            "to %d steps, and so does this schedule",
-            *(prefix, warmup, total, total),
-        )
+        cuts.append(f"{prefix}warmup_steps={warmup} is more than the {total} total steps; "
+                    f"torchtitan cuts the warmup to {total} steps")  # fmt: skip
         warmup = total
     if a["decay_ratio"] is None:
         decay = total - warmup
     else:
-        decay = round(total * a["decay_ratio"])
+        decay = round(total * a["decay_ratio"])  # Python's round: half to even
         if warmup + decay > total:
-            logger.warning(
-                "%sdecay_ratio=%r makes a decay of %d steps, which with the warmup of %d exceeds "
-                "the %d total steps; torchtitan cuts the decay to %d steps, and so does this schedule",
-                *(prefix, a["decay_ratio"], decay, warmup, total, total - warmup),
-            )
+            cuts.append(f"{prefix}decay_ratio={a['decay_ratio']!r} makes a decay of {decay} "
+                        f"steps, which with the warmup of {warmup} exceeds the {total} total "
+                        f"steps; torchtitan cuts the decay to {total - warmup} steps")  # fmt: skip
             decay = total - warmup
+    for cut in cuts if warn else ():
+        logger.warning("%s, and so does this schedule", cut)
     return warmup, total + 1 - warmup - decay, decay
 
 
@@ -332,6 +329,28 @@ def torchtitan_table(schedule) -> dict:
     return table
 
 
+def torchtitan_plan(schedule: StackSchedule, target: str):
+    """A torchtitan schedule in Megatron's terms (`paramsched.formats.convert.Plan`) for
+    ``convert --to megatron|hf|toml``: a WSD whose anneal is torchtitan's decay, or a
+    refusal naming what `target` cannot express (torchtitan's warmup)."""
+    from .convert import STACK_NAMES, Plan
+
+    a = schedule.arguments
+    warmup, _, decay = lengths(a, warn=False)  # warned when it was read
+    if warmup > 1:  # a warmup of one step sets lr * (1 / 1) at once: the peak, held
+        raise ScheduleError(
+            f"{STACK_NAMES[target]} has no warmup that starts at lr / warmup_steps before the "
+            "first step (torchtitan's rate after n < warmup_steps steps is lr * (n + 1) / "
+            "warmup_steps); nothing written"
+        )
+    total = a["total_steps"]
+    plan = Plan("constant", a["lr"], a["steps"], total, min_lr=a["lr"] * a["min_lr_factor"])
+    if decay:
+        plan.style, plan.wsd = "WSD", decay
+        plan.wsd_style = {"sqrt": "minus_sqrt"}.get(a["decay_type"], a["decay_type"])
+    return plan
+
+
 def write_torchtitan(schedule, within_ulps: int | None = None) -> str:
     """``paramsched convert --to torchtitan``: the ``[torchtitan]`` table as TOML, read
     back and compared with the source step by step (`paramsched.formats.convert.compare`).
@@ -365,6 +384,7 @@ __all__ = [
     "TORCHTITAN_DEFAULTS",
     "from_torchtitan",
     "read_torchtitan",
+    "torchtitan_plan",
     "torchtitan_table",
     "write_torchtitan",
 ]
