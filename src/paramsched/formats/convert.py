@@ -1,13 +1,13 @@
 """A schedule in another stack's words, only where that stack runs it to the bit.
 
-`convert` writes Megatron's flags (``megatron``), transformers' ``get_scheduler``
-arguments and the optimizer's ``lr`` as JSON (``hf``: the keys of an ``[hf]`` table),
-or a schedule file (``toml``: phases where they give the same rates, else the source's
-own table). What is written is read back through paramsched's reader for the target
-(equal to the target's code, by the differential tests) and its lr after every
-optimizer step of the run compared with ``==`` to the source's (Megatron's weight
-decay too): the first step that differs refuses it, with both rates and their distance
-in ulps, unless ``within_ulps`` accepts it (with one WARNING). What a target cannot
+`convert` writes Megatron's flags (``megatron``), transformers' ``get_scheduler`` arguments
+and the optimizer's ``lr`` as JSON (``hf``: the keys of an ``[hf]`` table), a schedule file
+(``toml``: phases where they give the same rates, else the source's own table), or a
+``[torchtitan]`` table (``torchtitan``). What is written is read back through paramsched's
+reader for the target (equal to the target's code, by the differential tests) and its lr
+after every optimizer step of the run compared with ``==`` to the source's (Megatron's
+weight decay too): the first step that differs refuses it, with both rates and their
+distance in ulps, unless ``within_ulps`` accepts it (with one WARNING). What a target cannot
 express is refused by name. `MAPPINGS` is the one table between the stacks' names.
 
 Example:
@@ -41,8 +41,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 logger = logging.getLogger("paramsched.convert")
-STACK_NAMES = {"megatron": "Megatron", "hf": "transformers", "toml": "the phases file",
-               "torchtitan": "torchtitan"}  # fmt: skip
+STACK_NAMES = {"megatron": "Megatron", "hf": "transformers", "toml": "the phases file", "torchtitan": "torchtitan"}  # fmt: skip
 
 
 @dataclass(frozen=True)
