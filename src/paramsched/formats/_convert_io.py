@@ -125,7 +125,7 @@ def add_convert(commands) -> None:
         help="write a schedule as Megatron's flags, transformers' arguments, a schedule file "
         "or a [torchtitan] table",
         description="Writes the schedule FILE as Megatron's flags (--to megatron), the "
-        "arguments of transformers' get_scheduler and the optimizer's lr as JSON (--to hf), or "
+        "arguments of transformers' get_scheduler and the optimizer's lr as JSON (--to hf), "
         "a schedule file (--to toml: phases where they give the same rates, else the "
         "source's own table), or torchtitan's lr_scheduler fields, steps and lr as a [torchtitan] "
         "table (--to torchtitan), only if the target's learning rate after every optimizer step "
