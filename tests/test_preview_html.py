@@ -12,8 +12,14 @@ import pathlib
 import re
 import shlex
 import shutil
+import sys
 
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 from paramsched import PhaseSchedule, Run, Schedule
 from paramsched.cli import main
@@ -436,6 +442,8 @@ def test_a_page_s_work_is_bounded_by_its_points_not_the_run_s_length():
         boundaries = [row["step"] for row in rows if row["event"]]
         assert len(boundaries) == 4  # the start, the warmup's end, the decay's end, the end
         assert len(rows) <= PAGE_POINTS + 1 + 3 * len(boundaries)
+        table = table_rows(schedule, PAGE_POINTS)  # each row of the table is a point
+        assert set(table) <= {str(row["step"]) for row in rows}
     data = page_data([("huge", huge)])
     assert data["units"] == ["steps", "samples"]
     assert len(json.dumps(data)) < 200_000
@@ -578,15 +586,23 @@ def console_examples() -> list[tuple[str, str]]:
 
 
 def test_the_how_to_s_console_examples_print_what_they_show(capsys, tmp_path, monkeypatch):
+    """Each example prints what it shows: on stdout, or, for an error, its one line on
+    stderr with exit status 2 and nothing written."""
     examples = console_examples()
-    assert len(examples) >= 2
+    assert len(examples) >= 4
     monkeypatch.chdir(tmp_path)
+    shown_toml = re.search(r"^```toml\n# cooldown.toml\n(.*?)^```", HOW_TO.read_text(), re.M | re.S)
+    assert tomllib.loads(shown_toml.group(1)) == tomllib.loads(BRANCH)
     (tmp_path / "cooldown.toml").write_text(BRANCH)
     for command, shown in examples:
         words = shlex.split(command)[1:]
+        before = set(os.listdir(tmp_path))
         status, out, err = run(capsys, *words)
+        if " error: " in shown:
+            assert (status, out, err) == (2, "", shown), command
+            assert set(os.listdir(tmp_path)) == before
+            continue
         assert status == 0, err
         assert out == shown, command
-        for word, following in zip(words, words[1:]):
-            if word == "--html":
-                assert (tmp_path / following).stat().st_size > 10_000
+        page_file = tmp_path / words[words.index("--html") + 1]
+        assert page_file.stat().st_size > 10_000

@@ -23,7 +23,7 @@ Example:
     >>> from paramsched.recipe import load_schedule, recipe_path
     >>> path = os.path.join(tempfile.mkdtemp(), "llama2-7b.html")
     >>> write_html(load_schedule(recipe_path("llama2-7b")), path, "recipe llama2-7b")
-    2008
+    2006
     >>> text = open(path, encoding="utf-8").read()
     >>> text.startswith("<!DOCTYPE html>"), "Design notes" in text, "http" in text
     (True, True, False)
@@ -38,7 +38,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..errors import ScheduleError
+from ..errors import ScheduleError, ScheduleTypeError
 from .axes import X_LABELS, _check_x
 from .counts import _csv_number
 from .points import point, run_of, steps_known, timeline, timeline_columns, value_columns
@@ -106,7 +106,7 @@ def page_rows(schedule, points: int = PAGE_POINTS) -> list[dict]:
         >>> s = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=3, lr_decay_steps=10,
         ...              lr_decay_style="linear", run=Run(global_batch_size=1, total="10 steps"))
         >>> [(row["step"], row["event"]) for row in page_rows(s, 2)]
-        [(0, 'start'), (1, ''), (2, ''), (3, 'lr phase 0 (linear) ends'), (4, ''), (5, ''), (9, ''), (10, 'end')]
+        [(0, 'start'), (1, ''), (2, ''), (3, 'lr phase 0 (warmup) ends'), (4, ''), (5, ''), (9, ''), (10, 'end')]
     """
     run = run_of(schedule)
     rows = timeline(schedule, points)
@@ -277,8 +277,39 @@ def write_html(schedule, path, title: str | None = None, x_unit: str | None = No
         x_unit: The x axis the page opens on: ``"steps"``, ``"samples"`` or ``"tokens"``
             (default: the first of them every schedule has).
         law: A fitted law (`paramsched.predict`): adds the predicted loss.
+
+    Raises:
+        ScheduleTypeError: `schedule` is not a schedule, nor a non-empty list of
+            ``(name, schedule)`` pairs.
+        ScheduleError: `path` does not end in ``.html`` or ``.htm``, or a schedule's run
+            lacks `x_unit`.
+
+    Example:
+        >>> import os, tempfile
+        >>> from paramsched.recipe import load_schedule, recipe_path
+        >>> wsd = load_schedule(recipe_path("minicpm-wsd"))
+        >>> cooldown = wsd.branch("50%", [{"shape": "minus_sqrt", "to": "min_lr", "until": "60%"}])
+        >>> path = os.path.join(tempfile.mkdtemp(), "compare.html")
+        >>> write_html([("wsd", wsd), ("cooldown", cooldown)], path, x_unit="tokens")
+        4016
+        >>> write_html(wsd, "wsd.png")
+        Traceback (most recent call last):
+        ...
+        paramsched.errors.ScheduleError: path='wsd.png' has the extension .png; expected a name ending in .html or .htm
     """
-    named = list(schedule) if isinstance(schedule, (list, tuple)) else [("schedule", schedule)]
+    if isinstance(schedule, (list, tuple)):
+        named = list(schedule)
+        if not named:
+            raise ScheduleTypeError("schedule=[]; expected a schedule or (name, schedule) pairs")
+        for index, pair in enumerate(named):
+            if not (
+                isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)
+            ):
+                raise ScheduleTypeError(
+                    f"schedule[{index}]={pair!r}; expected a (name, schedule) pair"
+                )
+    else:
+        named = [("schedule" if title is None else title, schedule)]
     for _, each in named:
         run_of(each)  # what is not a schedule is refused here, by type
     check_html(named, path, x_unit, "path")

@@ -383,7 +383,7 @@
     head.appendChild(document.createElement("th"));
     DATA.schedules.forEach(function (schedule, index) {
       var cell = document.createElement("th");
-      cell.textContent = schedule.name;
+      cell.textContent = DATA.schedules.length > 1 ? schedule.name : "value";  // one: the title
       cell.style.color = DATA.schedules.length > 1 ? schedule.color : "";
       cell.setAttribute("data-schedule", index);
       head.appendChild(cell);
@@ -405,10 +405,22 @@
     });
   }
 
+  // Where the mouse is, as the table writes counts: whole below a million, then five
+  // significant digits and an SI suffix.
+  function approximately(value) {
+    var scales = [[1e12, "T"], [1e9, "B"], [1e6, "M"]];
+    for (var i = 0; i < scales.length; i++) {
+      if (Math.abs(value) >= scales[i][0]) {
+        return String(Number((value / scales[i][0]).toPrecision(5))) + scales[i][1];
+      }
+    }
+    return countLabels([Math.round(value)], 1)[0];
+  }
+
   function showReadout(value) {
     var caption = document.getElementById("readout-caption");
     caption.textContent = value === undefined ? "values at the start (move over the plot)"
-      : "nearest embedded point to " + countLabels([value], 1)[0] + " " + state.unit;
+      : "nearest embedded point to " + approximately(value) + " " + state.unit;
     DATA.schedules.forEach(function (schedule, index) {
       var at = state.picked[index];
       readoutColumns.forEach(function (column) {
