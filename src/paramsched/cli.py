@@ -443,9 +443,9 @@ def _compare(options: argparse.Namespace) -> str:
     ]
     if options.out is not None:
         preview.check_compare_plot(named, options.out, options.x)
+    rows = preview.comparison(named)  # refuses a run without steps, naming it
     if options.html is not None:
         html.check_html(named, options.html, options.x)
-    rows = preview.comparison(named)
     if options.json:
         keys = ("name", "total_steps", "peak_lr", "final_lr", "area", "diverges_at_step")
         return json.dumps(

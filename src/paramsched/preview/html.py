@@ -109,12 +109,12 @@ def page_rows(schedule, points: int = PAGE_POINTS) -> list[dict]:
         [(0, 'start'), (1, ''), (2, ''), (3, 'lr phase 0 (warmup) ends'), (4, ''), (5, ''), (9, ''), (10, 'end')]
     """
     run = run_of(schedule)
-    rows = timeline(schedule, points)
     keyed = steps_known(run)
-    key = lambda row: (
-        row["step"] if keyed else row["samples"] if row["samples"] is not None else row["tokens"]
-    )  # noqa: E731
-    found = {key(row): row for row in rows}
+
+    def key(row):  # as `timeline` keys its rows: steps, else clock positions
+        return row["step"] if keyed else row["tokens"] if run.counts_tokens else row["samples"]
+
+    found = {key(row): row for row in timeline(schedule, points)}
     last = max(found)
     if schedule.parent is not None and schedule.branch_point is not None:
         at = run.step_at_samples(schedule.branch_point) if keyed else schedule.branch_point
