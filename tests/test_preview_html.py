@@ -455,6 +455,12 @@ def test_the_page_holds_no_address_and_escapes_what_it_shows(tmp_path):
     text = page_file.read_text()
     assert not re.search(r"https?:|//[a-z]|src=|href=|@import|url\((?!#)", text)
     assert "<b>x</b>" not in text and text.count("</script>") == 2
+    schedule = load_schedule(recipe_path("minicpm-wsd"))
+    write_html([("</script><b>x</b>", schedule), ("b & c", schedule)], page_file)
+    text = page_file.read_text()
+    assert "<b>x</b>" not in text and text.count("</script>") == 2
+    embedded = text.split('id="paramsched-data">')[1].split("</script>")[0]
+    assert [s["name"] for s in json.loads(embedded)["schedules"]] == ["</script><b>x</b>", "b & c"]
 
 
 @pytest.mark.slow
