@@ -55,6 +55,10 @@ EXAMPLE_FLAGS = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in EXAMPLE.item
 
 
 MAX_POINTS = 10_000  # evenly spaced rows `paramsched table` shows at most
+HTML_HELP = (
+    "write one self-contained page (offline): every curve on a shared x axis, steps, "
+    "samples or tokens, the exact values under the mouse, zoom (paramsched.preview.html)"
+)
 
 
 class UsageError(Exception):
@@ -216,6 +220,7 @@ def _add_preview(commands) -> None:
     preview.add_argument(
         "--out", metavar="PNG", help="write a plot of lr, weight decay and each scheduled value"
     )
+    preview.add_argument("--html", metavar="FILE", help=HTML_HELP)
     preview.add_argument(
         "--x",
         choices=("steps", "samples", "tokens"),
@@ -262,6 +267,7 @@ def _add_compare(commands) -> None:
         "peak_lr, final_lr, area, diverges_at_step)",
     )
     compare.add_argument("--out", metavar="PNG", help="write a plot of the lr curves overlaid")
+    compare.add_argument("--html", metavar="FILE", help=HTML_HELP)
     compare.add_argument(
         "--x",
         choices=("steps", "samples", "tokens"),
@@ -279,6 +285,7 @@ def _add_megatron_flags(parser: argparse.ArgumentParser) -> None:
 
 def _preview(options: argparse.Namespace) -> str:
     from . import preview
+    from .preview import html
     from .recipe import load_schedule, recipe_path
 
     flags = _given_megatron_flags(options)
@@ -293,7 +300,7 @@ def _preview(options: argparse.Namespace) -> str:
         raise ScheduleError("FILE='' is empty; expected a schedule file (TOML)")
     outputs = {
         flag: path
-        for flag, path in (("--csv", options.csv), ("--out", options.out))
+        for flag, path in (("--csv", options.csv), ("--out", options.out), ("--html", options.html))
         if path is not None
     }
     if options.json and outputs:
@@ -331,6 +338,8 @@ def _preview(options: argparse.Namespace) -> str:
     x_unit = options.x or preview.default_x(schedule)
     if options.out is not None:  # every output checked before any is written
         preview.check_plot(schedule, options.out, x_unit)
+    if options.html is not None:
+        html.check_html([(title, schedule)], options.html, options.x)
     writers = {
         "--csv": lambda path: preview.write_csv(schedule, path),
         "--out": lambda path: (
@@ -338,13 +347,21 @@ def _preview(options: argparse.Namespace) -> str:
             if options.law is None
             else predict_cli.plot_with_law(options, [(title, schedule)], path, title)
         ),
+        "--html": lambda path: html.write_html(schedule, path, title, options.x, _law(options)),
     }
     results = _write_outputs(outputs, writers)
     if options.csv is not None:
         lines.append(f"\nwrote {results['--csv']:,} rows to {options.csv}")
     if options.out is not None:
         lines.append(f"wrote the plot to {options.out}")
+    if options.html is not None:
+        lines.append(f"wrote the page to {options.html}")
     return "\n".join(lines)
+
+
+def _law(options: argparse.Namespace):
+    """The law ``--law`` names, or None."""
+    return None if options.law is None else predict_cli.read_law(options.law)
 
 
 def _warn_by_the_rules(schedule, word: str) -> None:
@@ -392,6 +409,7 @@ def _write_outputs(outputs: dict, writers: dict) -> dict:
 
 def _compare(options: argparse.Namespace) -> str:
     from . import preview
+    from .preview import html
     from .recipe import load_schedule, recipe_path
 
     given = options.schedules or []
@@ -403,11 +421,15 @@ def _compare(options: argparse.Namespace) -> str:
         )
     if ("file", "") in given:
         raise ScheduleError("FILE='' is empty; expected a schedule file (TOML)")
-    outputs = {} if options.out is None else {"--out": options.out}
+    outputs = {
+        flag: path
+        for flag, path in (("--out", options.out), ("--html", options.html))
+        if path is not None
+    }
     if options.json and outputs:
         raise UsageError(
-            "paramsched compare: error: --json with --out; expected --json alone "
-            "(it prints the rows as JSON, nothing else)"
+            f"paramsched compare: error: --json with {' and '.join(outputs)}; expected --json "
+            "alone (it prints the rows as JSON, nothing else)"
         )
     _check_outputs(
         outputs, {path: f"the schedule FILE {path!r}" for kind, path in given if kind == "file"}
@@ -421,7 +443,9 @@ def _compare(options: argparse.Namespace) -> str:
     ]
     if options.out is not None:
         preview.check_compare_plot(named, options.out, options.x)
-    rows = preview.comparison(named)
+    rows = preview.comparison(named)  # refuses a run without steps, naming it
+    if options.html is not None:
+        html.check_html(named, options.html, options.x)
     if options.json:
         keys = ("name", "total_steps", "peak_lr", "final_lr", "area", "diverges_at_step")
         return json.dumps(
@@ -435,9 +459,13 @@ def _compare(options: argparse.Namespace) -> str:
         draw = lambda path: preview.plot_compare(named, path, options.x, title)  # noqa: E731
     else:
         draw = lambda path: predict_cli.plot_with_law(options, named, path, title)  # noqa: E731
-    _write_outputs(outputs, {"--out": draw})
+    names = ", ".join(name for name, _ in named)
+    page = lambda path: html.write_html(named, path, names, options.x, _law(options))  # noqa: E731
+    _write_outputs(outputs, {"--out": draw, "--html": page})
     if options.out is not None:
         lines.append(f"wrote the plot to {options.out}")
+    if options.html is not None:
+        lines.append(f"wrote the page to {options.html}")
     return "\n".join(lines)
 
 
@@ -452,7 +480,7 @@ def _check_outputs(outputs: dict, schedule_files: dict) -> None:
         if not path or "\0" in path:
             raise ScheduleError(
                 f"{shown} is not a file name; expected one such as "
-                f"{'schedule.csv' if flag == '--csv' else 'schedule.png'}"
+                f"{ {'--csv': 'schedule.csv', '--html': 'schedule.html'}.get(flag, 'schedule.png') }"
             )
         if os.path.isdir(path):
             raise ScheduleError(f"{shown} is a directory; expected a file name")

@@ -265,27 +265,51 @@ def timeline(schedule, points: int) -> list[dict]:
     return rows
 
 
+def _rate_cell(key: str):
+    return lambda row: f"{row[key]:.6e}"
+
+
+def _count_cell(key: str):
+    return lambda row: "-" if row[key] is None else _csv_number(row[key])
+
+
+def timeline_columns(schedule) -> list[tuple[str, object]]:
+    """The columns of `timeline_table`, each a name and the function that writes a
+    `timeline` row's cell: each known position (step, samples, tokens) as a whole
+    number (or the float's repr), the lr (with a batch-size rule, the base lr and batch
+    size too), the weight decay and each scheduled value as ``.6e``.
+
+    Example:
+        >>> from paramsched import Run, Schedule
+        >>> s = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=0, lr_decay_steps=8,
+        ...              lr_decay_style="linear", run=Run(global_batch_size=2, total="4 steps"))
+        >>> [(name, write(timeline(s, 1)[1])) for name, write in timeline_columns(s)]
+        [('step', '4'), ('samples', '8'), ('lr', '0.000000e+00')]
+    """
+    run = run_of(schedule)
+    columns = []
+    if steps_known(run):
+        columns.append(("step", _count_cell("step")))
+    if not run.counts_tokens:
+        columns.append(("samples", _count_cell("samples")))
+    if run.counts_tokens or run.seq_length is not None:
+        columns.append(("tokens", _count_cell("tokens")))
+    columns.append(("lr", _rate_cell("lr")))
+    if schedule.batch_size_rule is not None:
+        columns += [("base lr", _rate_cell("base_lr")), ("batch size", _count_cell("batch_size"))]
+    if schedule.has_wd:
+        columns.append(("weight_decay", _rate_cell("wd")))
+    columns += [(column, _rate_cell(column)) for column, _ in value_columns(schedule)]
+    return columns
+
+
 def timeline_table(schedule, points: int, title: str) -> str:
     """`timeline` as text: a column for each known position (step, samples, tokens),
     the lr (with a batch-size rule, the base lr and batch size too), the weight decay,
     each scheduled value, and the event."""
     run = run_of(schedule)
     rows = timeline(schedule, points)
-    rate = lambda key: lambda row: f"{row[key]:.6e}"  # noqa: E731
-    count = lambda key: lambda row: "-" if row[key] is None else _csv_number(row[key])  # noqa
-    columns = []
-    if steps_known(run):
-        columns.append(("step", count("step")))
-    if not run.counts_tokens:
-        columns.append(("samples", count("samples")))
-    if run.counts_tokens or run.seq_length is not None:
-        columns.append(("tokens", count("tokens")))
-    columns.append(("lr", rate("lr")))
-    if schedule.batch_size_rule is not None:
-        columns += [("base lr", rate("base_lr")), ("batch size", count("batch_size"))]
-    if schedule.has_wd:
-        columns.append(("weight_decay", rate("wd")))
-    columns += [(column, rate(column)) for column, _ in value_columns(schedule)]
+    columns = timeline_columns(schedule)
     cells = [[write(row) for _, write in columns] for row in rows]
     widths = [max(len(name), *(len(c[i]) for c in cells)) for i, (name, _) in enumerate(columns)]
     line = lambda texts, event: " ".join(  # noqa: E731
