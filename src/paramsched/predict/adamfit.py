@@ -27,13 +27,14 @@ about ``5e-4 * B`` a step) regularize the fit: it stops far from the least objec
 
 Example:
     >>> import numpy as np
-    >>> from paramsched.predict import MultiPowerLaw, fit
-    >>> truth = MultiPowerLaw(L0=3.0, A=0.5, alpha=0.5, B=400.0, C=2.0, beta=0.6, gamma=0.6)
-    >>> lrs = [np.full(6000, 3e-4), np.r_[np.full(3000, 3e-4), np.full(3000, 6e-5)]]
-    >>> steps = np.arange(500, 6000, 100)
-    >>> law = fit([(r, steps, truth.loss(r, steps)) for r in lrs])
-    >>> bool(np.max(np.abs(law.loss(lrs[1], steps) / truth.loss(lrs[1], steps) - 1)) < 2e-3)
-    True
+    >>> import scipy.optimize
+    >>> from paramsched.predict import LossRun
+    >>> lrs = np.r_[np.linspace(0, 3e-4, 500), np.full(3500, 3e-4), np.full(4000, 6e-5)]
+    >>> steps = np.arange(600, 8000, 100)
+    >>> area = np.cumsum(lrs)[steps]
+    >>> run = LossRun.of(lrs, steps, 2.9 + 0.6 * area**-0.45 - 500.0 * (3e-4 - lrs[steps]))
+    >>> [round(float(v), 4) for v in constant_part([run], scipy.optimize)]
+    [2.9, 0.6, 0.45, 500.0]
 """
 
 from __future__ import annotations

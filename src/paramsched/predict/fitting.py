@@ -2,18 +2,20 @@
 
 The multi-power law is fitted by the procedure its paper publishes
 (`paramsched.predict.adamfit`: the constant-rate part by L-BFGS-B, then the whole law
-by 200 steps at most of AdamW).
+by 200 steps at most of AdamW), unless a ridge is given.
 
-The annealing law minimizes the same objective, the sum over every logged point of
-every run of the Huber loss (``delta = 1e-3``) of the residual of the log loss,
-``log(loss) - log(predicted)``. Every parameter is fitted through its logarithm (so
-it stays > 0; ``lam`` through ``log(lam / (1 - lam))``), with a ridge penalty that
-pulls ``lam``'s logit toward a start that does not depend on the data (``lam = 0.999``);
-its strength is chosen by leave-one-run-out cross-validation when three or more
-runs are given (fit on all but one, score the log-loss error on the one left out),
-else `DEFAULT_RIDGE`. ``L0, A, alpha`` and ``C`` start from a fit of the
-constant-rate part (``L0 + A * S**-alpha - B * (peak - lr)``, two starts), and the
-whole law is then minimized by trust-region least squares, analytic gradients.
+The annealing law (and the multi-power law given a ridge) minimizes the same
+objective, the sum over every logged point of every run of the Huber loss (``delta
+= 1e-3``) of the residual of the log loss, ``log(loss) - log(predicted)``. Every
+parameter is fitted through its logarithm (so it stays > 0; ``lam`` through ``log(lam
+/ (1 - lam))``), with a ridge penalty that pulls the drop term's shape (``lam``; the
+multi-power law's ``C, beta, gamma``) toward a start that does not depend on the data
+(``lam = 0.999``; ``C = 1, beta = gamma = 0.5``); for the annealing law its strength
+is chosen by leave-one-run-out cross-validation when three or more runs are given
+(fit on all but one, score the log-loss error on the one left out), else
+`DEFAULT_RIDGE`. The power law's parameters start from a fit of the constant-rate
+part (``L0 + A * S**-alpha - B * (peak - lr)``, two starts), and the whole law is
+then minimized by trust-region least squares, analytic gradients.
 
 Example:
     >>> import numpy as np
@@ -275,24 +277,27 @@ def fit(runs, law: str = "multi-power", ridge: float | None = None):
         runs: `LossRun`s, or ``(rates, steps, losses)`` tuples: rates an array of
             per-step rates or a paramsched schedule.
         law: The law's name.
-        ridge: The annealing law's ridge strength; default chosen by cross-validation.
-            The multi-power law's fit has none.
+        ridge: The ridge strength of the least-squares fit; for the annealing law,
+            None chooses it by cross-validation; for the multi-power law, None fits by
+            its paper's procedure (no ridge), a number by the least-squares fit.
 
     Returns:
         The fitted law; it remembers the peak rate and the last step it was fitted on
         (and the annealing law its ridge).
 
     Raises:
-        PredictError: bad runs, too few points, a ridge for the multi-power law, or a
-            fit that does not converge.
+        PredictError: bad runs, too few points, a bad ridge, or a fit that does not
+            converge.
     """
     if law not in LAWS:
         raise PredictError(f"law={law!r}; expected one of " + ", ".join(repr(n) for n in LAWS))
-    if law == "multi-power" and ridge is not None:
-        raise PredictError(
-            f"ridge={ridge!r} with law='multi-power'; the multi-power fit has no ridge "
-            "(its paper's procedure), expected ridge=None or law='annealing'"
-        )
+    if ridge is not None and (
+        isinstance(ridge, bool)
+        or not isinstance(ridge, (int, float))
+        or not math.isfinite(ridge)
+        or ridge < 0
+    ):
+        raise PredictError(f"ridge={ridge!r}; expected a finite number >= 0, or None")
     runs = as_runs(runs)
     kind = LAWS[law]
     points = sum(run.steps.size for run in runs)
@@ -306,7 +311,7 @@ def fit(runs, law: str = "multi-power", ridge: float | None = None):
         "peak_lr": max(run.peak_lr for run in runs),
         "max_step": max(int(run.steps[-1]) for run in runs),
     }
-    if law == "multi-power":
+    if law == "multi-power" and ridge is None:
         theta, value = adamfit.fit_multi_power(problem, _scipy())
         converged = theta is not None
     else:
