@@ -37,6 +37,11 @@ def test_the_paper_procedure_gives_the_papers_parameters(fitted):
         assert fitted.params[name] == pytest.approx(value, rel=1e-4), name
 
 
+def test_the_fit_is_deterministic(fitted):
+    again = fit([run(name) for name in FIT])
+    assert again.params == fitted.params and again.to_dict() == fitted.to_dict()
+
+
 #: The paper's fitted parameters of its 100M and 400M models (see the data's SOURCE.md).
 LARGER = {
     "100M": (2.6514477, 0.60115152, 0.45295811, 437.9464276, 2.13245612, 0.59785199, 0.65523644),
