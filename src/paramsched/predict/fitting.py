@@ -283,7 +283,7 @@ def fit(runs, law: str = "multi-power", ridge: float | None = None):
 
     Returns:
         The fitted law; it remembers the peak rate and the last step it was fitted on
-        (and the annealing law its ridge).
+        (and the ridge, when fitted with one).
 
     Raises:
         PredictError: bad runs, too few points, a bad ridge, or a fit that does not
