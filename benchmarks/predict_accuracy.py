@@ -101,7 +101,8 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     law = fit([run(name) for name in FIT], law=options.law)
     seconds = time.perf_counter() - start
-    print(f"fitted in {seconds:.2f} s (ridge {law.fitted['ridge']:g}): {law.describe()}")
+    ridge = f", ridge {law.fitted['ridge']:g}" if "ridge" in law.fitted else ""
+    print(f"fitted in {seconds:.2f} s{ridge}: {law.describe()}")
     each, average = held_out_figures(law)
     print("curve".ljust(20) + "".join(m.rjust(10) for m in METRICS))
     for name, figures in [*each.items(), ("average", average), ("paper", PAPER)]:

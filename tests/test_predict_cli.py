@@ -93,7 +93,7 @@ def test_optimize_writes_a_schedule_the_other_commands_read(capsys, law_file, tm
         best,
     )
     assert status == 0 and err == ""
-    assert out.startswith("predicted final loss 3.268")
+    assert out.startswith("predicted final loss 3.259")
     cosine, wsd = (
         schedule_file(tmp_path, "cosine", COSINE, 24000),
         schedule_file(tmp_path, "wsd", WSD, 24000),

@@ -81,10 +81,12 @@ def test_a_constant_rate_has_no_drop_and_a_falling_loss(rate, count):
 
 
 @pytest.mark.parametrize("law", [LAW, ANNEALING], ids=["multi-power", "annealing"])
-def test_a_law_reads_back_from_its_dict(law):
-    fitted = type(law)(**law.params, fitted={"peak_lr": 3e-4, "max_step": 100, "ridge": 1.0})
+@pytest.mark.parametrize("ridge", [{"ridge": 1.0}, {}], ids=["ridge", "no-ridge"])
+def test_a_law_reads_back_from_its_dict(law, ridge):
+    fitted = type(law)(**law.params, fitted={"peak_lr": 3e-4, "max_step": 100, **ridge})
     again = law_from_dict(fitted.to_dict())
     assert again == fitted and again.fitted == fitted.fitted and again.params == law.params
+    assert set(again.to_dict()["fitted"]) == {"peak_lr", "max_step", *ridge}
 
 
 @pytest.mark.parametrize(
@@ -110,8 +112,27 @@ def test_a_law_reads_back_from_its_dict(law):
             {**ANNEALING.to_dict(), "fitted": {"peak_lr": 1.0, "max_step": 1.5, "ridge": 0}},
             "fitted.max_step=1.5 is of type float; expected a whole number",
         ),
+        (
+            {**ANNEALING.to_dict(), "fitted": {"peak_lr": 1.0, "ridge": 0}},
+            "expected an object with the keys peak_lr, max_step and optionally ridge",
+        ),
+        (
+            {**ANNEALING.to_dict(), "fitted": {"peak_lr": 1.0, "max_step": 5, "lr": 0}},
+            "expected an object with the keys peak_lr, max_step and optionally ridge",
+        ),
     ],
-    ids=["list", "name", "keys", "string", "range", "bool", "extra", "fitted"],
+    ids=[
+        "list",
+        "name",
+        "keys",
+        "string",
+        "range",
+        "bool",
+        "extra",
+        "fitted",
+        "missing",
+        "unknown",
+    ],
 )
 def test_a_bad_law_is_refused_by_field(data, message):
     with pytest.raises(PredictError, match=None) as error:

@@ -1,26 +1,30 @@
 """Fitting a law to runs.
 
-The objective is the one the multi-power law's paper uses: the sum over every
-logged point of every run of the Huber loss (``delta = 1e-3``) of the residual of
-the log loss, ``log(loss) - log(predicted)``. Every parameter is fitted through its
-logarithm (so it stays > 0), with a ridge penalty that pulls the
-logarithms of the parameters that shape the drop term (``C, beta, gamma``; ``lam``
-through ``log(lam / (1 - lam))``) toward a start that does not depend on the data
-(``C = 1, beta = gamma = 0.5``, ``lam = 0.999``); its strength is chosen by
-leave-one-run-out cross-validation when three or more runs are given (fit on all but
-one, score the log-loss error on the one left out), else `DEFAULT_RIDGE`. The
-power law's ``L0, A, alpha`` and ``B`` start from a fit of the constant-rate part
-(``L0 + A * S**-alpha - B * (peak - lr)``, two starts), and the whole law is then
-minimized with L-BFGS-B, analytic gradients.
+The multi-power law is fitted by the procedure its paper publishes
+(`paramsched.predict.adamfit`: the constant-rate part by L-BFGS-B, then the whole law
+by 200 steps at most of AdamW), unless a ridge is given.
+
+The annealing law (and the multi-power law given a ridge) minimizes the same
+objective, the sum over every logged point of every run of the Huber loss (``delta
+= 1e-3``) of the residual of the log loss, ``log(loss) - log(predicted)``. Every
+parameter is fitted through its logarithm (so it stays > 0; ``lam`` through ``log(lam
+/ (1 - lam))``), with a ridge penalty that pulls the drop term's shape (``lam``; the
+multi-power law's ``C, beta, gamma``) toward a start that does not depend on the data
+(``lam = 0.999``; ``C = 1, beta = gamma = 0.5``); for the annealing law its strength
+is chosen by leave-one-run-out cross-validation when three or more runs are given
+(fit on all but one, score the log-loss error on the one left out), else
+`DEFAULT_RIDGE`. The power law's parameters start from a fit of the constant-rate
+part (``L0 + A * S**-alpha - B * (peak - lr)``, two starts), and the whole law is
+then minimized by trust-region least squares, analytic gradients.
 
 Example:
     >>> import numpy as np
-    >>> from paramsched.predict import MultiPowerLaw, fit
-    >>> truth = MultiPowerLaw(L0=3.0, A=0.5, alpha=0.5, B=300.0, C=2.0, beta=0.6, gamma=0.6)
+    >>> from paramsched.predict import AnnealingLaw, fit
+    >>> truth = AnnealingLaw(L0=3.0, A=0.5, alpha=0.5, C=2.0, lam=0.995)
     >>> lrs = [np.full(3000, 3e-4), np.r_[np.full(2000, 3e-4), np.linspace(3e-4, 3e-5, 1000)]]
     >>> steps = np.arange(100, 3000, 50)
     >>> runs = [(r, steps, truth.loss(r, steps)) for r in lrs]
-    >>> law = fit(runs, ridge=0.0)
+    >>> law = fit(runs, law="annealing", ridge=0.0)
     >>> bool(np.max(np.abs(law.loss(lrs[1], steps) - runs[1][2])) < 1e-3)
     True
 """
@@ -32,6 +36,7 @@ import math
 
 import numpy as np
 
+from . import adamfit
 from .laws import LAWS, PredictError, terms
 from .runs import LossRun
 
@@ -272,16 +277,27 @@ def fit(runs, law: str = "multi-power", ridge: float | None = None):
         runs: `LossRun`s, or ``(rates, steps, losses)`` tuples: rates an array of
             per-step rates or a paramsched schedule.
         law: The law's name.
-        ridge: The ridge strength; default chosen by cross-validation.
+        ridge: The ridge strength of the least-squares fit; for the annealing law,
+            None chooses it by cross-validation; for the multi-power law, None fits by
+            its paper's procedure (no ridge), a number by the least-squares fit.
 
     Returns:
-        The fitted law; it remembers the peak rate and the last step it was fitted on.
+        The fitted law; it remembers the peak rate and the last step it was fitted on
+        (and the ridge, when fitted with one).
 
     Raises:
-        PredictError: bad runs, too few points, or a fit that does not converge.
+        PredictError: bad runs, too few points, a bad ridge, or a fit that does not
+            converge.
     """
     if law not in LAWS:
         raise PredictError(f"law={law!r}; expected one of " + ", ".join(repr(n) for n in LAWS))
+    if ridge is not None and (
+        isinstance(ridge, bool)
+        or not isinstance(ridge, (int, float))
+        or not math.isfinite(ridge)
+        or ridge < 0
+    ):
+        raise PredictError(f"ridge={ridge!r}; expected a finite number >= 0, or None")
     runs = as_runs(runs)
     kind = LAWS[law]
     points = sum(run.steps.size for run in runs)
@@ -291,19 +307,23 @@ def fit(runs, law: str = "multi-power", ridge: float | None = None):
             f"expected at least {len(kind.names)} points"
         )
     problem = _Problem(kind, runs)
-    if ridge is None:
-        ridge, _ = choose_ridge(problem)
-    z, value, converged = _minimize(problem, float(ridge), list(range(len(runs))))
-    if z is None or not converged or not math.isfinite(value):
-        raise PredictError(
-            f"the {law} fit did not converge (objective {value:.6g}); no law is returned"
-        )
-    theta, _ = problem.from_z(z)
     fitted = {
         "peak_lr": max(run.peak_lr for run in runs),
         "max_step": max(int(run.steps[-1]) for run in runs),
-        "ridge": float(ridge),
     }
+    if law == "multi-power" and ridge is None:
+        theta, value = adamfit.fit_multi_power(problem, _scipy())
+        converged = theta is not None
+    else:
+        if ridge is None:
+            ridge, _ = choose_ridge(problem)
+        z, value, converged = _minimize(problem, float(ridge), list(range(len(runs))))
+        theta = None if z is None else problem.from_z(z)[0]
+        fitted["ridge"] = float(ridge)
+    if theta is None or not converged or not math.isfinite(value):
+        raise PredictError(
+            f"the {law} fit did not converge (objective {value:.6g}); no law is returned"
+        )
     try:
         return kind(**dict(zip(kind.names, (float(v) for v in theta))), fitted=fitted)
     except PredictError as error:

@@ -296,7 +296,7 @@ class _Law:
 
     def to_dict(self) -> dict:
         """The law as builtins: ``{"law": name, "params": {...}}``, and ``"fitted"`` (the
-        peak rate and last step it was fitted on, the ridge) for a fitted law."""
+        peak rate and last step it was fitted on, and a ridge fitted with) for a fitted law."""
         data = {"law": self.name, "params": self.params}
         if self.fitted is not None:
             data["fitted"] = dict(self.fitted)
@@ -423,14 +423,16 @@ def law_from_dict(data, where: str = "law") -> _Law:
 
 
 def _check_fitted(fitted, where: str) -> dict:
-    """The fitted range: ``peak_lr`` (> 0), ``max_step`` (a whole step > 0), ``ridge`` (>= 0)."""
+    """The fitted range: ``peak_lr`` (> 0), ``max_step`` (a whole step > 0), and for a
+    law fitted with a ridge, ``ridge`` (>= 0)."""
     keys = ("peak_lr", "max_step", "ridge")
-    if not isinstance(fitted, dict) or set(fitted) != set(keys):
+    if not isinstance(fitted, dict) or not {"peak_lr", "max_step"} <= set(fitted) <= set(keys):
         raise PredictError(
-            f"{where}={fitted!r}; expected an object with the keys " + ", ".join(keys)
+            f"{where}={fitted!r}; expected an object with the keys peak_lr, max_step "
+            "and optionally ridge"
         )
     out = {}
-    for key in keys:
+    for key in (k for k in keys if k in fitted):
         value = fitted[key]
         whole = key == "max_step"
         if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
