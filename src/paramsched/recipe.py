@@ -4,7 +4,8 @@ A file holds either a multi-phase schedule (``[run]``, ``[lr]``, ``[wd]``, and
 ``[group.KEY]`` or ``[loop.NAME]`` tables for other values; see
 `paramsched.phases`) or one table of another stack's arguments, which mean
 exactly what they mean to that stack: ``[megatron]`` (Megatron's flags), ``[hf]``
-(transformers' ``get_scheduler``) or ``[timm]`` (timm's ``create_scheduler_v2``). An optional ``[recipe]`` table names
+(transformers' ``get_scheduler``), ``[timm]`` (timm's ``create_scheduler_v2``) or
+``[olmo_core]`` (an OLMo-core scheduler class). An optional ``[recipe]`` table names
 the recipe and cites its source. Every error names the file and the key.
 """
 
@@ -27,6 +28,7 @@ from .errors import ScheduleError, ScheduleTypeError
 from .formats.hf import read_hf
 from .formats.megatron import MEGATRON_DEFAULTS, read_megatron_args
 from .formats.megatron import logger as megatron_logger
+from .formats.olmo_core import read_olmo_core
 from .formats.timm import read_timm
 
 if sys.version_info >= (3, 11):
@@ -36,7 +38,7 @@ else:  # pragma: no cover - Python 3.10
 
 _RECIPE_KEYS = ("name", "description", "source")
 #: The tables that hold another stack's configuration, each read by its `formats` module.
-STACK_TABLES = ("megatron", "hf", "timm")
+STACK_TABLES = ("megatron", "hf", "timm", "olmo_core")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ def schedule_from_data(data: dict) -> Schedule | PhaseSchedule:
         return read_hf(data["hf"], "hf.")
     if "timm" in data:
         return read_timm(data["timm"], "timm.")
+    if "olmo_core" in data:
+        return read_olmo_core(data["olmo_core"], "olmo_core.")
     if "megatron" in data:
         if len(data) > 1:
             others = ", ".join(sorted(k for k in data if k != "megatron"))
