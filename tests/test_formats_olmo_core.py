@@ -7,13 +7,13 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from paramsched import ScheduleError, from_olmo_core
-from paramsched.formats.olmo_core import OLMO_CORE_SCHEDULERS, olmo_core_arguments
+from paramsched import ScheduleError, ScheduleTypeError, from_olmo_core, load_schedule
+from paramsched.formats.olmo_core import OLMO_CORE_SCHEDULERS, olmo_core_arguments, read_olmo_core
 
 pytest.importorskip("olmo_core")
 torch = pytest.importorskip("torch")
 
-from stacks import olmo_core_rates, olmo_core_scheduler  # noqa: E402
+from stacks import olmo_core_rates, olmo_core_scheduler, optimizer_of, refused_file  # noqa: E402
 
 rates = st.floats(1e-6, 1.0)
 shapes = st.sampled_from(["linear", "cosine"])
@@ -162,3 +162,309 @@ def test_every_class_equals_olmo_core(name, data):
     assert [schedule.lr(n) for n in ns.tolist()] == first
     assert schedule.lr(ns).tolist() == first
     assert schedule.lr(ns, max_lr=table["lr"] * 2).tolist() == [row[1] for row in expected]
+
+
+def test_golden_values_of_one_cosine_and_one_token_wsd():
+    """Rates OLMo-core 3.0.0 sets (stored as data): step n + 1 uses lr(n)."""
+    cosine = from_olmo_core("CosWithWarmup", lr=3e-4, warmup=100, max_steps=1000)
+    golden = {0: 2.9999999999999997e-06, 1: 5.999999999999999e-06, 50: 0.000153,
+              98: 0.00029699999999999996, 99: 0.0002999999999999999, 100: 0.0002999991775338017,
+              500: 0.00018797828238741436, 998: 3.0000822466198294e-05,
+              999: 2.9999999999999997e-05, 1000: 2.9999999999999997e-05}  # fmt: skip
+    assert {n: cosine.lr(n) for n in golden} == golden
+    wsd = from_olmo_core("WSD", lr=3e-4, units="tokens", warmup=4_000_000, decay_fraction=0.2,
+                         max_tokens=96 * 1_048_576, tokens_per_batch=1_048_576)  # fmt: skip
+    golden = {0: 7.86432e-05, 2: 0.0002359296, 3: 0.0003, 75: 0.0003, 76: 0.00029687500294918814, 77: 0.0002812500027939677, 94: 1.5625000155220428e-05, 95: 0.0, 96: 0.0}  # fmt: skip
+    assert {n: wsd.lr(n) for n in golden} == golden
+    assert wsd.horizon == 96 and wsd.run.tokens(96) == 96 * 1_048_576
+
+
+def test_a_table_of_nested_schedulers_is_from_olmo_core(tmp_path):
+    path = tmp_path / "olmo.toml"
+    path.write_text(
+        '[olmo_core]\nscheduler = "SequentialScheduler"\nlr = 1e-3\nmax_steps = 120\n'
+        "schedulers_max = [30, 50]\n"
+        'override_decay = { start = 100, duration = 10, shape = "cosine", end_lr = 0.0 }\n'
+        '[[olmo_core.schedulers]]\nscheduler = "LinearWithWarmup"\nwarmup = 10\nalpha_f = 0.5\n'
+        '[[olmo_core.schedulers]]\nscheduler = "composable"\n'
+        'stages = [{ duration = 20, end_lr_fraction = 0.2 }, { duration = 5, shape = "cosine", end_lr = 1e-4 }]\n'
+        '[[olmo_core.schedulers]]\nscheduler = "CosWithWarmup"\nwarmup_steps = 5\n'
+    )
+    schedule = load_schedule(path)
+    same = from_olmo_core(
+        "SequentialScheduler", 1e-3, max_steps=120, schedulers_max=[30, 50, 99],
+        override_decay={"start": 100, "duration": 10, "shape": "cosine", "end_lr": 0.0},
+        schedulers=[
+            {"scheduler": "LinearWithWarmup", "warmup": 10, "alpha_f": 0.5},
+            {"scheduler": "ComposableScheduler", "stages": [
+                {"duration": 20, "end_lr_fraction": 0.2},
+                {"duration": 5, "shape": "cosine", "end_lr": 1e-4}]},
+            {"scheduler": "CosWithWarmup", "warmup": 5, "warmup_fraction": None},
+        ],
+    )  # fmt: skip
+    assert schedule == same and hash(schedule) == hash(same)
+    expected = [row[0] for row in olmo_core_rates(schedule.arguments)]
+    assert schedule.lr(np.arange(121)).tolist() == expected
+    assert [p.name for p in schedule.pieces(120)] == [
+        "LinearWithWarmup", "ComposableScheduler", "CosWithWarmup", "cosine override", "hold"
+    ]  # fmt: skip
+
+
+def test_two_spellings_of_one_schedule_are_equal():
+    plain = from_olmo_core("WSD", 1e-3, warmup=10, max_steps=100)
+    for other in (
+        from_olmo_core("wsd", 1e-3, warmup_steps=10, max_steps=100),
+        from_olmo_core("WSD", 1e-3, warmup=np.int64(10), decay_fraction=0.1, max_steps=100),
+        from_olmo_core("WSD", np.float64(1e-3), warmup=10, max_steps=100, units="steps"),
+    ):
+        assert other == plain and hash(other) == hash(plain)
+    assert from_olmo_core("WSD", 1e-3, warmup=10, decay=10, max_steps=100) != plain
+    assert plain.meaning()["decay_fraction"] == 0.1 and plain.describe() == "olmo_core WSD"
+
+
+def test_torch_scheduler_and_resume_follow_olmo_core():
+    """ParamScheduler over two groups writes OLMo-core's rates (each group's first lr its
+    base rate), and a checkpoint taken midway resumes them."""
+    from paramsched.torch import ParamScheduler
+
+    schedule = from_olmo_core("HalfCosWithWarmup", 1e-3, warmup=7, alpha_f=0.05, max_steps=60)
+    expected = olmo_core_rates(schedule.arguments, groups=2)
+    optimizer = optimizer_of(1e-3, groups=2)
+    scheduler = ParamScheduler(optimizer, schedule)
+    seen = [[g["lr"] for g in optimizer.param_groups]]
+    for n in range(1, 61):
+        optimizer.step()
+        scheduler.step()
+        seen.append([g["lr"] for g in optimizer.param_groups])
+        if n == 25:
+            state, groups = scheduler.state_dict(), optimizer.state_dict()
+    assert seen == expected
+    resumed = optimizer_of(5e-4, groups=2)
+    other = ParamScheduler(resumed, from_olmo_core("ConstantScheduler", 5e-4, max_steps=10))
+    resumed.load_state_dict(groups)
+    other.load_state_dict(state)
+    assert [g["lr"] for g in resumed.param_groups] == expected[25]
+    for n in range(26, 61):
+        resumed.step()
+        other.step()
+        assert [g["lr"] for g in resumed.param_groups] == expected[n]
+
+
+def test_a_last_step_past_max_tokens_is_run_as_olmo_core_runs_it(caplog):
+    """max_tokens of no whole number of batches: OLMo-core's last step counts more tokens
+    than t_max (WSD's decay goes below its floor there), with one WARNING saying so."""
+    table = dict(scheduler="WSD", lr=3e-4, units="tokens", warmup=0, decay=2_000,
+                 max_tokens=10_000, tokens_per_batch=768)  # fmt: skip
+    schedule = from_olmo_core(**table)
+    expected = [row[0] for row in olmo_core_rates(schedule.arguments)]
+    assert schedule.lr(np.arange(schedule.horizon + 1)).tolist() == expected
+    assert schedule.horizon == 14 and expected[-1] < 0
+    [record] = [r for r in caplog.records if r.name == "paramsched.olmo_core"]
+    assert "max_tokens=10000 is not a whole number of batches of 768 tokens" in record.message
+    with pytest.raises(
+        ScheduleError, match="SequentialScheduler at 10752 of t_max=10000; OLMo-core asserts"
+    ):
+        from_olmo_core("SequentialScheduler", 3e-4, units="tokens", max_tokens=10_000,
+                       tokens_per_batch=768, schedulers=[{"scheduler": "ConstantScheduler"}] * 2,
+                       schedulers_max=[5_000])  # fmt: skip
+
+
+def test_branch_of_a_token_file_at_a_quantity_of_tokens(tmp_path):
+    (tmp_path / "olmo.toml").write_text(
+        '[olmo_core]\nscheduler = "CosWithWarmup"\nunits = "tokens"\nlr = 1e-3\n'
+        "warmup_fraction = 0.1\nmax_tokens = 102_400\ntokens_per_batch = 1024\n"
+    )
+    (tmp_path / "branch.toml").write_text(
+        '[branch]\nfrom = "olmo.toml"\nat = "61_440 tokens"\n'
+        '[lr]\nphases = [{shape = "linear", to = 0.0, until = "70 steps"}]\n'
+    )
+    parent, branch = load_schedule(tmp_path / "olmo.toml"), load_schedule(tmp_path / "branch.toml")
+    assert branch.lr(np.arange(61)).tolist() == parent.lr(np.arange(61)).tolist()
+    assert branch.lr(70) == 0.0 and branch.lr(65) < parent.lr(65)
+
+
+DROP = object()  # a key left out
+HOSTILE = [
+    (
+        {"scheduler": "CosWithWarmUp"},
+        ScheduleError,
+        "scheduler='CosWithWarmUp' is not one of .*did you mean 'CosWithWarmup'",
+    ),  # fmt: skip
+    ({"scheduler": None}, ScheduleError, "scheduler is missing; expected one of ConstantScheduler"),
+    ({"warmpu": 3}, ScheduleError, "warmpu is not a field of CosWithWarmup.*did you mean 'warmup'"),
+    ({"decay": 3}, ScheduleError, "decay is not a field of CosWithWarmup"),
+    ({"warmup_fraction": 0.1}, ScheduleError, "warmup and warmup_fraction: expected exactly one"),
+    ({"warmup": None}, ScheduleError, "warmup and warmup_fraction: expected exactly one"),
+    ({"warmup_steps": 4}, ScheduleError, "warmup_steps and warmup are both given"),
+    ({"warmup": -1}, ScheduleError, "warmup=-1; expected a whole number >= 0"),
+    ({"warmup": 2.5}, ScheduleTypeError, "warmup=2.5 is of type float; expected a whole number"),
+    ({"warmup": True}, ScheduleTypeError, "warmup=True is of type bool"),
+    ({"alpha_f": "0.1"}, ScheduleTypeError, "alpha_f='0.1' is of type str"),
+    ({"alpha_f": -0.1}, ScheduleError, "alpha_f=-0.1 is negative"),
+    ({"t_max": 0}, ScheduleError, "t_max=0; expected a whole number >= 1"),
+    ({"lr": 0.0}, ScheduleError, "lr=0.0; expected a learning rate > 0"),
+    ({"lr": None}, ScheduleError, "lr is missing; expected the optimizer's learning rate"),
+    ({"units": "samples"}, ScheduleError, "units='samples' is not one of 'steps', 'tokens'"),
+    ({"max_steps": None}, ScheduleError, "max_steps is missing; expected the trainer's max_steps"),
+    ({"max_tokens": 5}, ScheduleError, "max_tokens with units='steps'; expected max_steps"),
+    (
+        {"units": "tokens", "max_steps": None, "max_tokens": 500},
+        ScheduleError,
+        "tokens_per_batch is missing",
+    ),  # fmt: skip
+    (
+        {"warmup_min_lr": 2e-3},
+        ScheduleError,
+        "warmup_min_lr=0.002 with a rate of 0.001 to rise to; OLMo-core asserts",
+    ),  # fmt: skip
+    ({"scheduler": "PowerLR", "b": 0.5}, ScheduleError, "b=0.5; expected a negative exponent"),
+    (
+        {"scheduler": "PowerLR", "warmup": 0},
+        ScheduleError,
+        "warmup=0; PowerLR divides by its warmup",
+    ),
+    (
+        {"scheduler": "WSD", "decay": 0, "warmup": 1},
+        ScheduleError,
+        "get_lr at current=100 of t_max=100 divides by zero",
+    ),  # fmt: skip
+    (
+        {"scheduler": "WSD", "decay": 5, "decay_fraction": 0.2},
+        ScheduleError,
+        "decay and decay_fraction: expected exactly one",
+    ),  # fmt: skip
+    (
+        {"scheduler": "ExponentialScheduler", "warmup": DROP, "lr_min": 0.0},
+        ScheduleError,
+        "lr_min=0.0; expected a number > 0",
+    ),  # fmt: skip
+    (
+        {"scheduler": "ComposableScheduler", "warmup": DROP},
+        ScheduleError,
+        "stages is missing; expected a non-empty list of stage tables",
+    ),  # fmt: skip
+    (
+        {"scheduler": "ComposableScheduler", "warmup": DROP, "stages": [{"duration": 5}]},
+        ScheduleError,
+        "stages\\[0\\].end_lr and end_lr_fraction: expected exactly one",
+    ),  # fmt: skip
+    (
+        {
+            "scheduler": "ComposableScheduler",
+            "warmup": DROP,
+            "stages": [{"duration": 5, "end_lr": 0.0, "shape": "cos"}],
+        },
+        ScheduleError,
+        "stages\\[0\\].shape='cos' is not one of 'linear', 'cosine'",
+    ),  # fmt: skip
+    (
+        {"scheduler": "ComposableScheduler", "warmup": DROP, "stages": [{"length": 5}]},
+        ScheduleError,
+        "stages\\[0\\].length is not a stage's field.*did you mean 'end_lr'|stages\\[0\\].length is not",
+    ),  # fmt: skip
+    (
+        {
+            "scheduler": "SequentialScheduler",
+            "warmup": DROP,
+            "schedulers": [{"scheduler": "CosWithWarmup", "warmup": 1, "alpha": 0}],
+        },
+        ScheduleError,
+        "schedulers\\[0\\].alpha is not a field of CosWithWarmup.*did you mean 'alpha_f'",
+    ),  # fmt: skip
+    (
+        {
+            "scheduler": "SequentialScheduler",
+            "warmup": DROP,
+            "schedulers": [{"scheduler": "ConstantScheduler"}] * 3,
+            "schedulers_max": [10],
+        },
+        ScheduleError,
+        "schedulers_max has 1 lengths for 3 schedulers",
+    ),  # fmt: skip
+    (
+        {"scheduler": "WSDS", "warmup": 5, "period_lengths": [10, 4], "decay": 6},
+        ScheduleError,
+        "period_lengths\\[0\\]=10 with a decay of 6 after a warmup of 5",
+    ),  # fmt: skip
+    (
+        {
+            "scheduler": "WSDS",
+            "warmup": 5,
+            "period_lengths": [10],
+            "decay": 1,
+            "period_lr_multipliers": [1.0, 2.0],
+        },
+        ScheduleError,
+        "period_lr_multipliers has 2 values for 1 periods",
+    ),  # fmt: skip
+    (
+        {"scheduler": "WSDS", "warmup": 5, "period_lengths": [10], "decay": 1, "warmup_steps": 3},
+        ScheduleError,
+        "warmup_steps is not a field of WSDS",
+    ),  # fmt: skip
+]
+
+
+@pytest.mark.parametrize("change, error, message", HOSTILE, ids=[str(i) for i in range(len(HOSTILE))])  # fmt: skip
+def test_hostile_arguments_are_refused_naming_the_key(change, error, message):
+    arguments = {"scheduler": "CosWithWarmup", "lr": 1e-3, "warmup": 10, "max_steps": 100}
+    arguments.update(change)
+    arguments = {key: value for key, value in arguments.items() if value is not DROP}
+    with pytest.raises(error, match=message):
+        read_olmo_core(arguments)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[olmo_core]\nscheduler = "WSD"\nlr = 1e-3\nwarmup = 3\nmax_step = 9\n',
+         "olmo_core.max_step is not a field of WSD.*did you mean 'max_steps'"),
+        ('[olmo_core]\nscheduler = "WSD"\nlr = 1e-3\nwarmup = -3\nmax_steps = 9\n',
+         "olmo_core.warmup=-3"),
+        ('[olmo_core]\nscheduler = "SequentialScheduler"\nlr = 1e-3\nmax_steps = 9\n'
+         'schedulers_max = [3]\nschedulers = [{scheduler = "WSD"}, {scheduler = "constant"}]\n',
+         "olmo_core.schedulers\\[0\\].warmup and olmo_core.schedulers\\[0\\].warmup_fraction"),
+        ("olmo_core = 3\n", "olmo_core is of type int"),
+        ('[olmo_core]\nscheduler = "WSD"\n[lr]\nmax_lr = 1.0\n',
+         "a \\[olmo_core\\] table comes alone; found also lr"),
+    ],
+)  # fmt: skip
+def test_hostile_files_name_the_key_as_written(tmp_path, text, message):
+    refused_file(tmp_path / "olmo.toml", text, message)
+
+
+def test_a_tampered_checkpoint_names_the_key():
+    from paramsched.torch import ParamScheduler
+
+    scheduler = ParamScheduler(optimizer_of(1e-3), from_olmo_core("CosWithWarmup", 1e-3, warmup=3, max_steps=10))  # fmt: skip
+    state = scheduler.state_dict()
+    state["paramsched"]["schedule"] = state["paramsched"]["schedule"].replace('"warmup": 3', '"warmup": "3"')  # fmt: skip
+    with pytest.raises(ScheduleTypeError, match="warmup='3' is of type str"):
+        scheduler.load_state_dict(state)
+
+
+def test_check_summarises_an_olmo_core_file(tmp_path, capsys):
+    """check speaks of the run in steps (and tokens with tokens_per_batch), the peak, the
+    floor and where the warmup and decay end, as OLMo-core's rates have them."""
+    from paramsched.cli import main
+
+    path = tmp_path / "olmo.toml"
+    path.write_text(
+        '[olmo_core]\nscheduler = "CosWithWarmup"\nunits = "tokens"\nlr = 3e-4\nwarmup = 100_000\n'
+        "max_tokens = 1_000_000\ntokens_per_batch = 1_000\n"
+    )
+    assert main(["check", str(path)]) in (0, None)
+    out = capsys.readouterr().out
+    assert "run: 1,000 steps, 1,000 samples, 1M tokens" in out
+    assert "lr: peak 0.0003, final 3e-05, floor 3e-05; warmup ends at step 99, decay ends at step 999" in out  # fmt: skip
+    assert "no findings" in out
+
+
+def test_command_line_errors_of_an_olmo_core_file_are_one_line(tmp_path, capsys):
+    from paramsched.cli import main
+
+    path = tmp_path / "olmo.toml"
+    path.write_text('[olmo_core]\nscheduler = "CosWithWarmup"\nlr = 1e-3\nwarmup = 9\nwarmup_fraction = 0.5\nmax_steps = 5\n')  # fmt: skip
+    assert main(["table", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "olmo_core.warmup and olmo_core.warmup_fraction" in err

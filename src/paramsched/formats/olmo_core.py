@@ -194,6 +194,9 @@ def _scheduler(given, prefix: str, keys=()) -> dict:
 
 def _check_class(a: dict, prefix: str) -> None:
     name = a["scheduler"]
+    for key in ("stages", "schedulers"):
+        if key in a and a[key] is None:
+            raise ScheduleError(f"{prefix}{key} is missing; expected a non-empty list of {key[:-1]} tables")  # fmt: skip
     if name == "SequentialScheduler":
         most, inner = a["schedulers_max"], a["schedulers"]
         if most is None:
