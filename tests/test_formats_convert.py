@@ -503,7 +503,7 @@ def test_the_command_prints_the_target_or_writes_it(files, capsys):
         (
             ["cosine.toml", "--to", "torchtitan"],
             "paramsched convert: error: argument --to: invalid choice: 'torchtitan' "
-            "(choose from 'megatron', 'hf', 'toml')",
+            "(choose from 'megatron', 'hf', 'toml', 'olmo_core')",
         ),
         (["--to", "hf"], "paramsched convert: error: the following arguments are required: file"),
         (["cosine.toml"], "paramsched convert: error: the following arguments are required: --to"),

@@ -468,3 +468,94 @@ def test_command_line_errors_of_an_olmo_core_file_are_one_line(tmp_path, capsys)
     assert main(["table", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "olmo_core.warmup and olmo_core.warmup_fraction" in err
+
+
+def _written(source, within_ulps=None) -> tuple[dict, list]:
+    """What convert writes for `source` (the [olmo_core] table) and OLMo-core's rates for
+    the run's steps, by OLMo-core's own class."""
+    import tomllib
+
+    from paramsched.formats.convert import convert
+
+    table = tomllib.loads(convert(source, "olmo_core", within_ulps))["olmo_core"]
+    theirs = [row[0] for row in olmo_core_rates(olmo_core_arguments(table))][:-1]
+    assert read_olmo_core(table).lr(np.arange(len(theirs))).tolist() == theirs
+    return table, theirs
+
+
+CONVERTED = [  # (source, the ulps it is within, and the step of its first difference)
+    (dict(hf=dict(name="cosine", lr=3e-4, num_warmup_steps=100, num_training_steps=1000)), 629, 3),
+    (dict(hf=dict(name="linear", lr=3e-4, num_warmup_steps=100, num_training_steps=1000)), 529, 3),
+    (dict(hf=dict(name="cosine_with_min_lr", lr=1e-3, num_warmup_steps=10, num_training_steps=90,
+                  scheduler_specific_kwargs={"min_lr_rate": 0.1})), 6, 3),
+    (dict(megatron=dict(lr=3e-4, min_lr=3e-5, lr_decay_style="WSD", lr_warmup_iters=100, train_iters=1000,
+                        lr_wsd_decay_style="linear", lr_wsd_decay_iters=200, global_batch_size=8)), 10, 805),
+    (dict(megatron=dict(lr=3e-4, min_lr=3e-5, lr_decay_style="cosine", lr_warmup_iters=100,
+                        train_iters=1000, global_batch_size=8)), 7, 196),
+    (dict(megatron=dict(lr=3e-4, lr_decay_style="constant", lr_warmup_iters=10, train_iters=100, global_batch_size=1)), 0, None),
+    (dict(hf=dict(name="constant", lr=3e-4, num_training_steps=50)), 0, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("data, ulps, first", CONVERTED, ids=[str(i) for i in range(len(CONVERTED))])  # fmt: skip
+def test_convert_writes_what_olmo_cores_classes_run(data, ulps, first):
+    """convert --to olmo_core: the table written, run by OLMo-core's own class as its
+    trainer runs it, gives the rate each step of the source's run uses, within the ulps the
+    note names (to the bit where none), and refuses with fewer."""
+    from paramsched.formats._convert_io import ulps as apart
+    from paramsched.recipe import schedule_from_data
+
+    source = schedule_from_data(data)
+    table, theirs = _written(source, ulps or None)
+    steps = source.run.samples_at_step(np.arange(len(theirs)))
+    distance = apart(source.lr(steps), theirs)
+    assert int(distance.max()) == ulps
+    if first is not None:
+        assert int(np.flatnonzero(distance)[0]) == first
+        with pytest.raises(ScheduleError, match=f"at step {first} its lr is .* apart\\); nothing written"):  # fmt: skip
+            _written(source)
+    if "hf" in data:  # transformers itself, for the source
+        from stacks import hf_rates
+
+        assert [row[0] for row in hf_rates(len(theirs) - 1, **data["hf"])] == source.lr(
+            steps
+        ).tolist()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (dict(megatron=dict(lr=1e-3, min_lr=0.0, lr_decay_style="WSD", lr_warmup_iters=0, train_iters=100,
+                            lr_wsd_decay_style="exponential", lr_wsd_decay_iters=20, global_batch_size=4)),
+         "OLMo-core has no exponential anneal"),
+        (dict(megatron=dict(lr=1e-3, lr_decay_style="inverse-square-root", lr_warmup_iters=10, train_iters=100, global_batch_size=4)),
+         "OLMo-core has no inverse-square-root decay"),
+        (dict(megatron=dict(lr=1e-3, lr_decay_style="cosine", train_samples=1000, global_batch_size=16,
+                            rampup_batch_size=[4, 4, 200])),
+         "OLMo-core has no batch-size schedule"),
+        (dict(megatron=dict(lr=1e-3, lr_decay_style="cosine", train_iters=100, start_weight_decay=0.0,
+                            end_weight_decay=0.1, weight_decay_incr_style="linear", global_batch_size=4)),
+         "OLMo-core has no weight decay schedule"),
+        (dict(timm=dict(lr=1e-3, sched="cosine", num_epochs=10)), "converts only to toml"),
+    ],
+)  # fmt: skip
+def test_what_olmo_core_cannot_express_is_refused_by_name(data, message):
+    from paramsched.formats.convert import convert
+    from paramsched.recipe import schedule_from_data
+
+    with pytest.raises(ScheduleError, match=message):
+        convert(schedule_from_data(data), "olmo_core", 1000)
+
+
+def test_an_olmo_core_file_converts_to_its_own_table(tmp_path, capsys):
+    from paramsched.cli import main
+
+    path = tmp_path / "olmo.toml"
+    path.write_text(
+        '[olmo_core]\nscheduler = "WSDS"\nlr = 1e-3\nmax_steps = 90\nperiod_lengths = [40, 50]\n'
+        "warmup = 5\ndecay_fraction = 0.2\nperiod_lr_multipliers = [1.0, 0.5]\n"
+    )
+    assert main(["convert", str(path), "--to", "olmo_core", "--out", str(tmp_path / "out.toml")]) in (0, None)  # fmt: skip
+    assert load_schedule(tmp_path / "out.toml") == load_schedule(path)
+    assert main(["convert", str(path), "--to", "hf"]) == 2
+    assert "a olmo_core WSDS schedule converts only to toml" in capsys.readouterr().err

@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-TARGETS = ("megatron", "hf", "toml")
+TARGETS = ("megatron", "hf", "toml", "olmo_core")
 MAX_ULPS = 1000  # a larger difference is another schedule, not a rounding
 
 
@@ -126,7 +126,7 @@ def add_convert(commands) -> None:
         description="Writes the schedule FILE as Megatron's flags (--to megatron), the "
         "arguments of transformers' get_scheduler and the optimizer's lr as JSON (--to hf), or "
         "a schedule file (--to toml: phases where they give the same rates, else the "
-        "source's own table), only if the target's learning rate after every optimizer step "
+        "source's own table), or an [olmo_core] table (--to olmo_core), only if the target's learning rate after every optimizer step "
         "of the run equals the source's with ==; otherwise it refuses, naming the first step "
         "that differs or what the target cannot express.",
         epilog="examples: paramsched convert hf.toml --to megatron --within-ulps 1;  "

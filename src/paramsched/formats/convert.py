@@ -32,6 +32,7 @@ from ..errors import ScheduleError, check_choice
 from ..preview.points import step_curve, total_samples
 from . import _convert_io as forms
 from ._convert_io import MAX_ULPS, TARGETS
+from ._olmo_write import olmo_core_text
 from ._stack import StackSchedule
 
 if sys.version_info >= (3, 11):
@@ -40,7 +41,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 logger = logging.getLogger("paramsched.convert")
-STACK_NAMES = {"megatron": "Megatron", "hf": "transformers", "toml": "the phases file"}
+STACK_NAMES = {"megatron": "Megatron", "hf": "transformers", "toml": "the phases file",
+               "olmo_core": "OLMo-core"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -355,6 +357,8 @@ def convert(schedule, to: str, within_ulps: int | None = None) -> str:
             raise ScheduleError(f"--within-ulps={within_ulps} with --to toml, which is written "
                                 "only to the bit; expected it with --to megatron or hf")  # fmt: skip
         return _toml(schedule, schedule_from_data)
+    if to == "olmo_core":  # an [olmo_core] table (`paramsched.formats._olmo_write`)
+        return olmo_core_text(schedule, within_ulps)
     plan = plan_of(schedule, to)
     try:
         if to == "megatron":
