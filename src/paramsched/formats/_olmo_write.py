@@ -56,7 +56,10 @@ def olmo_core_table(schedule) -> dict:
     run = schedule.run
     if run is not None and (run.rampup_batch_size or run.batch_size_schedule):
         raise _refuse("batch-size schedule for its scheduler (it counts steps or tokens at one rate)")  # fmt: skip
-    plan = plan_of(schedule, "olmo_core")
+    try:
+        plan = plan_of(schedule, "olmo_core")
+    except ScheduleError as error:  # the plan is in Megatron's terms: what it lacks, so do we
+        raise type(error)(str(error).replace("Megatron has no", f"{NAME} has no")) from None
     if plan.wd is not None and plan.wd[0] != plan.wd[1]:
         raise _refuse(f"weight decay schedule (the source's goes from {plan.wd[0]!r} to {plan.wd[1]!r})")  # fmt: skip
     g, steps = plan.batch or 1, {}
