@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..errors import ScheduleError
 
 
@@ -246,3 +248,90 @@ RATES = {
 def rate(spec: dict, base, current: int, t_max: int):
     """OLMo-core's ``get_lr(base, current, t_max)`` for the class `spec` describes."""
     return RATES[spec["scheduler"]](spec, base, current, t_max)
+
+
+# The same classes over an array of counts, where NumPy performs the same operations on
+# the same numbers: integers below 2**53 (so ``int / int`` and ``float * int`` round as
+# Python's do), the four operations and ``np.sqrt`` (correctly rounded, as ``math.sqrt``),
+# and ``math.cos`` itself, element by element. Each branch runs only on its own counts.
+EXACT = 2**53
+
+
+def _cos(x: np.ndarray) -> np.ndarray:
+    return np.fromiter(map(math.cos, x.tolist()), np.float64, x.size)
+
+
+def _warm_array(top, c, w, floor):
+    _asserted(floor, top, "warmup_min_lr")
+    return floor + (top - floor) * np.minimum(c, w) / w
+
+
+def _cool_array(top, left, d, floor):
+    _asserted(floor, top, "decay_min_lr")
+    if d == 0:
+        raise ZeroDivisionError("division by zero")
+    return floor + (top - floor) * np.minimum(left, d) / d
+
+
+def _cosine_array(s, base, c, t, out, where, half=False):
+    t = t if s["t_max"] is None else s["t_max"]
+    floor, w = base * s["alpha_f"], resolved(s, "warmup", t)
+    warming = where & (c < w)
+    if warming.any():
+        top = floor + (base - floor) / 2 if half else base
+        out[warming] = _warm_array(top, c[warming], w, s["warmup_min_lr"])
+    out[where & ~warming & (c >= t)] = floor
+    rest = where & ~warming & (c < t)
+    if rest.any():
+        x, length = c[rest] - w, t - w
+        if half:
+            x, length = x + length, length * 2
+        if s["scheduler"] == "LinearWithWarmup":
+            out[rest] = base - (base - floor) * (x / length)
+        else:
+            out[rest] = floor + (base - floor) * (1 + _cos(math.pi * x / length)) / 2
+
+
+def rate_array(spec: dict, base, c: np.ndarray, t: int):
+    """`rate` over the counts `c` (int64), or None where only the scalar path is exact."""
+    name = spec["scheduler"]
+    if name not in FAST or t >= EXACT or (c.size and int(c.max()) >= EXACT):
+        return None
+    out, every = np.full(c.shape, base, dtype=np.float64), np.ones(c.shape, dtype=bool)
+    if name in ("LinearWithWarmup", "CosWithWarmup", "HalfCosWithWarmup"):
+        _cosine_array(spec, base, c, t, out, every, half=name == "HalfCosWithWarmup")
+    elif name == "CosWithWarmupAndLinearDecay":
+        d = resolved(spec, "decay", t)
+        tail = c >= t - d
+        if tail.any():
+            top = _cosine(spec, base, t - d, t)
+            out[tail] = _cool_array(top, t - c[tail], d, spec["decay_min_lr"])
+        _cosine_array(spec, base, c, t, out, ~tail)
+    elif name in ("ConstantWithWarmup", "WSD", "InvSqrtWithWarmup"):
+        w = resolved(spec, "warmup", t)
+        warming = c <= w if name != "InvSqrtWithWarmup" else c < w
+        if warming.any():
+            out[warming] = _warm_array(base, c[warming], w, spec["warmup_min_lr"])
+        rest = ~warming
+        if name == "WSD":
+            d = resolved(spec, "decay", t)
+            tail = rest & (c >= t - d)
+            if tail.any():
+                out[tail] = _cool_array(base, t - c[tail], d, spec["decay_min_lr"])
+        elif name == "InvSqrtWithWarmup" and rest.any():
+            floor = base * spec["alpha_f"]
+            out[rest] = floor + (base - floor) * np.sqrt(w / c[rest])
+    return out
+
+
+#: The classes `rate_array` runs on NumPy arrays.
+FAST = (
+    "ConstantScheduler",
+    "ConstantWithWarmup",
+    "WSD",
+    "LinearWithWarmup",
+    "InvSqrtWithWarmup",
+    "CosWithWarmup",
+    "HalfCosWithWarmup",
+    "CosWithWarmupAndLinearDecay",
+)

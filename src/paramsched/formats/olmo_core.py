@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core._curve import KINDS
+from ..core.shapes import ARRAY
 from ..core.units import Run
 from ..errors import ScheduleError, ScheduleTypeError, check_choice
 from . import _olmo_rates as rates
@@ -316,7 +317,20 @@ def _olmo_rate(n, base, m, a, last, per, t_max):
                             "expected a configuration OLMo-core runs to its end") from None  # fmt: skip
 
 
-_rates = elementwise(_olmo_rate)
+def _rates(n, base, m, a, last, per, t_max):
+    """`_olmo_rate` for a number or an array (NumPy's operations where they are OLMo-core's:
+    `paramsched.formats._olmo_rates.rate_array`; else element by element)."""
+    if m is not ARRAY:
+        return _olmo_rate(n, base, m, a, last, per, t_max)
+    positions = np.asarray(n)
+    current = (np.clip(positions.astype(np.int64), 0, last) + 1) * per
+    try:
+        fast = rates.rate_array(a, base, current.ravel(), t_max)
+    except ZeroDivisionError:
+        fast = None  # the scalar path names the count it fails at
+    if fast is None:
+        return elementwise(_olmo_rate)(n, base, m, a, last, per, t_max)
+    return fast.reshape(positions.shape)
 
 
 @dataclass(frozen=True, eq=False)
