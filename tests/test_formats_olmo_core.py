@@ -537,6 +537,9 @@ def test_convert_writes_what_olmo_cores_classes_run(data, ulps, first):
                             end_weight_decay=0.1, weight_decay_incr_style="linear", global_batch_size=4)),
          "OLMo-core has no weight decay schedule"),
         (dict(timm=dict(lr=1e-3, sched="cosine", num_epochs=10)), "converts only to toml"),
+        (dict(run=dict(clock="tokens", total="1000 tokens"),
+              lr=dict(max_lr=1e-3, phases=[dict(shape="cosine", to=0.0, until="100%")])),
+         "the source's clock counts the tokens each step consumed"),
     ],
 )  # fmt: skip
 def test_what_olmo_core_cannot_express_is_refused_by_name(data, message):

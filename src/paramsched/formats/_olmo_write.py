@@ -54,6 +54,9 @@ def olmo_core_table(schedule) -> dict:
     if isinstance(schedule, OlmoCoreSchedule):
         return dict(schedule.arguments)
     run = schedule.run
+    if run is not None and run.counts_tokens:
+        raise ScheduleError("the source's clock counts the tokens each step consumed, which "
+                            f"{NAME}'s token units fix per step (tokens_per_batch); nothing written")  # fmt: skip
     if run is not None and (run.rampup_batch_size or run.batch_size_schedule):
         raise _refuse("batch-size schedule for its scheduler (it counts steps or tokens at one rate)")  # fmt: skip
     try:
