@@ -207,3 +207,54 @@ def torchtitan_rates(groups: int = 1, **arguments) -> tuple[list[list[float]], l
         schedulers.step()
         rates.append([g["lr"] for g in optimizer.param_groups])
     return rates, warnings
+
+
+def olmo_core_scheduler(spec: dict):
+    """OLMo-core's own scheduler object for a checked ``[olmo_core]`` table `spec` (its
+    class's fields; stages, overrides and inner schedulers built as OLMo-core's classes)."""
+    from olmo_core.optim import scheduler as olmo
+
+    run_keys = ("scheduler", "lr", "units", "max_steps", "max_tokens", "tokens_per_batch")
+    fields = {k: v for k, v in spec.items() if k not in run_keys}
+    if "stages" in fields:
+        fields["stages"] = [olmo.ComposableSchedulerStage(**s) for s in fields["stages"]]
+    if fields.get("override_decay") is not None:
+        fields["override_decay"] = olmo.OverrideDecay(**fields["override_decay"])
+    if "schedulers" in fields:
+        fields["schedulers"] = [olmo_core_scheduler(inner) for inner in fields["schedulers"]]
+        fields["schedulers_max"] = list(fields["schedulers_max"])
+    if "units" in spec:
+        fields["units"] = spec["units"]
+    return getattr(olmo, spec["scheduler"])(**fields)
+
+
+def olmo_core_rates(spec: dict, groups: int = 1) -> list[list[float]]:
+    """OLMo-core's scheduler for `spec` (a checked ``[olmo_core]`` table), driven as its
+    trainer drives it: before optimizer step ``k`` the trainer has counted that step
+    (``global_step = k``, and its tokens), and the train module calls
+    ``scheduler.set_lr(group, trainer)``. Each group's rate for steps 1..max_steps, then
+    that of the last step once more (the rate after the run)."""
+    import math
+    import warnings
+    from types import SimpleNamespace
+
+    scheduler = olmo_core_scheduler(spec)
+    per = spec["tokens_per_batch"] or 1
+    tokens = spec["units"] == "tokens"
+    steps = math.ceil(spec["max_tokens"] / per) if tokens else spec["max_steps"]
+    trainer = SimpleNamespace(
+        global_step=0, global_train_tokens_seen=0, max_steps=None, max_tokens=None
+    )
+    if tokens:
+        trainer.max_tokens = spec["max_tokens"]
+    else:
+        trainer.max_steps = spec["max_steps"]
+    param_groups = [{"params": [], "lr": spec["lr"] * (i + 1)} for i in range(groups)]
+    rates = []
+    with warnings.catch_warnings():  # that ComposableScheduler ignores t_max, once per object
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(steps):
+            trainer.global_step += 1
+            trainer.global_train_tokens_seen += per
+            rates.append([scheduler.set_lr(group, trainer) for group in param_groups])
+    return rates + rates[-1:]

@@ -503,7 +503,7 @@ def test_the_command_prints_the_target_or_writes_it(files, capsys):
         (
             ["cosine.toml", "--to", "keras"],
             "paramsched convert: error: argument --to: invalid choice: 'keras' "
-            "(choose from 'megatron', 'hf', 'toml', 'torchtitan')",
+            "(choose from 'megatron', 'hf', 'toml', 'torchtitan', 'olmo_core')",
         ),
         (["--to", "hf"], "paramsched convert: error: the following arguments are required: file"),
         (["cosine.toml"], "paramsched convert: error: the following arguments are required: --to"),

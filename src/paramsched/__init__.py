@@ -18,6 +18,7 @@ from .core.units import Quantity, Run
 from .errors import ScheduleError, ScheduleTypeError
 from .formats.hf import from_hf
 from .formats.megatron import from_megatron_args
+from .formats.olmo_core import from_olmo_core
 from .formats.timm import from_timm
 from .formats.torchtitan import from_torchtitan
 from .recipe import load_schedule, recipes
@@ -45,6 +46,7 @@ __all__ = [
     "combine_param_group_overrides",
     "from_hf",
     "from_megatron_args",
+    "from_olmo_core",
     "from_timm",
     "from_torchtitan",
     "get_canonical_lr_for_logging",

@@ -5,7 +5,8 @@ A file holds either a multi-phase schedule (``[run]``, ``[lr]``, ``[wd]``, and
 `paramsched.phases`) or one table of another stack's arguments, which mean
 exactly what they mean to that stack: ``[megatron]`` (Megatron's flags), ``[hf]``
 (transformers' ``get_scheduler``), ``[timm]`` (timm's ``create_scheduler_v2``) or
-``[torchtitan]`` (torchtitan's ``lr_scheduler`` section, ``steps`` and ``lr``). An optional ``[recipe]`` table names
+``[torchtitan]`` (torchtitan's ``lr_scheduler`` section, ``steps`` and ``lr``) or
+``[olmo_core]`` (an OLMo-core scheduler class). An optional ``[recipe]`` table names
 the recipe and cites its source. Every error names the file and the key.
 """
 
@@ -28,6 +29,7 @@ from .errors import ScheduleError, ScheduleTypeError
 from .formats.hf import read_hf
 from .formats.megatron import MEGATRON_DEFAULTS, read_megatron_args
 from .formats.megatron import logger as megatron_logger
+from .formats.olmo_core import read_olmo_core
 from .formats.timm import read_timm
 from .formats.torchtitan import read_torchtitan
 
@@ -38,7 +40,7 @@ else:  # pragma: no cover - Python 3.10
 
 _RECIPE_KEYS = ("name", "description", "source")
 #: The tables that hold another stack's configuration, each read by its `formats` module.
-STACK_TABLES = ("megatron", "hf", "timm", "torchtitan")
+STACK_TABLES = ("megatron", "hf", "timm", "torchtitan", "olmo_core")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ def schedule_from_data(data: dict) -> Schedule | PhaseSchedule:
         return read_timm(data["timm"], "timm.")
     if "torchtitan" in data:
         return read_torchtitan(data["torchtitan"], "torchtitan.")
+    if "olmo_core" in data:
+        return read_olmo_core(data["olmo_core"], "olmo_core.")
     if "megatron" in data:
         if len(data) > 1:
             others = ", ".join(sorted(k for k in data if k != "megatron"))

@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-TARGETS = ("megatron", "hf", "toml", "torchtitan")
+TARGETS = ("megatron", "hf", "toml", "torchtitan", "olmo_core")
 MAX_ULPS = 1000  # a larger difference is another schedule, not a rounding
 
 
@@ -127,8 +127,9 @@ def add_convert(commands) -> None:
         description="Writes the schedule FILE as Megatron's flags (--to megatron), the "
         "arguments of transformers' get_scheduler and the optimizer's lr as JSON (--to hf), "
         "a schedule file (--to toml: phases where they give the same rates, else the "
-        "source's own table), or torchtitan's lr_scheduler fields, steps and lr as a [torchtitan] "
-        "table (--to torchtitan), only if the target's learning rate after every optimizer step "
+        "source's own table), torchtitan's lr_scheduler fields, steps and lr as a [torchtitan] "
+        "table (--to torchtitan), or an [olmo_core] table (--to olmo_core), only if the target's "
+        "learning rate after every optimizer step "
         "of the run equals the source's with ==; otherwise it refuses, naming the first step "
         "that differs or what the target cannot express.",
         epilog="examples: paramsched convert hf.toml --to megatron --within-ulps 1;  "

@@ -32,6 +32,7 @@ from ..errors import ScheduleError, check_choice
 from ..preview.points import step_curve, total_samples
 from . import _convert_io as forms
 from ._convert_io import MAX_ULPS, TARGETS
+from ._olmo_write import olmo_core_text
 from ._stack import StackSchedule
 from .torchtitan import torchtitan_plan, write_torchtitan
 
@@ -41,7 +42,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 logger = logging.getLogger("paramsched.convert")
-STACK_NAMES = {"megatron": "Megatron", "hf": "transformers", "toml": "the phases file", "torchtitan": "torchtitan"}  # fmt: skip
+STACK_NAMES = {"megatron": "Megatron", "hf": "transformers", "toml": "the phases file",
+               "torchtitan": "torchtitan", "olmo_core": "OLMo-core"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -360,6 +362,8 @@ def convert(schedule, to: str, within_ulps: int | None = None) -> str:
         return _toml(schedule, schedule_from_data)
     if to == "torchtitan":  # its writer, in its reader's module
         return write_torchtitan(schedule, within_ulps)
+    if to == "olmo_core":  # an [olmo_core] table (`paramsched.formats._olmo_write`)
+        return olmo_core_text(schedule, within_ulps)
     plan = plan_of(schedule, to)
     try:
         if to == "megatron":

@@ -1,0 +1,417 @@
+"""OLMo-core's learning-rate schedulers (``olmo_core.optim.scheduler``), read as OLMo-core runs them.
+
+An ``[olmo_core]`` table of a schedule file, or `from_olmo_core`, names a scheduler
+class (``scheduler = "CosWithWarmup"``) with that class's own fields (``warmup``,
+``warmup_fraction``, ``alpha_f``, ``t_max``, ``decay``, ``stages``, ``schedulers``,
+...), ``units`` (``"steps"`` or ``"tokens"``, as the class's), ``lr`` (the
+optimizer's rate, OLMo-core's ``initial_lr``) and the trainer's length as OLMo-core
+hands it to ``get_lr``: ``max_steps``, or with token units ``max_tokens`` and
+``tokens_per_batch`` (the trainer's tokens per optimizer step).
+
+OLMo-core's trainer counts the step before it steps: optimizer step ``k`` (from 1)
+runs at ``get_lr(initial_lr, current, t_max)`` with ``current`` = ``k`` (steps) or the
+tokens seen with that step's batch (``k * tokens_per_batch``). So ``lr(n)``, the rate
+step ``n + 1`` uses, is ``get_lr(lr, n + 1, max_steps)`` (or ``(n + 1) *
+tokens_per_batch`` of ``max_tokens``), to the bit (`paramsched.formats._olmo_rates`),
+for ``n`` below the run's last step; the trainer stops after its last step, whose rate
+then holds. Positions are optimizer steps; with ``tokens_per_batch`` the run speaks of
+tokens too (one position per step of that many tokens).
+
+`OLMO_CORE_SCHEDULERS` is the table: each class, its fields with OLMo-core's defaults.
+Every scheduler of ``olmo_core.optim.scheduler`` follows a clock (steps or tokens);
+none follows a metric.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core._curve import KINDS
+from ..core.shapes import ARRAY
+from ..core.units import Run
+from ..errors import ScheduleError, ScheduleTypeError, check_choice
+from . import _olmo_rates as rates
+from ._stack import END, Formula, StackSchedule, curve, elementwise, number, whole
+
+KIND = "olmo_core"
+logger = logging.getLogger("paramsched.olmo_core")
+UNITS = ("steps", "tokens")
+SHAPES = ("linear", "cosine")
+#: The keys every table has besides its class's fields.
+RUN_KEYS = ("scheduler", "lr", "units", "max_steps", "max_tokens", "tokens_per_batch")
+#: OLMo-core's deprecated field names, read as the names it replaces them with.
+ALIASES = {
+    "warmup_steps": "warmup",
+    "decay_steps": "decay",
+    "schedulers_max_steps": "schedulers_max",
+}
+_ABSENT = object()  # a fraction's default that applies only when its count is absent
+
+_WARMUP = {"warmup": ("count", None), "warmup_fraction": ("fraction", None), "warmup_min_lr": ("rate", 0.0)}  # fmt: skip
+_DECAY = {"decay": ("count", None), "decay_fraction": ("fraction", 0.1), "decay_min_lr": ("rate", 0.0)}  # fmt: skip
+_COSINE = {**_WARMUP, "alpha_f": ("rate", 0.1), "t_max": ("length", None)}
+_OVERRIDE = {"override_decay": ("override", None)}
+#: OLMo-core's scheduler classes: each one's fields, ``{name: (kind, default)}``.
+OLMO_CORE_SCHEDULERS: dict[str, dict] = {
+    "ConstantScheduler": {},
+    "ConstantWithWarmup": _WARMUP,
+    "WSD": {**_WARMUP, **_DECAY},
+    "PowerLR": {"b": ("negative", -0.51), **_WARMUP, **_DECAY},
+    "LinearWithWarmup": _COSINE,
+    "InvSqrtWithWarmup": {"alpha_f": ("rate", 0.1), **_WARMUP},
+    "CosWithWarmup": _COSINE,
+    "HalfCosWithWarmup": _COSINE,
+    "CosWithWarmupAndLinearDecay": {**_COSINE, **_DECAY},
+    "ComposableScheduler": {"stages": ("stages", None), **_OVERRIDE},
+    "SequentialScheduler": {
+        "schedulers": ("schedulers", None),
+        "schedulers_max": ("counts", None),
+        **_OVERRIDE,
+    },  # fmt: skip
+    "WSDS": {
+        "period_lengths": ("lengths", None),
+        "period_lr_multipliers": ("multipliers", None),
+        **{k: (kind, None) for k, (kind, _) in {**_WARMUP, **_DECAY}.items() if "min" not in k},
+        "warmup_min_lr": ("rate", 0.0),
+        "decay_min_lr": ("rate", 0.0),
+    },
+    "ExponentialScheduler": {"lr_min": ("positive", 1e-9)},
+}
+#: The names OLMo-core registers each class under (``Scheduler.register``).
+REGISTERED = {
+    "constant": "ConstantScheduler", "constant_with_warmup": "ConstantWithWarmup", "wsd": "WSD",
+    "power_lr": "PowerLR", "linear_with_warmup": "LinearWithWarmup",
+    "inv_sqrt_with_warmup": "InvSqrtWithWarmup", "cos_with_warmup": "CosWithWarmup",
+    "half_cos_with_warmup": "HalfCosWithWarmup",
+    "cos_with_warmup_and_linear_decay": "CosWithWarmupAndLinearDecay",
+    "composable": "ComposableScheduler", "sequential": "SequentialScheduler", "wsds": "WSDS",
+    "exponential": "ExponentialScheduler",
+}  # fmt: skip
+_STAGE = {"duration": ("length", None), "shape": ("shape", "linear"), "start_lr": ("rate", None),
+          "start_lr_fraction": ("rate", None), "end_lr": ("rate", None), "end_lr_fraction": ("rate", None)}  # fmt: skip
+_OVERRIDE_KEYS = {"start": ("count", None), "duration": ("length", None), "shape": ("shape", "linear"),
+                  "end_lr": ("rate", None), "end_lr_fraction": ("rate", None)}  # fmt: skip
+
+
+def _unknown(key, known, where: str, what: str) -> ScheduleError:
+    close = difflib.get_close_matches(str(key), known, n=1)
+    return ScheduleError(
+        f"{where}{key} is not {what}; expected one of "
+        + ", ".join(known)
+        + (f" (did you mean {close[0]!r}?)" if close else "")
+    )
+
+
+def _value(kind: str, label: str, value, prefix: str):
+    """One field's value, checked as its `kind` says."""
+    if value is None:
+        return None
+    if kind in ("count", "length"):
+        return whole(label, value, 1 if kind == "length" else 0)
+    if kind == "shape":
+        return check_choice(label, value, SHAPES)
+    if kind in ("counts", "lengths", "multipliers"):
+        if not isinstance(value, (list, tuple)):
+            raise ScheduleTypeError(f"{label}={value!r} is of type {type(value).__name__}; expected a list")  # fmt: skip
+        return [_value("length" if kind == "lengths" else "positive" if kind == "multipliers"
+                       else "count", f"{label}[{i}]", v, prefix) for i, v in enumerate(value)]  # fmt: skip
+    if kind == "stages":
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ScheduleError(f"{label}={value!r}; expected a non-empty list of stage tables")
+        return [_table(v, _STAGE, f"{label}[{i}].", "a stage's field") for i, v in enumerate(value)]
+    if kind == "override":
+        return _table(value, _OVERRIDE_KEYS, f"{label}.", "a field of override_decay")
+    if kind == "schedulers":
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ScheduleError(f"{label}={value!r}; expected a non-empty list of scheduler tables")
+        return [_scheduler(v, f"{label}[{i}].") for i, v in enumerate(value)]
+    value = number(label, value)
+    if kind == "fraction" and not 0.0 <= value <= 1.0:
+        raise ScheduleError(f"{label}={value!r}; expected a fraction in [0, 1]")
+    if kind == "rate" and value < 0:
+        raise ScheduleError(f"{label}={value!r} is negative; expected a number >= 0")
+    if kind == "positive" and not value > 0:
+        raise ScheduleError(f"{label}={value!r}; expected a number > 0")
+    if kind == "negative" and not value < 0:
+        raise ScheduleError(f"{label}={value!r}; expected a negative exponent (a decaying power law)")  # fmt: skip
+    return value
+
+
+def _table(given, spec: dict, prefix: str, what: str) -> dict:
+    """A stage or an override: its fields checked, one of ``end_lr``/``end_lr_fraction``."""
+    if not isinstance(given, dict):
+        raise ScheduleTypeError(f"{prefix.rstrip('.')} is of type {type(given).__name__}; expected a table")  # fmt: skip
+    for key in given:
+        if key not in spec:
+            raise _unknown(key, list(spec), prefix, what)
+    checked = {k: _value(kind, prefix + k, given.get(k, default), prefix) for k, (kind, default) in spec.items()}  # fmt: skip
+    for need in ("duration", "start"):
+        if need in spec and checked[need] is None:
+            raise ScheduleError(f"{prefix}{need} is missing; expected a whole number")
+    if (checked["end_lr"] is None) == (checked["end_lr_fraction"] is None):
+        raise ScheduleError(f"{prefix}end_lr and end_lr_fraction: expected exactly one of them")
+    if "start_lr" in spec and None not in (checked["start_lr"], checked["start_lr_fraction"]):
+        raise ScheduleError(f"{prefix}start_lr and start_lr_fraction: expected at most one of them")  # fmt: skip
+    return checked
+
+
+def _scheduler(given, prefix: str, keys=()) -> dict:
+    """A scheduler class and its fields, checked and with OLMo-core's defaults."""
+    if not isinstance(given, dict):
+        raise ScheduleTypeError(f"{prefix.rstrip('.') or KIND} is of type {type(given).__name__}; "
+                                "expected a table of a scheduler's fields")  # fmt: skip
+    if given.get("scheduler") is None:
+        raise ScheduleError(f"{prefix}scheduler is missing; expected one of " + ", ".join(OLMO_CORE_SCHEDULERS))  # fmt: skip
+    name = given["scheduler"]
+    name = REGISTERED.get(name, name) if isinstance(name, str) else name
+    name = check_choice(f"{prefix}scheduler", name, OLMO_CORE_SCHEDULERS)
+    spec, fields = OLMO_CORE_SCHEDULERS[name], {}
+    for key, value in given.items():
+        if key == "scheduler" or key in keys:
+            continue
+        field_name = ALIASES.get(key, key)
+        if field_name not in spec or (key in ALIASES and name == "WSDS"):
+            raise _unknown(key, list(spec) + list(keys), prefix, f"a field of {name}")
+        if field_name in fields and value is not None and fields[field_name] is not None:
+            raise ScheduleError(f"{prefix}{key} and {prefix}{field_name} are both given; expected one (they are one field)")  # fmt: skip
+        if value is not None or field_name not in fields:
+            fields[field_name] = value
+    checked = {"scheduler": name}
+    for key, (kind, default) in spec.items():
+        if key.endswith("_fraction") and fields.get(key[: -len("_fraction")]) is not None:
+            default = None  # the count is given: OLMo-core's default fraction would conflict
+        checked[key] = _value(kind, prefix + key, fields.get(key, default), prefix)
+    for pair in ("warmup", "decay"):
+        if pair in spec and (checked[pair] is None) == (checked[f"{pair}_fraction"] is None):
+            raise ScheduleError(f"{prefix}{pair} and {prefix}{pair}_fraction: expected exactly one of them")  # fmt: skip
+    _check_class(checked, prefix)
+    return checked
+
+
+def _check_class(a: dict, prefix: str) -> None:
+    name = a["scheduler"]
+    for key in ("stages", "schedulers"):
+        if key in a and a[key] is None:
+            raise ScheduleError(f"{prefix}{key} is missing; expected a non-empty list of {key[:-1]} tables")  # fmt: skip
+    if name == "SequentialScheduler":
+        most, inner = a["schedulers_max"], a["schedulers"]
+        if most is None:
+            raise ScheduleError(f"{prefix}schedulers_max is missing; expected the length of each scheduler but the last")  # fmt: skip
+        if len(most) == len(inner):
+            most = a["schedulers_max"] = most[:-1]  # OLMo-core ignores the last one
+        if len(most) + 1 != len(inner):
+            raise ScheduleError(f"{prefix}schedulers_max has {len(most)} lengths for {len(inner)} schedulers; "
+                                "expected one for each scheduler but the last")  # fmt: skip
+    if name == "WSDS":
+        lengths, multipliers = a["period_lengths"], a["period_lr_multipliers"]
+        if not lengths:
+            raise ScheduleError(f"{prefix}period_lengths is missing or empty; expected the periods' lengths")  # fmt: skip
+        if multipliers is not None and len(multipliers) != len(lengths):
+            raise ScheduleError(f"{prefix}period_lr_multipliers has {len(multipliers)} values for "
+                                f"{len(lengths)} periods; expected one per period")  # fmt: skip
+        w = rates.wsds_periods(a)[0]
+        for i, length in enumerate(lengths):
+            d = rates.wsds_decay(a, length)
+            if d + (w if i == 0 else 0) > length:
+                raise ScheduleError(f"{prefix}period_lengths[{i}]={length} with a decay of {d}"
+                                    + (f" after a warmup of {w}" if i == 0 else "")
+                                    + "; expected them to fit in the period")  # fmt: skip
+    if name == "PowerLR" and a["warmup"] == 0:
+        raise ScheduleError(f"{prefix}warmup=0; PowerLR divides by its warmup: expected >= 1")
+
+
+def olmo_core_arguments(arguments: dict, prefix: str = "") -> dict:
+    """The table checked and normalised (defaults filled in, OLMo-core's deprecated names
+    replaced), the schedule's meaning; errors name the key as `prefix` + its name."""
+    a = _scheduler(arguments, prefix, RUN_KEYS[1:])
+    if arguments.get("lr") is None:
+        raise ScheduleError(f"{prefix}lr is missing; expected the optimizer's learning rate")
+    a["lr"] = number(f"{prefix}lr", arguments["lr"])
+    if not a["lr"] > 0:
+        raise ScheduleError(f"{prefix}lr={a['lr']!r}; expected a learning rate > 0")
+    a["units"] = check_choice(f"{prefix}units", arguments.get("units", "steps"), UNITS)
+    tokens = a["units"] == "tokens"
+    length, other = ("max_tokens", "max_steps") if tokens else ("max_steps", "max_tokens")
+    if arguments.get(other) is not None:
+        raise ScheduleError(f"{prefix}{other} with units={a['units']!r}; expected {length}, "
+                            f"the t_max OLMo-core's trainer passes for {a['units']}")  # fmt: skip
+    if arguments.get(length) is None:
+        raise ScheduleError(f"{prefix}{length} is missing; expected the trainer's {length} (the t_max of get_lr)")  # fmt: skip
+    a[length] = whole(f"{prefix}{length}", arguments[length], 1)
+    per = arguments.get("tokens_per_batch")
+    if tokens and per is None:
+        raise ScheduleError(f"{prefix}tokens_per_batch is missing; units='tokens' needs the tokens "
+                            "of each optimizer step (the trainer's tokens_per_batch)")  # fmt: skip
+    a["tokens_per_batch"] = None if per is None else whole(f"{prefix}tokens_per_batch", per, 1)
+    return a
+
+
+def _bounds(a: dict, t: int) -> list:
+    """``(label, the last current of its branch)`` in order, the last one open."""
+    name, r = a["scheduler"], rates.resolved
+    if name == "ConstantScheduler":
+        return [("constant", None)]
+    if name == "ExponentialScheduler":
+        return [("exponential", t - 1), ("hold", None)]
+    if name == "ComposableScheduler":
+        found, end = [], 0
+        for stage in a["stages"]:
+            end += stage["duration"]
+            found.append((f"{stage['shape']} stage", end - 1))
+        return _override_bounds(a, found)
+    if name == "SequentialScheduler":
+        found, end = [], 0
+        for inner, most in zip(a["schedulers"], a["schedulers_max"]):
+            end += most
+            found.append((inner["scheduler"], end))
+        return _override_bounds(a, found + [(a["schedulers"][-1]["scheduler"], t)])
+    if name == "WSDS":
+        w, adjusted, ends = rates.wsds_periods(a)
+        found = [("warmup", w - 1)]
+        for i, end in enumerate(ends):
+            d = rates.wsds_decay(a, a["period_lengths"][i])
+            found += [(f"stable {i}", w + end - d - 1), (f"decay {i}", w + end)]
+        return found + [("hold", None)]
+    own = a.get("t_max") or t
+    warm = r(a, "warmup", own)
+    if name in ("ConstantWithWarmup", "WSD", "PowerLR"):
+        middle = {"ConstantWithWarmup": "constant", "WSD": "stable", "PowerLR": "power"}[name]
+        if name == "ConstantWithWarmup":
+            return [("warmup", warm), (middle, None)]
+        return [("warmup", warm), (middle, t - r(a, "decay", t) - 1), ("decay", None)]
+    shape = {"LinearWithWarmup": "linear", "InvSqrtWithWarmup": "inverse sqrt",
+             "HalfCosWithWarmup": "half cosine"}.get(name, "cosine")  # fmt: skip
+    if name == "InvSqrtWithWarmup":
+        return [("warmup", warm - 1), (shape, None)]
+    if name == "CosWithWarmupAndLinearDecay":
+        return [("warmup", warm - 1), (shape, t - r(a, "decay", t) - 1), ("linear decay", None)]
+    return [("warmup", warm - 1), (shape, own - 1), ("floor", None)]
+
+
+def _override_bounds(a: dict, found: list) -> list:
+    o = a["override_decay"]
+    if o is None:
+        return found + [("hold", None)]
+    kept = [(label, min(end, o["start"] - 1)) for label, end in found]
+    return kept + [(f"{o['shape']} override", o["start"] + o["duration"] - 1), ("hold", None)]
+
+
+def _olmo_rate(n, base, m, a, last, per, t_max):
+    """The rate step ``n + 1`` uses (after the run's last step, the last one's)."""
+    current = (min(max(int(n), 0), last) + 1) * per
+    try:
+        value = rates.rate(a, base, current, t_max)
+        if isinstance(value, complex):  # a negative number to PowerLR's power
+            raise ValueError(f"a complex rate, {value!r}")
+        return value
+    except ScheduleError:
+        raise
+    except (ZeroDivisionError, OverflowError, ValueError) as error:
+        what = "divides by zero" if isinstance(error, ZeroDivisionError) else f"fails ({error})"
+        raise ScheduleError(f"OLMo-core's get_lr at current={current} of t_max={t_max} {what}; "
+                            "expected a configuration OLMo-core runs to its end") from None  # fmt: skip
+
+
+def _rates(n, base, m, a, last, per, t_max):
+    """`_olmo_rate` for a number or an array (NumPy's operations where they are OLMo-core's:
+    `paramsched.formats._olmo_rates.rate_array`; else element by element)."""
+    if m is not ARRAY:
+        return _olmo_rate(n, base, m, a, last, per, t_max)
+    positions = np.asarray(n)
+    current = (np.clip(positions.astype(np.int64), 0, last) + 1) * per
+    try:
+        fast = rates.rate_array(a, base, current.ravel(), t_max)
+    except ZeroDivisionError:
+        fast = None  # the scalar path names the count it fails at
+    if fast is None:
+        return elementwise(_olmo_rate)(n, base, m, a, last, per, t_max)
+    return fast.reshape(positions.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class OlmoCoreSchedule(StackSchedule):
+    """A `StackSchedule` whose run may speak of tokens: `tokens_per_batch` per step."""
+
+    tokens_per_batch: int | None = None
+
+    @property
+    def run(self) -> Run:
+        """One position per optimizer step (of `tokens_per_batch` tokens, when known)."""
+        return Run(global_batch_size=1, seq_length=self.tokens_per_batch, total=f"{self.horizon} steps")  # fmt: skip
+
+    def describe(self) -> str:
+        return f"{KIND} {self.arguments['scheduler']}"
+
+
+def read_olmo_core(arguments, prefix: str = "") -> OlmoCoreSchedule:
+    """`from_olmo_core` of an ``[olmo_core]`` table (or a checkpoint's meaning); errors name
+    each key as `prefix` + its name."""
+    a = olmo_core_arguments(arguments, prefix)
+    tokens = a["units"] == "tokens"
+    per = a["tokens_per_batch"] if tokens else 1
+    t_max = a["max_tokens"] if tokens else a["max_steps"]
+    horizon = -(-t_max // per)  # the trainer's max_steps
+    spec = {k: v for k, v in a.items() if k not in RUN_KEYS[1:]}
+    function = Formula(a["scheduler"], _rates, (spec, horizon - 1, per, t_max))
+    pieces, previous = [], -1
+    for label, bound in _bounds(spec, t_max):
+        end = END if bound is None else min(max(bound // per - 1, previous), horizon - 1)
+        pieces.append((end, dataclasses.replace(function, name=label)))
+        previous = max(previous, end)
+    if pieces[-1][0] != END:
+        pieces.append((END, dataclasses.replace(function, name="hold")))
+    lr_curve = curve(pieces, 0.0)
+    values = {"init_lr": 0.0, "max_lr": a["lr"], "min_lr": 0.0}
+    try:
+        for end, _ in pieces:  # OLMo-core's asserts and divisions, where its branches begin and end
+            for n in {0, max(min(end, horizon), 0), max(min(end + 1, horizon), 0)}:
+                lr_curve.at(n, values)
+        if horizon <= 10_000:
+            lr_curve.array(np.arange(horizon + 1, dtype=np.float64), values)
+    except ScheduleError as error:
+        raise type(error)(f"{prefix}scheduler={a['scheduler']!r}: {error}") from None
+    if horizon * per > t_max:
+        last = float(lr_curve.at(horizon - 1, values))
+        logger.warning("%smax_tokens=%d is not a whole number of batches of %d tokens: OLMo-core's last "
+                       "step sees %d tokens, past its t_max, and sets lr=%r", prefix, t_max, per,
+                       horizon * per, last)  # fmt: skip
+    return OlmoCoreSchedule(KIND, a, lr_curve, horizon, a["lr"],
+                            float(lr_curve.at(horizon, values)), float(lr_curve.at(0, values)),
+                            tokens_per_batch=a["tokens_per_batch"])  # fmt: skip
+
+
+def from_olmo_core(scheduler, lr, *, units="steps", max_steps=None, max_tokens=None,
+                   tokens_per_batch=None, **fields) -> OlmoCoreSchedule:  # fmt: skip
+    """The schedule OLMo-core's scheduler class `scheduler` sets, as a paramsched schedule.
+
+    Args:
+        scheduler: A class name of `OLMO_CORE_SCHEDULERS` (or its registered name,
+            ``"cos_with_warmup"``).
+        lr: The optimizer's learning rate (OLMo-core's ``initial_lr``).
+        units: ``"steps"`` or ``"tokens"``, the class's ``units``.
+        max_steps: The trainer's ``max_steps`` (units ``"steps"``).
+        max_tokens: The trainer's ``max_tokens`` (units ``"tokens"``).
+        tokens_per_batch: The tokens of each optimizer step (needed for ``"tokens"``).
+        **fields: The class's own fields (``warmup``, ``alpha_f``, ``stages``, ...).
+
+    Returns:
+        A schedule whose ``lr(n)`` is the rate OLMo-core's trainer uses at step ``n + 1``.
+
+    Example:
+        >>> s = from_olmo_core("CosWithWarmup", lr=1e-3, warmup=10, max_steps=110)
+        >>> s.lr(0), s.lr(9), s.lr(59), s.lr(109), s.lr(200)
+        (0.0001, 0.001, 0.00055, 0.0001, 0.0001)
+    """
+    table = {"scheduler": scheduler, "lr": lr, "units": units, "max_steps": max_steps,
+             "max_tokens": max_tokens, "tokens_per_batch": tokens_per_batch, **fields}  # fmt: skip
+    return read_olmo_core(table)
+
+
+KINDS[KIND] = lambda meaning, run: read_olmo_core(meaning)
+
+__all__ = ["OLMO_CORE_SCHEDULERS", "OlmoCoreSchedule", "from_olmo_core", "olmo_core_arguments", "read_olmo_core"]  # fmt: skip
