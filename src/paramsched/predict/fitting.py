@@ -13,7 +13,7 @@ power law's ``L0, A, alpha`` and ``B`` start from a fit of the constant-rate par
 (``L0 + A * S**-alpha - B * (peak - lr)``, two starts), and the whole law is then
 minimized with L-BFGS-B, analytic gradients.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from paramsched.predict import MultiPowerLaw, fit
     >>> truth = MultiPowerLaw(L0=3.0, A=0.5, alpha=0.5, B=300.0, C=2.0, beta=0.6, gamma=0.6)
