@@ -2030,6 +2030,7 @@ def test_every_wsd_anneal_megatron_runs_is_tabled(capsys, anneal):
 def test_version_prints_the_packages_version(capsys):
     """``paramsched --version`` prints the version the package and its metadata carry."""
     import pathlib
+
     import tomllib
 
     import paramsched

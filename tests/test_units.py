@@ -786,7 +786,10 @@ LENGTH_SCHEDULES = {
     },
     "no total": {
         "run": {"global_batch_size": 16},
-        "lr": {"max_lr": 1e-3, "phases": [{"shape": "cosine", "to": "min_lr", "until": "7000 samples"}]},
+        "lr": {
+            "max_lr": 1e-3,
+            "phases": [{"shape": "cosine", "to": "min_lr", "until": "7000 samples"}],
+        },
     },
     "no batch size": {
         "run": {"total": "5000 samples", "seq_length": 8},
@@ -802,12 +805,18 @@ LENGTH_SCHEDULES = {
 def length_schedules():
     import paramsched
 
-    found = {name: paramsched.PhaseSchedule.from_dict(data) for name, data in LENGTH_SCHEDULES.items()}
-    found.update({f"recipe {r.name}": paramsched.load_schedule(r.path) for r in paramsched.recipes()})
+    found = {
+        name: paramsched.PhaseSchedule.from_dict(data) for name, data in LENGTH_SCHEDULES.items()
+    }
+    found.update(
+        {f"recipe {r.name}": paramsched.load_schedule(r.path) for r in paramsched.recipes()}
+    )
     found["hf"] = paramsched.from_hf("cosine", lr=1e-3, num_warmup_steps=10, num_training_steps=100)
     found["timm"] = paramsched.from_timm(0.1, "step", num_epochs=10, decay_epochs=3)
     found["branch"] = found["recipe minicpm-wsd"].branch(
-        "50000 steps", [{"shape": "minus_sqrt", "to": "min_lr", "until": "100%"}], total="80000 steps"
+        "50000 steps",
+        [{"shape": "minus_sqrt", "to": "min_lr", "until": "100%"}],
+        total="80000 steps",
     )
     return found
 
@@ -827,7 +836,9 @@ def test_a_schedule_without_a_run_has_a_length_in_steps_only():
 
     schedule = paramsched.Schedule(max_lr=1e-3, lr_decay_steps=5000, lr_decay_style="cosine")
     assert schedule.length == (5000, None, None)
-    longer = schedule.branch("4000 steps", [{"shape": "constant", "until": "100%"}], total="9000 steps")
+    longer = schedule.branch(
+        "4000 steps", [{"shape": "constant", "until": "100%"}], total="9000 steps"
+    )
     assert longer.length == paramsched.Length(steps=9000, samples=None, tokens=None)
     assert longer.length.steps == 9000
 
