@@ -954,8 +954,9 @@ def length_of(schedule) -> Length:
     (``horizon``), in steps, samples and tokens, as previews count them.
 
     Examples:
-        >>> length_of(type("S", (), {"run": Run(global_batch_size=8, seq_length=16,
-        ...     total="1000 steps"), "horizon": 0})())
+        >>> from paramsched import Schedule
+        >>> run = Run(global_batch_size=8, seq_length=16, total="1000 steps")
+        >>> length_of(Schedule(max_lr=1e-3, lr_decay_steps=6400, lr_decay_style="cosine", run=run))
         Length(steps=1000, samples=8000, tokens=128000)
     """
     clock = positions_of(schedule)
