@@ -77,9 +77,9 @@ def test_every_shown_every_value_file_is_the_examples():
 
 
 def test_the_site_builds_strictly(tmp_path):
-    """``mkdocs build --strict``: every page under docs/ in the navigation (and every entry
-    of the navigation a page), every link and anchor
-    found, every docstring of the API reference rendered without a warning."""
+    """``mkdocs build --strict``: every page under docs/ in the navigation and every entry
+    of the navigation a page, every link and anchor found, every docstring of the API
+    reference rendered without a warning."""
     pytest.importorskip("mkdocs", reason="mkdocs is not installed (pip install '.[docs]')")
     pytest.importorskip("mkdocstrings_handlers.python", reason="pip install '.[docs]'")
     pytest.importorskip("material", reason="pip install '.[docs]'")
