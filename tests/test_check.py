@@ -16,7 +16,8 @@ from paramsched.check import RULES, examine
 from paramsched.check.rules import Finding, rule_table
 from paramsched.cli import main
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+CHECK_RULES_PAGE = ROOT / "docs" / "reference" / "check-rules.md"
 
 
 def check(capsys, *argv):
@@ -59,8 +60,8 @@ def test_every_code_is_unique_and_has_a_severity_and_text():
         assert rule.checks and rule.example and rule.fix
 
 
-def test_the_readme_rule_table_is_the_rule_table():
-    assert rule_table() in README.read_text()
+def test_the_check_rules_page_shows_the_rule_table():
+    assert rule_table() in CHECK_RULES_PAGE.read_text()
 
 
 def test_a_finding_is_its_message_with_its_rule():
@@ -114,7 +115,7 @@ def test_s102_training_ends_within_the_decay(tmp_path):
 def test_s102_compares_the_base_rate_under_a_batch_size_rule(capsys):
     """every_value.toml's rate is the base rate x sqrt(batch / 8): it ends at twice its
     base floor, on its floor."""
-    example = str(README.parent / "examples" / "every_value.toml")
+    example = str(ROOT / "examples" / "every_value.toml")
     status, report = check(capsys, example)
     assert "S102" not in codes(report) and report["summary"]["batch_size_rule"] == "sqrt"
     assert report["summary"]["final_lr"] == 2 * report["summary"]["floor_lr"]

@@ -2025,3 +2025,17 @@ def test_every_wsd_anneal_megatron_runs_is_tabled(capsys, anneal):
     assert err.count("\n") == {"100": 0, "200": 1, "0": 2}[anneal]
     if anneal == "0":  # no anneal: the rate is still the peak when training ends
         assert "before the decay reaches its floor (0 at iteration 100 and after)" in err
+
+
+def test_version_prints_the_packages_version(capsys):
+    """``paramsched --version`` prints the version the package and its metadata carry."""
+    import pathlib
+
+    import tomllib
+
+    import paramsched
+
+    status, out, err = run(capsys, "--version")
+    project = tomllib.loads((pathlib.Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert (status, out, err) == (0, "paramsched 0.2.0\n", "")
+    assert paramsched.__version__ == project["project"]["version"] == "0.2.0"

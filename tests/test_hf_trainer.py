@@ -366,7 +366,7 @@ def test_a_callback_adds_the_metrics_for_the_callbacks_after_it_only(tmp_path):
 
 
 class ScheduledValues(TrainerCallback):
-    """The callback form the README shows: feeds a token clock the tokens the Trainer
+    """The callback form docs/how-to/log-the-rate.md shows: feeds a token clock the tokens the Trainer
     counts itself (include_num_input_tokens_seen), clips at the scheduled grad_clip, and
     adds what each step used to its log, for the callbacks after it (registered first,
     that is every report_to integration) and for log_history, which copied the log."""

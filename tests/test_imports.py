@@ -52,3 +52,25 @@ def test_the_core_imports_no_framework():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_package_ships_its_type_marker_and_license():
+    """py.typed is in the package and its package data (PEP 561), and LICENSE holds the
+    license pyproject.toml names."""
+    import tomllib
+
+    root = SOURCE.parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert (SOURCE / "py.typed").is_file()
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["paramsched"]
+    assert project["project"]["license"] == {"text": "Apache-2.0"}
+    license_text = (root / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "END OF TERMS AND CONDITIONS" in license_text
+
+
+def test_the_changelog_names_this_version():
+    import paramsched
+
+    changelog = (SOURCE.parent.parent / "CHANGELOG.md").read_text()
+    assert f"\n## {paramsched.__version__}\n" in changelog

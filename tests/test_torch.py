@@ -815,7 +815,7 @@ def two_groups(lr=float):
 
 
 def with_warmup(optimizer, milestone=5):
-    """The README's order: ParamScheduler first, torch's LinearLR warmup after it, then
+    """The order docs/reference/api.md gives: ParamScheduler first, torch's LinearLR warmup after it, then
     ParamScheduler from the milestone on."""
     ours = ParamScheduler(optimizer, FROM_ZERO)
     warm = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=milestone)
@@ -993,7 +993,7 @@ def as_used(optimizer) -> dict:
 
 
 def test_metrics_report_the_rate_a_chained_step_lr_left_for_the_step():
-    # The README's ChainedScheduler([ParamScheduler, StepLR]): the optimizer stepped at 0.5
+    # docs/reference/api.md's ChainedScheduler([ParamScheduler, StepLR]): the optimizer stepped at 0.5
     # and metrics() said 1.0, the scheduled rate.
     optimizer = torch.optim.SGD(torch.nn.Linear(4, 4).parameters(), lr=1.0)
     flat = Schedule(max_lr=1.0, lr_decay_steps=1000, lr_decay_style="constant")

@@ -754,3 +754,103 @@ def test_check_tokens_takes_whole_counts_only(value, error, message):
     else:
         with pytest.raises(error, match=re.escape(message)):
             check_tokens("tokens", value)
+
+
+# ------------------------------------------------------------------ a run's length
+LENGTH_SCHEDULES = {
+    "ramp-up in tokens": {
+        "run": {
+            "seq_length": 4096,
+            "global_batch_size": 1024,
+            "rampup_batch_size": [256, 128, "20B tokens"],
+            "total": "1T tokens",
+        },
+        "lr": {"max_lr": 3e-4, "phases": [{"shape": "cosine", "to": "min_lr", "until": "100%"}]},
+    },
+    "stages, total off a step": {
+        "run": {
+            "seq_length": 16,
+            "batch_size_schedule": [["0 tokens", 8], ["32K tokens", 16], ["96K tokens", 32]],
+            "total": "256K tokens",
+        },
+        "lr": {"max_lr": 2e-3, "phases": [{"shape": "linear", "to": "max_lr", "until": "10%"}]},
+    },
+    "small ramp-up": {
+        "run": {
+            "seq_length": 8,
+            "global_batch_size": 64,
+            "rampup_batch_size": [16, 16, "3000 samples"],
+            "total": "10000.5 samples",
+        },
+        "lr": {"max_lr": 3e-4, "phases": [{"shape": "cosine", "to": "min_lr", "until": "100%"}]},
+    },
+    "no total": {
+        "run": {"global_batch_size": 16},
+        "lr": {
+            "max_lr": 1e-3,
+            "phases": [{"shape": "cosine", "to": "min_lr", "until": "7000 samples"}],
+        },
+    },
+    "no batch size": {
+        "run": {"total": "5000 samples", "seq_length": 8},
+        "lr": {"max_lr": 1e-3, "phases": [{"shape": "cosine", "to": "min_lr", "until": "100%"}]},
+    },
+    "token clock": {
+        "run": {"clock": "tokens", "total": "40K tokens"},
+        "lr": {"max_lr": 1e-3, "phases": [{"shape": "cosine", "to": "min_lr", "until": "100%"}]},
+    },
+}
+
+
+def length_schedules():
+    import paramsched
+
+    found = {
+        name: paramsched.PhaseSchedule.from_dict(data) for name, data in LENGTH_SCHEDULES.items()
+    }
+    found.update(
+        {f"recipe {r.name}": paramsched.load_schedule(r.path) for r in paramsched.recipes()}
+    )
+    found["hf"] = paramsched.from_hf("cosine", lr=1e-3, num_warmup_steps=10, num_training_steps=100)
+    found["timm"] = paramsched.from_timm(0.1, "step", num_epochs=10, decay_epochs=3)
+    found["branch"] = found["recipe minicpm-wsd"].branch(
+        "50000 steps",
+        [{"shape": "minus_sqrt", "to": "min_lr", "until": "100%"}],
+        total="80000 steps",
+    )
+    return found
+
+
+@pytest.mark.parametrize("name", list(length_schedules()))
+def test_a_schedules_length_is_the_previews_total(name):
+    """`schedule.length` is the steps, samples and tokens `paramsched preview` totals."""
+    from paramsched.preview import points
+
+    schedule = length_schedules()[name]
+    totals = points.totals(schedule)
+    assert tuple(schedule.length) == (totals["steps"], totals["samples"], totals["tokens"])
+
+
+def test_a_schedule_without_a_run_has_a_length_in_steps_only():
+    import paramsched
+
+    schedule = paramsched.Schedule(max_lr=1e-3, lr_decay_steps=5000, lr_decay_style="cosine")
+    assert schedule.length == (5000, None, None)
+    longer = schedule.branch(
+        "4000 steps", [{"shape": "constant", "until": "100%"}], total="9000 steps"
+    )
+    assert longer.length == paramsched.Length(steps=9000, samples=None, tokens=None)
+    assert longer.length.steps == 9000
+
+
+@pytest.mark.parametrize("name", ["small ramp-up", "stages, total off a step", "hf"])
+def test_megatrons_loop_ends_at_the_length(name):
+    """Megatron's loop, each step consuming the run's batch size of the moment until the
+    run's total is reached, takes `length.steps` steps and consumes `length.samples`."""
+    schedule = length_schedules()[name]
+    run, total = schedule.run, schedule.run.total_samples
+    steps = consumed = 0
+    while consumed < total:
+        consumed += run.batch_size_at(consumed)
+        steps += 1
+    assert schedule.length == (steps, consumed, run.tokens(consumed))

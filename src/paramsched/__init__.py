@@ -14,7 +14,7 @@ from .core.overrides import (
 )
 from .core.phases import Phase, PhaseSchedule
 from .core.schedule import LR_DECAY_STYLES, WD_INCR_STYLES, WSD_DECAY_STYLES, Schedule
-from .core.units import Quantity, Run
+from .core.units import Length, Quantity, Run
 from .errors import ScheduleError, ScheduleTypeError
 from .formats.hf import from_hf
 from .formats.megatron import from_megatron_args
@@ -26,10 +26,11 @@ from .runtime._checkpoint import Policy
 from .runtime.rules import param_groups
 from .runtime.scheduler import OptimizerParamScheduler, logger
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "LR_DECAY_STYLES",
+    "Length",
     "OptimizerParamScheduler",
     "ParamGroupOverride",
     "Phase",

@@ -4,7 +4,7 @@ The package grew subpackages (``core``, ``runtime``, ``formats``); every module 
 the name it had, as the same module object, so that code and pickles naming the old
 place still work.
 
-Example:
+Examples:
     >>> import paramsched.units, paramsched.core.units
     >>> paramsched.units is paramsched.core.units
     True

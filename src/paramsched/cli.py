@@ -992,7 +992,7 @@ def _is_number(word: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status.
 
-    Example:
+    Examples:
         >>> main(["table", "--lr", "1e-3", "--train-iters", "4", "--points", "0"])
         decay style linear, 4 iterations of 1 samples; values the scheduler holds after each iteration
          iteration      samples             lr   weight_decay  event

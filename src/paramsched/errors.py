@@ -81,7 +81,7 @@ def check_choice(field: str, value: object, choices: Iterable[str]) -> str:
     plain string, which checkpoints and ``torch.load(weights_only=True)`` take), else
     raises listing them all.
 
-    Example:
+    Examples:
         >>> check_choice("style", "cosin", ("linear", "cosine"))
         Traceback (most recent call last):
         ...
@@ -105,7 +105,7 @@ def briefly(items: Iterable[str], width: int = 90) -> str:
     """`items` joined for a one-line WARNING: as many as fit in `width` characters, then
     how many more (the whole list belongs in DEBUG or in an exception).
 
-    Example:
+    Examples:
         >>> briefly(["max_lr=0.002 (not 0.001)", "min_lr=0.0 (not 1e-05)"], width=30)
         'max_lr=0.002 (not 0.001) and 1 more'
     """
@@ -122,7 +122,7 @@ def briefly(items: Iterable[str], width: int = 90) -> str:
 def shown(value: object, width: int = 40) -> str:
     """`value`'s repr for a one-line message, cut to `width` characters.
 
-    Example:
+    Examples:
         >>> shown("1" * 100, width=12)
         "'1111...111'"
     """
@@ -137,7 +137,7 @@ def coded(error: ScheduleError, code: str, step: int | None = None) -> ScheduleE
     """`error`, marked as a finding of the check rule `code` (`paramsched.check.rules`)
     at `step`, for ``paramsched check`` to report; raised as it is everywhere else.
 
-    Example:
+    Examples:
         >>> error = coded(ScheduleError("--train-iters=1000 with --train-samples=5"), "M120")
         >>> error.code, error.step
         ('M120', None)

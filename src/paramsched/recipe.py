@@ -381,7 +381,7 @@ def _branch_file(path: Path, data: dict, within: tuple) -> PhaseSchedule:
 def recipes() -> list[Recipe]:
     """The recipes shipped with paramsched, by name.
 
-    Example:
+    Examples:
         >>> [recipe.name for recipe in recipes()]
         ['deepseek-v3', 'llama2-7b', 'minicpm-wsd']
     """

@@ -6,7 +6,7 @@ receives it. The report is a summary of the run and the findings, one line each;
 ``--json`` gives them as one JSON object. Exit status: 0 without errors, 1 with
 errors (or warnings, under ``--strict``), 2 for a usage error.
 
-Example:
+Examples:
     >>> report = Report("example", {"steps": 10, "unit": "step"}, [Finding("S111", "no total")])
     >>> report.status(strict=False), report.counts()
     (0, {'error': 0, 'warning': 0, 'note': 1})

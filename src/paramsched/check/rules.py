@@ -10,7 +10,7 @@ README's rule table is generated from it, and the findings of ``check``,
 - **warning**: it runs, but almost surely not as meant;
 - **note**: a fact worth a look.
 
-Example:
+Examples:
     >>> finding = Finding("S101", "the learning rate reaches its floor at step 100 of 1,000")
     >>> finding.code, finding.severity, str(finding)
     ('S101', 'warning', 'the learning rate reaches its floor at step 100 of 1,000')

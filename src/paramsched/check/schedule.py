@@ -7,7 +7,7 @@ what the findings call a step (Megatron's: iteration). Where a stack's lengths p
 the warmup and the decay elsewhere than they end (``S107``, ``S108``) is its
 reader's finding, which knows those lengths.
 
-Example:
+Examples:
     >>> from paramsched import Schedule, Run
     >>> short = Schedule(max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=100, lr_decay_steps=3000,
     ...                  lr_decay_style="cosine", run=Run(global_batch_size=1, total="10000 steps"))

@@ -49,7 +49,7 @@ from ..errors import (
     check_rate,
 )
 from .shapes import ARRAY, SCALAR, Shape, warmup
-from .units import branch_point, exact_searchsorted, positions_of
+from .units import Length, branch_point, exact_searchsorted, length_of, positions_of
 
 Operand = Union[str, float]
 _BOUND_CACHE_SIZE = 64  # bound curves a schedule keeps (one per class of groups)
@@ -296,7 +296,7 @@ class Piece:
 class Curve:
     """Segments with increasing ends, then a final value (`final_label` in previews).
 
-    Example:
+    Examples:
         >>> warm = Segment(4, "warmup", "init_lr", "max_lr", length=4.0)
         >>> curve = Curve((warm,), "max_lr")
         >>> values = {"init_lr": 0.0, "max_lr": 1.0}
@@ -367,7 +367,7 @@ class Curve:
         the last one ending at `at` (a hold of the final value if `at` is past the
         last end): the same rules, origins and lengths, so the same floats.
 
-        Example:
+        Examples:
             >>> warm = Segment(4, "warmup", 0.0, 1.0, length=4.0)
             >>> [(s.end, s.rule) for s in Curve((warm,), 1.0).up_to(2)]
             [(2, 'warmup')]
@@ -613,6 +613,30 @@ class CurveSchedule:
         """Whether the schedule sets the weight decay."""
         return self.wd_curve is not None
 
+    @property
+    def length(self) -> Length:
+        """The run's length: ``Length(steps, samples, tokens)``, each None where the run
+        cannot say. It is the run's ``total`` (landed on a whole step, as ``"100%"`` is),
+        or where the learning rate's last phase or decay ends for a run without one, as
+        ``paramsched preview`` totals it. A schedule without a run counts optimizer steps
+        (as `paramsched.torch.ParamScheduler` steps it): its length is in steps only.
+
+        Examples:
+            >>> from paramsched import PhaseSchedule, Schedule
+            >>> schedule = PhaseSchedule.from_dict({
+            ...     "run": {"global_batch_size": 256, "seq_length": 4096, "total": "2B tokens"},
+            ...     "lr": {"max_lr": 3e-4, "phases": [
+            ...         {"shape": "linear", "to": "max_lr", "until": "100 steps"},
+            ...         {"shape": "cosine", "to": "min_lr", "until": "100%"}]}})
+            >>> schedule.length
+            Length(steps=1908, samples=488448, tokens=2000683008)
+            >>> schedule.length.steps
+            1908
+            >>> Schedule(max_lr=3e-4, lr_decay_steps=10_000, lr_decay_style="cosine").length
+            Length(steps=10000, samples=None, tokens=None)
+        """
+        return length_of(self)
+
     def pieces(self, total) -> list[Piece]:
         """The learning rate's segments, for previews, up to `total` clock positions."""
         return self.lr_curve.pieces(self._lr_values(None, None), total)
@@ -647,7 +671,7 @@ class CurveSchedule:
             A `paramsched.PhaseSchedule` that carries this schedule and `at`, so its
             checkpoints resume the same branch.
 
-        Example:
+        Examples:
             >>> from paramsched import Schedule
             >>> wsd = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=10, lr_decay_steps=1000,
             ...                lr_decay_style="WSD", wsd_decay_steps=100, lr_wsd_decay_style="linear")

@@ -61,7 +61,7 @@ def pow_array(base, exponent) -> np.ndarray:
             the shapes do not broadcast; TypeError or ValueError for an argument that
             NumPy cannot turn into float64.
 
-    Example:
+    Examples:
         >>> r = np.linspace(0.0, 1.0, 5001)
         >>> pow_array(0.5, r).tolist() == [math.pow(0.5, x) for x in r.tolist()]
         True

@@ -20,7 +20,7 @@ OVERRIDE_KEYS = ("max_lr", "min_lr", "start_wd", "end_wd", "wd_mult")
 class ParamGroupOverride(TypedDict, total=False):
     """Values a parameter group sets for itself, all optional; other keys are allowed too.
 
-    Example:
+    Examples:
         >>> ParamGroupOverride(min_lr=1e-4, wd_mult=0.0)
         {'min_lr': 0.0001, 'wd_mult': 0.0}
         >>> ParamGroupOverride(optimizer="muon")  # a per-parameter optimizer, Megatron main's
@@ -62,7 +62,7 @@ def param_group_override_to_tuple(
 
     Two overrides that hold the same entries in a different order give the same tuple.
 
-    Example:
+    Examples:
         >>> param_group_override_to_tuple({"wd_mult": 0.0, "max_lr": 1e-3})
         (('max_lr', 0.001), ('wd_mult', 0.0))
     """
@@ -88,7 +88,7 @@ def combine_param_group_overrides(
     Raises:
         ScheduleError: (a `ValueError`) two overrides give one key different values.
 
-    Example:
+    Examples:
         >>> combine_param_group_overrides([{"wd_mult": 0.0}, None, {"max_lr": 1e-3}])
         {'wd_mult': 0.0, 'max_lr': 0.001}
     """

@@ -824,7 +824,7 @@ class PhaseSchedule(CurveSchedule):
     schedules are equal when they mean the same; `to_dict` gives that meaning as
     data, which `from_dict` reads back.
 
-    Example:
+    Examples:
         >>> s = PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "phases": [
         ...     {"shape": "linear", "to": "max_lr", "until": "2K samples"}]}})
         >>> s.lr(1000), s == PhaseSchedule.from_dict(s.to_dict())

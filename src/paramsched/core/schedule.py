@@ -88,7 +88,7 @@ class Schedule(CurveSchedule):
             length), which previews use to speak of steps and tokens; it does not
             change any value and is not compared.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> s = Schedule(max_lr=1.0, min_lr=0.1, lr_warmup_steps=10, lr_decay_steps=110,
         ...              lr_decay_style="linear")

@@ -185,7 +185,7 @@ def shape_with(field: str, name: str, options: dict) -> Shape:
     is the plain cosine), ``lower`` and ``upper`` for ``tanh``; each checked, named as
     ``{field}.{key}``.
 
-    Example:
+    Examples:
         >>> shape_with("shape", "cosine", {"k": 2.0}).decay(0.5) == (math.cos(math.pi / 4) + 1) / 2
         True
     """
@@ -208,7 +208,7 @@ def shape_with(field: str, name: str, options: dict) -> Shape:
 def shape_named(field: str, name: object, power: object = None) -> Shape:
     """The shape `name` (one of `SHAPE_NAMES`); `power` only, and always, for polynomial.
 
-    Example:
+    Examples:
         >>> shape_named("shape", "polynomial", 2).decay(0.5)
         0.25
     """

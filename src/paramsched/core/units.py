@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -133,7 +133,7 @@ class Quantity:
             ScheduleTypeError: `text` is not a string (nor a `Quantity`).
             ScheduleError: naming `field`, for anything else.
 
-        Example:
+        Examples:
             >>> Quantity.parse("1.5M samples")
             Quantity(amount=Fraction(1500000, 1), unit='samples')
             >>> str(Quantity.parse("5%"))
@@ -624,7 +624,7 @@ class Run:
         whose consumed samples reach it (`step_at_samples`), which is what previews and
         tables report; the position itself on a clock without whole steps.
 
-        Example:
+        Examples:
             >>> run = Run(global_batch_size=16)
             >>> run.land(6250), run.land(6256), Run().land(6250)
             (6256, 6256, 6250)
@@ -739,7 +739,7 @@ class Run:
         """The clock in stretches of one batch size: each one's first step, the samples
         consumed before it, and its batch size; the last never ends.
 
-        Example:
+        Examples:
             >>> Run(batch_size_schedule=[[0, 4], [10, 8]]).stretches()
             [(0, 0, 4), (3, 12, 8)]
         """
@@ -812,7 +812,7 @@ class Run:
     def step_past_samples(self, samples) -> int:
         """The first step after which more than `samples` samples are consumed.
 
-        Example:
+        Examples:
             >>> run = Run(global_batch_size=4)
             >>> run.step_at_samples(8), run.step_past_samples(8), run.step_past_samples(7)
             (2, 3, 2)
@@ -867,7 +867,7 @@ class StepClock:
     and refused (a meaning written before positions were said in steps reads them as
     positions).
 
-    Example:
+    Examples:
         >>> clock = StepClock(Run(total="1000 steps"))
         >>> clock.position("500 steps"), clock.position("33.35%"), clock.land(2.5)
         (500, 334, 3)
@@ -918,7 +918,7 @@ def exact_searchsorted(points, values: np.ndarray, side: str = "left") -> np.nda
     ints or floats, increasing), comparing as Python compares numbers: exactly. NumPy
     compares an int64 with a float64 as two float64s, which blurs numbers above 2**53.
 
-    Example:
+    Examples:
         >>> exact_searchsorted([2**53 + 1], np.array([2**53 + 1, 2**53 + 2]))
         array([0, 1])
     """
@@ -931,6 +931,46 @@ def exact_searchsorted(points, values: np.ndarray, side: str = "left") -> np.nda
     if large.any():
         found[large] = exact_searchsorted(points, values[large].astype(np.int64), side)
     return found
+
+
+class Length(NamedTuple):
+    """A run's length in optimizer steps, samples and tokens, each None where the run
+    cannot say (no batch size, no sequence length, a token clock's steps and samples,
+    the samples and tokens of a schedule that counts optimizer steps).
+
+    Examples:
+        >>> Length(steps=1000, samples=8000, tokens=None).samples
+        8000
+    """
+
+    steps: int | None
+    samples: int | float | None
+    tokens: int | float | None
+
+
+def length_of(schedule) -> Length:
+    """`schedule`'s length (`CurveSchedule.length`): its run's ``total``, landed on a
+    whole step as ``"100%"`` is, or else where its learning rate's last change is
+    (``horizon``), in steps, samples and tokens, as previews count them.
+
+    Examples:
+        >>> from paramsched import Schedule
+        >>> run = Run(global_batch_size=8, seq_length=16, total="1000 steps")
+        >>> length_of(Schedule(max_lr=1e-3, lr_decay_steps=6400, lr_decay_style="cosine", run=run))
+        Length(steps=1000, samples=8000, tokens=128000)
+    """
+    clock = positions_of(schedule)
+    if isinstance(clock, StepClock):  # positions count optimizer steps
+        if clock.total is None:
+            return Length(clock.land(schedule.horizon), None, None)
+        with positions_as_written():  # a branch's total is kept as the positions it meant
+            return Length(clock.position(clock.total, "total"), None, None)
+    run = clock
+    end = schedule.horizon if run.total is None else run.land(run.total_samples)
+    if run.counts_tokens:
+        return Length(None, None, end)
+    steps = None if run.global_batch_size is None else run.step_at_samples(end)
+    return Length(steps, end, run.tokens(end))
 
 
 def positions_of(schedule, run: Run | None = None):

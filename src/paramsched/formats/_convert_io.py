@@ -1,7 +1,7 @@
 """The text forms of a conversion (a TOML file, phases, Megatron's flags line), the distance
 of two rates in ulps, and the ``paramsched convert`` command's arguments.
 
-Example:
+Examples:
     >>> int(ulps([1.0], [1.0000000000000002])[0])
     1
     >>> print(toml_text({"hf": {"name": "linear", "scheduler_specific_kwargs": {}}}), end="")

@@ -5,7 +5,7 @@ transformers' lambdas (`paramsched.formats.hf` says which, and where it applies)
 its operations in their order, for a number or, through the math namespace ``m``
 (`paramsched.shapes`), a NumPy array.
 
-Example:
+Examples:
     >>> from paramsched.shapes import SCALAR
     >>> warmup(3, 2.0, SCALAR, 4.0)
     1.5

@@ -30,7 +30,7 @@ class Formula:
     """One branch of a stack's code: ``function(n, base, m, *args)``, the rate after
     ``n`` steps for a group whose base rate is ``base``, in the math namespace ``m``.
 
-    Example:
+    Examples:
         >>> half = Formula("half", lambda n, base, m, k: base * k, (0.5,))
         >>> half(3, 2.0)
         1.0

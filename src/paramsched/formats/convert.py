@@ -10,7 +10,7 @@ weight decay too): the first step that differs refuses it, with both rates and t
 distance in ulps, unless ``within_ulps`` accepts it (with one WARNING). What a target cannot
 express is refused by name. `MAPPINGS` is the one table between the stacks' names.
 
-Example:
+Examples:
     >>> from paramsched import from_hf
     >>> print(convert(from_hf("cosine", 1e-3, 0, 100), "megatron"))
     --lr 0.001 --min-lr 0.0 --lr-decay-style cosine --train-iters 100

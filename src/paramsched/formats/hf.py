@@ -354,7 +354,7 @@ def from_hf(
     Returns:
         A schedule whose ``lr(n)`` equals transformers' rate after ``n`` steps.
 
-    Example:
+    Examples:
         >>> s = from_hf("cosine", lr=1e-3, num_warmup_steps=10, num_training_steps=110)
         >>> s.lr(5), s.lr(10), s.lr(60), s.lr(110)
         (0.0005, 0.001, 0.0005, 0.0)

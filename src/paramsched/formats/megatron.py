@@ -234,7 +234,7 @@ def add_megatron_flags(parser) -> None:
     A flag not given parses as None, not as Megatron's default, so that a caller
     can tell which flags were given; `from_megatron_args` fills in the defaults.
 
-    Example:
+    Examples:
         >>> import argparse
         >>> parser = argparse.ArgumentParser()
         >>> add_megatron_flags(parser)
@@ -315,7 +315,7 @@ def read_megatron_flags(flags: dict, *, stops: list | None = None) -> tuple[Sche
     batch size. A run of --train-samples is refused so: Megatron trains
     --train-samples // --global-batch-size iterations.
 
-    Example:
+    Examples:
         >>> schedule, notes = read_megatron_flags({"lr": 1e-3, "train_iters": 100})
         >>> schedule.run.global_batch_size, notes[0].code
         (1, 'M152')

@@ -8,7 +8,7 @@ and goes on where Megatron's behaviour is still defined. Before, `read_words` an
 `last_values` read the words of a launch line as Megatron's parser would (a value the
 shell split, ``--help``, a flag given twice).
 
-Example:
+Examples:
     >>> schedule, findings = check_megatron(
     ...     {"lr": 3e-4, "min_lr": 3e-5, "train_iters": 1000, "global_batch_size": 96,
     ...      "micro_batch_size": 4, "data_parallel_size": 16}, [], None)
@@ -61,7 +61,7 @@ def read_words(words: list[str], options: dict | None = None) -> tuple[list[str]
     value (`options`: argparse's actions, by flag) written ``--lr=--`` is no value
     (argparse makes it an empty list: ``M100``, and the rest is checked without it).
 
-    Example:
+    Examples:
         >>> words, found = read_words(["--step-batch-size-schedule", "0:16", "1M:32"])
         >>> words, found[0].code
         (['--step-batch-size-schedule', '0:16 1M:32'], 'M100')
@@ -122,7 +122,7 @@ def last_values(words: list[str], options) -> tuple[list[str], list[Finding]]:
     flag given with different values, whose earlier ones Megatron ignores. Each
     different value is kept (at its last place), so that each is still read.
 
-    Example:
+    Examples:
         >>> words, found = last_values(["--lr", "1e-4", "--lr=3e-4"], {"--lr"})
         >>> words, found[0].code
         (['--lr', '1e-4', '--lr=3e-4'], 'M111')

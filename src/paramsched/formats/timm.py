@@ -394,7 +394,7 @@ def from_timm(lr, sched: str = "cosine", **arguments) -> StackSchedule:
         sched: One of `TIMM_SCHEDULES`.
         **arguments: ``create_scheduler_v2``'s other arguments (`TIMM_DEFAULTS`).
 
-    Example:
+    Examples:
         >>> s = from_timm(0.1, "step", num_epochs=10, decay_epochs=3, decay_rate=0.5)
         >>> [s.lr(e) for e in range(8)]
         [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025]

@@ -5,7 +5,7 @@ the law's ``.loss(lrs, steps)`` predicts the loss of any per-step rates, and
 `optimize` derives the schedule that minimizes the predicted final loss. Fitting
 and optimizing need SciPy (``pip install "paramsched[predict]"``); predicting does not.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from paramsched.predict import MultiPowerLaw, law_from_dict
     >>> law = MultiPowerLaw(L0=3.0, A=0.5, alpha=0.5, B=300.0, C=2.0, beta=0.6, gamma=0.6)

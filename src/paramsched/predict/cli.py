@@ -8,7 +8,7 @@ SCHEDULE.toml ...`` prints the predicted loss at each phase end and at the end;
 ``paramsched optimize law.json --steps N --peak-lr X --warmup W [--min-lr Y] --out
 best.toml`` writes the schedule whose predicted final loss is least.
 
-Example:
+Examples:
     >>> from paramsched.cli import main
     >>> main(["predict", "/nonexistent/law.json", "schedule.toml"])
     2

@@ -17,7 +17,7 @@ is chosen by leave-one-run-out cross-validation when three or more runs are give
 part (``L0 + A * S**-alpha - B * (peak - lr)``, two starts), and the whole law is
 then minimized by trust-region least squares, analytic gradients.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from paramsched.predict import AnnealingLaw, fit
     >>> truth = AnnealingLaw(L0=3.0, A=0.5, alpha=0.5, C=2.0, lam=0.995)

@@ -25,7 +25,7 @@ and the changes within the last one to two blocks are kept exact; the relative
 error of a gathered block is of the order of ``(block / distance)**2 / 10``, and the
 README states the error measured on long schedules.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> law = MultiPowerLaw(L0=3.0, A=0.5, alpha=0.5, B=300.0, C=2.0, beta=0.6, gamma=0.6)
     >>> lrs = np.full(1000, 3e-4)

@@ -9,7 +9,7 @@ respect to every step's rate). The result is a `PhaseSchedule` counting optimize
 steps (``global_batch_size = 1``): a ``linear`` warmup phase, then one ``linear``
 phase per piece, written out as a schedule file by `schedule_text`.
 
-Example:
+Examples:
     >>> from paramsched.predict import MultiPowerLaw, optimize
     >>> law = MultiPowerLaw(L0=3.0, A=0.5, alpha=0.5, B=300.0, C=2.0, beta=0.6, gamma=0.6)
     >>> schedule = optimize(law, steps=2000, peak_lr=3e-4, warmup=100, min_lr=0.0)

@@ -6,7 +6,7 @@ columns ``step``, ``lr`` and ``loss`` (as W&B and TensorBoard exports give) is r
 by `read_csv`; its rates between logged steps are interpolated linearly (held
 before the first), unless a schedule gives them exactly.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> run = LossRun.of(np.full(100, 1e-3), [10, 50, 99], [3.0, 2.5, 2.4], name="demo")
     >>> run.name, run.steps.tolist(), run.peak_lr

@@ -1,7 +1,7 @@
 """The plots' axes: checks before anything is drawn, the x axis, tick labels, and the
 phase labels' places.
 
-Example:
+Examples:
     >>> count_labels([0, 250_000, 500_000, 1_000_000])
     ['0', '0.25M', '0.50M', '1.00M']
 """
@@ -29,7 +29,7 @@ def check_plot(schedule, path, x_unit: str) -> None:
     matplotlib, a file name without a format of `PLOT_FORMATS`, an x axis the run cannot
     give.
 
-    Example:
+    Examples:
         >>> from paramsched import PhaseSchedule
         >>> s = PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "phases": [
         ...     {"shape": "linear", "to": "max_lr", "until": "4 samples"}]}})
@@ -122,7 +122,7 @@ def count_labels(values) -> list[str]:
     table writes them, exact below a million (with commas), else every one in the SI
     suffix of the largest (`_si_scale`, the table's), with one number of decimals.
 
-    Example:
+    Examples:
         >>> count_labels([0, 5e5, 1e6, 1.5e6])
         ['0', '0.5M', '1.0M', '1.5M']
         >>> count_labels([0, 50_000, 100_000, 150_000])
@@ -140,7 +140,7 @@ def rate_labels(values) -> list[str]:
     the largest is from 0.001 to 10,000, else every one as a multiple of the largest's
     power of ten; one number of decimals throughout.
 
-    Example:
+    Examples:
         >>> rate_labels([0, 5e-5, 1e-4, 1.5e-4, 2.5e-4])
         ['0', '0.5e-4', '1.0e-4', '1.5e-4', '2.5e-4']
         >>> rate_labels([0, 0.025, 0.05, 0.1])
@@ -236,7 +236,7 @@ def _named_values(schedule, names, order) -> str:
     """The named values a curve uses, in one notation: decimals when all are from 0.001
     to 10,000 (or zero), else powers of ten.
 
-    Example:
+    Examples:
         >>> from types import SimpleNamespace
         >>> values = SimpleNamespace(init_lr=0.0, max_lr=1e-3, min_lr=1e-4)
         >>> _named_values(values, {"max_lr", "min_lr"}, ("init_lr", "max_lr", "min_lr"))
@@ -250,7 +250,7 @@ def _named_values(schedule, names, order) -> str:
 def _written_values(used) -> str:
     """``name=value`` pairs, in `_named_values`'s notation.
 
-    Example:
+    Examples:
         >>> _written_values([("start", 0.95), ("end", 0.99)])
         'start=0.95, end=0.99'
     """
@@ -274,7 +274,7 @@ def _label_places(spans, full, short, low, high, gap, rows):
     where it clears every label already there by `gap`. Returns, for each phase,
     ``(written in full, left edge, row)``, or None when no row has room for it.
 
-    Example:
+    Examples:
         >>> _label_places([(0, 1), (1, 2), (2, 100)], full=[30, 30, 30], short=[5, 5, 5],
         ...               low=0, high=100, gap=2, rows=2)
         [(False, 0, 0), (False, 0, 1), (True, 36.0, 0)]

@@ -1,7 +1,7 @@
 """Schedules side by side: where each departs from the first, a table of totals, and
 their learning rates overlaid in one plot.
 
-Example:
+Examples:
     >>> from paramsched import Run, Schedule
     >>> a = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=0, lr_decay_steps=100, lr_decay_style="linear",
     ...              run=Run(global_batch_size=10, total="10 steps"))
@@ -67,7 +67,7 @@ def departure(
         ScheduleError: either run has no batch size, or more than `LISTED_STEPS` steps
             (named by `name` or `reference_name`).
 
-    Example:
+    Examples:
         >>> from paramsched import Schedule, Run
         >>> wsd = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=10, lr_decay_steps=1000,
         ...                lr_decay_style="WSD", wsd_decay_steps=100, lr_wsd_decay_style="linear",

@@ -15,7 +15,7 @@ def _si_scale(value) -> tuple[str, int]:
     """The largest SI suffix not above `value`, and its scale; the table and the plot's
     axes both write counts with it.
 
-    Example:
+    Examples:
         >>> _si_scale(3.6e9), _si_scale(999)
         (('B', 1000000000), ('', 1))
     """

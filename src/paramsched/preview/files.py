@@ -1,6 +1,6 @@
 """The whole curve as CSV: a row per step (or per grid point), every value a column.
 
-Example:
+Examples:
     >>> import os, tempfile
     >>> from paramsched import Run, Schedule
     >>> s = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=0, lr_decay_steps=4, lr_decay_style="linear",

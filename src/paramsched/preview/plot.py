@@ -1,7 +1,7 @@
 """A schedule's plot: the learning rate with its phases, the weight decay, every
 scheduled value and the batch size, one panel each, against steps, samples or tokens.
 
-Example:
+Examples:
     >>> VALUE_COLORS[0]
     'tab:purple'
 """

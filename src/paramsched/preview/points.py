@@ -1,7 +1,7 @@
 """Where a schedule is at a point: its run, its total, its values at chosen points,
 the phase ends, evenly spaced points and the per-step curve.
 
-Example:
+Examples:
     >>> from paramsched import Run, Schedule
     >>> s = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=0, lr_decay_steps=100, lr_decay_style="linear",
     ...              run=Run(global_batch_size=10, total="10 steps"))
@@ -72,7 +72,7 @@ def value_columns(schedule) -> list[tuple[str, object]]:
     """Each scheduled value (`schedule.values`) and the column it is written under: its
     name, or ``place.name`` if that is one of `FIXED_COLUMNS`.
 
-    Example:
+    Examples:
         >>> from paramsched import PhaseSchedule
         >>> s = PhaseSchedule.from_dict({"lr": {"max_lr": 1.0, "phases": [
         ...     {"shape": "linear", "to": "max_lr", "until": "4 samples"}]},
@@ -92,7 +92,7 @@ def value_columns(schedule) -> list[tuple[str, object]]:
 def rule_text(schedule) -> str | None:
     """How the learning rate follows the batch size, in words (None without a rule).
 
-    Example:
+    Examples:
         >>> from paramsched import PhaseSchedule
         >>> s = PhaseSchedule.from_dict({"run": {"global_batch_size": 512}, "lr": {
         ...     "max_lr": 1.0, "batch_size_rule": "sqrt", "reference_batch_size": 256,
@@ -137,7 +137,7 @@ def point(schedule, samples: float, step: int | None) -> dict:
 def at(schedule, quantity: str) -> dict:
     """The point a quantity names (``"2000 steps"``, ``"10T tokens"``, ``"50%"``).
 
-    Example:
+    Examples:
         >>> from paramsched.recipe import load_schedule, recipe_path
         >>> at(load_schedule(recipe_path("llama2-7b")), "2000 steps")
         {'step': 2000, 'samples': 2048000, 'tokens': 8388608000, 'lr': 0.0003, 'wd': 0.1}

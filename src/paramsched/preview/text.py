@@ -1,6 +1,6 @@
 """A schedule's phases, totals and batch-size stages as a table of text.
 
-Example:
+Examples:
     >>> from paramsched import Run, Schedule
     >>> s = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=0, lr_decay_steps=100, lr_decay_style="linear",
     ...              run=Run(global_batch_size=10, total="10 steps"))
@@ -121,7 +121,7 @@ def batch_size_stages(run: Run) -> list[str]:
     """The stages of a step batch-size schedule, as Megatron logs them at start-up,
     with the step each begins at (empty without one).
 
-    Example:
+    Examples:
         >>> run = Run(seq_length=10, batch_size_schedule=[[0, 4], ["100 tokens", 8],
         ...                                                ["130 tokens", 16]])
         >>> print("\\n".join(batch_size_stages(run)))

@@ -257,7 +257,7 @@ def first_out_of_range(ends, value: Callable, holds: Callable):
     of the first segment that has one out, else that segment's first float position.
     Two evaluations a segment, and a bisection in the one found.
 
-    Example:
+    Examples:
         >>> ramp = lambda n: 0.95 + 0.55 * min(n, 200) / 200  # to 1.5 at 200
         >>> first_out_of_range((200,), ramp, BOUNDS["AdamW"]["betas[1]"].holds)
         19

@@ -87,7 +87,7 @@ class Policy(enum.Enum):
     def from_flags(cls, use_checkpoint, override) -> "Policy":
         """Megatron's ``use_checkpoint_opt_param_scheduler`` and ``override_opt_param_scheduler``.
 
-        Example:
+        Examples:
             >>> Policy.from_flags(True, False), Policy.from_flags(False, False)
             (<Policy.CHECKPOINT: 'checkpoint'>, <Policy.STRICT: 'strict'>)
         """

@@ -87,7 +87,7 @@ class _Trace:
     back as the same number); any other constant is passed to the generated code as
     an argument ``kN`` (the object itself).
 
-    Example:
+    Examples:
         >>> from paramsched.shapes import SHAPES
         >>> trace = _Trace()
         >>> ratio = _Traced(trace, trace.position) / 10.0

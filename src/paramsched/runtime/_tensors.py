@@ -15,7 +15,7 @@ from ..errors import ScheduleTypeError
 def is_tensor(value) -> bool:
     """Whether `value` is a tensor-like to update in place (duck-typed: no torch import).
 
-    Example:
+    Examples:
         >>> import torch
         >>> is_tensor(torch.tensor(1e-3)), is_tensor(1e-3)
         (True, False)
@@ -77,7 +77,7 @@ def held(value: float, holder) -> float:
     """`value` as the tensor `holder` holds it once written (rounded to its dtype, as
     the in-place copy rounds it), or `value` itself for a float holder (`float`).
 
-    Example:
+    Examples:
         >>> import torch
         >>> held(0.1, torch.tensor(0.0)) == float(torch.tensor(0.1, dtype=torch.float32))
         True

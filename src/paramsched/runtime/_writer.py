@@ -220,7 +220,7 @@ def param_groups(optimizer) -> list:
 def override_key(group) -> tuple:
     """The group's overrides in `OVERRIDE_KEYS` order, None where it has none.
 
-    Example:
+    Examples:
         >>> override_key({"params": [], "wd_mult": 0.0, "max_lr": 1e-3})
         (0.001, None, None, None, 0.0)
     """

@@ -83,7 +83,7 @@ def check_consistent(scheduler, group=None) -> None:
         ScheduleError: (a ValueError) naming every field that differs and which ranks
             hold which value; or torch.distributed is not initialized.
 
-    Example:
+    Examples:
         >>> from paramsched import OptimizerParamScheduler, Schedule
         >>> class Optimizer:
         ...     param_groups = [{"params": []}]

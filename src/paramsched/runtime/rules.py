@@ -6,7 +6,7 @@ parameters with equal combined overrides share one group. It imports no
 framework: any object with ``named_parameters()`` whose parameters have
 ``requires_grad`` and ``ndim`` works (a ``torch.nn.Module`` does).
 
-Example:
+Examples:
     >>> import torch
     >>> from collections import OrderedDict
     >>> model = torch.nn.Sequential(OrderedDict(embed=torch.nn.Embedding(10, 4),

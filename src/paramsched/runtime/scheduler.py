@@ -111,7 +111,7 @@ class OptimizerParamScheduler:
         override_opt_param_scheduler: On load, keep this scheduler's values. With
             neither policy, the checkpoint must match; at most one may be set.
 
-    Example:
+    Examples:
         >>> class Opt:
         ...     param_groups = [{"params": []}, {"params": [], "wd_mult": 0.0}]
         >>> sched = OptimizerParamScheduler(

@@ -49,7 +49,7 @@ class ParamScheduler(LRScheduler):
             ``"checkpoint"`` (Megatron's default: take it, with a WARNING naming what
             differs), ``"override"`` (keep this one) or ``"strict"`` (refuse).
 
-    Example:
+    Examples:
         >>> import torch, paramsched
         >>> model = torch.nn.Linear(2, 2)
         >>> optimizer = torch.optim.AdamW(model.parameters())
