@@ -91,3 +91,22 @@ def test_the_site_builds_strictly(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
+
+
+def test_the_recipes_page_embeds_each_recipe_s_html_preview(tmp_path):
+    """The docs build's hook writes every built-in recipe's page, and the recipes page
+    shows each of them."""
+    import importlib.util
+
+    from paramsched.recipe import recipes
+
+    spec = importlib.util.spec_from_file_location("hooks", ROOT / "mkdocs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    written = hooks.write_recipe_pages(tmp_path)
+    names = [recipe.name for recipe in recipes()]
+    assert [path.name for path in written] == [f"{name}.html" for name in names]
+    assert all(path.stat().st_size > 10_000 for path in written)
+    page = (DOCS / "recipes.md").read_text()
+    for name in names:
+        assert f'<iframe src="../recipe-pages/{name}.html"' in page, name

@@ -65,6 +65,36 @@ def test_fit_writes_a_law_and_says_where_the_rates_came_from(capsys, tmp_path):
     assert json.loads(out[out.index("{") :])["law"] == "annealing"
 
 
+def test_fit_by_least_squares_records_its_ridge(capsys):
+    """``--ridge R`` is ``fit(runs, ridge=R)``: the law file records the ridge it used."""
+    fit_runs = [DATA / f"{name}.csv" for name in ("cosine_24000", "constant_24000", "wsdcon_9")]
+    status, out, err = run(capsys, "fit", *fit_runs, "--ridge", "0")
+    assert status == 0, err
+    assert json.loads(out[out.index("{") :])["fitted"]["ridge"] == 0.0
+
+
+def test_a_least_squares_fit_that_leaves_the_law_s_domain_is_refused_in_one_line(capsys):
+    """Two runs whose rates are interpolated from the logged ones, by least squares without a
+    ridge: every start steps to where the law is not finite, and the fit says so."""
+    fit_runs = [DATA / f"{name}.csv" for name in ("cosine_24000", "constant_24000")]
+    status, out, err = run(capsys, "fit", *fit_runs, "--ridge", "0")
+    assert status == 2 and out == ""
+    assert err == (
+        "paramsched fit: error: the multi-power fit did not converge (objective inf); "
+        "no law is returned\n"
+    )
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "x"])
+def test_a_bad_ridge_is_one_line_and_status_2(capsys, value):
+    status, out, err = run(capsys, "fit", DATA / "wsdcon_9.csv", "--ridge", value)
+    assert status == 2 and out == ""
+    assert err == (
+        f"paramsched fit: error: argument --ridge: {value!r}; expected a finite number >= 0, "
+        "e.g. 0\n"
+    )
+
+
 def test_predict_prints_the_loss_at_each_phase_end(capsys, law_file, tmp_path):
     wsd = schedule_file(tmp_path, "wsd", WSD, 24000)
     status, out, err = run(capsys, "predict", law_file, wsd)

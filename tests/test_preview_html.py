@@ -587,6 +587,9 @@ def console_examples() -> list[tuple[str, str]]:
     for block in found:
         command, _, output = block.partition("\n")
         assert command.startswith("$ paramsched ")
+        if command.endswith(' || echo "exit status $?"'):  # the status, as the last line shown
+            command = command.removesuffix(' || echo "exit status $?"')
+            output = output.removesuffix("exit status 2\n")
         examples.append((command[2:], output))
     return examples
 

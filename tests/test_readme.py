@@ -35,6 +35,15 @@ def test_the_readme_is_at_most_200_lines_with_the_quick_start_first():
     ]
 
 
+def test_every_link_of_the_readme_leads_to_a_file_of_the_repository():
+    import re
+
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README.read_text())
+    assert len(links) >= 20
+    missing = [link for link in links if not (README.parent / link).is_file()]
+    assert missing == []
+
+
 def test_every_python_block_runs_as_written_in_order(tmp_path):
     prepare(README, tmp_path)
     run_in_order(blocks("python"), tmp_path)

@@ -8,7 +8,7 @@ them, with its floating-point operations on Python numbers in its order. Where
 OLMo-core asserts (a warmup floor not below the rate it rises to, a ``current`` past a
 sequence's ``t_max``) a `ScheduleError` says so. `RATES` is the table.
 
-Example:
+Examples:
     >>> spec = {"scheduler": "CosWithWarmup", "warmup": 10, "warmup_fraction": None,
     ...         "alpha_f": 0.1, "t_max": None, "warmup_min_lr": 0.0}
     >>> rate(spec, 1e-3, 5, 110), rate(spec, 1e-3, 60, 110), rate(spec, 1e-3, 110, 110)

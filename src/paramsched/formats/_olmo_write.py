@@ -17,7 +17,7 @@ step is not compared: OLMo-core's trainer sets none. Refused, naming what OLMo-c
 lacks: exponential and 1-sqrt anneals, an inverse square root, a batch-size schedule,
 a weight-decay schedule, lengths that are not whole steps.
 
-Example:
+Examples:
     >>> from paramsched import from_hf
     >>> print(olmo_core_text(from_hf("constant", 1e-3, None, 10)), end="")
     [olmo_core]

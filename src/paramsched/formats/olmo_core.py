@@ -402,7 +402,7 @@ def from_olmo_core(scheduler, lr, *, units="steps", max_steps=None, max_tokens=N
     Returns:
         A schedule whose ``lr(n)`` is the rate OLMo-core's trainer uses at step ``n + 1``.
 
-    Example:
+    Examples:
         >>> s = from_olmo_core("CosWithWarmup", lr=1e-3, warmup=10, max_steps=110)
         >>> s.lr(0), s.lr(9), s.lr(59), s.lr(109), s.lr(200)
         (0.0001, 0.001, 0.00055, 0.0001, 0.0001)

@@ -28,7 +28,7 @@ is its base rate, as each group's ``initial_lr`` is ``LambdaLR``'s.
 `write_torchtitan` is ``paramsched convert --to torchtitan``: the ``[torchtitan]`` table
 that runs a schedule, checked step by step (`paramsched.formats.convert`).
 
-Example:
+Examples:
     >>> s = from_torchtitan(1e-3, steps=10, warmup_steps=2, decay_ratio=0.5)
     >>> [s.lr(n) for n in (0, 1, 5, 6, 9, 10)]
     [0.0005, 0.001, 0.001, 0.0008, 0.00019999999999999996, 0.0]
@@ -228,7 +228,7 @@ def from_torchtitan(
     Returns:
         A schedule whose ``lr(n)`` equals torchtitan's rate after ``n`` steps.
 
-    Example:
+    Examples:
         >>> s = from_torchtitan(1e-3, steps=4, warmup_steps=0, decay_type="cosine")
         >>> [s.lr(n) for n in range(5)]
         [0.001, 0.0008535533905932737, 0.0005, 0.00014644660940672628, 0.0]
@@ -355,7 +355,7 @@ def write_torchtitan(schedule, within_ulps: int | None = None) -> str:
     """``paramsched convert --to torchtitan``: the ``[torchtitan]`` table as TOML, read
     back and compared with the source step by step (`paramsched.formats.convert.compare`).
 
-    Example:
+    Examples:
         >>> from paramsched import from_hf
         >>> print(write_torchtitan(from_hf("cosine", 1e-3, 0, 100)), end="")
         [torchtitan]

@@ -25,7 +25,7 @@ Two stages, every constant below as the paper's code holds it:
 The few steps and the weight decay (which pulls ``B``, the largest parameter, down by
 about ``5e-4 * B`` a step) regularize the fit: it stops far from the least objective.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> import scipy.optimize
     >>> from paramsched.predict import LossRun

@@ -16,7 +16,9 @@ Examples:
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 
 import numpy as np
 
@@ -39,6 +41,13 @@ def add_commands(commands) -> None:
     fit.add_argument("runs", nargs="+", metavar="RUN.csv[=SCHEDULE.toml]")
     fit.add_argument(
         "--law", default="multi-power", choices=tuple(LAWS), help="default multi-power"
+    )
+    fit.add_argument(
+        "--ridge",
+        type=_ridge,
+        metavar="R",
+        help="fit by least squares to convergence, with this ridge (0: none); default: the "
+        "multi-power law by its paper's procedure, the annealing law with a cross-validated ridge",
     )
     fit.add_argument("--out", metavar="JSON", help="write the fitted law to this file")
     predict = commands.add_parser(
@@ -103,12 +112,23 @@ def _runs(options) -> list[LossRun]:
     return runs
 
 
+def _ridge(text: str) -> float:
+    """``--ridge``: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}; expected a finite number >= 0, e.g. 0")
+    return value
+
+
 def fit_command(options) -> str:
     from .fitting import fit
 
     _check_out(options, {path.partition("=")[0]: f"the run {path!r}" for path in options.runs})
     runs = _runs(options)
-    law = fit(runs, law=options.law)
+    law = fit(runs, law=options.law, ridge=options.ridge)
     lines = [
         f"{run.name}: {run.steps.size} points, rates "
         + (

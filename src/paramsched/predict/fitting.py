@@ -232,19 +232,22 @@ def _minimize(
 
     best = None
     for z0 in _starts(problem, which) if starts is None else starts:
-        with np.errstate(all="ignore"):
-            result = optimize.least_squares(
-                fun,
-                z0,
-                jac=jac,
-                loss=loss,
-                method="trf",
-                x_scale="jac",
-                ftol=1e-12,
-                xtol=1e-12,
-                gtol=1e-12,
-                max_nfev=500,
-            )
+        try:
+            with np.errstate(all="ignore"):
+                result = optimize.least_squares(
+                    fun,
+                    z0,
+                    jac=jac,
+                    loss=loss,
+                    method="trf",
+                    x_scale="jac",
+                    ftol=1e-12,
+                    xtol=1e-12,
+                    gtol=1e-12,
+                    max_nfev=500,
+                )
+        except ValueError:  # a step reached parameters where the law is not finite
+            continue
         if np.all(np.isfinite(result.x)) and (best is None or result.cost < best.cost):
             best = result
     if best is None:

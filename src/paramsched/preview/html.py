@@ -18,7 +18,7 @@ nearest the mouse and names its step, samples and tokens. Zoom magnifies the emb
 points; it adds none. Within 4 pixels of a boundary, the readout snaps to the boundary,
 so that each can be read at any zoom.
 
-Example:
+Examples:
     >>> import os, tempfile
     >>> from paramsched.recipe import load_schedule, recipe_path
     >>> path = os.path.join(tempfile.mkdtemp(), "llama2-7b.html")
@@ -101,7 +101,7 @@ def page_rows(schedule, points: int = PAGE_POINTS) -> list[dict]:
     rows, the step (or whole clock position) on either side of each boundary, and, for a
     branch, its branch point; sorted, each with its ``"event"`` ("" where none).
 
-    Example:
+    Examples:
         >>> from paramsched import Run, Schedule
         >>> s = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=3, lr_decay_steps=10,
         ...              lr_decay_style="linear", run=Run(global_batch_size=1, total="10 steps"))
@@ -284,7 +284,7 @@ def write_html(schedule, path, title: str | None = None, x_unit: str | None = No
         ScheduleError: `path` does not end in ``.html`` or ``.htm``, or a schedule's run
             lacks `x_unit`.
 
-    Example:
+    Examples:
         >>> import os, tempfile
         >>> from paramsched.recipe import load_schedule, recipe_path
         >>> wsd = load_schedule(recipe_path("minicpm-wsd"))

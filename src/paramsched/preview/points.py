@@ -279,7 +279,7 @@ def timeline_columns(schedule) -> list[tuple[str, object]]:
     number (or the float's repr), the lr (with a batch-size rule, the base lr and batch
     size too), the weight decay and each scheduled value as ``.6e``.
 
-    Example:
+    Examples:
         >>> from paramsched import Run, Schedule
         >>> s = Schedule(max_lr=1.0, min_lr=0.0, lr_warmup_steps=0, lr_decay_steps=8,
         ...              lr_decay_style="linear", run=Run(global_batch_size=2, total="4 steps"))
