@@ -407,7 +407,9 @@ WARMUP = '{ shape = "linear", to = "max_lr", until = "10 steps" }, '
         (
             lambda p: from_timm(1e-3, "cosine", num_epochs=20),
             "hf",
-            "a timm cosine schedule converts only to toml (its own table); nothing written",
+            "the timm schedule counts epochs (step_on_epochs=true and no updates_per_epoch), not "
+            "optimizer steps; expected step_on_epochs=false and updates_per_epoch (the optimizer "
+            "updates in an epoch); nothing written",
         ),
     ],
     ids=[

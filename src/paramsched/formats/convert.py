@@ -34,6 +34,7 @@ from . import _convert_io as forms
 from ._convert_io import MAX_ULPS, TARGETS
 from ._olmo_write import olmo_core_text
 from ._stack import StackSchedule
+from ._timm_plan import timm_plan
 from .torchtitan import torchtitan_plan, write_torchtitan
 
 if sys.version_info >= (3, 11):
@@ -206,6 +207,8 @@ def plan_of(schedule, target: str) -> Plan:
         return _plan_of_hf(dict(schedule.arguments), target)
     if isinstance(schedule, StackSchedule) and schedule.kind == "torchtitan":
         return torchtitan_plan(schedule, target)
+    if isinstance(schedule, StackSchedule) and schedule.kind == "timm":
+        return timm_plan(schedule, target)
     if isinstance(schedule, PhaseSchedule):
         if schedule.values or schedule.batch_size_rule:
             raise refuse(target, "scheduled values but the learning rate and weight decay")
