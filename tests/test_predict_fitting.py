@@ -32,9 +32,10 @@ def fitted():
 
 
 def test_the_paper_procedure_gives_the_papers_parameters(fitted):
+    # on the law's exact sum, as the paper's code: every parameter within 3e-6
     assert fitted.fitted == {"peak_lr": 3e-4, "max_step": 23936}
     for name, value in PAPER_PARAMS.items():
-        assert fitted.params[name] == pytest.approx(value, rel=1e-4), name
+        assert fitted.params[name] == pytest.approx(value, rel=3e-6), name
 
 
 def test_the_fit_is_deterministic(fitted):
@@ -59,7 +60,7 @@ def test_the_paper_procedure_gives_the_papers_parameters_of_larger_models(size):
         runs.append(LossRun.of(lrs, logged.steps[keep], logged.losses[keep], name))
     law = fit(runs)
     for name, value in zip(MultiPowerLaw.names, LARGER[size]):
-        assert law.params[name] == pytest.approx(value, rel=1e-4), name
+        assert law.params[name] == pytest.approx(value, rel=3e-6), name
 
 
 def test_the_fit_on_three_curves_predicts_the_six_others(fitted):

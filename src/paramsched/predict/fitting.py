@@ -306,15 +306,15 @@ def fit(runs, law: str = "multi-power", ridge: float | None = None):
             f"{points} logged points; the {law} law has {len(kind.names)} parameters, "
             f"expected at least {len(kind.names)} points"
         )
-    problem = _Problem(kind, runs)
     fitted = {
         "peak_lr": max(run.peak_lr for run in runs),
         "max_step": max(int(run.steps[-1]) for run in runs),
     }
     if law == "multi-power" and ridge is None:
-        theta, value = adamfit.fit_multi_power(problem, _scipy())
+        theta, value = adamfit.fit_multi_power(runs, _scipy())
         converged = theta is not None
     else:
+        problem = _Problem(kind, runs)
         if ridge is None:
             ridge, _ = choose_ridge(problem)
         z, value, converged = _minimize(problem, float(ridge), list(range(len(runs))))
