@@ -17,13 +17,16 @@ the updates that used ``lrs[0]`` .. ``lrs[t]``)::
 written in closed form). The sums run over the steps ``k <= t`` where the rate
 changes, so a schedule that holds its rate costs nothing there.
 
-Cost: the sum has a term per (logged point, change) pair. Up to `EXACT_TERMS` terms
-it is evaluated term by term. Beyond, the changes more than one block before a
-point are gathered by blocks of consecutive steps (each block's rises and falls
-separately, at the drop-weighted mean step, its rate and area interpolated there),
-and the changes within the last one to two blocks are kept exact; the relative
-error of a gathered block is of the order of ``(block / distance)**2 / 10``, and the
-README states the error measured on long schedules.
+Cost: the sum has a term per (point, change) pair. A point ``t`` that follows at
+most `EXACT_CHANGES` changes is summed term by term. A later point has the changes
+more than a few blocks before it gathered by blocks of consecutive steps (each block's
+rises and falls separately, at the drop-weighted mean step, its rate and area
+interpolated there), and the changes within the last one to two blocks kept exact;
+the relative error of a gathered block is of the order of ``(block / distance)**2 /
+10``. Which of the two a point gets, and the blocks, depend on the rates and the
+point alone, never on the other points asked for with it: ``loss(lrs, steps)[i] ==
+loss(lrs, [steps[i]])[0]`` (up to the order of the additions). ``exact=True`` sums
+every term of every point.
 
 Example:
     >>> import numpy as np
@@ -44,7 +47,10 @@ import numpy as np
 
 from ..errors import ScheduleError
 
-#: Above this many (point, change) terms, far changes are gathered by blocks.
+#: A point that follows at most this many changes is summed term by term; a later
+#: one has its far changes gathered by blocks.
+EXACT_CHANGES = 50_000
+#: A prediction evaluates its points in groups of about this many terms at most.
 EXACT_TERMS = 4_000_000
 #: Changes within this many blocks of a point are summed exactly.
 NEAR_BLOCKS = 8
@@ -120,16 +126,38 @@ def terms(
     steps: np.ndarray,
     exact_terms: int | None = None,
     near_blocks: int | None = None,
+    exact_changes: float | None = None,
 ) -> Terms:
-    """The `Terms` of the points `steps` of a run with per-step rates `lrs`."""
+    """The `Terms` of the points `steps` of a run with per-step rates `lrs`: each point
+    that follows at most `exact_changes` (`EXACT_CHANGES`) changes term by term, each
+    later one with its far changes gathered (see the module). With `exact_terms` (a
+    fit's, whose points are fixed), every point term by term when all together have at
+    most that many terms, else every point gathered."""
     area = np.cumsum(lrs)
     drop = np.zeros_like(lrs)
     drop[1:] = lrs[:-1] - lrs[1:]
     changes = np.flatnonzero(drop)
     before = np.searchsorted(changes, steps, side="right")  # changes at or before each point
-    if int(before.sum()) <= (EXACT_TERMS if exact_terms is None else exact_terms):
-        return _exact(lrs, area, drop, changes, steps, np.arange(len(steps)), before)
-    return _blocked(lrs, area, drop, changes, steps, before, near_blocks or NEAR_BLOCKS)
+    near_blocks = near_blocks or NEAR_BLOCKS
+    if exact_terms is not None:
+        exact = np.full(len(steps), int(before.sum()) <= exact_terms)
+    else:
+        exact = before <= (EXACT_CHANGES if exact_changes is None else exact_changes)
+    points = np.arange(len(steps))
+    if exact.all():
+        return _exact(lrs, area, drop, changes, steps, points, before)
+    if not exact.any():
+        return _blocked(lrs, area, drop, changes, steps, before, near_blocks)
+    near = _exact(lrs, area, drop, changes, steps[exact], points[exact], before[exact])
+    far = _blocked(lrs, area, drop, changes, steps[~exact], before[~exact], near_blocks)
+    far = Terms(points[~exact][far.point], far.drop, far.lr, far.area, far.age, len(steps))
+    return Terms(
+        *(
+            np.concatenate([getattr(near, name), getattr(far, name)])
+            for name in ("point", "drop", "lr", "area", "age")
+        ),
+        len(steps),
+    )
 
 
 def _exact(lrs, area, drop, changes, steps, points, before) -> Terms:
@@ -140,7 +168,7 @@ def _exact(lrs, area, drop, changes, steps, points, before) -> Terms:
     k = changes[np.arange(point.size) - starts]
     t = np.repeat(steps, counts)
     return Terms(
-        point, drop[k], lrs[k], area[t] - area[k - 1], (t - k + 1).astype(np.float64), len(points)
+        point, drop[k], lrs[k], area[t] - area[k - 1], (t - k + 1).astype(np.float64), len(steps)
     )
 
 
@@ -236,7 +264,8 @@ class _Law:
     def loss(self, lrs, steps, exact: bool = False) -> np.ndarray:
         """The predicted loss at each of `steps` of a run whose optimizer step ``t`` used
         the rate ``lrs[t]`` (the point at step ``t`` follows ``lrs[0..t]``); with
-        `exact`, every term is summed, however many (see the module)."""
+        `exact`, every term is summed, however many (see the module). A point's loss
+        depends on the rates and the point alone, not on the other `steps`."""
         rates = check_rates(lrs)
         points = check_steps(steps, len(rates))
         first = int(np.flatnonzero(rates)[0])
@@ -245,26 +274,24 @@ class _Law:
                 f"steps holds {int(points.min())}, before the first positive rate "
                 f"(step {first}); expected steps after some training"
             )
-        if exact:  # by chunks of points, each within EXACT_TERMS terms
-            theta = np.asarray([self.params[n] for n in self.names])
-            changes = np.flatnonzero(np.diff(rates)) + 1
-            chunk = max(1, EXACT_TERMS // max(1, changes.size))
-            return np.concatenate(
-                [
-                    self.curve(
-                        theta,
-                        rates,
-                        points[i : i + chunk],
-                        terms(rates, points[i : i + chunk], 2**62),
-                    )[0]
-                    for i in range(0, points.size, chunk)
-                ]
-            )
-        term_set = terms(rates, points)
-        self._warn_beyond(rates, points)
-        return self.curve(
-            np.asarray([self.params[n] for n in self.names]), rates, points, term_set
-        )[0]
+        if not exact:
+            self._warn_beyond(rates, points)
+        theta = np.asarray([self.params[n] for n in self.names])
+        # The points gathered in one evaluation, those summed exactly by groups of about
+        # EXACT_TERMS terms: the terms of a point do not depend on the others, so neither
+        # does its loss.
+        changes = np.flatnonzero(np.diff(rates)) + 1
+        before = np.searchsorted(changes, points, side="right")
+        limit = math.inf if exact else EXACT_CHANGES
+        whole = np.flatnonzero(before <= limit)
+        weight = np.cumsum(before[whole] + 1)
+        ends = np.flatnonzero(np.diff(weight // EXACT_TERMS)) + 1
+        groups = [*np.split(whole, ends), np.flatnonzero(before > limit)]
+        losses = np.empty(points.size)
+        for group in (g for g in groups if g.size):
+            term_set = terms(rates, points[group], exact_changes=limit)
+            losses[group] = self.curve(theta, rates, points[group], term_set)[0]
+        return losses
 
     def _warn_beyond(self, rates: np.ndarray, points: np.ndarray) -> None:
         """One WARNING for rates above the fitted peak, one for steps beyond 10 times the
