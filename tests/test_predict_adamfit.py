@@ -9,8 +9,8 @@ from predict_data import FIT, run
 
 pytest.importorskip("scipy")
 
-from paramsched.predict import MultiPowerLaw, adamfit  # noqa: E402
-from paramsched.predict.fitting import _Problem, _scipy  # noqa: E402
+from paramsched.predict import adamfit  # noqa: E402
+from paramsched.predict.fitting import _scipy  # noqa: E402
 
 TARGET = np.array([3.0, 0.5, 0.5, 360.0, 2.0, 0.6, 0.65])
 WEIGHT = np.array([1e-2, 3e-2, 5e-2, 1e-7, 1e-3, 2e-2, 2e-2])
@@ -87,14 +87,14 @@ def test_adamw_stops_at_a_small_gradient_or_a_non_finite_value(monkeypatch):
 
 
 def test_the_objectives_gradient_is_its_derivative():
-    problem = _Problem(MultiPowerLaw, [run(name) for name in FIT])
+    data = adamfit.prepare([run(name) for name in FIT])
     theta = np.array([3.04, 0.52, 0.51, 363.0, 2.0, 0.58, 0.64])
-    value, gradient = adamfit.objective(problem.data, theta)
+    value, gradient = adamfit.objective(data, theta)
     for i in range(7):
         nudge = np.zeros(7)
         nudge[i] = 1e-6 * theta[i]
-        up = adamfit.objective(problem.data, theta + nudge)[0]
-        down = adamfit.objective(problem.data, theta - nudge)[0]
+        up = adamfit.objective(data, theta + nudge)[0]
+        down = adamfit.objective(data, theta - nudge)[0]
         assert gradient[i] == pytest.approx((up - down) / (2 * nudge[i]), rel=1e-4, abs=1e-9)
 
 

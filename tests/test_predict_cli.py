@@ -107,6 +107,23 @@ def test_predict_prints_the_loss_at_each_phase_end(capsys, law_file, tmp_path):
     ]
 
 
+def test_predict_prints_the_law_at_each_step_alone(capsys, law_file, tmp_path):
+    # each printed loss is law.loss at that one step, before and after the changes the
+    # law sums term by term (50,000): points asked for together give the same numbers
+    from paramsched.predict.cli import read_law, schedule_rates
+    from paramsched.recipe import load_schedule
+
+    long = schedule_file(tmp_path, "long", WSD.replace("20000", "90000"), 120000)
+    status, out, err = run(capsys, "predict", law_file, long)
+    assert status == 0, err
+    law, rates = read_law(str(law_file)), schedule_rates(load_schedule(long), "long")
+    printed = [line.split() for line in out.splitlines() if "after step" in line]
+    assert [row[2] for row in printed] == ["2,160", "90,000", "120,000"]
+    for row in printed:
+        step = int(row[2].replace(",", ""))
+        assert row[4] == f"{law.loss(rates, [step - 1])[0]:.5f}"
+
+
 def test_optimize_writes_a_schedule_the_other_commands_read(capsys, law_file, tmp_path):
     best = tmp_path / "best.toml"
     status, out, err = run(

@@ -23,7 +23,7 @@ from paramsched.predict import (  # noqa: E402
 )
 
 #: What the fit reaches on the six held-out curves, averaged (see docs/predict-fit.md).
-REACHED = {"R2": 0.99880, "MAE": 0.00376, "RMSE": 0.00465, "PredE": 0.00110, "WorstE": 0.00410}
+REACHED = {"R2": 0.99880, "MAE": 0.00376, "RMSE": 0.00465, "PredE": 0.00110, "WorstE": 0.00409}
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,10 @@ def fitted():
 
 
 def test_the_paper_procedure_gives_the_papers_parameters(fitted):
+    # on the law's exact sum, as the paper's code: every parameter within 3e-6
     assert fitted.fitted == {"peak_lr": 3e-4, "max_step": 23936}
     for name, value in PAPER_PARAMS.items():
-        assert fitted.params[name] == pytest.approx(value, rel=1e-4), name
+        assert fitted.params[name] == pytest.approx(value, rel=3e-6), name
 
 
 def test_the_fit_is_deterministic(fitted):
@@ -59,21 +60,19 @@ def test_the_paper_procedure_gives_the_papers_parameters_of_larger_models(size):
         runs.append(LossRun.of(lrs, logged.steps[keep], logged.losses[keep], name))
     law = fit(runs)
     for name, value in zip(MultiPowerLaw.names, LARGER[size]):
-        assert law.params[name] == pytest.approx(value, rel=1e-4), name
+        assert law.params[name] == pytest.approx(value, rel=3e-6), name
 
 
 def test_the_fit_on_three_curves_predicts_the_six_others(fitted):
     _, average = held_out_figures(fitted, exact=False)
     assert {m: round(v, 5) for m, v in average.items()} == REACHED
-    # The paper's figures, as printed: reached on R2, MAE, RMSE and PredE; WorstE is
-    # 0.0040956 against 0.00409 (the paper's own parameters give 0.00409497).
+    # The paper's figures, as printed: reached on every metric.
     assert round(average["R2"], 4) >= PAPER["R2"]
-    for metric in ("MAE", "RMSE", "PredE"):
+    for metric in ("MAE", "RMSE", "PredE", "WorstE"):
         assert round(average[metric], 5) <= PAPER[metric], metric
-    assert PAPER["WorstE"] < average["WorstE"] < PAPER["WorstE"] + 1e-5
-    # and within 1e-6 of what the paper's parameters give, on every metric
+    # and within 5e-7 of what the paper's parameters give, on every metric
     _, paper = held_out_figures(MultiPowerLaw(**PAPER_PARAMS), exact=False)
-    assert all(abs(average[m] - paper[m]) < 1e-6 for m in REACHED)
+    assert all(abs(average[m] - paper[m]) < 5e-7 for m in REACHED)
 
 
 def test_the_annealing_law_fits_the_same_curves():

@@ -197,3 +197,47 @@ def test_importing_paramsched_and_predict_does_not_import_scipy():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+@st.composite
+def schedules_and_points(draw):
+    """Rates of held, ramped and jumping pieces, and a set of points after the first
+    positive rate."""
+    parts = [np.full(draw(st.integers(1, 200)), draw(st.floats(1e-5, 1e-3)))]
+    for _ in range(draw(st.integers(0, 5))):
+        length, rate = draw(st.integers(1, 800)), draw(st.floats(0.0, 1e-3))
+        if draw(st.booleans()):
+            parts.append(np.linspace(parts[-1][-1], rate, length))
+        else:
+            parts.append(np.full(length, rate))
+    lrs = np.concatenate(parts)
+    points = draw(st.lists(st.integers(0, len(lrs) - 1), min_size=1, max_size=60))
+    return lrs, np.asarray(points)
+
+
+@settings(max_examples=60, deadline=None)
+@given(schedules_and_points(), st.sampled_from([LAW, ANNEALING]))
+def test_a_points_loss_does_not_depend_on_the_other_points(case, law):
+    lrs, points = case
+    # limits small enough that these schedules have gathered points and several groups
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(laws, "EXACT_CHANGES", 40)
+        patch.setattr(laws, "EXACT_TERMS", 300)
+        together = law.loss(lrs, points)
+        alone = np.array([law.loss(lrs, [p])[0] for p in points])
+        reversed_ = law.loss(lrs, points[::-1])[::-1]
+    assert np.array_equal(together, alone) and np.array_equal(together, reversed_)
+    assert [f"{v:.5f}" for v in together] == [f"{v:.5f}" for v in alone]
+
+
+def test_a_point_is_gathered_after_exact_changes_changes_whatever_is_asked_with_it():
+    # a cosine of 120,000 steps: the points up to step 50,000 summed term by term, the
+    # later ones gathered, alone or together
+    t = np.arange(118_000)
+    lrs = np.r_[np.linspace(0, 3e-4, 2000), 3e-5 + 1.35e-4 * (1 + np.cos(np.pi * t / 118_000))]
+    points = np.array([2500, 30_000, 50_000, 50_001, 80_000, 119_999])
+    together = PAPER_LAW.loss(lrs, points)
+    assert np.array_equal(together, [PAPER_LAW.loss(lrs, [p])[0] for p in points])
+    exact = PAPER_LAW.loss(lrs, points, exact=True)
+    assert np.array_equal(together[:3], exact[:3])
+    assert np.all(together[3:] != exact[3:]) and np.max(np.abs(together - exact)) < 1e-6

@@ -463,6 +463,28 @@ def test_the_page_holds_no_address_and_escapes_what_it_shows(tmp_path):
     assert [s["name"] for s in json.loads(embedded)["schedules"]] == ["</script><b>x</b>", "b & c"]
 
 
+def test_the_readout_is_the_law_at_that_one_step(tmp_path):
+    # The page evaluates its 2,005 steps in one call; each must read as law.loss at that
+    # step alone (at step 2,496 it once read 3.95472 where law.loss gives 3.95471).
+    from predict_data import PAPER_PARAMS, schedule_file
+
+    from paramsched.predict import MultiPowerLaw
+    from paramsched.predict.cli import schedule_rates
+    from paramsched.preview.html import _losses
+
+    toml = schedule_file(
+        tmp_path, "cosine", '{ shape = "cosine", to = "min_lr", until = "100%" },', 24000
+    )
+    schedule, law = load_schedule(toml), MultiPowerLaw(**PAPER_PARAMS)
+    rates = schedule_rates(schedule, "s")
+    steps = [row["step"] for row in page_rows(schedule)]
+    readout = dict(zip(steps, _losses(schedule, law, steps)))
+    assert len(steps) > 2000 and readout[2496] == "3.95471"
+    for step in [2316, 2364, 2400, 2496, 2508, *steps[::40]]:
+        if step - 1 >= 2160:
+            assert readout[step] == f"{law.loss(rates, [step - 1])[0]:.5f}", step
+
+
 @pytest.mark.slow
 def test_the_predicted_loss_is_the_law_s(opened, capsys, tmp_path):
     from predict_data import PAPER_PARAMS, schedule_file

@@ -16,7 +16,10 @@ Two stages, every constant below as the paper's code holds it:
    themselves, at the rate ``5e-2`` for ``L0, A, B, C`` and ``5e-3`` for ``alpha,
    beta, gamma``, minimizing the same Huber loss of the whole law (predictions held
    at ``1e-10`` or more). Each step evaluates the objective and its gradient at the
-   current parameters, then updates them. It stops after `MAX_STEPS` steps, or once
+   current parameters, then updates them. The law's sum over the past rate changes is
+   evaluated exactly, every (point, change) term (`paramsched.predict.exactsum`), as
+   the paper's code does, for a run of up to `EXACT_PAIRS` terms; a longer run's far
+   changes are gathered by blocks (`paramsched.predict.laws.terms`). It stops after `MAX_STEPS` steps, or once
    the objective has not improved for `PATIENCE` steps (after the first `PATIENCE`),
    or when the gradient's norm falls below `GRAD_NORM_STOP`. The parameters returned
    are those the update from the least objective evaluated reached (the paper's code
@@ -43,6 +46,7 @@ import math
 
 import numpy as np
 
+from .exactsum import ExactSum, Gathered, pair_count
 from .laws import MultiPowerLaw
 
 HUBER_DELTA = 1e-3
@@ -58,6 +62,11 @@ ADAM_BETAS, ADAM_EPS, WEIGHT_DECAY = (0.9, 0.999), 1e-8, 1e-2
 MAX_STEPS, PATIENCE, GRAD_NORM_STOP = 200, 20, 1e-5
 #: The least prediction the objective takes the log of.
 FLOOR = 1e-10
+#: A run of up to this many (point, change) terms is fitted on the law's exact sum.
+EXACT_PAIRS = 20_000_000
+#: A longer run's far changes are gathered (`paramsched.predict.laws.terms`), the last
+#: this many blocks before each point summed exactly.
+NEAR_BLOCKS = 4
 
 
 def huber(r: np.ndarray) -> tuple[float, np.ndarray]:
@@ -112,12 +121,24 @@ def constant_part(runs, optimize) -> np.ndarray:
     return None if best is None else best.x
 
 
+def prepare(runs) -> list:
+    """The runs laid out for the objective: ``(law's sum, log losses)`` each."""
+    data = []
+    for run in runs:
+        if pair_count(run.lrs, run.steps) <= EXACT_PAIRS:
+            law_sum = ExactSum(run.lrs, run.steps)
+        else:
+            law_sum = Gathered(run.lrs, run.steps, NEAR_BLOCKS)
+        data.append((law_sum, np.log(run.losses)))
+    return data
+
+
 def objective(data, theta: np.ndarray) -> tuple[float, np.ndarray]:
     """The summed Huber loss of the whole law at `theta` over the prepared runs `data`
-    (``(area, terms, log_loss)`` each), and its gradient."""
+    (`prepare`), and its gradient."""
     total, grad = 0.0, np.zeros_like(theta)
-    for area, term_set, log_loss in data:
-        pred, jac = MultiPowerLaw._curve(theta, area, term_set, True)
+    for law_sum, log_loss in data:
+        pred, jac = law_sum.curve(theta, True)
         r, dr_dpred = _log_residual(log_loss, pred)
         value, dh = huber(r)
         total += value
@@ -158,11 +179,11 @@ def adamw(data, theta0: np.ndarray) -> tuple[np.ndarray | None, float, int]:
     return kept, best, step + 1
 
 
-def fit_multi_power(problem, optimize) -> tuple[np.ndarray | None, float]:
-    """Both stages on the prepared runs of `problem` (a `fitting._Problem`)."""
-    start = constant_part(problem.runs, optimize)
+def fit_multi_power(runs, optimize) -> tuple[np.ndarray | None, float]:
+    """Both stages on the `LossRun`s `runs`."""
+    start = constant_part(runs, optimize)
     if start is None:
         return None, math.inf
     theta0 = np.concatenate([start, [SHAPE_START[n] for n in ("C", "beta", "gamma")]])
-    theta, value, _ = adamw(problem.data, theta0)
+    theta, value, _ = adamw(prepare(runs), theta0)
     return theta, value

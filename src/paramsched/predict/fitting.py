@@ -15,7 +15,9 @@ is chosen by leave-one-run-out cross-validation when three or more runs are give
 (fit on all but one, score the log-loss error on the one left out), else
 `DEFAULT_RIDGE`. The power law's parameters start from a fit of the constant-rate
 part (``L0 + A * S**-alpha - B * (peak - lr)``, two starts), and the whole law is
-then minimized by trust-region least squares, analytic gradients.
+then minimized by trust-region least squares, analytic gradients. This fit evaluates
+the law many times: a run of more than `FIT_EXACT_TERMS` (point, change) terms has its
+far changes gathered (`paramsched.predict.laws.terms`).
 
 Examples:
     >>> import numpy as np
@@ -43,8 +45,8 @@ from .runs import LossRun
 logger = logging.getLogger(__name__)
 
 HUBER_DELTA = 1e-3
-#: The fit sums a run's drops exactly up to this many terms, else gathers them
-#: (`paramsched.predict.laws.terms`) with this many exact blocks.
+#: The least-squares fit sums a run's drops exactly up to this many terms, else gathers
+#: them (`paramsched.predict.laws.terms`) with this many exact blocks.
 FIT_EXACT_TERMS, FIT_NEAR_BLOCKS = 20_000, 4
 #: The ridge strengths cross-validation chooses from, and the one used with fewer runs.
 RIDGES = (0.0, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
@@ -309,15 +311,15 @@ def fit(runs, law: str = "multi-power", ridge: float | None = None):
             f"{points} logged points; the {law} law has {len(kind.names)} parameters, "
             f"expected at least {len(kind.names)} points"
         )
-    problem = _Problem(kind, runs)
     fitted = {
         "peak_lr": max(run.peak_lr for run in runs),
         "max_step": max(int(run.steps[-1]) for run in runs),
     }
     if law == "multi-power" and ridge is None:
-        theta, value = adamfit.fit_multi_power(problem, _scipy())
+        theta, value = adamfit.fit_multi_power(runs, _scipy())
         converged = theta is not None
     else:
+        problem = _Problem(kind, runs)
         if ridge is None:
             ridge, _ = choose_ridge(problem)
         z, value, converged = _minimize(problem, float(ridge), list(range(len(runs))))

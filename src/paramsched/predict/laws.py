@@ -17,13 +17,12 @@ the updates that used ``lrs[0]`` .. ``lrs[t]``)::
 written in closed form). The sums run over the steps ``k <= t`` where the rate
 changes, so a schedule that holds its rate costs nothing there.
 
-Cost: the sum has a term per (logged point, change) pair. Up to `EXACT_TERMS` terms
-it is evaluated term by term. Beyond, the changes more than one block before a
-point are gathered by blocks of consecutive steps (each block's rises and falls
-separately, at the drop-weighted mean step, its rate and area interpolated there),
-and the changes within the last one to two blocks are kept exact; the relative
-error of a gathered block is of the order of ``(block / distance)**2 / 10``, and the
-README states the error measured on long schedules.
+Cost: the sum has a term per (point, change) pair. A point that follows at most
+`EXACT_CHANGES` changes is summed term by term, a later one has its far changes
+gathered by blocks (`paramsched.predict.drops`); which of the two, and the blocks,
+depend on the rates and the point alone, never on the other points asked for with it:
+``loss(lrs, steps)[i] == loss(lrs, [steps[i]])[0]``. ``exact=True`` sums every term
+of every point.
 
 Examples:
     >>> import numpy as np
@@ -43,13 +42,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ScheduleError
+from .drops import EXACT_CHANGES, Terms, terms
 
-#: Above this many (point, change) terms, far changes are gathered by blocks.
+#: A prediction evaluates its points in groups of about this many terms at most.
 EXACT_TERMS = 4_000_000
-#: Changes within this many blocks of a point are summed exactly.
-NEAR_BLOCKS = 8
-#: A block whose rates differ by more than this factor is never gathered.
-ROUGH = 1.25
 
 
 logger = logging.getLogger(__name__)
@@ -57,24 +53,6 @@ logger = logging.getLogger(__name__)
 
 class PredictError(ScheduleError):
     """Bad input to a law, a fit or an optimization (a `ValueError`)."""
-
-
-@dataclass(frozen=True)
-class Terms:
-    """The drops that shape each logged point's loss, flattened: term ``i`` belongs to
-    point ``point[i]``, has the drop ``drop[i]``, the rate ``lr[i]`` at its step, the
-    area ``area[i]`` from its step to the point, and ``age[i] = t - k + 1`` steps."""
-
-    point: np.ndarray
-    drop: np.ndarray
-    lr: np.ndarray
-    area: np.ndarray
-    age: np.ndarray
-    count: int  # number of points
-
-    def total(self, values: np.ndarray) -> np.ndarray:
-        """The sum of `values` (one per term) for each point."""
-        return np.bincount(self.point, weights=values, minlength=self.count)
 
 
 def check_rates(lrs, field: str = "lrs") -> np.ndarray:
@@ -113,86 +91,6 @@ def check_steps(steps, count: int, field: str = "steps") -> np.ndarray:
             f"{field} holds {int(bad)}; expected steps 0..{count - 1} (the rates given)"
         )
     return array.astype(np.int64)
-
-
-def terms(
-    lrs: np.ndarray,
-    steps: np.ndarray,
-    exact_terms: int | None = None,
-    near_blocks: int | None = None,
-) -> Terms:
-    """The `Terms` of the points `steps` of a run with per-step rates `lrs`."""
-    area = np.cumsum(lrs)
-    drop = np.zeros_like(lrs)
-    drop[1:] = lrs[:-1] - lrs[1:]
-    changes = np.flatnonzero(drop)
-    before = np.searchsorted(changes, steps, side="right")  # changes at or before each point
-    if int(before.sum()) <= (EXACT_TERMS if exact_terms is None else exact_terms):
-        return _exact(lrs, area, drop, changes, steps, np.arange(len(steps)), before)
-    return _blocked(lrs, area, drop, changes, steps, before, near_blocks or NEAR_BLOCKS)
-
-
-def _exact(lrs, area, drop, changes, steps, points, before) -> Terms:
-    """Every change before each point, one term each."""
-    counts = before
-    point = np.repeat(points, counts)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    k = changes[np.arange(point.size) - starts]
-    t = np.repeat(steps, counts)
-    return Terms(
-        point, drop[k], lrs[k], area[t] - area[k - 1], (t - k + 1).astype(np.float64), len(points)
-    )
-
-
-def _blocked(lrs, area, drop, changes, steps, before, near_blocks: int) -> Terms:
-    """Changes more than `near_blocks` blocks before a point gathered, nearer ones exact."""
-    # About len(lrs) / block gathered nodes and near_blocks * block * (changes per step)
-    # exact terms per point: their sum is least at this block length.
-    block = max(1, round(len(lrs) / math.sqrt(near_blocks * len(changes))))
-    # A node gathers a run of consecutive changes in one block, of one sign, whose rates
-    # are within a factor ROUGH (a warmup from 0 gets nodes ever closer to its start);
-    # changes to a rate of 0 stay exact.
-    rates = lrs[changes]
-    zero = rates == 0
-    exact_always = changes[zero]
-    k_g = changes[~zero]
-    key = np.stack([k_g // block, np.floor(np.log(lrs[k_g]) / math.log(ROUGH)), np.sign(drop[k_g])])
-    new = np.ones(k_g.size, dtype=bool)
-    new[1:] = np.any(key[:, 1:] != key[:, :-1], axis=0)
-    group = np.cumsum(new) - 1
-    weight = np.bincount(group, weights=drop[k_g])
-    node_step = np.bincount(group, weights=drop[k_g] * k_g) / weight
-    node_block = (k_g // block)[new]
-    grid = np.arange(len(lrs), dtype=np.float64)
-    node_lr = np.interp(node_step, grid, lrs)
-    node_area_before = np.interp(node_step - 1.0, grid, area)
-    # Point t: nodes of blocks before t // block - near_blocks + 1 gathered, later changes exact.
-    first_exact = np.maximum(steps // block - near_blocks + 1, 0) * block
-    gathered = np.searchsorted(node_block, first_exact // block, side="left")
-    g_point = np.repeat(np.arange(len(steps)), gathered)
-    g_node = np.arange(g_point.size) - np.repeat(np.cumsum(gathered) - gathered, gathered)
-    t = steps[g_point]
-    near_from = np.searchsorted(changes, first_exact, side="left")
-    counts = before - near_from
-    e_point = np.repeat(np.arange(len(steps)), counts)
-    offsets = np.repeat(near_from - (np.cumsum(counts) - counts), counts)
-    k = changes[np.arange(e_point.size) + offsets]
-    # and the changes to a rate of 0 before the near ones
-    far = np.searchsorted(exact_always, first_exact, side="left")
-    z_point = np.repeat(np.arange(len(steps)), far)
-    k = np.concatenate(
-        [k, exact_always[np.arange(z_point.size) - np.repeat(np.cumsum(far) - far, far)]]
-    )
-    e_point = np.concatenate([e_point, z_point])
-    te = steps[e_point]
-    return Terms(
-        np.concatenate([g_point, e_point]),
-        np.concatenate([weight[g_node], drop[k]]),
-        np.concatenate([node_lr[g_node], lrs[k]]),
-        np.concatenate([area[t] - node_area_before[g_node], area[te] - area[k - 1]]),
-        np.concatenate([t - node_step[g_node] + 1.0, (te - k + 1).astype(np.float64)]),
-        len(steps),
-    )
 
 
 @dataclass(frozen=True)
@@ -236,7 +134,8 @@ class _Law:
     def loss(self, lrs, steps, exact: bool = False) -> np.ndarray:
         """The predicted loss at each of `steps` of a run whose optimizer step ``t`` used
         the rate ``lrs[t]`` (the point at step ``t`` follows ``lrs[0..t]``); with
-        `exact`, every term is summed, however many (see the module)."""
+        `exact`, every term is summed, however many (see the module). A point's loss
+        depends on the rates and the point alone, not on the other `steps`."""
         rates = check_rates(lrs)
         points = check_steps(steps, len(rates))
         first = int(np.flatnonzero(rates)[0])
@@ -245,26 +144,24 @@ class _Law:
                 f"steps holds {int(points.min())}, before the first positive rate "
                 f"(step {first}); expected steps after some training"
             )
-        if exact:  # by chunks of points, each within EXACT_TERMS terms
-            theta = np.asarray([self.params[n] for n in self.names])
-            changes = np.flatnonzero(np.diff(rates)) + 1
-            chunk = max(1, EXACT_TERMS // max(1, changes.size))
-            return np.concatenate(
-                [
-                    self.curve(
-                        theta,
-                        rates,
-                        points[i : i + chunk],
-                        terms(rates, points[i : i + chunk], 2**62),
-                    )[0]
-                    for i in range(0, points.size, chunk)
-                ]
-            )
-        term_set = terms(rates, points)
-        self._warn_beyond(rates, points)
-        return self.curve(
-            np.asarray([self.params[n] for n in self.names]), rates, points, term_set
-        )[0]
+        if not exact:
+            self._warn_beyond(rates, points)
+        theta = np.asarray([self.params[n] for n in self.names])
+        # The points gathered in one evaluation, those summed exactly by groups of about
+        # EXACT_TERMS terms: the terms of a point do not depend on the others, so neither
+        # does its loss.
+        changes = np.flatnonzero(np.diff(rates)) + 1
+        before = np.searchsorted(changes, points, side="right")
+        limit = math.inf if exact else EXACT_CHANGES
+        whole = np.flatnonzero(before <= limit)
+        weight = np.cumsum(before[whole] + 1)
+        ends = np.flatnonzero(np.diff(weight // EXACT_TERMS)) + 1
+        groups = [*np.split(whole, ends), np.flatnonzero(before > limit)]
+        losses = np.empty(points.size)
+        for group in (g for g in groups if g.size):
+            term_set = terms(rates, points[group], exact_changes=limit)
+            losses[group] = self.curve(theta, rates, points[group], term_set)[0]
+        return losses
 
     def _warn_beyond(self, rates: np.ndarray, points: np.ndarray) -> None:
         """One WARNING for rates above the fitted peak, one for steps beyond 10 times the
