@@ -170,7 +170,7 @@ def _scheduler(given, prefix: str, keys=()) -> dict:
     name = given["scheduler"]
     name = REGISTERED.get(name, name) if isinstance(name, str) else name
     name = check_choice(f"{prefix}scheduler", name, OLMO_CORE_SCHEDULERS)
-    spec, fields = OLMO_CORE_SCHEDULERS[name], {}
+    spec, fields, written = OLMO_CORE_SCHEDULERS[name], {}, {}
     for key, value in given.items():
         if key == "scheduler" or key in keys:
             continue
@@ -178,9 +178,9 @@ def _scheduler(given, prefix: str, keys=()) -> dict:
         if field_name not in spec or (key in ALIASES and name == "WSDS"):
             raise _unknown(key, list(spec) + list(keys), prefix, f"a field of {name}")
         if field_name in fields and value is not None and fields[field_name] is not None:
-            raise ScheduleError(f"{prefix}{key} and {prefix}{field_name} are both given; expected one (they are one field)")  # fmt: skip
+            raise ScheduleError(f"{prefix}{key} and {prefix}{written[field_name]} are both given; expected one (they are one field)")  # fmt: skip
         if value is not None or field_name not in fields:
-            fields[field_name] = value
+            fields[field_name], written[field_name] = value, key
     checked = {"scheduler": name}
     for key, (kind, default) in spec.items():
         if key.endswith("_fraction") and fields.get(key[: -len("_fraction")]) is not None:
@@ -225,9 +225,40 @@ def _check_class(a: dict, prefix: str) -> None:
         raise ScheduleError(f"{prefix}warmup=0; PowerLR divides by its warmup: expected >= 1")
 
 
+#: The most scheduler tables, stages and periods a table holds in all, and the deepest
+#: that schedulers nest: each is evaluated where every other begins and ends.
+MOST_PARTS, MOST_DEPTH = 128, 16
+
+
+def _bounded(given, prefix: str, depth: int = 0, seen: int = 0) -> int:
+    """Refuses a table of more than `MOST_PARTS` nested tables and list entries, or of
+    schedulers nested more than `MOST_DEPTH` deep, before any of it is checked; returns
+    the count so far."""
+    if not isinstance(given, dict):
+        return seen
+    for key, value in given.items():
+        if not isinstance(value, (list, tuple, dict)):
+            continue
+        label = f"{prefix}{key}"
+        items = [value] if isinstance(value, dict) else value
+        seen += len(items)
+        if seen > MOST_PARTS:
+            raise ScheduleError(f"{label} has {len(items)} entries, making more than {MOST_PARTS} "
+                                f"stages, periods and scheduler tables in all; expected at most {MOST_PARTS}")  # fmt: skip
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                if depth + 1 > MOST_DEPTH:
+                    raise ScheduleError(f"{label} nests tables more than {MOST_DEPTH} deep; "
+                                        f"expected at most {MOST_DEPTH} levels of schedulers")  # fmt: skip
+                where = f"{label}." if isinstance(value, dict) else f"{label}[{i}]."
+                seen = _bounded(item, where, depth + 1, seen)
+    return seen
+
+
 def olmo_core_arguments(arguments: dict, prefix: str = "") -> dict:
     """The table checked and normalised (defaults filled in, OLMo-core's deprecated names
     replaced), the schedule's meaning; errors name the key as `prefix` + its name."""
+    _bounded(arguments, prefix)
     a = _scheduler(arguments, prefix, RUN_KEYS[1:])
     if arguments.get("lr") is None:
         raise ScheduleError(f"{prefix}lr is missing; expected the optimizer's learning rate")
