@@ -608,3 +608,19 @@ def test_the_largest_table_taken_is_evaluated_in_seconds():
     assert s.lr(8) == 1e-3 and s.lr(9) == 0.0  # the first period's decay of one step
     assert from_olmo_core(lr=1e-3, max_steps=100, **_nested(16)).lr(50) == 1e-3
     assert time.perf_counter() - start < 5.0
+
+
+def test_olmo_cores_own_spellings_of_a_class_are_read_or_refused_with_what_to_write(tmp_path):
+    path = "olmo_core.optim.scheduler.CosWithWarmup"  # as OLMo-core's config JSON names it
+    assert from_olmo_core(path, 1e-3, warmup=3, max_steps=10) == from_olmo_core(
+        "CosWithWarmup", 1e-3, warmup=3, max_steps=10
+    )
+    with pytest.raises(ScheduleError, match="^scheduler='CosWithWarmup\\(warmup=3\\)' is a class's "
+                       "repr; expected scheduler = 'CosWithWarmup' and each field as a key"):  # fmt: skip
+        from_olmo_core("CosWithWarmup(warmup=3)", 1e-3, max_steps=10)
+    refused_file(
+        tmp_path / "olmo.toml",
+        f'[olmo_core]\n_CLASS_ = "{path}"\nwarmup = 3\nlr = 1e-3\nmax_steps = 10\n',
+        "olmo_core._CLASS_='olmo_core.optim.scheduler.CosWithWarmup' is the class key of "
+        "OLMo-core's config JSON; expected scheduler = 'CosWithWarmup'",
+    )

@@ -39,6 +39,7 @@ from . import _olmo_rates as rates
 from ._stack import END, Formula, StackSchedule, curve, elementwise, number, whole
 
 KIND = "olmo_core"
+MODULE = "olmo_core.optim.scheduler."  # where OLMo-core's classes are (its config JSON's _CLASS_)
 logger = logging.getLogger("paramsched.olmo_core")
 UNITS = ("steps", "tokens")
 SHAPES = ("linear", "cosine")
@@ -165,9 +166,24 @@ def _scheduler(given, prefix: str, keys=()) -> dict:
     if not isinstance(given, dict):
         raise ScheduleTypeError(f"{prefix.rstrip('.') or KIND} is of type {type(given).__name__}; "
                                 "expected a table of a scheduler's fields")  # fmt: skip
+    if given.get("scheduler") is None and "_CLASS_" in given:
+        short = str(given["_CLASS_"]).rpartition(".")[2]
+        raise ScheduleError(f"{prefix}_CLASS_={given['_CLASS_']!r} is the class key of OLMo-core's config "
+                            f"JSON; expected scheduler = {short!r}, the other fields as they are")  # fmt: skip
     if given.get("scheduler") is None:
         raise ScheduleError(f"{prefix}scheduler is missing; expected one of " + ", ".join(OLMO_CORE_SCHEDULERS))  # fmt: skip
     name = given["scheduler"]
+    if isinstance(name, str) and name.startswith(
+        MODULE
+    ):  # the class's path, as OLMo-core's JSON has it
+        name = name[len(MODULE) :]
+    if (
+        isinstance(name, str)
+        and "(" in name
+        and name.partition("(")[0].strip() in OLMO_CORE_SCHEDULERS
+    ):
+        raise ScheduleError(f"{prefix}scheduler={given['scheduler']!r} is a class's repr; expected "
+                            f"scheduler = {name.partition('(')[0].strip()!r} and each field as a key of the table")  # fmt: skip
     name = REGISTERED.get(name, name) if isinstance(name, str) else name
     name = check_choice(f"{prefix}scheduler", name, OLMO_CORE_SCHEDULERS)
     spec, fields, written = OLMO_CORE_SCHEDULERS[name], {}, {}
