@@ -553,3 +553,23 @@ def test_compare_shows_where_two_stacks_cosines_part(files, capsys):
     assert main(["compare", "cosine.toml", "megatron-cosine.toml", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [row["diverges_at_step"] for row in rows] == [None, 3]
+
+
+def test_a_stack_table_of_any_length_converts_to_toml_as_itself():
+    """A torchtitan or OLMo-core schedule too long to compare step by step converts to its
+    own table, which reads back to the same arguments; a phases form that does not read
+    back (a warmup of 0 steps) is passed over for it, not reported."""
+    from paramsched import from_olmo_core, from_torchtitan
+    from paramsched.formats.convert import tomllib  # tomli on Python 3.10
+    from paramsched.recipe import schedule_from_data
+
+    def load_schedule_text(text):
+        return schedule_from_data(tomllib.loads(text))
+
+    for steps in (100, 10**12):
+        source = from_torchtitan(3e-4, steps=steps, warmup_steps=0, decay_type="cosine")
+        text = convert(source, "toml")
+        assert text.startswith("[torchtitan]\n") and f"steps = {steps}\n" in text
+        assert load_schedule_text(text) == source
+    source = from_olmo_core("CosWithWarmup", 3e-4, warmup=100, max_steps=10**12)
+    assert load_schedule_text(convert(source, "toml")) == source

@@ -563,3 +563,65 @@ def test_an_olmo_core_file_converts_to_its_own_table(tmp_path, capsys):
     assert load_schedule(tmp_path / "out.toml") == load_schedule(path)
     assert main(["convert", str(path), "--to", "hf"]) == 2
     assert "a olmo_core WSDS schedule converts only to toml" in capsys.readouterr().err
+
+
+def test_a_field_given_under_both_names_names_each_as_written():
+    arguments = {"scheduler": "CosWithWarmup", "lr": 1e-3, "warmup_steps": 4, "warmup": 3, "max_steps": 10}  # fmt: skip
+    with pytest.raises(ScheduleError, match="^warmup and warmup_steps are both given"):
+        read_olmo_core(arguments)
+
+
+def _nested(depth: int) -> dict:
+    table = {"scheduler": "ConstantScheduler"}
+    for _ in range(depth):
+        table = {"scheduler": "SequentialScheduler", "schedulers_max": [1],
+                 "schedulers": [{"scheduler": "ConstantScheduler"}, table]}  # fmt: skip
+    return table
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"scheduler": "SequentialScheduler", "schedulers_max": [1] * 100_000,
+          "schedulers": [{"scheduler": "ConstantScheduler"}] * 100_001},
+         "^schedulers_max has 100000 entries, making more than 128 .*expected at most 128$"),
+        ({"scheduler": "WSDS", "period_lengths": [10] * 129, "warmup": 1, "decay": 1},
+         "^period_lengths has 129 entries"),
+        ({"scheduler": "ComposableScheduler", "stages": [{"duration": 1, "end_lr": 0.0}] * 10**6},
+         "^stages has 1000000 entries"),
+        (_nested(2000), "^(schedulers\\[1\\]\\.){16}schedulers nests tables more than 16 deep"),
+    ],
+)  # fmt: skip
+def test_a_table_too_large_to_evaluate_is_refused_at_once(fields, message):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ScheduleError, match=message):
+        from_olmo_core(lr=1e-3, max_steps=10**6, **fields)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_the_largest_table_taken_is_evaluated_in_seconds():
+    import time
+
+    start = time.perf_counter()
+    s = from_olmo_core("WSDS", 1e-3, max_steps=1280, period_lengths=[10] * 128, warmup=1, decay=1)
+    assert s.lr(8) == 1e-3 and s.lr(9) == 0.0  # the first period's decay of one step
+    assert from_olmo_core(lr=1e-3, max_steps=100, **_nested(16)).lr(50) == 1e-3
+    assert time.perf_counter() - start < 5.0
+
+
+def test_olmo_cores_own_spellings_of_a_class_are_read_or_refused_with_what_to_write(tmp_path):
+    path = "olmo_core.optim.scheduler.CosWithWarmup"  # as OLMo-core's config JSON names it
+    assert from_olmo_core(path, 1e-3, warmup=3, max_steps=10) == from_olmo_core(
+        "CosWithWarmup", 1e-3, warmup=3, max_steps=10
+    )
+    with pytest.raises(ScheduleError, match="^scheduler='CosWithWarmup\\(warmup=3\\)' is a class's "
+                       "repr; expected scheduler = 'CosWithWarmup' and each field as a key"):  # fmt: skip
+        from_olmo_core("CosWithWarmup(warmup=3)", 1e-3, max_steps=10)
+    refused_file(
+        tmp_path / "olmo.toml",
+        f'[olmo_core]\n_CLASS_ = "{path}"\nwarmup = 3\nlr = 1e-3\nmax_steps = 10\n',
+        "olmo_core._CLASS_='olmo_core.optim.scheduler.CosWithWarmup' is the class key of "
+        "OLMo-core's config JSON; expected scheduler = 'CosWithWarmup'",
+    )

@@ -4,6 +4,7 @@ files, and one line with exit status 2 for each kind of bad input."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from predict_data import DATA, schedule_file
@@ -85,14 +86,22 @@ def test_a_least_squares_fit_that_leaves_the_law_s_domain_is_refused_in_one_line
     )
 
 
-@pytest.mark.parametrize("value", ["nan", "-1", "inf", "x"])
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "x", "1e308", "1.0000001e18"])
 def test_a_bad_ridge_is_one_line_and_status_2(capsys, value):
     status, out, err = run(capsys, "fit", DATA / "wsdcon_9.csv", "--ridge", value)
     assert status == 2 and out == ""
     assert err == (
-        f"paramsched fit: error: argument --ridge: {value!r}; expected a finite number >= 0, "
-        "e.g. 0\n"
+        f"paramsched fit: error: argument --ridge: {value!r}; expected a finite number >= 0 "
+        "and at most 1e18, e.g. 0\n"
     )
+
+
+def test_a_ridge_of_minus_zero_is_recorded_as_zero(capsys):
+    fit_runs = [DATA / f"{name}.csv" for name in ("cosine_24000", "constant_24000", "wsdcon_9")]
+    status, out, err = run(capsys, "fit", *fit_runs, "--ridge", "-0")
+    assert status == 0, err
+    ridge = json.loads(out[out.index("{") :])["fitted"]["ridge"]
+    assert ridge == 0.0 and math.copysign(1.0, ridge) == 1.0
 
 
 def test_predict_prints_the_loss_at_each_phase_end(capsys, law_file, tmp_path):

@@ -168,10 +168,11 @@ def test_a_ridge_fits_the_multi_power_law_by_least_squares():
     assert law.C == pytest.approx(1.0, abs=0.1) and abs(law.gamma - 0.5) < 0.05
 
 
-@pytest.mark.parametrize("ridge", [-1.0, float("nan"), "1", True])
+@pytest.mark.parametrize("ridge", [-1.0, float("nan"), "1", True, 1e300])
 def test_a_bad_ridge_is_refused(ridge):
     lrs = np.full(100, 1e-3)
-    with pytest.raises(PredictError, match="ridge=.*; expected a finite number >= 0, or None"):
+    match = "ridge=.*; expected a finite number >= 0 and at most 1e18, or None"
+    with pytest.raises(PredictError, match=match):
         fit([(lrs, np.arange(10, 100, 10), np.linspace(3, 2, 9))], ridge=ridge)
 
 

@@ -398,10 +398,18 @@ def _toml(schedule, read) -> str:
     except ScheduleError:  # the stack's own table, then
         pass
     first = None
-    for data in candidates:
+    for index, data in enumerate(candidates):
         text = forms.toml_text(data)
         try:
-            compare(schedule, read(tomllib.loads(text)), "toml", None)
+            target = read(tomllib.loads(text))
+        except ScheduleError:  # phases that do not read back: the next form, then
+            if index == len(candidates) - 1:
+                raise
+            continue
+        if isinstance(schedule, StackSchedule) and target == schedule:
+            return text  # the stack's own table, read back to the same arguments: the same rates
+        try:
+            compare(schedule, target, "toml", None)
             return text
         except ScheduleError as error:
             first = first or error

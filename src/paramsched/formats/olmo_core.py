@@ -39,6 +39,7 @@ from . import _olmo_rates as rates
 from ._stack import END, Formula, StackSchedule, curve, elementwise, number, whole
 
 KIND = "olmo_core"
+MODULE = "olmo_core.optim.scheduler."  # where OLMo-core's classes are (its config JSON's _CLASS_)
 logger = logging.getLogger("paramsched.olmo_core")
 UNITS = ("steps", "tokens")
 SHAPES = ("linear", "cosine")
@@ -165,12 +166,27 @@ def _scheduler(given, prefix: str, keys=()) -> dict:
     if not isinstance(given, dict):
         raise ScheduleTypeError(f"{prefix.rstrip('.') or KIND} is of type {type(given).__name__}; "
                                 "expected a table of a scheduler's fields")  # fmt: skip
+    if given.get("scheduler") is None and "_CLASS_" in given:
+        short = str(given["_CLASS_"]).rpartition(".")[2]
+        raise ScheduleError(f"{prefix}_CLASS_={given['_CLASS_']!r} is the class key of OLMo-core's config "
+                            f"JSON; expected scheduler = {short!r}, the other fields as they are")  # fmt: skip
     if given.get("scheduler") is None:
         raise ScheduleError(f"{prefix}scheduler is missing; expected one of " + ", ".join(OLMO_CORE_SCHEDULERS))  # fmt: skip
     name = given["scheduler"]
+    if isinstance(name, str) and name.startswith(
+        MODULE
+    ):  # the class's path, as OLMo-core's JSON has it
+        name = name[len(MODULE) :]
+    if (
+        isinstance(name, str)
+        and "(" in name
+        and name.partition("(")[0].strip() in OLMO_CORE_SCHEDULERS
+    ):
+        raise ScheduleError(f"{prefix}scheduler={given['scheduler']!r} is a class's repr; expected "
+                            f"scheduler = {name.partition('(')[0].strip()!r} and each field as a key of the table")  # fmt: skip
     name = REGISTERED.get(name, name) if isinstance(name, str) else name
     name = check_choice(f"{prefix}scheduler", name, OLMO_CORE_SCHEDULERS)
-    spec, fields = OLMO_CORE_SCHEDULERS[name], {}
+    spec, fields, written = OLMO_CORE_SCHEDULERS[name], {}, {}
     for key, value in given.items():
         if key == "scheduler" or key in keys:
             continue
@@ -178,9 +194,9 @@ def _scheduler(given, prefix: str, keys=()) -> dict:
         if field_name not in spec or (key in ALIASES and name == "WSDS"):
             raise _unknown(key, list(spec) + list(keys), prefix, f"a field of {name}")
         if field_name in fields and value is not None and fields[field_name] is not None:
-            raise ScheduleError(f"{prefix}{key} and {prefix}{field_name} are both given; expected one (they are one field)")  # fmt: skip
+            raise ScheduleError(f"{prefix}{key} and {prefix}{written[field_name]} are both given; expected one (they are one field)")  # fmt: skip
         if value is not None or field_name not in fields:
-            fields[field_name] = value
+            fields[field_name], written[field_name] = value, key
     checked = {"scheduler": name}
     for key, (kind, default) in spec.items():
         if key.endswith("_fraction") and fields.get(key[: -len("_fraction")]) is not None:
@@ -225,9 +241,40 @@ def _check_class(a: dict, prefix: str) -> None:
         raise ScheduleError(f"{prefix}warmup=0; PowerLR divides by its warmup: expected >= 1")
 
 
+#: The most scheduler tables, stages and periods a table holds in all, and the deepest
+#: that schedulers nest: each is evaluated where every other begins and ends.
+MOST_PARTS, MOST_DEPTH = 128, 16
+
+
+def _bounded(given, prefix: str, depth: int = 0, seen: int = 0) -> int:
+    """Refuses a table of more than `MOST_PARTS` nested tables and list entries, or of
+    schedulers nested more than `MOST_DEPTH` deep, before any of it is checked; returns
+    the count so far."""
+    if not isinstance(given, dict):
+        return seen
+    for key, value in given.items():
+        if not isinstance(value, (list, tuple, dict)):
+            continue
+        label = f"{prefix}{key}"
+        items = [value] if isinstance(value, dict) else value
+        seen += len(items)
+        if seen > MOST_PARTS:
+            raise ScheduleError(f"{label} has {len(items)} entries, making more than {MOST_PARTS} "
+                                f"stages, periods and scheduler tables in all; expected at most {MOST_PARTS}")  # fmt: skip
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                if depth + 1 > MOST_DEPTH:
+                    raise ScheduleError(f"{label} nests tables more than {MOST_DEPTH} deep; "
+                                        f"expected at most {MOST_DEPTH} levels of schedulers")  # fmt: skip
+                where = f"{label}." if isinstance(value, dict) else f"{label}[{i}]."
+                seen = _bounded(item, where, depth + 1, seen)
+    return seen
+
+
 def olmo_core_arguments(arguments: dict, prefix: str = "") -> dict:
     """The table checked and normalised (defaults filled in, OLMo-core's deprecated names
     replaced), the schedule's meaning; errors name the key as `prefix` + its name."""
+    _bounded(arguments, prefix)
     a = _scheduler(arguments, prefix, RUN_KEYS[1:])
     if arguments.get("lr") is None:
         raise ScheduleError(f"{prefix}lr is missing; expected the optimizer's learning rate")

@@ -113,14 +113,18 @@ def _runs(options) -> list[LossRun]:
 
 
 def _ridge(text: str) -> float:
-    """``--ridge``: a finite number >= 0."""
+    """``--ridge``: a number >= 0 and at most 1e18 (``-0`` is 0)."""
+    from .fitting import RIDGE_LIMIT
+
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"{text!r}; expected a finite number >= 0, e.g. 0")
-    return value
+    if not (math.isfinite(value) and 0 <= value <= RIDGE_LIMIT):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}; expected a finite number >= 0 and at most 1e18, e.g. 0"
+        )
+    return value + 0.0
 
 
 def fit_command(options) -> str:

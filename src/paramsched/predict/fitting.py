@@ -48,6 +48,8 @@ HUBER_DELTA = 1e-3
 #: The least-squares fit sums a run's drops exactly up to this many terms, else gathers
 #: them (`paramsched.predict.laws.terms`) with this many exact blocks.
 FIT_EXACT_TERMS, FIT_NEAR_BLOCKS = 20_000, 4
+#: The strongest ridge a fit takes (its penalty rows are ``sqrt(2 * ridge * points)``).
+RIDGE_LIMIT = 1e18
 #: The ridge strengths cross-validation chooses from, and the one used with fewer runs.
 RIDGES = (0.0, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 DEFAULT_RIDGE = 1.0
@@ -300,9 +302,12 @@ def fit(runs, law: str = "multi-power", ridge: float | None = None):
         isinstance(ridge, bool)
         or not isinstance(ridge, (int, float))
         or not math.isfinite(ridge)
-        or ridge < 0
+        or not 0 <= ridge <= RIDGE_LIMIT
     ):
-        raise PredictError(f"ridge={ridge!r}; expected a finite number >= 0, or None")
+        raise PredictError(
+            f"ridge={ridge!r}; expected a finite number >= 0 and at most 1e18, or None"
+        )
+    ridge = None if ridge is None else float(ridge) + 0.0  # -0.0 is 0.0
     runs = as_runs(runs)
     kind = LAWS[law]
     points = sum(run.steps.size for run in runs)
