@@ -258,3 +258,30 @@ def olmo_core_rates(spec: dict, groups: int = 1) -> list[list[float]]:
             trainer.global_train_tokens_seen += per
             rates.append([scheduler.set_lr(group, trainer) for group in param_groups])
     return rates + rates[-1:]
+
+
+def run_and_resume(schedule, other, expected: list, steps: int = 60, at: int = 25) -> None:
+    """`ParamScheduler` over two groups (base rate 1e-3) writes `expected[n]` after each
+    of `steps` steps, and its checkpoint at step `at`, loaded into a scheduler built on
+    `other` over groups of another rate, resumes the same rates to the end."""
+    from paramsched.torch import ParamScheduler
+
+    optimizer = optimizer_of(1e-3, groups=2)
+    scheduler = ParamScheduler(optimizer, schedule)
+    seen = [[g["lr"] for g in optimizer.param_groups]]
+    for n in range(1, steps + 1):
+        optimizer.step()
+        scheduler.step()
+        seen.append([g["lr"] for g in optimizer.param_groups])
+        if n == at:
+            state, groups = scheduler.state_dict(), optimizer.state_dict()
+    assert seen == expected
+    resumed = optimizer_of(5e-4, groups=2)
+    again = ParamScheduler(resumed, other)
+    resumed.load_state_dict(groups)
+    again.load_state_dict(state)
+    assert [g["lr"] for g in resumed.param_groups] == expected[at]
+    for n in range(at + 1, steps + 1):
+        resumed.step()
+        again.step()
+        assert [g["lr"] for g in resumed.param_groups] == expected[n]

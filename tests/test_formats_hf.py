@@ -13,7 +13,7 @@ from paramsched.formats.hf import HF_SCHEDULES, METRIC_SCHEDULES
 pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
-from stacks import hf_call, hf_rates, optimizer_of, refused_file  # noqa: E402
+from stacks import hf_call, hf_rates, optimizer_of, refused_file, run_and_resume  # noqa: E402
 
 rates = st.floats(1e-6, 1.0)
 ratios = st.floats(0.0, 1.0)
@@ -114,7 +114,6 @@ def test_two_spellings_of_one_schedule_are_equal():
 def test_torch_scheduler_and_resume_follow_transformers():
     """ParamScheduler over two groups of different rates writes transformers' rates (each
     group's first lr is its base rate), and a checkpoint taken midway resumes them."""
-    from paramsched.torch import ParamScheduler
 
     arguments = dict(
         name="cosine_with_min_lr",
@@ -124,25 +123,7 @@ def test_torch_scheduler_and_resume_follow_transformers():
         scheduler_specific_kwargs={"min_lr_rate": 0.1},
     )
     expected = hf_rates(60, groups=2, **arguments)
-    optimizer = optimizer_of(1e-3, groups=2)
-    scheduler = ParamScheduler(optimizer, from_hf(**arguments))
-    seen = [[g["lr"] for g in optimizer.param_groups]]
-    for n in range(1, 61):
-        optimizer.step()
-        scheduler.step()
-        seen.append([g["lr"] for g in optimizer.param_groups])
-        if n == 25:
-            state, groups = scheduler.state_dict(), optimizer.state_dict()
-    assert seen == expected
-    resumed = optimizer_of(5e-4, groups=2)
-    other = ParamScheduler(resumed, from_hf("linear", 5e-4, 0, 10))
-    resumed.load_state_dict(groups)
-    other.load_state_dict(state)
-    assert [g["lr"] for g in resumed.param_groups] == expected[25]
-    for n in range(26, 61):
-        resumed.step()
-        other.step()
-        assert [g["lr"] for g in resumed.param_groups] == expected[n]
+    run_and_resume(from_hf(**arguments), from_hf("linear", 5e-4, 0, 10), expected)
 
 
 def test_a_group_min_lr_is_refused():

@@ -13,7 +13,13 @@ from paramsched.formats.olmo_core import OLMO_CORE_SCHEDULERS, olmo_core_argumen
 pytest.importorskip("olmo_core")
 torch = pytest.importorskip("torch")
 
-from stacks import olmo_core_rates, olmo_core_scheduler, optimizer_of, refused_file  # noqa: E402
+from stacks import (  # noqa: E402
+    olmo_core_rates,
+    olmo_core_scheduler,
+    optimizer_of,
+    refused_file,
+    run_and_resume,
+)
 
 rates = st.floats(1e-6, 1.0)
 shapes = st.sampled_from(["linear", "cosine"])
@@ -225,29 +231,10 @@ def test_two_spellings_of_one_schedule_are_equal():
 def test_torch_scheduler_and_resume_follow_olmo_core():
     """ParamScheduler over two groups writes OLMo-core's rates (each group's first lr its
     base rate), and a checkpoint taken midway resumes them."""
-    from paramsched.torch import ParamScheduler
 
     schedule = from_olmo_core("HalfCosWithWarmup", 1e-3, warmup=7, alpha_f=0.05, max_steps=60)
     expected = olmo_core_rates(schedule.arguments, groups=2)
-    optimizer = optimizer_of(1e-3, groups=2)
-    scheduler = ParamScheduler(optimizer, schedule)
-    seen = [[g["lr"] for g in optimizer.param_groups]]
-    for n in range(1, 61):
-        optimizer.step()
-        scheduler.step()
-        seen.append([g["lr"] for g in optimizer.param_groups])
-        if n == 25:
-            state, groups = scheduler.state_dict(), optimizer.state_dict()
-    assert seen == expected
-    resumed = optimizer_of(5e-4, groups=2)
-    other = ParamScheduler(resumed, from_olmo_core("ConstantScheduler", 5e-4, max_steps=10))
-    resumed.load_state_dict(groups)
-    other.load_state_dict(state)
-    assert [g["lr"] for g in resumed.param_groups] == expected[25]
-    for n in range(26, 61):
-        resumed.step()
-        other.step()
-        assert [g["lr"] for g in resumed.param_groups] == expected[n]
+    run_and_resume(schedule, from_olmo_core("ConstantScheduler", 5e-4, max_steps=10), expected)
 
 
 def test_a_last_step_past_max_tokens_is_run_as_olmo_core_runs_it(caplog):

@@ -27,8 +27,8 @@ pytest.importorskip("torchtitan.components.optimizer.lr_scheduler")
 from stacks import (  # noqa: E402
     hf_rates,
     megatron_rates,
-    optimizer_of,
     refused_file,
+    run_and_resume,
     torchtitan_rates,
 )
 
@@ -147,30 +147,11 @@ def test_meaning_round_trips_and_defaults_are_one_spelling():
 def test_torch_scheduler_and_resume_follow_torchtitan():
     """ParamScheduler over two groups writes torchtitan's rates (each group's first lr is
     its base rate), and a checkpoint taken midway resumes them."""
-    from paramsched.torch import ParamScheduler
 
     arguments = dict(lr=1e-3, steps=60, warmup_steps=7, decay_ratio=0.4, decay_type="cosine",
                      min_lr_factor=0.1)  # fmt: skip
     expected, _ = torchtitan_rates(groups=2, **arguments)
-    optimizer = optimizer_of(1e-3, groups=2)
-    scheduler = ParamScheduler(optimizer, from_torchtitan(**arguments))
-    seen = [[g["lr"] for g in optimizer.param_groups]]
-    for n in range(1, 61):
-        optimizer.step()
-        scheduler.step()
-        seen.append([g["lr"] for g in optimizer.param_groups])
-        if n == 25:
-            state, groups = scheduler.state_dict(), optimizer.state_dict()
-    assert seen == expected
-    resumed = optimizer_of(5e-4, groups=2)
-    other = ParamScheduler(resumed, from_torchtitan(5e-4, 10))
-    resumed.load_state_dict(groups)
-    other.load_state_dict(state)
-    assert [g["lr"] for g in resumed.param_groups] == expected[25]
-    for n in range(26, 61):
-        resumed.step()
-        other.step()
-        assert [g["lr"] for g in resumed.param_groups] == expected[n]
+    run_and_resume(from_torchtitan(**arguments), from_torchtitan(5e-4, 10), expected)
 
 
 def test_the_counting_convention():
