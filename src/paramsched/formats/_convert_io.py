@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
+from fractions import Fraction
 
 import numpy as np
+
+from ..errors import ScheduleError
 
 TARGETS = ("megatron", "hf", "toml", "torchtitan", "olmo_core")
 MAX_ULPS = 1000  # a larger difference is another schedule, not a rounding
@@ -144,3 +148,34 @@ def add_convert(commands) -> None:
         metavar="N",
         help=f"accept rates within N ulps of the source's (0 to {MAX_ULPS}), with one warning",
     )
+
+
+def judge(name: str, expected: np.ndarray, got: np.ndarray, within_ulps: int | None) -> None:
+    """Refuses the target `name` at the first step where its rates `got` are more than
+    `within_ulps` (None: 0) ulps from the source's `expected`; logs one WARNING with the
+    largest difference when they are apart but within it."""
+    apart = ulps(expected, got)
+    worst = int(apart.max()) if len(apart) else 0
+    if worst > (within_ulps or 0):
+        n = int(np.flatnonzero(apart > (within_ulps or 0))[0])
+        raise ScheduleError(
+            f"{name} does not run this schedule: at step {n} its lr is {float(got[n])!r}, the "
+            f"source's {float(expected[n])!r} ({ulps_text(apart[n])} apart); nothing written"
+        )
+    if worst:
+        n = int(np.argmax(apart))
+        logging.getLogger("paramsched.convert").warning(
+            "%s runs this schedule within %s: the largest difference is at step %d (%r, the "
+            "source's %r)", name, ulps_text(worst), n, float(got[n]), float(expected[n]))  # fmt: skip
+
+
+def whole_steps(plan, refuse) -> dict:
+    """The plan's lengths (total, decay, warmup, wsd) in optimizer steps of its batch, or
+    `refuse(what)` for the first that is no whole number of steps."""
+    g, steps = plan.batch or 1, {}
+    for name in ("total", "decay", "warmup", "wsd"):
+        value = getattr(plan, name) or 0
+        if Fraction(value) % g:
+            raise refuse(f"{name} of {value!r} samples at {g} per step (it counts whole steps)")
+        steps[name] = int(value // g)
+    return steps

@@ -29,7 +29,6 @@ Examples:
 from __future__ import annotations
 
 import logging
-from fractions import Fraction
 
 import numpy as np
 
@@ -65,12 +64,7 @@ def olmo_core_table(schedule) -> dict:
         raise type(error)(str(error).replace("Megatron has no", f"{NAME} has no")) from None
     if plan.wd is not None and plan.wd[0] != plan.wd[1]:
         raise _refuse(f"weight decay schedule (the source's goes from {plan.wd[0]!r} to {plan.wd[1]!r})")  # fmt: skip
-    g, steps = plan.batch or 1, {}
-    for name in ("total", "decay", "warmup", "wsd"):
-        value = getattr(plan, name) or 0
-        if Fraction(value) % g:
-            raise _refuse(f"{name} of {value!r} samples at {g} per step (it counts whole steps)")
-        steps[name] = int(value // g)
+    steps = forms.whole_steps(plan, _refuse)
     table = {"scheduler": "ComposableScheduler", "lr": plan.max_lr, "max_steps": steps["total"]}
     w, d = steps["warmup"], steps["decay"]
     if plan.style == "constant" and not w:
@@ -105,19 +99,7 @@ def compare(source, target, within_ulps: int | None) -> None:
     if len(target.lr(np.arange(target.horizon))) != len(steps):
         raise ScheduleError(f"{NAME}'s trainer runs {target.horizon} steps, the source "
                             f"{len(steps)}; nothing written")  # fmt: skip
-    apart = forms.ulps(expected, got)
-    worst = int(apart.max()) if len(apart) else 0
-    if worst > (within_ulps or 0):
-        n = int(np.flatnonzero(apart > (within_ulps or 0))[0])
-        raise ScheduleError(
-            f"{NAME} does not run this schedule: at step {n} its lr is {float(got[n])!r}, the "
-            f"source's {float(expected[n])!r} ({forms.ulps_text(apart[n])} apart); nothing written"
-        )
-    if worst:
-        n = int(np.argmax(apart))
-        logger.warning("%s runs this schedule within %s: the largest difference is at step "
-                       "%d (%r, the source's %r)", NAME, forms.ulps_text(worst), n, float(got[n]),
-                       float(expected[n]))  # fmt: skip
+    forms.judge(NAME, expected, got, within_ulps)
 
 
 def olmo_core_text(schedule, within_ulps: int | None = None) -> str:

@@ -320,19 +320,7 @@ def compare(source, target, to: str, within_ulps: int | None) -> None:
     if theirs != len(steps):
         raise ScheduleError(f"the flags run {theirs - 1} steps, the source {len(steps) - 1}; "
                             "nothing written")  # fmt: skip
-    apart, name = forms.ulps(expected, got), STACK_NAMES[to]
-    worst = int(apart.max())  # step 0 is always compared
-    if worst > (within_ulps or 0):
-        n = int(np.flatnonzero(apart > (within_ulps or 0))[0])
-        raise ScheduleError(
-            f"{name} does not run this schedule: at step {n} its lr is {float(got[n])!r}, the "
-            f"source's {float(expected[n])!r} ({forms.ulps_text(apart[n])} apart); nothing written"
-        )
-    if worst:
-        n = int(np.argmax(apart))
-        logger.warning("%s runs this schedule within %s: the largest difference is at step "
-                       "%d (%r, the source's %r)", name, forms.ulps_text(worst), n, float(got[n]),
-                       float(expected[n]))  # fmt: skip
+    forms.judge(STACK_NAMES[to], expected, got, within_ulps)
     if to == "megatron" and source.wd_curve is not None:
         wd, theirs = source.wd(samples), target.wd(target.run.samples_at_step(steps))
         if np.any(wd != theirs):

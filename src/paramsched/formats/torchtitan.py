@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from ..core._curve import KINDS
 from ..core.units import Run
 from ..errors import ScheduleError, ScheduleTypeError, check_choice
+from . import _convert_io as forms
 from ._stack import Formula, StackSchedule, curve, number, whole
 
 if sys.version_info >= (3, 11):
@@ -270,7 +271,6 @@ def _floor_factor(schedule, plan) -> float:
 def torchtitan_table(schedule) -> dict:
     """The ``[torchtitan]`` table that should run `schedule`, or a refusal naming what
     torchtitan cannot express (the table is checked step by step by `write_torchtitan`)."""
-    from fractions import Fraction
 
     from .convert import plan_of
 
@@ -289,12 +289,7 @@ def torchtitan_table(schedule) -> dict:
     if plan.wd is not None and plan.wd[0] != plan.wd[1]:
         raise _refuse(f"weight decay schedule (the source's goes from {plan.wd[0]!r} to "
                       f"{plan.wd[1]!r}; torchtitan leaves the optimizer's)")  # fmt: skip
-    g, steps = plan.batch or 1, {}
-    for name in ("total", "decay", "warmup", "wsd"):
-        value = getattr(plan, name) or 0
-        if Fraction(value) % g:
-            raise _refuse(f"{name} of {value!r} samples at {g} per step (it counts whole steps)")
-        steps[name] = int(value // g)
+    steps = forms.whole_steps(plan, _refuse)
     if steps["warmup"]:
         raise _refuse(f"warmup that starts at {plan.init_lr!r} (its rate after n < "
                       "warmup_steps steps is lr * (n + 1) / warmup_steps: lr / warmup_steps "
