@@ -411,3 +411,25 @@ def test_the_command_writes_megatron_s_flags_for_timm_s_poly(timm_file, capsys):
     out, err = capsys.readouterr()
     assert out == "--lr 0.001 --min-lr 0.0 --lr-decay-style linear --train-iters 80\n"
     assert err == ""
+
+
+def test_following_the_epochs_refusal_s_advice_converts(tmp_path, monkeypatch, capsys):
+    """A file counted in epochs is refused with what to set; setting it as the message
+    says converts, and the flags run the same rate at every optimizer update."""
+    monkeypatch.chdir(tmp_path)
+    table = '[timm]\nsched = "poly"\ndecay_rate = 1.0\nlr = 1e-3\nnum_epochs = 9\nmin_lr = 1e-5\n'
+    (tmp_path / "epochs.toml").write_text(table)
+    assert main(["convert", "epochs.toml", "--to", "megatron"]) == 2
+    err = capsys.readouterr().err
+    advice = re.search(r"expected (step_on_epochs=false) and (updates_per_epoch) \(", err)
+    assert advice, err
+    key, value = advice.group(1).split("=")
+    followed = table + f"{key} = {value}\n{advice.group(2)} = 4\n"
+    (tmp_path / "updates.toml").write_text(followed)
+    assert main(["convert", "updates.toml", "--to", "megatron"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out == "--lr 0.001 --min-lr 1e-05 --lr-decay-style linear --train-iters 36\n"
+    source = from_timm(sched="poly", decay_rate=1.0, lr=1e-3, num_epochs=9, min_lr=1e-5,
+                       step_on_epochs=False, updates_per_epoch=4)  # fmt: skip
+    assert target_rates("megatron", out, 36) == [float(source.lr(n)) for n in range(37)]
