@@ -10,12 +10,11 @@ Examples:
 
 from __future__ import annotations
 
-import difflib
 import logging
 
 from ..errors import ScheduleError, ScheduleTypeError, check_choice
 from . import _olmo_rates as rates
-from ._stack import number, whole
+from ._stack import number, unknown_key, whole
 
 KIND = "olmo_core"
 MODULE = "olmo_core.optim.scheduler."  # where OLMo-core's classes are (its config JSON's _CLASS_)
@@ -78,15 +77,6 @@ _OVERRIDE_KEYS = {"start": ("count", None), "duration": ("length", None), "shape
                   "end_lr": ("rate", None), "end_lr_fraction": ("rate", None)}  # fmt: skip
 
 
-def _unknown(key, known, where: str, what: str) -> ScheduleError:
-    close = difflib.get_close_matches(str(key), known, n=1)
-    return ScheduleError(
-        f"{where}{key} is not {what}; expected one of "
-        + ", ".join(known)
-        + (f" (did you mean {close[0]!r}?)" if close else "")
-    )
-
-
 def _value(kind: str, label: str, value, prefix: str):
     """One field's value, checked as its `kind` says."""
     if value is None:
@@ -128,7 +118,7 @@ def _table(given, spec: dict, prefix: str, what: str) -> dict:
         raise ScheduleTypeError(f"{prefix.rstrip('.')} is of type {type(given).__name__}; expected a table")  # fmt: skip
     for key in given:
         if key not in spec:
-            raise _unknown(key, list(spec), prefix, what)
+            raise unknown_key(prefix, key, list(spec), what)
     checked = {k: _value(kind, prefix + k, given.get(k, default), prefix) for k, (kind, default) in spec.items()}  # fmt: skip
     for need in ("duration", "start"):
         if need in spec and checked[need] is None:
@@ -171,7 +161,7 @@ def _scheduler(given, prefix: str, keys=()) -> dict:
             continue
         field_name = ALIASES.get(key, key)
         if field_name not in spec or (key in ALIASES and name == "WSDS"):
-            raise _unknown(key, list(spec) + list(keys), prefix, f"a field of {name}")
+            raise unknown_key(prefix, key, list(spec) + list(keys), f"a field of {name}")
         if field_name in fields and value is not None and fields[field_name] is not None:
             raise ScheduleError(f"{prefix}{key} and {prefix}{written[field_name]} are both given; expected one (they are one field)")  # fmt: skip
         if value is not None or field_name not in fields:

@@ -11,6 +11,7 @@ it back from them. Positions count optimizer steps, as the stack's scheduler doe
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import json
 from dataclasses import dataclass, field
@@ -100,6 +101,15 @@ class StackSchedule(CurveSchedule):
     start_wd = None
     end_wd = None
 
+    @classmethod
+    def of_curve(cls, kind: str, arguments: dict, lr_curve: Curve, horizon: int, max_lr: float,
+                 **extra):  # fmt: skip
+        """The schedule of `lr_curve` at the peak `max_lr`, its last rate (at `horizon`)
+        and its first one read off the curve."""
+        values = {"init_lr": 0.0, "max_lr": max_lr, "min_lr": 0.0}
+        return cls(kind, arguments, lr_curve, horizon, max_lr, float(lr_curve.at(horizon, values)),
+                   float(lr_curve.at(0, values)), **extra)  # fmt: skip
+
     @property
     def run(self) -> Run:
         """One position per optimizer step, for the steps the stack's configuration
@@ -166,6 +176,17 @@ class StackSchedule(CurveSchedule):
 
     def __hash__(self) -> int:
         return hash((self.kind, _frozen(self.arguments)))  # as == sees them (1 == 1.0)
+
+
+def unknown_key(prefix: str, key, known, what: str) -> ScheduleError:
+    """The error for a `key` (named `prefix` + `key`) that is not `what`, listing the
+    `known` keys and the nearest of them."""
+    close = difflib.get_close_matches(str(key), known, n=1)
+    return ScheduleError(
+        f"{prefix}{key} is not {what}; expected one of "
+        + ", ".join(known)
+        + (f" (did you mean {close[0]!r}?)" if close else "")
+    )
 
 
 def whole(field_name: str, value, least: int = 0) -> int:

@@ -23,7 +23,7 @@ from typing import Callable
 from ..core._curve import KINDS
 from ..errors import ScheduleError, ScheduleTypeError, check_choice
 from . import _hf_lambdas as lambdas
-from ._stack import END, Formula, StackSchedule, curve, number, whole
+from ._stack import END, Formula, StackSchedule, curve, number, unknown_key, whole
 
 KIND = "hf"
 #: The names that follow a metric, not a clock, and why they are refused.
@@ -282,12 +282,7 @@ def hf_arguments(arguments: dict, prefix: str = "") -> dict:
     schedule's meaning; errors name the key as `prefix` + its name."""
     unknown = [key for key in arguments if key not in HF_KEYS]
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), HF_KEYS, n=1)
-        raise ScheduleError(
-            f"{prefix}{unknown[0]} is not an argument of get_scheduler; expected one of "
-            + ", ".join(HF_KEYS)
-            + (f" (did you mean {close[0]!r}?)" if close else "")
-        )
+        raise unknown_key(prefix, unknown[0], HF_KEYS, "an argument of get_scheduler")
     for key in ("name", "lr"):
         if arguments.get(key) is None:
             raise ScheduleError(f"{prefix}{key} is missing; expected {_NEEDED[key]}")
@@ -382,17 +377,7 @@ def read_hf(arguments, prefix: str = "") -> StackSchedule:
         pieces, final, horizon = HF_SCHEDULES[a["name"]].build(a)
     except ScheduleError as error:
         raise type(error)(f"{prefix}{error}") from None
-    lr_curve = curve(pieces, final)
-    values = {"init_lr": 0.0, "max_lr": a["lr"], "min_lr": 0.0}
-    return StackSchedule(
-        KIND,
-        a,
-        lr_curve,
-        horizon,
-        a["lr"],
-        float(lr_curve.at(horizon, values)),
-        float(lr_curve.at(0, values)),
-    )
+    return StackSchedule.of_curve(KIND, a, curve(pieces, final), horizon, a["lr"])
 
 
 KINDS[KIND] = lambda meaning, run: read_hf(meaning)

@@ -173,9 +173,8 @@ def read_olmo_core(arguments, prefix: str = "") -> OlmoCoreSchedule:
         logger.warning("%smax_tokens=%d is not a whole number of batches of %d tokens: OLMo-core's last "
                        "step sees %d tokens, past its t_max, and sets lr=%r", prefix, t_max, per,
                        horizon * per, last)  # fmt: skip
-    return OlmoCoreSchedule(KIND, a, lr_curve, horizon, a["lr"],
-                            float(lr_curve.at(horizon, values)), float(lr_curve.at(0, values)),
-                            tokens_per_batch=a["tokens_per_batch"])  # fmt: skip
+    return OlmoCoreSchedule.of_curve(KIND, a, lr_curve, horizon, a["lr"],
+                                     tokens_per_batch=a["tokens_per_batch"])  # fmt: skip
 
 
 def from_olmo_core(scheduler, lr, *, units="steps", max_steps=None, max_tokens=None,

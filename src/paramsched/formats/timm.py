@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass
 
 from ..core._curve import KINDS
 from ..errors import ScheduleError, ScheduleTypeError, check_choice
-from ._stack import END, Formula, StackSchedule, curve, elementwise, number, whole
+from ._stack import END, Formula, StackSchedule, curve, elementwise, number, unknown_key, whole
 
 KIND = "timm"
 #: ``create_scheduler_v2``'s arguments and defaults, and ``lr`` (the optimizer's).
@@ -326,12 +325,7 @@ def read_timm(arguments, prefix: str = "") -> StackSchedule:
         )
     for key in arguments:
         if key not in TIMM_DEFAULTS:
-            close = difflib.get_close_matches(str(key), TIMM_DEFAULTS, n=1)
-            raise ScheduleError(
-                f"{prefix}{key} is not an argument of create_scheduler_v2; expected one of "
-                + ", ".join(TIMM_DEFAULTS)
-                + (f" (did you mean {close[0]!r}?)" if close else "")
-            )
+            raise unknown_key(prefix, key, TIMM_DEFAULTS, "an argument of create_scheduler_v2")
     a = _check({**TIMM_DEFAULTS, **arguments}, prefix)
     used = TIMM_SCHEDULES[a["sched"]]
     meaning = {k: a[k] for k in TIMM_DEFAULTS if k in used and k in a}
@@ -372,18 +366,8 @@ def read_timm(arguments, prefix: str = "") -> StackSchedule:
             f"{prefix}num_epochs={a['num_epochs']!r} comes to {horizon:.3g} updates (warmup, "
             "cycles and cooldown included), beyond any run; expected at most 1e18"
         )
-    lr_curve = curve(pieces, 0.0)
-    values = {"init_lr": 0.0, "max_lr": a["lr"], "min_lr": 0.0}
-    return StackSchedule(
-        KIND,
-        meaning,
-        lr_curve,
-        horizon,
-        float(a["lr"]),
-        float(lr_curve.at(horizon, values)),
-        float(lr_curve.at(0, values)),
-        {"lr_scale": LR_SCALE},
-    )
+    return StackSchedule.of_curve(KIND, meaning, curve(pieces, 0.0), horizon, float(a["lr"]),
+                                  refused_group_keys={"lr_scale": LR_SCALE})  # fmt: skip
 
 
 def from_timm(lr, sched: str = "cosine", **arguments) -> StackSchedule:

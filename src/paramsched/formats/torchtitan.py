@@ -36,7 +36,6 @@ Examples:
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import sys
@@ -46,7 +45,7 @@ from ..core._curve import KINDS
 from ..core.units import Run
 from ..errors import ScheduleError, ScheduleTypeError, check_choice
 from . import _convert_io as forms
-from ._stack import Formula, StackSchedule, curve, number, whole
+from ._stack import Formula, StackSchedule, curve, number, unknown_key, whole
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -107,12 +106,7 @@ def _checked(arguments: dict, prefix: str) -> dict:
     as `prefix` + its name."""
     for key in arguments:
         if key not in TORCHTITAN_DEFAULTS:
-            close = difflib.get_close_matches(str(key), TORCHTITAN_DEFAULTS, n=1)
-            raise ScheduleError(
-                f"{prefix}{key} is not a key of a torchtitan schedule; expected one of "
-                + ", ".join(TORCHTITAN_DEFAULTS)
-                + (f" (did you mean {close[0]!r}?)" if close else "")
-            )
+            raise unknown_key(prefix, key, TORCHTITAN_DEFAULTS, "a key of a torchtitan schedule")
     a = {**TORCHTITAN_DEFAULTS, **arguments}
     for key, needed in (("lr", "the optimizer's learning rate"), ("steps", "training.steps")):
         if a[key] is None:
@@ -189,19 +183,8 @@ def read_torchtitan(arguments, prefix: str = "") -> StackSchedule:
         args = (a["decay_type"], held, decay, a["min_lr_factor"])
         pieces.append((held + decay - 1, Formula(f"{a['decay_type']} decay", _decay, args)))
         final = f"{a['min_lr_factor']!r} * max_lr"
-    lr_curve = curve(pieces, final)
-    values = {"init_lr": 0.0, "max_lr": a["lr"], "min_lr": 0.0}
-    horizon = a["total_steps"]
-    return TorchtitanSchedule(
-        KIND,
-        a,
-        lr_curve,
-        horizon,
-        a["lr"],
-        float(lr_curve.at(horizon, values)),
-        float(lr_curve.at(0, values)),
-        steps=a["steps"],
-    )
+    return TorchtitanSchedule.of_curve(KIND, a, curve(pieces, final), a["total_steps"], a["lr"],
+                                       steps=a["steps"])  # fmt: skip
 
 
 def from_torchtitan(
